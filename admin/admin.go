@@ -1,0 +1,126 @@
+// Package admin serves the operator's endpoints on their own listener,
+// apart from client traffic: liveness, readiness, the effective config,
+// and upstream status. Later stages (cache stats, purge, metrics) add
+// their handlers with Handle.
+//
+// The listener is for loopback by default; New refuses any other address
+// unless a bearer token guards it.
+package admin
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Options configure the admin handler.
+type Options struct {
+	// Address is where the admin listener binds; it is only checked
+	// here, so a token guards any address other than loopback.
+	Address string
+	// Token, when set, must come as "Authorization: Bearer <token>".
+	Token string
+	// Ready reports readiness and a JSON-able detail for /readyz.
+	Ready func() (bool, any)
+	// Config returns the effective config with secrets redacted.
+	Config func() any
+	// Upstreams returns upstream and target status for /upstreams.
+	Upstreams func() any
+}
+
+// Handler is the admin HTTP handler.
+type Handler struct {
+	mux   *http.ServeMux
+	token []byte
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New checks the address against the token rule and builds the handler.
+func New(o Options) (*Handler, error) {
+	if err := CheckAddress(o.Address, o.Token); err != nil {
+		return nil, err
+	}
+	h := &Handler{mux: http.NewServeMux()}
+	if o.Token != "" {
+		h.token = []byte("Bearer " + o.Token)
+	}
+	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	h.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, detail := true, any(nil)
+		if o.Ready != nil {
+			ok, detail = o.Ready()
+		}
+		status := http.StatusOK
+		if !ok {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, map[string]any{"ready": ok, "detail": detail})
+	})
+	if o.Config != nil {
+		h.mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, o.Config())
+		})
+	}
+	if o.Upstreams != nil {
+		h.mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, o.Upstreams())
+		})
+	}
+	return h, nil
+}
+
+// Handle adds an endpoint behind the same token check.
+func (h *Handler) Handle(pattern string, handler http.Handler) { h.mux.Handle(pattern, handler) }
+
+// ServeHTTP checks the token, then dispatches.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.token != nil && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), h.token) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gateway admin"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	h.mux.ServeHTTP(w, r)
+}
+
+// CheckAddress refuses a non-loopback admin address without a token:
+// the admin endpoints reveal the config and, later, purge the cache.
+func CheckAddress(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("admin: address %q: %w", addr, err)
+	}
+	if token != "" || IsLoopback(host) {
+		return nil
+	}
+	if host == "" {
+		host = "every interface"
+	}
+	return errors.New("admin: refusing to listen on " + host + " without admin.token; bind to 127.0.0.1 or set a token")
+}
+
+// IsLoopback reports whether host names only loopback addresses.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

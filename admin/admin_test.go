@@ -1,0 +1,102 @@
+package admin
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+func TestCheckAddress(t *testing.T) {
+	tests := []struct {
+		addr, token string
+		ok          bool
+	}{
+		{"127.0.0.1:9090", "", true},
+		{"[::1]:9090", "", true},
+		{"localhost:9090", "", true},
+		{"127.0.0.2:9090", "", true},
+		{":9090", "", false},
+		{"0.0.0.0:9090", "", false},
+		{"10.1.2.3:9090", "", false},
+		{"[::]:9090", "", false},
+		{"0.0.0.0:9090", "secret", true},
+		{"nonsense", "", false},
+	}
+	for _, tt := range tests {
+		err := CheckAddress(tt.addr, tt.token)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckAddress(%q, %q): got %v; want ok=%v", tt.addr, tt.token, err, tt.ok)
+		}
+	}
+}
+
+func TestEndpoints(t *testing.T) {
+	var ready atomic.Bool
+	h, err := New(Options{
+		Address:   "127.0.0.1:0",
+		Ready:     func() (bool, any) { r := ready.Load(); return r, map[string]bool{"app": r} },
+		Config:    func() any { return map[string]string{"token": "REDACTED"} },
+		Upstreams: func() any { return map[string]int{"app": 1} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	check := func(path string, wantStatus int, wantBody string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != wantStatus || !strings.Contains(string(b), wantBody) {
+			t.Errorf("GET %s: got %d %q; want %d containing %q", path, resp.StatusCode, b, wantStatus, wantBody)
+		}
+	}
+	check("/healthz", 200, "ok")
+	check("/readyz", 503, `"ready": false`)
+	ready.Store(true)
+	check("/readyz", 200, `"ready": true`)
+	check("/config", 200, "REDACTED")
+	check("/upstreams", 200, `"app": 1`)
+	check("/nothing", 404, "")
+}
+
+func TestToken(t *testing.T) {
+	if _, err := New(Options{Address: "0.0.0.0:9090"}); err == nil {
+		t.Fatal("New on 0.0.0.0 without a token: got nil error; want refusal")
+	}
+	h, err := New(Options{Address: "0.0.0.0:9090", Token: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, tt := range []struct {
+		auth string
+		want int
+	}{
+		{"", http.StatusUnauthorized},
+		{"Bearer wrong", http.StatusUnauthorized},
+		{"s3cret", http.StatusUnauthorized},
+		{"Bearer s3cret", http.StatusOK},
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+"/healthz", nil)
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("Authorization %q: got %d; want %d", tt.auth, resp.StatusCode, tt.want)
+		}
+	}
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"gateway/admin"
+	"gateway/config"
+	"gateway/proxy"
+)
+
+// app is one running gateway: the client listeners, the admin listener
+// and the upstreams they share. main.go is the only place that maps the
+// config into each package's options.
+type app struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	server    *proxy.Server
+	admin     *http.Server
+	adminLn   net.Listener
+	upstreams map[string]*proxy.Upstream
+}
+
+func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: log, upstreams: map[string]*proxy.Upstream{}}
+	names := make([]string, 0, len(cfg.Upstreams))
+	for name := range cfg.Upstreams {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		u, err := newUpstream(name, cfg.Upstreams[name], log)
+		if err != nil {
+			a.closeUpstreams()
+			return nil, err
+		}
+		a.upstreams[name] = u
+	}
+
+	var trusted []netip.Prefix
+	for _, s := range cfg.TrustedProxies {
+		p, err := parsePrefix(s)
+		if err != nil {
+			a.closeUpstreams()
+			return nil, fmt.Errorf("trusted_proxies: %w", err)
+		}
+		trusted = append(trusted, p)
+	}
+	opts := proxy.Options{TrustedProxies: trusted, Logger: log}
+	for _, r := range cfg.Routes {
+		opts.Routes = append(opts.Routes, proxy.RouteOptions{
+			Name:        r.Name,
+			Hosts:       r.Hosts,
+			Path:        r.Path,
+			Methods:     r.Methods,
+			Upstream:    a.upstreams[r.Upstream],
+			StripPrefix: r.StripPrefix,
+			Timeout:     r.Timeout.D(),
+			MaxBodySize: int64(r.MaxBodySize),
+		})
+	}
+	h, err := proxy.New(opts)
+	if err != nil {
+		a.closeUpstreams()
+		return nil, err
+	}
+	var ls []proxy.ListenerOptions
+	for _, l := range cfg.Listeners {
+		ls = append(ls, proxy.ListenerOptions{
+			Address:           l.Address,
+			CertFile:          l.TLS.CertFile,
+			KeyFile:           l.TLS.KeyFile,
+			H2C:               l.H2C,
+			ReadHeaderTimeout: l.ReadHeaderTimeout.D(),
+			ReadTimeout:       l.ReadTimeout.D(),
+			WriteTimeout:      l.WriteTimeout.D(),
+			IdleTimeout:       l.IdleTimeout.D(),
+			MaxHeaderBytes:    int(l.MaxHeaderBytes),
+		})
+	}
+	if a.server, err = proxy.NewServer(h, ls, log); err != nil {
+		a.closeUpstreams()
+		return nil, err
+	}
+	if cfg.Admin.Address != "off" {
+		ah, err := admin.New(admin.Options{
+			Address:   cfg.Admin.Address,
+			Token:     cfg.Admin.Token,
+			Ready:     a.ready,
+			Config:    func() any { return cfg.Redacted() },
+			Upstreams: a.upstreamStatus,
+		})
+		if err != nil {
+			a.closeUpstreams()
+			return nil, err
+		}
+		a.admin = &http.Server{
+			Addr:              cfg.Admin.Address,
+			Handler:           ah,
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+	}
+	return a, nil
+}
+
+func newUpstream(name string, c config.Upstream, log *slog.Logger) (*proxy.Upstream, error) {
+	var targets []*url.URL
+	for _, t := range c.Targets {
+		u, err := url.Parse(t)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", name, err)
+		}
+		targets = append(targets, u)
+	}
+	tlsConf, err := upstreamTLS(c.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", name, err)
+	}
+	return proxy.NewUpstream(proxy.UpstreamOptions{
+		Name:                  name,
+		Targets:               targets,
+		Protocol:              c.Protocol,
+		Balance:               c.Balance,
+		HashOn:                c.HashOn,
+		MaxConnsPerTarget:     c.MaxConnsPerTarget,
+		MaxIdlePerTarget:      c.MaxIdlePerTarget,
+		IdleConnTimeout:       c.IdleConnTimeout.D(),
+		DialTimeout:           c.DialTimeout.D(),
+		ResponseHeaderTimeout: c.ResponseHeaderTimeout.D(),
+		TLSConfig:             tlsConf,
+		ReadIdleTimeout:       c.HTTP2.ReadIdleTimeout.D(),
+		PingTimeout:           c.HTTP2.PingTimeout.D(),
+		MaxFails:              c.HealthCheck.MaxFails,
+		CoolDown:              c.HealthCheck.CoolDown.D(),
+		HealthPath:            c.HealthCheck.Path,
+		HealthInterval:        c.HealthCheck.Interval.D(),
+		HealthTimeout:         c.HealthCheck.Timeout.D(),
+		Retry:                 c.RetryEnabled(),
+		Logger:                log,
+	})
+}
+
+func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
+	t := &tls.Config{
+		ServerName:         c.ServerName,
+		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // an operator's explicit choice
+		MinVersion:         tls.VersionTLS12,
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificates", c.CAFile)
+		}
+	}
+	return t, nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// ready is true when every upstream has a healthy target.
+func (a *app) ready() (bool, any) {
+	ok := true
+	detail := map[string]bool{}
+	for name, u := range a.upstreams {
+		h := u.Healthy()
+		detail[name] = h
+		ok = ok && h
+	}
+	return ok, detail
+}
+
+func (a *app) upstreamStatus() any {
+	out := map[string]any{}
+	for name, u := range a.upstreams {
+		out[name] = map[string]any{"healthy": u.Healthy(), "targets": u.Status()}
+	}
+	return out
+}
+
+// listen binds every socket, so a port in use is reported before the
+// gateway claims to be up.
+func (a *app) listen() error {
+	if err := a.server.Listen(); err != nil {
+		return err
+	}
+	if a.admin != nil {
+		ln, err := net.Listen("tcp", a.admin.Addr)
+		if err != nil {
+			_ = a.server.Shutdown(context.Background())
+			return fmt.Errorf("admin: %w", err)
+		}
+		a.adminLn = ln
+	}
+	return nil
+}
+
+// serve runs until ctx ends, then drains within the shutdown grace.
+func (a *app) serve(ctx context.Context) error {
+	for _, u := range a.upstreams {
+		u.Start()
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- a.server.Serve() }()
+	if a.admin != nil {
+		a.log.Info("admin listening", "address", a.adminLn.Addr().String())
+		go func() {
+			err := a.admin.Serve(a.adminLn)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			errc <- err
+		}()
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	grace := a.cfg.ShutdownGrace.D()
+	a.log.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := a.server.Shutdown(sctx)
+	if a.admin != nil {
+		_ = a.admin.Shutdown(sctx)
+	}
+	a.closeUpstreams()
+	if err != nil {
+		a.log.Warn("shutdown grace ran out; remaining connections closed", "err", err)
+	}
+	return serveErr
+}
+
+func (a *app) closeUpstreams() {
+	for _, u := range a.upstreams {
+		u.Close()
+	}
+}

@@ -1,0 +1,531 @@
+#!/usr/bin/env bash
+# Pass-through benchmark: the gateway next to nginx, a plain Go
+# httputil.ReverseProxy and the origin itself, over HTTP/1.1 (wrk) and
+# cleartext HTTP/2 (h2load), all on loopback.
+#
+# Usage: bash bench/run.sh
+# Knobs (environment):
+#   DURATION=10s   length of each measured run (wrk -d / h2load -D)
+#   RUNS=3         measured runs per target; the median is reported
+#   SIZE=1024      origin response body in bytes
+#   QUICK=1        smoke test: DURATION=2s RUNS=1
+#   PORT_BASE=18000  first of the loopback ports used (see below)
+#   LOAD_CPU=0 PROXY_CPU=1  cores for load generator+origin and server under test
+#   KEEP_TMP=1     keep the temp dir (configs, logs) for inspection
+#
+# Writes bench/results/10-passthrough.md (10-passthrough-<SIZE>B.md for a
+# non-default SIZE) and reassembles bench/RESULTS.md
+# from bench/results/*.md. Exits 2 when some target could not be measured
+# (its rows say why), 1 on a harness error.
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
+
+if [[ "${QUICK:-0}" == "1" ]]; then
+	DURATION="${DURATION:-2s}"
+	RUNS="${RUNS:-1}"
+fi
+DURATION="${DURATION:-10s}"
+RUNS="${RUNS:-3}"
+SIZE="${SIZE:-1024}"
+WARMUP="${WARMUP:-2s}"
+CONNS=50      # fixed: the section heading promises 50 connections
+STREAMS=10    # h2load concurrent streams per connection
+PORT_BASE="${PORT_BASE:-18000}"
+
+# Port plan, all on 127.0.0.1.
+P_ORIGIN=$PORT_BASE                 # origin that the proxies forward to (load core)
+P_NGINX=$((PORT_BASE + 1))          # nginx, HTTP/1.1
+P_GW=$((PORT_BASE + 2))             # gateway, http1 upstream
+P_PLAIN=$((PORT_BASE + 3))          # plainproxy
+P_ORIGIN_DIRECT=$((PORT_BASE + 4))  # origin measured directly (proxy core)
+P_NGINX_H2=$((PORT_BASE + 11))      # nginx, h2c prior knowledge
+P_GW_H2UP=$((PORT_BASE + 12))       # gateway, h2c upstream
+P_GW_ADMIN=$((PORT_BASE + 1092))
+P_GW_H2UP_ADMIN=$((PORT_BASE + 1093))
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# seconds converts a wrk/h2load duration (10, 10s, 500ms, 2m, 1h) to whole
+# seconds, rounded up, for the safety timeouts around the load generators.
+seconds() {
+	local d=$1
+	case "$d" in
+	*ms) echo $(((${d%ms} + 999) / 1000)) ;;
+	*s) echo "${d%s}" ;;
+	*m) echo $((${d%m} * 60)) ;;
+	*h) echo $((${d%h} * 3600)) ;;
+	*) echo "$d" ;;
+	esac
+}
+[[ "$(seconds "$DURATION")" =~ ^[0-9]+$ ]] || die "DURATION=$DURATION: use e.g. 10s, 500ms, 1m"
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "RUNS=$RUNS: must be a positive integer"
+[[ "$SIZE" =~ ^[0-9]+$ ]] || die "SIZE=$SIZE: must be a byte count"
+
+# ---------------------------------------------------------------- tools
+[[ -x /usr/local/go/bin/go ]] && PATH="/usr/local/go/bin:$PATH"
+command -v go >/dev/null || die "go not found (expected /usr/local/go/bin/go)"
+
+need_pkgs=()
+command -v nginx >/dev/null || need_pkgs+=(nginx)
+command -v varnishd >/dev/null || need_pkgs+=(varnish)
+command -v wrk >/dev/null || need_pkgs+=(wrk)
+command -v h2load >/dev/null || need_pkgs+=(nghttp2-client)
+command -v curl >/dev/null || need_pkgs+=(curl)
+if ((${#need_pkgs[@]})); then
+	SUDO=""
+	if [[ $(id -u) -ne 0 ]]; then
+		command -v sudo >/dev/null || die "missing ${need_pkgs[*]} and not root: install nginx varnish wrk nghttp2-client"
+		SUDO=sudo
+	fi
+	log "installing nginx varnish wrk nghttp2-client (missing: ${need_pkgs[*]})"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx varnish wrk nghttp2-client curl >/dev/null
+fi
+# nginx/varnish come from Debian packages that may start their system
+# services; the bench never uses those and runs its own instances instead.
+NGINX_BIN="$(command -v nginx)"
+
+NPROC=$(nproc)
+LOAD_CPU="${LOAD_CPU:-0}"
+PROXY_CPU="${PROXY_CPU:-1}"
+if ((NPROC >= 2)); then
+	PIN_LOAD=(taskset -c "$LOAD_CPU")
+	PIN_PROXY=(taskset -c "$PROXY_CPU")
+	PIN_NOTE="server under test on CPU $PROXY_CPU; load generator and origin on CPU $LOAD_CPU"
+else
+	PIN_LOAD=()
+	PIN_PROXY=()
+	PIN_NOTE="not pinned (1 CPU): load generator, origin and server under test share the core"
+fi
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------- cleanup
+TMP="$(mktemp -d /tmp/gwbench.XXXXXX)"
+# nginx workers run as an unprivileged user and must reach their temp dirs.
+chmod 755 "$TMP"
+PIDS=()
+NGINX_MASTER=""
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	local all=("${PIDS[@]}")
+	# nginx workers are children of the master; list them before the
+	# master goes so none is left behind if it has to be killed hard.
+	if [[ -n "$NGINX_MASTER" ]]; then
+		all+=($(child_pids "$NGINX_MASTER"))
+	fi
+	local p
+	for p in "${all[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for _ in $(seq 1 30); do
+		local alive=0
+		for p in "${all[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		((alive)) || break
+		sleep 0.1
+	done
+	for p in "${all[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	if [[ "${KEEP_TMP:-0}" == "1" ]]; then
+		log "kept $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+child_pids() {
+	local f
+	for f in /proc/"$1"/task/*/children; do
+		[[ -r "$f" ]] && cat "$f"
+	done 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+$' || pgrep -P "$1" || true
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start NAME LOGFILE CMD... launches a server in the background and records
+# its PID (taskset execs, so $! is the server itself).
+start() {
+	local name=$1 logf=$2
+	shift 2
+	"$@" >"$logf" 2>&1 &
+	local pid=$!
+	PIDS+=("$pid")
+	eval "PID_$name=$pid"
+}
+
+# wait_http NAME PID LOGFILE URL [curl args...] polls until URL answers 2xx.
+wait_http() {
+	local name=$1 pid=$2 logf=$3 url=$4
+	shift 4
+	local i
+	for i in $(seq 1 100); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			log "$name exited before becoming ready; last lines of $logf:"
+			tail -n 30 "$logf" >&2 || true
+			return 1
+		fi
+		if curl -fsS -o /dev/null --max-time 1 "$@" "$url" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	log "$name did not answer $url within 10s; last lines of $logf:"
+	tail -n 30 "$logf" >&2 || true
+	return 1
+}
+
+# ---------------------------------------------------------------- build
+for p in $P_ORIGIN $P_NGINX $P_GW $P_PLAIN $P_ORIGIN_DIRECT $P_NGINX_H2 $P_GW_H2UP $P_GW_ADMIN $P_GW_H2UP_ADMIN; do
+	port_free "$p" || die "port 127.0.0.1:$p is in use; set PORT_BASE to another range"
+done
+
+log "building origin and plainproxy"
+(cd "$REPO_DIR" && go build -o "$TMP/origin" ./bench/origin && go build -o "$TMP/plainproxy" ./bench/plainproxy) ||
+	die "building bench/origin or bench/plainproxy failed"
+
+GW_OK=1
+GW_WHY=""
+log "building gateway"
+if ! (cd "$REPO_DIR" && go build -o "$TMP/gateway" .) >"$TMP/gateway-build.log" 2>&1; then
+	GW_OK=0
+	GW_WHY="not measured: gateway did not build"
+	log "gateway build failed; its rows will be marked not measured. Build output:"
+	tail -n 30 "$TMP/gateway-build.log" >&2 || true
+fi
+
+# ---------------------------------------------------------------- servers
+start ORIGIN "$TMP/origin.log" "${PIN_LOAD[@]}" "$TMP/origin" -addr "127.0.0.1:$P_ORIGIN" -size "$SIZE"
+wait_http origin "$PID_ORIGIN" "$TMP/origin.log" "http://127.0.0.1:$P_ORIGIN/" || die "origin did not start"
+# The origin measured directly runs on the proxy core, so its row is the
+# same setup as a proxy's: one server core, one load core.
+start ORIGIN_DIRECT "$TMP/origin-direct.log" "${PIN_PROXY[@]}" "$TMP/origin" -addr "127.0.0.1:$P_ORIGIN_DIRECT" -size "$SIZE"
+wait_http origin-direct "$PID_ORIGIN_DIRECT" "$TMP/origin-direct.log" "http://127.0.0.1:$P_ORIGIN_DIRECT/" || die "origin (direct) did not start"
+
+mkdir -p "$TMP/nginx/logs"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+# One worker, like the single core the other proxies get.
+worker_processes 1;
+daemon off;
+master_process on;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/client_body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    # Load generators reuse their connections for the whole run; nginx's
+    # default of 1000 requests per connection would add reconnects that
+    # no other target pays for.
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    upstream origin {
+        server 127.0.0.1:$P_ORIGIN;
+        keepalive 256;
+        keepalive_requests 10000000;
+    }
+    server {
+        listen 127.0.0.1:$P_NGINX;
+        # nginx 1.22: http2 without ssl is h2c with prior knowledge.
+        listen 127.0.0.1:$P_NGINX_H2 http2;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_max_temp_file_size 0;
+        }
+    }
+}
+EOF
+start NGINX "$TMP/nginx/stdout.log" "${PIN_PROXY[@]}" "$NGINX_BIN" -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf"
+NGINX_MASTER=$PID_NGINX
+wait_http nginx "$PID_NGINX" "$TMP/nginx/logs/error.log" "http://127.0.0.1:$P_NGINX/" || {
+	tail -n 20 "$TMP/nginx/stdout.log" >&2 || true
+	die "nginx did not start"
+}
+wait_http nginx-h2 "$PID_NGINX" "$TMP/nginx/logs/error.log" "http://127.0.0.1:$P_NGINX_H2/" --http2-prior-knowledge ||
+	die "nginx h2c listener did not answer"
+
+start PLAIN "$TMP/plainproxy.log" "${PIN_PROXY[@]}" "$TMP/plainproxy" -addr "127.0.0.1:$P_PLAIN" -to "http://127.0.0.1:$P_ORIGIN"
+wait_http plainproxy "$PID_PLAIN" "$TMP/plainproxy.log" "http://127.0.0.1:$P_PLAIN/" || die "plainproxy did not start"
+
+# gateway_config LISTEN_PORT ADMIN_PORT UPSTREAM_PROTOCOL
+gateway_config() {
+	cat <<EOF
+shutdown_grace: 5s
+log:
+  level: warn
+listeners:
+  - address: "127.0.0.1:$1"
+    h2c: true
+admin:
+  address: "127.0.0.1:$2"
+upstreams:
+  origin:
+    targets: ["http://127.0.0.1:$P_ORIGIN"]
+    protocol: $3
+    max_idle_per_target: 256
+routes:
+  - path: /
+    upstream: origin
+EOF
+}
+
+# start_gateway NAME LISTEN ADMIN PROTOCOL: returns non-zero (after printing
+# the log tail) when the instance does not come up, so the baselines still
+# get measured.
+start_gateway() {
+	local name=$1 port=$2 admin=$3 proto=$4
+	gateway_config "$port" "$admin" "$proto" >"$TMP/$name.yaml"
+	start "$name" "$TMP/$name.log" "${PIN_PROXY[@]}" "$TMP/gateway" run -config "$TMP/$name.yaml"
+	local pid
+	eval "pid=\$PID_$name"
+	wait_http "$name admin" "$pid" "$TMP/$name.log" "http://127.0.0.1:$admin/readyz" &&
+		wait_http "$name" "$pid" "$TMP/$name.log" "http://127.0.0.1:$port/" || return 1
+	# A broken h2c listener fails only the h2load rows (they show "load run
+	# failed"), so it is a warning here rather than a reason to skip the
+	# HTTP/1.1 rows.
+	curl -fsS -o /dev/null --max-time 2 --http2-prior-knowledge "http://127.0.0.1:$port/" ||
+		log "WARNING: $name does not answer h2c prior knowledge on :$port"
+}
+
+GW_H2UP_OK=$GW_OK
+GW_H2UP_WHY=$GW_WHY
+if ((GW_OK)); then
+	if ! start_gateway GW "$P_GW" "$P_GW_ADMIN" http1; then
+		GW_OK=0
+		GW_WHY="not measured: gateway (http1 upstream) did not start"
+		log "$GW_WHY"
+	fi
+	if ! start_gateway GW_H2UP "$P_GW_H2UP" "$P_GW_H2UP_ADMIN" h2c; then
+		GW_H2UP_OK=0
+		GW_H2UP_WHY="not measured: gateway (h2c upstream) did not start"
+		log "$GW_H2UP_WHY"
+	fi
+fi
+
+# ---------------------------------------------------------------- measuring
+# cpu_ticks PID... prints utime+stime (clock ticks) summed over the PIDs.
+# Fields 14 and 15 of /proc/PID/stat; the command name (field 2) may hold
+# spaces, so fields are counted after its closing parenthesis.
+cpu_ticks() {
+	local total=0 p s rest f
+	for p in "$@"; do
+		s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		rest=${s##*) }
+		read -r -a f <<<"$rest"
+		total=$((total + f[11] + f[12]))
+	done
+	echo "$total"
+}
+
+# server_pids TARGET lists the processes whose CPU is charged to TARGET.
+server_pids() {
+	case "$1" in
+	origin) echo "$PID_ORIGIN_DIRECT" ;;
+	nginx | nginx_h2) echo "$PID_NGINX" $(child_pids "$PID_NGINX") ;;
+	gw) echo "$PID_GW" ;;
+	gw_h2up) echo "$PID_GW_H2UP" ;;
+	plain) echo "$PID_PLAIN" ;;
+	esac
+}
+
+# to_us VALUE_WITH_UNIT converts wrk's latency (e.g. 412.00us, 1.20ms, 2.01s) to µs.
+to_us() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "us") m = 1; else if (u == "ms") m = 1000; else if (u == "s") m = 1000000;
+		else if (u == "m") m = 60000000; else m = 1
+		printf "%.1f", n * m }'
+}
+
+LOAD_TIMEOUT=$(($(seconds "$DURATION") + $(seconds "$WARMUP") + 60))
+
+# parse_wrk OUT prints: rps requests p50_us p99_us errors
+parse_wrk() {
+	local out=$1 rps reqs p50 p99 errs
+	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+	reqs=$(awk '/ requests in / {print $1}' "$out")
+	p50=$(awk '$1 == "50%" {print $2}' "$out")
+	p99=$(awk '$1 == "99%" {print $2}' "$out")
+	errs=$(awk '
+		/Non-2xx or 3xx responses:/ {e += $NF}
+		/Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10}
+		END {print e + 0}' "$out")
+	[[ -n "$rps" && -n "$reqs" && -n "$p50" && -n "$p99" ]] || return 1
+	echo "$rps $reqs $(to_us "$p50") $(to_us "$p99") $errs"
+}
+
+# parse_h2load OUT prints: rps requests p50_us p99_us errors. h2load has no
+# percentiles of its own; they come from its per-request log.
+parse_h2load() {
+	local out=$1 rps reqs p50 p99 errs
+	rps=$(awk '/^finished in/ {print $4}' "$out")
+	reqs=$(awk '/^requests:/ {print $6}' "$out")  # "done"
+	errs=$(awk '
+		/^requests:/ {e += $10 + $12 + $14}  # failed, errored, timeout
+		/^status codes:/ {e += $7 + $9}
+		END {print e + 0}' "$out")
+	[[ -n "$rps" && -n "$reqs" && -s "$out.reqlog" ]] || return 1
+	read -r p50 p99 < <(cut -f3 "$out.reqlog" | sort -n | awk '
+		{v[NR] = $1}
+		END {
+			if (NR == 0) { print "nan nan"; exit }
+			i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
+			i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+			print v[i50], v[i99] }')
+	rm -f "$out.reqlog"
+	echo "$rps $reqs $p50 $p99 $errs"
+}
+
+# Row table: id|target label|protocol (client → upstream)|tool|url|status
+ROWS=(
+	"origin|origin (direct)|HTTP/1.1|wrk|http://127.0.0.1:$P_ORIGIN_DIRECT/|"
+	"nginx|nginx 1 worker|HTTP/1.1 → HTTP/1.1|wrk|http://127.0.0.1:$P_NGINX/|"
+	"gw|gateway|HTTP/1.1 → HTTP/1.1|wrk|http://127.0.0.1:$P_GW/|$([[ $GW_OK == 1 ]] || echo "$GW_WHY")"
+	"gw_h2up|gateway|HTTP/1.1 → h2c|wrk|http://127.0.0.1:$P_GW_H2UP/|$([[ $GW_H2UP_OK == 1 ]] || echo "$GW_H2UP_WHY")"
+	"plain|plainproxy (httputil, default transport)|HTTP/1.1 → HTTP/1.1|wrk|http://127.0.0.1:$P_PLAIN/|"
+	"origin|origin (direct)|h2c|h2load|http://127.0.0.1:$P_ORIGIN_DIRECT/|"
+	"nginx_h2|nginx 1 worker|h2c → HTTP/1.1|h2load|http://127.0.0.1:$P_NGINX_H2/|"
+	"gw|gateway|h2c → HTTP/1.1|h2load|http://127.0.0.1:$P_GW/|$([[ $GW_OK == 1 ]] || echo "$GW_WHY")"
+	"gw_h2up|gateway|h2c → h2c|h2load|http://127.0.0.1:$P_GW_H2UP/|$([[ $GW_H2UP_OK == 1 ]] || echo "$GW_H2UP_WHY")"
+)
+
+mkdir -p "$TMP/out"
+# Rounds go over every target before repeating, so slow drift of the
+# machine (thermal, background work) spreads over all targets alike.
+for run in $(seq 1 "$RUNS"); do
+	for i in "${!ROWS[@]}"; do
+		IFS='|' read -r id label proto tool url status <<<"${ROWS[$i]}"
+		[[ -z "$status" ]] || continue
+		out="$TMP/out/row$i.run$run"
+		log "run $run/$RUNS: $label ($proto, $tool) $url"
+		pids=$(server_pids "$id")
+		if [[ $tool == wrk ]]; then
+			load=(wrk -t1 -c"$CONNS" --latency)
+			dflag=-d
+		else
+			load=(h2load -c "$CONNS" -m "$STREAMS" --log-file="$out.txt.reqlog")
+			dflag=-D
+		fi
+		# Warmup first, then CPU is sampled around the measured run only.
+		timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$WARMUP" "$url" >/dev/null 2>&1 || true
+		rm -f "$out.txt.reqlog"
+		# shellcheck disable=SC2086
+		before=$(cpu_ticks $pids)
+		timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$DURATION" "$url" >"$out.txt" 2>&1 ||
+			log "$tool exited non-zero for $label"
+		# shellcheck disable=SC2086
+		after=$(cpu_ticks $pids)
+		if [[ $tool == wrk ]]; then
+			res=$(parse_wrk "$out.txt") || res=""
+		else
+			res=$(parse_h2load "$out.txt") || res=""
+		fi
+		if [[ -z "$res" ]]; then
+			log "could not parse $tool output for $label; output was:"
+			tail -n 20 "$out.txt" >&2 || true
+			continue
+		fi
+		read -r rps reqs p50 p99 errs <<<"$res"
+		cpu=$(awk -v d=$((after - before)) -v t="$CLK_TCK" -v n="$reqs" 'BEGIN { if (n > 0) printf "%.2f", d / t * 1e6 / n; else print "nan" }')
+		echo "$rps $p50 $p99 $cpu $errs" >>"$TMP/out/row$i.samples"
+		log "  -> $rps req/s, p50 ${p50}µs, p99 ${p99}µs, CPU ${cpu}µs/req, errors $errs"
+	done
+done
+
+# median COLUMN FILE: median of one column over the runs.
+median() {
+	awk -v c="$1" '{print $c}' "$2" | sort -g | awk '
+		{v[NR] = $1}
+		END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# ---------------------------------------------------------------- report
+declare -A MED_RPS MED_CPU
+for i in "${!ROWS[@]}"; do
+	f="$TMP/out/row$i.samples"
+	[[ -s "$f" ]] || continue
+	MED_RPS[$i]=$(median 1 "$f")
+	MED_CPU[$i]=$(median 4 "$f")
+done
+# Ratios compare with nginx on the same client protocol: rows 1 (HTTP/1.1)
+# and 6 (h2c) are nginx.
+ref_row() { if [[ "$2" == h2load ]]; then echo 6; else echo 1; fi; }
+
+GO_VERSION=$(go version)
+NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | head -n1)
+WRK_VERSION=$(wrk -v 2>&1 | head -n1 || true)
+H2LOAD_VERSION=$(h2load --version 2>&1 | head -n1)
+MISSING=0
+
+mkdir -p "$BENCH_DIR/results"
+# The default size owns the canonical section; other sizes get their own
+# file so a SIZE=... experiment does not replace it.
+if [[ "$SIZE" == 1024 ]]; then
+	SECTION="$BENCH_DIR/results/10-passthrough.md"
+	SIZE_LABEL="1 KiB"
+else
+	SECTION="$BENCH_DIR/results/10-passthrough-${SIZE}B.md"
+	SIZE_LABEL="$SIZE B"
+fi
+{
+	echo "## Pass-through (no-store, $SIZE_LABEL, $CONNS connections)"
+	echo
+	echo "Measured $(date -u '+%Y-%m-%d %H:%M:%S UTC') by \`bench/run.sh\`:"
+	echo "body $SIZE bytes with \`Cache-Control: no-store\`, $CONNS connections,"
+	echo "$DURATION per run after a $WARMUP warmup, median of $RUNS run(s)."
+	echo "h2load uses $STREAMS concurrent streams per connection."
+	echo "Pinning: $PIN_NOTE."
+	echo
+	echo "- $NGINX_VERSION"
+	echo "- $WRK_VERSION"
+	echo "- $H2LOAD_VERSION"
+	echo "- $GO_VERSION"
+	echo "- kernel $(uname -sr), nproc $NPROC"
+	echo
+	echo "| target | protocol (client → upstream) | req/s | p50 ms | p99 ms | CPU µs/req | req/s ÷ nginx | CPU/req ÷ nginx | errors |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	for i in "${!ROWS[@]}"; do
+		IFS='|' read -r id label proto tool url status <<<"${ROWS[$i]}"
+		f="$TMP/out/row$i.samples"
+		if [[ ! -s "$f" ]]; then
+			MISSING=1
+			echo "| $label | $proto | ${status:-not measured: load run failed} | | | | | | |"
+			continue
+		fi
+		ref=$(ref_row "$id" "$tool")
+		p50=$(median 2 "$f")
+		p99=$(median 3 "$f")
+		errs=$(median 5 "$f")
+		awk -v l="$label" -v p="$proto" -v r="${MED_RPS[$i]}" -v a="$p50" -v b="$p99" -v c="${MED_CPU[$i]}" \
+			-v rr="${MED_RPS[$ref]:-}" -v rc="${MED_CPU[$ref]:-}" -v e="$errs" 'BEGIN {
+			qr = (rr + 0 > 0) ? sprintf("%.2f", r / rr) : "–"
+			qc = (rc + 0 > 0) ? sprintf("%.2f", c / rc) : "–"
+			printf "| %s | %s | %.0f | %.3f | %.3f | %.1f | %s | %s | %d |\n", l, p, r, a / 1000, b / 1000, c, qr, qc, e }'
+	done
+	echo
+	echo "req/s, p50, p99 and CPU are each the median over the runs. CPU µs/req is"
+	echo "user+system time of the server under test (nginx: master and worker) over"
+	echo "the measured run, divided by requests completed; it excludes the origin."
+	echo "Ratios compare with nginx on the same client protocol (above 1 is more"
+	echo "req/s, or more CPU per request, than nginx). errors counts non-2xx"
+	echo "responses and socket/stream errors (median over the runs)."
+} >"$SECTION"
+
+bash "$BENCH_DIR/assemble.sh"
+log "wrote $SECTION and $BENCH_DIR/RESULTS.md"
+cat "$SECTION"
+
+if ((MISSING)); then
+	log "some targets were not measured; see the table"
+	exit 2
+fi

@@ -1,0 +1,90 @@
+package config
+
+import (
+	"strconv"
+	"time"
+)
+
+// Defaults. gateway.yaml shows each of them; a test keeps the two in
+// step.
+const (
+	defaultAdminAddress = "127.0.0.1:9090"
+	// AdminOff as admin.address disables the admin listener.
+	AdminOff = "off"
+)
+
+// applyDefaults fills in what the file left out. Numbers and durations
+// get their default only when absent, so an explicit 0 keeps its
+// meaning (no timeout, no cap, checks disabled); empty strings are never
+// meaningful and always get the default.
+func applyDefaults(c *Config, d *decoder) {
+	dur := func(v *Duration, path string, def time.Duration) {
+		if !d.set[path] {
+			*v = Duration(def)
+		}
+	}
+	str := func(v *string, def string) {
+		if *v == "" {
+			*v = def
+		}
+	}
+
+	dur(&c.ShutdownGrace, "shutdown_grace", 30*time.Second)
+	if c.TrustedProxies == nil {
+		// Empty rather than nil so the effective config shows [] and
+		// not null.
+		c.TrustedProxies = []string{}
+	}
+
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		p := indexPath("listeners", i)
+		dur(&l.ReadHeaderTimeout, p+".read_header_timeout", 10*time.Second)
+		dur(&l.ReadTimeout, p+".read_timeout", 60*time.Second)
+		dur(&l.WriteTimeout, p+".write_timeout", 60*time.Second)
+		dur(&l.IdleTimeout, p+".idle_timeout", 120*time.Second)
+		if !d.set[p+".max_header_bytes"] {
+			l.MaxHeaderBytes = 1 << 20
+		}
+	}
+
+	str(&c.Admin.Address, defaultAdminAddress)
+	str(&c.Log.Level, "info")
+	str(&c.Log.Format, "text")
+
+	for name, u := range c.Upstreams {
+		p := keyPath("upstreams", name)
+		str(&u.Protocol, "auto")
+		str(&u.Balance, "round_robin")
+		if !d.set[p+".max_idle_per_target"] {
+			u.MaxIdlePerTarget = 64
+		}
+		dur(&u.IdleConnTimeout, p+".idle_conn_timeout", 90*time.Second)
+		dur(&u.DialTimeout, p+".dial_timeout", 5*time.Second)
+		dur(&u.HTTP2.ReadIdleTimeout, p+".http2.read_idle_timeout", 30*time.Second)
+		dur(&u.HTTP2.PingTimeout, p+".http2.ping_timeout", 15*time.Second)
+		hc := p + ".health_check"
+		if !d.set[hc+".max_fails"] {
+			u.HealthCheck.MaxFails = 3
+		}
+		dur(&u.HealthCheck.CoolDown, hc+".cool_down", 10*time.Second)
+		// Interval and timeout only matter once path enables active
+		// checks, but are filled in regardless so the effective config
+		// shows what setting path would do.
+		dur(&u.HealthCheck.Interval, hc+".interval", 5*time.Second)
+		dur(&u.HealthCheck.Timeout, hc+".timeout", 2*time.Second)
+		if u.Retry == nil {
+			t := true
+			u.Retry = &t
+		}
+		c.Upstreams[name] = u
+	}
+
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		p := indexPath("routes", i)
+		str(&r.Name, "route"+strconv.Itoa(i))
+		str(&r.Path, "/")
+		dur(&r.Timeout, p+".timeout", 60*time.Second)
+	}
+}

@@ -1,0 +1,34 @@
+// Package config loads and validates gateway.yaml, the gateway's only
+// configuration file.
+//
+// Load reads the file; Parse does the work on bytes already in memory.
+// Both decode strictly: an unknown key, a value of the wrong type, a
+// duplicate key or a value that fails validation is reported, and every
+// problem in the file is reported at once, one per line, in the form
+//
+//	gateway.yaml:12: routes[1].timeout: invalid duration "5x" (want e.g. 250ms, 30s, 2m)
+//
+// so an operator can fix the whole file in one pass and an editor can
+// jump to each line. Callers that want the problems one by one use
+// errors.As with *Errors or *Error.
+//
+// # Environment variables
+//
+// A scalar value may refer to the environment as ${VAR} or
+// ${VAR:-default}; the default is used when VAR is unset or empty, as in
+// the shell. ${VAR} with VAR unset is an error rather than an empty
+// string, because a missing variable in a deployment is far more often
+// a mistake than an intent; write ${VAR:-} to accept empty. "$$" stands
+// for a literal "$", and a "$" not followed by "{" or "$" is kept as is.
+// Defaults are taken literally (no nested references). Expansion applies
+// to values only, never to keys, and happens after the YAML is parsed,
+// so a variable's value is always one plain string: it cannot add keys
+// or change the structure, and line numbers in messages stay those of
+// the file.
+//
+// Relative file names (TLS certificates, CA bundles) are relative to the
+// gateway's working directory, not to the config file.
+//
+// This package imports no other package of the module, so any of them
+// may depend on it.
+package config

@@ -1,0 +1,45 @@
+package config
+
+import (
+	"maps"
+	"slices"
+)
+
+// RetryEnabled reports whether failed idempotent requests may be retried;
+// retry defaults to on.
+func (u Upstream) RetryEnabled() bool { return u.Retry == nil || *u.Retry }
+
+// Enabled reports whether the admin listener should run.
+func (a Admin) Enabled() bool { return a.Address != AdminOff }
+
+// Redacted returns a copy of c that is safe to show, as the admin
+// /config endpoint does: the admin token is replaced. The copy shares
+// nothing mutable with c, so callers may change either freely.
+func (c *Config) Redacted() *Config {
+	if c == nil {
+		return nil
+	}
+	r := *c
+	if r.Admin.Token != "" {
+		r.Admin.Token = "REDACTED"
+	}
+	r.TrustedProxies = slices.Clone(c.TrustedProxies)
+	r.Listeners = slices.Clone(c.Listeners)
+	if c.Upstreams != nil {
+		r.Upstreams = maps.Clone(c.Upstreams)
+		for name, u := range r.Upstreams {
+			u.Targets = slices.Clone(u.Targets)
+			if u.Retry != nil {
+				v := *u.Retry
+				u.Retry = &v
+			}
+			r.Upstreams[name] = u
+		}
+	}
+	r.Routes = slices.Clone(c.Routes)
+	for i := range r.Routes {
+		r.Routes[i].Hosts = slices.Clone(r.Routes[i].Hosts)
+		r.Routes[i].Methods = slices.Clone(r.Routes[i].Methods)
+	}
+	return &r
+}

@@ -1,0 +1,413 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// validate checks the decoded, defaulted config and normalizes route
+// hosts and methods. Problems go to d with the line of the field.
+func validate(c *Config, d *decoder) {
+	for i, s := range c.TrustedProxies {
+		var err error
+		if strings.Contains(s, "/") {
+			_, err = netip.ParsePrefix(s)
+		} else {
+			_, err = netip.ParseAddr(s)
+		}
+		if err != nil {
+			d.report(indexPath("trusted_proxies", i), "invalid %q (want a CIDR such as 10.0.0.0/8 or an IP address)", s)
+		}
+	}
+	binds := validateListeners(c, d)
+	validateAdmin(c, d, binds)
+	oneOf(d, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf(d, "log.format", c.Log.Format, "text", "json")
+	validateUpstreams(c, d)
+	validateRoutes(c, d)
+}
+
+// bind is a listening address, kept to find two sockets that could not
+// both be bound.
+type bind struct {
+	path, addr string
+	host, port string
+}
+
+func (b bind) conflicts(o bind) bool {
+	if b.port != o.port || b.port == "0" {
+		return false
+	}
+	return b.host == o.host || isWildcard(b.host) || isWildcard(o.host)
+}
+
+func isWildcard(host string) bool {
+	return host == "" || host == "0.0.0.0" || host == "::"
+}
+
+// parseBind splits a listen address, normalizing the port so that
+// ":08080" and ":8080" compare equal.
+func parseBind(addr string) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return "", "", errors.New(ae.Err)
+		}
+		return "", "", err
+	}
+	if port == "" {
+		return "", "", errors.New("missing port")
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", "", fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return strings.ToLower(host), strconv.FormatUint(n, 10), nil
+}
+
+func validateListeners(c *Config, d *decoder) []bind {
+	if len(c.Listeners) == 0 {
+		d.report("listeners", "no listeners (want at least one, e.g. - address: 127.0.0.1:8080)")
+	}
+	var binds []bind
+	for i, l := range c.Listeners {
+		p := indexPath("listeners", i)
+		ap := p + ".address"
+		if l.Address == "" {
+			d.report(ap, "missing (want host:port, e.g. 127.0.0.1:8080)")
+		} else if host, port, err := parseBind(l.Address); err != nil {
+			d.report(ap, "invalid address %q: %v (want host:port, e.g. 127.0.0.1:8080)", l.Address, err)
+		} else {
+			b := bind{path: ap, addr: l.Address, host: host, port: port}
+			for _, o := range binds {
+				if b.conflicts(o) {
+					d.report(ap, "%q conflicts with %s %q (line %d)", l.Address, o.path, o.addr, d.line(o.path))
+					break
+				}
+			}
+			binds = append(binds, b)
+		}
+
+		tp := p + ".tls"
+		hasCert, hasKey := l.TLS.CertFile != "", l.TLS.KeyFile != ""
+		switch {
+		case hasCert && !hasKey:
+			d.report(tp+".key_file", "missing; tls needs both cert_file and key_file")
+		case hasKey && !hasCert:
+			d.report(tp+".cert_file", "missing; tls needs both cert_file and key_file")
+		}
+		checkFile(d, tp+".cert_file", l.TLS.CertFile)
+		checkFile(d, tp+".key_file", l.TLS.KeyFile)
+		if l.H2C && (hasCert || hasKey) {
+			d.report(p+".h2c", "h2c is HTTP/2 without TLS and cannot be used with tls (a TLS listener offers h2 by ALPN already)")
+		}
+	}
+	return binds
+}
+
+// checkFile reports a named file that cannot be used, now rather than
+// when the first connection needs it.
+func checkFile(d *decoder, path, file string) {
+	if file == "" {
+		return
+	}
+	fi, err := os.Stat(file)
+	switch {
+	case err != nil:
+		d.report(path, "%v", err)
+	case !fi.Mode().IsRegular():
+		d.report(path, "%q is not a regular file", file)
+	}
+}
+
+func validateAdmin(c *Config, d *decoder, binds []bind) {
+	a := c.Admin.Address
+	if a == AdminOff {
+		return
+	}
+	const p = "admin.address"
+	host, port, err := parseBind(a)
+	if err != nil {
+		d.report(p, "invalid address %q: %v (want host:port, e.g. 127.0.0.1:9090, or \"off\")", a, err)
+		return
+	}
+	b := bind{path: p, addr: a, host: host, port: port}
+	for _, o := range binds {
+		if b.conflicts(o) {
+			d.report(p, "%q conflicts with %s %q (line %d)", a, o.path, o.addr, d.line(o.path))
+			break
+		}
+	}
+	if !isLoopback(host) && c.Admin.Token == "" {
+		d.report(p, "%q is reachable from other hosts; set admin.token to require authentication, or listen on 127.0.0.1", a)
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// oneOf reports value at path unless it is one of options.
+func oneOf(d *decoder, path, value string, options ...string) bool {
+	if slices.Contains(options, value) {
+		return true
+	}
+	d.report(path, "invalid value %q (want %s)", value, orList(options))
+	return false
+}
+
+// orList writes options as "a, b or c".
+func orList(options []string) string {
+	if len(options) < 2 {
+		return strings.Join(options, "")
+	}
+	return strings.Join(options[:len(options)-1], ", ") + " or " + options[len(options)-1]
+}
+
+func validateUpstreams(c *Config, d *decoder) {
+	if len(c.Upstreams) == 0 {
+		d.report("upstreams", "no upstreams (want at least one, e.g. app: {targets: [http://127.0.0.1:9000]})")
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) {
+		u := c.Upstreams[name]
+		p := keyPath("upstreams", name)
+		if !isName(name) {
+			d.report(p, "invalid upstream name (use letters, digits, \"-\", \"_\" and \".\")")
+		}
+
+		if len(u.Targets) == 0 {
+			d.report(p+".targets", "no targets (want at least one URL, e.g. http://127.0.0.1:9000)")
+		}
+		protoOK := oneOf(d, p+".protocol", u.Protocol, "http1", "h2", "h2c", "auto")
+		for i, t := range u.Targets {
+			tp := indexPath(p+".targets", i)
+			scheme, err := checkTarget(t)
+			switch {
+			case err != nil:
+				d.report(tp, "%v", err)
+			case !protoOK:
+			case u.Protocol == "h2" && scheme != "https":
+				d.report(tp, "%q: protocol h2 is HTTP/2 over TLS and needs an https target (h2c is HTTP/2 without TLS)", t)
+			case u.Protocol == "h2c" && scheme != "http":
+				d.report(tp, "%q: protocol h2c is HTTP/2 without TLS and needs an http target (h2 is HTTP/2 over TLS)", t)
+			}
+		}
+
+		switch u.Balance {
+		case "round_robin", "least_requests":
+			if u.HashOn != "" {
+				d.report(p+".hash_on", "only used with balance: hash (balance is %s)", u.Balance)
+			}
+		case "hash":
+			if u.HashOn == "" {
+				d.report(p+".hash_on", "missing; balance hash needs hash_on: path, header:NAME or cookie:NAME")
+			} else if err := checkHashOn(u.HashOn); err != nil {
+				d.report(p+".hash_on", "%v", err)
+			}
+		default:
+			d.report(p+".balance", "invalid value %q (want round_robin, least_requests or hash)", u.Balance)
+		}
+
+		for _, f := range []struct {
+			path string
+			v    int
+		}{
+			{p + ".max_conns_per_target", u.MaxConnsPerTarget},
+			{p + ".max_idle_per_target", u.MaxIdlePerTarget},
+			{p + ".health_check.max_fails", u.HealthCheck.MaxFails},
+		} {
+			if f.v < 0 {
+				d.report(f.path, "%d: must not be negative", f.v)
+			}
+		}
+
+		hc := u.HealthCheck
+		hp := p + ".health_check"
+		if hc.Path != "" {
+			if !strings.HasPrefix(hc.Path, "/") {
+				d.report(hp+".path", "%q must start with \"/\"", hc.Path)
+			}
+			if hc.Interval <= 0 {
+				d.report(hp+".interval", "must be positive when path enables active checks")
+			}
+			if hc.Timeout <= 0 {
+				d.report(hp+".timeout", "must be positive when path enables active checks")
+			}
+		}
+		checkFile(d, p+".tls.ca_file", u.TLS.CAFile)
+	}
+}
+
+// checkTarget accepts a base URL, scheme://host[:port][/], and returns
+// its scheme. Paths are refused rather than half supported: the
+// request path is passed through unchanged.
+func checkTarget(t string) (string, error) {
+	u, err := url.Parse(t)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("invalid URL %q: %v", t, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("%q: scheme must be http or https (want e.g. http://127.0.0.1:9000)", t)
+	case u.Host == "" || u.Hostname() == "":
+		return "", fmt.Errorf("%q: no host (want e.g. http://127.0.0.1:9000)", t)
+	case u.User != nil:
+		return "", fmt.Errorf("%q: user info is not supported in targets", t)
+	case u.RawQuery != "" || u.ForceQuery:
+		return "", fmt.Errorf("%q: a target cannot have a query", t)
+	case u.Fragment != "" || strings.Contains(t, "#"):
+		return "", fmt.Errorf("%q: a target cannot have a fragment", t)
+	case u.Path != "" && u.Path != "/":
+		return "", fmt.Errorf("%q: a target cannot have a path; requests keep their own path", t)
+	}
+	if p := u.Port(); p != "" {
+		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+			return "", fmt.Errorf("%q: port %q is not a number from 0 to 65535", t, p)
+		}
+	}
+	return u.Scheme, nil
+}
+
+func checkHashOn(s string) error {
+	if s == "path" {
+		return nil
+	}
+	kind, name, ok := strings.Cut(s, ":")
+	if ok && (kind == "header" || kind == "cookie") {
+		if !isToken(name) {
+			return fmt.Errorf("invalid %s name %q in hash_on %q", kind, name, s)
+		}
+		return nil
+	}
+	return fmt.Errorf("invalid value %q (want path, header:NAME or cookie:NAME)", s)
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 section 5.6.2),
+// the syntax of methods, header names and cookie names.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func validateRoutes(c *Config, d *decoder) {
+	if len(c.Routes) == 0 {
+		d.report("routes", "no routes (want at least one, e.g. - {path: /, upstream: app})")
+	}
+	defined := strings.Join(slices.Sorted(maps.Keys(c.Upstreams)), ", ")
+	if defined == "" {
+		defined = "none"
+	}
+	seen := map[string]int{}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		p := indexPath("routes", i)
+
+		switch _, ok := c.Upstreams[r.Upstream]; {
+		case r.Upstream == "":
+			d.report(p+".upstream", "missing (defined: %s)", defined)
+		case !ok:
+			d.report(p+".upstream", "unknown upstream %q (defined: %s)", r.Upstream, defined)
+		}
+
+		switch {
+		case !strings.HasPrefix(r.Path, "/"):
+			d.report(p+".path", "%q must start with \"/\"", r.Path)
+		case strings.ContainsAny(r.Path, "?#"):
+			d.report(p+".path", "%q: a path prefix cannot hold \"?\" or \"#\"", r.Path)
+		}
+
+		for j, h := range r.Hosts {
+			h = strings.ToLower(h)
+			if err := checkHost(h); err != nil {
+				d.report(indexPath(p+".hosts", j), "%v", err)
+			}
+			r.Hosts[j] = h
+		}
+		for j, m := range r.Methods {
+			if !isToken(m) {
+				d.report(indexPath(p+".methods", j), "invalid method %q", m)
+			}
+			r.Methods[j] = strings.ToUpper(m)
+		}
+
+		key := routeKey(r)
+		if k, dup := seen[key]; dup {
+			other := indexPath("routes", k)
+			d.report(p, "same hosts, path and methods as %s (line %d), so it can never match", other, d.line(other))
+		} else {
+			seen[key] = i
+		}
+	}
+}
+
+// routeKey identifies what a route matches, independent of the order
+// hosts and methods are listed in.
+func routeKey(r *Route) string {
+	set := func(s []string) string {
+		s = slices.Clone(s)
+		slices.Sort(s)
+		return strings.Join(slices.Compact(s), "\x00")
+	}
+	return set(r.Hosts) + "\x01" + r.Path + "\x01" + set(r.Methods)
+}
+
+// checkHost accepts a lowercased host name, IP address, or "*." and a
+// host name. The port is not part of the match.
+func checkHost(h string) error {
+	const want = "want a host such as example.com or *.example.com"
+	if h == "" {
+		return fmt.Errorf("empty host (%s)", want)
+	}
+	if strings.HasPrefix(h, "[") {
+		a, err := netip.ParseAddr(strings.TrimSuffix(h[1:], "]"))
+		if err != nil || !strings.HasSuffix(h, "]") || !a.Is6() {
+			return fmt.Errorf("invalid host %q (%s, or an IPv6 address in brackets without a port)", h, want)
+		}
+		return nil
+	}
+	if strings.Contains(h, ":") {
+		return fmt.Errorf("invalid host %q: hosts match without the port (%s)", h, want)
+	}
+	name := strings.TrimPrefix(h, "*.")
+	if strings.Contains(name, "*") {
+		return fmt.Errorf("invalid host %q: only a leading \"*.\" wildcard is allowed", h)
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" {
+			return fmt.Errorf("invalid host %q: empty label (%s)", h, want)
+		}
+		for _, c := range []byte(label) {
+			if c >= 0x80 {
+				return fmt.Errorf("invalid host %q: write international names in their xn-- form", h)
+			}
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return fmt.Errorf("invalid host %q (%s)", h, want)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+// Command gateway is a caching reverse proxy and API gateway configured by
+// gateway.yaml.
+//
+//	gateway run -config gateway.yaml      serve (the default command)
+//	gateway validate -config gateway.yaml check a config and list its errors
+//	gateway proxy --listen ADDR --to URL  one route to one upstream, no file
+//	gateway demo                          the gateway with a sample backend
+//	gateway version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"gateway/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: gateway [command] [flags]
+
+commands:
+  run       -config FILE               serve with a config file (default command)
+  validate  -config FILE               check a config file and print every error
+  proxy     --listen ADDR --to URL     proxy one upstream, no config file
+  demo      [--listen ADDR]            run the gateway with a built-in sample backend
+  version                              print the version
+`
+
+func cli(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "run":
+		err = cmdRun(args, stderr)
+	case "validate":
+		err = cmdValidate(args, stdout, stderr)
+	case "proxy":
+		err = cmdProxy(args, stderr)
+	case "demo":
+		err = cmdDemo(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "gateway", buildVersion())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "gateway: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	fmt.Fprintln(stderr, "gateway:", err)
+	return 1
+}
+
+// errUsage marks an error the flag package has already printed.
+var errUsage = errors.New("usage")
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	return nil
+}
+
+func cmdRun(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "gateway.yaml", "config file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	return runConfig(cfg, stderr, nil)
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "gateway.yaml", "config file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if _, err := config.Load(*path); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	return nil
+}
+
+// runConfig serves cfg until SIGTERM or SIGINT, then drains. started,
+// when not nil, is called once every socket is bound.
+func runConfig(cfg *config.Config, stderr io.Writer, started func(*app)) error {
+	log := newLogger(cfg.Log, stderr)
+	a, err := newApp(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := a.listen(); err != nil {
+		a.closeUpstreams()
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	go func() {
+		// After the first signal a second one ends the process at once,
+		// for the operator who does not want to wait for the drain.
+		<-ctx.Done()
+		stop()
+	}()
+	if started != nil {
+		started(a)
+	}
+	return a.serve(ctx)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func buildVersion() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v += " (" + bi.GoVersion
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += ", " + s.Value[:12]
+			}
+		}
+		v += ")"
+	}
+	return v
+}

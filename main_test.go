@@ -1,0 +1,353 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets a test start this binary as the gateway itself, so the
+// signal and exit-code behaviour is tested on a real process.
+func TestMain(m *testing.M) {
+	if os.Getenv("GATEWAY_TEST_CHILD") == "1" {
+		os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// child is the gateway running as a separate process.
+type child struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stdout bytes.Buffer
+	stderr bytes.Buffer
+	lines  chan string // stderr lines, for waiting on log events
+	done   chan error
+}
+
+func startChild(t *testing.T, args ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "GATEWAY_TEST_CHILD=1")
+	c := &child{cmd: cmd, lines: make(chan string, 1000), done: make(chan error, 1)}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		b, _ := io.ReadAll(outPipe)
+		c.mu.Lock()
+		c.stdout.Write(b)
+		c.mu.Unlock()
+	}()
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(errPipe)
+		for sc.Scan() {
+			c.mu.Lock()
+			c.stderr.WriteString(sc.Text() + "\n")
+			c.mu.Unlock()
+			select {
+			case c.lines <- sc.Text():
+			default:
+			}
+		}
+		close(c.lines)
+	}()
+	go func() {
+		wg.Wait()
+		c.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	return c
+}
+
+func (c *child) logs() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stderr.String()
+}
+
+var addrRE = regexp.MustCompile(`msg="?(listening|admin listening)"? address=(\S+)`)
+
+// waitAddrs reads the log until the gateway reports its listener
+// addresses; it returns the client and admin addresses.
+func (c *child) waitAddrs(t *testing.T, wantAdmin bool) (gw, adm string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for gw == "" || (wantAdmin && adm == "") {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("gateway exited before listening; log:\n%s", c.logs())
+			}
+			if m := addrRE.FindStringSubmatch(line); m != nil {
+				if m[1] == "listening" {
+					gw = m[2]
+				} else {
+					adm = m[2]
+				}
+			}
+		case <-deadline:
+			t.Fatalf("gateway did not report its address; log:\n%s", c.logs())
+		}
+	}
+	return gw, adm
+}
+
+func (c *child) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case err := <-c.done:
+		if err == nil {
+			return 0
+		}
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		t.Fatalf("wait: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("gateway did not exit; log:\n%s", c.logs())
+	}
+	return -1
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCLIExitCodes(t *testing.T) {
+	good := writeConfig(t, `listeners:
+  - address: "127.0.0.1:0"
+upstreams:
+  app:
+    targets: ["http://127.0.0.1:9"]
+routes:
+  - path: /
+    upstream: app
+`)
+	bad := writeConfig(t, `listeners:
+  - address: "127.0.0.1:0"
+    read_timeout: 5x
+upstreams:
+  app:
+    targets: ["http://127.0.0.1:9"]
+routes:
+  - path: /
+    upstream: nowhere
+`)
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		out, errIn []string
+	}{
+		{"validate good", []string{"validate", "-config", good}, 0, []string{"ok"}, nil},
+		{"validate bad", []string{"validate", "-config", bad}, 1, nil,
+			[]string{"gateway.yaml:3:", "listeners[0].read_timeout", "gateway.yaml:9:", "routes[0].upstream", "nowhere"}},
+		{"validate missing", []string{"validate", "-config", filepath.Join(t.TempDir(), "none.yaml")}, 1, nil, []string{"none.yaml"}},
+		{"version", []string{"version"}, 0, []string{"gateway dev"}, nil},
+		{"unknown command", []string{"frobnicate"}, 2, nil, []string{"unknown command"}},
+		{"unknown flag", []string{"run", "-nope"}, 2, nil, []string{"flag provided but not defined"}},
+		{"proxy without --to", []string{"proxy"}, 2, nil, []string{"--to URL is required"}},
+		{"proxy bad url", []string{"proxy", "--to", "ftp://x", "--admin", "off"}, 1, nil, []string{"targets[0]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := cli(tt.args, &out, &errb)
+			if code != tt.code {
+				t.Fatalf("exit code: got %d; want %d (stderr %q)", code, tt.code, errb.String())
+			}
+			for _, s := range tt.out {
+				if !strings.Contains(out.String(), s) {
+					t.Errorf("stdout: got %q; want it to contain %q", out.String(), s)
+				}
+			}
+			for _, s := range tt.errIn {
+				if !strings.Contains(errb.String(), s) {
+					t.Errorf("stderr: got %q; want it to contain %q", errb.String(), s)
+				}
+			}
+		})
+	}
+}
+
+// TestShutdownDrains shows SIGTERM letting a slow in-flight request
+// finish while new connections are refused, and the process exiting 0.
+func TestShutdownDrains(t *testing.T) {
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(arrived)
+			<-release
+		}
+		fmt.Fprint(w, "done")
+	}))
+	defer up.Close()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	cfg := writeConfig(t, fmt.Sprintf(`shutdown_grace: 20s
+listeners:
+  - address: "127.0.0.1:0"
+admin:
+  address: "off"
+upstreams:
+  app:
+    targets: [%q]
+routes:
+  - path: /
+    upstream: app
+`, up.URL))
+	c := startChild(t, "run", "-config", cfg)
+	gw, _ := c.waitAddrs(t, false)
+
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + gw + "/slow")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		res <- result{resp.StatusCode, string(b), err}
+	}()
+	<-arrived
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// The listener closes first; the in-flight request is still held.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", gw, time.Second)
+		if err != nil {
+			break
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("new connections still accepted after SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	r := <-res
+	if r.err != nil || r.status != http.StatusOK || r.body != "done" {
+		t.Fatalf("in-flight request: got %d %q %v; want 200 \"done\"", r.status, r.body, r.err)
+	}
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("exit code: got %d; want 0; log:\n%s", code, c.logs())
+	}
+}
+
+// TestDemo runs `gateway demo` and follows the lines it prints.
+func TestDemo(t *testing.T) {
+	c := startChild(t, "demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	gw, adm := c.waitAddrs(t, true)
+	instances := map[string]bool{}
+	for range 4 {
+		body := get(t, "http://"+gw+"/api/hello", http.StatusOK)
+		for _, in := range []string{`"instance":"a"`, `"instance":"b"`} {
+			if strings.Contains(body, in) {
+				instances[in] = true
+			}
+		}
+	}
+	if len(instances) != 2 {
+		t.Errorf("round robin: got instances %v; want both a and b", instances)
+	}
+	if body := get(t, "http://"+gw+"/api/headers", http.StatusOK); !strings.Contains(body, `"Via":"1.1 gateway"`) {
+		t.Errorf("headers: got %s; want Via set by the gateway", body)
+	}
+	get(t, "http://"+gw+"/other", http.StatusNotFound)
+	if body := get(t, "http://"+adm+"/readyz", http.StatusOK); !strings.Contains(body, `"ready": true`) {
+		t.Errorf("readyz: got %s", body)
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("exit code: got %d; want 0", code)
+	}
+	c.mu.Lock()
+	out := c.stdout.String()
+	c.mu.Unlock()
+	if !strings.Contains(out, "curl -s http://"+gw+"/api/hello") {
+		t.Errorf("demo output: got %q; want ready-to-paste curl lines", out)
+	}
+}
+
+// TestProxyCommand runs the file-less `gateway proxy`.
+func TestProxyCommand(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "upstream saw %s", r.URL.Path)
+	}))
+	defer up.Close()
+	c := startChild(t, "proxy", "--listen", "127.0.0.1:0", "--to", up.URL, "--admin", "off")
+	gw, _ := c.waitAddrs(t, false)
+	if body := get(t, "http://"+gw+"/x/y", http.StatusOK); body != "upstream saw /x/y" {
+		t.Errorf("got %q; want %q", body, "upstream saw /x/y")
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("exit code: got %d; want 0", code)
+	}
+}
+
+func get(t *testing.T, url string, want int) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s: got %d; want %d (%s)", url, resp.StatusCode, want, b)
+	}
+	return string(b)
+}

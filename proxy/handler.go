@@ -1,0 +1,266 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Middleware wraps a route's handler; the cache and compression stages
+// plug in this way without the proxy knowing them.
+type Middleware func(http.Handler) http.Handler
+
+// RouteOptions describe one route.
+type RouteOptions struct {
+	Name string
+	// Hosts are exact ("api.example.com") or wildcard ("*.example.com")
+	// host names, lower case; none means every host.
+	Hosts []string
+	// Path is the prefix the route takes; "" means "/".
+	Path string
+	// Methods, upper case, limit the route; none means every method.
+	Methods  []string
+	Upstream *Upstream
+	// StripPrefix removes Path before the request goes upstream.
+	StripPrefix bool
+	// Timeout bounds the upstream exchange, body included (0: none).
+	Timeout time.Duration
+	// MaxBodySize limits the request body in bytes (0: no limit).
+	MaxBodySize int64
+	// Middleware wraps the route's proxy, outermost first.
+	Middleware []Middleware
+}
+
+// Options configure a Handler.
+type Options struct {
+	Routes []RouteOptions
+	// TrustedProxies are the peers whose X-Forwarded-For, -Proto and
+	// -Host headers are kept and extended; from any other peer they are
+	// replaced, so a client cannot forge its address or the host and
+	// scheme that upstreams (and cache keys) see.
+	TrustedProxies []netip.Prefix
+	// Via is the pseudonym in the Via header; "" means "gateway".
+	Via    string
+	Logger *slog.Logger
+}
+
+// Handler routes requests and proxies them upstream.
+type Handler struct {
+	router  *router
+	trusted []netip.Prefix
+	via     string
+	log     *slog.Logger
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+type route struct {
+	name        string
+	hosts       []string
+	hostRank    int // 2 exact, 1 wildcard, 0 any
+	path        string
+	methods     []string
+	strip       bool
+	timeout     time.Duration
+	maxBody     int64
+	upstream    *Upstream
+	handler     http.Handler // the proxy, wrapped in the route's middleware
+	allowHeader string
+}
+
+// New validates the options and builds the handler.
+func New(o Options) (*Handler, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Via == "" {
+		o.Via = "gateway"
+	}
+	h := &Handler{trusted: o.TrustedProxies, via: o.Via, log: o.Logger}
+	var errs []error
+	var routes []*route
+	for i, ro := range o.Routes {
+		r, err := h.newRoute(ro)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("proxy: route %d (%s): %w", i, ro.Name, err))
+			continue
+		}
+		routes = append(routes, r)
+	}
+	if len(o.Routes) == 0 {
+		errs = append(errs, errors.New("proxy: no routes"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	h.router = newRouter(routes)
+	return h, nil
+}
+
+func (h *Handler) newRoute(o RouteOptions) (*route, error) {
+	if o.Upstream == nil {
+		return nil, errors.New("no upstream")
+	}
+	if o.Path == "" {
+		o.Path = "/"
+	}
+	if o.Path[0] != '/' {
+		return nil, fmt.Errorf("path %q must start with /", o.Path)
+	}
+	if o.Timeout < 0 || o.MaxBodySize < 0 {
+		return nil, errors.New("timeout and max body size must not be negative")
+	}
+	r := &route{
+		name:     o.Name,
+		path:     o.Path,
+		methods:  o.Methods,
+		strip:    o.StripPrefix && o.Path != "/",
+		timeout:  o.Timeout,
+		maxBody:  o.MaxBodySize,
+		upstream: o.Upstream,
+	}
+	for _, host := range o.Hosts {
+		host = strings.ToLower(host)
+		if host == "" || (strings.Contains(host, "*") && (!strings.HasPrefix(host, "*.") || strings.Count(host, "*") > 1)) {
+			return nil, fmt.Errorf("host %q: want a name or *.name", host)
+		}
+		rank := 2
+		if host[0] == '*' {
+			rank = 1
+		}
+		r.hostRank = max(r.hostRank, rank)
+		r.hosts = append(r.hosts, host)
+	}
+	r.allowHeader = strings.Join(o.Methods, ", ")
+	var next http.Handler = &httputil.ReverseProxy{
+		Rewrite:      func(pr *httputil.ProxyRequest) { h.rewrite(pr, r) },
+		Transport:    o.Upstream,
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) { h.upstreamError(w, req, r, err) },
+		ErrorLog:     slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
+		// Streamed bodies are flushed at once when the upstream does not
+		// give a length, and so are server-sent events.
+		FlushInterval: -1,
+		BufferPool:    bufferPool{},
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header["Via"] = appendVia(resp.Header["Via"], resp.ProtoMajor, resp.ProtoMinor, h.via)
+			return nil
+		},
+	}
+	for i := len(o.Middleware) - 1; i >= 0; i-- {
+		next = o.Middleware[i](next)
+	}
+	r.handler = next
+	return r, nil
+}
+
+// ServeHTTP routes, applies the route's limits and proxies.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if hasDotSegment(r.URL.Path) {
+		r.URL.Path = cleanPath(r.URL.Path)
+		r.URL.RawPath = ""
+	}
+	ro, allow := h.router.match(r)
+	if ro == nil {
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			Error(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		Error(w, http.StatusNotFound, "no route")
+		return
+	}
+	if ro.maxBody > 0 && r.ContentLength > ro.maxBody {
+		Error(w, http.StatusRequestEntityTooLarge, "request body too large")
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		body := r.Body
+		if ro.maxBody > 0 {
+			body = http.MaxBytesReader(w, body, ro.maxBody)
+		}
+		r.Body = clientBody{body}
+	}
+	if ro.timeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), ro.timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	ro.handler.ServeHTTP(w, r)
+}
+
+// rewrite shapes the outbound request. ReverseProxy has already removed
+// hop-by-hop and X-Forwarded-* headers from it.
+func (h *Handler) rewrite(pr *httputil.ProxyRequest, ro *route) {
+	out := pr.Out
+	// The target is chosen per attempt by the upstream; the Host header
+	// follows it, as with nginx's default proxy_set_header Host.
+	out.URL.Scheme = "http"
+	out.URL.Host = ""
+	out.Host = ""
+	if ro.strip {
+		out.URL.Path = stripPrefix(out.URL.Path, ro.path)
+		if out.URL.RawPath != "" {
+			out.URL.RawPath = stripPrefix(out.URL.RawPath, ro.path)
+		}
+	}
+	if h.isTrusted(pr.In.RemoteAddr) {
+		in := pr.In.Header
+		if v := in["X-Forwarded-For"]; len(v) > 0 {
+			out.Header["X-Forwarded-For"] = v
+		}
+		pr.SetXForwarded()
+		if v := in.Get("X-Forwarded-Host"); v != "" {
+			out.Header.Set("X-Forwarded-Host", v)
+		}
+		if v := in.Get("X-Forwarded-Proto"); v != "" {
+			out.Header.Set("X-Forwarded-Proto", v)
+		}
+	} else {
+		pr.SetXForwarded()
+	}
+	out.Header["Via"] = appendVia(pr.In.Header["Via"], pr.In.ProtoMajor, pr.In.ProtoMinor, h.via)
+}
+
+func (h *Handler) isTrusted(remote string) bool {
+	if len(h.trusted) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	for _, p := range h.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendVia adds this hop to a Via list (RFC 9110 section 7.6.3).
+func appendVia(prev []string, major, minor int, pseudonym string) []string {
+	var proto string
+	switch {
+	case major == 1 && minor == 1:
+		proto = "1.1 "
+	case major == 2:
+		proto = "2 "
+	case major == 1 && minor == 0:
+		proto = "1.0 "
+	default:
+		proto = strconv.Itoa(major) + "." + strconv.Itoa(minor) + " "
+	}
+	hop := proto + pseudonym
+	if len(prev) == 0 {
+		return []string{hop}
+	}
+	return []string{strings.Join(prev, ", ") + ", " + hop}
+}

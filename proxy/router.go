@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"path"
+	"sort"
+	"strings"
+)
+
+// router picks the most specific route for a request: an exact host
+// beats a wildcard host, which beats any host; then the longest path
+// prefix wins; then a route that names the method beats one that takes
+// every method. The order is fixed at construction, so a lookup is a
+// walk over a short, sorted slice with no allocation.
+type router struct {
+	routes []*route
+}
+
+func newRouter(routes []*route) *router {
+	rs := append([]*route(nil), routes...)
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		if a.hostRank != b.hostRank {
+			return a.hostRank > b.hostRank
+		}
+		if len(a.path) != len(b.path) {
+			return len(a.path) > len(b.path)
+		}
+		return len(a.methods) > 0 && len(b.methods) == 0
+	})
+	return &router{routes: rs}
+}
+
+// match returns the route for r, or, when routes match the host and path
+// but none takes the method, nil and the methods that would be allowed.
+func (rt *router) match(r *http.Request) (*route, []string) {
+	host := requestHost(r)
+	var allow []string
+	for _, ro := range rt.routes {
+		if !ro.matchHost(host) || !matchPrefix(r.URL.Path, ro.path) {
+			continue
+		}
+		if ro.matchMethod(r.Method) {
+			return ro, nil
+		}
+		allow = append(allow, ro.methods...)
+	}
+	return nil, allow
+}
+
+// requestHost is the Host without port, lower-cased only when needed.
+func requestHost(r *http.Request) string {
+	h := r.Host
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		if hh, _, err := net.SplitHostPort(h); err == nil {
+			h = hh
+		}
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+// matchPrefix matches whole path segments: "/api" takes "/api" and
+// "/api/x" but not "/apis"; a prefix ending in "/" is a plain prefix.
+func matchPrefix(p, prefix string) bool {
+	if !strings.HasPrefix(p, prefix) {
+		return false
+	}
+	return len(p) == len(prefix) || prefix[len(prefix)-1] == '/' || p[len(prefix)] == '/'
+}
+
+func (ro *route) matchHost(host string) bool {
+	if len(ro.hosts) == 0 {
+		return true
+	}
+	for _, h := range ro.hosts {
+		if h[0] == '*' {
+			// "*.example.com" takes "a.example.com" and "a.b.example.com",
+			// not "example.com" itself.
+			if len(host) > len(h)-1 && strings.HasSuffix(host, h[1:]) {
+				return true
+			}
+		} else if h == host {
+			return true
+		}
+	}
+	return false
+}
+
+func (ro *route) matchMethod(m string) bool {
+	if len(ro.methods) == 0 {
+		return true
+	}
+	for _, x := range ro.methods {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// stripPrefix removes the route's prefix, keeping the path absolute.
+func stripPrefix(p, prefix string) string {
+	prefix = strings.TrimSuffix(prefix, "/")
+	p = strings.TrimPrefix(p, prefix)
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	return p
+}
+
+// hasDotSegment reports whether p contains "." or ".." segments, which
+// must be resolved before routing so "/public/../admin" cannot reach a
+// route other than the one it appears to match.
+func hasDotSegment(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] != '.' || (i > 0 && p[i-1] != '/') {
+			continue
+		}
+		j := i + 1
+		if j < len(p) && p[j] == '.' {
+			j++
+		}
+		if j == len(p) || p[j] == '/' {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanPath resolves dot segments and keeps a trailing slash.
+func cleanPath(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}

@@ -1,0 +1,263 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// ListenerOptions describe one client-facing socket.
+type ListenerOptions struct {
+	Address string
+	// CertFile and KeyFile, both set, serve TLS with HTTP/2 by ALPN.
+	CertFile, KeyFile string
+	// H2C also accepts HTTP/2 with prior knowledge on a cleartext socket.
+	H2C bool
+	// ReadHeaderTimeout bounds reading the request line and headers.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout is the longest pause between two reads of a request
+	// body, and WriteTimeout the longest a response write may block.
+	// Unlike http.Server's, they do not cap the whole exchange, so long
+	// uploads, downloads and event streams are fine while stalled
+	// clients are cut off (nginx's client_body_timeout and send_timeout).
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// IdleTimeout closes keep-alive connections with no request.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes limits request line and headers (0: 1 MiB).
+	MaxHeaderBytes int
+}
+
+// Server runs the listeners over one handler and drains them on
+// Shutdown.
+type Server struct {
+	log     *slog.Logger
+	mu      sync.Mutex // guards the fields below
+	servers []*http.Server
+	lns     []net.Listener
+}
+
+// NewServer checks the listener options and loads certificates; it does
+// not bind yet.
+func NewServer(h http.Handler, ls []ListenerOptions, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if len(ls) == 0 {
+		return nil, errors.New("proxy: no listeners")
+	}
+	s := &Server{log: log}
+	for _, l := range ls {
+		srv, err := newHTTPServer(h, l, log)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: listener %s: %w", l.Address, err)
+		}
+		s.servers = append(s.servers, srv)
+	}
+	return s, nil
+}
+
+func newHTTPServer(h http.Handler, l ListenerOptions, log *slog.Logger) (*http.Server, error) {
+	if (l.CertFile == "") != (l.KeyFile == "") {
+		return nil, errors.New("tls needs both cert_file and key_file")
+	}
+	if l.ReadHeaderTimeout < 0 || l.ReadTimeout < 0 || l.WriteTimeout < 0 || l.IdleTimeout < 0 || l.MaxHeaderBytes < 0 {
+		return nil, errors.New("timeouts and sizes must not be negative")
+	}
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	srv := &http.Server{
+		Addr:              l.Address,
+		Handler:           withIOTimeouts(h, l.ReadTimeout, l.WriteTimeout),
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		Protocols:         &protos,
+	}
+	if l.MaxHeaderBytes == 0 {
+		srv.MaxHeaderBytes = 1 << 20
+	}
+	if l.CertFile != "" {
+		if l.H2C {
+			return nil, errors.New("h2c is for cleartext listeners, not TLS")
+		}
+		cert, err := tls.LoadX509KeyPair(l.CertFile, l.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		protos.SetHTTP2(true)
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if l.H2C {
+		protos.SetUnencryptedHTTP2(true)
+	}
+	return srv, nil
+}
+
+// Listen binds every listener, so an address in use fails before any
+// traffic is served.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, srv := range s.servers {
+		ln, err := net.Listen("tcp", srv.Addr)
+		if err != nil {
+			for _, l := range s.lns {
+				l.Close()
+			}
+			s.lns = nil
+			return fmt.Errorf("proxy: %w", err)
+		}
+		s.lns = append(s.lns, ln)
+	}
+	return nil
+}
+
+// Addrs are the bound addresses, in listener order (after Listen).
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, len(s.lns))
+	for i, l := range s.lns {
+		out[i] = l.Addr()
+	}
+	return out
+}
+
+// Serve serves every bound listener until Shutdown; it returns the first
+// error that is not the normal end of serving.
+func (s *Server) Serve() error {
+	s.mu.Lock()
+	servers, lns := s.servers, s.lns
+	s.mu.Unlock()
+	if len(lns) != len(servers) {
+		return errors.New("proxy: Serve before Listen")
+	}
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() {
+			s.log.Info("listening", "address", lns[i].Addr().String(), "tls", srv.TLSConfig != nil, "h2c", srv.Protocols.UnencryptedHTTP2())
+			var err error
+			if srv.TLSConfig != nil {
+				err = srv.ServeTLS(lns[i], "", "")
+			} else {
+				err = srv.Serve(lns[i])
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			errc <- err
+		}()
+	}
+	var first error
+	for range servers {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Shutdown stops accepting, lets in-flight requests finish until ctx
+// ends, then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	servers := s.servers
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(servers))
+	for i, srv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(ctx); err != nil {
+				errs[i] = err
+				srv.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// withIOTimeouts enforces ReadTimeout and WriteTimeout as limits on
+// stalls rather than on whole requests. Deadlines are pushed forward
+// at most every quarter of the timeout, so a small response costs one
+// SetWriteDeadline.
+func withIOTimeouts(h http.Handler, rt, wt time.Duration) http.Handler {
+	if rt <= 0 && wt <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if rt > 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = &stallReader{ReadCloser: r.Body, rc: rc, d: rt}
+		}
+		if wt > 0 {
+			// The connection may have idled past an older deadline.
+			now := time.Now()
+			_ = rc.SetWriteDeadline(now.Add(wt))
+			w = &stallWriter{ResponseWriter: w, rc: rc, d: wt, last: now}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type stallReader struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	d    time.Duration
+	last time.Time
+	done bool
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.done {
+		return s.ReadCloser.Read(p)
+	}
+	if now := time.Now(); now.Sub(s.last) > s.d/4 {
+		s.last = now
+		_ = s.rc.SetReadDeadline(now.Add(s.d))
+	}
+	n, err := s.ReadCloser.Read(p)
+	if err != nil {
+		// Once the body is read, net/http keeps reading in the
+		// background to notice a client that hangs up; a deadline left
+		// behind would fire there and cancel a request still waiting on
+		// its upstream.
+		s.done = true
+		_ = s.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+type stallWriter struct {
+	http.ResponseWriter
+	rc   *http.ResponseController
+	d    time.Duration
+	last time.Time
+}
+
+func (s *stallWriter) extend() {
+	if now := time.Now(); now.Sub(s.last) > s.d/4 {
+		s.last = now
+		_ = s.rc.SetWriteDeadline(now.Add(s.d))
+	}
+}
+
+func (s *stallWriter) WriteHeader(code int) { s.extend(); s.ResponseWriter.WriteHeader(code) }
+
+func (s *stallWriter) Write(p []byte) (int, error) { s.extend(); return s.ResponseWriter.Write(p) }
+
+func (s *stallWriter) Flush() { s.extend(); _ = s.rc.Flush() }
+
+// Unwrap lets http.ResponseController reach Hijack and the deadlines.
+func (s *stallWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -1,0 +1,295 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"gateway/proxy/balance"
+)
+
+// Protocols an upstream may speak.
+const (
+	ProtoHTTP1 = "http1" // HTTP/1.1 with keep-alive
+	ProtoH2    = "h2"    // HTTP/2 over TLS
+	ProtoH2C   = "h2c"   // HTTP/2 over cleartext, prior knowledge
+	ProtoAuto  = "auto"  // HTTP/2 where TLS ALPN offers it, else HTTP/1.1
+)
+
+// UpstreamOptions describe one upstream. Zero durations and counts mean
+// the documented defaults of http.Transport unless noted.
+type UpstreamOptions struct {
+	Name    string
+	Targets []*url.URL
+	// Protocol is one of ProtoHTTP1, ProtoH2, ProtoH2C, ProtoAuto; "" is auto.
+	Protocol string
+	// Balance and HashOn select the balancing policy (see package balance).
+	Balance string
+	HashOn  string
+
+	// MaxConnsPerTarget caps connections per target (0: no cap).
+	MaxConnsPerTarget int
+	// MaxIdlePerTarget idle keep-alive connections are kept per target.
+	// Go's default of 2 makes a busy proxy open and close a connection
+	// per request, so 0 here means 64.
+	MaxIdlePerTarget      int
+	IdleConnTimeout       time.Duration
+	DialTimeout           time.Duration
+	ResponseHeaderTimeout time.Duration
+	TLSConfig             *tls.Config
+
+	// ReadIdleTimeout and PingTimeout keep HTTP/2 connections honest:
+	// a ping is sent after ReadIdleTimeout without a frame, and the
+	// connection is closed if it is not answered within PingTimeout.
+	ReadIdleTimeout time.Duration
+	PingTimeout     time.Duration
+
+	MaxFails       int
+	CoolDown       time.Duration
+	HealthPath     string
+	HealthInterval time.Duration
+	HealthTimeout  time.Duration
+
+	// Retry resends an idempotent, bodiless request once to another
+	// target when the first could not even be connected to.
+	Retry bool
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Upstream is a pooled, balanced http.RoundTripper for one group of
+// targets. All requests of all routes that name it share its transport,
+// so keep-alive connections and HTTP/2 streams are reused across them.
+type Upstream struct {
+	name      string
+	pool      *balance.Pool
+	transport *http.Transport
+	retry     bool
+	log       *slog.Logger
+}
+
+var _ http.RoundTripper = (*Upstream)(nil)
+
+// errNoTarget is returned when every target is out of service.
+var errNoTarget = errors.New("no healthy upstream target")
+
+// NewUpstream builds the transport and the balancing pool. Call Start to
+// begin active health checks and Close to stop them.
+func NewUpstream(o UpstreamOptions) (*Upstream, error) {
+	if o.Name == "" {
+		return nil, errors.New("proxy: upstream needs a name")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	tr, err := newTransport(o)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: upstream %q: %w", o.Name, err)
+	}
+	pool, err := balance.New(balance.Options{
+		Targets:        o.Targets,
+		Policy:         o.Balance,
+		HashOn:         o.HashOn,
+		MaxFails:       o.MaxFails,
+		CoolDown:       o.CoolDown,
+		HealthPath:     o.HealthPath,
+		HealthInterval: o.HealthInterval,
+		HealthTimeout:  o.HealthTimeout,
+		HealthClient:   &http.Client{Transport: tr, CheckRedirect: noRedirect},
+		Now:            o.Now,
+		Logger:         o.Logger.With("upstream", o.Name),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("proxy: upstream %q: %w", o.Name, err)
+	}
+	return &Upstream{name: o.Name, pool: pool, transport: tr, retry: o.Retry, log: o.Logger}, nil
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func newTransport(o UpstreamOptions) (*http.Transport, error) {
+	var protos http.Protocols
+	switch o.Protocol {
+	case ProtoHTTP1:
+		protos.SetHTTP1(true)
+	case ProtoH2:
+		protos.SetHTTP2(true)
+	case ProtoH2C:
+		protos.SetUnencryptedHTTP2(true)
+	case ProtoAuto, "":
+		protos.SetHTTP1(true)
+		protos.SetHTTP2(true)
+	default:
+		return nil, fmt.Errorf("unknown protocol %q", o.Protocol)
+	}
+	for _, t := range o.Targets {
+		switch {
+		case t.Scheme != "http" && t.Scheme != "https":
+			return nil, fmt.Errorf("target %s: scheme must be http or https", t)
+		case o.Protocol == ProtoH2 && t.Scheme != "https":
+			return nil, fmt.Errorf("target %s: protocol h2 needs an https target", t)
+		case o.Protocol == ProtoH2C && t.Scheme != "http":
+			return nil, fmt.Errorf("target %s: protocol h2c needs an http target", t)
+		}
+	}
+	if o.MaxConnsPerTarget < 0 || o.MaxIdlePerTarget < 0 {
+		return nil, errors.New("connection limits must not be negative")
+	}
+	maxIdle := o.MaxIdlePerTarget
+	if maxIdle == 0 {
+		maxIdle = 64
+	}
+	dialTimeout := o.DialTimeout
+	if dialTimeout == 0 {
+		dialTimeout = 5 * time.Second
+	}
+	// The standard library's HTTP/2 configuration replaces the options
+	// of golang.org/x/net/http2.Transport, which is deprecated in its
+	// favour: SendPingTimeout is x/net's ReadIdleTimeout.
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   maxIdle,
+		MaxConnsPerHost:       o.MaxConnsPerTarget,
+		IdleConnTimeout:       o.IdleConnTimeout,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+		TLSHandshakeTimeout:   dialTimeout,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       o.TLSConfig,
+		// The client's Accept-Encoding passes through untouched; the
+		// transport must neither add gzip nor decode behind our back.
+		DisableCompression: true,
+		Protocols:          &protos,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: o.ReadIdleTimeout,
+			PingTimeout:     o.PingTimeout,
+		},
+	}, nil
+}
+
+// Name is the configured name, for logs and status pages.
+func (u *Upstream) Name() string { return u.name }
+
+// Start begins active health checks, if configured.
+func (u *Upstream) Start() { u.pool.Start() }
+
+// Close stops health checks and closes idle connections.
+func (u *Upstream) Close() {
+	u.pool.Close()
+	u.transport.CloseIdleConnections()
+}
+
+// Healthy reports whether at least one target can take traffic.
+func (u *Upstream) Healthy() bool { return u.pool.Healthy() }
+
+// Status lists the targets and their health.
+func (u *Upstream) Status() []balance.TargetStatus {
+	ts := u.pool.Targets()
+	out := make([]balance.TargetStatus, len(ts))
+	for i, t := range ts {
+		out[i] = t.Status()
+	}
+	return out
+}
+
+// RoundTrip sends req to a target chosen by the pool. req is the
+// outbound request that ReverseProxy owns, so its URL is ours to set.
+func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	t := u.pool.Pick(req, nil)
+	if t == nil {
+		return nil, errNoTarget
+	}
+	resp, err := u.try(req, t)
+	if err != nil && u.retry && neverSent(err) && retryable(req) && req.Context().Err() == nil {
+		if t2 := u.pool.Pick(req, t); t2 != nil {
+			u.log.Info("retrying on another target", "upstream", u.name, "failed", t.URL.Host, "target", t2.URL.Host, "err", err)
+			resp, err = u.try(req, t2)
+		}
+	}
+	return resp, err
+}
+
+func (u *Upstream) try(req *http.Request, t *balance.Target) (*http.Response, error) {
+	req.URL.Scheme = t.URL.Scheme
+	req.URL.Host = t.URL.Host
+	t.Begin()
+	resp, err := u.transport.RoundTrip(req)
+	if err != nil {
+		t.Done()
+		// A client that went away says nothing about the target.
+		if !errors.Is(req.Context().Err(), context.Canceled) {
+			t.ReportFailure()
+		}
+		return nil, &targetError{target: t.URL.Host, err: err}
+	}
+	t.ReportSuccess()
+	if rw, ok := resp.Body.(io.ReadWriteCloser); ok {
+		// A 101 Switching Protocols body is the connection itself, and
+		// ReverseProxy needs to write to it.
+		resp.Body = &doneConn{doneBody{ReadCloser: rw, t: t}, rw}
+	} else {
+		resp.Body = &doneBody{ReadCloser: resp.Body, t: t}
+	}
+	return resp, nil
+}
+
+// neverSent reports whether err proves no byte of the request reached
+// the target: only a failed dial does. Go's transport already retries
+// a request on a reused connection that died before it was written, so
+// the dial is the case left to us, and it needs no per-request trace.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// retryable is true for idempotent methods without a body: a body may
+// already be partly consumed and cannot be replayed.
+func retryable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// targetError carries the target that failed to the error handler's log.
+type targetError struct {
+	target string
+	err    error
+}
+
+func (e *targetError) Error() string { return e.target + ": " + e.err.Error() }
+func (e *targetError) Unwrap() error { return e.err }
+
+// doneBody ends the target's in-flight count when the response body is
+// closed, so least_requests sees streaming responses as busy.
+type doneBody struct {
+	io.ReadCloser
+	t    *balance.Target
+	done bool
+}
+
+func (b *doneBody) Close() error {
+	if !b.done {
+		b.done = true
+		b.t.Done()
+	}
+	return b.ReadCloser.Close()
+}
+
+type doneConn struct {
+	doneBody
+	w io.Writer
+}
+
+func (c *doneConn) Write(p []byte) (int, error) { return c.w.Write(p) }
