@@ -9,8 +9,8 @@
 //	gateway.yaml:12: routes[1].timeout: invalid duration "5x" (want e.g. 250ms, 30s, 2m)
 //
 // so an operator can fix the whole file in one pass and an editor can
-// jump to each line. Callers that want the problems one by one use
-// errors.As with *Errors or *Error.
+// jump to each line. The error is an Errors; errors.As gives callers
+// the problems one by one as *Error values.
 //
 // # Environment variables
 //
@@ -20,7 +20,10 @@
 // string, because a missing variable in a deployment is far more often
 // a mistake than an intent; write ${VAR:-} to accept empty. "$$" stands
 // for a literal "$", and a "$" not followed by "{" or "$" is kept as is.
-// Defaults are taken literally (no nested references). Expansion applies
+// Defaults are taken literally (no nested references). Inside flow
+// collections ([a, b] or {k: v}) YAML gives braces a meaning of their
+// own, so quote a value holding a reference there: ["${HOST}:80"].
+// Expansion applies
 // to values only, never to keys, and happens after the YAML is parsed,
 // so a variable's value is always one plain string: it cannot add keys
 // or change the structure, and line numbers in messages stay those of

@@ -37,6 +37,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	c := &Config{File: file}
 	d.decodeRoot(root, c)
+	if d.exhausted {
+		return nil, d.result()
+	}
 	applyDefaults(c, d)
 	validate(c, d)
 	if err := d.result(); err != nil {
@@ -47,8 +50,9 @@ func Parse(file string, data []byte) (*Config, error) {
 
 const (
 	// maxSteps bounds the nodes visited, since aliases let a small file
-	// describe an exponentially large tree.
-	maxSteps = 1 << 20
+	// describe an exponentially large tree. A config with thousands of
+	// routes stays well below it.
+	maxSteps = 1 << 18
 	// maxErrors keeps a badly broken file (or the wrong file) from
 	// flooding the terminal; the first hundred problems are enough to
 	// start on.
@@ -63,7 +67,7 @@ type decoder struct {
 	file string
 	errs Errors
 	seen map[Error]bool // drops repeats, e.g. from one anchor used twice
-	more bool           // errors were dropped after maxErrors
+	more bool           // errors were dropped
 
 	// lines holds the line of every field path, those absent from the
 	// file included (the line of their nearest present parent), so that
@@ -72,8 +76,8 @@ type decoder struct {
 	// set holds the paths given a non-empty value, so that an explicit
 	// zero ("max_fails: 0") is not replaced by a default.
 	set map[string]bool
-	// bad holds the paths already reported, so that validation does not
-	// pile a second, derived complaint on top.
+	// bad holds the paths whose value was rejected, so that validation
+	// does not pile a derived complaint on top.
 	bad map[string]bool
 
 	steps     int
@@ -90,15 +94,21 @@ func newDecoder(file string) *decoder {
 	}
 }
 
-// fail records a problem at path.
+// fail records a problem with the value at path.
 func (d *decoder) fail(line int, path, msg string) {
 	d.bad[path] = true
+	d.add(line, path, msg)
+}
+
+func (d *decoder) add(line int, path, msg string) {
 	e := Error{File: d.file, Line: line, Field: path, Msg: msg}
 	if d.seen[e] {
 		return
 	}
 	d.seen[e] = true
-	if len(d.errs) >= maxErrors {
+	if len(d.errs) >= 10*maxErrors {
+		// Only the first maxErrors by line are shown; keeping a few more
+		// than that bounds memory on hostile input.
 		d.more = true
 		return
 	}
@@ -110,12 +120,18 @@ func (d *decoder) failf(line int, path, format string, args ...any) {
 }
 
 // report records a validation problem at path unless the decoder has
-// already complained about that path.
+// already rejected the value at path or at a parent of it: validating
+// what is left after a rejected value only yields derived complaints.
 func (d *decoder) report(path, format string, args ...any) {
-	if d.bad[path] {
-		return
+	for p := path; ; p = parentPath(p) {
+		if d.bad[p] {
+			return
+		}
+		if p == "" {
+			break
+		}
 	}
-	d.failf(d.line(path), path, format, args...)
+	d.add(d.line(path), path, fmt.Sprintf(format, args...))
 }
 
 // line is the line of path or, failing that, of its nearest known
@@ -146,6 +162,9 @@ func (d *decoder) result() error {
 		return nil
 	}
 	sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
+	if len(d.errs) > maxErrors {
+		d.errs, d.more = d.errs[:maxErrors], true
+	}
 	if d.more {
 		d.errs = append(d.errs, &Error{File: d.file, Msg: fmt.Sprintf("too many problems; only the first %d are shown", maxErrors)})
 	}
@@ -313,6 +332,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) bool {
 			d.wrongKind(n, path, "a list")
 			return false
 		}
+		if len(n.Content) == 0 {
+			// [] means none, as an absent list does; keeping them alike
+			// lets a marshalled config compare equal when loaded back.
+			return false
+		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, e := range n.Content {
 			p := indexPath(path, i)
@@ -432,7 +456,7 @@ func (d *decoder) step(line int, path string) bool {
 	d.steps++
 	if d.steps > maxSteps {
 		d.exhausted = true
-		d.failf(line, path, "aliases expand to more than %d values; the file is not a plausible config", maxSteps)
+		d.failf(line, path, "more than %d values once aliases are expanded; too large for a config", maxSteps)
 		return false
 	}
 	return true

@@ -8,54 +8,54 @@ import "time"
 type Config struct {
 	// ShutdownGrace bounds how long in-flight requests may run after
 	// SIGTERM or SIGINT before the gateway exits.
-	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	ShutdownGrace Duration `yaml:"shutdown_grace" json:"shutdown_grace"`
 	// TrustedProxies are the peers (CIDRs or single addresses) whose
 	// X-Forwarded-* and X-Request-Id headers are kept; from any other
 	// peer those headers are dropped and set anew.
-	TrustedProxies []string            `yaml:"trusted_proxies"`
-	Listeners      []Listener          `yaml:"listeners"`
-	Admin          Admin               `yaml:"admin"`
-	Upstreams      map[string]Upstream `yaml:"upstreams"`
-	Routes         []Route             `yaml:"routes"`
-	Log            Log                 `yaml:"log"`
+	TrustedProxies []string            `yaml:"trusted_proxies" json:"trusted_proxies"`
+	Listeners      []Listener          `yaml:"listeners" json:"listeners"`
+	Admin          Admin               `yaml:"admin" json:"admin"`
+	Upstreams      map[string]Upstream `yaml:"upstreams" json:"upstreams"`
+	Routes         []Route             `yaml:"routes" json:"routes"`
+	Log            Log                 `yaml:"log" json:"log"`
 
 	// File is the path the config was loaded from, for messages.
-	File string `yaml:"-"`
+	File string `yaml:"-" json:"-"`
 }
 
 // Log configures the gateway's own log (not yet the access log).
 type Log struct {
-	Level  string `yaml:"level"`  // debug, info, warn, error
-	Format string `yaml:"format"` // text or json
+	Level  string `yaml:"level" json:"level"`   // debug, info, warn, error
+	Format string `yaml:"format" json:"format"` // text or json
 }
 
 // Listener is one socket that clients connect to.
 type Listener struct {
-	Address string `yaml:"address"`
+	Address string `yaml:"address" json:"address"`
 	// TLS, when cert_file and key_file are set, serves HTTPS with
 	// HTTP/2 negotiated by ALPN.
-	TLS TLS `yaml:"tls"`
+	TLS TLS `yaml:"tls" json:"tls"`
 	// H2C accepts HTTP/2 without TLS (prior knowledge and Upgrade).
-	H2C bool `yaml:"h2c"`
+	H2C bool `yaml:"h2c" json:"h2c"`
 	// ReadHeaderTimeout bounds the time to read a request's headers.
-	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout" json:"read_header_timeout"`
 	// ReadTimeout is the longest pause between two reads of a request
 	// body (like nginx's client_body_timeout), so a slow upload may
 	// run long but a stalled one is cut.
-	ReadTimeout Duration `yaml:"read_timeout"`
+	ReadTimeout Duration `yaml:"read_timeout" json:"read_timeout"`
 	// WriteTimeout is the longest a write of the response may block
 	// (like nginx's send_timeout).
-	WriteTimeout Duration `yaml:"write_timeout"`
+	WriteTimeout Duration `yaml:"write_timeout" json:"write_timeout"`
 	// IdleTimeout closes a keep-alive connection that carries no request.
-	IdleTimeout Duration `yaml:"idle_timeout"`
+	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
 	// MaxHeaderBytes limits the request line and headers.
-	MaxHeaderBytes Size `yaml:"max_header_bytes"`
+	MaxHeaderBytes Size `yaml:"max_header_bytes" json:"max_header_bytes"`
 }
 
 // TLS names a certificate and key in PEM files.
 type TLS struct {
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	CertFile string `yaml:"cert_file" json:"cert_file"`
+	KeyFile  string `yaml:"key_file" json:"key_file"`
 }
 
 // Admin is the operator's listener: health, readiness, config.
@@ -63,90 +63,90 @@ type Admin struct {
 	// Address defaults to 127.0.0.1:9090. A non-loopback address is
 	// refused unless Token is set. The value "off" disables the admin
 	// listener (see Admin.Enabled).
-	Address string `yaml:"address"`
+	Address string `yaml:"address" json:"address"`
 	// Token, when set, is required as "Authorization: Bearer <token>".
-	Token string `yaml:"token"`
+	Token string `yaml:"token" json:"token"`
 }
 
 // Upstream is a named group of backend targets sharing one pooled
 // transport.
 type Upstream struct {
 	// Targets are base URLs: http://host:port or https://host:port.
-	Targets []string `yaml:"targets"`
+	Targets []string `yaml:"targets" json:"targets"`
 	// Protocol is http1, h2 (over TLS), h2c (prior knowledge) or auto
 	// (HTTP/2 when TLS ALPN offers it, else HTTP/1.1).
-	Protocol string `yaml:"protocol"`
+	Protocol string `yaml:"protocol" json:"protocol"`
 	// Balance is round_robin, least_requests or hash.
-	Balance string `yaml:"balance"`
+	Balance string `yaml:"balance" json:"balance"`
 	// HashOn is the key for balance: hash: "path", "header:NAME" or
 	// "cookie:NAME".
-	HashOn string `yaml:"hash_on"`
+	HashOn string `yaml:"hash_on" json:"hash_on"`
 
 	// MaxConnsPerTarget caps the connections to one target (0: no cap).
-	MaxConnsPerTarget int `yaml:"max_conns_per_target"`
+	MaxConnsPerTarget int `yaml:"max_conns_per_target" json:"max_conns_per_target"`
 	// MaxIdlePerTarget is how many idle keep-alive connections are kept.
-	MaxIdlePerTarget int      `yaml:"max_idle_per_target"`
-	IdleConnTimeout  Duration `yaml:"idle_conn_timeout"`
-	DialTimeout      Duration `yaml:"dial_timeout"`
+	MaxIdlePerTarget int      `yaml:"max_idle_per_target" json:"max_idle_per_target"`
+	IdleConnTimeout  Duration `yaml:"idle_conn_timeout" json:"idle_conn_timeout"`
+	DialTimeout      Duration `yaml:"dial_timeout" json:"dial_timeout"`
 	// ResponseHeaderTimeout bounds the wait for the upstream's headers
 	// (0: only the route timeout applies).
-	ResponseHeaderTimeout Duration `yaml:"response_header_timeout"`
+	ResponseHeaderTimeout Duration `yaml:"response_header_timeout" json:"response_header_timeout"`
 
-	TLS         UpstreamTLS `yaml:"tls"`
-	HTTP2       HTTP2       `yaml:"http2"`
-	HealthCheck HealthCheck `yaml:"health_check"`
+	TLS         UpstreamTLS `yaml:"tls" json:"tls"`
+	HTTP2       HTTP2       `yaml:"http2" json:"http2"`
+	HealthCheck HealthCheck `yaml:"health_check" json:"health_check"`
 	// Retry lets an idempotent request that failed before any byte was
 	// sent be retried once on another target.
-	Retry *bool `yaml:"retry"`
+	Retry *bool `yaml:"retry" json:"retry"`
 }
 
 // UpstreamTLS configures how the gateway talks TLS to the targets.
 type UpstreamTLS struct {
-	CAFile             string `yaml:"ca_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	CAFile             string `yaml:"ca_file" json:"ca_file"`
+	ServerName         string `yaml:"server_name" json:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" json:"insecure_skip_verify"`
 }
 
 // HTTP2 tunes the HTTP/2 client connections.
 type HTTP2 struct {
 	// ReadIdleTimeout sends a ping when nothing was read for this long.
-	ReadIdleTimeout Duration `yaml:"read_idle_timeout"`
+	ReadIdleTimeout Duration `yaml:"read_idle_timeout" json:"read_idle_timeout"`
 	// PingTimeout closes the connection when a ping is not answered.
-	PingTimeout Duration `yaml:"ping_timeout"`
+	PingTimeout Duration `yaml:"ping_timeout" json:"ping_timeout"`
 }
 
 // HealthCheck is passive (failures in real traffic) and optionally
 // active (a GET at an interval).
 type HealthCheck struct {
 	// MaxFails consecutive failures take a target out (0 disables).
-	MaxFails int `yaml:"max_fails"`
+	MaxFails int `yaml:"max_fails" json:"max_fails"`
 	// CoolDown is how long a failed target stays out.
-	CoolDown Duration `yaml:"cool_down"`
+	CoolDown Duration `yaml:"cool_down" json:"cool_down"`
 	// Path enables active checks: GET Path on each target every
 	// Interval; a 2xx or 3xx within Timeout is healthy.
-	Path     string   `yaml:"path"`
-	Interval Duration `yaml:"interval"`
-	Timeout  Duration `yaml:"timeout"`
+	Path     string   `yaml:"path" json:"path"`
+	Interval Duration `yaml:"interval" json:"interval"`
+	Timeout  Duration `yaml:"timeout" json:"timeout"`
 }
 
 // Route sends matching requests to an upstream.
 type Route struct {
 	// Name labels the route in logs; it defaults to "route<N>".
-	Name string `yaml:"name"`
+	Name string `yaml:"name" json:"name"`
 	// Hosts match the request host exactly, or "*.example.com" for any
 	// subdomain. Empty matches every host.
-	Hosts []string `yaml:"hosts"`
+	Hosts []string `yaml:"hosts" json:"hosts"`
 	// Path is a prefix; "/" matches everything.
-	Path string `yaml:"path"`
+	Path string `yaml:"path" json:"path"`
 	// Methods, when set, limit the route to these methods.
-	Methods  []string `yaml:"methods"`
-	Upstream string   `yaml:"upstream"`
+	Methods  []string `yaml:"methods" json:"methods"`
+	Upstream string   `yaml:"upstream" json:"upstream"`
 	// StripPrefix removes Path from the request path before proxying.
-	StripPrefix bool `yaml:"strip_prefix"`
+	StripPrefix bool `yaml:"strip_prefix" json:"strip_prefix"`
 	// Timeout bounds the whole upstream exchange.
-	Timeout Duration `yaml:"timeout"`
+	Timeout Duration `yaml:"timeout" json:"timeout"`
 	// MaxBodySize limits the request body; over it gets 413.
-	MaxBodySize Size `yaml:"max_body_size"`
+	MaxBodySize Size `yaml:"max_body_size" json:"max_body_size"`
 }
 
 // Duration is a time.Duration written as "1.5s", "250ms", "2m".

@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"gateway/proxy/balance"
@@ -74,6 +77,9 @@ type Upstream struct {
 	transport *http.Transport
 	retry     bool
 	log       *slog.Logger
+	// warm has a gate per target when every connection will be HTTP/2
+	// (h2, h2c); nil otherwise. See warmGate.
+	warm map[*balance.Target]*warmGate
 }
 
 var _ http.RoundTripper = (*Upstream)(nil)
@@ -110,7 +116,14 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: upstream %q: %w", o.Name, err)
 	}
-	return &Upstream{name: o.Name, pool: pool, transport: tr, retry: o.Retry, log: o.Logger}, nil
+	u := &Upstream{name: o.Name, pool: pool, transport: tr, retry: o.Retry, log: o.Logger}
+	if o.Protocol == ProtoH2 || o.Protocol == ProtoH2C {
+		u.warm = make(map[*balance.Target]*warmGate)
+		for _, t := range pool.Targets() {
+			u.warm[t] = new(warmGate)
+		}
+	}
+	return u, nil
 }
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -220,9 +233,20 @@ func (u *Upstream) try(req *http.Request, t *balance.Target) (*http.Response, er
 	req.URL.Scheme = t.URL.Scheme
 	req.URL.Host = t.URL.Host
 	t.Begin()
-	resp, err := u.transport.RoundTrip(req)
+	var resp *http.Response
+	var err error
+	g := u.warm[t]
+	if g != nil && !g.ready.Load() {
+		resp, err = g.roundTrip(u.transport, req)
+	} else {
+		resp, err = u.transport.RoundTrip(req)
+	}
 	if err != nil {
 		t.Done()
+		if g != nil {
+			// The connection may be gone: the next request dials alone.
+			g.ready.Store(false)
+		}
 		// A client that went away says nothing about the target.
 		if !errors.Is(req.Context().Err(), context.Canceled) {
 			t.ReportFailure()
@@ -238,6 +262,56 @@ func (u *Upstream) try(req *http.Request, t *balance.Target) (*http.Response, er
 		resp.Body = &doneBody{ReadCloser: resp.Body, t: t}
 	}
 	return resp, nil
+}
+
+// warmGate makes requests to a target without an HTTP/2 connection wait
+// while one of them dials. net/http dials for every request that finds no
+// connection, as it cannot know before the dial that the connection will
+// be HTTP/2 and shared, so a burst at start opened one connection per
+// request and then closed all but one. Waiters wait for one attempt
+// only: if it fails, they go on as they would without the gate. A
+// connection lost without an error (GOAWAY, idle close) is not noticed;
+// the next burst then opens a few extra connections, as without the gate.
+type warmGate struct {
+	ready   atomic.Bool // a request got a connection and none failed since
+	mu      sync.Mutex
+	dialing chan struct{} // closed when the request that dials got a connection or failed
+}
+
+func (g *warmGate) roundTrip(rt http.RoundTripper, req *http.Request) (*http.Response, error) {
+	g.mu.Lock()
+	if g.ready.Load() {
+		g.mu.Unlock()
+		return rt.RoundTrip(req)
+	}
+	if ch := g.dialing; ch != nil {
+		g.mu.Unlock()
+		select {
+		case <-ch:
+		case <-req.Context().Done():
+			return nil, context.Cause(req.Context())
+		}
+		return rt.RoundTrip(req)
+	}
+	ch := make(chan struct{})
+	g.dialing = ch
+	g.mu.Unlock()
+	var once sync.Once
+	end := func(ok bool) {
+		once.Do(func() {
+			g.mu.Lock()
+			g.ready.Store(ok)
+			g.dialing = nil
+			g.mu.Unlock()
+			close(ch)
+		})
+	}
+	// GotConn comes once the connection is in the transport's pools,
+	// where the waiters will find it.
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { end(true) }}
+	resp, err := rt.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	end(false) // no-op after GotConn
+	return resp, err
 }
 
 // neverSent reports whether err proves no byte of the request reached

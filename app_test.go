@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gateway/config"
+)
+
+// startApp runs a gateway in-process from YAML and stops it at cleanup.
+func startApp(t *testing.T, yaml string) *app {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return a
+}
+
+// TestReadyzFollowsUpstreamHealth: /readyz is 503 while an upstream has
+// no healthy target and 200 once its active check passes again.
+func TestReadyzFollowsUpstreamHealth(t *testing.T) {
+	var healthy atomic.Bool
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && !healthy.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer up.Close()
+	a := startApp(t, `
+listeners:
+  - address: "127.0.0.1:0"
+admin:
+  address: "127.0.0.1:0"
+  token: "${ADMIN_TOKEN_FOR_TEST:-s3cret}"
+upstreams:
+  app:
+    targets: ["`+up.URL+`"]
+    health_check:
+      path: /healthz
+      interval: 20ms
+      timeout: 1s
+routes:
+  - path: /
+    upstream: app
+`)
+	base := "http://" + a.adminLn.Addr().String()
+	waitStatus(t, base+"/readyz", http.StatusServiceUnavailable)
+	healthy.Store(true)
+	waitStatus(t, base+"/readyz", http.StatusOK)
+
+	req, _ := http.NewRequest("GET", base+"/config", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(b), "s3cret") || !strings.Contains(string(b), "REDACTED") {
+		t.Errorf("/config: got %d %s; want 200 with the token redacted", resp.StatusCode, b)
+	}
+}
+
+// waitStatus polls an admin URL (with the test token) until it answers
+// want; health changes arrive on the checker's schedule.
+func waitStatus(t *testing.T, url string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: never answered %d", url, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,855 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// minimal is the smallest valid config; cases below start from it so
+// their line numbers are easy to follow.
+const minimal = `listeners:
+  - address: 127.0.0.1:8080
+upstreams:
+  app:
+    targets: [http://127.0.0.1:9000]
+routes:
+  - upstream: app
+`
+
+// afterListeners is minimal without its listeners.
+var afterListeners = minimal[strings.Index(minimal, "upstreams:"):]
+
+type badCase struct {
+	name string
+	in   string
+	want []string // substrings of the error, each naming file:line: field
+	n    int      // exact number of problems, when not 0
+}
+
+var badCases = []badCase{
+	// Syntax and structure.
+	{name: "syntax", in: "listeners:\n  - address: [\n", want: []string{"t.yaml:2: did not find expected node content"}},
+	{name: "empty file", in: "", want: []string{
+		"t.yaml:1: listeners: no listeners",
+		"t.yaml:1: upstreams: no upstreams",
+		"t.yaml:1: routes: no routes",
+	}, n: 3},
+	{name: "comments only", in: "# nothing\n", want: []string{"listeners: no listeners"}},
+	{name: "root not a mapping", in: "- a\n- b\n", want: []string{"t.yaml:1: want a mapping, got a list"}, n: 1},
+	{name: "two documents", in: minimal + "---\nlisteners: []\n", want: []string{"t.yaml:8: a second YAML document"}},
+	{name: "unknown field with suggestion", in: "listeners:\n  - adress: 127.0.0.1:8080\n" + afterListeners,
+		want: []string{`t.yaml:2: listeners[0].adress: unknown field (did you mean "address"?)`}, n: 1},
+	{name: "unknown field", in: minimal + "frobnicate: 1\n",
+		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, routes, log)"}},
+	{name: "unknown field in map value", in: strings.Replace(minimal, "    targets:", "    target: x\n    targets:", 1),
+		want: []string{`t.yaml:5: upstreams.app.target: unknown field (did you mean "targets"?)`}},
+	{name: "odd key quoted in path", in: minimal + "\"a\\nb\": 1\n", want: []string{`t.yaml:8: ["a\nb"]: unknown field`}},
+	{name: "duplicate key", in: minimal + "log:\n  level: info\n  level: debug\n",
+		want: []string{"t.yaml:10: log.level: duplicate key (first at line 9)"}},
+	{name: "duplicate upstream", in: minimal + "upstreams:\n  b:\n    targets: [http://a]\n",
+		want: []string{"t.yaml:8: upstreams: duplicate key (first at line 3)"}},
+	{name: "mapping for string", in: strings.Replace(minimal, "address: 127.0.0.1:8080", "address: {host: x}", 1),
+		want: []string{"t.yaml:2: listeners[0].address: want a string, got a mapping"}, n: 1},
+	{name: "list for string", in: minimal + "log:\n  level: [a]\n", want: []string{"t.yaml:9: log.level: want a string, got a list"}},
+	{name: "scalar for list", in: minimal + "trusted_proxies: 10.0.0.0/8\n",
+		want: []string{`t.yaml:8: trusted_proxies: want a list, got "10.0.0.0/8"`}},
+	{name: "scalar for struct", in: minimal + "admin: on\n", want: []string{`t.yaml:8: admin: want a mapping, got "on"`}},
+	{name: "list key", in: minimal + "log:\n  [a]: b\n", want: []string{"t.yaml:9: log: want a plain name as key, got a list"}},
+	{name: "yes for int", in: strings.Replace(minimal, "    targets:", "    max_idle_per_target: yes\n    targets:", 1),
+		want: []string{`t.yaml:5: upstreams.app.max_idle_per_target: invalid integer "yes"`}},
+	{name: "int out of range", in: strings.Replace(minimal, "    targets:", "    max_idle_per_target: 99999999999999999999\n    targets:", 1),
+		want: []string{`t.yaml:5: upstreams.app.max_idle_per_target: integer "99999999999999999999" out of range`}},
+	{name: "float for int", in: strings.Replace(minimal, "    targets:", "    max_conns_per_target: 1.5\n    targets:", 1),
+		want: []string{`t.yaml:5: upstreams.app.max_conns_per_target: invalid integer "1.5"`}},
+	{name: "yes for bool", in: strings.Replace(minimal, "  - address: 127.0.0.1:8080", "  - address: 127.0.0.1:8080\n    h2c: yes", 1),
+		want: []string{`t.yaml:3: listeners[0].h2c: invalid boolean "yes" (want true or false)`}},
+	{name: "yes for *bool", in: strings.Replace(minimal, "    targets:", "    retry: no\n    targets:", 1),
+		want: []string{`t.yaml:5: upstreams.app.retry: invalid boolean "no" (want true or false)`}},
+	{name: "bad duration", in: minimal + "  - upstream: app\n    path: /x\n    timeout: 5x\n",
+		want: []string{`t.yaml:10: routes[1].timeout: invalid duration "5x" (want e.g. 250ms, 30s, 2m)`}, n: 1},
+	{name: "duration without unit", in: minimal + "shutdown_grace: 30\n",
+		want: []string{`t.yaml:8: shutdown_grace: invalid duration "30" (want e.g. 250ms, 30s, 2m)`}},
+	{name: "negative duration", in: minimal + "shutdown_grace: -1s\n",
+		want: []string{`t.yaml:8: shutdown_grace: invalid duration "-1s": must not be negative`}},
+	{name: "bad size", in: minimal + "    max_body_size: 10XB\n",
+		want: []string{`t.yaml:8: routes[0].max_body_size: invalid size "10XB": unknown unit "XB"`}},
+	{name: "negative size", in: strings.Replace(minimal, "8080\n", "8080\n    max_header_bytes: -1\n", 1),
+		want: []string{`t.yaml:3: listeners[0].max_header_bytes: invalid size "-1": must not be negative`}},
+	{name: "merge of a non-mapping", in: minimal + "log:\n  <<: 5\n", want: []string{`t.yaml:9: log: merge (<<) wants a mapping or a list of mappings, got "5"`}},
+	{name: "merged fields are checked", in: minimal + "log:\n  <<: {levle: x}\n", want: []string{`t.yaml:9: log.levle: unknown field (did you mean "level"?)`}},
+	{name: "merge cycle", in: minimal + "log: &l\n  <<: *l\n", want: []string{"t.yaml:8: log: merge (<<) includes the mapping it is in"}},
+	{name: "alias bomb", in: aliasBomb(), want: []string{"t.yaml:2: listeners[0]: more than 262144 values once aliases are expanded"}},
+	{name: "too many problems", in: minimal + "trusted_proxies: [" + strings.Repeat("x, ", 150) + "x]\n",
+		want: []string{"t.yaml: too many problems; only the first 100 are shown"}, n: 101},
+
+	// Environment.
+	{name: "unterminated ${", in: strings.Replace(minimal, "[http://127.0.0.1:9000]", "[\"http://${HOST:9000\"]", 1),
+		want: []string{`t.yaml:5: upstreams.app.targets[0]: unterminated "${" (write "$$" for a literal "$")`}},
+	{name: "unset variable", in: minimal + "admin:\n  token: ${GATEWAY_TEST_SURELY_UNSET}\n",
+		want: []string{"t.yaml:9: admin.token: environment variable GATEWAY_TEST_SURELY_UNSET is not set (write ${GATEWAY_TEST_SURELY_UNSET:-} to allow empty)"}},
+	{name: "bad variable name", in: minimal + "admin:\n  token: ${1X}\n",
+		want: []string{`t.yaml:9: admin.token: invalid variable reference "${1X}"`}},
+
+	// Top level.
+	{name: "bad trusted proxy", in: minimal + "trusted_proxies: [10.0.0.0/8, 10.0.0.0/33, '::1', nonsense]\n",
+		want: []string{
+			`t.yaml:8: trusted_proxies[1]: invalid "10.0.0.0/33" (want a CIDR such as 10.0.0.0/8 or an IP address)`,
+			`t.yaml:8: trusted_proxies[3]: invalid "nonsense"`,
+		}, n: 2},
+	{name: "log enums", in: minimal + "log:\n  level: verbose\n  format: xml\n",
+		want: []string{
+			`t.yaml:9: log.level: invalid value "verbose" (want debug, info, warn or error)`,
+			`t.yaml:10: log.format: invalid value "xml" (want text or json)`,
+		}},
+
+	// Listeners.
+	{name: "no listeners", in: "listeners: []\n" + afterListeners, want: []string{"t.yaml:1: listeners: no listeners"}},
+	{name: "listener without address", in: "listeners:\n  - h2c: true\n" + afterListeners,
+		want: []string{"t.yaml:2: listeners[0].address: missing (want host:port"}},
+	{name: "listener address without port", in: strings.Replace(minimal, "127.0.0.1:8080", "8080", 1),
+		want: []string{`t.yaml:2: listeners[0].address: invalid address "8080": missing port in address (want host:port, e.g. 127.0.0.1:8080)`}},
+	{name: "listener port out of range", in: strings.Replace(minimal, "127.0.0.1:8080", "127.0.0.1:70000", 1),
+		want: []string{`t.yaml:2: listeners[0].address: invalid address "127.0.0.1:70000": port "70000" is not a number from 0 to 65535`}},
+	{name: "listener port not numeric", in: strings.Replace(minimal, "127.0.0.1:8080", "127.0.0.1:http", 1),
+		want: []string{`listeners[0].address: invalid address "127.0.0.1:http": port "http" is not a number`}},
+	{name: "listener empty port", in: strings.Replace(minimal, "127.0.0.1:8080", "'127.0.0.1:'", 1),
+		want: []string{`listeners[0].address: invalid address "127.0.0.1:": missing port`}},
+	{name: "duplicate listeners", in: strings.Replace(minimal, "8080\n", "8080\n  - address: 127.0.0.1:8080\n  - address: :8080\n  - address: '[::]:08080'\n", 1),
+		want: []string{
+			`t.yaml:3: listeners[1].address: "127.0.0.1:8080" conflicts with listeners[0].address "127.0.0.1:8080" (line 2)`,
+			`t.yaml:4: listeners[2].address: ":8080" conflicts with listeners[0].address "127.0.0.1:8080" (line 2)`,
+			`t.yaml:5: listeners[3].address: "[::]:08080" conflicts with listeners[0].address`,
+		}},
+	{name: "tls cert without key", in: strings.Replace(minimal, "8080\n", "8080\n    tls:\n      cert_file: "+"testdata-missing.pem\n", 1),
+		want: []string{
+			"t.yaml:3: listeners[0].tls.key_file: missing; tls needs both cert_file and key_file",
+			"t.yaml:4: listeners[0].tls.cert_file: stat testdata-missing.pem: no such file or directory",
+		}, n: 2},
+	{name: "tls key without cert", in: strings.Replace(minimal, "8080\n", "8080\n    tls: {key_file: /}\n", 1),
+		want: []string{
+			"t.yaml:3: listeners[0].tls.cert_file: missing; tls needs both cert_file and key_file",
+			`t.yaml:3: listeners[0].tls.key_file: "/" is not a regular file`,
+		}},
+	{name: "h2c with tls", in: strings.Replace(minimal, "8080\n", "8080\n    h2c: true\n    tls: {cert_file: /nonexistent/c, key_file: /nonexistent/k}\n", 1),
+		want: []string{"t.yaml:3: listeners[0].h2c: h2c is HTTP/2 without TLS and cannot be used with tls"}},
+
+	// Admin.
+	{name: "admin bad address", in: minimal + "admin:\n  address: localhost\n",
+		want: []string{`t.yaml:9: admin.address: invalid address "localhost": missing port in address (want host:port, e.g. 127.0.0.1:9090, or "off")`}},
+	{name: "admin on a listener", in: minimal + "admin:\n  address: 127.0.0.1:8080\n",
+		want: []string{`t.yaml:9: admin.address: "127.0.0.1:8080" conflicts with listeners[0].address "127.0.0.1:8080" (line 2)`}},
+	{name: "admin exposed without token", in: minimal + "admin:\n  address: :9090\n",
+		want: []string{`t.yaml:9: admin.address: ":9090" is reachable from other hosts; set admin.token`}},
+
+	// Upstreams.
+	{name: "no upstreams", in: "listeners:\n  - address: 127.0.0.1:8080\nupstreams: {}\nroutes:\n  - upstream: app\n",
+		want: []string{"t.yaml:3: upstreams: no upstreams", `t.yaml:5: routes[0].upstream: unknown upstream "app" (defined: none)`}},
+	{name: "bad upstream name", in: strings.Replace(minimal, "  app:", "  \"my app\":", 1),
+		want: []string{`t.yaml:4: upstreams["my app"]: invalid upstream name`}},
+	{name: "no targets", in: strings.Replace(minimal, "targets: [http://127.0.0.1:9000]", "protocol: auto", 1),
+		want: []string{"t.yaml:4: upstreams.app.targets: no targets"}},
+	{name: "empty targets", in: strings.Replace(minimal, "targets: [http://127.0.0.1:9000]", "targets: []", 1),
+		want: []string{"t.yaml:5: upstreams.app.targets: no targets"}},
+	{name: "null upstream", in: strings.Replace(minimal, "  app:\n    targets: [http://127.0.0.1:9000]", "  app:", 1),
+		want: []string{"t.yaml:4: upstreams.app.targets: no targets"}},
+	{name: "bad targets", in: strings.Replace(minimal, "targets: [http://127.0.0.1:9000]", `targets:
+      - ftp://a
+      - http://
+      - http://a?x=1
+      - http://a#f
+      - http://u:p@a
+      - http://a/base
+      - http://a:99999
+      - "http://a b"
+      - http://a/`, 1),
+		want: []string{
+			`t.yaml:6: upstreams.app.targets[0]: "ftp://a": scheme must be http or https`,
+			`t.yaml:7: upstreams.app.targets[1]: "http://": no host`,
+			`t.yaml:8: upstreams.app.targets[2]: "http://a?x=1": a target cannot have a query`,
+			`t.yaml:9: upstreams.app.targets[3]: "http://a#f": a target cannot have a fragment`,
+			`t.yaml:10: upstreams.app.targets[4]: "http://u:p@a": user info is not supported in targets`,
+			`t.yaml:11: upstreams.app.targets[5]: "http://a/base": a target cannot have a path; requests keep their own path`,
+			`t.yaml:12: upstreams.app.targets[6]: "http://a:99999": port "99999" is not a number from 0 to 65535`,
+			`t.yaml:13: upstreams.app.targets[7]: invalid URL "http://a b"`,
+		}, n: 8},
+	{name: "bad protocol", in: strings.Replace(minimal, "    targets:", "    protocol: http2\n    targets:", 1),
+		want: []string{`t.yaml:5: upstreams.app.protocol: invalid value "http2" (want http1, h2, h2c or auto)`}},
+	{name: "h2 needs https", in: strings.Replace(minimal, "    targets: [http://127.0.0.1:9000]", "    protocol: h2\n    targets: [https://a, http://b]", 1),
+		want: []string{`t.yaml:6: upstreams.app.targets[1]: "http://b": protocol h2 is HTTP/2 over TLS and needs an https target`}, n: 1},
+	{name: "h2c needs http", in: strings.Replace(minimal, "    targets: [http://127.0.0.1:9000]", "    protocol: h2c\n    targets: [https://a, http://b]", 1),
+		want: []string{`t.yaml:6: upstreams.app.targets[0]: "https://a": protocol h2c is HTTP/2 without TLS and needs an http target`}, n: 1},
+	{name: "bad balance", in: strings.Replace(minimal, "    targets:", "    balance: random\n    targets:", 1),
+		want: []string{`t.yaml:5: upstreams.app.balance: invalid value "random" (want round_robin, least_requests or hash)`}},
+	{name: "hash without hash_on", in: strings.Replace(minimal, "    targets:", "    balance: hash\n    targets:", 1),
+		want: []string{"t.yaml:4: upstreams.app.hash_on: missing; balance hash needs hash_on: path, header:NAME or cookie:NAME"}},
+	{name: "hash_on without hash", in: strings.Replace(minimal, "    targets:", "    hash_on: path\n    targets:", 1),
+		want: []string{"t.yaml:5: upstreams.app.hash_on: only used with balance: hash (balance is round_robin)"}},
+	{name: "bad hash_on", in: strings.Replace(minimal, "    targets:", "    balance: hash\n    hash_on: query:x\n    targets:", 1),
+		want: []string{`t.yaml:6: upstreams.app.hash_on: invalid value "query:x" (want path, header:NAME or cookie:NAME)`}},
+	{name: "bad hash header", in: strings.Replace(minimal, "    targets:", "    balance: hash\n    hash_on: \"header:X User\"\n    targets:", 1),
+		want: []string{`t.yaml:6: upstreams.app.hash_on: invalid header name "X User" in hash_on "header:X User"`}},
+	{name: "bad hash cookie", in: strings.Replace(minimal, "    targets:", "    balance: hash\n    hash_on: \"cookie:\"\n    targets:", 1),
+		want: []string{`t.yaml:6: upstreams.app.hash_on: invalid cookie name "" in hash_on "cookie:"`}},
+	{name: "negative ints", in: strings.Replace(minimal, "    targets:", "    max_conns_per_target: -1\n    max_idle_per_target: -2\n    health_check:\n      max_fails: -3\n    targets:", 1),
+		want: []string{
+			"t.yaml:5: upstreams.app.max_conns_per_target: -1: must not be negative",
+			"t.yaml:6: upstreams.app.max_idle_per_target: -2: must not be negative",
+			"t.yaml:8: upstreams.app.health_check.max_fails: -3: must not be negative",
+		}, n: 3},
+	{name: "health check path", in: strings.Replace(minimal, "    targets:", "    health_check:\n      path: healthz\n      interval: 0s\n    targets:", 1),
+		want: []string{
+			`t.yaml:6: upstreams.app.health_check.path: "healthz" must start with "/"`,
+			"t.yaml:7: upstreams.app.health_check.interval: must be positive when path enables active checks",
+		}},
+	{name: "ca_file missing", in: strings.Replace(minimal, "    targets:", "    tls:\n      ca_file: /nonexistent/ca.pem\n    targets:", 1),
+		want: []string{"t.yaml:6: upstreams.app.tls.ca_file: stat /nonexistent/ca.pem: no such file or directory"}},
+
+	// Routes.
+	{name: "no routes", in: minimal[:strings.Index(minimal, "routes:")] + "routes:\n", want: []string{"t.yaml:6: routes: no routes"}},
+	{name: "unknown upstream", in: strings.Replace(minimal, "upstream: app", "upstream: api", 1),
+		want: []string{`t.yaml:7: routes[0].upstream: unknown upstream "api" (defined: app)`}},
+	{name: "missing upstream", in: strings.Replace(minimal, "  - upstream: app", "  - path: /", 1),
+		want: []string{"t.yaml:7: routes[0].upstream: missing (defined: app)"}},
+	{name: "route path", in: minimal + "    path: api\n  - upstream: app\n    path: /a?b\n",
+		want: []string{
+			`t.yaml:8: routes[0].path: "api" must start with "/"`,
+			`t.yaml:10: routes[1].path: "/a?b": a path prefix cannot hold "?" or "#"`,
+		}},
+	{name: "route hosts", in: minimal + "    hosts:\n      - example.com:8080\n      - a.*.com\n      - ''\n      - exa mple.com\n      - '*'\n      - bücher.de\n      - '[::1'\n",
+		want: []string{
+			`t.yaml:9: routes[0].hosts[0]: invalid host "example.com:8080": hosts match without the port`,
+			`t.yaml:10: routes[0].hosts[1]: invalid host "a.*.com": only a leading "*." wildcard is allowed`,
+			`t.yaml:11: routes[0].hosts[2]: empty host`,
+			`t.yaml:12: routes[0].hosts[3]: invalid host "exa mple.com"`,
+			`t.yaml:13: routes[0].hosts[4]: invalid host "*": only a leading "*." wildcard is allowed`,
+			`t.yaml:14: routes[0].hosts[5]: invalid host "bücher.de": write international names in their xn-- form`,
+			`t.yaml:15: routes[0].hosts[6]: invalid host "[::1"`,
+		}, n: 7},
+	{name: "route methods", in: minimal + "    methods: [GET, \"BAD METHOD\", \"\"]\n",
+		want: []string{`t.yaml:8: routes[0].methods[1]: invalid method "BAD METHOD"`, `t.yaml:8: routes[0].methods[2]: invalid method ""`}},
+	{name: "duplicate routes", in: minimal + "    hosts: [a.com, B.com]\n    methods: [get]\n  - upstream: app\n    hosts: [b.com, a.com]\n    methods: [GET]\n",
+		want: []string{"t.yaml:10: routes[1]: same hosts, path and methods as routes[0] (line 7), so it can never match"}},
+	{name: "duplicate default routes", in: minimal + "  - upstream: app\n    path: /\n",
+		want: []string{"t.yaml:8: routes[1]: same hosts, path and methods as routes[0] (line 7)"}},
+
+	// Several problems at once, reported in line order.
+	{name: "many problems", in: `listeners:
+  - address: 127.0.0.1:8080
+    adress: x
+upstreams:
+  app:
+    targets: [ftp://x]
+    balance: hash
+routes:
+  - upstream: nope
+    timeout: 5x
+log:
+  level: loud
+`, want: []string{
+		`t.yaml:3: listeners[0].adress: unknown field (did you mean "address"?)` + "\n" +
+			`t.yaml:5: upstreams.app.hash_on: missing; balance hash needs hash_on: path, header:NAME or cookie:NAME` + "\n" +
+			`t.yaml:6: upstreams.app.targets[0]: "ftp://x": scheme must be http or https (want e.g. http://127.0.0.1:9000)` + "\n" +
+			`t.yaml:9: routes[0].upstream: unknown upstream "nope" (defined: app)` + "\n" +
+			`t.yaml:10: routes[0].timeout: invalid duration "5x" (want e.g. 250ms, 30s, 2m)` + "\n" +
+			`t.yaml:12: log.level: invalid value "loud" (want debug, info, warn or error)`,
+	}, n: 6},
+}
+
+// aliasBomb is a small document whose aliases expand to billions of
+// values: a list of lists nine deep, and mappings that each merge the
+// one below ten times.
+func aliasBomb() string {
+	var b strings.Builder
+	refs := func(name string) string {
+		return strings.TrimSuffix(strings.Repeat("*"+name+", ", 10), ", ")
+	}
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	b.WriteString("m0: &m0 {k: v}\n")
+	for i := 1; i < 10; i++ {
+		n, prev := strconv.Itoa(i), strconv.Itoa(i-1)
+		b.WriteString("a" + n + ": &a" + n + " [" + refs("a"+prev) + "]\n")
+		b.WriteString("m" + n + ": &m" + n + " {<<: [" + refs("m"+prev) + "]}\n")
+	}
+	b.WriteString("trusted_proxies: *a9\nlisteners: [{<<: *m9}]\n")
+	return b.String()
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range badCases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("t.yaml", []byte(tc.in))
+			if err == nil {
+				t.Fatalf("got no error; want %q", tc.want)
+			}
+			if cfg != nil {
+				t.Errorf("got a config with the error; want nil")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got\n%v\nwant it to contain\n%s", err, w)
+				}
+			}
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("got %T; want Errors", err)
+			}
+			if tc.n != 0 && len(es) != tc.n {
+				t.Errorf("got %d problems:\n%v\nwant %d", len(es), err, tc.n)
+			}
+			for i := 1; i < len(es); i++ {
+				if es[i].Line != 0 && es[i].Line < es[i-1].Line {
+					t.Errorf("got line %d after line %d; want problems sorted by line", es[i].Line, es[i-1].Line)
+				}
+			}
+		})
+	}
+}
+
+func TestErrorValues(t *testing.T) {
+	_, err := Parse("g.yaml", []byte(strings.Replace(minimal, "    targets:", "    dial_timeout: 5x\n    targets:", 1)))
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %T; want it to hold an *Error", err)
+	}
+	want := Error{File: "g.yaml", Line: 5, Field: "upstreams.app.dial_timeout", Msg: `invalid duration "5x" (want e.g. 250ms, 30s, 2m)`}
+	if *e != want {
+		t.Errorf("got %+v; want %+v", *e, want)
+	}
+}
+
+func TestUnknownFieldDoesNotCascade(t *testing.T) {
+	// A typo of a required field is one problem, not also "missing".
+	_, err := Parse("t.yaml", []byte("listeners:\n  - adress: 127.0.0.1:8080\n"+afterListeners))
+	if got := err.Error(); strings.Contains(got, "address: missing") {
+		t.Errorf("got %q; want only the unknown field", got)
+	}
+}
+
+func TestEnv(t *testing.T) {
+	t.Setenv("GW_HOST", "10.1.2.3")
+	t.Setenv("GW_EMPTY", "")
+	t.Setenv("GW_TOKEN", "s3cr$t\nlisteners: []")
+	t.Setenv("GW_UNSET", "")
+	os.Unsetenv("GW_UNSET")
+
+	in := strings.Replace(minimal, "[http://127.0.0.1:9000]", "[\"http://${GW_HOST}:${GW_PORT_UNSET:-9000}\"]", 1) + `    name: "$$HOME costs $5 ${GW_EMPTY:-fallback} ${GW_UNSET:-dflt} [${GW_EMPTY}] [${GW_UNSET:-}]"
+    timeout: ${GW_TIMEOUT_UNSET:-2m}
+admin:
+  token: ${GW_TOKEN}
+`
+	c, err := Parse("t.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Upstreams["app"].Targets[0], "http://10.1.2.3:9000"; got != want {
+		t.Errorf("got target %q; want %q", got, want)
+	}
+	if got, want := c.Routes[0].Name, "$HOME costs $5 fallback dflt [] []"; got != want {
+		t.Errorf("got name %q; want %q", got, want)
+	}
+	if got, want := c.Routes[0].Timeout.D(), 2*time.Minute; got != want {
+		t.Errorf("got timeout %v; want %v", got, want)
+	}
+	// The value stays one string: its newline and YAML do not add keys.
+	if got, want := c.Admin.Token, "s3cr$t\nlisteners: []"; got != want {
+		t.Errorf("got token %q; want %q", got, want)
+	}
+	if len(c.Listeners) != 1 {
+		t.Errorf("got %d listeners; want 1", len(c.Listeners))
+	}
+}
+
+func TestEnvEmptyKeepsDefault(t *testing.T) {
+	t.Setenv("GW_EMPTY", "")
+	c, err := Parse("t.yaml", []byte(minimal+"    timeout: ${GW_EMPTY}\nshutdown_grace: \"\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Routes[0].Timeout, Duration(60*time.Second); got != want {
+		t.Errorf("got %v; want %v", got, want)
+	}
+	if got, want := c.ShutdownGrace, Duration(30*time.Second); got != want {
+		t.Errorf("got %v; want %v", got, want)
+	}
+}
+
+func TestExpand(t *testing.T) {
+	env := map[string]string{"A": "x", "E": ""}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	for _, tc := range []struct{ in, want, err string }{
+		{in: "plain", want: "plain"},
+		{in: "${A}", want: "x"},
+		{in: "a${A}b${A}", want: "axbx"},
+		{in: "${E}", want: ""},
+		{in: "${E:-d}", want: "d"},
+		{in: "${U:-d}", want: "d"},
+		{in: "${A:-d}", want: "x"},
+		{in: "${U:-}", want: ""},
+		{in: "${U:-a:-b}", want: "a:-b"},
+		{in: "$$", want: "$"},
+		{in: "$${A}", want: "${A}"},
+		{in: "$$$", want: "$$"},
+		{in: "$A $", want: "$A $"},
+		{in: "${U}", err: "environment variable U is not set"},
+		{in: "${A", err: `unterminated "${"`},
+		{in: "${}", err: "invalid variable reference"},
+		{in: "${A-b}", err: "invalid variable reference"},
+		{in: "${ A}", err: "invalid variable reference"},
+	} {
+		got, err := expand(tc.in, lookup)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("expand(%q): got %q, %v; want error %q", tc.in, got, err, tc.err)
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("expand(%q): got %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Size
+		err  string
+	}{
+		{in: "0", want: 0},
+		{in: "512", want: 512},
+		{in: "512B", want: 512},
+		{in: "1KB", want: 1000},
+		{in: "1kb", want: 1000},
+		{in: "1k", want: 1000},
+		{in: "1K", want: 1000},
+		{in: "10MB", want: 10_000_000},
+		{in: "10 mb", want: 10_000_000},
+		{in: "2m", want: 2_000_000},
+		{in: "1GB", want: 1_000_000_000},
+		{in: "64KiB", want: 64 << 10},
+		{in: "64kib", want: 64 << 10},
+		{in: "1MiB", want: 1 << 20},
+		{in: "1mi", want: 1 << 20},
+		{in: "1GiB", want: 1 << 30},
+		{in: "1.5KiB", want: 1536},
+		{in: "0.5MB", want: 500_000},
+		{in: " 7 ", want: 7},
+		{in: "8589934591GiB", want: 8589934591 << 30},
+		{in: "", err: "invalid size"},
+		{in: "KB", err: "invalid size"},
+		{in: "-1", err: "must not be negative"},
+		{in: "-1KB", err: "must not be negative"},
+		{in: "1.5B", err: "not a whole number of bytes"},
+		{in: "1.", err: "invalid size"},
+		{in: ".5", err: "invalid size"},
+		{in: "1.2.3", err: "unknown unit"},
+		{in: "10XB", err: `unknown unit "XB"`},
+		{in: "1e6", err: "unknown unit"},
+		{in: "0x10", err: "unknown unit"},
+		{in: "1_000", err: "unknown unit"},
+		{in: "8589934592GiB", err: "too large"},
+		{in: "99999999999999999999", err: "too large"},
+	} {
+		got, err := parseSize(tc.in)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("parseSize(%q): got %d, %v; want error %q", tc.in, got, err, tc.err)
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("parseSize(%q): got %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{in: "0", want: 0},
+		{in: "0s", want: 0},
+		{in: "250ms", want: 250 * time.Millisecond},
+		{in: "1.5s", want: 1500 * time.Millisecond},
+		{in: "2m", want: 2 * time.Minute},
+		{in: "1h30m", want: 90 * time.Minute},
+		{in: "30", err: `invalid duration "30" (want e.g. 250ms, 30s, 2m)`},
+		{in: "5x", err: `invalid duration "5x"`},
+		{in: "", err: "invalid duration"},
+		{in: "-1s", err: "must not be negative"},
+		{in: "9999999h", err: "invalid duration"},
+	} {
+		got, err := parseDuration(tc.in)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("parseDuration(%q): got %v, %v; want error %q", tc.in, got, err, tc.err)
+		case tc.err == "" && (err != nil || got.D() != tc.want):
+			t.Errorf("parseDuration(%q): got %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestStringForms(t *testing.T) {
+	for _, tc := range []struct {
+		v    interface{ String() string }
+		want string
+	}{
+		{Duration(0), "0s"},
+		{Duration(250 * time.Millisecond), "250ms"},
+		{Duration(90 * time.Second), "1m30s"},
+		{Duration(2 * time.Minute), "2m"},
+		{Duration(2 * time.Hour), "2h"},
+		{Duration(2*time.Hour + 5*time.Second), "2h0m5s"},
+		{Size(0), "0"},
+		{Size(512), "512"},
+		{Size(1000), "1KB"},
+		{Size(1024), "1KiB"},
+		{Size(1 << 20), "1MiB"},
+		{Size(10_000_000), "10MB"},
+		{Size(3 << 30), "3GiB"},
+		{Size(1536), "1536"},
+	} {
+		if got := tc.v.String(); got != tc.want {
+			t.Errorf("got %q; want %q", got, tc.want)
+		}
+	}
+	// Each form reads back as the same value.
+	for _, s := range []Size{0, 1, 512, 1000, 1024, 1536, 1 << 20, 10_000_000, 3 << 30, 1<<62 + 1} {
+		if got, err := parseSize(s.String()); err != nil || got != s {
+			t.Errorf("parseSize(%q): got %d, %v; want %d", s.String(), got, err, s)
+		}
+	}
+	for _, d := range []Duration{0, 1, Duration(time.Hour), Duration(time.Hour + time.Second), Duration(90 * time.Minute)} {
+		if got, err := parseDuration(d.String()); err != nil || got != d {
+			t.Errorf("parseDuration(%q): got %v, %v; want %v", d.String(), got, err, d)
+		}
+	}
+	b, err := json.Marshal(struct {
+		D Duration
+		S Size
+	}{Duration(30 * time.Second), 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `{"D":"30s","S":"1MiB"}`; got != want {
+		t.Errorf("got %s; want %s", got, want)
+	}
+}
+
+// defaults is minimal after defaults are applied.
+func defaults() *Config {
+	t := true
+	return &Config{
+		ShutdownGrace:  Duration(30 * time.Second),
+		TrustedProxies: []string{},
+		Listeners: []Listener{{
+			Address:           "127.0.0.1:8080",
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout:       Duration(60 * time.Second),
+			WriteTimeout:      Duration(60 * time.Second),
+			IdleTimeout:       Duration(120 * time.Second),
+			MaxHeaderBytes:    1 << 20,
+		}},
+		Admin: Admin{Address: "127.0.0.1:9090"},
+		Upstreams: map[string]Upstream{"app": {
+			Targets:          []string{"http://127.0.0.1:9000"},
+			Protocol:         "auto",
+			Balance:          "round_robin",
+			MaxIdlePerTarget: 64,
+			IdleConnTimeout:  Duration(90 * time.Second),
+			DialTimeout:      Duration(5 * time.Second),
+			HTTP2:            HTTP2{ReadIdleTimeout: Duration(30 * time.Second), PingTimeout: Duration(15 * time.Second)},
+			HealthCheck: HealthCheck{
+				MaxFails: 3,
+				CoolDown: Duration(10 * time.Second),
+				Interval: Duration(5 * time.Second),
+				Timeout:  Duration(2 * time.Second),
+			},
+			Retry: &t,
+		}},
+		Routes: []Route{{Name: "route0", Path: "/", Upstream: "app", Timeout: Duration(60 * time.Second)}},
+		Log:    Log{Level: "info", Format: "text"},
+		File:   "t.yaml",
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	got, err := Parse("t.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := defaults(); !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", got, want)
+	}
+	if !got.Upstreams["app"].RetryEnabled() || !got.Admin.Enabled() {
+		t.Errorf("got retry %v, admin %v; want both enabled", got.Upstreams["app"].RetryEnabled(), got.Admin.Enabled())
+	}
+}
+
+// TestShippedConfig keeps gateway.yaml loadable and its values the real
+// defaults.
+func TestShippedConfig(t *testing.T) {
+	got, err := Load("../gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := defaults()
+	want.File = "../gateway.yaml"
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestFullConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"cert.pem", "key.pem", "ca.pem"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("GW_DIR", dir)
+	in := `shutdown_grace: 5s
+trusted_proxies: [10.0.0.0/8, 192.168.1.10, "::1"]
+base: &tuning
+  read_timeout: 15s
+  write_timeout: 20s
+listeners:
+  - address: ":8443"
+    tls:
+      cert_file: ${GW_DIR}/cert.pem
+      key_file: ${GW_DIR}/key.pem
+    <<: *tuning
+    read_header_timeout: 1s
+    idle_timeout: 0s
+    max_header_bytes: 64KiB
+  - address: 127.0.0.1:8080
+    h2c: true
+    <<: *tuning
+    write_timeout: 21s
+admin:
+  address: 0.0.0.0:9091
+  token: t0k3n
+upstreams:
+  api:
+    targets: [https://api1.internal:8443, "https://api2.internal/"]
+    protocol: h2
+    balance: hash
+    hash_on: header:X-User
+    max_conns_per_target: 100
+    max_idle_per_target: 0
+    idle_conn_timeout: 1m
+    dial_timeout: 1s
+    response_header_timeout: 10s
+    tls:
+      ca_file: ${GW_DIR}/ca.pem
+      server_name: api.internal
+      insecure_skip_verify: true
+    http2:
+      read_idle_timeout: 10s
+      ping_timeout: 5s
+    health_check:
+      max_fails: 0
+      cool_down: 30s
+      path: /healthz
+      interval: 1s
+      timeout: 500ms
+    retry: false
+  static:
+    targets: [http://127.0.0.1:9001]
+    protocol: h2c
+    balance: least_requests
+routes:
+  - name: api
+    hosts: [API.Example.com, "*.api.example.com", "[::1]", 10.0.0.1]
+    path: /api/
+    methods: [get, Post]
+    upstream: api
+    strip_prefix: true
+    timeout: 30s
+    max_body_size: 10MB
+  - upstream: static
+log:
+  level: debug
+  format: json
+`
+	// "base" is not a field; anchors to merge live where they are used.
+	_, err := Parse("t.yaml", []byte(in))
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:3: base: unknown field") {
+		t.Fatalf("got %v; want the unknown field base", err)
+	}
+	in = strings.Replace(in, "base: &tuning\n  read_timeout: 15s\n  write_timeout: 20s\n", "", 1)
+	in = strings.Replace(in, "    <<: *tuning\n    read_header_timeout", "    <<: &tuning {read_timeout: 15s, write_timeout: 20s}\n    read_header_timeout", 1)
+	got, err := Parse("t.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, tr := false, false
+	want := &Config{
+		ShutdownGrace:  Duration(5 * time.Second),
+		TrustedProxies: []string{"10.0.0.0/8", "192.168.1.10", "::1"},
+		Listeners: []Listener{{
+			Address:           ":8443",
+			TLS:               TLS{CertFile: dir + "/cert.pem", KeyFile: dir + "/key.pem"},
+			ReadHeaderTimeout: Duration(time.Second),
+			ReadTimeout:       Duration(15 * time.Second),
+			WriteTimeout:      Duration(20 * time.Second),
+			IdleTimeout:       0,
+			MaxHeaderBytes:    64 << 10,
+		}, {
+			Address:           "127.0.0.1:8080",
+			H2C:               true,
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout:       Duration(15 * time.Second),
+			WriteTimeout:      Duration(21 * time.Second),
+			IdleTimeout:       Duration(120 * time.Second),
+			MaxHeaderBytes:    1 << 20,
+		}},
+		Admin: Admin{Address: "0.0.0.0:9091", Token: "t0k3n"},
+		Upstreams: map[string]Upstream{
+			"api": {
+				Targets:               []string{"https://api1.internal:8443", "https://api2.internal/"},
+				Protocol:              "h2",
+				Balance:               "hash",
+				HashOn:                "header:X-User",
+				MaxConnsPerTarget:     100,
+				MaxIdlePerTarget:      0,
+				IdleConnTimeout:       Duration(time.Minute),
+				DialTimeout:           Duration(time.Second),
+				ResponseHeaderTimeout: Duration(10 * time.Second),
+				TLS:                   UpstreamTLS{CAFile: dir + "/ca.pem", ServerName: "api.internal", InsecureSkipVerify: true},
+				HTTP2:                 HTTP2{ReadIdleTimeout: Duration(10 * time.Second), PingTimeout: Duration(5 * time.Second)},
+				HealthCheck: HealthCheck{
+					MaxFails: 0,
+					CoolDown: Duration(30 * time.Second),
+					Path:     "/healthz",
+					Interval: Duration(time.Second),
+					Timeout:  Duration(500 * time.Millisecond),
+				},
+				Retry: &f,
+			},
+			"static": {
+				Targets:          []string{"http://127.0.0.1:9001"},
+				Protocol:         "h2c",
+				Balance:          "least_requests",
+				MaxIdlePerTarget: 64,
+				IdleConnTimeout:  Duration(90 * time.Second),
+				DialTimeout:      Duration(5 * time.Second),
+				HTTP2:            HTTP2{ReadIdleTimeout: Duration(30 * time.Second), PingTimeout: Duration(15 * time.Second)},
+				HealthCheck: HealthCheck{
+					MaxFails: 3,
+					CoolDown: Duration(10 * time.Second),
+					Interval: Duration(5 * time.Second),
+					Timeout:  Duration(2 * time.Second),
+				},
+				Retry: &tr,
+			},
+		},
+		Routes: []Route{{
+			Name:        "api",
+			Hosts:       []string{"api.example.com", "*.api.example.com", "[::1]", "10.0.0.1"},
+			Path:        "/api/",
+			Methods:     []string{"GET", "POST"},
+			Upstream:    "api",
+			StripPrefix: true,
+			Timeout:     Duration(30 * time.Second),
+			MaxBodySize: 10_000_000,
+		}, {
+			Name:     "route1",
+			Path:     "/",
+			Upstream: "static",
+			Timeout:  Duration(60 * time.Second),
+		}},
+		Log:  Log{Level: "debug", Format: "json"},
+		File: "t.yaml",
+	}
+	tr = true
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", got, want)
+	}
+	if got.Upstreams["api"].RetryEnabled() {
+		t.Errorf("got retry enabled; want disabled")
+	}
+
+	// The marshalled form loads back as the same config.
+	out, err := yaml.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse("t.yaml", out)
+	if err != nil {
+		t.Fatalf("reloading\n%s\ngot %v", out, err)
+	}
+	if !reflect.DeepEqual(again, got) {
+		t.Errorf("reloading\n%s\ngot\n%+v\nwant\n%+v", out, again, got)
+	}
+
+	r := got.Redacted()
+	if r.Admin.Token != "REDACTED" || got.Admin.Token != "t0k3n" {
+		t.Errorf("got redacted token %q, original %q; want REDACTED, t0k3n", r.Admin.Token, got.Admin.Token)
+	}
+	r.Routes[0].Hosts[0] = "changed"
+	r.Upstreams["api"].Targets[0] = "changed"
+	*r.Upstreams["api"].Retry = true
+	if got.Routes[0].Hosts[0] == "changed" || got.Upstreams["api"].Targets[0] == "changed" || *got.Upstreams["api"].Retry {
+		t.Errorf("got the original changed through the redacted copy; want them independent")
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "t0k3n") {
+		t.Errorf("got token in %s; want it redacted", b)
+	}
+}
+
+func TestAdminOff(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(minimal+"admin:\n  address: off\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Admin.Enabled() {
+		t.Errorf("got admin enabled; want off")
+	}
+	if r := c.Redacted(); r.Admin.Token != "" {
+		t.Errorf("got token %q; want empty left empty", r.Admin.Token)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "none.yaml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("got %v; want a not-exist error", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, tc := range badCases {
+		f.Add([]byte(tc.in))
+	}
+	f.Add([]byte(minimal))
+	if b, err := os.ReadFile("../gateway.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data)
+		if (c == nil) == (err == nil) {
+			t.Fatalf("got config %v and error %v; want exactly one", c != nil, err)
+		}
+		if err == nil {
+			if _, err := json.Marshal(c.Redacted()); err != nil {
+				t.Fatalf("got %v marshalling the config; want none", err)
+			}
+			return
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.HasPrefix(line, "fuzz.yaml:") {
+				t.Errorf("got error line %q; want it to start with fuzz.yaml:", line)
+			}
+		}
+	})
+}

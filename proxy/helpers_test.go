@@ -1,0 +1,382 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Shared test plumbing: real upstream servers on loopback, the gateway on
+// a real socket, clients that keep connections alive, and a check that a
+// test leaves no server, transport or proxy goroutine behind.
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// checkLeaks fails t if goroutines of net/http, crypto/tls or this module
+// are still running once t's other cleanups (registered later, so run
+// earlier) have closed everything. Call it first thing in a top-level
+// test; a parent blocked in t.Run would count as a leak in a subtest.
+func checkLeaks(t *testing.T) {
+	t.Helper()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			leaked := leakedGoroutines()
+			if len(leaked) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("goroutines left running: got %d; want 0:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+func leakedGoroutines() []string {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "proxy.leakedGoroutines") {
+			continue // the goroutine asking
+		}
+		if strings.Contains(g, "net/http.") || strings.Contains(g, "crypto/tls.") || strings.Contains(g, "gateway/proxy") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// fakeClock only moves when told to; it is what UpstreamOptions.Now reads.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// serverKind is how an upstream test server speaks.
+type serverKind int
+
+const (
+	plainHTTP1   serverKind = iota // cleartext HTTP/1.1 only
+	tlsH2                          // TLS with HTTP/2 and HTTP/1.1 by ALPN
+	cleartextH2C                   // cleartext HTTP/1.1 and h2c prior knowledge
+)
+
+// backend is an upstream test server that counts the TCP connections it
+// accepts and closes.
+type backend struct {
+	*httptest.Server
+	accepted atomic.Int64
+	closed   atomic.Int64
+}
+
+func newBackend(t testing.TB, kind serverKind, h http.Handler) *backend {
+	t.Helper()
+	b := &backend{Server: httptest.NewUnstartedServer(h)}
+	b.Config.ErrorLog = slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)
+	b.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			b.accepted.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			b.closed.Add(1)
+		}
+	}
+	switch kind {
+	case plainHTTP1:
+		b.Start()
+	case tlsH2:
+		b.EnableHTTP2 = true
+		b.StartTLS()
+	case cleartextH2C:
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		b.Config.Protocols = &p
+		b.Start()
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// URL is the server's base URL, parsed.
+func (b *backend) target(t testing.TB) *url.URL {
+	t.Helper()
+	return mustURL(t, b.Server.URL)
+}
+
+// clientTLS trusts the backend's certificate, for UpstreamOptions.TLSConfig.
+func (b *backend) clientTLS() *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(b.Certificate())
+	return &tls.Config{RootCAs: pool}
+}
+
+func mustURL(t testing.TB, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatalf("url.Parse(%q): %v", s, err)
+	}
+	return u
+}
+
+// deadAddr is a loopback address nobody listens on: connecting to it is
+// refused at once.
+func deadAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func newUpstream(t testing.TB, o UpstreamOptions) *Upstream {
+	t.Helper()
+	if o.Name == "" {
+		o.Name = "test"
+	}
+	if o.Logger == nil {
+		o.Logger = quiet()
+	}
+	u, err := NewUpstream(o)
+	if err != nil {
+		t.Fatalf("NewUpstream: got error %v; want nil", err)
+	}
+	t.Cleanup(u.Close)
+	return u
+}
+
+func newHandler(t testing.TB, o Options) *Handler {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = quiet()
+	}
+	h, err := New(o)
+	if err != nil {
+		t.Fatalf("New: got error %v; want nil", err)
+	}
+	return h
+}
+
+// serveHandler puts h on a real loopback socket speaking HTTP/1.1.
+func serveHandler(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	s := httptest.NewUnstartedServer(h)
+	s.Config.ErrorLog = slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// gatewayTo is the common case: one route for every request, proxied to
+// one upstream, served on a loopback socket.
+func gatewayTo(t testing.TB, ro RouteOptions, o Options) *httptest.Server {
+	t.Helper()
+	o.Routes = append(o.Routes, ro)
+	return serveHandler(t, newHandler(t, o))
+}
+
+// newClient keeps up to 64 idle connections per host, so a concurrent
+// test reuses its connections to the gateway.
+func newClient(t testing.TB) *http.Client {
+	t.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// newH2CClient speaks HTTP/2 with prior knowledge over cleartext.
+func newH2CClient(t testing.TB) *http.Client {
+	t.Helper()
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &p}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// get sends a GET and returns the status and the body.
+func get(t testing.TB, c *http.Client, u string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading body: %v", u, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// rawRequest writes req verbatim on a new connection to addr and reads
+// one response. Go's client cleans paths, so dot segments and malformed
+// requests need this.
+func rawRequest(t testing.TB, addr, req string) (*http.Response, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatalf("writing request: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading response to %q: %v", req, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading response body: %v", err)
+	}
+	return resp, string(b)
+}
+
+// waitFor receives from ch, failing t after a generous deadline, so an
+// event that never comes fails the test instead of hanging it.
+func waitFor[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// writeCert writes a self-signed ECDSA certificate for 127.0.0.1 and
+// localhost to dir and returns the PEM file names and a pool that trusts
+// the certificate.
+func writeCert(t testing.TB, dir string) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "gateway test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = filepath.Join(dir, "cert.pem")
+	keyFile = filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return certFile, keyFile, roots
+}
+
+// running is the package's own Server, serving in a goroutine.
+type running struct {
+	*Server
+	addr   string
+	done   chan struct{} // closed when Serve has returned
+	served error         // what Serve returned, once done is closed
+}
+
+// startServer runs NewServer with one listener on a loopback port.
+// Cleanup shuts it down and checks that Serve ended without error.
+func startServer(t testing.TB, h http.Handler, lo ListenerOptions) *running {
+	t.Helper()
+	if lo.Address == "" {
+		lo.Address = "127.0.0.1:0"
+	}
+	s, err := NewServer(h, []ListenerOptions{lo}, quiet())
+	if err != nil {
+		t.Fatalf("NewServer: got error %v; want nil", err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatalf("Listen: got error %v; want nil", err)
+	}
+	r := &running{Server: s, addr: s.Addrs()[0].String(), done: make(chan struct{})}
+	go func() {
+		r.served = s.Serve()
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: got %v; want nil", err)
+		}
+		select {
+		case <-r.done:
+			if r.served != nil {
+				t.Errorf("Serve: got %v; want nil", r.served)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("Serve did not return after Shutdown")
+		}
+	})
+	return r
+}
+
+// isTimeout reports whether err is a deadline the test itself set.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
