@@ -144,10 +144,11 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 		Transport:    o.Upstream,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) { h.upstreamError(w, req, r, err) },
 		ErrorLog:     slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
-		// Streamed bodies are flushed at once when the upstream does not
-		// give a length, and so are server-sent events.
-		FlushInterval: -1,
-		BufferPool:    bufferPool{},
+		// FlushInterval stays 0: ReverseProxy already flushes every write
+		// of a body without a length and of server-sent events, and a
+		// negative value would add a flush (and a lock) to every
+		// response of known length too.
+		BufferPool: bufferPool{},
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header["Via"] = appendVia(resp.Header["Via"], resp.ProtoMajor, resp.ProtoMinor, h.via)
 			return nil

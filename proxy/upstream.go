@@ -74,7 +74,11 @@ type UpstreamOptions struct {
 type Upstream struct {
 	name      string
 	pool      *balance.Pool
-	transport *http.Transport
+	transport *http.Transport   // net/http's, for HTTP/2 and negotiation
+	rt        http.RoundTripper // what requests use: transport or h1
+	h1        *h1Transport      // nil unless every target speaks HTTP/1.1 only
+	stop      chan struct{}     // closed by Close; ends the idle sweeper
+	sweeping  sync.WaitGroup
 	retry     bool
 	log       *slog.Logger
 	// warm has a gate per target when every connection will be HTTP/2
@@ -100,6 +104,12 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: upstream %q: %w", o.Name, err)
 	}
+	var rt http.RoundTripper = tr
+	var h1 *h1Transport
+	if usesH1(o) {
+		h1 = newH1Transport(o, tr)
+		rt = h1
+	}
 	pool, err := balance.New(balance.Options{
 		Targets:        o.Targets,
 		Policy:         o.Balance,
@@ -109,14 +119,14 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 		HealthPath:     o.HealthPath,
 		HealthInterval: o.HealthInterval,
 		HealthTimeout:  o.HealthTimeout,
-		HealthClient:   &http.Client{Transport: tr, CheckRedirect: noRedirect},
+		HealthClient:   &http.Client{Transport: rt, CheckRedirect: noRedirect},
 		Now:            o.Now,
 		Logger:         o.Logger.With("upstream", o.Name),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("proxy: upstream %q: %w", o.Name, err)
 	}
-	u := &Upstream{name: o.Name, pool: pool, transport: tr, retry: o.Retry, log: o.Logger}
+	u := &Upstream{name: o.Name, pool: pool, transport: tr, rt: rt, h1: h1, stop: make(chan struct{}), retry: o.Retry, log: o.Logger}
 	if o.Protocol == ProtoH2 || o.Protocol == ProtoH2C {
 		u.warm = make(map[*balance.Target]*warmGate)
 		for _, t := range pool.Targets() {
@@ -175,7 +185,9 @@ func newTransport(o UpstreamOptions) (*http.Transport, error) {
 		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
 		TLSHandshakeTimeout:   dialTimeout,
 		ExpectContinueTimeout: time.Second,
-		TLSClientConfig:       o.TLSConfig,
+		// A clone: net/http writes its ALPN protocols into the config,
+		// which the caller may share with other upstreams.
+		TLSClientConfig: o.TLSConfig.Clone(),
 		// The client's Accept-Encoding passes through untouched; the
 		// transport must neither add gzip nor decode behind our back.
 		DisableCompression: true,
@@ -190,13 +202,38 @@ func newTransport(o UpstreamOptions) (*http.Transport, error) {
 // Name is the configured name, for logs and status pages.
 func (u *Upstream) Name() string { return u.name }
 
-// Start begins active health checks, if configured.
-func (u *Upstream) Start() { u.pool.Start() }
+// Start begins active health checks, if configured, and the sweep of
+// idle HTTP/1.1 connections.
+func (u *Upstream) Start() {
+	u.pool.Start()
+	if u.h1 != nil && u.h1.idleTimeout > 0 {
+		u.sweeping.Add(1)
+		go func() {
+			defer u.sweeping.Done()
+			tick := time.NewTicker(u.h1.idleTimeout / 2)
+			defer tick.Stop()
+			for {
+				select {
+				case <-tick.C:
+					u.h1.sweep()
+				case <-u.stop:
+					return
+				}
+			}
+		}()
+	}
+}
 
-// Close stops health checks and closes idle connections.
+// Close stops health checks and the sweeper and closes idle connections.
+// Call it once.
 func (u *Upstream) Close() {
 	u.pool.Close()
+	close(u.stop)
+	u.sweeping.Wait()
 	u.transport.CloseIdleConnections()
+	if u.h1 != nil {
+		u.h1.closeIdle()
+	}
 }
 
 // Healthy reports whether at least one target can take traffic.
@@ -237,9 +274,9 @@ func (u *Upstream) try(req *http.Request, t *balance.Target) (*http.Response, er
 	var err error
 	g := u.warm[t]
 	if g != nil && !g.ready.Load() {
-		resp, err = g.roundTrip(u.transport, req)
+		resp, err = g.roundTrip(u.rt, req)
 	} else {
-		resp, err = u.transport.RoundTrip(req)
+		resp, err = u.rt.RoundTrip(req)
 	}
 	if err != nil {
 		t.Done()
@@ -367,3 +404,42 @@ type doneConn struct {
 }
 
 func (c *doneConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// usesH1 is true when every connection will be HTTP/1.1 without
+// negotiation: protocol http1, or auto with cleartext targets only.
+func usesH1(o UpstreamOptions) bool {
+	if o.Protocol == ProtoHTTP1 {
+		return true
+	}
+	if o.Protocol != ProtoAuto && o.Protocol != "" {
+		return false
+	}
+	for _, t := range o.Targets {
+		if t.Scheme != "http" {
+			return false
+		}
+	}
+	return true
+}
+
+// newH1Transport shares the dialer, limits and TLS settings of the
+// net/http transport built from the same options.
+func newH1Transport(o UpstreamOptions, tr *http.Transport) *h1Transport {
+	idle := o.IdleConnTimeout
+	if idle == 0 {
+		idle = 90 * time.Second
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &h1Transport{
+		dial:            tr.DialContext,
+		tlsConfig:       tr.TLSClientConfig,
+		maxConns:        tr.MaxConnsPerHost,
+		maxIdle:         tr.MaxIdleConnsPerHost,
+		idleTimeout:     idle,
+		responseTimeout: o.ResponseHeaderTimeout,
+		now:             now,
+	}
+}

@@ -1,0 +1,505 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// h1Transport is the HTTP/1.1 client the gateway uses for upstreams that
+// speak HTTP/1.1. net/http's Transport runs a reader and a writer
+// goroutine per connection and hands every request and response between
+// them over channels; for a proxy that forwards small requests that is
+// several goroutine switches per request, more than the gateway's own
+// work. Here the goroutine that serves the client writes the request and
+// reads the response itself, and only a request body is written from a
+// goroutine of its own, so an upstream may answer before it has read the
+// whole body. Parsing and framing stay net/http's: Request.Write and
+// ReadResponse.
+type h1Transport struct {
+	dial            func(ctx context.Context, network, addr string) (net.Conn, error)
+	tlsConfig       *tls.Config
+	maxConns        int // per target; 0 is no cap
+	maxIdle         int // idle connections kept per target
+	idleTimeout     time.Duration
+	responseTimeout time.Duration // wait for response headers; 0 is none
+	now             func() time.Time
+
+	mu    sync.Mutex // guards hosts
+	hosts map[string]*hostConns
+}
+
+// hostConns is the pool of one target.
+type hostConns struct {
+	t       *h1Transport
+	addr    string
+	tls     bool
+	mu      sync.Mutex // guards the fields below
+	idle    []*h1Conn  // most recently used last
+	open    int        // connections open or being dialed
+	waiters []chan *h1Conn
+}
+
+type h1Conn struct {
+	net.Conn
+	host      *hostConns
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
+}
+
+func (t *h1Transport) pool(scheme, addr string) *hostConns {
+	key := scheme + "://" + addr
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.hosts[key]
+	if p == nil {
+		if t.hosts == nil {
+			t.hosts = map[string]*hostConns{}
+		}
+		p = &hostConns{t: t, addr: addr, tls: scheme == "https"}
+		t.hosts[key] = p
+	}
+	return p
+}
+
+// get takes an idle connection, dials a new one, or, at the cap, waits
+// for one to be handed over; a waiter handed nil may dial in the slot
+// that a closed connection freed.
+func (p *hostConns) get(ctx context.Context) (c *h1Conn, reused bool, err error) {
+	now := p.t.now()
+	p.mu.Lock()
+	for len(p.idle) > 0 {
+		c = p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if p.t.idleTimeout > 0 && now.Sub(c.idleSince) > p.t.idleTimeout {
+			p.open--
+			p.mu.Unlock()
+			c.Conn.Close()
+			p.mu.Lock()
+			continue
+		}
+		p.mu.Unlock()
+		return c, true, nil
+	}
+	if p.t.maxConns > 0 && p.open >= p.t.maxConns {
+		ch := make(chan *h1Conn, 1)
+		p.waiters = append(p.waiters, ch)
+		p.mu.Unlock()
+		select {
+		case c = <-ch:
+		case <-ctx.Done():
+			p.mu.Lock()
+			for i, w := range p.waiters {
+				if w == ch {
+					p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+					break
+				}
+			}
+			p.mu.Unlock()
+			select {
+			case c = <-ch: // handed over just before we left: pass it on
+				if c != nil {
+					p.put(c)
+				} else {
+					p.release()
+				}
+			default:
+			}
+			return nil, false, ctx.Err()
+		}
+		if c != nil {
+			return c, true, nil
+		}
+		// A slot was freed for us to dial in.
+	} else {
+		p.open++
+		p.mu.Unlock()
+	}
+	c, err = p.dial(ctx)
+	if err != nil {
+		p.release()
+		return nil, false, err
+	}
+	return c, false, nil
+}
+
+func (p *hostConns) dial(ctx context.Context) (*h1Conn, error) {
+	conn, err := p.t.dial(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	if p.tls {
+		cfg := p.t.tlsConfig.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			host, _, _ := net.SplitHostPort(p.addr)
+			cfg.ServerName = host
+		}
+		cfg.NextProtos = []string{"http/1.1"}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	return &h1Conn{
+		Conn: conn,
+		host: p,
+		br:   bufio.NewReaderSize(conn, 4<<10),
+		bw:   bufio.NewWriterSize(conn, 4<<10),
+	}, nil
+}
+
+// put returns a healthy connection: to a waiter first, else to the idle
+// list, else closes it.
+func (p *hostConns) put(c *h1Conn) {
+	p.mu.Lock()
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		w <- c
+		return
+	}
+	if len(p.idle) >= p.t.maxIdle {
+		p.open--
+		p.mu.Unlock()
+		c.Conn.Close()
+		return
+	}
+	c.idleSince = p.t.now()
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+}
+
+// release gives up a connection's slot after it was closed or its dial
+// failed, letting a waiter dial instead.
+func (p *hostConns) release() {
+	p.mu.Lock()
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		w <- nil
+		return
+	}
+	p.open--
+	p.mu.Unlock()
+}
+
+func (c *h1Conn) close() {
+	c.Conn.Close()
+	c.host.release()
+}
+
+// closeIdle closes every idle connection.
+func (t *h1Transport) closeIdle() {
+	t.mu.Lock()
+	pools := make([]*hostConns, 0, len(t.hosts))
+	for _, p := range t.hosts {
+		pools = append(pools, p)
+	}
+	t.mu.Unlock()
+	for _, p := range pools {
+		p.mu.Lock()
+		idle := p.idle
+		p.idle = nil
+		p.open -= len(idle)
+		p.mu.Unlock()
+		for _, c := range idle {
+			c.Conn.Close()
+		}
+	}
+}
+
+// RoundTrip sends req on a pooled connection. A request without a body
+// that fails on a reused connection before any response byte arrived is
+// sent once more on a new one: the upstream closed the idle connection
+// as we picked it, which net/http's Transport also retries.
+func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	p := t.pool(req.URL.Scheme, canonicalAddr(req.URL.Scheme, req.URL.Host))
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	for attempt := 0; ; attempt++ {
+		c, reused, err := p.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if reused && hasBody && !c.alive() {
+			// A body cannot be sent twice, so a connection the upstream
+			// closed while idle must be noticed before it is used.
+			c.close()
+			attempt--
+			continue
+		}
+		resp, err, fresh := c.roundTrip(req, hasBody)
+		if err == nil {
+			return resp, nil
+		}
+		if reused && fresh && !hasBody && attempt == 0 && ctx.Err() == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+}
+
+// alive reports whether an idle connection is still open: a read that
+// must return at once finds either nothing (open) or EOF (closed).
+func (c *h1Conn) alive() bool {
+	if c.br.Buffered() > 0 {
+		return false // the upstream sent bytes nobody asked for
+	}
+	if _, isTLS := c.Conn.(*tls.Conn); isTLS {
+		return true // a TLS record read cannot be interrupted safely
+	}
+	_ = c.Conn.SetReadDeadline(aLongTimeAgo)
+	_, err := c.br.Peek(1)
+	_ = c.Conn.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// sweep closes connections idle for longer than the idle timeout, so an
+// upstream that went quiet does not keep sockets open on both sides.
+func (t *h1Transport) sweep() {
+	if t.idleTimeout <= 0 {
+		return
+	}
+	now := t.now()
+	t.mu.Lock()
+	pools := make([]*hostConns, 0, len(t.hosts))
+	for _, p := range t.hosts {
+		pools = append(pools, p)
+	}
+	t.mu.Unlock()
+	for _, p := range pools {
+		var stale []*h1Conn
+		p.mu.Lock()
+		keep := p.idle[:0]
+		for _, c := range p.idle {
+			if now.Sub(c.idleSince) > t.idleTimeout {
+				stale = append(stale, c)
+			} else {
+				keep = append(keep, c)
+			}
+		}
+		clear(p.idle[len(keep):])
+		p.idle = keep
+		p.open -= len(stale)
+		p.mu.Unlock()
+		for _, c := range stale {
+			c.Conn.Close()
+		}
+	}
+}
+
+// aLongTimeAgo is a deadline in the past, to interrupt blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// roundTrip runs one exchange. fresh reports that the connection failed
+// before any byte of the response was read. On error the connection is
+// closed.
+func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response, err error, fresh bool) {
+	ctx := req.Context()
+	stop := context.AfterFunc(ctx, func() { _ = c.Conn.SetDeadline(aLongTimeAgo) })
+	fail := func(e error, fresh bool) (*http.Response, error, bool) {
+		stop()
+		c.close()
+		return nil, e, fresh
+	}
+	var bodyDone chan error
+	if hasBody {
+		// The upstream may answer (413, say) before reading all of the
+		// body, so the body is written while the response is read.
+		bodyDone = make(chan error, 1)
+		// req.Write hides the body's own error in a type without Unwrap;
+		// keep it, so a body over the limit is still a 413.
+		rec := &bodyErr{ReadCloser: req.Body}
+		req.Body = rec
+		go func() {
+			err := req.Write(c.bw)
+			if rec.err != nil {
+				err = rec.err
+			}
+			if err == nil {
+				err = c.bw.Flush()
+			}
+			if err != nil {
+				// A body that cannot be finished (the client's read
+				// failed, or it went over the limit) leaves the upstream
+				// waiting for the rest: end the exchange.
+				c.Conn.Close()
+			}
+			bodyDone <- err
+		}()
+	} else {
+		if err := req.Write(c.bw); err != nil {
+			return fail(err, true)
+		}
+		if err := c.bw.Flush(); err != nil {
+			return fail(err, true)
+		}
+	}
+	if t := c.host.t.responseTimeout; t > 0 {
+		_ = c.Conn.SetReadDeadline(c.host.t.now().Add(t))
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		if hasBody {
+			c.Conn.Close() // ends a writer blocked on a full socket
+			if werr := <-bodyDone; werr != nil {
+				err = werr // the cause, such as a body over the limit
+			}
+		}
+		return fail(err, true)
+	}
+	for {
+		resp, err = http.ReadResponse(c.br, req)
+		if err != nil {
+			if hasBody {
+				c.Conn.Close()
+				if werr := <-bodyDone; werr != nil {
+					err = werr
+				}
+			}
+			return fail(err, false)
+		}
+		// Interim responses are consumed here; 101 ends the exchange.
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+	}
+	if c.host.t.responseTimeout > 0 {
+		_ = c.Conn.SetReadDeadline(time.Time{})
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if hasBody {
+			c.Conn.Close()
+			<-bodyDone
+			return fail(errors.New("101 Switching Protocols in answer to a request with a body"), false)
+		}
+		stop()
+		// The connection now belongs to the upgraded protocol; it
+		// leaves the pool for good.
+		c.host.release()
+		resp.Body = &upgradedConn{c}
+		return resp, nil, false
+	}
+	resp.Body = &h1Body{rc: resp.Body, c: c, stop: stop, bodyDone: bodyDone, keep: !resp.Close && !req.Close}
+	return resp, nil, false
+}
+
+// h1Body returns the connection to the pool when the response body has
+// been read to its end, and closes it otherwise.
+type h1Body struct {
+	rc       io.ReadCloser
+	c        *h1Conn
+	stop     func() bool
+	bodyDone chan error // nil when the request had no body
+	keep     bool
+	done     bool
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	if err != nil {
+		b.finish(err == io.EOF)
+	}
+	return n, err
+}
+
+func (b *h1Body) Close() error {
+	if !b.done {
+		// Unread body left: the connection cannot carry another request.
+		// Closing it first keeps net/http's Close from draining the rest.
+		b.c.Conn.Close()
+		b.rc.Close()
+		b.finish(false)
+	}
+	return nil
+}
+
+func (b *h1Body) finish(eof bool) {
+	b.done = true
+	reuse := b.stop() && eof && b.keep // stop first: it must always run
+	if b.bodyDone != nil {
+		var werr error
+		written := false
+		if reuse {
+			select {
+			case werr = <-b.bodyDone:
+				written = true
+			default:
+				// Usually the writer is a scheduling step from done; if it
+				// is still blocked soon after, the upstream answered
+				// without taking the whole body, and the connection goes.
+				timer := time.NewTimer(50 * time.Millisecond)
+				select {
+				case werr = <-b.bodyDone:
+					written = true
+				case <-timer.C:
+				}
+				timer.Stop()
+			}
+		}
+		if !written {
+			b.c.Conn.Close() // ends a writer blocked on a full socket
+			werr = <-b.bodyDone
+			reuse = false
+		}
+		reuse = reuse && werr == nil
+	}
+	if reuse {
+		b.c.host.put(b.c)
+	} else {
+		b.c.close()
+	}
+}
+
+// upgradedConn is the connection after 101 Switching Protocols: what the
+// response reader buffered is read first.
+type upgradedConn struct{ c *h1Conn }
+
+func (u *upgradedConn) Read(p []byte) (int, error)  { return u.c.br.Read(p) }
+func (u *upgradedConn) Write(p []byte) (int, error) { return u.c.Conn.Write(p) }
+func (u *upgradedConn) Close() error                { return u.c.Conn.Close() }
+
+// canonicalAddr adds the scheme's default port.
+func canonicalAddr(scheme, host string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	if scheme == "https" {
+		return net.JoinHostPort(host, "443")
+	}
+	return net.JoinHostPort(host, "80")
+}
+
+// bodyErr remembers the first error reading a request body.
+type bodyErr struct {
+	io.ReadCloser
+	err error
+}
+
+func (b *bodyErr) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
