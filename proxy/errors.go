@@ -37,10 +37,12 @@ func classify(ctx context.Context, err error) (int, string) {
 		return http.StatusServiceUnavailable, "no healthy upstream"
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, "request body too large"
+	case errors.As(err, &ce) && errors.As(ce.err, &netErr) && netErr.Timeout():
+		// Before the check for a canceled context: net/http cancels it
+		// when any read from the client fails, a timeout included.
+		return http.StatusRequestTimeout, "request body timed out"
 	case errors.Is(ctx.Err(), context.Canceled):
 		return StatusClientClosed, "client closed request"
-	case errors.As(err, &ce) && errors.As(ce.err, &netErr) && netErr.Timeout():
-		return http.StatusRequestTimeout, "request body timed out"
 	case errors.As(err, &ce):
 		return http.StatusBadRequest, "request body could not be read"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -66,7 +68,12 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, ro *rout
 		"route", ro.name, "upstream", ro.upstream.name, "target", target,
 		"method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	if status == StatusClientClosed {
-		return
+		// Write nothing, and do not let net/http write its implicit
+		// empty 200 either: the client may still be there, as when its
+		// body stalled and net/http canceled the request on the timeout
+		// before the error reached us. Aborting closes the connection
+		// (resets the stream on HTTP/2).
+		panic(http.ErrAbortHandler)
 	}
 	Error(w, status, msg)
 }

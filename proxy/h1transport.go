@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -96,21 +98,23 @@ func (p *hostConns) get(ctx context.Context) (c *h1Conn, reused bool, err error)
 		case c = <-ch:
 		case <-ctx.Done():
 			p.mu.Lock()
+			queued := false
 			for i, w := range p.waiters {
 				if w == ch {
 					p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+					queued = true
 					break
 				}
 			}
 			p.mu.Unlock()
-			select {
-			case c = <-ch: // handed over just before we left: pass it on
-				if c != nil {
+			if !queued {
+				// put or release took us off the queue, so a connection
+				// or a slot is on its way, if not here yet: pass it on.
+				if c = <-ch; c != nil {
 					p.put(c)
 				} else {
 					p.release()
 				}
-			default:
 			}
 			return nil, false, ctx.Err()
 		}
@@ -224,29 +228,33 @@ func (t *h1Transport) closeIdle() {
 
 // RoundTrip sends req on a pooled connection. A request without a body
 // that fails on a reused connection before any response byte arrived is
-// sent once more on a new one: the upstream closed the idle connection
-// as we picked it, which net/http's Transport also retries.
+// sent again: the upstream closed the idle connection as we picked it,
+// which net/http's Transport also retries. After an upstream restart
+// every idle connection is dead, so this goes on while reused ones fail;
+// each try takes one from the pool, and a new connection ends it.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	p := t.pool(req.URL.Scheme, canonicalAddr(req.URL.Scheme, req.URL.Host))
 	hasBody := req.Body != nil && req.Body != http.NoBody
-	for attempt := 0; ; attempt++ {
+	for {
 		c, reused, err := p.get(ctx)
 		if err != nil {
+			if hasBody {
+				req.Body.Close() // a RoundTripper always closes it; Request.Write would have
+			}
 			return nil, err
 		}
 		if reused && hasBody && !c.alive() {
 			// A body cannot be sent twice, so a connection the upstream
 			// closed while idle must be noticed before it is used.
 			c.close()
-			attempt--
 			continue
 		}
 		resp, err, fresh := c.roundTrip(req, hasBody)
 		if err == nil {
 			return resp, nil
 		}
-		if reused && fresh && !hasBody && attempt == 0 && ctx.Err() == nil {
+		if reused && fresh && !hasBody && ctx.Err() == nil {
 			continue
 		}
 		if ctx.Err() != nil {
@@ -257,19 +265,41 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // alive reports whether an idle connection is still open: a read that
-// must return at once finds either nothing (open) or EOF (closed).
+// must return at once finds either nothing (open) or EOF (closed). The
+// socket is read directly: with a read deadline in the past, the runtime
+// fails a read before it reaches the socket, so it never sees the EOF.
 func (c *h1Conn) alive() bool {
 	if c.br.Buffered() > 0 {
 		return false // the upstream sent bytes nobody asked for
 	}
-	if _, isTLS := c.Conn.(*tls.Conn); isTLS {
-		return true // a TLS record read cannot be interrupted safely
+	// A TLS connection is no syscall.Conn: a TLS record read cannot be
+	// interrupted safely. Windows sockets cannot be read without waiting.
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok || runtime.GOOS == "windows" {
+		return true
 	}
-	_ = c.Conn.SetReadDeadline(aLongTimeAgo)
-	_, err := c.br.Peek(1)
-	_ = c.Conn.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	var rerr error
+	var b [1]byte
+	if err := rc.Read(func(fd uintptr) bool {
+		// The socket is non-blocking: EAGAIN if nothing arrived, 0 bytes
+		// at EOF. A byte read is one nobody asked for.
+		_, rerr = sysRead(syscall.Read, fd, b[:])
+		return true // done, without waiting for the socket
+	}); err != nil {
+		return true // cannot tell
+	}
+	var te interface{ Timeout() bool }
+	return errors.As(rerr, &te) && te.Timeout() // EAGAIN
+}
+
+// sysRead calls syscall.Read, whose descriptor is an int on Unix and a
+// Handle on Windows, with the descriptor a syscall.RawConn passes.
+func sysRead[FD ~int | ~uintptr](read func(FD, []byte) (int, error), fd uintptr, p []byte) (int, error) {
+	return read(FD(fd), p)
 }
 
 // sweep closes connections idle for longer than the idle timeout, so an
@@ -354,7 +384,8 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 		}
 	}
 	if t := c.host.t.responseTimeout; t > 0 {
-		_ = c.Conn.SetReadDeadline(c.host.t.now().Add(t))
+		// A deadline is wall-clock time, whatever clock t.now reads.
+		c.setReadDeadline(ctx, time.Now().Add(t))
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		if hasBody {
@@ -382,7 +413,7 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 		}
 	}
 	if c.host.t.responseTimeout > 0 {
-		_ = c.Conn.SetReadDeadline(time.Time{})
+		c.setReadDeadline(ctx, time.Time{})
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if hasBody {
@@ -397,8 +428,18 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 		resp.Body = &upgradedConn{c}
 		return resp, nil, false
 	}
-	resp.Body = &h1Body{rc: resp.Body, c: c, stop: stop, bodyDone: bodyDone, keep: !resp.Close && !req.Close}
+	resp.Body = &h1Body{rc: resp.Body, c: c, ctx: ctx, stop: stop, bodyDone: bodyDone, keep: !resp.Close && !req.Close}
 	return resp, nil, false
+}
+
+// setReadDeadline sets a read deadline without undoing the past deadline
+// that ctx's cancellation may have set just before: once ctx is done, the
+// deadline stays in the past.
+func (c *h1Conn) setReadDeadline(ctx context.Context, t time.Time) {
+	_ = c.Conn.SetReadDeadline(t)
+	if ctx.Err() != nil {
+		_ = c.Conn.SetDeadline(aLongTimeAgo)
+	}
 }
 
 // h1Body returns the connection to the pool when the response body has
@@ -406,6 +447,7 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 type h1Body struct {
 	rc       io.ReadCloser
 	c        *h1Conn
+	ctx      context.Context // done: the connection may have a past deadline
 	stop     func() bool
 	bodyDone chan error // nil when the request had no body
 	keep     bool
@@ -436,7 +478,7 @@ func (b *h1Body) Close() error {
 
 func (b *h1Body) finish(eof bool) {
 	b.done = true
-	reuse := b.stop() && eof && b.keep // stop first: it must always run
+	reuse := b.stop() && b.ctx.Err() == nil && eof && b.keep // stop first: it must always run
 	if b.bodyDone != nil {
 		var werr error
 		written := false

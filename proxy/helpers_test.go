@@ -21,8 +21,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -101,7 +104,17 @@ type backend struct {
 
 func newBackend(t testing.TB, kind serverKind, h http.Handler) *backend {
 	t.Helper()
+	return newBackendOn(t, nil, kind, h)
+}
+
+// newBackendOn is newBackend on a given listener (nil: a new one).
+func newBackendOn(t testing.TB, ln net.Listener, kind serverKind, h http.Handler) *backend {
+	t.Helper()
 	b := &backend{Server: httptest.NewUnstartedServer(h)}
+	if ln != nil {
+		b.Listener.Close()
+		b.Listener = ln
+	}
 	b.Config.ErrorLog = slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)
 	b.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		switch s {
@@ -150,17 +163,38 @@ func mustURL(t testing.TB, s string) *url.URL {
 	return u
 }
 
-// deadAddr is a loopback address nobody listens on: connecting to it is
-// refused at once.
+// deadAddr is a loopback address where connections are refused. The port
+// is held by a socket that is bound but not listening, so no listener of
+// this or another test process can take it while the test runs, as could
+// happen with a port merely closed after use.
 func deadAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr, release := reservePort(t)
+	t.Cleanup(release)
 	return addr
+}
+
+// reservePort binds a TCP socket to a loopback port without listening:
+// a connection to it is refused until release, and no one else can bind
+// the port before.
+func reservePort(t testing.TB) (addr string, release func()) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socket: %v", err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		t.Fatalf("bind: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		syscall.Close(fd)
+		t.Fatalf("getsockname: %v", err)
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { syscall.Close(fd) }) }
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port)), release
 }
 
 func newUpstream(t testing.TB, o UpstreamOptions) *Upstream {
@@ -209,13 +243,17 @@ func gatewayTo(t testing.TB, ro RouteOptions, o Options) *httptest.Server {
 	return serveHandler(t, newHandler(t, o))
 }
 
+// clientTimeout bounds every request a test client makes, so a gateway
+// that never answers fails the test instead of hanging it.
+const clientTimeout = time.Minute
+
 // newClient keeps up to 64 idle connections per host, so a concurrent
 // test reuses its connections to the gateway.
 func newClient(t testing.TB) *http.Client {
 	t.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
+	return &http.Client{Transport: tr, Timeout: clientTimeout}
 }
 
 // newH2CClient speaks HTTP/2 with prior knowledge over cleartext.
@@ -225,7 +263,7 @@ func newH2CClient(t testing.TB) *http.Client {
 	p.SetUnencryptedHTTP2(true)
 	tr := &http.Transport{Protocols: &p}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
+	return &http.Client{Transport: tr, Timeout: clientTimeout}
 }
 
 // get sends a GET and returns the status and the body.

@@ -2,11 +2,13 @@ package proxy
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // hammer sends n GETs to u from `workers` goroutines and reports any
@@ -39,29 +41,34 @@ func hammer(t *testing.T, c *http.Client, u string, n, workers int) {
 // 2,000 requests go through the gateway 50 at a time: the transport must
 // reuse keep-alive connections, respect the per-target cap, and carry
 // every HTTP/2 request on a single connection.
+//
+// For HTTP/1.1 the counts allow for two things net/http does under load.
+// It hands a connection that comes free to a request still waiting for
+// its own dial ("late binding") and lets that dial finish as a spare, so
+// 50 concurrent requests may open a few more than 50 connections (60 was
+// seen under -race on two cores). And it closes a connection if the
+// goroutine that wrote the request has not reported within 50ms of the
+// response (persistConn.wroteRequest), so on a starved machine a
+// connection is now and then replaced: the cap bounds the connections
+// open at once, not those ever accepted. Without keep-alive reuse (Go's
+// default of 2 idle connections per host) the same run accepts about
+// 1,000 connections, so the bounds still tell pooling from churn.
 func TestConnectionPooling(t *testing.T) {
 	checkLeaks(t)
 	const requests, concurrency = 2000, 50
 	tests := []struct {
-		name      string
-		kind      serverKind
-		opts      UpstreamOptions
-		maxConns  int64 // the upstream accepts at most this many
-		minConns  int64 // and at least this many
-		wantProto int   // every request reaches it as HTTP/wantProto
+		name        string
+		kind        serverKind
+		opts        UpstreamOptions
+		minAccepted int64 // the upstream accepts at least
+		maxAccepted int64 // and at most this many connections
+		maxOpen     int64 // of which at most this many are open once the run is over
+		wantProto   int   // every request reaches it as HTTP/wantProto
 	}{
-		{"http1 capped at 16", plainHTTP1, UpstreamOptions{Protocol: ProtoHTTP1, MaxConnsPerTarget: 16}, 16, 1, 1},
-		// About one connection per concurrent request, and none closed:
-		// with Go's default of 2 idle connections per host this opens
-		// and closes hundreds. The bound is not exactly 50: net/http
-		// hands a connection that comes free to a request still waiting
-		// for its own dial ("late binding"), and the dial, which it does
-		// not cancel, adds a spare idle connection; a request arriving
-		// meanwhile dials again. Under -race on two cores this was
-		// measured at up to 60 accepted, none closed.
-		{"http1 uncapped", plainHTTP1, UpstreamOptions{Protocol: ProtoHTTP1, MaxIdlePerTarget: 64}, concurrency + concurrency/4, 1, 1},
-		{"h2 over TLS", tlsH2, UpstreamOptions{Protocol: ProtoH2}, 1, 1, 2},
-		{"h2c", cleartextH2C, UpstreamOptions{Protocol: ProtoH2C}, 1, 1, 2},
+		{"http1 capped at 16", plainHTTP1, UpstreamOptions{Protocol: ProtoHTTP1, MaxConnsPerTarget: 16}, 1, 2 * concurrency, 16, 1},
+		{"http1 uncapped", plainHTTP1, UpstreamOptions{Protocol: ProtoHTTP1, MaxIdlePerTarget: 64}, 1, 2 * concurrency, 64, 1},
+		{"h2 over TLS", tlsH2, UpstreamOptions{Protocol: ProtoH2}, 1, 1, 1, 2},
+		{"h2c", cleartextH2C, UpstreamOptions{Protocol: ProtoH2C}, 1, 1, 1, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,12 +88,19 @@ func TestConnectionPooling(t *testing.T) {
 
 			hammer(t, newClient(t), gw.URL+"/x", requests, concurrency)
 
-			if n := be.accepted.Load(); n > tt.maxConns || n < tt.minConns {
-				t.Errorf("upstream accepted %d connections; want %d to %d", n, tt.minConns, tt.maxConns)
+			accepted := be.accepted.Load()
+			t.Logf("upstream accepted %d connections, closed %d", accepted, be.closed.Load())
+			if accepted < tt.minAccepted || accepted > tt.maxAccepted {
+				t.Errorf("upstream accepted %d connections; want %d to %d", accepted, tt.minAccepted, tt.maxAccepted)
 			}
-			// Every accepted connection was kept for reuse.
-			if n := be.closed.Load(); n != 0 {
-				t.Errorf("upstream connections closed during the run: got %d; want 0", n)
+			// The server learns of a close the transport made a moment
+			// later, so give the count time to settle.
+			open := func() int64 { return be.accepted.Load() - be.closed.Load() }
+			for deadline := time.Now().Add(5 * time.Second); open() > tt.maxOpen && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := open(); n > tt.maxOpen {
+				t.Errorf("upstream connections open after the run: got %d; want at most %d", n, tt.maxOpen)
 			}
 			if n := wrongProto.Load(); n != 0 {
 				t.Errorf("requests not over HTTP/%d: got %d; want 0", tt.wantProto, n)
@@ -128,5 +142,83 @@ func TestProtocolAuto(t *testing.T) {
 				t.Errorf("upstream saw HTTP/%d; want HTTP/%d", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSharedTLSConfig gives one *tls.Config, as a config loader would, to
+// an h2 and an http1 upstream of the same server. net/http writes ALPN
+// protocols into its transport's TLS config, so the upstream must keep
+// the caller's config as it was, and each upstream must still speak its
+// own protocol.
+func TestSharedTLSConfig(t *testing.T) {
+	checkLeaks(t)
+	protos := make(chan int, 1)
+	be := newBackend(t, tlsH2, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		protos <- r.ProtoMajor
+		io.WriteString(w, "ok")
+	}))
+	shared := be.clientTLS()
+	h2 := newUpstream(t, UpstreamOptions{Name: "h2", Protocol: ProtoH2, Targets: []*url.URL{be.target(t)}, TLSConfig: shared})
+	h1 := newUpstream(t, UpstreamOptions{Name: "h1", Protocol: ProtoHTTP1, Targets: []*url.URL{be.target(t)}, TLSConfig: shared})
+	gw := serveHandler(t, newHandler(t, Options{Routes: []RouteOptions{
+		{Path: "/h2", Upstream: h2},
+		{Path: "/h1", Upstream: h1},
+	}}))
+	c := newClient(t)
+	for _, tt := range []struct {
+		path  string
+		proto int
+	}{{"/h2", 2}, {"/h1", 1}, {"/h2", 2}} {
+		if code, body := get(t, c, gw.URL+tt.path); code != http.StatusOK || body != "ok" {
+			t.Fatalf("GET %s: got %d %q; want 200 \"ok\"", tt.path, code, body)
+		}
+		if got := <-protos; got != tt.proto {
+			t.Errorf("GET %s: upstream saw HTTP/%d; want HTTP/%d", tt.path, got, tt.proto)
+		}
+	}
+	if len(shared.NextProtos) != 0 {
+		t.Errorf("caller's TLSConfig.NextProtos: got %q; want none", shared.NextProtos)
+	}
+}
+
+// TestH2WarmUpAfterFailedDial: while an HTTP/2 target has no connection,
+// requests wait for the one that dials. When that dial fails, the
+// waiters must not wait on forever nor be served one at a time behind
+// each other's failures, and a later request must dial again.
+func TestH2WarmUpAfterFailedDial(t *testing.T) {
+	checkLeaks(t)
+	dead, release := reservePort(t)
+	t.Cleanup(release)
+	u := newUpstream(t, UpstreamOptions{Protocol: ProtoH2C, Targets: []*url.URL{mustURL(t, "http://"+dead)}})
+	gw := gatewayTo(t, RouteOptions{Upstream: u}, Options{})
+	c := newClient(t)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			resp, err := c.Get(gw.URL)
+			if err != nil {
+				t.Errorf("GET: %v", err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadGateway {
+				t.Errorf("GET to a dead h2c target: got %d; want 502", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+
+	// The same address comes alive: the gate must let a request dial.
+	release()
+	ln, err := net.Listen("tcp", dead)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", dead, err)
+	}
+	be := newBackendOn(t, ln, cleartextH2C, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	hammer(t, c, gw.URL, 200, 20)
+	if n := be.accepted.Load(); n != 1 {
+		t.Errorf("upstream accepted %d connections; want 1", n)
 	}
 }

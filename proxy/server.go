@@ -229,12 +229,16 @@ func (s *stallReader) Read(p []byte) (int, error) {
 	}
 	n, err := s.ReadCloser.Read(p)
 	if err != nil {
+		s.done = true
 		// Once the body is read, net/http keeps reading in the
 		// background to notice a client that hangs up; a deadline left
 		// behind would fire there and cancel a request still waiting on
-		// its upstream.
-		s.done = true
-		_ = s.rc.SetReadDeadline(time.Time{})
+		// its upstream. After any other error the deadline must stay:
+		// net/http drains the rest of the body when the handler ends,
+		// and without it a stalled client would hold that read forever.
+		if err == io.EOF {
+			_ = s.rc.SetReadDeadline(time.Time{})
+		}
 	}
 	return n, err
 }

@@ -1,0 +1,163 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// retrySetup is an upstream of two targets for round_robin, a closed port
+// first and a live server second, behind a gateway. Round robin starts at
+// the first target, so the first request of a fresh upstream goes to the
+// dead one.
+func retrySetup(t *testing.T, retry bool) (gw string, u *Upstream, liveHits *atomic.Int64) {
+	t.Helper()
+	liveHits = new(atomic.Int64)
+	live := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		liveHits.Add(1)
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	}))
+	u = newUpstream(t, UpstreamOptions{
+		Balance: "round_robin",
+		Targets: []*url.URL{mustURL(t, "http://"+deadAddr(t)), live.target(t)},
+		Retry:   retry,
+	})
+	return gatewayTo(t, RouteOptions{Upstream: u}, Options{}).URL, u, liveHits
+}
+
+// TestRetry: with Retry, a request the dead target refused is sent once
+// more to the other target if it is idempotent and has no body; a POST
+// with a body is not; without Retry nothing is.
+func TestRetry(t *testing.T) {
+	checkLeaks(t)
+	t.Run("GETs all succeed", func(t *testing.T) {
+		gw, u, _ := retrySetup(t, true)
+		c := newClient(t)
+		for i := range 20 {
+			if code, body := get(t, c, gw+"/x"); code != http.StatusOK || body != "ok" {
+				t.Errorf("GET %d: got %d %q; want 200 \"ok\"", i, code, body)
+			}
+		}
+		// The refused dials were real, and reported.
+		if st := u.Status(); st[0].ConsecutiveFails == 0 {
+			t.Errorf("dead target's consecutive failures: got 0; want > 0 (was it tried?)")
+		}
+	})
+	t.Run("POST with body not retried", func(t *testing.T) {
+		gw, _, liveHits := retrySetup(t, true)
+		c := newClient(t)
+		post := func() int {
+			resp, err := c.Post(gw+"/x", "text/plain", strings.NewReader("payload"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if code := post(); code != http.StatusBadGateway {
+			t.Errorf("POST to the dead target: got %d; want 502", code)
+		}
+		if n := liveHits.Load(); n != 0 {
+			t.Errorf("live target got %d requests; want 0 (the POST was retried)", n)
+		}
+		// The next pick is the live target: the POST was not lost to a
+		// broken upstream.
+		if code := post(); code != http.StatusOK {
+			t.Errorf("POST to the live target: got %d; want 200", code)
+		}
+	})
+	t.Run("retry disabled", func(t *testing.T) {
+		gw, _, _ := retrySetup(t, false)
+		c := newClient(t)
+		// Round robin alternates dead, live, dead, live.
+		for i, want := range []int{502, 200, 502, 200} {
+			if code, _ := get(t, c, gw+"/x"); code != want {
+				t.Errorf("GET %d: got %d; want %d", i, code, want)
+			}
+		}
+	})
+}
+
+// TestHealthyAfterFailures uses an injected clock: a target leaves the
+// rotation after MaxFails failures in a row and comes back after
+// CoolDown, with no active checks configured.
+func TestHealthyAfterFailures(t *testing.T) {
+	checkLeaks(t)
+	for _, maxFails := range []int{1, 3} {
+		t.Run("MaxFails="+strconv.Itoa(maxFails), func(t *testing.T) {
+			clock := newClock()
+			const coolDown = 30 * time.Second
+			u := newUpstream(t, UpstreamOptions{
+				Targets:  []*url.URL{mustURL(t, "http://"+deadAddr(t))},
+				MaxFails: maxFails,
+				CoolDown: coolDown,
+				Now:      clock.Now,
+			})
+			gw := gatewayTo(t, RouteOptions{Upstream: u}, Options{})
+			c := newClient(t)
+			if !u.Healthy() {
+				t.Fatalf("Healthy before any request: got false; want true")
+			}
+			for i := range maxFails {
+				if code, _ := get(t, c, gw.URL); code != http.StatusBadGateway {
+					t.Errorf("request %d: got %d; want 502", i, code)
+				}
+				if want := i+1 < maxFails; u.Healthy() != want {
+					t.Errorf("Healthy after %d failures: got %v; want %v", i+1, !want, want)
+				}
+			}
+			if st := u.Status()[0]; st.Healthy || st.ConsecutiveFails != maxFails || st.DownUntil.IsZero() {
+				t.Errorf("Status: got %+v; want unhealthy, %d failures, a down-until time", st, maxFails)
+			}
+			if code, _ := get(t, c, gw.URL); code != http.StatusServiceUnavailable {
+				t.Errorf("request while out: got %d; want 503", code)
+			}
+
+			clock.Advance(coolDown - time.Second)
+			if u.Healthy() {
+				t.Errorf("Healthy before the cool-down ends: got true; want false")
+			}
+			clock.Advance(time.Second)
+			if !u.Healthy() {
+				t.Errorf("Healthy after the cool-down: got false; want true")
+			}
+			// Back in rotation, it is tried again (and fails again).
+			if code, _ := get(t, c, gw.URL); code != http.StatusBadGateway {
+				t.Errorf("request after the cool-down: got %d; want 502", code)
+			}
+		})
+	}
+}
+
+// TestNewUpstreamRejects covers the option checks.
+func TestNewUpstreamRejects(t *testing.T) {
+	h := mustURL(t, "http://127.0.0.1:1")
+	s := mustURL(t, "https://127.0.0.1:1")
+	for _, tt := range []struct {
+		name string
+		o    UpstreamOptions
+	}{
+		{"no name", UpstreamOptions{Targets: []*url.URL{h}}},
+		{"no targets", UpstreamOptions{Name: "u"}},
+		{"unknown protocol", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Protocol: "spdy"}},
+		{"h2 needs https", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Protocol: ProtoH2}},
+		{"h2c needs http", UpstreamOptions{Name: "u", Targets: []*url.URL{s}, Protocol: ProtoH2C}},
+		{"bad scheme", UpstreamOptions{Name: "u", Targets: []*url.URL{mustURL(t, "ftp://127.0.0.1:1")}}},
+		{"negative cap", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, MaxConnsPerTarget: -1}},
+		{"unknown balance", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Balance: "random"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.o.Logger = quiet()
+			if u, err := NewUpstream(tt.o); err == nil || u != nil {
+				t.Errorf("NewUpstream: got (%v, %v); want (nil, error)", u, err)
+			}
+		})
+	}
+}
