@@ -1200,3 +1200,46 @@ func TestH1CancelAroundResponseTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestH1UpstreamRestart: when an upstream restarts, every idle
+// connection in the pool is dead at once; a GET must still succeed,
+// trying past all of them to a new connection.
+func TestH1UpstreamRestart(t *testing.T) {
+	checkLeaks(t)
+	const idle = 4
+	gate := make(chan struct{})
+	var arrived atomic.Int64
+	s := newH1TestServer(t, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/gate" && arrived.Add(1) <= idle {
+			<-gate
+		}
+		io.WriteString(w, "ok")
+	})
+	tr := newH1TestTransport(t)
+	// Fill the pool with idle connections: idle requests held at once.
+	var results []<-chan h1Result
+	for range idle {
+		results = append(results, h1Go(tr, h1NewRequest(t, context.Background(), http.MethodGet, s.URL+"/gate", nil)))
+	}
+	h1WaitUntil(t, "every request to reach the upstream", func() bool { return arrived.Load() == idle })
+	close(gate)
+	for _, ch := range results {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("GET: %v", r.err)
+		}
+		io.Copy(io.Discard, r.resp.Body)
+		r.resp.Body.Close()
+	}
+	h1CheckState(t, tr, s.URL, h1PoolState{open: idle, idle: idle})
+
+	s.CloseClientConnections() // the restart
+	for range idle {
+		waitFor(t, s.closed, "the upstream to close a connection")
+	}
+	h1Get(t, tr, s.URL+"/after", "ok")
+	if n := s.accepted.Load(); n != idle+1 {
+		t.Errorf("connections accepted: got %d; want %d", n, idle+1)
+	}
+	h1CheckState(t, tr, s.URL, h1PoolState{open: 1, idle: 1})
+}
