@@ -76,7 +76,7 @@ func TestForwardedHeaders(t *testing.T) {
 	checkLeaks(t)
 	seen := make(chan http.Header, 1)
 	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen <- r.Header.Clone()
+		send(r, seen, r.Header.Clone())
 		w.Header().Set("Connection", "X-Secret")
 		w.Header().Set("X-Secret", "upstream-only")
 		io.WriteString(w, "ok")
@@ -132,7 +132,7 @@ func TestForwardedHeaders(t *testing.T) {
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			got := <-seen
+			got := waitFor(t, seen, "the upstream request")
 
 			for _, h := range []struct{ name, got, want string }{
 				{"X-Forwarded-For", got.Get("X-Forwarded-For"), tt.wantFor},

@@ -309,6 +309,16 @@ func rawRequest(t testing.TB, addr, req string) (*http.Response, string) {
 	return resp, string(b)
 }
 
+// send reports v from an upstream handler to the test. It gives up when
+// the request ends, so a request the test did not expect (a retry, say)
+// cannot block the handler, and with it the server's Close, for ever.
+func send[T any](r *http.Request, ch chan<- T, v T) {
+	select {
+	case ch <- v:
+	case <-r.Context().Done():
+	}
+}
+
 // waitFor receives from ch, failing t after a generous deadline, so an
 // event that never comes fails the test instead of hanging it.
 func waitFor[T any](t testing.TB, ch <-chan T, what string) T {

@@ -140,7 +140,7 @@ func TestReadStall(t *testing.T) {
 		if err != nil {
 			return
 		}
-		received <- n
+		send(r, received, n)
 		io.WriteString(w, strconv.FormatInt(n, 10))
 	}))
 	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
