@@ -34,8 +34,10 @@ type h1Transport struct {
 	now             func() time.Time
 
 	mu    sync.Mutex // guards hosts
-	hosts map[string]*hostConns
+	hosts map[hostKey]*hostConns
 }
+
+type hostKey struct{ scheme, addr string }
 
 // hostConns is the pool of one target.
 type hostConns struct {
@@ -57,13 +59,13 @@ type h1Conn struct {
 }
 
 func (t *h1Transport) pool(scheme, addr string) *hostConns {
-	key := scheme + "://" + addr
+	key := hostKey{scheme, addr} // a struct key: no string built per request
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.hosts[key]
 	if p == nil {
 		if t.hosts == nil {
-			t.hosts = map[string]*hostConns{}
+			t.hosts = map[hostKey]*hostConns{}
 		}
 		p = &hostConns{t: t, addr: addr, tls: scheme == "https"}
 		t.hosts[key] = p

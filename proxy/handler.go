@@ -55,7 +55,7 @@ type Options struct {
 type Handler struct {
 	router  *router
 	trusted []netip.Prefix
-	via     string
+	via     viaHops
 	log     *slog.Logger
 }
 
@@ -83,7 +83,7 @@ func New(o Options) (*Handler, error) {
 	if o.Via == "" {
 		o.Via = "gateway"
 	}
-	h := &Handler{trusted: o.TrustedProxies, via: o.Via, log: o.Logger}
+	h := &Handler{trusted: o.TrustedProxies, via: newViaHops(o.Via), log: o.Logger}
 	var errs []error
 	var routes []*route
 	for i, ro := range o.Routes {
@@ -150,7 +150,7 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 		// response of known length too.
 		BufferPool: bufferPool{},
 		ModifyResponse: func(resp *http.Response) error {
-			resp.Header["Via"] = appendVia(resp.Header["Via"], resp.ProtoMajor, resp.ProtoMinor, h.via)
+			resp.Header["Via"] = h.via.appendVia(resp.Header["Via"], resp.ProtoMajor, resp.ProtoMinor)
 			return nil
 		},
 	}
@@ -226,7 +226,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest, ro *route) {
 	} else {
 		pr.SetXForwarded()
 	}
-	out.Header["Via"] = appendVia(pr.In.Header["Via"], pr.In.ProtoMajor, pr.In.ProtoMinor, h.via)
+	out.Header["Via"] = h.via.appendVia(pr.In.Header["Via"], pr.In.ProtoMajor, pr.In.ProtoMinor)
 }
 
 func (h *Handler) isTrusted(remote string) bool {
@@ -246,20 +246,27 @@ func (h *Handler) isTrusted(remote string) bool {
 	return false
 }
 
+// viaHops holds this gateway's Via entries, built once, for the
+// protocol versions seen on nearly every request.
+type viaHops struct{ h10, h11, h2, pseudonym string }
+
+func newViaHops(pseudonym string) viaHops {
+	return viaHops{"1.0 " + pseudonym, "1.1 " + pseudonym, "2 " + pseudonym, pseudonym}
+}
+
 // appendVia adds this hop to a Via list (RFC 9110 section 7.6.3).
-func appendVia(prev []string, major, minor int, pseudonym string) []string {
-	var proto string
+func (v viaHops) appendVia(prev []string, major, minor int) []string {
+	var hop string
 	switch {
 	case major == 1 && minor == 1:
-		proto = "1.1 "
+		hop = v.h11
 	case major == 2:
-		proto = "2 "
+		hop = v.h2
 	case major == 1 && minor == 0:
-		proto = "1.0 "
+		hop = v.h10
 	default:
-		proto = strconv.Itoa(major) + "." + strconv.Itoa(minor) + " "
+		hop = strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + v.pseudonym
 	}
-	hop := proto + pseudonym
 	if len(prev) == 0 {
 		return []string{hop}
 	}
