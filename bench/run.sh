@@ -9,9 +9,13 @@
 #   RUNS=3         measured runs per target; the median is reported
 #   SIZE=1024      origin response body in bytes
 #   QUICK=1        smoke test: DURATION=2s RUNS=1
-#   PORT_BASE=18000  first of the loopback ports used (see below)
+#   PORT_BASE=28000  first of the loopback ports used (see below)
 #   LOAD_CPU=0 PROXY_CPU=1  cores for load generator+origin and server under test
 #   KEEP_TMP=1     keep the temp dir (configs, logs) for inspection
+#   OTHER_MAX=15   redo a run when other processes used more than this % of
+#                  a core during it (the machine is shared); RETRIES=2 times
+#   QUIET_WAIT=300 seconds to wait, before measuring, for the machine to be
+#                  quiet (other load under OTHER_MAX); then it measures anyway
 #
 # Writes bench/results/10-passthrough.md (10-passthrough-<SIZE>B.md for a
 # non-default SIZE) and reassembles bench/RESULTS.md
@@ -32,7 +36,10 @@ SIZE="${SIZE:-1024}"
 WARMUP="${WARMUP:-2s}"
 CONNS=50      # fixed: the section heading promises 50 connections
 STREAMS=10    # h2load concurrent streams per connection
-PORT_BASE="${PORT_BASE:-18000}"
+PORT_BASE="${PORT_BASE:-28000}"
+OTHER_MAX="${OTHER_MAX:-15}"
+RETRIES="${RETRIES:-2}"
+QUIET_WAIT="${QUIET_WAIT:-300}"
 
 # Port plan, all on 127.0.0.1.
 P_ORIGIN=$PORT_BASE                 # origin that the proxies forward to (load core)
@@ -327,6 +334,22 @@ cpu_ticks() {
 	echo "$total"
 }
 
+# machine_busy prints the busy ticks of all CPUs together (user, nice,
+# system, irq, softirq, steal from /proc/stat; the same USER_HZ as CLK_TCK).
+machine_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+
+# our_ticks prints the CPU used so far by everything this script started:
+# the servers still running, plus this shell and every child it has waited
+# for (load generators, curl, awk), which /proc/$$/stat fields 14-17 hold.
+our_ticks() {
+	local s rest f
+	s=$(cat "/proc/$$/stat")
+	rest=${s##*) }
+	read -r -a f <<<"$rest"
+	# shellcheck disable=SC2046
+	echo $((f[11] + f[12] + f[13] + f[14] + $(cpu_ticks "${PIDS[@]}" $(child_pids "$NGINX_MASTER"))))
+}
+
 # server_pids TARGET lists the processes whose CPU is charged to TARGET.
 server_pids() {
 	case "$1" in
@@ -399,6 +422,36 @@ ROWS=(
 	"gw_h2up|gateway|h2c → h2c|h2load|http://127.0.0.1:$P_GW_H2UP/|$([[ $GW_H2UP_OK == 1 ]] || echo "$GW_H2UP_WHY")"
 )
 
+# other_load SECONDS prints the CPU, in % of one core, that processes this
+# script did not start used over the next SECONDS.
+other_load() {
+	local b0 o0 b1 o1
+	b0=$(machine_busy)
+	o0=$(our_ticks)
+	sleep "$1"
+	b1=$(machine_busy)
+	o1=$(our_ticks)
+	awk -v b=$((b1 - b0)) -v o=$((o1 - o0)) -v s="$1" -v t="$CLK_TCK" \
+		'BEGIN { v = (b - o) / (s * t) * 100; if (v < 0) v = 0; printf "%.0f", v }'
+}
+
+# Other work on the machine (a test suite, a build) skews every number, so
+# wait a bounded time for it to end before measuring.
+waited=0
+while :; do
+	other=$(other_load 5)
+	((other > OTHER_MAX)) || break
+	if ((waited >= QUIET_WAIT)); then
+		log "WARNING: other processes still use ${other}% of a core after ${QUIET_WAIT}s; measuring anyway"
+		break
+	fi
+	log "other processes use ${other}% of a core; waiting for a quiet machine (${waited}/${QUIET_WAIT}s)"
+	sleep 10
+	waited=$((waited + 15))
+done
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+MEASURE_START=$(date -u "+%Y-%m-%d %H:%M:%S UTC")
+
 mkdir -p "$TMP/out"
 # Rounds go over every target before repeating, so slow drift of the
 # machine (thermal, background work) spreads over all targets alike.
@@ -416,15 +469,37 @@ for run in $(seq 1 "$RUNS"); do
 			load=(h2load -c "$CONNS" -m "$STREAMS" --log-file="$out.txt.reqlog")
 			dflag=-D
 		fi
-		# Warmup first, then CPU is sampled around the measured run only.
-		timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$WARMUP" "$url" >/dev/null 2>&1 || true
-		rm -f "$out.txt.reqlog"
-		# shellcheck disable=SC2086
-		before=$(cpu_ticks $pids)
-		timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$DURATION" "$url" >"$out.txt" 2>&1 ||
-			log "$tool exited non-zero for $label"
-		# shellcheck disable=SC2086
-		after=$(cpu_ticks $pids)
+		for try in $(seq 0 "$RETRIES"); do
+			# Warmup first, then CPU is sampled around the measured run only.
+			timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$WARMUP" "$url" >/dev/null 2>&1 || true
+			rm -f "$out.txt.reqlog"
+			# shellcheck disable=SC2086
+			before=$(cpu_ticks $pids)
+			busy0=$(machine_busy)
+			ours0=$(our_ticks)
+			t0=$(date +%s%N)
+			timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$DURATION" "$url" >"$out.txt" 2>&1 ||
+				log "$tool exited non-zero for $label"
+			t1=$(date +%s%N)
+			busy1=$(machine_busy)
+			ours1=$(our_ticks)
+			# shellcheck disable=SC2086
+			after=$(cpu_ticks $pids)
+			# CPU used by processes this script did not start, in % of one
+			# core: a test suite running next to the bench takes cycles
+			# from the pinned cores and makes the run meaningless.
+			other=$(awk -v b=$((busy1 - busy0)) -v o=$((ours1 - ours0)) -v ns=$((t1 - t0)) -v t="$CLK_TCK" \
+				'BEGIN { v = (b - o) / (ns / 1e9 * t) * 100; if (v < 0) v = 0; printf "%.0f", v }')
+			if ((other <= OTHER_MAX)); then
+				break
+			fi
+			if ((try < RETRIES)); then
+				log "  other processes used ${other}% of a core during the run; waiting 15s and repeating it"
+				sleep 15
+			else
+				log "  other processes used ${other}% of a core during the run; keeping it (RETRIES=$RETRIES exhausted)"
+			fi
+		done
 		if [[ $tool == wrk ]]; then
 			res=$(parse_wrk "$out.txt") || res=""
 		else
@@ -437,8 +512,8 @@ for run in $(seq 1 "$RUNS"); do
 		fi
 		read -r rps reqs p50 p99 errs <<<"$res"
 		cpu=$(awk -v d=$((after - before)) -v t="$CLK_TCK" -v n="$reqs" 'BEGIN { if (n > 0) printf "%.2f", d / t * 1e6 / n; else print "nan" }')
-		echo "$rps $p50 $p99 $cpu $errs" >>"$TMP/out/row$i.samples"
-		log "  -> $rps req/s, p50 ${p50}µs, p99 ${p99}µs, CPU ${cpu}µs/req, errors $errs"
+		echo "$rps $p50 $p99 $cpu $errs $other" >>"$TMP/out/row$i.samples"
+		log "  -> $rps req/s, p50 ${p50}µs, p99 ${p99}µs, CPU ${cpu}µs/req, errors $errs, other load ${other}%"
 	done
 done
 
@@ -450,10 +525,15 @@ median() {
 }
 
 # ---------------------------------------------------------------- report
+# Runs that other processes disturbed (over OTHER_MAX even after the
+# retries) are left out of the medians when the row has undisturbed runs.
 declare -A MED_RPS MED_CPU
 for i in "${!ROWS[@]}"; do
-	f="$TMP/out/row$i.samples"
-	[[ -s "$f" ]] || continue
+	all="$TMP/out/row$i.samples"
+	f="$TMP/out/row$i.used"
+	[[ -s "$all" ]] || continue
+	awk -v m="$OTHER_MAX" '$6 <= m' "$all" >"$f"
+	[[ -s "$f" ]] || cp "$all" "$f"
 	MED_RPS[$i]=$(median 1 "$f")
 	MED_CPU[$i]=$(median 4 "$f")
 done
@@ -480,9 +560,9 @@ fi
 {
 	echo "## Pass-through (no-store, $SIZE_LABEL, $CONNS connections)"
 	echo
-	echo "Measured $(date -u '+%Y-%m-%d %H:%M:%S UTC') by \`bench/run.sh\`:"
+	echo "Measured $MEASURE_START to $(date -u "+%H:%M:%S UTC") by \`bench/run.sh\`:"
 	echo "body $SIZE bytes with \`Cache-Control: no-store\`, $CONNS connections,"
-	echo "$DURATION per run after a $WARMUP warmup, median of $RUNS run(s)."
+	echo "$DURATION per run after a $WARMUP warmup, $RUNS run(s) per row."
 	echo "h2load uses $STREAMS concurrent streams per connection."
 	echo "Pinning: $PIN_NOTE."
 	echo
@@ -491,34 +571,41 @@ fi
 	echo "- $H2LOAD_VERSION"
 	echo "- $GO_VERSION"
 	echo "- kernel $(uname -sr), nproc $NPROC"
+	echo "- load average (1/5/15 min) before measuring: $LOADAVG_START"
 	echo
-	echo "| target | protocol (client → upstream) | req/s | p50 ms | p99 ms | CPU µs/req | req/s ÷ nginx | CPU/req ÷ nginx | errors |"
-	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	echo "| target | protocol (client → upstream) | req/s | p50 ms | p99 ms | CPU µs/req | req/s ÷ nginx | CPU/req ÷ nginx | errors | other load % | runs |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for i in "${!ROWS[@]}"; do
 		IFS='|' read -r id label proto tool url status <<<"${ROWS[$i]}"
-		f="$TMP/out/row$i.samples"
+		f="$TMP/out/row$i.used"
 		if [[ ! -s "$f" ]]; then
 			MISSING=1
-			echo "| $label | $proto | ${status:-not measured: load run failed} | | | | | | |"
+			echo "| $label | $proto | ${status:-not measured: load run failed} | | | | | | | | |"
 			continue
 		fi
 		ref=$(ref_row "$id" "$tool")
 		p50=$(median 2 "$f")
 		p99=$(median 3 "$f")
 		errs=$(median 5 "$f")
+		other=$(awk '$6 > m { m = $6 } END { print m + 0 }' "$f")
+		used="$(wc -l <"$f")/$(wc -l <"$TMP/out/row$i.samples")"
 		awk -v l="$label" -v p="$proto" -v r="${MED_RPS[$i]}" -v a="$p50" -v b="$p99" -v c="${MED_CPU[$i]}" \
-			-v rr="${MED_RPS[$ref]:-}" -v rc="${MED_CPU[$ref]:-}" -v e="$errs" 'BEGIN {
+			-v rr="${MED_RPS[$ref]:-}" -v rc="${MED_CPU[$ref]:-}" -v e="$errs" -v o="$other" -v u="$used" 'BEGIN {
 			qr = (rr + 0 > 0) ? sprintf("%.2f", r / rr) : "–"
 			qc = (rc + 0 > 0) ? sprintf("%.2f", c / rc) : "–"
-			printf "| %s | %s | %.0f | %.3f | %.3f | %.1f | %s | %s | %d |\n", l, p, r, a / 1000, b / 1000, c, qr, qc, e }'
+			printf "| %s | %s | %.0f | %.3f | %.3f | %.1f | %s | %s | %d | %d | %s |\n", l, p, r, a / 1000, b / 1000, c, qr, qc, e, o, u }'
 	done
 	echo
-	echo "req/s, p50, p99 and CPU are each the median over the runs. CPU µs/req is"
+	echo "req/s, p50, p99 and CPU are each the median over the runs counted in"
+	echo "\"runs\" (used/measured: runs that other processes disturbed are left out"
+	echo "when the row has undisturbed ones). CPU µs/req is"
 	echo "user+system time of the server under test (nginx: master and worker) over"
 	echo "the measured run, divided by requests completed; it excludes the origin."
 	echo "Ratios compare with nginx on the same client protocol (above 1 is more"
 	echo "req/s, or more CPU per request, than nginx). errors counts non-2xx"
-	echo "responses and socket/stream errors (median over the runs)."
+	echo "responses and socket/stream errors (median over the runs). other load %"
+	echo "is the most CPU, in % of one core, that processes outside the bench used"
+	echo "during any used run; runs above $OTHER_MAX% were repeated up to $RETRIES times."
 } >"$SECTION"
 
 bash "$BENCH_DIR/assemble.sh"

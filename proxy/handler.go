@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,17 +63,16 @@ type Handler struct {
 var _ http.Handler = (*Handler)(nil)
 
 type route struct {
-	name        string
-	hosts       []string
-	hostRank    int // 2 exact, 1 wildcard, 0 any
-	path        string
-	methods     []string
-	strip       bool
-	timeout     time.Duration
-	maxBody     int64
-	upstream    *Upstream
-	handler     http.Handler // the proxy, wrapped in the route's middleware
-	allowHeader string
+	name     string
+	hosts    []string
+	hostRank int // 2 exact, 1 wildcard, 0 any
+	path     string
+	methods  []string
+	strip    bool
+	timeout  time.Duration
+	maxBody  int64
+	upstream *Upstream
+	handler  http.Handler // the proxy, wrapped in the route's middleware
 }
 
 // New validates the options and builds the handler.
@@ -138,7 +138,6 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 		r.hostRank = max(r.hostRank, rank)
 		r.hosts = append(r.hosts, host)
 	}
-	r.allowHeader = strings.Join(o.Methods, ", ")
 	var next http.Handler = &httputil.ReverseProxy{
 		Rewrite:      func(pr *httputil.ProxyRequest) { h.rewrite(pr, r) },
 		Transport:    o.Upstream,
@@ -170,7 +169,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ro, allow := h.router.match(r)
 	if ro == nil {
 		if len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
+			slices.Sort(allow)
+			w.Header().Set("Allow", strings.Join(slices.Compact(allow), ", "))
 			Error(w, http.StatusMethodNotAllowed, "method not allowed")
 			return
 		}
