@@ -258,8 +258,17 @@ func (p *Pool) Pick(r *http.Request, exclude *Target) *Target {
 }
 
 func (p *Pool) pickRoundRobin(exclude *Target) *Target {
+	if exclude != nil {
+		// A retry takes the next target without turning the rotation:
+		// turning it would line every first attempt up on the target
+		// that just failed.
+		return p.scan(p.rr.Load(), exclude, false)
+	}
+	return p.scan(p.rr.Add(1)-1, nil, true)
+}
+
+func (p *Pool) scan(start uint64, exclude *Target, charge bool) *Target {
 	n := uint64(len(p.targets))
-	start := p.rr.Add(1) - 1
 	var now int64
 	for i := range n {
 		t := p.targets[(start+i)%n]
@@ -269,7 +278,7 @@ func (p *Pool) pickRoundRobin(exclude *Target) *Target {
 		// Charging the skipped slots to the rotation hands an unhealthy
 		// target's share to all others evenly rather than all of it to
 		// its successor.
-		if i > 0 {
+		if charge && i > 0 {
 			p.rr.Add(i)
 		}
 		return t

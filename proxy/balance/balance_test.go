@@ -874,3 +874,25 @@ func BenchmarkPick(b *testing.B) {
 		})
 	}
 }
+
+// TestRetryKeepsRotation: a retry's pick does not turn the round-robin
+// rotation, so with one dead target of two, first attempts alternate
+// between them instead of every first attempt landing on the dead one.
+func TestRetryKeepsRotation(t *testing.T) {
+	p := newPool(t, balance.Options{Targets: targetURLs(2)})
+	ts := p.Targets()
+	dead := ts[0]
+	firstOnDead := 0
+	for range 20 {
+		first := p.Pick(nil, nil)
+		if first == dead {
+			firstOnDead++
+			if retry := p.Pick(nil, first); retry != ts[1] {
+				t.Fatalf("retry after %s: got %v; want %s", first.URL, retry, ts[1].URL)
+			}
+		}
+	}
+	if firstOnDead != 10 {
+		t.Errorf("first attempts on the dead target: got %d of 20; want 10", firstOnDead)
+	}
+}
