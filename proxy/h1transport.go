@@ -228,8 +228,8 @@ func (t *h1Transport) closeIdle() {
 	}
 }
 
-// RoundTrip sends req on a pooled connection. A request without a body
-// that fails on a reused connection before any response byte arrived is
+// RoundTrip sends req on a pooled connection. An idempotent request without
+// a body that fails on a reused connection before any response byte arrived is
 // sent again: the upstream closed the idle connection as we picked it,
 // which net/http's Transport also retries. After an upstream restart
 // every idle connection is dead, so this goes on while reused ones fail;
@@ -246,9 +246,10 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		if reused && hasBody && !c.alive() {
-			// A body cannot be sent twice, so a connection the upstream
-			// closed while idle must be noticed before it is used.
+		if reused && (hasBody || !retryable(req)) && !c.alive() {
+			// A request that cannot be sent twice (a body, or a method
+			// that is not idempotent) must not meet a connection the
+			// upstream closed while it was idle.
 			c.close()
 			continue
 		}
@@ -256,7 +257,13 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			return resp, nil
 		}
-		if reused && fresh && !hasBody && ctx.Err() == nil {
+		// A timeout is the upstream being slow, not a connection it had
+		// closed: sending the request again would repeat it upstream and
+		// multiply the client's wait.
+		// Only idempotent methods go again, as with net/http: a POST the
+		// upstream ran before its connection died must not run twice.
+		var ne net.Error
+		if reused && fresh && retryable(req) && ctx.Err() == nil && !(errors.As(err, &ne) && ne.Timeout()) {
 			continue
 		}
 		if ctx.Err() != nil {
@@ -338,6 +345,11 @@ func (t *h1Transport) sweep() {
 	}
 }
 
+// maxInterim bounds the 1xx responses before the final one, as net/http
+// does, so an upstream cannot hold a request with an endless stream of
+// them.
+const maxInterim = 5
+
 // aLongTimeAgo is a deadline in the past, to interrupt blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -353,6 +365,20 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 		return nil, e, fresh
 	}
 	var bodyDone chan error
+	// The response header timeout starts once the request is written, as
+	// net/http's ResponseHeaderTimeout does, so a slow upload is not cut
+	// off. With a body, the writer starts it, unless the headers already
+	// came: then the deadline would cut the response body short.
+	var timer struct {
+		sync.Mutex
+		headers bool // the response headers were read
+	}
+	startTimer := func() {
+		if t := c.host.t.responseTimeout; t > 0 {
+			// A deadline is wall-clock time, whatever clock t.now reads.
+			c.setReadDeadline(ctx, time.Now().Add(t))
+		}
+	}
 	if hasBody {
 		// The upstream may answer (413, say) before reading all of the
 		// body, so the body is written while the response is read.
@@ -369,6 +395,13 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 			if err == nil {
 				err = c.bw.Flush()
 			}
+			if err == nil {
+				timer.Lock()
+				if !timer.headers {
+					startTimer()
+				}
+				timer.Unlock()
+			}
 			if err != nil {
 				// A body that cannot be finished (the client's read
 				// failed, or it went over the limit) leaves the upstream
@@ -384,10 +417,7 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 		if err := c.bw.Flush(); err != nil {
 			return fail(err, true)
 		}
-	}
-	if t := c.host.t.responseTimeout; t > 0 {
-		// A deadline is wall-clock time, whatever clock t.now reads.
-		c.setReadDeadline(ctx, time.Now().Add(t))
+		startTimer()
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		if hasBody {
@@ -398,7 +428,15 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 		}
 		return fail(err, true)
 	}
-	for {
+	for interim := 0; ; interim++ {
+		if interim > maxInterim {
+			err = errors.New("upstream sent too many 1xx responses")
+			if hasBody {
+				c.Conn.Close()
+				<-bodyDone
+			}
+			return fail(err, false)
+		}
 		resp, err = http.ReadResponse(c.br, req)
 		if err != nil {
 			if hasBody {
@@ -415,7 +453,10 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 		}
 	}
 	if c.host.t.responseTimeout > 0 {
+		timer.Lock()
+		timer.headers = true
 		c.setReadDeadline(ctx, time.Time{})
+		timer.Unlock()
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if hasBody {
@@ -481,6 +522,10 @@ func (b *h1Body) Close() error {
 func (b *h1Body) finish(eof bool) {
 	b.done = true
 	reuse := b.stop() && b.ctx.Err() == nil && eof && b.keep // stop first: it must always run
+	// Bytes past the end of the response (a body longer than its
+	// Content-Length, a body after HEAD, 204 or 304) would be read as the
+	// response to the next request on the connection.
+	reuse = reuse && b.c.br.Buffered() == 0
 	if b.bodyDone != nil {
 		var werr error
 		written := false
