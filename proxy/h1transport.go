@@ -170,9 +170,7 @@ func (p *hostConns) dial(ctx context.Context) (*h1Conn, error) {
 // list, else closes it.
 func (p *hostConns) put(c *h1Conn) {
 	p.mu.Lock()
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
+	if w := p.nextWaiterLocked(); w != nil {
 		p.mu.Unlock()
 		w <- c
 		return
@@ -192,15 +190,24 @@ func (p *hostConns) put(c *h1Conn) {
 // failed, letting a waiter dial instead.
 func (p *hostConns) release() {
 	p.mu.Lock()
-	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
+	if w := p.nextWaiterLocked(); w != nil {
 		p.mu.Unlock()
 		w <- nil
 		return
 	}
 	p.open--
 	p.mu.Unlock()
+}
+
+// nextWaiterLocked takes the longest-waiting request off the queue, or
+// returns nil; the caller sends it a connection or nil after unlocking.
+func (p *hostConns) nextWaiterLocked() chan *h1Conn {
+	if len(p.waiters) == 0 {
+		return nil
+	}
+	w := p.waiters[0]
+	p.waiters = p.waiters[1:]
+	return w
 }
 
 func (c *h1Conn) close() {
@@ -210,6 +217,22 @@ func (c *h1Conn) close() {
 
 // closeIdle closes every idle connection.
 func (t *h1Transport) closeIdle() {
+	t.closeIdleWhere(func(*h1Conn) bool { return true })
+}
+
+// sweep closes connections idle for longer than the idle timeout, so an
+// upstream that went quiet does not keep sockets open on both sides.
+func (t *h1Transport) sweep() {
+	if t.idleTimeout <= 0 {
+		return
+	}
+	now := t.now()
+	t.closeIdleWhere(func(c *h1Conn) bool { return now.Sub(c.idleSince) > t.idleTimeout })
+}
+
+// closeIdleWhere closes the idle connections that stale picks, in every
+// target's pool.
+func (t *h1Transport) closeIdleWhere(stale func(*h1Conn) bool) {
 	t.mu.Lock()
 	pools := make([]*hostConns, 0, len(t.hosts))
 	for _, p := range t.hosts {
@@ -217,12 +240,21 @@ func (t *h1Transport) closeIdle() {
 	}
 	t.mu.Unlock()
 	for _, p := range pools {
+		var gone []*h1Conn
 		p.mu.Lock()
-		idle := p.idle
-		p.idle = nil
-		p.open -= len(idle)
+		keep := p.idle[:0]
+		for _, c := range p.idle {
+			if stale(c) {
+				gone = append(gone, c)
+			} else {
+				keep = append(keep, c)
+			}
+		}
+		clear(p.idle[len(keep):])
+		p.idle = keep
+		p.open -= len(gone)
 		p.mu.Unlock()
-		for _, c := range idle {
+		for _, c := range gone {
 			c.Conn.Close()
 		}
 	}
@@ -309,40 +341,6 @@ func (c *h1Conn) alive() bool {
 // Handle on Windows, with the descriptor a syscall.RawConn passes.
 func sysRead[FD ~int | ~uintptr](read func(FD, []byte) (int, error), fd uintptr, p []byte) (int, error) {
 	return read(FD(fd), p)
-}
-
-// sweep closes connections idle for longer than the idle timeout, so an
-// upstream that went quiet does not keep sockets open on both sides.
-func (t *h1Transport) sweep() {
-	if t.idleTimeout <= 0 {
-		return
-	}
-	now := t.now()
-	t.mu.Lock()
-	pools := make([]*hostConns, 0, len(t.hosts))
-	for _, p := range t.hosts {
-		pools = append(pools, p)
-	}
-	t.mu.Unlock()
-	for _, p := range pools {
-		var stale []*h1Conn
-		p.mu.Lock()
-		keep := p.idle[:0]
-		for _, c := range p.idle {
-			if now.Sub(c.idleSince) > t.idleTimeout {
-				stale = append(stale, c)
-			} else {
-				keep = append(keep, c)
-			}
-		}
-		clear(p.idle[len(keep):])
-		p.idle = keep
-		p.open -= len(stale)
-		p.mu.Unlock()
-		for _, c := range stale {
-			c.Conn.Close()
-		}
-	}
 }
 
 // maxInterim bounds the 1xx responses before the final one, as net/http
