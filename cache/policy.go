@@ -90,7 +90,7 @@ func understoodStatus(code int) bool {
 //   - no-store in the request or the response (sections 5.2.1.5, 5.2.2.5).
 //   - private (section 5.2.2.7): a shared cache must not store it. A field
 //     list would allow storing the response without those fields, but
-//     stripping fields is not implemented, so any private means no.
+//     the cache does not strip fields, so any private means no.
 //   - authorization (section 3.5): a request with Authorization only if
 //     the response has public, s-maxage or must-revalidate.
 //   - set-cookie: unless StoreOptions.AllowSetCookie (see there).
@@ -326,7 +326,7 @@ const (
 	// validated it, and the stale extensions of RFC 5861 must not be used
 	// either. Reasons: no-cache in the request (RFC 9111 section 5.2.1.4)
 	// or the response (section 5.2.2.4; a field list is treated as bare,
-	// since stripping fields is not implemented); the request's max-age or
+	// since the cache does not strip fields); the request's max-age or
 	// min-fresh rejects it (sections 5.2.1.1, 5.2.1.3: the client asked
 	// for a fresher response, so serving an older one anyway would ignore
 	// it); or it is stale and has must-revalidate, proxy-revalidate or
