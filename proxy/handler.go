@@ -131,11 +131,6 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 		if host == "" || (strings.Contains(host, "*") && (!strings.HasPrefix(host, "*.") || strings.Count(host, "*") > 1)) {
 			return nil, fmt.Errorf("host %q: want a name or *.name", host)
 		}
-		rank := 2
-		if host[0] == '*' {
-			rank = 1
-		}
-		r.hostRank = max(r.hostRank, rank)
 		r.hosts = append(r.hosts, host)
 	}
 	var next http.Handler = &httputil.ReverseProxy{

@@ -11,25 +11,45 @@ import (
 // router picks the most specific route for a request: an exact host
 // beats a wildcard host, which beats any host; then the longest path
 // prefix wins; then a route that names the method beats one that takes
-// every method. The order is fixed at construction, so a lookup is a
-// walk over a short, sorted slice with no allocation.
+// every method. Each host pattern of a route is its own entry, so a route
+// listing "a.example.com" and "*.example.com" ranks as exact only for the
+// exact name. The order is fixed at construction, so a lookup is a walk
+// over a short, sorted slice with no allocation.
 type router struct {
-	routes []*route
+	entries []routeEntry
+}
+
+type routeEntry struct {
+	host string // "" any host, "*.example.com" wildcard, else exact
+	rank int    // 2 exact, 1 wildcard, 0 any
+	ro   *route
 }
 
 func newRouter(routes []*route) *router {
-	rs := append([]*route(nil), routes...)
-	sort.SliceStable(rs, func(i, j int) bool {
-		a, b := rs[i], rs[j]
-		if a.hostRank != b.hostRank {
-			return a.hostRank > b.hostRank
+	var es []routeEntry
+	for _, ro := range routes {
+		if len(ro.hosts) == 0 {
+			es = append(es, routeEntry{ro: ro})
 		}
-		if len(a.path) != len(b.path) {
-			return len(a.path) > len(b.path)
+		for _, h := range ro.hosts {
+			rank := 2
+			if h[0] == '*' {
+				rank = 1
+			}
+			es = append(es, routeEntry{host: h, rank: rank, ro: ro})
 		}
-		return len(a.methods) > 0 && len(b.methods) == 0
+	}
+	sort.SliceStable(es, func(i, j int) bool {
+		a, b := es[i], es[j]
+		if a.rank != b.rank {
+			return a.rank > b.rank
+		}
+		if len(a.ro.path) != len(b.ro.path) {
+			return len(a.ro.path) > len(b.ro.path)
+		}
+		return len(a.ro.methods) > 0 && len(b.ro.methods) == 0
 	})
-	return &router{routes: rs}
+	return &router{entries: es}
 }
 
 // match returns the route for r, or, when routes match the host and path
@@ -37,14 +57,14 @@ func newRouter(routes []*route) *router {
 func (rt *router) match(r *http.Request) (*route, []string) {
 	host := requestHost(r)
 	var allow []string
-	for _, ro := range rt.routes {
-		if !ro.matchHost(host) || !matchPrefix(r.URL.Path, ro.path) {
+	for _, e := range rt.entries {
+		if !matchHost(e.host, host) || !matchPrefix(r.URL.Path, e.ro.path) {
 			continue
 		}
-		if ro.matchMethod(r.Method) {
-			return ro, nil
+		if e.ro.matchMethod(r.Method) {
+			return e.ro, nil
 		}
-		allow = append(allow, ro.methods...)
+		allow = append(allow, e.ro.methods...)
 	}
 	return nil, allow
 }
@@ -74,22 +94,17 @@ func matchPrefix(p, prefix string) bool {
 	return len(p) == len(prefix) || prefix[len(prefix)-1] == '/' || p[len(prefix)] == '/'
 }
 
-func (ro *route) matchHost(host string) bool {
-	if len(ro.hosts) == 0 {
+// matchHost matches one host pattern: "" takes every host, and
+// "*.example.com" takes "a.example.com" and "a.b.example.com", not
+// "example.com" itself.
+func matchHost(pattern, host string) bool {
+	switch {
+	case pattern == "":
 		return true
+	case pattern[0] == '*':
+		return len(host) > len(pattern)-1 && strings.HasSuffix(host, pattern[1:])
 	}
-	for _, h := range ro.hosts {
-		if h[0] == '*' {
-			// "*.example.com" takes "a.example.com" and "a.b.example.com",
-			// not "example.com" itself.
-			if len(host) > len(h)-1 && strings.HasSuffix(host, h[1:]) {
-				return true
-			}
-		} else if h == host {
-			return true
-		}
-	}
-	return false
+	return pattern == host
 }
 
 func (ro *route) matchMethod(m string) bool {

@@ -47,6 +47,8 @@ func routingGateway(t *testing.T) (gw string, hits func() int64) {
 		route("strip", RouteOptions{Hosts: []string{"strip.test"}, Path: "/api", StripPrefix: true}),
 		route("admin", RouteOptions{Path: "/admin"}),
 		route("public", RouteOptions{Path: "/public"}),
+		route("mixed", RouteOptions{Hosts: []string{"www.shop.test", "*.shop.test"}, Path: "/"}),
+		route("shopapi", RouteOptions{Hosts: []string{"*.shop.test"}, Path: "/api"}),
 	}})
 	return serveHandler(t, h).URL, n.Load
 }
@@ -77,6 +79,10 @@ func TestRouting(t *testing.T) {
 		{"host with port and upper case", "GET", "API.Example.COM:8080", "/x", 200, "exact", "", ""},
 		{"wildcard host with port and upper case", "GET", "A.B.EXAMPLE.COM:443", "/x", 200, "wild", "", ""},
 		{"any host", "GET", "", "/hosts/x", 200, "anyhost", "", ""},
+		// A route listing an exact and a wildcard host ranks by the one
+		// that matched, not by its best.
+		{"route's exact host", "GET", "www.shop.test", "/api/x", 200, "mixed", "", ""},
+		{"route's wildcard host ranks as wildcard", "GET", "a.shop.test", "/api/x", 200, "shopapi", "", ""},
 
 		{"prefix itself", "GET", "", "/api", 200, "api", "", ""},
 		{"prefix with slash", "GET", "", "/api/", 200, "api", "", ""},
