@@ -65,7 +65,6 @@ var _ http.Handler = (*Handler)(nil)
 type route struct {
 	name     string
 	hosts    []string
-	hostRank int // 2 exact, 1 wildcard, 0 any
 	path     string
 	methods  []string
 	strip    bool
