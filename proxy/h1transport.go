@@ -33,8 +33,10 @@ type h1Transport struct {
 	responseTimeout time.Duration // wait for response headers; 0 is none
 	now             func() time.Time
 
-	mu    sync.Mutex // guards hosts
-	hosts map[hostKey]*hostConns
+	// hosts maps hostKey to *hostConns. It only grows, one entry per
+	// target, and is read on every request: a sync.Map reads without a
+	// lock that every request of every target would contend on.
+	hosts sync.Map
 }
 
 type hostKey struct{ scheme, addr string }
@@ -60,17 +62,11 @@ type h1Conn struct {
 
 func (t *h1Transport) pool(scheme, addr string) *hostConns {
 	key := hostKey{scheme, addr} // a struct key: no string built per request
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p := t.hosts[key]
-	if p == nil {
-		if t.hosts == nil {
-			t.hosts = map[hostKey]*hostConns{}
-		}
-		p = &hostConns{t: t, addr: addr, tls: scheme == "https"}
-		t.hosts[key] = p
+	if p, ok := t.hosts.Load(key); ok {
+		return p.(*hostConns)
 	}
-	return p
+	p, _ := t.hosts.LoadOrStore(key, &hostConns{t: t, addr: addr, tls: scheme == "https"})
+	return p.(*hostConns)
 }
 
 // get takes an idle connection, dials a new one, or, at the cap, waits
@@ -233,13 +229,8 @@ func (t *h1Transport) sweep() {
 // closeIdleWhere closes the idle connections that stale picks, in every
 // target's pool.
 func (t *h1Transport) closeIdleWhere(stale func(*h1Conn) bool) {
-	t.mu.Lock()
-	pools := make([]*hostConns, 0, len(t.hosts))
-	for _, p := range t.hosts {
-		pools = append(pools, p)
-	}
-	t.mu.Unlock()
-	for _, p := range pools {
+	t.hosts.Range(func(_, v any) bool {
+		p := v.(*hostConns)
 		var gone []*h1Conn
 		p.mu.Lock()
 		keep := p.idle[:0]
@@ -257,7 +248,8 @@ func (t *h1Transport) closeIdleWhere(stale func(*h1Conn) bool) {
 		for _, c := range gone {
 			c.Conn.Close()
 		}
-	}
+		return true
+	})
 }
 
 // RoundTrip sends req on a pooled connection. An idempotent request without
