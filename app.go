@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"gateway/admin"
@@ -51,7 +50,7 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 
 	var trusted []netip.Prefix
 	for _, s := range cfg.TrustedProxies {
-		p, err := parsePrefix(s)
+		p, err := config.ParsePrefix(s)
 		if err != nil {
 			a.closeUpstreams()
 			return nil, fmt.Errorf("trusted_proxies: %w", err)
@@ -171,18 +170,6 @@ func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
 		}
 	}
 	return t, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // ready is true when every upstream has a healthy target.

@@ -853,3 +853,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParsePrefix(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"10.0.0.0/8", "10.0.0.0/8"},
+		{"10.1.2.3/8", "10.0.0.0/8"},
+		{"192.168.1.10", "192.168.1.10/32"},
+		{"::1", "::1/128"},
+		{"::ffff:127.0.0.1", "127.0.0.1/32"},
+		{"fd00::/8", "fd00::/8"},
+	} {
+		got, err := ParsePrefix(tt.in)
+		if err != nil || got.String() != tt.want {
+			t.Errorf("ParsePrefix(%q): got %v, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "10.0.0.0/33", "example.com", "1.2.3"} {
+		if _, err := ParsePrefix(bad); err == nil {
+			t.Errorf("ParsePrefix(%q): got nil error; want one", bad)
+		}
+	}
+}

@@ -17,13 +17,7 @@ import (
 // hosts and methods. Problems go to d with the line of the field.
 func validate(c *Config, d *decoder) {
 	for i, s := range c.TrustedProxies {
-		var err error
-		if strings.Contains(s, "/") {
-			_, err = netip.ParsePrefix(s)
-		} else {
-			_, err = netip.ParseAddr(s)
-		}
-		if err != nil {
+		if _, err := ParsePrefix(s); err != nil {
 			d.report(indexPath("trusted_proxies", i), "invalid %q (want a CIDR such as 10.0.0.0/8 or an IP address)", s)
 		}
 	}
@@ -157,7 +151,23 @@ func isLoopback(host string) bool {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// ParsePrefix reads a trusted_proxies entry: a CIDR, or one address as a
+// prefix of its full length. IPv4-mapped IPv6 addresses are unmapped, so
+// they match the IPv4 peers net/http reports.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // oneOf reports value at path unless it is one of options.
