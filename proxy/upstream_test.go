@@ -161,3 +161,28 @@ func TestNewUpstreamRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTP2PingSettings: the HTTP/2 health-check settings reach the
+// transport that carries h2 and h2c upstreams, where net/http pings a
+// connection silent for ReadIdleTimeout and closes it when the ping is
+// not answered within PingTimeout.
+func TestHTTP2PingSettings(t *testing.T) {
+	for _, proto := range []string{ProtoH2, ProtoH2C, ProtoAuto} {
+		scheme := "https"
+		if proto == ProtoH2C {
+			scheme = "http"
+		}
+		tr, err := newTransport(UpstreamOptions{
+			Protocol:        proto,
+			Targets:         []*url.URL{{Scheme: scheme, Host: "127.0.0.1:1"}},
+			ReadIdleTimeout: 30 * time.Second,
+			PingTimeout:     15 * time.Second,
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", proto, err)
+		}
+		if tr.HTTP2 == nil || tr.HTTP2.SendPingTimeout != 30*time.Second || tr.HTTP2.PingTimeout != 15*time.Second {
+			t.Errorf("%s: got HTTP2 %+v; want SendPingTimeout 30s, PingTimeout 15s", proto, tr.HTTP2)
+		}
+	}
+}
