@@ -416,22 +416,12 @@ func appendEscaped(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-func appendEscapedSlow(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case 0:
-			dst = append(dst, escByte, '0')
-		case escByte:
-			dst = append(dst, escByte, '1')
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst
-}
+func appendEscapedSlow(dst []byte, s string) []byte { return appendEscapedCase(dst, s, false) }
 
 // appendLowerEscaped is appendEscaped with ASCII letters lowercased.
-func appendLowerEscaped(dst []byte, s string) []byte {
+func appendLowerEscaped(dst []byte, s string) []byte { return appendEscapedCase(dst, s, true) }
+
+func appendEscapedCase(dst []byte, s string, lower bool) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case 0:
@@ -439,7 +429,10 @@ func appendLowerEscaped(dst []byte, s string) []byte {
 		case escByte:
 			dst = append(dst, escByte, '1')
 		default:
-			dst = append(dst, lowerASCII(c))
+			if lower {
+				c = lowerASCII(c)
+			}
+			dst = append(dst, c)
 		}
 	}
 	return dst
