@@ -57,6 +57,9 @@ func classify(ctx context.Context, err error) (int, string) {
 	return http.StatusBadGateway, "upstream unavailable"
 }
 
+// upstreamError is ReverseProxy's ErrorHandler. r is the outbound
+// request, so its path is the one sent upstream (after strip_prefix),
+// and the log names it so.
 func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, ro *route, err error) {
 	status, msg := classify(r.Context(), err)
 	target := ""
@@ -66,7 +69,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, ro *rout
 	}
 	h.log.Warn("upstream error",
 		"route", ro.name, "upstream", ro.upstream.name, "target", target,
-		"method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		"method", r.Method, "upstream_path", r.URL.Path, "status", status, "err", err)
 	if status == StatusClientClosed {
 		// Write nothing, and do not let net/http write its implicit
 		// empty 200 either: the client may still be there, as when its
