@@ -25,13 +25,14 @@ import (
 // whole body. Parsing and framing stay net/http's: Request.Write and
 // ReadResponse.
 type h1Transport struct {
-	dial            func(ctx context.Context, network, addr string) (net.Conn, error)
-	tlsConfig       *tls.Config
-	maxConns        int // per target; 0 is no cap
-	maxIdle         int // idle connections kept per target
-	idleTimeout     time.Duration
-	responseTimeout time.Duration // wait for response headers; 0 is none
-	now             func() time.Time
+	dial             func(ctx context.Context, network, addr string) (net.Conn, error)
+	tlsConfig        *tls.Config
+	maxConns         int // per target; 0 is no cap
+	maxIdle          int // idle connections kept per target
+	idleTimeout      time.Duration
+	responseTimeout  time.Duration // wait for response headers; 0 is none
+	handshakeTimeout time.Duration // TLS handshake; 0 is only the request's context
+	now              func() time.Time
 
 	// hosts maps hostKey to *hostConns. It only grows, one entry per
 	// target, and is read on every request: a sync.Map reads without a
@@ -148,7 +149,16 @@ func (p *hostConns) dial(ctx context.Context) (*h1Conn, error) {
 		}
 		cfg.NextProtos = []string{"http/1.1"}
 		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
+		hctx := ctx
+		if d := p.t.handshakeTimeout; d > 0 {
+			// As net/http's TLSHandshakeTimeout: a target that accepts
+			// but never finishes the handshake must not hold the request
+			// for the whole route timeout.
+			var cancel context.CancelFunc
+			hctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		if err := tc.HandshakeContext(hctx); err != nil {
 			conn.Close()
 			return nil, err
 		}

@@ -1243,3 +1243,27 @@ func TestH1UpstreamRestart(t *testing.T) {
 	}
 	h1CheckState(t, tr, s.URL, h1PoolState{open: 1, idle: 1})
 }
+
+// TestH1TLSHandshakeTimeout: a target that accepts the connection but
+// never answers the TLS handshake fails the request after the handshake
+// timeout, not after the request's own (much longer) deadline.
+func TestH1TLSHandshakeTimeout(t *testing.T) {
+	checkLeaks(t)
+	s := newH1RawServer(t, func(s *h1RawServer, c net.Conn, br *bufio.Reader) {
+		<-s.done // say nothing until the test ends
+	})
+	tr := newH1TestTransport(t)
+	tr.handshakeTimeout = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	u := "https://" + strings.TrimPrefix(s.url, "http://") + "/"
+	start := time.Now()
+	_, err := tr.RoundTrip(h1NewRequest(t, ctx, http.MethodGet, u, nil))
+	if err == nil {
+		t.Fatal("RoundTrip to a silent TLS target: got nil error; want a handshake timeout")
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the request's own deadline ran out (after %v): the handshake timeout did not apply", time.Since(start))
+	}
+	h1CheckState(t, tr, u, h1PoolState{})
+}

@@ -434,12 +434,13 @@ func newH1Transport(o UpstreamOptions, tr *http.Transport) *h1Transport {
 		now = time.Now
 	}
 	return &h1Transport{
-		dial:            tr.DialContext,
-		tlsConfig:       tr.TLSClientConfig,
-		maxConns:        tr.MaxConnsPerHost,
-		maxIdle:         tr.MaxIdleConnsPerHost,
-		idleTimeout:     idle,
-		responseTimeout: o.ResponseHeaderTimeout,
-		now:             now,
+		dial:             tr.DialContext,
+		tlsConfig:        tr.TLSClientConfig,
+		maxConns:         tr.MaxConnsPerHost,
+		maxIdle:          tr.MaxIdleConnsPerHost,
+		idleTimeout:      idle,
+		responseTimeout:  o.ResponseHeaderTimeout,
+		handshakeTimeout: tr.TLSHandshakeTimeout,
+		now:              now,
 	}
 }
