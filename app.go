@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"gateway/admin"
+	"gateway/cache"
 	"gateway/config"
 	"gateway/proxy"
 )
@@ -30,6 +31,7 @@ type app struct {
 	admin     *http.Server
 	adminLn   net.Listener
 	upstreams map[string]*proxy.Upstream
+	cache     *cache.Cache // nil when no route caches
 }
 
 func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
@@ -59,7 +61,7 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 	}
 	opts := proxy.Options{TrustedProxies: trusted, Logger: log}
 	for _, r := range cfg.Routes {
-		opts.Routes = append(opts.Routes, proxy.RouteOptions{
+		ro := proxy.RouteOptions{
 			Name:        r.Name,
 			Hosts:       r.Hosts,
 			Path:        r.Path,
@@ -68,11 +70,20 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 			StripPrefix: r.StripPrefix,
 			Timeout:     r.Timeout.D(),
 			MaxBodySize: int64(r.MaxBodySize),
-		})
+		}
+		if r.Cache.Enabled {
+			mw, err := a.cacheRoute(r, trusted)
+			if err != nil {
+				a.close()
+				return nil, fmt.Errorf("route %s: %w", r.Name, err)
+			}
+			ro.Middleware = append(ro.Middleware, mw)
+		}
+		opts.Routes = append(opts.Routes, ro)
 	}
 	h, err := proxy.New(opts)
 	if err != nil {
-		a.closeUpstreams()
+		a.close()
 		return nil, err
 	}
 	var ls []proxy.ListenerOptions
@@ -90,7 +101,7 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		})
 	}
 	if a.server, err = proxy.NewServer(h, ls, log); err != nil {
-		a.closeUpstreams()
+		a.close()
 		return nil, err
 	}
 	if cfg.Admin.Address != "off" {
@@ -102,8 +113,12 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 			Upstreams: a.upstreamStatus,
 		})
 		if err != nil {
-			a.closeUpstreams()
+			a.close()
 			return nil, err
+		}
+		if a.cache != nil {
+			ch := a.cache.AdminHandler()
+			ah.Handle("/cache/", ch)
 		}
 		a.admin = &http.Server{
 			Addr:              cfg.Admin.Address,
@@ -239,11 +254,58 @@ func (a *app) serve(ctx context.Context) error {
 	if a.admin != nil {
 		_ = a.admin.Shutdown(sctx)
 	}
-	a.closeUpstreams()
+	a.close()
 	if err != nil {
 		a.log.Warn("shutdown grace ran out; remaining connections closed", "err", err)
 	}
 	return serveErr
+}
+
+// cacheRoute builds the cache middleware of route r, creating the shared
+// store on first use.
+func (a *app) cacheRoute(r config.Route, trusted []netip.Prefix) (proxy.Middleware, error) {
+	if a.cache == nil {
+		c, err := cache.New(cache.Options{
+			MaxSize:       int64(a.cfg.Cache.MaxSize),
+			MaxObjectSize: int64(a.cfg.Cache.MaxObjectSize),
+			Logger:        a.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.cache = c
+	}
+	rc := r.Cache
+	heuristicMax := rc.HeuristicMax.D()
+	if heuristicMax == 0 {
+		heuristicMax = -1 // the config's 0 turns the heuristic off
+	}
+	rt, err := a.cache.Route(cache.RouteOptions{
+		Name: r.Name,
+		Key:  cache.KeyOptions{IgnoreParams: rc.IgnoreParams, Headers: rc.KeyHeaders, Cookies: rc.KeyCookies},
+		Policy: cache.StoreOptions{
+			AllowSetCookie: rc.AllowSetCookie,
+			HeuristicMax:   heuristicMax,
+		},
+		StaleWhileRevalidate: rc.StaleWhileRevalidate.D(),
+		StaleIfError:         rc.StaleIfError.D(),
+		HitForPass:           rc.HitForPass.D(),
+		LockTimeout:          rc.LockTimeout.D(),
+		TrustedPeer:          func(req *http.Request) bool { return proxy.TrustsPeer(trusted, req.RemoteAddr) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rt.Wrap, nil
+}
+
+// close releases what newApp built: the cache (after its background
+// refreshes end) and the upstream transports.
+func (a *app) close() {
+	if a.cache != nil {
+		a.cache.Close()
+	}
+	a.closeUpstreams()
 }
 
 func (a *app) closeUpstreams() {

@@ -22,7 +22,9 @@ type StoreOptions struct {
 	// heuristic freshness (RFC 9111 section 4.2.2 suggests 10%). Zero, a
 	// negative value or NaN mean 0.1.
 	HeuristicFraction float64
-	// HeuristicMax caps heuristic freshness; zero or negative mean 24h.
+	// HeuristicMax caps heuristic freshness; zero means 24h and a
+	// negative value turns heuristic freshness off (such responses are
+	// then stored only to be revalidated).
 	HeuristicMax time.Duration
 }
 
@@ -39,8 +41,11 @@ func (o StoreOptions) fraction() float64 {
 }
 
 func (o StoreOptions) heuristicMax() time.Duration {
-	if o.HeuristicMax <= 0 {
+	if o.HeuristicMax == 0 {
 		return defaultHeuristicMax
+	}
+	if o.HeuristicMax < 0 {
+		return 0
 	}
 	return o.HeuristicMax
 }

@@ -49,7 +49,7 @@ var badCases = []badCase{
 	{name: "unknown field with suggestion", in: "listeners:\n  - adress: 127.0.0.1:8080\n" + afterListeners,
 		want: []string{`t.yaml:2: listeners[0].adress: unknown field (did you mean "address"?)`}, n: 1},
 	{name: "unknown field", in: minimal + "frobnicate: 1\n",
-		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, routes, log)"}},
+		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, cache, routes, log)"}},
 	{name: "unknown field in map value", in: strings.Replace(minimal, "    targets:", "    target: x\n    targets:", 1),
 		want: []string{`t.yaml:5: upstreams.app.target: unknown field (did you mean "targets"?)`}},
 	{name: "odd key quoted in path", in: minimal + "\"a\\nb\": 1\n", want: []string{`t.yaml:8: ["a\nb"]: unknown field`}},
@@ -240,6 +240,91 @@ var badCases = []badCase{
 		want: []string{"t.yaml:10: routes[1]: same hosts, path and methods as routes[0] (line 7), so it can never match"}},
 	{name: "duplicate default routes", in: minimal + "  - upstream: app\n    path: /\n",
 		want: []string{"t.yaml:8: routes[1]: same hosts, path and methods as routes[0] (line 7)"}},
+
+	// Cache.
+	{name: "cache not a mapping", in: minimal + "cache: 1GiB\n",
+		want: []string{`t.yaml:8: cache: want a mapping, got "1GiB"`}, n: 1},
+	{name: "cache bad size", in: minimal + "cache:\n  max_size: lots\n",
+		want: []string{`t.yaml:9: cache.max_size: invalid size "lots" (want bytes or e.g. 512KB, 10MB, 64KiB, 1GiB)`}, n: 1},
+	{name: "cache negative size", in: minimal + "cache:\n  max_object_size: -1MiB\n",
+		want: []string{`t.yaml:9: cache.max_object_size: invalid size "-1MiB": must not be negative`}, n: 1},
+	{name: "cache unknown field", in: minimal + "cache:\n  max_sise: 1GiB\n",
+		want: []string{`t.yaml:9: cache.max_sise: unknown field (did you mean "max_size"?)`}, n: 1},
+	{name: "cache unknown field without suggestion", in: minimal + "cache:\n  path: /var/cache\n",
+		want: []string{"t.yaml:9: cache.path: unknown field (want one of: max_size, max_object_size)"}, n: 1},
+	{name: "max_object_size over max_size", in: minimal + "cache:\n  max_size: 1MiB\n  max_object_size: 2MiB\n",
+		want: []string{"t.yaml:10: cache.max_object_size: 2MiB is larger than cache.max_size 1MiB (line 9); want at most the whole cache"}, n: 1},
+	{name: "max_object_size over default max_size", in: minimal + "cache:\n  max_object_size: 1GiB\n",
+		want: []string{"t.yaml:9: cache.max_object_size: 1GiB is larger than cache.max_size 256MiB (the default)"}, n: 1},
+	{name: "max_object_size zero", in: minimal + "cache:\n  max_object_size: 0\n",
+		want: []string{"t.yaml:9: cache.max_object_size: must be positive"}, n: 1},
+	{name: "max_size zero with a caching route", in: minimal + "    cache: {enabled: true}\n  - upstream: app\n    path: /b\n    cache:\n      enabled: true\ncache:\n  max_size: 0\n",
+		want: []string{"t.yaml:14: cache.max_size: must be positive when a route caches (routes[0].cache.enabled at line 8)"}, n: 1},
+	{name: "max_size bad, not also compared", in: minimal + "cache:\n  max_size: 1XB\n  max_object_size: 1GiB\n",
+		want: []string{`t.yaml:9: cache.max_size: invalid size "1XB": unknown unit "XB"`}, n: 1},
+	{name: "route cache not a mapping", in: minimal + "    cache: true\n",
+		want: []string{`t.yaml:8: routes[0].cache: want a mapping, got "true"`}, n: 1},
+	{name: "route cache wrong types", in: minimal + `    cache:
+      enabled: yes
+      ignore_params: utm_source
+      key_headers: {Accept: true}
+      key_cookies: [[a]]
+      allow_set_cookie: 1
+      heuristic_max: 1d
+      lock_timeout: 5
+`, want: []string{
+		`t.yaml:9: routes[0].cache.enabled: invalid boolean "yes" (want true or false)`,
+		`t.yaml:10: routes[0].cache.ignore_params: want a list, got "utm_source"`,
+		`t.yaml:11: routes[0].cache.key_headers: want a list, got a mapping`,
+		`t.yaml:12: routes[0].cache.key_cookies[0]: want a string, got a list`,
+		`t.yaml:13: routes[0].cache.allow_set_cookie: invalid boolean "1" (want true or false)`,
+		`t.yaml:14: routes[0].cache.heuristic_max: invalid duration "1d" (want e.g. 250ms, 30s, 2m)`,
+		`t.yaml:15: routes[0].cache.lock_timeout: invalid duration "5" (want e.g. 250ms, 30s, 2m)`,
+	}, n: 7},
+	{name: "route cache negative durations", in: minimal + `    cache:
+      heuristic_max: -1h
+      stale_while_revalidate: -1s
+      stale_if_error: -1m
+      hit_for_pass: -60s
+      lock_timeout: -5s
+`, want: []string{
+		`t.yaml:9: routes[0].cache.heuristic_max: invalid duration "-1h": must not be negative`,
+		`t.yaml:10: routes[0].cache.stale_while_revalidate: invalid duration "-1s": must not be negative`,
+		`t.yaml:11: routes[0].cache.stale_if_error: invalid duration "-1m": must not be negative`,
+		`t.yaml:12: routes[0].cache.hit_for_pass: invalid duration "-60s": must not be negative`,
+		`t.yaml:13: routes[0].cache.lock_timeout: invalid duration "-5s": must not be negative`,
+	}, n: 5},
+	{name: "route cache unknown field", in: minimal + "    cache:\n      enabled: true\n      key_header: [Accept]\n",
+		want: []string{`t.yaml:10: routes[0].cache.key_header: unknown field (did you mean "key_headers"?)`}, n: 1},
+	{name: "route cache unknown field without suggestion", in: minimal + "    cache:\n      ttl: 1h\n",
+		want: []string{"t.yaml:9: routes[0].cache.ttl: unknown field (want one of: enabled, ignore_params, key_headers, key_cookies, allow_set_cookie, heuristic_max, stale_while_revalidate, stale_if_error, hit_for_pass, lock_timeout)"}, n: 1},
+	{name: "lock_timeout zero when enabled", in: minimal + "    cache:\n      enabled: true\n      lock_timeout: 0s\n",
+		want: []string{"t.yaml:10: routes[0].cache.lock_timeout: must be positive when caching is enabled"}, n: 1},
+	{name: "bad header name", in: minimal + "    cache:\n      key_headers:\n        - Accept-Language\n        - \"X User\"\n",
+		want: []string{`t.yaml:11: routes[0].cache.key_headers[1]: invalid header name "X User"`}, n: 1},
+	{name: "duplicate header name", in: minimal + "    cache:\n      key_headers: [Accept, x-a, X-B, ACCEPT]\n",
+		want: []string{`t.yaml:9: routes[0].cache.key_headers[3]: duplicate header "ACCEPT"`}, n: 1},
+	{name: "bad ignore params", in: minimal + "    cache:\n      ignore_params:\n        - utm_*\n        - a*b\n  - upstream: app\n    path: /b\n    cache:\n      ignore_params: [\"*\"]\n  - upstream: app\n    path: /c\n    cache:\n      ignore_params: [a, b, \"\"]\n",
+		want: []string{
+			`t.yaml:11: routes[0].cache.ignore_params[1]: ignored parameter "a*b": '*' is only allowed at the end`,
+			`t.yaml:15: routes[1].cache.ignore_params[0]: ignored parameter "*" would ignore the whole query`,
+			`t.yaml:19: routes[2].cache.ignore_params[2]: empty ignored parameter name`,
+		}, n: 3},
+	{name: "duplicate ignore param", in: minimal + "    cache:\n      ignore_params: [utm_*, gclid, fbclid, utm_*]\n",
+		want: []string{`t.yaml:9: routes[0].cache.ignore_params[3]: duplicate ignored parameter "utm_*"`}, n: 1},
+	{name: "bad cookie names", in: minimal + "    cache:\n      enabled: true\n      key_cookies: [session, \"a b\"]\n  - upstream: app\n    path: /b\n    cache:\n      key_cookies: [SID, sid]\n",
+		want: []string{
+			`t.yaml:10: routes[0].cache.key_cookies[1]: invalid cookie name "a b"`,
+			`t.yaml:14: routes[1].cache.key_cookies[1]: duplicate cookie "sid"`,
+		}, n: 2},
+	{name: "cache key lists each reported", in: minimal + "    cache:\n      ignore_params: [\"\"]\n      key_headers: [\"a:b\"]\n      key_cookies: [\"\"]\n",
+		want: []string{
+			"t.yaml:9: routes[0].cache.ignore_params[0]: empty ignored parameter name",
+			`t.yaml:10: routes[0].cache.key_headers[0]: invalid header name "a:b"`,
+			`t.yaml:11: routes[0].cache.key_cookies[0]: invalid cookie name ""`,
+		}, n: 3},
+	{name: "cache key from empty variable", in: minimal + "    cache:\n      key_headers: [\"${GATEWAY_TEST_SURELY_UNSET:-}\"]\n",
+		want: []string{`t.yaml:9: routes[0].cache.key_headers[0]: invalid header name ""`}, n: 1},
 
 	// Several problems at once, reported in line order.
 	{name: "many problems", in: `listeners:
@@ -572,9 +657,22 @@ func defaults() *Config {
 			},
 			Retry: &t,
 		}},
-		Routes: []Route{{Name: "route0", Path: "/", Upstream: "app", Timeout: Duration(60 * time.Second)}},
+		Cache:  Cache{MaxSize: 256 << 20, MaxObjectSize: 8 << 20},
+		Routes: []Route{{Name: "route0", Path: "/", Upstream: "app", Timeout: Duration(60 * time.Second), Cache: routeCacheDefaults()}},
 		Log:    Log{Level: "info", Format: "text"},
 		File:   "t.yaml",
+	}
+}
+
+// routeCacheDefaults is a route's cache section after defaults.
+func routeCacheDefaults() RouteCache {
+	return RouteCache{
+		IgnoreParams: []string{},
+		KeyHeaders:   []string{},
+		KeyCookies:   []string{},
+		HeuristicMax: Duration(24 * time.Hour),
+		HitForPass:   Duration(60 * time.Second),
+		LockTimeout:  Duration(5 * time.Second),
 	}
 }
 
@@ -672,7 +770,24 @@ routes:
     strip_prefix: true
     timeout: 30s
     max_body_size: 10MB
+    cache:
+      enabled: true
+      ignore_params: [utm_*, gclid]
+      key_headers: [Accept-Language, x-tenant]
+      key_cookies: [session]
+      allow_set_cookie: true
+      heuristic_max: 1h
+      stale_while_revalidate: 30s
+      stale_if_error: 10m
+      hit_for_pass: 0s
+      lock_timeout: 250ms
   - upstream: static
+    cache:
+      key_headers:
+        - Accept
+cache:
+  max_size: 1GiB
+  max_object_size: 1GiB
 log:
   level: debug
   format: json
@@ -758,15 +873,30 @@ log:
 			StripPrefix: true,
 			Timeout:     Duration(30 * time.Second),
 			MaxBodySize: 10_000_000,
+			Cache: RouteCache{
+				Enabled:              true,
+				IgnoreParams:         []string{"utm_*", "gclid"},
+				KeyHeaders:           []string{"Accept-Language", "x-tenant"},
+				KeyCookies:           []string{"session"},
+				AllowSetCookie:       true,
+				HeuristicMax:         Duration(time.Hour),
+				StaleWhileRevalidate: Duration(30 * time.Second),
+				StaleIfError:         Duration(10 * time.Minute),
+				HitForPass:           0,
+				LockTimeout:          Duration(250 * time.Millisecond),
+			},
 		}, {
 			Name:     "route1",
 			Path:     "/",
 			Upstream: "static",
 			Timeout:  Duration(60 * time.Second),
+			Cache:    routeCacheDefaults(),
 		}},
-		Log:  Log{Level: "debug", Format: "json"},
-		File: "t.yaml",
+		Cache: Cache{MaxSize: 1 << 30, MaxObjectSize: 1 << 30},
+		Log:   Log{Level: "debug", Format: "json"},
+		File:  "t.yaml",
 	}
+	want.Routes[1].Cache.KeyHeaders = []string{"Accept"}
 	tr = true
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", got, want)
@@ -792,10 +922,17 @@ log:
 	if r.Admin.Token != "REDACTED" || got.Admin.Token != "t0k3n" {
 		t.Errorf("got redacted token %q, original %q; want REDACTED, t0k3n", r.Admin.Token, got.Admin.Token)
 	}
+	if !reflect.DeepEqual(r.Routes, got.Routes) || r.Cache != got.Cache {
+		t.Errorf("got redacted routes %+v, cache %+v; want them as loaded", r.Routes, r.Cache)
+	}
 	r.Routes[0].Hosts[0] = "changed"
+	r.Routes[0].Cache.IgnoreParams[0] = "changed"
+	r.Routes[0].Cache.KeyHeaders[0] = "changed"
+	r.Routes[0].Cache.KeyCookies[0] = "changed"
 	r.Upstreams["api"].Targets[0] = "changed"
 	*r.Upstreams["api"].Retry = true
-	if got.Routes[0].Hosts[0] == "changed" || got.Upstreams["api"].Targets[0] == "changed" || *got.Upstreams["api"].Retry {
+	if got.Routes[0].Hosts[0] == "changed" || got.Upstreams["api"].Targets[0] == "changed" || *got.Upstreams["api"].Retry ||
+		got.Routes[0].Cache.IgnoreParams[0] == "changed" || got.Routes[0].Cache.KeyHeaders[0] == "changed" || got.Routes[0].Cache.KeyCookies[0] == "changed" {
 		t.Errorf("got the original changed through the redacted copy; want them independent")
 	}
 	b, err := json.Marshal(r)
@@ -804,6 +941,50 @@ log:
 	}
 	if strings.Contains(string(b), "t0k3n") {
 		t.Errorf("got token in %s; want it redacted", b)
+	}
+
+	// The effective config, as the admin endpoint shows it, holds every
+	// cache setting in its configured form.
+	b, err = json.Marshal(got.Redacted())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown struct {
+		Cache  map[string]any
+		Routes []struct{ Cache map[string]any }
+	}
+	if err := json.Unmarshal(b, &shown); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := shown.Cache, map[string]any{"max_size": "1GiB", "max_object_size": "1GiB"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got cache %v; want %v", got, want)
+	}
+	for i, want := range []map[string]any{{
+		"enabled":                true,
+		"ignore_params":          []any{"utm_*", "gclid"},
+		"key_headers":            []any{"Accept-Language", "x-tenant"},
+		"key_cookies":            []any{"session"},
+		"allow_set_cookie":       true,
+		"heuristic_max":          "1h",
+		"stale_while_revalidate": "30s",
+		"stale_if_error":         "10m",
+		"hit_for_pass":           "0s",
+		"lock_timeout":           "250ms",
+	}, {
+		"enabled":                false,
+		"ignore_params":          []any{},
+		"key_headers":            []any{"Accept"},
+		"key_cookies":            []any{},
+		"allow_set_cookie":       false,
+		"heuristic_max":          "24h",
+		"stale_while_revalidate": "0s",
+		"stale_if_error":         "0s",
+		"hit_for_pass":           "1m",
+		"lock_timeout":           "5s",
+	}} {
+		if got := shown.Routes[i].Cache; !reflect.DeepEqual(got, want) {
+			t.Errorf("got routes[%d].cache %v; want %v", i, got, want)
+		}
 	}
 }
 
@@ -817,6 +998,30 @@ func TestAdminOff(t *testing.T) {
 	}
 	if r := c.Redacted(); r.Admin.Token != "" {
 		t.Errorf("got token %q; want empty left empty", r.Admin.Token)
+	}
+}
+
+func TestCacheSize(t *testing.T) {
+	// With no route caching, a zero max_size is accepted: nothing is
+	// stored. max_object_size is then not compared with it.
+	c, err := Parse("t.yaml", []byte(minimal+"    cache:\n      enabled: false\n      key_headers: [Accept]\ncache:\n  max_size: 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Cache, (Cache{MaxSize: 0, MaxObjectSize: 8 << 20}); got != want {
+		t.Errorf("got %+v; want %+v", got, want)
+	}
+	// max_object_size may equal max_size, and either may be written in
+	// any unit.
+	c, err = Parse("t.yaml", []byte(minimal+"    cache: {enabled: true}\ncache:\n  max_size: 1000000\n  max_object_size: 1MB\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Cache, (Cache{MaxSize: 1_000_000, MaxObjectSize: 1_000_000}); got != want {
+		t.Errorf("got %+v; want %+v", got, want)
+	}
+	if !c.Routes[0].Cache.Enabled {
+		t.Errorf("got caching disabled; want enabled")
 	}
 }
 

@@ -23,18 +23,26 @@ func applyDefaults(c *Config, d *decoder) {
 			*v = Duration(def)
 		}
 	}
+	size := func(v *Size, path string, def Size) {
+		if !d.set[path] {
+			*v = def
+		}
+	}
 	str := func(v *string, def string) {
 		if *v == "" {
 			*v = def
 		}
 	}
+	// list makes an absent list empty rather than nil, so the effective
+	// config shows [] and not null.
+	list := func(v *[]string) {
+		if *v == nil {
+			*v = []string{}
+		}
+	}
 
 	dur(&c.ShutdownGrace, "shutdown_grace", 30*time.Second)
-	if c.TrustedProxies == nil {
-		// Empty rather than nil so the effective config shows [] and
-		// not null.
-		c.TrustedProxies = []string{}
-	}
+	list(&c.TrustedProxies)
 
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
@@ -43,9 +51,7 @@ func applyDefaults(c *Config, d *decoder) {
 		dur(&l.ReadTimeout, p+".read_timeout", 60*time.Second)
 		dur(&l.WriteTimeout, p+".write_timeout", 60*time.Second)
 		dur(&l.IdleTimeout, p+".idle_timeout", 120*time.Second)
-		if !d.set[p+".max_header_bytes"] {
-			l.MaxHeaderBytes = 1 << 20
-		}
+		size(&l.MaxHeaderBytes, p+".max_header_bytes", 1*mib)
 	}
 
 	str(&c.Admin.Address, defaultAdminAddress)
@@ -80,11 +86,24 @@ func applyDefaults(c *Config, d *decoder) {
 		c.Upstreams[name] = u
 	}
 
+	size(&c.Cache.MaxSize, "cache.max_size", 256*mib)
+	size(&c.Cache.MaxObjectSize, "cache.max_object_size", 8*mib)
+
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		p := indexPath("routes", i)
 		str(&r.Name, "route"+strconv.Itoa(i))
 		str(&r.Path, "/")
 		dur(&r.Timeout, p+".timeout", 60*time.Second)
+
+		// The cache settings are filled in on every route, caching or
+		// not, so the effective config shows what enabling would do.
+		cp := p + ".cache"
+		list(&r.Cache.IgnoreParams)
+		list(&r.Cache.KeyHeaders)
+		list(&r.Cache.KeyCookies)
+		dur(&r.Cache.HeuristicMax, cp+".heuristic_max", 24*time.Hour)
+		dur(&r.Cache.HitForPass, cp+".hit_for_pass", 60*time.Second)
+		dur(&r.Cache.LockTimeout, cp+".lock_timeout", 5*time.Second)
 	}
 }

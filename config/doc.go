@@ -32,6 +32,7 @@
 // Relative file names (TLS certificates, CA bundles) are relative to the
 // gateway's working directory, not to the config file.
 //
-// This package imports no other package of the module, so any of them
-// may depend on it.
+// Of the module's packages this one imports only cache, to check cache
+// key settings with the code that will use them, so any other package
+// may depend on it; cache must not.
 package config

@@ -38,8 +38,12 @@ func (c *Config) Redacted() *Config {
 	}
 	r.Routes = slices.Clone(c.Routes)
 	for i := range r.Routes {
-		r.Routes[i].Hosts = slices.Clone(r.Routes[i].Hosts)
-		r.Routes[i].Methods = slices.Clone(r.Routes[i].Methods)
+		rt := &r.Routes[i]
+		rt.Hosts = slices.Clone(rt.Hosts)
+		rt.Methods = slices.Clone(rt.Methods)
+		rt.Cache.IgnoreParams = slices.Clone(rt.Cache.IgnoreParams)
+		rt.Cache.KeyHeaders = slices.Clone(rt.Cache.KeyHeaders)
+		rt.Cache.KeyCookies = slices.Clone(rt.Cache.KeyCookies)
 	}
 	return &r
 }

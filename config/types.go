@@ -16,8 +16,10 @@ type Config struct {
 	Listeners      []Listener          `yaml:"listeners" json:"listeners"`
 	Admin          Admin               `yaml:"admin" json:"admin"`
 	Upstreams      map[string]Upstream `yaml:"upstreams" json:"upstreams"`
-	Routes         []Route             `yaml:"routes" json:"routes"`
-	Log            Log                 `yaml:"log" json:"log"`
+	// Cache is the response store that routes with caching share.
+	Cache  Cache   `yaml:"cache" json:"cache"`
+	Routes []Route `yaml:"routes" json:"routes"`
+	Log    Log     `yaml:"log" json:"log"`
 
 	// File is the path the config was loaded from, for messages.
 	File string `yaml:"-" json:"-"`
@@ -147,6 +149,54 @@ type Route struct {
 	Timeout Duration `yaml:"timeout" json:"timeout"`
 	// MaxBodySize limits the request body; over it gets 413.
 	MaxBodySize Size `yaml:"max_body_size" json:"max_body_size"`
+	// Cache configures the shared cache for this route; it is off
+	// unless Cache.Enabled is set.
+	Cache RouteCache `yaml:"cache" json:"cache"`
+}
+
+// Cache is the store shared by every route that caches.
+type Cache struct {
+	// MaxSize bounds the bytes of stored responses (key, headers and
+	// body) across all routes.
+	MaxSize Size `yaml:"max_size" json:"max_size"`
+	// MaxObjectSize is the largest response stored; a larger one
+	// streams through to the client and is not stored.
+	MaxObjectSize Size `yaml:"max_object_size" json:"max_object_size"`
+}
+
+// RouteCache is one route's caching: which responses are stored (RFC
+// 9111 shared-cache rules) and how requests map to stored entries.
+type RouteCache struct {
+	// Enabled stores the route's cacheable GET and HEAD responses.
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// IgnoreParams are query parameters left out of the key: exact
+	// names, or prefixes written with a trailing "*" ("utm_*").
+	IgnoreParams []string `yaml:"ignore_params" json:"ignore_params"`
+	// KeyHeaders are request headers whose values join the key.
+	KeyHeaders []string `yaml:"key_headers" json:"key_headers"`
+	// KeyCookies are cookies whose values join the key.
+	KeyCookies []string `yaml:"key_cookies" json:"key_cookies"`
+	// AllowSetCookie stores responses that carry Set-Cookie, which are
+	// otherwise passed through since they are usually per user.
+	AllowSetCookie bool `yaml:"allow_set_cookie" json:"allow_set_cookie"`
+	// HeuristicMax caps heuristic freshness (10% of the time since
+	// Last-Modified) for responses without explicit freshness; 0
+	// disables heuristic freshness.
+	HeuristicMax Duration `yaml:"heuristic_max" json:"heuristic_max"`
+	// StaleWhileRevalidate serves a stale response this long while it
+	// is refreshed in the background, when the response names no
+	// window of its own (RFC 5861).
+	StaleWhileRevalidate Duration `yaml:"stale_while_revalidate" json:"stale_while_revalidate"`
+	// StaleIfError serves a stale response this long when the origin
+	// fails, when the response names no window of its own (RFC 5861).
+	StaleIfError Duration `yaml:"stale_if_error" json:"stale_if_error"`
+	// HitForPass remembers a key whose response was uncacheable this
+	// long, so its requests go straight to the origin instead of
+	// queueing behind one another (0: never remembered).
+	HitForPass Duration `yaml:"hit_for_pass" json:"hit_for_pass"`
+	// LockTimeout is the longest a request waits for a concurrent fetch
+	// of the same key before it goes to the origin itself.
+	LockTimeout Duration `yaml:"lock_timeout" json:"lock_timeout"`
 }
 
 // Duration is a time.Duration written as "1.5s", "250ms", "2m".

@@ -111,6 +111,9 @@ func parseSize(s string) (Size, error) {
 
 // String gives the size with the largest unit that divides it exactly,
 // or plain bytes.
+// ParseSize parses a size as gateway.yaml writes it ("64MiB", "512").
+func ParseSize(s string) (Size, error) { return parseSize(s) }
+
 func (s Size) String() string {
 	if s != 0 {
 		for _, u := range sizeNames {

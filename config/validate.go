@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"gateway/cache"
 )
 
 // validate checks the decoded, defaulted config and normalizes route
@@ -27,6 +29,7 @@ func validate(c *Config, d *decoder) {
 	oneOf(d, "log.format", c.Log.Format, "text", "json")
 	validateUpstreams(c, d)
 	validateRoutes(c, d)
+	validateCache(c, d)
 }
 
 // bind is a listening address, kept to find two sockets that could not
@@ -420,4 +423,95 @@ func checkHost(h string) error {
 		}
 	}
 	return nil
+}
+
+// validateCache checks the shared cache section against the routes that
+// use it, and each route's cache section, enabled or not: a setting
+// that is wrong now would only fail later, when caching is turned on.
+func validateCache(c *Config, d *decoder) {
+	enabled := ""
+	for i, r := range c.Routes {
+		p := indexPath("routes", i)
+		validateRouteCache(d, p+".cache", r.Cache)
+		if r.Cache.Enabled && enabled == "" {
+			enabled = p + ".cache.enabled"
+		}
+	}
+
+	const sp, op = "cache.max_size", "cache.max_object_size"
+	size, object := c.Cache.MaxSize, c.Cache.MaxObjectSize
+	if size == 0 && enabled != "" {
+		d.report(sp, "must be positive when a route caches (%s at line %d)", enabled, d.line(enabled))
+	}
+	if object == 0 {
+		d.report(op, "must be positive (responses larger than it are not stored)")
+	} else if size > 0 && object > size && !d.bad[sp] {
+		where := "the default"
+		if d.set[sp] {
+			where = "line " + strconv.Itoa(d.line(sp))
+		}
+		d.report(op, "%s is larger than cache.max_size %s (%s); want at most the whole cache", object, size, where)
+	}
+}
+
+func validateRouteCache(d *decoder, p string, rc RouteCache) {
+	if rc.Enabled && rc.LockTimeout <= 0 {
+		d.report(p+".lock_timeout", "must be positive when caching is enabled (requests for one key wait at most this long for a fetch in progress)")
+	}
+	// Each list is checked alone so the problem is reported at its own
+	// field, then all together for anything that spans them.
+	lists := []struct {
+		field string
+		names []string
+		opts  func([]string) cache.KeyOptions
+	}{
+		{"ignore_params", rc.IgnoreParams, func(s []string) cache.KeyOptions { return cache.KeyOptions{IgnoreParams: s} }},
+		{"key_headers", rc.KeyHeaders, func(s []string) cache.KeyOptions { return cache.KeyOptions{Headers: s} }},
+		{"key_cookies", rc.KeyCookies, func(s []string) cache.KeyOptions { return cache.KeyOptions{Cookies: s} }},
+	}
+	ok := true
+	for _, l := range lists {
+		if i, err := firstKeyError(l.names, l.opts); err != nil {
+			fp := p + "." + l.field
+			if i >= 0 {
+				fp = indexPath(fp, i)
+			}
+			d.report(fp, "%s", keyErrorMsg(err))
+			ok = false
+		}
+	}
+	if !ok {
+		return
+	}
+	if _, err := cache.NewKeyer(cache.KeyOptions{IgnoreParams: rc.IgnoreParams, Headers: rc.KeyHeaders, Cookies: rc.KeyCookies}); err != nil {
+		d.report(p, "%s", keyErrorMsg(err))
+	}
+}
+
+// firstKeyError returns the error NewKeyer gives for names and the
+// index of the entry to blame: the last of the shortest prefix of names
+// that fails (-1 for the list as a whole). NewKeyer checks the entries
+// in order, so once a prefix fails every longer one does, and a binary
+// search finds it in a few calls however long the list.
+func firstKeyError(names []string, opts func([]string) cache.KeyOptions) (int, error) {
+	_, err := cache.NewKeyer(opts(names))
+	if err == nil {
+		return 0, nil
+	}
+	lo, hi := 0, len(names) // names[:lo] passes; names[:hi] fails with err
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if _, e := cache.NewKeyer(opts(names[:mid])); e != nil {
+			hi, err = mid, e
+		} else {
+			lo = mid
+		}
+	}
+	return hi - 1, err
+}
+
+// keyErrorMsg drops the package's own prefix: the field path already
+// says the value is part of the cache key.
+func keyErrorMsg(err error) string {
+	return strings.TrimPrefix(err.Error(), "cache key: ")
 }

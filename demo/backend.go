@@ -6,6 +6,7 @@ package demo
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"sort"
 	"strconv"
@@ -63,6 +64,33 @@ func Backend(name string) http.Handler {
 				return
 			}
 		}
+	})
+	// /cached is what a cacheable API answer looks like: fresh for ttl
+	// seconds, with a validator and a purge tag. generated_at shows
+	// whether an answer came from the backend or from the cache.
+	mux.HandleFunc("GET /cached", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		ttl, err := strconv.Atoi(q.Get("ttl"))
+		if err != nil || ttl < 0 || ttl > 86400 {
+			ttl = 30
+		}
+		ms, _ := strconv.Atoi(q.Get("ms"))
+		select {
+		case <-time.After(time.Duration(min(max(ms, 0), 10_000)) * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		now := time.Now().UTC()
+		body, _ := json.Marshal(map[string]any{"instance": name, "generated_at": now.Format(time.RFC3339Nano), "ttl": ttl})
+		sum := fnv.New64a()
+		sum.Write(body)
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "public, max-age="+strconv.Itoa(ttl))
+		h.Set("ETag", fmt.Sprintf(`"%x"`, sum.Sum64()))
+		h.Set("Last-Modified", now.Format(http.TimeFormat))
+		h.Set("Surrogate-Key", "demo cached")
+		_, _ = w.Write(append(body, '\n'))
 	})
 	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.PathValue("code"))

@@ -223,8 +223,14 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest, ro *route) {
 	out.Header["Via"] = h.via.appendVia(pr.In.Header["Via"], pr.In.ProtoMajor, pr.In.ProtoMinor)
 }
 
-func (h *Handler) isTrusted(remote string) bool {
-	if len(h.trusted) == 0 {
+func (h *Handler) isTrusted(remote string) bool { return TrustsPeer(h.trusted, remote) }
+
+// TrustsPeer reports whether the peer at remote (a request's RemoteAddr)
+// is within trusted, the test the proxy applies before keeping a
+// client's X-Forwarded-* headers. Stages that depend on those headers
+// (the cache key) use it to agree with the proxy.
+func TrustsPeer(trusted []netip.Prefix, remote string) bool {
+	if len(trusted) == 0 {
 		return false
 	}
 	ap, err := netip.ParseAddrPort(remote)
@@ -232,7 +238,7 @@ func (h *Handler) isTrusted(remote string) bool {
 		return false
 	}
 	a := ap.Addr().Unmap()
-	for _, p := range h.trusted {
+	for _, p := range trusted {
 		if p.Contains(a) {
 			return true
 		}

@@ -1,0 +1,262 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Options configure a Cache: the store every cached route shares.
+type Options struct {
+	// MaxSize bounds the bytes of stored responses (keys, headers and
+	// bodies) across all routes.
+	MaxSize int64
+	// MaxObjectSize is the largest body stored; a larger response streams
+	// to its client and is not stored. 0 means MaxSize/8.
+	MaxObjectSize int64
+	// Name is this cache's name in Cache-Status; "" means "gateway".
+	Name string
+	// Now is the clock; nil means time.Now. Tests inject one so that
+	// freshness can be tested without sleeping.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Cache is the shared HTTP cache: one bounded store, and per route a
+// middleware (Route.Wrap) that answers from it. Create it with New and
+// release it with Close.
+type Cache struct {
+	store   *Store
+	name    string
+	now     func() time.Time
+	maxObj  int64
+	log     *slog.Logger
+	flight  singleflight.Group
+	maxSize int64
+	mu      sync.Mutex // guards routes, closed and bg.Add
+	routes  []*Route
+	closed  bool
+	bg      sync.WaitGroup // background refreshes
+	closing chan struct{}
+}
+
+// New validates o and builds the store.
+func New(o Options) (*Cache, error) {
+	if o.MaxSize <= 0 {
+		return nil, errors.New("cache: max size must be positive")
+	}
+	if o.MaxObjectSize < 0 || o.MaxObjectSize > o.MaxSize {
+		return nil, fmt.Errorf("cache: max object size %d must be between 0 and max size %d", o.MaxObjectSize, o.MaxSize)
+	}
+	if o.MaxObjectSize == 0 {
+		o.MaxObjectSize = o.MaxSize / 8
+	}
+	if o.Name == "" {
+		o.Name = "gateway"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s, err := NewStore(StoreConfig{MaxSize: o.MaxSize})
+	if err != nil {
+		return nil, err
+	}
+	return &Cache{
+		store:   s,
+		name:    o.Name,
+		now:     o.Now,
+		maxObj:  o.MaxObjectSize,
+		maxSize: o.MaxSize,
+		log:     o.Logger,
+		closing: make(chan struct{}),
+	}, nil
+}
+
+// Close waits for background refreshes to finish (they are bounded by
+// their route's timeout) and releases the store. Requests still being
+// served afterwards pass through to the origin uncached.
+func (c *Cache) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	close(c.closing)
+	c.mu.Unlock()
+	c.bg.Wait()
+	c.store.Close()
+}
+
+// goBackground runs f on its own goroutine unless the cache is closing;
+// Close waits for it.
+func (c *Cache) goBackground(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		f()
+	}()
+	return true
+}
+
+// Store exposes the underlying store, for tests and the admin handler.
+func (c *Cache) Store() *Store { return c.store }
+
+// RouteOptions configure caching on one route.
+type RouteOptions struct {
+	Name string
+	Key  KeyOptions
+	// Policy carries the storage choices RFC 9111 leaves open.
+	Policy StoreOptions
+	// StaleWhileRevalidate and StaleIfError are the windows (RFC 5861)
+	// used when the response names none.
+	StaleWhileRevalidate time.Duration
+	StaleIfError         time.Duration
+	// HitForPass is how long a key whose response could not be stored is
+	// remembered as such: its requests then go to the origin side by side
+	// instead of queuing behind one fetch. 0 turns it off.
+	HitForPass time.Duration
+	// LockTimeout bounds how long a request waits for another request's
+	// fetch of the same key; then it goes to the origin itself. 0 means
+	// five seconds.
+	LockTimeout time.Duration
+	// TrustedPeer reports whether the request's peer is trusted to send
+	// X-Forwarded-Host and X-Forwarded-Proto, which the proxy then
+	// forwards; those values join the key so that no other client can
+	// receive a response built from them. nil trusts nobody.
+	TrustedPeer func(*http.Request) bool
+}
+
+// Route is one route's view of the cache.
+type Route struct {
+	c     *Cache
+	name  string
+	keyer *Keyer
+	o     RouteOptions
+	stats routeCounters
+}
+
+type routeCounters struct {
+	hits, staleHits, misses, revalidations, coalesced, stores, passes, uncacheable atomic.Uint64
+}
+
+// Route validates o and registers a cached route.
+func (c *Cache) Route(o RouteOptions) (*Route, error) {
+	k, err := NewKeyer(o.Key)
+	if err != nil {
+		return nil, err
+	}
+	if o.StaleWhileRevalidate < 0 || o.StaleIfError < 0 || o.HitForPass < 0 || o.LockTimeout < 0 {
+		return nil, errors.New("cache: durations must not be negative")
+	}
+	if o.LockTimeout == 0 {
+		o.LockTimeout = 5 * time.Second
+	}
+	r := &Route{c: c, name: o.Name, keyer: k, o: o}
+	c.mu.Lock()
+	c.routes = append(c.routes, r)
+	c.mu.Unlock()
+	return r, nil
+}
+
+// Wrap returns next with this route's caching in front of it.
+func (rt *Route) Wrap(next http.Handler) http.Handler {
+	return &handler{rt: rt, c: rt.c, next: next}
+}
+
+// RouteStats are one route's counters.
+type RouteStats struct {
+	Hits          uint64  `json:"hits"`
+	StaleHits     uint64  `json:"stale_hits"`
+	Misses        uint64  `json:"misses"`
+	Revalidations uint64  `json:"revalidations"`
+	Coalesced     uint64  `json:"coalesced"`
+	Stores        uint64  `json:"stores"`
+	Passes        uint64  `json:"passes"`
+	Uncacheable   uint64  `json:"uncacheable"`
+	HitRatio      float64 `json:"hit_ratio"`
+}
+
+// Stats are the totals of every route plus the store's own figures.
+type Stats struct {
+	RouteStats
+	AdmissionDrops uint64 `json:"admission_drops"`
+	Evictions      uint64 `json:"evictions"`
+	Purges         uint64 `json:"purges"`
+	BytesUsed      int64  `json:"bytes_used"`
+	MaxBytes       int64  `json:"max_bytes"`
+	Entries        int64  `json:"entries"`
+}
+
+// Stats returns this route's counters.
+func (rt *Route) Stats() RouteStats {
+	s := &rt.stats
+	st := RouteStats{
+		Hits:          s.hits.Load(),
+		StaleHits:     s.staleHits.Load(),
+		Misses:        s.misses.Load(),
+		Revalidations: s.revalidations.Load(),
+		Coalesced:     s.coalesced.Load(),
+		Stores:        s.stores.Load(),
+		Passes:        s.passes.Load(),
+		Uncacheable:   s.uncacheable.Load(),
+	}
+	st.HitRatio = hitRatio(st)
+	return st
+}
+
+// hitRatio is the share of requests answered from the cache among those
+// it answered or forwarded. Stale hits count: they were answered without
+// waiting for the origin. Coalesced requests are left out: they neither
+// hit nor caused a fetch.
+func hitRatio(s RouteStats) float64 {
+	served := s.Hits + s.StaleHits
+	total := served + s.Misses + s.Revalidations + s.Passes
+	if total == 0 {
+		return 0
+	}
+	return float64(served) / float64(total)
+}
+
+// Stats returns the totals over every route plus the store's figures.
+func (c *Cache) Stats() (total Stats, routes map[string]RouteStats) {
+	c.mu.Lock()
+	rs := append([]*Route(nil), c.routes...)
+	c.mu.Unlock()
+	routes = make(map[string]RouteStats, len(rs))
+	for _, r := range rs {
+		s := r.Stats()
+		routes[r.name] = s
+		total.Hits += s.Hits
+		total.StaleHits += s.StaleHits
+		total.Misses += s.Misses
+		total.Revalidations += s.Revalidations
+		total.Coalesced += s.Coalesced
+		total.Stores += s.Stores
+		total.Passes += s.Passes
+		total.Uncacheable += s.Uncacheable
+	}
+	ss := c.store.Stats()
+	total.AdmissionDrops = ss.AdmissionDrops
+	total.Evictions = ss.Evictions
+	total.Purges = ss.Purges
+	total.BytesUsed = ss.Bytes
+	total.MaxBytes = c.maxSize
+	total.Entries = ss.Entries
+	total.HitRatio = hitRatio(total.RouteStats)
+	return total, routes
+}

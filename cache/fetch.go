@@ -1,0 +1,419 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// fetch sends out through the route's proxy. With a client (w, r) the
+// response streams to it as it arrives, except when it must be replaced:
+// a 304 to a revalidation (the client gets the refreshed entry) or an
+// error while a stale entry may be served (stale-if-error). w is nil for
+// background refreshes and for a flight whose leader left.
+func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup) (fr *flightResult) {
+	fr = &flightResult{}
+	f := &fill{h: h, client: w, out: out, lk: lk, reqTime: h.c.now()}
+	if w != nil && lk.entry == nil {
+		f.header = w.Header()
+	} else {
+		f.intercept = true
+		f.header = make(http.Header)
+	}
+	if w != nil && out != r {
+		// The fetch outlives r's cancellation for the sake of other
+		// requests; if r's client leaves and nothing is being stored,
+		// nobody needs it any more.
+		ctx, cancel := context.WithCancel(out.Context())
+		out = out.WithContext(ctx)
+		defer cancel()
+		f.cancel = cancel
+		stop := context.AfterFunc(r.Context(), f.clientLeft)
+		defer stop()
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				fr.abort = p
+			}
+		}()
+		h.next.ServeHTTP(f, out)
+		if !f.wroteHeader {
+			f.WriteHeader(http.StatusOK)
+		}
+	}()
+	if fr.abort != nil {
+		if lk.entry != nil {
+			lk.entry.refreshing.Store(false)
+		}
+		return fr
+	}
+	switch f.mode {
+	case modeNotModified:
+		e := h.refreshed(lk.entry, f)
+		if e == nil {
+			// The 304 validates another representation than ours: fetch
+			// the whole response instead.
+			lk2 := *lk
+			lk2.entry, lk2.canStale = nil, false
+			lk2.fwd = "uri-miss"
+			return h.fetch(w, r, outbound(out, &lk2, out.Context()), &lk2)
+		}
+		if h.c.store.Put(lk.primary, lk.vary, e) {
+			h.rt.stats.stores.Add(1)
+		}
+		fr.entry, fr.vary = e, lk.vary
+		if w != nil {
+			now := h.c.now()
+			age := e.age(now)
+			h.serve(w, r, e, age, Status{Fwd: lk.fwd, FwdStatus: http.StatusNotModified, Stored: true, TTL: e.Lifetime - age, HasTTL: true, Detail: lk.detail})
+		}
+	case modeStaleOnError:
+		e := lk.entry
+		e.refreshing.Store(false)
+		h.rt.stats.staleHits.Add(1)
+		fr.entry, fr.vary, fr.stale = e, lk.vary, true
+		if w != nil {
+			now := h.c.now()
+			age := e.age(now)
+			h.serve(w, r, e, age, Status{Fwd: "stale", FwdStatus: f.status, TTL: e.Lifetime - age, HasTTL: true, Detail: "stale-if-error"})
+		}
+	case modeIntercepted:
+		// The client was served as the response streamed; see fill.
+	default:
+		if lk.entry != nil {
+			lk.entry.refreshing.Store(false)
+		}
+	}
+	if f.storing {
+		if e := f.entry(); e != nil {
+			if h.c.store.Put(lk.primary, f.vary, e) {
+				h.rt.stats.stores.Add(1)
+			}
+			fr.entry, fr.vary = e, f.vary
+		}
+	} else if f.markPass && h.rt.o.HitForPass > 0 {
+		h.c.store.MarkPass(lk.primary, h.c.now().Add(h.rt.o.HitForPass))
+		h.rt.stats.uncacheable.Add(1)
+	}
+	return fr
+}
+
+const (
+	modePass         = iota // streams to the client (if any), maybe stored
+	modeNotModified         // a 304 to our revalidation
+	modeStaleOnError        // an error replaced by the stale entry
+	modeIntercepted         // streamed to the client after being held back
+)
+
+// fill is the ResponseWriter the proxy writes a forwarded response to. It
+// decides at the status line what happens to the response (see fetch),
+// then passes the body to the client and keeps a copy while it may still
+// be stored.
+type fill struct {
+	h       *handler
+	client  http.ResponseWriter
+	out     *http.Request
+	lk      *lookup
+	header  http.Header
+	reqTime time.Time
+	cancel  context.CancelFunc
+
+	intercept   bool // header is ours, not the client's
+	wroteHeader bool
+	mode        int
+	status      int
+	respTime    time.Time
+	stored      http.Header // what will be stored, without our Cache-Status
+	vary        []string
+	varyKey     []byte
+	tags        []string
+	body        []byte
+	length      int64 // Content-Length, or -1
+	markPass    bool
+	storing     bool
+	keep        atomic.Bool // storing, as read by clientLeft
+	decided     atomic.Bool // keep is settled
+	gone        atomic.Bool // the client's connection failed or it left
+}
+
+func (f *fill) Header() http.Header { return f.header }
+
+func (f *fill) WriteHeader(code int) {
+	if f.wroteHeader {
+		return
+	}
+	if code < 200 {
+		if !f.intercept && f.client != nil {
+			f.client.WriteHeader(code) // informational (103 Early Hints)
+		}
+		return
+	}
+	f.wroteHeader = true
+	f.status = code
+	f.respTime = f.h.c.now()
+	lk := f.lk
+	switch {
+	case code == http.StatusNotModified && lk.conditional():
+		f.mode = modeNotModified
+		return
+	case code >= 500 && lk.canStale && f.staleIfError():
+		f.mode = modeStaleOnError
+		return
+	}
+	f.decide()
+	hdr := f.header
+	stripTagFields(hdr)
+	st := Status{Fwd: lk.fwd, FwdStatus: code, Stored: f.storing, Detail: lk.detail}
+	if f.storing {
+		st.TTL, st.HasTTL = f.lifetimeHint(), true
+	}
+	if f.client == nil {
+		return
+	}
+	if f.intercept {
+		f.mode = modeIntercepted
+		ch := f.client.Header()
+		for k, v := range hdr {
+			ch[k] = v
+		}
+		hdr = ch
+	}
+	AddCacheStatus(hdr, f.h.c.name, st)
+	f.client.WriteHeader(code)
+}
+
+// staleIfError reports whether the stale entry may replace an error.
+func (f *fill) staleIfError() bool {
+	lk := f.lk
+	w := f.h.window(lk.entry.CC.StaleIfError, lk.reqCC.StaleIfError, f.h.rt.o.StaleIfError)
+	return lk.staleness <= w
+}
+
+// decide settles whether the response is to be stored.
+func (f *fill) decide() {
+	resp := &http.Response{StatusCode: f.status, Header: f.header}
+	ok, _ := Storable(f.out, resp, f.h.rt.o.Policy)
+	f.length = -1
+	if cl := f.header.Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			f.length = n
+		}
+	}
+	if ok {
+		var star bool
+		f.vary, star = VaryFields(f.header)
+		switch {
+		case star, len(f.header["Trailer"]) > 0:
+			ok = false // trailers are not kept; Vary star never matches
+		case f.length > f.h.c.maxObj:
+			ok = false
+		}
+	}
+	if !ok {
+		// A 5xx says nothing lasting about the key; anything else that
+		// cannot be stored will likely not be storable next time either.
+		// Only a flight's own request judges the key: a pass request
+		// (HEAD, no-store, preconditions) may be refused for its own sake.
+		f.markPass = f.status < 500 && f.lk.flight
+		f.decided.Store(true)
+		return
+	}
+	f.storing = true
+	f.keep.Store(true)
+	f.decided.Store(true)
+	f.stored = f.header.Clone()
+	f.tags = tags(f.stored)
+	stripTagFields(f.stored)
+	f.varyKey = VariantKey(nil, f.vary, f.out)
+	if f.length > 0 {
+		f.body = make([]byte, 0, f.length)
+	}
+}
+
+func (f *fill) lifetimeHint() time.Duration {
+	resp := &http.Response{StatusCode: f.status, Header: f.stored}
+	lifetime, _ := FreshnessLifetime(resp, f.h.rt.o.Policy)
+	return lifetime - CurrentAge(resp, f.reqTime, f.respTime, f.respTime)
+}
+
+func (f *fill) Write(p []byte) (int, error) {
+	if !f.wroteHeader {
+		f.WriteHeader(http.StatusOK)
+	}
+	if f.mode != modePass && f.mode != modeIntercepted {
+		return len(p), nil
+	}
+	if f.client != nil && !f.gone.Load() {
+		if _, err := f.client.Write(p); err != nil {
+			f.clientLeft()
+		}
+	}
+	if f.storing {
+		if int64(len(f.body)+len(p)) > f.h.c.maxObj {
+			f.dropBody()
+		} else {
+			f.body = append(f.body, p...)
+		}
+	}
+	return len(p), nil
+}
+
+// dropBody gives up storing a response that outgrew the object limit.
+func (f *fill) dropBody() {
+	f.storing = false
+	f.keep.Store(false)
+	f.body = nil
+	f.markPass = f.lk.flight
+	if f.gone.Load() && f.cancel != nil {
+		f.cancel()
+	}
+}
+
+// clientLeft is called when the client's writes fail or its request is
+// cancelled: the fetch goes on only while its response is being stored.
+// Before the status line that is not known yet, so it goes on.
+func (f *fill) clientLeft() {
+	f.gone.Store(true)
+	if f.decided.Load() && !f.keep.Load() && f.cancel != nil {
+		f.cancel()
+	}
+}
+
+func (f *fill) FlushError() error {
+	if !f.wroteHeader {
+		f.WriteHeader(http.StatusOK)
+	}
+	if f.client == nil || f.gone.Load() || (f.mode != modePass && f.mode != modeIntercepted) {
+		return nil
+	}
+	if err := http.NewResponseController(f.client).Flush(); err != nil {
+		f.clientLeft()
+	}
+	return nil
+}
+
+// entry builds the stored entry once the whole body arrived.
+func (f *fill) entry() *Entry {
+	if f.length >= 0 && int64(len(f.body)) != f.length {
+		return nil // cut short: never store a truncated body
+	}
+	hdr := f.stored
+	if len(hdr["Date"]) == 0 {
+		// RFC 9110 6.6.1: a cache adds Date before storing a response
+		// without one, so its age can be computed.
+		hdr["Date"] = []string{f.respTime.UTC().Format(http.TimeFormat)}
+	}
+	if bodyAllowed(f.status) {
+		hdr["Content-Length"] = []string{strconv.Itoa(len(f.body))}
+	}
+	return newEntry(f.status, hdr, f.body, f.varyKey, f.tags, f.reqTime, f.respTime, f.h.rt.o.Policy)
+}
+
+// newEntry derives what serving needs from a response to be stored; hdr
+// and body become the entry's and must not be changed afterwards.
+func newEntry(status int, hdr http.Header, body, varyKey []byte, tags []string, reqTime, respTime time.Time, o StoreOptions) *Entry {
+	resp := &http.Response{StatusCode: status, Header: hdr}
+	e := &Entry{
+		Status:       status,
+		Header:       hdr,
+		Body:         body,
+		RequestTime:  reqTime,
+		ResponseTime: respTime,
+		VaryKey:      varyKey,
+		Tags:         tags,
+		CC:           ParseCacheControl(hdr),
+		ETag:         hdr.Get("Etag"),
+		LastModified: hdr.Get("Last-Modified"),
+	}
+	e.Lifetime, e.Heuristic = FreshnessLifetime(resp, o)
+	e.InitialAge = CurrentAge(resp, reqTime, respTime, respTime)
+	return e
+}
+
+// refreshed is old updated by the 304 in f (RFC 9111 4.3.4), or nil when
+// the 304 names a different strong validator than old's.
+func (h *handler) refreshed(old *Entry, f *fill) *Entry {
+	if et := f.header.Get("Etag"); et != "" && old.ETag != "" && et != old.ETag {
+		return nil
+	}
+	hdr := old.Header.Clone()
+	for k, v := range f.header {
+		switch k {
+		case "Content-Length", "Content-Encoding", "Content-Range", "Transfer-Encoding", "Surrogate-Key", "Cache-Tag":
+			// Describe the stored body (RFC 9111 3.2), or the tags
+			// stored with it.
+			continue
+		}
+		hdr[k] = v
+	}
+	hdr = hdr.Clone() // one backing array, len == cap everywhere
+	if len(hdr["Date"]) == 0 || len(f.header["Date"]) == 0 {
+		hdr["Date"] = []string{f.respTime.UTC().Format(http.TimeFormat)}
+	}
+	return newEntry(old.Status, hdr, old.Body, old.VaryKey, old.Tags, f.reqTime, f.respTime, h.rt.o.Policy)
+}
+
+// Purge tags come from the Surrogate-Key (space separated, as Fastly and
+// Varnish use it) and Cache-Tag (comma separated, as Cloudflare uses it)
+// response fields. They are for this cache, so they are removed from what
+// clients see and what is stored, and bounded so that one response cannot
+// make the index large.
+const (
+	maxTags   = 64
+	maxTagLen = 256
+)
+
+func tags(h http.Header) []string {
+	var out []string
+	add := func(t string) {
+		if t == "" || len(t) > maxTagLen || len(out) >= maxTags {
+			return
+		}
+		for _, o := range out {
+			if o == t {
+				return
+			}
+		}
+		out = append(out, t)
+	}
+	for _, line := range h["Surrogate-Key"] {
+		for _, t := range strings.Fields(line) {
+			add(t)
+		}
+	}
+	for _, line := range h["Cache-Tag"] {
+		for _, t := range strings.Split(line, ",") {
+			add(strings.TrimSpace(t))
+		}
+	}
+	return out
+}
+
+func stripTagFields(h http.Header) {
+	delete(h, "Surrogate-Key")
+	delete(h, "Cache-Tag")
+}
+
+// serveContent answers a conditional or range request for a stored 200
+// with net/http's own evaluation of preconditions and ranges.
+func serveContent(w http.ResponseWriter, r *http.Request, e *Entry) {
+	hdr := w.Header()
+	if _, ok := hdr["Content-Type"]; !ok {
+		hdr["Content-Type"] = nil // keep ServeContent from sniffing one
+	}
+	var mod time.Time
+	if e.LastModified != "" {
+		mod, _ = http.ParseTime(e.LastModified)
+	}
+	http.ServeContent(w, r, "", mod, bytes.NewReader(e.Body))
+}
+
+// age is the entry's current age at now (RFC 9111 4.2.3).
+func (e *Entry) age(now time.Time) time.Duration {
+	return addSat(e.InitialAge, nonNegative(now.Sub(e.ResponseTime)))
+}

@@ -1,0 +1,481 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// handler is one route's cache in front of its proxy. The request path:
+//
+//  1. GET and HEAD look up the primary key (Keyer), then the variant that
+//     matches the request's Vary fields. Other methods are forwarded, and
+//     an unsafe one that succeeds invalidates its URL (RFC 9111 4.4).
+//  2. A fresh entry, or a stale one the client accepts (max-stale), is
+//     served at once; a stale one within stale-while-revalidate is served
+//     at once and refreshed in the background, by exactly one request.
+//  3. Otherwise the request goes forward: conditionally when a stale entry
+//     has validators. Concurrent requests for one key share that fetch
+//     (singleflight); see coalesce for who receives what.
+//  4. The forwarded response streams to the client while a copy is kept;
+//     when it is storable (Storable) and within the object size limit it
+//     is stored. A key whose response was not storable is remembered as a
+//     pass for a while, so its requests stop queuing behind one another.
+type handler struct {
+	rt   *Route
+	c    *Cache
+	next http.Handler
+}
+
+var keyBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// noRequestDirectives is a request without Cache-Control, to tell whether
+// a revalidation was forced by the request or by the stored response.
+var noRequestDirectives = ParseCacheControlValue("")
+
+// lookup is what the cache knows about a request before going forward.
+type lookup struct {
+	primary   string
+	reqCC     Directives
+	fwd       string   // Cache-Status fwd reason
+	detail    string   // Cache-Status detail
+	vary      []string // Vary fields of what is stored under primary
+	entry     *Entry   // the stored variant for this request, if any
+	canStale  bool     // entry is stale and may be served stale (RFC 5861)
+	staleness time.Duration
+	passUntil time.Time
+	flight    bool // the fetch is a flight's: its outcome judges the key
+}
+
+// conditional reports whether the forwarded request can revalidate entry.
+func (lk *lookup) conditional() bool {
+	return lk.entry != nil && (lk.entry.ETag != "" || lk.entry.LastModified != "")
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	default:
+		h.forwardMethod(w, r)
+		return
+	}
+	if len(r.Header["Upgrade"]) > 0 {
+		// WebSocket and other upgrades are tunnels, not responses to store.
+		AddCacheStatus(w.Header(), h.c.name, Status{Fwd: "bypass"})
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	lk := lookup{primary: h.primaryKey(r), reqCC: ParseCacheControl(r.Header), fwd: "uri-miss"}
+	now := h.c.now()
+	if obj := h.c.store.Get(lk.primary); obj != nil {
+		lk.vary = obj.Vary
+		lk.passUntil = obj.PassUntil
+		if len(obj.Variants) > 0 {
+			lk.fwd = "vary-miss"
+			if e := findVariant(obj, r); e != nil && h.tryServe(w, r, &lk, e, now) {
+				return
+			}
+		}
+	}
+	if lk.reqCC.OnlyIfCached {
+		// RFC 9111 5.2.1.7: nothing stored fits, and the client forbids
+		// going forward.
+		AddCacheStatus(w.Header(), h.c.name, Status{Fwd: lk.fwd, Detail: "only-if-cached"})
+		httpError(w, http.StatusGatewayTimeout, "not cached")
+		return
+	}
+	if h.passes(r, &lk, now) {
+		h.rt.stats.passes.Add(1)
+		h.direct(w, r, r, &lk)
+		return
+	}
+	h.coalesce(w, r, &lk)
+}
+
+// tryServe answers r from e when RFC 9111 and RFC 5861 allow it, and
+// otherwise records in lk how to go forward.
+func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e *Entry, now time.Time) bool {
+	lk.entry = e
+	lk.fwd = "stale"
+	age := e.age(now)
+	lifetime := e.Lifetime
+	if e.SoftPurged() {
+		lifetime = 0
+	}
+	v, staleness := Usable(lk.reqCC, e.CC, age, lifetime)
+	switch v {
+	case Fresh:
+		h.rt.stats.hits.Add(1)
+		h.serve(w, r, e, age, Status{Hit: true, TTL: lifetime - age, HasTTL: true})
+		return true
+	case StaleAcceptable:
+		h.rt.stats.staleHits.Add(1)
+		h.serve(w, r, e, age, Status{Hit: true, TTL: lifetime - age, HasTTL: true, Detail: "max-stale"})
+		return true
+	case Stale:
+		lk.canStale = true
+		lk.staleness = staleness
+		if staleness <= h.window(e.CC.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate) {
+			h.rt.stats.staleHits.Add(1)
+			if e.TryRefresh() {
+				h.refreshInBackground(r, *lk)
+			}
+			h.serve(w, r, e, age, Status{Hit: true, TTL: lifetime - age, HasTTL: true, Detail: "stale-while-revalidate"})
+			return true
+		}
+	case Revalidate:
+		if rv, _ := Usable(noRequestDirectives, e.CC, age, lifetime); rv == Fresh {
+			lk.fwd = "request"
+		}
+	}
+	return false
+}
+
+// window is an RFC 5861 window: the response's directive when present
+// (resp >= 0), else the route's default; a request directive (req >= 0)
+// may widen it, as the client says it accepts that much.
+func (h *handler) window(resp, req int64, def time.Duration) time.Duration {
+	w := def
+	if resp >= 0 {
+		w = seconds(resp)
+	}
+	if req >= 0 {
+		w = max(w, seconds(req))
+	}
+	return w
+}
+
+// passes reports whether r goes to the origin on its own, not coalesced:
+// a key remembered as uncacheable, a request that forbids storing, and a
+// range or conditional request that the cache has nothing to answer with
+// (forwarded as sent, so the origin can answer 206 or 304 itself).
+func (h *handler) passes(r *http.Request, lk *lookup, now time.Time) bool {
+	switch {
+	case now.Before(lk.passUntil):
+		lk.detail = "hit-for-pass"
+	case lk.reqCC.NoStore:
+		lk.detail = "no-store"
+	case lk.entry == nil && hasPreconditions(r.Header):
+		lk.detail = "conditional"
+	default:
+		return false
+	}
+	lk.entry = nil
+	lk.canStale = false
+	return true
+}
+
+func findVariant(obj *Object, r *http.Request) *Entry {
+	if len(obj.Vary) == 0 {
+		return obj.Variants[0]
+	}
+	var buf [256]byte
+	vk := VariantKey(buf[:0], obj.Vary, r)
+	for _, e := range obj.Variants {
+		if bytes.Equal(e.VaryKey, vk) {
+			return e
+		}
+	}
+	return nil
+}
+
+// primaryKey is the route's key, plus the X-Forwarded-Host and -Proto a
+// trusted peer sent: the proxy forwards those, and an origin may build
+// links from them, so requests that differ in them must not share entries.
+func (h *handler) primaryKey(r *http.Request) string {
+	bp := keyBufPool.Get().(*[]byte)
+	b := h.rt.keyer.AppendKey((*bp)[:0], r)
+	if h.rt.o.TrustedPeer != nil && h.rt.o.TrustedPeer(r) {
+		for _, name := range [...]string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+			b = append(b, "\x00f:"...)
+			b = append(b, name...)
+			for _, v := range r.Header[name] {
+				b = append(b, '=')
+				b = appendEscaped(b, v)
+			}
+		}
+	}
+	k := string(b)
+	*bp = b
+	keyBufPool.Put(bp)
+	return k
+}
+
+// serve writes e as the response to r, answering conditional and range
+// requests for a 200 like a file server would.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age time.Duration, st Status) {
+	hdr := w.Header()
+	for k, v := range e.Header {
+		hdr[k] = v // stored slices have len == cap, so appending to them copies
+	}
+	secs := min(int64(age/time.Second), deltaSecondsMax)
+	hdr["Age"] = []string{strconv.FormatInt(secs, 10)}
+	AddCacheStatus(hdr, h.c.name, st)
+	if e.Status == http.StatusOK && hasPreconditions(r.Header) {
+		serveContent(w, r, e)
+		return
+	}
+	w.WriteHeader(e.Status)
+	if r.Method != http.MethodHead && bodyAllowed(e.Status) {
+		_, _ = w.Write(e.Body)
+	}
+}
+
+// hasPreconditions reports a conditional or range request (RFC 9110
+// section 13 and 14).
+func hasPreconditions(h http.Header) bool {
+	for k := range h {
+		if len(k) > 2 && (k[0] == 'I' && k[1] == 'f' || k[0] == 'R' && k == "Range") {
+			return true
+		}
+	}
+	return false
+}
+
+func bodyAllowed(code int) bool {
+	return code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
+}
+
+// forwardMethod forwards a request the cache does not answer and
+// invalidates what an unsafe one may have changed.
+func (h *handler) forwardMethod(w http.ResponseWriter, r *http.Request) {
+	h.next.ServeHTTP(&invalidator{ResponseWriter: w, h: h, r: r}, r)
+}
+
+// invalidator passes a response through and, when it is a success to an
+// unsafe method, drops the stored responses for the request URL and for
+// the Location and Content-Location on the same origin (RFC 9111 4.4).
+// It acts on the status line, before the body: later requests must not
+// be served the old representation while the body still streams.
+type invalidator struct {
+	http.ResponseWriter
+	h     *handler
+	r     *http.Request
+	wrote bool
+}
+
+func (iv *invalidator) WriteHeader(code int) {
+	if code >= 200 && !iv.wrote {
+		iv.wrote = true
+		hdr := iv.ResponseWriter.Header()
+		if code < 400 && !safeMethod(iv.r.Method) {
+			iv.h.invalidate(iv.r, hdr)
+		}
+		AddCacheStatus(hdr, iv.h.c.name, Status{Fwd: "method", FwdStatus: code})
+	}
+	iv.ResponseWriter.WriteHeader(code)
+}
+
+func (iv *invalidator) Write(p []byte) (int, error) {
+	if !iv.wrote {
+		iv.WriteHeader(http.StatusOK)
+	}
+	return iv.ResponseWriter.Write(p)
+}
+
+func (iv *invalidator) FlushError() error {
+	if !iv.wrote {
+		iv.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(iv.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach Hijack (upgrades) and the
+// deadlines of the connection.
+func (iv *invalidator) Unwrap() http.ResponseWriter { return iv.ResponseWriter }
+
+func safeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+func (h *handler) invalidate(r *http.Request, resp http.Header) {
+	h.c.store.RemoveURL(URLPart(h.rt.keyer.Key(r)))
+	base := &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath}
+	if r.TLS != nil {
+		base.Scheme = "https"
+	}
+	for _, name := range [...]string{"Location", "Content-Location"} {
+		v := resp.Get(name)
+		if v == "" {
+			continue
+		}
+		u, err := base.Parse(v)
+		if err != nil || u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) {
+			continue // another origin: RFC 9111 4.4 forbids invalidating it
+		}
+		other := &http.Request{Method: http.MethodGet, URL: u, Host: r.Host, TLS: r.TLS}
+		h.c.store.RemoveURL(URLPart(h.rt.keyer.Key(other)))
+	}
+}
+
+// flightResult is what the fetch that leads a flight hands its followers.
+type flightResult struct {
+	entry *Entry   // a response a shared cache may reuse; nil: fetch yourself
+	vary  []string // Vary fields entry was keyed under
+	stale bool     // entry is a stale one, served because the origin failed
+	abort any      // the fetch panicked (e.g. the upstream body broke)
+}
+
+// coalesce sends r forward through a flight shared by every concurrent
+// request for the key. The first request leads: its fetch streams to its
+// own client and fills the cache. The rest wait, woken by the flight's
+// end, and are served the result when a shared cache may reuse it for
+// them; otherwise, or after LockTimeout, they go to the origin themselves.
+//
+// The fetch runs on a context detached from the leader's client (keeping
+// the route's deadline), so the leader leaving does not fail the others.
+// Who leads is settled by a compare-and-swap on claim: the flight's
+// function claims the leader's writer unless the leader gave up first
+// (then the fetch only fills the cache), so a writer is never used after
+// its handler returned.
+func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
+	ctx, cancel := detach(r.Context())
+	out := outbound(r, lk, ctx)
+	// The flight has its own lookup: a leader that gives up goes on with
+	// lk while the flight may still run.
+	flk := *lk
+	flk.flight = true
+	var claim atomic.Int32 // 0 waiting, 1 the flight writes to w, 2 w gave up
+	ch := h.c.flight.DoChan(lk.primary, func() (any, error) {
+		defer cancel()
+		if claim.CompareAndSwap(0, 1) {
+			return h.fetch(w, r, out, &flk), nil
+		}
+		return h.fetch(nil, nil, out, &flk), nil
+	})
+	timer := time.NewTimer(h.rt.o.LockTimeout)
+	defer timer.Stop()
+	var res singleflight.Result
+	var got bool
+	select {
+	case res = <-ch:
+		got = true
+	case <-timer.C:
+	case <-r.Context().Done():
+	}
+	if !got {
+		if claim.CompareAndSwap(0, 2) {
+			if r.Context().Err() != nil {
+				return // the client left; nothing to answer
+			}
+			lk.detail = "lock-timeout"
+			h.countForward(lk)
+			h.direct(w, r, r, lk)
+			return
+		}
+		res = <-ch // we lead: the flight is writing our response
+	}
+	fr := res.Val.(*flightResult)
+	if claim.Load() == 1 {
+		h.countForward(lk)
+		if fr.abort != nil {
+			panic(fr.abort)
+		}
+		return
+	}
+	if e := fr.entry; e != nil && VaryMatches(fr.vary, false, e.VaryKey, r) {
+		h.rt.stats.coalesced.Add(1)
+		now := h.c.now()
+		age := e.age(now)
+		st := Status{Fwd: lk.fwd, FwdStatus: e.Status, Collapsed: true, TTL: e.Lifetime - age, HasTTL: true}
+		if fr.stale {
+			st.Detail = "stale-if-error"
+		}
+		h.serve(w, r, e, age, st)
+		return
+	}
+	h.countForward(lk)
+	h.direct(w, r, r, lk)
+}
+
+// countForward counts a request that went to the origin for the cache.
+func (h *handler) countForward(lk *lookup) {
+	if lk.entry != nil {
+		h.rt.stats.revalidations.Add(1)
+	} else {
+		h.rt.stats.misses.Add(1)
+	}
+}
+
+// direct fetches out for r without a flight, re-raising a panic of the
+// proxy (an aborted response) on this goroutine as net/http expects.
+func (h *handler) direct(w http.ResponseWriter, r, out *http.Request, lk *lookup) {
+	lk.entry, lk.canStale, lk.flight = nil, false, false
+	if fr := h.fetch(w, r, out, lk); fr.abort != nil {
+		panic(fr.abort)
+	}
+}
+
+// detach returns a context that keeps parent's values and deadline but
+// not its cancellation.
+func detach(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx := context.WithoutCancel(parent)
+	if d, ok := parent.Deadline(); ok {
+		return context.WithDeadline(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
+// outbound is the request a coalesced fetch sends: always a GET (a HEAD
+// miss fetches the body so later GETs can hit), without a body, and
+// without the client's preconditions and range, which apply to what the
+// cache answers, not to what it stores. When the stored entry has
+// validators they make the request conditional instead.
+func outbound(r *http.Request, lk *lookup, ctx context.Context) *http.Request {
+	out := r.Clone(ctx)
+	out.Method = http.MethodGet
+	out.Body = http.NoBody
+	out.ContentLength = 0
+	out.GetBody = nil
+	for _, k := range [...]string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
+		delete(out.Header, k)
+	}
+	if lk.conditional() {
+		if lk.entry.ETag != "" {
+			out.Header["If-None-Match"] = []string{lk.entry.ETag}
+		}
+		if lk.entry.LastModified != "" {
+			out.Header["If-Modified-Since"] = []string{lk.entry.LastModified}
+		}
+	}
+	return out
+}
+
+func (h *handler) refreshInBackground(r *http.Request, lk lookup) {
+	e := lk.entry
+	ctx, cancel := detach(r.Context())
+	out := outbound(r, &lk, ctx)
+	lk.detail = "stale-while-revalidate"
+	lk.flight = true
+	ok := h.c.goBackground(func() {
+		defer cancel()
+		h.c.flight.Do(lk.primary, func() (any, error) {
+			return h.fetch(nil, nil, out, &lk), nil
+		})
+	})
+	if !ok {
+		cancel()
+		e.refreshing.Store(false)
+	}
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(msg + "\n"))
+}
