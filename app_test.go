@@ -106,3 +106,84 @@ func waitStatus(t *testing.T, url string, want int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestCacheFromConfig: a route with cache.enabled serves hits, and the
+// admin listener's purge and stats reach the same cache.
+func TestCacheFromConfig(t *testing.T) {
+	var n atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Cache-Control", "max-age=300")
+		w.Header().Set("Surrogate-Key", "product-7 catalog")
+		io.WriteString(w, "v"+strings.Repeat("x", int(n.Load())))
+	}))
+	defer up.Close()
+	a := startApp(t, `
+listeners:
+  - address: "127.0.0.1:0"
+admin:
+  address: "127.0.0.1:0"
+cache:
+  max_size: 1MiB
+upstreams:
+  app:
+    targets: ["`+up.URL+`"]
+routes:
+  - name: cached
+    path: /
+    upstream: app
+    cache:
+      enabled: true
+      ignore_params: ["utm_*"]
+`)
+	gw := "http://" + a.server.Addrs()[0].String()
+	adm := "http://" + a.adminLn.Addr().String()
+	fetch := func(path string) (string, string) {
+		t.Helper()
+		resp, err := http.Get(gw + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.Header.Get("Surrogate-Key") != "" {
+			t.Errorf("Surrogate-Key reached the client")
+		}
+		return string(b), resp.Header.Get("Cache-Status")
+	}
+	if b, st := fetch("/p?utm_source=x"); b != "vx" || !strings.Contains(st, "stored") {
+		t.Fatalf("first: %q %q", b, st)
+	}
+	if b, st := fetch("/p?utm_medium=y"); b != "vx" || !strings.Contains(st, "hit") {
+		t.Fatalf("second (utm_* ignored): %q %q; want the stored body as a hit", b, st)
+	}
+	purge := func(q string) {
+		t.Helper()
+		resp, err := http.Post(adm+"/cache/purge?"+q, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"purged": 1`) {
+			t.Fatalf("purge %s: %d %s", q, resp.StatusCode, b)
+		}
+	}
+	purge("tag=product-7")
+	if b, _ := fetch("/p"); b != "vxx" {
+		t.Fatalf("after tag purge: %q; want a fresh fetch", b)
+	}
+	purge("url=" + gw + "/p")
+	if b, _ := fetch("/p"); b != "vxxx" {
+		t.Fatalf("after URL purge: %q; want a fresh fetch", b)
+	}
+	resp, err := http.Get(adm + "/cache/stats?route=cached")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"hits": 1`) || !strings.Contains(string(b), `"misses": 3`) {
+		t.Errorf("route stats: %s; want 1 hit and 3 misses", b)
+	}
+}

@@ -56,30 +56,18 @@ upstreams:
     protocol: %q
 cache:
   max_size: %q
-  max_object_size: %q
 routes:
   - name: proxy
     path: /
     upstream: upstream
     cache:
       enabled: %t
-`, *listen, *h2c, *adminAddr, strings.Join(targets, ", "), *protocol, *cacheSize, objectSize(*cacheSize), !*noCache)
+`, *listen, *h2c, *adminAddr, strings.Join(targets, ", "), *protocol, *cacheSize, !*noCache)
 	cfg, err := config.Parse("proxy flags", []byte(yaml))
 	if err != nil {
 		return err
 	}
 	return runConfig(cfg, stderr, nil)
-}
-
-// objectSize is the largest response the proxy command stores: 8 MiB, or
-// an eighth of a smaller cache. An invalid size is passed through for the
-// config loader to report.
-func objectSize(cacheSize string) string {
-	sz, err := config.ParseSize(cacheSize)
-	if err != nil || sz <= 0 {
-		return cacheSize
-	}
-	return strconv.FormatInt(min(int64(sz)/8, 8<<20), 10)
 }
 
 // cmdDemo runs two instances of the sample backend on loopback and the

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -307,6 +308,16 @@ func TestDemo(t *testing.T) {
 	if body := get(t, "http://"+adm+"/readyz", http.StatusOK); !strings.Contains(body, `"ready": true`) {
 		t.Errorf("readyz: got %s", body)
 	}
+	// The demo route caches: the second request for /api/cached is a hit
+	// with the very same body.
+	first, st1 := getStatus(t, "http://"+gw+"/api/cached")
+	second, st2 := getStatus(t, "http://"+gw+"/api/cached")
+	if first != second || !strings.Contains(st1, "fwd=uri-miss") || !strings.Contains(st2, "hit") {
+		t.Errorf("demo cache: got %q (%s) then %q (%s); want a miss then a hit with the same body", first, st1, second, st2)
+	}
+	if body := get(t, "http://"+adm+"/cache/stats", http.StatusOK); !strings.Contains(body, `"hits": 1`) {
+		t.Errorf("cache stats: got %s; want one hit", body)
+	}
 	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +334,14 @@ func TestDemo(t *testing.T) {
 
 // TestProxyCommand runs the file-less `gateway proxy`.
 func TestProxyCommand(t *testing.T) {
+	var cacheable atomic.Int64
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/cacheable" {
+			if cacheable.Add(1) > 1 {
+				t.Errorf("the upstream saw /cacheable twice")
+			}
+			w.Header().Set("Cache-Control", "max-age=60")
+		}
 		fmt.Fprintf(w, "upstream saw %s", r.URL.Path)
 	}))
 	defer up.Close()
@@ -332,10 +350,33 @@ func TestProxyCommand(t *testing.T) {
 	if body := get(t, "http://"+gw+"/x/y", http.StatusOK); body != "upstream saw /x/y" {
 		t.Errorf("got %q; want %q", body, "upstream saw /x/y")
 	}
+	// It caches by default: a response with max-age is served again
+	// without the upstream.
+	if _, st := getStatus(t, "http://"+gw+"/cacheable"); !strings.Contains(st, "stored") {
+		t.Errorf("first: Cache-Status %q; want stored", st)
+	}
+	if body, st := getStatus(t, "http://"+gw+"/cacheable"); !strings.Contains(st, "hit") || body != "upstream saw /cacheable" {
+		t.Errorf("second: got %q, Cache-Status %q; want a hit", body, st)
+	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	if code := c.wait(t); code != 0 {
 		t.Fatalf("exit code: got %d; want 0", code)
 	}
+}
+
+// getStatus GETs url, wants 200, and returns the body and Cache-Status.
+func getStatus(t *testing.T, url string) (body, cacheStatus string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: got %d; want 200 (%s)", url, resp.StatusCode, b)
+	}
+	return string(b), resp.Header.Get("Cache-Status")
 }
 
 func get(t *testing.T, url string, want int) string {

@@ -87,7 +87,14 @@ func applyDefaults(c *Config, d *decoder) {
 	}
 
 	size(&c.Cache.MaxSize, "cache.max_size", 256*mib)
-	size(&c.Cache.MaxObjectSize, "cache.max_object_size", 8*mib)
+	// A small cache gets a proportionally small object limit, so that
+	// setting max_size alone never makes the default object limit an
+	// error: an eighth of the cache, at most 8 MiB.
+	objDefault := Size(8 * mib)
+	if c.Cache.MaxSize > 0 && c.Cache.MaxSize/8 < objDefault {
+		objDefault = max(c.Cache.MaxSize/8, 1)
+	}
+	size(&c.Cache.MaxObjectSize, "cache.max_object_size", objDefault)
 
 	for i := range c.Routes {
 		r := &c.Routes[i]
