@@ -1,0 +1,70 @@
+package cache
+
+import (
+	"net/http"
+	"runtime"
+	"strconv"
+	"testing"
+)
+
+// discardWriter is a ResponseWriter that keeps nothing, so the test
+// measures what the cache holds, not what a recorder would.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) WriteHeader(int)             {}
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestMemoryBoundThroughHandler writes ten times max_size of distinct
+// cacheable responses through a cached route and checks that the live
+// heap stays within max_size plus a bounded overhead: the cost charged
+// per entry covers what the entry really holds.
+func TestMemoryBoundThroughHandler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 80 MiB")
+	}
+	const maxSize = 8 << 20
+	const objSize = 16 << 10
+	body := make([]byte, objSize)
+	c, err := New(Options{MaxSize: maxSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rt, err := c.Route(RouteOptions{Name: "mem"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Content-Length", strconv.Itoa(objSize))
+		// A fresh copy per response, as a real fetch would have.
+		_, _ = w.Write(append([]byte(nil), body...))
+	})
+	h := rt.Wrap(origin)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	n := 10 * maxSize / objSize
+	for i := range n {
+		r, _ := http.NewRequest(http.MethodGet, "http://example.test/obj/"+strconv.Itoa(i), nil)
+		h.ServeHTTP(&discardWriter{h: http.Header{}}, r)
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	total, _ := c.Stats()
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d objects of %d B written; stored %d entries, %d B; evictions %d, drops %d; heap grew %d B",
+		n, objSize, total.Entries, total.BytesUsed, total.Evictions, total.AdmissionDrops, grown)
+	if total.BytesUsed > maxSize {
+		t.Errorf("bytes used %d over max size %d", total.BytesUsed, maxSize)
+	}
+	// ristretto's counters and buffers plus the index: a few MiB at most.
+	if limit := int64(maxSize + 8<<20); grown > limit {
+		t.Errorf("heap grew by %d B; want at most max size plus 8 MiB (%d B)", grown, limit)
+	}
+	if total.Stores == 0 || total.Evictions+total.AdmissionDrops == 0 {
+		t.Errorf("stores %d, evictions %d, drops %d: want the cache filled past its size", total.Stores, total.Evictions, total.AdmissionDrops)
+	}
+}
