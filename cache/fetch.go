@@ -191,7 +191,7 @@ func (f *fill) WriteHeader(code int) {
 func (f *fill) staleIfError() bool {
 	lk := f.lk
 	w := f.h.window(lk.entry.CC.StaleIfError, lk.reqCC.StaleIfError, f.h.rt.o.StaleIfError)
-	return lk.staleness <= w
+	return within(lk.staleness, w)
 }
 
 // decide settles whether the response is to be stored.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -73,7 +74,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	lk := lookup{primary: h.primaryKey(r), reqCC: ParseCacheControl(r.Header), fwd: "uri-miss"}
+	bp := keyBufPool.Get().(*[]byte)
+	defer keyBufPool.Put(bp)
+	*bp = h.appendKey((*bp)[:0], r)
+	// The key is looked up as a view of the pooled buffer, which nothing
+	// retains; a request that goes forward copies it (forward).
+	lk := lookup{primary: unsafe.String(unsafe.SliceData(*bp), len(*bp)), reqCC: ParseCacheControl(r.Header), fwd: "uri-miss"}
 	now := h.c.now()
 	if obj := h.c.store.Get(lk.primary); obj != nil {
 		lk.vary = obj.Vary
@@ -85,13 +91,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	h.forward(w, r, lk, now)
+}
+
+// forward handles a request the cache could not answer. lk is taken by
+// value so that only this path moves it to the heap: hits allocate no
+// lookup.
+func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now time.Time) {
 	if lk.reqCC.OnlyIfCached {
 		// RFC 9111 5.2.1.7: nothing stored fits, and the client forbids
 		// going forward.
-		AddCacheStatus(w.Header(), h.c.name, Status{Fwd: lk.fwd, Detail: "only-if-cached"})
+		AddCacheStatus(w.Header(), h.c.name, Status{Detail: "only-if-cached"})
 		httpError(w, http.StatusGatewayTimeout, "not cached")
 		return
 	}
+	lk.primary = strings.Clone(lk.primary)
 	if h.passes(r, &lk, now) {
 		h.rt.stats.passes.Add(1)
 		h.direct(w, r, r, &lk)
@@ -123,7 +137,7 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 	case Stale:
 		lk.canStale = true
 		lk.staleness = staleness
-		if staleness <= h.window(e.CC.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate) {
+		if within(staleness, h.window(e.CC.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate)) {
 			h.rt.stats.staleHits.Add(1)
 			if e.TryRefresh() {
 				h.refreshInBackground(r, *lk)
@@ -151,6 +165,13 @@ func (h *handler) window(resp, req int64, def time.Duration) time.Duration {
 		w = max(w, seconds(req))
 	}
 	return w
+}
+
+// within reports whether staleness falls inside an RFC 5861 window. A
+// zero window means none: an entry exactly at its lifetime is stale by 0
+// and must not be served stale.
+func within(staleness, window time.Duration) bool {
+	return window > 0 && staleness <= window
 }
 
 // passes reports whether r goes to the origin on its own, not coalesced:
@@ -187,12 +208,11 @@ func findVariant(obj *Object, r *http.Request) *Entry {
 	return nil
 }
 
-// primaryKey is the route's key, plus the X-Forwarded-Host and -Proto a
+// appendKey appends the route's key, plus the X-Forwarded-Host and -Proto a
 // trusted peer sent: the proxy forwards those, and an origin may build
 // links from them, so requests that differ in them must not share entries.
-func (h *handler) primaryKey(r *http.Request) string {
-	bp := keyBufPool.Get().(*[]byte)
-	b := h.rt.keyer.AppendKey((*bp)[:0], r)
+func (h *handler) appendKey(b []byte, r *http.Request) []byte {
+	b = h.rt.keyer.AppendKey(b, r)
 	if h.rt.o.TrustedPeer != nil && h.rt.o.TrustedPeer(r) {
 		for _, name := range [...]string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
 			b = append(b, "\x00f:"...)
@@ -203,10 +223,7 @@ func (h *handler) primaryKey(r *http.Request) string {
 			}
 		}
 	}
-	k := string(b)
-	*bp = b
-	keyBufPool.Put(bp)
-	return k
+	return b
 }
 
 // serve writes e as the response to r, answering conditional and range
@@ -217,8 +234,19 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age ti
 		hdr[k] = v // stored slices have len == cap, so appending to them copies
 	}
 	secs := min(int64(age/time.Second), deltaSecondsMax)
-	hdr["Age"] = []string{strconv.FormatInt(secs, 10)}
-	AddCacheStatus(hdr, h.c.name, st)
+	if len(hdr["Cache-Status"]) == 0 {
+		// The usual case, in two allocations: the member and one
+		// backing array for both fields.
+		var buf [128]byte
+		vals := make([]string, 2)
+		vals[0] = strconv.FormatInt(secs, 10)
+		vals[1] = string(st.Append(buf[:0], h.c.name))
+		hdr["Age"] = vals[0:1:1]
+		hdr["Cache-Status"] = vals[1:2:2]
+	} else {
+		hdr["Age"] = []string{strconv.FormatInt(secs, 10)}
+		AddCacheStatus(hdr, h.c.name, st)
+	}
 	if e.Status == http.StatusOK && hasPreconditions(r.Header) {
 		serveContent(w, r, e)
 		return
@@ -454,6 +482,7 @@ func outbound(r *http.Request, lk *lookup, ctx context.Context) *http.Request {
 }
 
 func (h *handler) refreshInBackground(r *http.Request, lk lookup) {
+	lk.primary = strings.Clone(lk.primary) // it outlives the request's key buffer
 	e := lk.entry
 	ctx, cancel := detach(r.Context())
 	out := outbound(r, &lk, ctx)
