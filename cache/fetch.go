@@ -80,7 +80,7 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		if w != nil {
 			now := h.c.now()
 			age := e.age(now)
-			h.serve(w, r, e, age, Status{Fwd: "stale", FwdStatus: f.status, TTL: e.Lifetime - age, HasTTL: true, Detail: "stale-if-error"})
+			h.serve(w, r, e, age, Status{Fwd: "stale", FwdStatus: f.status, TTL: e.lifetime() - age, HasTTL: true, Detail: "stale-if-error"})
 		}
 	case modeIntercepted:
 		// The client was served as the response streamed; see fill.
@@ -168,7 +168,7 @@ func (f *fill) WriteHeader(code int) {
 	f.decide()
 	hdr := f.header
 	stripTagFields(hdr)
-	st := Status{Fwd: lk.fwd, FwdStatus: code, Stored: f.storing, Detail: lk.detail}
+	st := Status{Fwd: lk.fwd, FwdStatus: code, Stored: f.storing && f.fits(), Detail: lk.detail}
 	if f.storing {
 		st.TTL, st.HasTTL = f.lifetimeHint(), true
 	}
@@ -233,6 +233,20 @@ func (f *fill) decide() {
 	if f.length > 0 {
 		f.body = make([]byte, 0, f.length)
 	}
+}
+
+// fits reports whether the response can be admitted at all: one that
+// costs more than the whole store is still offered to it (and counted as
+// dropped), but Cache-Status must not claim it was stored.
+// A body of unknown length is judged by the largest it may grow to.
+func (f *fill) fits() bool {
+	n := f.length
+	if n < 0 {
+		n = f.h.c.maxObj
+	}
+	e := Entry{Header: f.stored, VaryKey: f.varyKey, Tags: f.tags}
+	cost := e.Size() + n + objectOverhead + 3*int64(len(f.lk.primary))
+	return cost <= f.h.c.maxSize
 }
 
 func (f *fill) lifetimeHint() time.Duration {
@@ -411,6 +425,15 @@ func serveContent(w http.ResponseWriter, r *http.Request, e *Entry) {
 		mod, _ = http.ParseTime(e.LastModified)
 	}
 	http.ServeContent(w, r, "", mod, bytes.NewReader(e.Body))
+}
+
+// lifetime is the freshness lifetime the entry is served with: none once
+// a soft purge marked it stale.
+func (e *Entry) lifetime() time.Duration {
+	if e.SoftPurged() {
+		return 0
+	}
+	return e.Lifetime
 }
 
 // age is the entry's current age at now (RFC 9111 4.2.3).

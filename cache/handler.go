@@ -120,10 +120,7 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 	lk.entry = e
 	lk.fwd = "stale"
 	age := e.age(now)
-	lifetime := e.Lifetime
-	if e.SoftPurged() {
-		lifetime = 0
-	}
+	lifetime := e.lifetime()
 	v, staleness := Usable(lk.reqCC, e.CC, age, lifetime)
 	switch v {
 	case Fresh:
@@ -417,7 +414,7 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 		h.rt.stats.coalesced.Add(1)
 		now := h.c.now()
 		age := e.age(now)
-		st := Status{Fwd: lk.fwd, FwdStatus: e.Status, Collapsed: true, TTL: e.Lifetime - age, HasTTL: true}
+		st := Status{Fwd: lk.fwd, FwdStatus: e.Status, Collapsed: true, TTL: e.lifetime() - age, HasTTL: true}
 		if fr.stale {
 			st.Detail = "stale-if-error"
 		}
