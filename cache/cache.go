@@ -134,6 +134,9 @@ type RouteOptions struct {
 	// fetch of the same key; then it goes to the origin itself. 0 means
 	// five seconds.
 	LockTimeout time.Duration
+	// Compress, when the route compresses, encodes stored entries: each
+	// encoding a client asks for is made once and kept with the entry.
+	Compress Encoder
 	// TrustedPeer reports whether the request's peer is trusted to send
 	// X-Forwarded-Host and X-Forwarded-Proto, which the proxy then
 	// forwards; those values join the key so that no other client can

@@ -46,6 +46,7 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 			f.WriteHeader(http.StatusOK)
 		}
 	}()
+	fr.status = f.status
 	if fr.abort != nil {
 		if lk.entry != nil {
 			lk.entry.refreshing.Store(false)
@@ -325,12 +326,12 @@ func (f *fill) entry() *Entry {
 	if bodyAllowed(f.status) {
 		hdr["Content-Length"] = []string{strconv.Itoa(len(f.body))}
 	}
-	return newEntry(f.status, hdr, f.body, f.varyKey, f.tags, f.reqTime, f.respTime, f.h.rt.o.Policy)
+	return newEntry(f.status, hdr, f.body, f.varyKey, f.tags, f.reqTime, f.respTime, f.h.rt.o.Policy, f.h.rt.o.Compress)
 }
 
 // newEntry derives what serving needs from a response to be stored; hdr
 // and body become the entry's and must not be changed afterwards.
-func newEntry(status int, hdr http.Header, body, varyKey []byte, tags []string, reqTime, respTime time.Time, o StoreOptions) *Entry {
+func newEntry(status int, hdr http.Header, body, varyKey []byte, tags []string, reqTime, respTime time.Time, o StoreOptions, enc Encoder) *Entry {
 	resp := &http.Response{StatusCode: status, Header: hdr}
 	e := &Entry{
 		Status:       status,
@@ -346,6 +347,7 @@ func newEntry(status int, hdr http.Header, body, varyKey []byte, tags []string, 
 	}
 	e.Lifetime, e.Heuristic = FreshnessLifetime(resp, o)
 	e.InitialAge = CurrentAge(resp, reqTime, respTime, respTime)
+	prepareEncoding(e, enc)
 	return e
 }
 
@@ -369,7 +371,16 @@ func (h *handler) refreshed(old *Entry, f *fill) *Entry {
 	if len(hdr["Date"]) == 0 || len(f.header["Date"]) == 0 {
 		hdr["Date"] = []string{f.respTime.UTC().Format(http.TimeFormat)}
 	}
-	return newEntry(old.Status, hdr, old.Body, old.VaryKey, old.Tags, f.reqTime, f.respTime, h.rt.o.Policy)
+	e := newEntry(old.Status, hdr, old.Body, old.VaryKey, old.Tags, f.reqTime, f.respTime, h.rt.o.Policy, h.rt.o.Compress)
+	if e.compressible && old.compressible && e.ETag == old.ETag {
+		// Same body, same validator: the encoded forms still hold.
+		for i := range old.forms {
+			if f := old.forms[i].done.Load(); f != nil {
+				e.forms[i].done.Store(f)
+			}
+		}
+	}
+	return e
 }
 
 // Purge tags come from the Surrogate-Key (space separated, as Fastly and
@@ -415,16 +426,16 @@ func stripTagFields(h http.Header) {
 
 // serveContent answers a conditional or range request for a stored 200
 // with net/http's own evaluation of preconditions and ranges.
-func serveContent(w http.ResponseWriter, r *http.Request, e *Entry) {
+func serveContent(w http.ResponseWriter, r *http.Request, body []byte, lastModified string) {
 	hdr := w.Header()
 	if _, ok := hdr["Content-Type"]; !ok {
 		hdr["Content-Type"] = nil // keep ServeContent from sniffing one
 	}
 	var mod time.Time
-	if e.LastModified != "" {
-		mod, _ = http.ParseTime(e.LastModified)
+	if lastModified != "" {
+		mod, _ = http.ParseTime(lastModified)
 	}
-	http.ServeContent(w, r, "", mod, bytes.NewReader(e.Body))
+	http.ServeContent(w, r, "", mod, bytes.NewReader(body))
 }
 
 // lifetime is the freshness lifetime the entry is served with: none once

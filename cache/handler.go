@@ -70,8 +70,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(r.Header["Upgrade"]) > 0 {
 		// WebSocket and other upgrades are tunnels, not responses to store.
-		AddCacheStatus(w.Header(), h.c.name, Status{Fwd: "bypass"})
-		h.next.ServeHTTP(w, r)
+		h.next.ServeHTTP(&invalidator{ResponseWriter: w, h: h, r: r, fwd: "bypass"}, r)
 		return
 	}
 	bp := keyBufPool.Get().(*[]byte)
@@ -244,14 +243,44 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age ti
 		hdr["Age"] = []string{strconv.FormatInt(secs, 10)}
 		AddCacheStatus(hdr, h.c.name, st)
 	}
+	body := e.Body
+	if e.compressible {
+		hdr["Vary"] = e.varyAE
+		if coding := h.rt.o.Compress.Choose(r); coding != "" {
+			f, fresh := e.encodedForm(coding, h.rt.o.Compress)
+			if fresh {
+				h.c.store.Recost(h.primaryOf(r, e), e)
+			}
+			if f != nil {
+				body = f.body
+				hdr["Content-Encoding"] = f.ce
+				hdr["Content-Length"] = f.cl
+				if f.etag != nil {
+					hdr["Etag"] = f.etag
+				}
+			}
+		}
+	}
+	if sk, ok := w.(skipper); ok && (len(e.Header["Content-Encoding"]) == 0 || h.rt.o.Compress == nil) {
+		// Final bytes: the streaming compressor must not touch them. A
+		// body stored encoded is left to it, to decode for a client
+		// that does not accept the coding.
+		sk.SkipCompression()
+	}
 	if e.Status == http.StatusOK && hasPreconditions(r.Header) {
-		serveContent(w, r, e)
+		serveContent(w, r, body, e.LastModified)
 		return
 	}
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead && bodyAllowed(e.Status) {
-		_, _ = w.Write(e.Body)
+		_, _ = w.Write(body)
 	}
+}
+
+// primaryOf is the primary key e is stored under, for the rare store
+// update a hit makes (a new encoded form).
+func (h *handler) primaryOf(r *http.Request, _ *Entry) string {
+	return string(h.appendKey(nil, r))
 }
 
 // hasPreconditions reports a conditional or range request (RFC 9110
@@ -272,11 +301,12 @@ func bodyAllowed(code int) bool {
 // forwardMethod forwards a request the cache does not answer and
 // invalidates what an unsafe one may have changed.
 func (h *handler) forwardMethod(w http.ResponseWriter, r *http.Request) {
-	h.next.ServeHTTP(&invalidator{ResponseWriter: w, h: h, r: r}, r)
+	h.next.ServeHTTP(&invalidator{ResponseWriter: w, h: h, r: r, fwd: "method"}, r)
 }
 
-// invalidator passes a response through and, when it is a success to an
-// unsafe method, drops the stored responses for the request URL and for
+// invalidator passes a response the cache does not store through, with
+// its Cache-Status and without the purge tags meant for the cache, and,
+// when it is a success to an unsafe method, drops the stored responses for the request URL and for
 // the Location and Content-Location on the same origin (RFC 9111 4.4).
 // It acts on the status line, before the body: later requests must not
 // be served the old representation while the body still streams.
@@ -284,17 +314,19 @@ type invalidator struct {
 	http.ResponseWriter
 	h     *handler
 	r     *http.Request
+	fwd   string
 	wrote bool
 }
 
 func (iv *invalidator) WriteHeader(code int) {
-	if code >= 200 && !iv.wrote {
+	if (code >= 200 || code == http.StatusSwitchingProtocols) && !iv.wrote {
 		iv.wrote = true
 		hdr := iv.ResponseWriter.Header()
 		if code < 400 && !safeMethod(iv.r.Method) {
 			iv.h.invalidate(iv.r, hdr)
 		}
-		AddCacheStatus(hdr, iv.h.c.name, Status{Fwd: "method", FwdStatus: code})
+		stripTagFields(hdr)
+		AddCacheStatus(hdr, iv.h.c.name, Status{Fwd: iv.fwd, FwdStatus: code})
 	}
 	iv.ResponseWriter.WriteHeader(code)
 }
@@ -347,10 +379,11 @@ func (h *handler) invalidate(r *http.Request, resp http.Header) {
 
 // flightResult is what the fetch that leads a flight hands its followers.
 type flightResult struct {
-	entry *Entry   // a response a shared cache may reuse; nil: fetch yourself
-	vary  []string // Vary fields entry was keyed under
-	stale bool     // entry is a stale one, served because the origin failed
-	abort any      // the fetch panicked (e.g. the upstream body broke)
+	entry  *Entry   // a response a shared cache may reuse; nil: fetch yourself
+	vary   []string // Vary fields entry was keyed under
+	stale  bool     // entry is a stale one, served because the origin failed
+	status int      // the status the origin answered with
+	abort  any      // the fetch panicked (e.g. the upstream body broke)
 }
 
 // coalesce sends r forward through a flight shared by every concurrent
@@ -414,7 +447,7 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 		h.rt.stats.coalesced.Add(1)
 		now := h.c.now()
 		age := e.age(now)
-		st := Status{Fwd: lk.fwd, FwdStatus: e.Status, Collapsed: true, TTL: e.lifetime() - age, HasTTL: true}
+		st := Status{Fwd: lk.fwd, FwdStatus: fr.status, Collapsed: true, TTL: e.lifetime() - age, HasTTL: true}
 		if fr.stale {
 			st.Detail = "stale-if-error"
 		}

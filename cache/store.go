@@ -35,6 +35,13 @@ type Entry struct {
 
 	softPurged atomic.Bool
 	refreshing atomic.Bool
+
+	// Compression (see encode.go): whether the route may encode this
+	// entry, the Vary to send when it does, and the encoded forms made so
+	// far, each computed once.
+	compressible bool
+	varyAE       []string
+	forms        [numForms]form
 }
 
 // SoftPurged reports whether a soft purge has marked the entry stale.
@@ -63,6 +70,11 @@ func (e *Entry) Size() int64 {
 	}
 	for _, t := range e.Tags {
 		n += len(t) + headerLineOverhead
+	}
+	for i := range e.forms {
+		if f := e.forms[i].done.Load(); f != nil {
+			n += len(f.body) + entryOverhead
+		}
 	}
 	return int64(n)
 }
@@ -235,6 +247,26 @@ func (s *Store) Put(primary string, vary []string, e *Entry) bool {
 		s.stores.Add(1)
 	}
 	return ok
+}
+
+// Recost re-reads the cost of the object stored under primary, after one
+// of its entries grew (an encoded form was added), so that the bound on
+// memory keeps counting everything the entries hold. It does nothing when
+// e is no longer stored there.
+func (s *Store) Recost(primary string, e *Entry) {
+	if !s.enter() {
+		return
+	}
+	defer s.closeMu.RUnlock()
+	h := s.hash(primary)
+	sh := &s.shards[h%nShards]
+	sh.wmu.Lock()
+	defer sh.wmu.Unlock()
+	old := s.lookup(sh, primary)
+	if old == nil || !slices.Contains(old.pub.Variants, e) {
+		return
+	}
+	s.install(sh, s.newObject(h, primary, old.pub.Vary, old.pub.Variants, old.pub.PassUntil))
 }
 
 // MarkPass replaces whatever is stored under primary with a pass marker (no variants).

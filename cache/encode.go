@@ -1,0 +1,113 @@
+package cache
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Encoder is what the cache needs from the route's compression stage: the
+// same decisions the streaming compressor makes, so that a hit and a miss
+// are encoded alike, and the encoder for objects kept in the cache.
+type Encoder interface {
+	// Eligible reports whether a response may be compressed.
+	Eligible(status int, h http.Header, method string) bool
+	// Choose negotiates r's Accept-Encoding; "" means identity.
+	Choose(r *http.Request) string
+	// Encode appends src, encoded with coding, to dst.
+	Encode(dst []byte, coding string, src []byte) ([]byte, error)
+	// ETag is the validator of the body encoded with coding.
+	ETag(etag, coding string) string
+}
+
+// The codings an entry may keep an encoded form of.
+var formCodings = [...]string{"br", "zstd", "gzip"}
+
+const numForms = len(formCodings)
+
+func formIndex(coding string) int {
+	for i, c := range formCodings {
+		if c == coding {
+			return i
+		}
+	}
+	return -1
+}
+
+// form is one encoded form of an entry, made at most once: the first
+// request that needs it encodes while any others wait for it, and every
+// later hit serves it from memory.
+type form struct {
+	once sync.Once
+	done atomic.Pointer[encoded]
+}
+
+// encoded is an encoded body with the header values that go with it,
+// built once so that serving it allocates nothing.
+type encoded struct {
+	body []byte
+	ce   []string // Content-Encoding
+	cl   []string // Content-Length
+	etag []string // ETag, nil when the entry has none
+}
+
+// skipper is implemented by the streaming compressor's ResponseWriter:
+// the cache tells it that a hit is already in its final encoding.
+type skipper interface{ SkipCompression() }
+
+// prepareEncoding records whether the route may encode e and the Vary
+// its responses carry: Accept-Encoding joins the stored Vary, because the
+// encoding sent depends on it even though the stored body does not.
+func prepareEncoding(e *Entry, enc Encoder) {
+	if enc == nil || !enc.Eligible(e.Status, e.Header, http.MethodGet) {
+		return
+	}
+	e.compressible = true
+	vary := e.Header["Vary"]
+	for _, v := range vary {
+		for _, f := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "Accept-Encoding") {
+				e.varyAE = vary
+				return
+			}
+		}
+	}
+	if len(vary) == 0 {
+		e.varyAE = []string{"Accept-Encoding"}
+		return
+	}
+	e.varyAE = []string{strings.Join(vary, ", ") + ", Accept-Encoding"}
+}
+
+// encodedForm returns e's body in coding, encoding it on first use, and
+// whether the form is new (so the store must recount e's cost). nil means
+// the coding is not available: serve identity.
+func (e *Entry) encodedForm(coding string, enc Encoder) (f *encoded, fresh bool) {
+	i := formIndex(coding)
+	if i < 0 {
+		return nil, false
+	}
+	fm := &e.forms[i]
+	if f := fm.done.Load(); f != nil {
+		return f, false
+	}
+	fm.once.Do(func() {
+		body, err := enc.Encode(nil, coding, e.Body)
+		if err != nil {
+			return
+		}
+		f := &encoded{
+			body: body,
+			ce:   []string{coding},
+			cl:   []string{strconv.Itoa(len(body))},
+		}
+		if e.ETag != "" {
+			f.etag = []string{enc.ETag(e.ETag, coding)}
+		}
+		fm.done.Store(f)
+		fresh = true
+	})
+	return fm.done.Load(), fresh
+}
