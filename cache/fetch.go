@@ -64,14 +64,24 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 			lk2.fwd = "uri-miss"
 			return h.fetch(w, r, outbound(out, &lk2, out.Context()), &lk2)
 		}
-		if h.c.store.Put(lk.primary, lk.vary, e) {
-			h.rt.stats.stores.Add(1)
+		// The 304's fields may change what may be stored (private, a
+		// Set-Cookie for the revalidating client): the merged response
+		// is judged like a new one. One that may not be stored replaces
+		// nothing and is served to this client alone.
+		ok, _ := Storable(out, &http.Response{StatusCode: e.Status, Header: e.Header}, h.rt.o.Policy)
+		if ok {
+			if h.c.store.Put(lk.primary, lk.vary, e) {
+				h.rt.stats.stores.Add(1)
+			}
+			fr.entry, fr.vary = e, lk.vary
+		} else {
+			h.c.store.Remove(lk.primary)
+			h.rt.stats.uncacheable.Add(1)
 		}
-		fr.entry, fr.vary = e, lk.vary
 		if w != nil {
 			now := h.c.now()
 			age := e.age(now)
-			h.serve(w, r, e, age, Status{Fwd: lk.fwd, FwdStatus: http.StatusNotModified, Stored: true, TTL: e.Lifetime - age, HasTTL: true, Detail: lk.detail})
+			h.serve(w, r, e, age, Status{Fwd: lk.fwd, FwdStatus: http.StatusNotModified, Stored: ok, TTL: e.Lifetime - age, HasTTL: true, Detail: lk.detail})
 		}
 	case modeStaleOnError:
 		e := lk.entry

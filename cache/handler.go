@@ -383,6 +383,7 @@ type flightResult struct {
 	vary   []string // Vary fields entry was keyed under
 	stale  bool     // entry is a stale one, served because the origin failed
 	status int      // the status the origin answered with
+	hit    bool     // entry was found stored: nothing went forward
 	abort  any      // the fetch panicked (e.g. the upstream body broke)
 }
 
@@ -408,10 +409,17 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 	var claim atomic.Int32 // 0 waiting, 1 the flight writes to w, 2 w gave up
 	ch := h.c.flight.DoChan(lk.primary, func() (any, error) {
 		defer cancel()
-		if claim.CompareAndSwap(0, 1) {
-			return h.fetch(w, r, out, &flk), nil
+		cw, cr := w, r
+		if !claim.CompareAndSwap(0, 1) {
+			cw, cr = nil, nil
 		}
-		return h.fetch(nil, nil, out, &flk), nil
+		// A request that looked before the previous flight stored its
+		// response, and arrived after that flight ended, starts this
+		// one: what is stored now may already answer it.
+		if fr := h.recheck(cw, cr, out, &flk); fr != nil {
+			return fr, nil
+		}
+		return h.fetch(cw, cr, out, &flk), nil
 	})
 	timer := time.NewTimer(h.rt.o.LockTimeout)
 	defer timer.Stop()
@@ -437,7 +445,9 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 	}
 	fr := res.Val.(*flightResult)
 	if claim.Load() == 1 {
-		h.countForward(lk)
+		if !fr.hit {
+			h.countForward(lk)
+		}
 		if fr.abort != nil {
 			panic(fr.abort)
 		}
@@ -448,6 +458,9 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 		now := h.c.now()
 		age := e.age(now)
 		st := Status{Fwd: lk.fwd, FwdStatus: fr.status, Collapsed: true, TTL: e.lifetime() - age, HasTTL: true}
+		if fr.hit {
+			st = Status{Hit: true, TTL: e.lifetime() - age, HasTTL: true}
+		}
 		if fr.stale {
 			st.Detail = "stale-if-error"
 		}
@@ -465,6 +478,30 @@ func (h *handler) countForward(lk *lookup) {
 	} else {
 		h.rt.stats.misses.Add(1)
 	}
+}
+
+// recheck serves the leader of a flight (or just returns, when w is nil)
+// from a fresh entry stored since its lookup, and returns nil when there
+// is none.
+func (h *handler) recheck(w http.ResponseWriter, r, out *http.Request, lk *lookup) *flightResult {
+	obj := h.c.store.Get(lk.primary)
+	if obj == nil || len(obj.Variants) == 0 {
+		return nil
+	}
+	e := findVariant(obj, out)
+	if e == nil || e == lk.entry {
+		return nil
+	}
+	now := h.c.now()
+	age := e.age(now)
+	if v, _ := Usable(lk.reqCC, e.CC, age, e.lifetime()); v != Fresh {
+		return nil
+	}
+	if w != nil {
+		h.rt.stats.hits.Add(1)
+		h.serve(w, r, e, age, Status{Hit: true, TTL: e.lifetime() - age, HasTTL: true})
+	}
+	return &flightResult{entry: e, vary: obj.Vary, status: e.Status, hit: true}
 }
 
 // direct fetches out for r without a flight, re-raising a panic of the

@@ -1,0 +1,101 @@
+package cache_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gateway/cache"
+)
+
+// benchWriter is the smallest ResponseWriter: no socket, no copying of
+// the body, a header map reused across requests.
+type benchWriter struct {
+	h      http.Header
+	status int
+	n      int
+}
+
+func (w *benchWriter) Header() http.Header         { return w.h }
+func (w *benchWriter) WriteHeader(code int)        { w.status = code }
+func (w *benchWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+func (w *benchWriter) reset() {
+	clear(w.h)
+	w.status, w.n = 0, 0
+}
+
+// benchHit returns a handler with the response to req stored, the request
+// and the body size.
+func benchHit(b *testing.B, size int) (http.Handler, *http.Request) {
+	b.Helper()
+	c, err := cache.New(cache.Options{MaxSize: 64 << 20, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Close)
+	rt, err := c.Route(cache.RouteOptions{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(strings.Repeat("x", size))
+	origin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "max-age=3600")
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		h.Set("ETag", `"bench"`)
+		_, _ = w.Write(body)
+	})
+	h := rt.Wrap(origin)
+	req := httptest.NewRequest(http.MethodGet, "http://example.com/object?id=1", nil)
+	req.Header.Set("Accept-Encoding", "gzip, br")
+	req.Header.Set("User-Agent", "bench")
+	for i, want := range []string{"fwd=uri-miss", "hit"} {
+		w := &benchWriter{h: make(http.Header)}
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK || w.n != size || !strings.Contains(w.h.Get("Cache-Status"), want) {
+			b.Fatalf("request %d: %d, %d bytes, Cache-Status %q; want 200, %d bytes, %s", i+1, w.status, w.n, w.h.Get("Cache-Status"), size, want)
+		}
+	}
+	return h, req
+}
+
+func benchmarkHit(b *testing.B, size int) {
+	h, req := benchHit(b, size)
+	w := &benchWriter{h: make(http.Header)}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		w.reset()
+		h.ServeHTTP(w, req)
+	}
+	if w.n != size {
+		b.Fatalf("last response: %d bytes; want %d", w.n, size)
+	}
+}
+
+func BenchmarkHit1K(b *testing.B)  { benchmarkHit(b, 1<<10) }
+func BenchmarkHit64K(b *testing.B) { benchmarkHit(b, 64<<10) }
+
+func BenchmarkHitParallel(b *testing.B) {
+	const size = 1 << 10
+	h, req := benchHit(b, size)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r := req.Clone(req.Context())
+		w := &benchWriter{h: make(http.Header)}
+		ran := false
+		for pb.Next() {
+			w.reset()
+			h.ServeHTTP(w, r)
+			ran = true
+		}
+		if ran && w.n != size {
+			b.Errorf("last response: %d bytes; want %d", w.n, size)
+		}
+	})
+}
