@@ -249,6 +249,17 @@ func (s *Store) Put(primary string, vary []string, e *Entry) bool {
 	return ok
 }
 
+// Wait blocks until every write queued so far (a pass marker, see
+// MarkPass) has been admitted or refused. Tests use it; serving never
+// needs to.
+func (s *Store) Wait() {
+	if !s.enter() {
+		return
+	}
+	defer s.closeMu.RUnlock()
+	s.rc.Wait()
+}
+
 // Recost re-reads the cost of the object stored under primary, after one
 // of its entries grew (an encoded form was added), so that the bound on
 // memory keeps counting everything the entries hold. It does nothing when
@@ -279,7 +290,11 @@ func (s *Store) MarkPass(primary string, until time.Time) {
 	sh := &s.shards[h%nShards]
 	sh.wmu.Lock()
 	defer sh.wmu.Unlock()
-	if !s.install(sh, s.newObject(h, primary, nil, nil, until)) {
+	// Pass markers are not waited for: one is written for every
+	// uncacheable miss, and a marker admitted a moment late only lets a
+	// few more requests be collapsed. A marker ristretto refuses is
+	// unindexed by onReject like any other object.
+	if !s.installAsync(sh, s.newObject(h, primary, nil, nil, until)) {
 		// Not admitted: still drop the variants, which the caller has
 		// just found it must not serve.
 		s.removeLocked(sh, primary)
@@ -426,6 +441,30 @@ func (s *Store) newObject(h uint64, primary string, vary []string, variants []*E
 // install makes o the object stored under its key and reports whether
 // ristretto holds it on return. The caller holds sh.wmu.
 func (s *Store) install(sh *shard, o *object) bool {
+	if !s.installAsync(sh, o) {
+		return false
+	}
+	if !o.replaced.Load() {
+		// A new key, queued for admission. After Wait ristretto has
+		// stored it or rejected it, and onReject has unindexed it.
+		s.rc.Wait()
+	}
+	return s.lookup(sh, o.pub.Primary) == o
+}
+
+// installAsync is install without waiting for the admission of a new key:
+// it reports only whether ristretto took the Set. The caller holds sh.wmu.
+func (s *Store) installAsync(sh *shard, o *object) bool {
+	if cur := s.lookup(sh, o.pub.Primary); cur != nil {
+		if v, ok := s.rc.Get(o.pub.Primary); !ok || v != cur {
+			// The key's last write (an asynchronous pass marker) is still
+			// queued for admission. A second Set of a key ristretto does
+			// not hold yet would be queued as new too, and rejected as a
+			// duplicate, leaving the first one stored but unindexed:
+			// let the first settle.
+			s.rc.Wait()
+		}
+	}
 	sh.mu.Lock()
 	// Replacing a present key is synchronous and never fails; ristretto
 	// learns the new cost from a buffered message, which it may drop under
@@ -437,12 +476,7 @@ func (s *Store) install(sh *shard, o *object) bool {
 	}
 	s.indexPut(sh, o)
 	sh.mu.Unlock()
-	if !o.replaced.Load() {
-		// A new key, queued for admission. After Wait ristretto has
-		// stored it or rejected it, and onReject has unindexed it.
-		s.rc.Wait()
-	}
-	return s.lookup(sh, o.pub.Primary) == o
+	return true
 }
 
 // removeLocked unindexes and deletes primary. The caller holds sh.wmu.

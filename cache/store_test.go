@@ -227,6 +227,7 @@ func TestStoreMarkPass(t *testing.T) {
 	checkConsistent(t, s)
 
 	s.MarkPass(pkey("example.com", "/new", ""), until) // a key never stored
+	s.Wait()                                           // a marker for a new key is admitted asynchronously
 	if o := s.Get(pkey("example.com", "/new", "")); o == nil || !o.PassUntil.Equal(until) {
 		t.Fatalf("MarkPass of a new key: %+v", o)
 	}
