@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -107,9 +108,14 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 			}
 			fr.entry, fr.vary = e, f.vary
 		}
-	} else if f.markPass && h.rt.o.HitForPass > 0 {
-		h.c.store.MarkPass(lk.primary, h.c.now().Add(h.rt.o.HitForPass))
+	} else if f.markPass {
 		h.rt.stats.uncacheable.Add(1)
+		if h.rt.o.HitForPass > 0 {
+			primary := lk.primary
+			fr.pass = sync.OnceFunc(func() {
+				h.c.store.MarkPass(primary, h.c.now().Add(h.rt.o.HitForPass))
+			})
+		}
 	}
 	return fr
 }

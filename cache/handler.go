@@ -384,6 +384,10 @@ type flightResult struct {
 	stale  bool     // entry is a stale one, served because the origin failed
 	status int      // the status the origin answered with
 	hit    bool     // entry was found stored: nothing went forward
+	// pass remembers the key as uncacheable (hit-for-pass). It is called
+	// only when the flight had followers: a key nobody waited on needs
+	// no marker, and one-off uncacheable URLs then cost the store nothing.
+	pass func()
 	abort  any      // the fetch panicked (e.g. the upstream body broke)
 }
 
@@ -444,6 +448,9 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 		res = <-ch // we lead: the flight is writing our response
 	}
 	fr := res.Val.(*flightResult)
+	if fr.pass != nil && res.Shared {
+		fr.pass()
+	}
 	if claim.Load() == 1 {
 		if !fr.hit {
 			h.countForward(lk)
@@ -557,9 +564,12 @@ func (h *handler) refreshInBackground(r *http.Request, lk lookup) {
 	lk.flight = true
 	ok := h.c.goBackground(func() {
 		defer cancel()
-		h.c.flight.Do(lk.primary, func() (any, error) {
+		v, _, shared := h.c.flight.Do(lk.primary, func() (any, error) {
 			return h.fetch(nil, nil, out, &lk), nil
 		})
+		if fr := v.(*flightResult); fr.pass != nil && shared {
+			fr.pass()
+		}
 	})
 	if !ok {
 		cancel()
