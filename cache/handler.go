@@ -387,8 +387,8 @@ type flightResult struct {
 	// pass remembers the key as uncacheable (hit-for-pass). It is called
 	// only when the flight had followers: a key nobody waited on needs
 	// no marker, and one-off uncacheable URLs then cost the store nothing.
-	pass func()
-	abort  any      // the fetch panicked (e.g. the upstream body broke)
+	pass  func()
+	abort any // the fetch panicked (e.g. the upstream body broke)
 }
 
 // coalesce sends r forward through a flight shared by every concurrent
