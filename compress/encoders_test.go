@@ -337,7 +337,7 @@ func TestUnknownCoding(t *testing.T) {
 			t.Errorf("NewDecoder(%q) = %v, %v; want ErrUnknownCoding", c, d, err)
 		}
 	}
-	for _, l := range []Level{-1, Best + 1, 100} {
+	for _, l := range []Level{-1, 0, Best + 1, 100} {
 		if _, err := e.Get(Gzip, l, io.Discard); !errors.Is(err, ErrUnknownCoding) {
 			t.Errorf("Get(gzip, %v) err = %v; want ErrUnknownCoding", l, err)
 		}
@@ -562,5 +562,42 @@ func BenchmarkStream(b *testing.B) {
 				e.Put(enc)
 			}
 		})
+	}
+}
+
+// TestSmallWrites checks that the size of the writes does not change
+// the compression much: a proxy copies bodies in whatever pieces the
+// upstream sends. Brotli at quality 1 compresses each Write on its own
+// unless the encoder collects them.
+func TestSmallWrites(t *testing.T) {
+	e := NewEncoders()
+	body := json64k[:30000]
+	for _, c := range codings {
+		for _, l := range levels {
+			size := func(chunk int) int {
+				var buf bytes.Buffer
+				enc, err := e.Get(c, l, &buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for p := body; len(p) > 0; p = p[min(len(p), chunk):] {
+					if _, err := enc.Write(p[:min(len(p), chunk)]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := enc.Close(); err != nil {
+					t.Fatal(err)
+				}
+				e.Put(enc)
+				checkDecodes(t, c, buf.Bytes(), body)
+				return buf.Len()
+			}
+			whole := size(len(body))
+			for _, chunk := range []int{1, 100, 4096, 40000} {
+				if got := size(chunk); float64(got) > 1.05*float64(whole) {
+					t.Errorf("%s %v: %d-byte writes gave %d bytes; one write gives %d", c, l, chunk, got, whole)
+				}
+			}
+		}
 	}
 }

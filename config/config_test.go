@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"gateway/compress"
 )
 
 // minimal is the smallest valid config; cases below start from it so
@@ -325,6 +327,50 @@ var badCases = []badCase{
 		}, n: 3},
 	{name: "cache key from empty variable", in: minimal + "    cache:\n      key_headers: [\"${GATEWAY_TEST_SURELY_UNSET:-}\"]\n",
 		want: []string{`t.yaml:9: routes[0].cache.key_headers[0]: invalid header name ""`}, n: 1},
+
+	// Compression.
+	{name: "route compress not a mapping", in: minimal + "    compress: true\n",
+		want: []string{`t.yaml:8: routes[0].compress: want a mapping, got "true"`}, n: 1},
+	{name: "route compress wrong types", in: minimal + `    compress:
+      enabled: on
+      encodings: gzip
+      stream_level: [fast]
+      min_size: big
+      types: {text: html}
+`, want: []string{
+		`t.yaml:9: routes[0].compress.enabled: invalid boolean "on" (want true or false)`,
+		`t.yaml:10: routes[0].compress.encodings: want a list, got "gzip"`,
+		`t.yaml:11: routes[0].compress.stream_level: want a string, got a list`,
+		`t.yaml:12: routes[0].compress.min_size: invalid size "big" (want bytes or e.g. 512KB, 10MB, 64KiB, 1GiB)`,
+		`t.yaml:13: routes[0].compress.types: want a list, got a mapping`,
+	}, n: 5},
+	{name: "compress unknown field", in: minimal + "    compress:\n      level: best\n",
+		want: []string{"t.yaml:9: routes[0].compress.level: unknown field (want one of: enabled, encodings, stream_level, cached_level, min_size, types)"}, n: 1},
+	{name: "compress unknown field with suggestion", in: minimal + "    compress:\n      encoding: [gzip]\n",
+		want: []string{`t.yaml:9: routes[0].compress.encoding: unknown field (did you mean "encodings"?)`}, n: 1},
+	{name: "compress bad encodings", in: minimal + "    compress:\n      enabled: true\n      encodings:\n        - gzip\n        - deflate\n        - identity\n        - GZIP\n",
+		want: []string{
+			`t.yaml:12: routes[0].compress.encodings[1]: unknown coding "deflate" (want br, zstd or gzip)`,
+			`t.yaml:13: routes[0].compress.encodings[2]: identity is always available and is not offered (want br, zstd or gzip)`,
+			`t.yaml:14: routes[0].compress.encodings[3]: duplicate coding "GZIP"`,
+		}, n: 3},
+	{name: "compress bad levels", in: minimal + "    compress:\n      stream_level: fast\n      cached_level: 11\n",
+		want: []string{
+			`t.yaml:9: routes[0].compress.stream_level: invalid value "fast" (want fastest, default or best)`,
+			`t.yaml:10: routes[0].compress.cached_level: invalid value "11" (want fastest, default or best)`,
+		}, n: 2},
+	{name: "compress negative min_size", in: minimal + "    compress:\n      min_size: -1KiB\n",
+		want: []string{`t.yaml:9: routes[0].compress.min_size: invalid size "-1KiB": must not be negative`}, n: 1},
+	{name: "compress bad types", in: minimal + "    compress:\n      types: [text/*, \"*/*\", text, application/json, \"application/*json\", TEXT/*]\n  - upstream: app\n    path: /b\n    compress:\n      types:\n        - \"text/html; charset=utf-8\"\n",
+		want: []string{
+			`t.yaml:9: routes[0].compress.types[1]: type "*/*" would compress any type, images and archives too; list the types instead`,
+			`t.yaml:9: routes[0].compress.types[2]: invalid type "text" (want type/subtype, type/* or type/*+suffix, e.g. application/json, text/*, application/*+json)`,
+			`t.yaml:9: routes[0].compress.types[4]: invalid type "application/*json"`,
+			`t.yaml:9: routes[0].compress.types[5]: duplicate type "TEXT/*"`,
+			`t.yaml:14: routes[1].compress.types[0]: invalid type "text/html; charset=utf-8"`,
+		}, n: 5},
+	{name: "compress empty type from variable", in: minimal + "    compress:\n      types: [\"${GATEWAY_TEST_SURELY_UNSET:-}\"]\n",
+		want: []string{`t.yaml:9: routes[0].compress.types[0]: invalid type ""`}, n: 1},
 
 	// Several problems at once, reported in line order.
 	{name: "many problems", in: `listeners:
@@ -658,7 +704,7 @@ func defaults() *Config {
 			Retry: &t,
 		}},
 		Cache:  Cache{MaxSize: 256 << 20, MaxObjectSize: 8 << 20},
-		Routes: []Route{{Name: "route0", Path: "/", Upstream: "app", Timeout: Duration(60 * time.Second), Cache: routeCacheDefaults()}},
+		Routes: []Route{{Name: "route0", Path: "/", Upstream: "app", Timeout: Duration(60 * time.Second), Cache: routeCacheDefaults(), Compress: routeCompressDefaults()}},
 		Log:    Log{Level: "info", Format: "text"},
 		File:   "t.yaml",
 	}
@@ -673,6 +719,17 @@ func routeCacheDefaults() RouteCache {
 		HeuristicMax: Duration(24 * time.Hour),
 		HitForPass:   Duration(60 * time.Second),
 		LockTimeout:  Duration(5 * time.Second),
+	}
+}
+
+// routeCompressDefaults is a route's compress section after defaults.
+func routeCompressDefaults() RouteCompress {
+	return RouteCompress{
+		Encodings:   []string{"br", "zstd", "gzip"},
+		StreamLevel: "fastest",
+		CachedLevel: "default",
+		MinSize:     1 << 10,
+		Types:       []string{},
 	}
 }
 
@@ -781,6 +838,13 @@ routes:
       stale_if_error: 10m
       hit_for_pass: 0s
       lock_timeout: 250ms
+    compress:
+      enabled: true
+      encodings: [GZIP, br]
+      stream_level: default
+      cached_level: best
+      min_size: 0
+      types: [Text/*, application/json, "application/*+XML"]
   - upstream: static
     cache:
       key_headers:
@@ -885,12 +949,21 @@ log:
 				HitForPass:           0,
 				LockTimeout:          Duration(250 * time.Millisecond),
 			},
+			Compress: RouteCompress{
+				Enabled:     true,
+				Encodings:   []string{"gzip", "br"},
+				StreamLevel: "default",
+				CachedLevel: "best",
+				MinSize:     0,
+				Types:       []string{"text/*", "application/json", "application/*+xml"},
+			},
 		}, {
 			Name:     "route1",
 			Path:     "/",
 			Upstream: "static",
 			Timeout:  Duration(60 * time.Second),
 			Cache:    routeCacheDefaults(),
+			Compress: routeCompressDefaults(),
 		}},
 		Cache: Cache{MaxSize: 1 << 30, MaxObjectSize: 1 << 30},
 		Log:   Log{Level: "debug", Format: "json"},
@@ -929,10 +1002,13 @@ log:
 	r.Routes[0].Cache.IgnoreParams[0] = "changed"
 	r.Routes[0].Cache.KeyHeaders[0] = "changed"
 	r.Routes[0].Cache.KeyCookies[0] = "changed"
+	r.Routes[0].Compress.Encodings[0] = "changed"
+	r.Routes[0].Compress.Types[0] = "changed"
 	r.Upstreams["api"].Targets[0] = "changed"
 	*r.Upstreams["api"].Retry = true
 	if got.Routes[0].Hosts[0] == "changed" || got.Upstreams["api"].Targets[0] == "changed" || *got.Upstreams["api"].Retry ||
-		got.Routes[0].Cache.IgnoreParams[0] == "changed" || got.Routes[0].Cache.KeyHeaders[0] == "changed" || got.Routes[0].Cache.KeyCookies[0] == "changed" {
+		got.Routes[0].Cache.IgnoreParams[0] == "changed" || got.Routes[0].Cache.KeyHeaders[0] == "changed" || got.Routes[0].Cache.KeyCookies[0] == "changed" ||
+		got.Routes[0].Compress.Encodings[0] == "changed" || got.Routes[0].Compress.Types[0] == "changed" {
 		t.Errorf("got the original changed through the redacted copy; want them independent")
 	}
 	b, err := json.Marshal(r)
@@ -951,7 +1027,7 @@ log:
 	}
 	var shown struct {
 		Cache  map[string]any
-		Routes []struct{ Cache map[string]any }
+		Routes []struct{ Cache, Compress map[string]any }
 	}
 	if err := json.Unmarshal(b, &shown); err != nil {
 		t.Fatal(err)
@@ -985,6 +1061,66 @@ log:
 		if got := shown.Routes[i].Cache; !reflect.DeepEqual(got, want) {
 			t.Errorf("got routes[%d].cache %v; want %v", i, got, want)
 		}
+	}
+	for i, want := range []map[string]any{{
+		"enabled":      true,
+		"encodings":    []any{"gzip", "br"},
+		"stream_level": "default",
+		"cached_level": "best",
+		"min_size":     "0",
+		"types":        []any{"text/*", "application/json", "application/*+xml"},
+	}, {
+		"enabled":      false,
+		"encodings":    []any{"br", "zstd", "gzip"},
+		"stream_level": "fastest",
+		"cached_level": "default",
+		"min_size":     "1KiB",
+		"types":        []any{},
+	}} {
+		if got := shown.Routes[i].Compress; !reflect.DeepEqual(got, want) {
+			t.Errorf("got routes[%d].compress %v; want %v", i, got, want)
+		}
+	}
+}
+
+// TestCompressOptions checks the section converts into options that
+// compress.New takes, with the meaning the config documents.
+func TestCompressOptions(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(minimal+"    compress:\n      enabled: true\n      encodings: [zstd, GZIP]\n      stream_level: best\n      min_size: 0\n      types: [text/html]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := c.Routes[0].Compress
+	o, err := rc.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := compress.Options{Codings: []string{"zstd", "gzip"}, StreamLevel: compress.Best, CachedLevel: compress.Default, MinSize: 1, Types: []string{"text/html"}}
+	if !reflect.DeepEqual(o, want) {
+		t.Errorf("got %+v; want %+v", o, want)
+	}
+	if _, err := compress.New(o); err != nil {
+		t.Errorf("compress.New: %v", err)
+	}
+	o.Codings[0] = "changed"
+	if rc.Encodings[0] != "zstd" {
+		t.Errorf("Options shares the config's slice")
+	}
+	// The defaults convert too, to the package's own defaults.
+	d, err := Parse("t.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err = d.Routes[0].Compress.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = compress.Options{Codings: compress.DefaultPreference, StreamLevel: compress.Fastest, CachedLevel: compress.Default, MinSize: compress.DefaultMinSize, Types: []string{}}
+	if !reflect.DeepEqual(o, want) {
+		t.Errorf("defaults: got %+v; want %+v", o, want)
+	}
+	if _, err := (RouteCompress{StreamLevel: "fast", CachedLevel: "best"}).Options(); err == nil {
+		t.Errorf("Options with a bad level: got no error")
 	}
 }
 

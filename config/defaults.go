@@ -1,8 +1,11 @@
 package config
 
 import (
+	"slices"
 	"strconv"
 	"time"
+
+	"gateway/compress"
 )
 
 // Defaults. gateway.yaml shows each of them; a test keeps the two in
@@ -112,5 +115,15 @@ func applyDefaults(c *Config, d *decoder) {
 		dur(&r.Cache.HeuristicMax, cp+".heuristic_max", 24*time.Hour)
 		dur(&r.Cache.HitForPass, cp+".hit_for_pass", 60*time.Second)
 		dur(&r.Cache.LockTimeout, cp+".lock_timeout", 5*time.Second)
+
+		// Likewise compression.
+		zp := p + ".compress"
+		if r.Compress.Encodings == nil {
+			r.Compress.Encodings = slices.Clone(compress.DefaultPreference)
+		}
+		str(&r.Compress.StreamLevel, compress.Fastest.String())
+		str(&r.Compress.CachedLevel, compress.Default.String())
+		size(&r.Compress.MinSize, zp+".min_size", compress.DefaultMinSize)
+		list(&r.Compress.Types)
 	}
 }

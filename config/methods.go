@@ -3,6 +3,8 @@ package config
 import (
 	"maps"
 	"slices"
+
+	"gateway/compress"
 )
 
 // RetryEnabled reports whether failed idempotent requests may be retried;
@@ -44,6 +46,30 @@ func (c *Config) Redacted() *Config {
 		rt.Cache.IgnoreParams = slices.Clone(rt.Cache.IgnoreParams)
 		rt.Cache.KeyHeaders = slices.Clone(rt.Cache.KeyHeaders)
 		rt.Cache.KeyCookies = slices.Clone(rt.Cache.KeyCookies)
+		rt.Compress.Encodings = slices.Clone(rt.Compress.Encodings)
+		rt.Compress.Types = slices.Clone(rt.Compress.Types)
 	}
 	return &r
+}
+
+// Options converts a route's compress section, as Load returns it,
+// into the options for compress.New. min_size 0 ("any size") becomes
+// MinSize 1, since MinSize 0 stands for the package's default; the two
+// mean the same, as an empty body is never compressed.
+func (rc RouteCompress) Options() (compress.Options, error) {
+	stream, err := compress.ParseLevel(rc.StreamLevel)
+	if err != nil {
+		return compress.Options{}, err
+	}
+	cached, err := compress.ParseLevel(rc.CachedLevel)
+	if err != nil {
+		return compress.Options{}, err
+	}
+	return compress.Options{
+		Codings:     slices.Clone(rc.Encodings),
+		StreamLevel: stream,
+		CachedLevel: cached,
+		MinSize:     max(int64(rc.MinSize), 1),
+		Types:       slices.Clone(rc.Types),
+	}, nil
 }

@@ -152,6 +152,9 @@ type Route struct {
 	// Cache configures the shared cache for this route; it is off
 	// unless Cache.Enabled is set.
 	Cache RouteCache `yaml:"cache" json:"cache"`
+	// Compress configures response compression for this route; it is
+	// off unless Compress.Enabled is set.
+	Compress RouteCompress `yaml:"compress" json:"compress"`
 }
 
 // Cache is the store shared by every route that caches.
@@ -197,6 +200,31 @@ type RouteCache struct {
 	// LockTimeout is the longest a request waits for a concurrent fetch
 	// of the same key before it goes to the origin itself.
 	LockTimeout Duration `yaml:"lock_timeout" json:"lock_timeout"`
+}
+
+// RouteCompress is one route's response compression: which responses
+// are compressed, with which codings and how hard.
+type RouteCompress struct {
+	// Enabled compresses eligible responses for clients that accept
+	// gzip, br or zstd, and decodes upstream-compressed ones for
+	// clients that accept none of them.
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Encodings are the codings offered, in preference order: br, zstd
+	// and gzip, in any order, each at most once.
+	Encodings []string `yaml:"encodings" json:"encodings"`
+	// StreamLevel is fastest, default or best, for responses compressed
+	// as they stream through.
+	StreamLevel string `yaml:"stream_level" json:"stream_level"`
+	// CachedLevel is the level for cached objects, compressed once per
+	// encoding and served many times.
+	CachedLevel string `yaml:"cached_level" json:"cached_level"`
+	// MinSize: responses whose Content-Length is smaller are sent as
+	// they are; 0 compresses any size. A response of unknown length is
+	// compressed.
+	MinSize Size `yaml:"min_size" json:"min_size"`
+	// Types is the MIME allowlist ("application/json", "text/*",
+	// "application/*+json"); empty means the built-in list.
+	Types []string `yaml:"types" json:"types"`
 }
 
 // Duration is a time.Duration written as "1.5s", "250ms", "2m".

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"gateway/cache"
+	"gateway/compress"
 )
 
 // validate checks the decoded, defaulted config and normalizes route
@@ -30,6 +31,9 @@ func validate(c *Config, d *decoder) {
 	validateUpstreams(c, d)
 	validateRoutes(c, d)
 	validateCache(c, d)
+	for i := range c.Routes {
+		validateRouteCompress(d, indexPath("routes", i)+".compress", &c.Routes[i].Compress)
+	}
 }
 
 // bind is a listening address, kept to find two sockets that could not
@@ -515,3 +519,54 @@ func firstKeyError(names []string, opts func([]string) cache.KeyOptions) (int, e
 func keyErrorMsg(err error) string {
 	return strings.TrimPrefix(err.Error(), "cache key: ")
 }
+
+// validateRouteCompress checks a route's compress section, enabled or
+// not, by building the compressor it describes, and lower-cases the
+// encodings and types once they are known to be good.
+func validateRouteCompress(d *decoder, p string, rc *RouteCompress) {
+	levels := oneOf(d, p+".stream_level", rc.StreamLevel, compressLevels...)
+	levels = oneOf(d, p+".cached_level", rc.CachedLevel, compressLevels...) && levels
+	if !levels {
+		return
+	}
+	o, err := rc.Options()
+	if err == nil {
+		_, err = compress.New(o)
+	}
+	if err == nil {
+		for i, e := range rc.Encodings {
+			rc.Encodings[i] = strings.ToLower(e)
+		}
+		for i, t := range rc.Types {
+			rc.Types[i] = strings.ToLower(t)
+		}
+		return
+	}
+	fields := map[string]string{
+		"Codings":     "encodings",
+		"StreamLevel": "stream_level",
+		"CachedLevel": "cached_level",
+		"MinSize":     "min_size",
+		"Types":       "types",
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		var oe *compress.OptionError
+		if !errors.As(e, &oe) {
+			d.report(p, "%v", e)
+			continue
+		}
+		fp := p + "." + fields[oe.Field]
+		if oe.Index >= 0 {
+			fp = indexPath(fp, oe.Index)
+		}
+		d.report(fp, "%s", oe.Msg)
+	}
+}
+
+var compressLevels = []string{compress.Fastest.String(), compress.Default.String(), compress.Best.String()}
