@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"gateway/admin"
 	"gateway/cache"
+	"gateway/compress"
 	"gateway/config"
 	"gateway/proxy"
 )
@@ -32,6 +34,8 @@ type app struct {
 	adminLn   net.Listener
 	upstreams map[string]*proxy.Upstream
 	cache     *cache.Cache // nil when no route caches
+	// compressors by route name, for /compress/stats.
+	compressors map[string]*compress.Compressor
 }
 
 func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
@@ -71,8 +75,27 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 			Timeout:     r.Timeout.D(),
 			MaxBodySize: int64(r.MaxBodySize),
 		}
+		// Compression wraps the cache: the cache serves hits already
+		// encoded (each coding made once per entry), and what it
+		// forwards is compressed as it streams.
+		var comp *compress.Compressor
+		if r.Compress.Enabled {
+			co, err := r.Compress.Options()
+			if err == nil {
+				comp, err = compress.New(co)
+			}
+			if err != nil {
+				a.close()
+				return nil, fmt.Errorf("route %s: compress: %w", r.Name, err)
+			}
+			if a.compressors == nil {
+				a.compressors = map[string]*compress.Compressor{}
+			}
+			a.compressors[r.Name] = comp
+			ro.Middleware = append(ro.Middleware, comp.Wrap)
+		}
 		if r.Cache.Enabled {
-			mw, err := a.cacheRoute(r, trusted)
+			mw, err := a.cacheRoute(r, trusted, comp)
 			if err != nil {
 				a.close()
 				return nil, fmt.Errorf("route %s: %w", r.Name, err)
@@ -119,6 +142,9 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		if a.cache != nil {
 			ch := a.cache.AdminHandler()
 			ah.Handle("/cache/", ch)
+		}
+		if a.compressors != nil {
+			ah.Handle("GET /compress/stats", http.HandlerFunc(a.compressStats))
 		}
 		a.admin = &http.Server{
 			Addr:              cfg.Admin.Address,
@@ -263,7 +289,7 @@ func (a *app) serve(ctx context.Context) error {
 
 // cacheRoute builds the cache middleware of route r, creating the shared
 // store on first use.
-func (a *app) cacheRoute(r config.Route, trusted []netip.Prefix) (proxy.Middleware, error) {
+func (a *app) cacheRoute(r config.Route, trusted []netip.Prefix, comp *compress.Compressor) (proxy.Middleware, error) {
 	if a.cache == nil {
 		c, err := cache.New(cache.Options{
 			MaxSize:       int64(a.cfg.Cache.MaxSize),
@@ -292,11 +318,47 @@ func (a *app) cacheRoute(r config.Route, trusted []netip.Prefix) (proxy.Middlewa
 		HitForPass:           rc.HitForPass.D(),
 		LockTimeout:          rc.LockTimeout.D(),
 		TrustedPeer:          func(req *http.Request) bool { return proxy.TrustsPeer(trusted, req.RemoteAddr) },
+		Compress:             cacheEncoder(comp),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return rt.Wrap, nil
+}
+
+// cacheEncoder adapts a route's compressor to what the cache asks of it;
+// nil when the route does not compress.
+func cacheEncoder(c *compress.Compressor) cache.Encoder {
+	if c == nil {
+		return nil
+	}
+	return encoderAdapter{c}
+}
+
+type encoderAdapter struct{ *compress.Compressor }
+
+func (encoderAdapter) ETag(etag, coding string) string { return compress.ETag(etag, coding) }
+
+// compressStats serves the compression counters of every compressing
+// route and their sum per coding.
+func (a *app) compressStats(w http.ResponseWriter, _ *http.Request) {
+	total := map[string]compress.CodingStats{}
+	routes := map[string]map[string]compress.CodingStats{}
+	for name, c := range a.compressors {
+		st := c.Stats()
+		routes[name] = st
+		for coding, s := range st {
+			t := total[coding]
+			t.Responses += s.Responses
+			t.BytesIn += s.BytesIn
+			t.BytesOut += s.BytesOut
+			total[coding] = t
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(map[string]any{"total": total, "routes": routes})
 }
 
 // close releases what newApp built: the cache (after its background

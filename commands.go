@@ -29,6 +29,7 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	adminAddr := fs.String("admin", "127.0.0.1:9090", `admin listener address, or "off"`)
 	cacheSize := fs.String("cache-size", "64MiB", "memory for cached responses (RFC 9111 rules decide what is stored)")
 	noCache := fs.Bool("no-cache", false, "do not cache; pass every request through")
+	noCompress := fs.Bool("no-compress", false, "do not compress responses (gzip, br, zstd)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -62,7 +63,9 @@ routes:
     upstream: upstream
     cache:
       enabled: %t
-`, *listen, *h2c, *adminAddr, strings.Join(targets, ", "), *protocol, *cacheSize, !*noCache)
+    compress:
+      enabled: %t
+`, *listen, *h2c, *adminAddr, strings.Join(targets, ", "), *protocol, *cacheSize, !*noCache, !*noCompress)
 	cfg, err := config.Parse("proxy flags", []byte(yaml))
 	if err != nil {
 		return err
@@ -119,6 +122,8 @@ routes:
       enabled: true
       stale_while_revalidate: 10s
       stale_if_error: 1m
+    compress:
+      enabled: true
 `, *listen, *adminAddr, strings.Join(backends, ", "))
 	cfg, err := config.Parse("demo", []byte(yaml))
 	if err != nil {
@@ -161,12 +166,15 @@ and is fresh for 30 s; watch Cache-Status and Age change:
   curl -si -H 'Cache-Control: no-cache' '%[1]s/api/cached?ms=300' | grep -i cache-status
   # no-store answers pass through and are never stored
   curl -si %[1]s/api/hello | grep -i cache-status
+  # compressed for clients that accept it; a cached object is encoded once
+  curl -s -H 'Accept-Encoding: br' '%[1]s/api/cached?ms=300' -o /dev/null -w '%%{size_download} bytes\n' -D - | grep -iE '^(content-encoding|vary)|bytes'
 
 Admin (loopback only):
   curl -s %[2]s/readyz
   curl -s %[2]s/upstreams
   curl -s %[2]s/config
   curl -s %[2]s/cache/stats
+  curl -s %[2]s/compress/stats
   # purge what the backend tagged "demo" (Surrogate-Key), or one URL
   curl -s -X POST '%[2]s/cache/purge?tag=demo'
   curl -s -X POST '%[2]s/cache/purge?url=%[1]s/api/cached?ms=300'

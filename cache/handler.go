@@ -258,6 +258,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age ti
 				if f.etag != nil {
 					hdr["Etag"] = f.etag
 				}
+				// Digests describe the stored bytes, not these.
+				for _, k := range [...]string{"Content-Md5", "Content-Digest", "Repr-Digest", "Digest"} {
+					delete(hdr, k)
+				}
 			}
 		}
 	}

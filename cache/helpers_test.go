@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"gateway/cache"
+	"gateway/compress"
 	"gateway/proxy"
 )
 
@@ -352,6 +353,9 @@ type gwConfig struct {
 	route   cache.RouteOptions // Name defaults to "r"
 	h2      bool               // serve the gateway over TLS with HTTP/2
 	trusted []netip.Prefix     // the proxy's TrustedProxies
+	// compress, when set, wraps the cache as the app does, and the cache
+	// keeps encoded forms with it.
+	compress *compress.Compressor
 }
 
 // gateway is the system under test, with its origin and clock.
@@ -407,6 +411,11 @@ func newGateway(t testing.TB, cfg gwConfig) *gateway {
 	if ro.Name == "" {
 		ro.Name = "r"
 	}
+	mws := []proxy.Middleware{g.enter}
+	if cfg.compress != nil {
+		ro.Compress = testEncoder{cfg.compress}
+		mws = append(mws, cfg.compress.Wrap)
+	}
 	rt, err := c.Route(ro)
 	if err != nil {
 		t.Fatal(err)
@@ -417,7 +426,7 @@ func newGateway(t testing.TB, cfg gwConfig) *gateway {
 		Routes: []proxy.RouteOptions{{
 			Name:       "r",
 			Upstream:   up,
-			Middleware: []proxy.Middleware{g.enter, rt.Wrap},
+			Middleware: append(mws, rt.Wrap),
 		}},
 		TrustedProxies: cfg.trusted,
 		Logger:         quiet(),
@@ -443,6 +452,12 @@ func newGateway(t testing.TB, cfg gwConfig) *gateway {
 	g.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return g
 }
+
+// testEncoder is the adapter app.go uses between a route's compressor
+// and the cache.
+type testEncoder struct{ *compress.Compressor }
+
+func (testEncoder) ETag(etag, coding string) string { return compress.ETag(etag, coding) }
 
 // enter is the outermost middleware: it counts the requests that reached
 // the cache, so that tests can wait for concurrent requests to be inside.

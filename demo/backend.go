@@ -81,7 +81,13 @@ func Backend(name string) http.Handler {
 			return
 		}
 		now := time.Now().UTC()
-		body, _ := json.Marshal(map[string]any{"instance": name, "generated_at": now.Format(time.RFC3339Nano), "ttl": ttl})
+		// A catalogue page: large enough (about 3 KiB) to be worth
+		// compressing, and repetitive like real JSON.
+		items := make([]map[string]any, 40)
+		for i := range items {
+			items[i] = map[string]any{"id": i + 1, "name": fmt.Sprintf("item %d", i+1), "in_stock": i%3 != 0, "price_cents": 100 * (i + 1)}
+		}
+		body, _ := json.Marshal(map[string]any{"instance": name, "generated_at": now.Format(time.RFC3339Nano), "ttl": ttl, "items": items})
 		sum := fnv.New64a()
 		sum.Write(body)
 		h := w.Header()

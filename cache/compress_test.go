@@ -1,0 +1,154 @@
+package cache_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"gateway/compress"
+)
+
+func decode(t *testing.T, coding, body string) string {
+	t.Helper()
+	var r io.Reader
+	switch coding {
+	case "":
+		return body
+	case "gzip":
+		zr, err := gzip.NewReader(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = zr
+	case "br":
+		r = brotli.NewReader(strings.NewReader(body))
+	case "zstd":
+		zr, err := zstd.NewReader(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer zr.Close()
+		r = zr
+	default:
+		t.Fatalf("unknown coding %q", coding)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("%s: %v", coding, err)
+	}
+	return string(b)
+}
+
+// TestCompressedHits: a cached object is served in every coding a client
+// asks for, each encoded once however many hits race for it, byte-exact
+// after decoding, with Vary, per-coding ETags and validators that work.
+func TestCompressedHits(t *testing.T) {
+	comp, err := compress.New(compress.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGateway(t, gwConfig{compress: comp})
+	doc := strings.Repeat(`{"id":1,"name":"a repetitive JSON document"},`, 200)
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("ETag", `"doc1"`)
+		io.WriteString(w, doc)
+	})
+
+	// The miss streams (compressed at the fast level) and stores identity.
+	miss := g.get(t, "/doc", "Accept-Encoding", "gzip")
+	if got := decode(t, miss.header.Get("Content-Encoding"), miss.body); got != doc {
+		t.Fatalf("miss: body differs after decoding (%d bytes)", len(got))
+	}
+	before, _ := g.cache.Stats()
+
+	for _, coding := range []string{"gzip", "br", "zstd"} {
+		var wg sync.WaitGroup
+		results := make([]result, 20)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = g.get(t, "/doc", "Accept-Encoding", coding)
+			}()
+		}
+		wg.Wait()
+		for _, r := range results {
+			if ce := r.header.Get("Content-Encoding"); ce != coding {
+				t.Fatalf("%s hit: Content-Encoding %q", coding, ce)
+			}
+			if !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+				t.Errorf("%s: Cache-Status %q; want a hit", coding, r.header.Get("Cache-Status"))
+			}
+			if r.header.Get("Vary") != "Accept-Encoding" {
+				t.Errorf("%s: Vary %q; want Accept-Encoding", coding, r.header.Get("Vary"))
+			}
+			if et := r.header.Get("Etag"); et != `"doc1-`+coding+`"` {
+				t.Errorf("%s: ETag %q; want one per coding", coding, et)
+			}
+			if got := decode(t, coding, r.body); got != doc {
+				t.Fatalf("%s: body differs after decoding", coding)
+			}
+			if cl := r.header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(r.body)) {
+				t.Errorf("%s: Content-Length %s for %d bytes", coding, cl, len(r.body))
+			}
+		}
+		// One encoding for twenty hits: the cached form's bytes in.
+		if st := comp.Stats()[coding]; st.BytesIn > uint64(2*len(doc)) {
+			t.Errorf("%s: %d bytes fed to the encoder for 20 hits; want the document encoded once (plus the streamed miss)", coding, st.BytesIn)
+		}
+	}
+	if g.origin.count("/doc") != 1 {
+		t.Errorf("origin requests %d; want 1", g.origin.count("/doc"))
+	}
+	after, _ := g.cache.Stats()
+	if after.BytesUsed <= before.BytesUsed {
+		t.Errorf("bytes used %d after encoding, %d before: the encoded forms must count", after.BytesUsed, before.BytesUsed)
+	}
+
+	// Identity for a client that accepts nothing else, still with Vary.
+	id := g.get(t, "/doc")
+	if id.header.Get("Content-Encoding") != "" || id.body != doc || id.header.Get("Etag") != `"doc1"` || id.header.Get("Vary") != "Accept-Encoding" {
+		t.Errorf("identity hit: CE %q ETag %q Vary %q, body ok %v", id.header.Get("Content-Encoding"), id.header.Get("Etag"), id.header.Get("Vary"), id.body == doc)
+	}
+	// The per-coding validator revalidates from the cache.
+	nm := g.get(t, "/doc", "Accept-Encoding", "br", "If-None-Match", `"doc1-br"`)
+	if nm.status != http.StatusNotModified {
+		t.Errorf("If-None-Match with the br ETag: %d; want 304", nm.status)
+	}
+	// HEAD: the encoded form's headers, no body.
+	head := g.do(t, http.MethodHead, "/doc", "Accept-Encoding", "gzip")
+	if head.header.Get("Content-Encoding") != "gzip" || head.body != "" {
+		t.Errorf("HEAD: CE %q, body %d bytes", head.header.Get("Content-Encoding"), len(head.body))
+	}
+}
+
+// TestCompressedNotEligible: a cached type outside the allowlist is served
+// as stored, without Vary: Accept-Encoding.
+func TestCompressedNotEligible(t *testing.T) {
+	comp, err := compress.New(compress.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGateway(t, gwConfig{compress: comp})
+	img := string(bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, 1000))
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("Cache-Control", "max-age=600")
+		io.WriteString(w, img)
+	})
+	g.get(t, "/i.png", "Accept-Encoding", "gzip")
+	r := g.get(t, "/i.png", "Accept-Encoding", "gzip")
+	if !strings.Contains(r.header.Get("Cache-Status"), "hit") || r.header.Get("Content-Encoding") != "" || r.body != img || r.header.Get("Vary") != "" {
+		t.Errorf("png hit: Cache-Status %q CE %q Vary %q, body ok %v", r.header.Get("Cache-Status"), r.header.Get("Content-Encoding"), r.header.Get("Vary"), r.body == img)
+	}
+}
