@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // discardWriter is a ResponseWriter that keeps nothing, so the test
@@ -66,5 +67,57 @@ func TestMemoryBoundThroughHandler(t *testing.T) {
 	}
 	if total.Stores == 0 || total.Evictions+total.AdmissionDrops == 0 {
 		t.Errorf("stores %d, evictions %d, drops %d: want the cache filled past its size", total.Stores, total.Evictions, total.AdmissionDrops)
+	}
+}
+
+// TestChargedCostFollowsHeap: the cost the store charges for small
+// objects (pass markers, entries with tiny bodies) is close to the heap
+// they hold, so that max_size bounds memory even when most of what is
+// stored is overhead rather than body.
+func TestChargedCostFollowsHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates 100k objects")
+	}
+	for _, tc := range []struct {
+		name string
+		put  func(s *Store, i int)
+	}{
+		{"pass markers", func(s *Store, i int) {
+			s.MarkPass("http\x00example.com\x00/nostore\x00i="+strconv.Itoa(i), time.Unix(1e9, 0))
+		}},
+		{"small entries", func(s *Store, i int) {
+			h := http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"max-age=60"},
+				"Date": {"Thu, 26 Nov 2026 22:39:56 GMT"}, "Content-Length": {"100"}, "Etag": {`"abcdef0123"`}}
+			e := &Entry{Status: 200, Header: h, Body: make([]byte, 100), CC: ParseCacheControlValue("max-age=60")}
+			s.Put("http\x00example.com\x00/obj\x00i="+strconv.Itoa(i), nil, e)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := NewStore(StoreConfig{MaxSize: 1 << 30})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			const n = 50000
+			for i := range n {
+				tc.put(s, i)
+			}
+			s.Wait()
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			st := s.Stats()
+			if st.Objects != n {
+				t.Fatalf("%d objects stored; want %d", st.Objects, n)
+			}
+			heap := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+			charged := st.Bytes / n
+			t.Logf("charged %d B, heap %d B per object", charged, heap)
+			if float64(heap) > 1.25*float64(charged) {
+				t.Errorf("heap %d B per object, charged %d B: the cost undercounts what objects hold", heap, charged)
+			}
+		})
 	}
 }
