@@ -130,8 +130,15 @@ func runConfig(cfg *config.Config, stderr io.Writer, started func(*app)) error {
 		return err
 	}
 	if err := a.listen(); err != nil {
-		a.closeUpstreams()
+		a.close()
 		return err
+	}
+	if a.cache != nil && os.Getenv("GOMEMLIMIT") == "" {
+		// The cache holds up to max_size of live heap; with the default
+		// GOGC the heap would grow to twice that between collections.
+		// A soft limit keeps the process near max_size plus a fixed
+		// allowance for everything else instead. GOMEMLIMIT overrides.
+		debug.SetMemoryLimit(int64(cfg.Cache.MaxSize) + memoryAllowance)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	go func() {
@@ -145,6 +152,10 @@ func runConfig(cfg *config.Config, stderr io.Writer, started func(*app)) error {
 	}
 	return a.serve(ctx)
 }
+
+// memoryAllowance is the heap beyond the cache's max_size that the soft
+// memory limit leaves for connections, buffers and garbage.
+const memoryAllowance = 256 << 20
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
