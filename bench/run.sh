@@ -21,25 +21,22 @@
 # non-default SIZE) and reassembles bench/RESULTS.md
 # from bench/results/*.md. Exits 2 when some target could not be measured
 # (its rows say why), 1 on a harness error.
+
+# PID_NAME variables are set by start() (lib.sh) through eval.
+# shellcheck disable=SC2153
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 
-if [[ "${QUICK:-0}" == "1" ]]; then
-	DURATION="${DURATION:-2s}"
-	RUNS="${RUNS:-1}"
-fi
-DURATION="${DURATION:-10s}"
-RUNS="${RUNS:-3}"
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+bench_knobs
 SIZE="${SIZE:-1024}"
-WARMUP="${WARMUP:-2s}"
 CONNS=50      # fixed: the section heading promises 50 connections
 STREAMS=10    # h2load concurrent streams per connection
 PORT_BASE="${PORT_BASE:-28000}"
-OTHER_MAX="${OTHER_MAX:-15}"
-RETRIES="${RETRIES:-2}"
-QUIET_WAIT="${QUIET_WAIT:-300}"
+[[ "$SIZE" =~ ^[0-9]+$ ]] || die "SIZE=$SIZE: must be a byte count"
 
 # Port plan, all on 127.0.0.1.
 P_ORIGIN=$PORT_BASE                 # origin that the proxies forward to (load core)
@@ -52,139 +49,10 @@ P_GW_H2UP=$((PORT_BASE + 12))       # gateway, h2c upstream
 P_GW_ADMIN=$((PORT_BASE + 1092))
 P_GW_H2UP_ADMIN=$((PORT_BASE + 1093))
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
-
-# seconds converts a wrk/h2load duration (10, 10s, 500ms, 2m, 1h) to whole
-# seconds, rounded up, for the safety timeouts around the load generators.
-seconds() {
-	local d=$1
-	case "$d" in
-	*ms) echo $(((${d%ms} + 999) / 1000)) ;;
-	*s) echo "${d%s}" ;;
-	*m) echo $((${d%m} * 60)) ;;
-	*h) echo $((${d%h} * 3600)) ;;
-	*) echo "$d" ;;
-	esac
-}
-[[ "$(seconds "$DURATION")" =~ ^[0-9]+$ ]] || die "DURATION=$DURATION: use e.g. 10s, 500ms, 1m"
-[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "RUNS=$RUNS: must be a positive integer"
-[[ "$SIZE" =~ ^[0-9]+$ ]] || die "SIZE=$SIZE: must be a byte count"
-
 # ---------------------------------------------------------------- tools
-[[ -x /usr/local/go/bin/go ]] && PATH="/usr/local/go/bin:$PATH"
-command -v go >/dev/null || die "go not found (expected /usr/local/go/bin/go)"
-
-need_pkgs=()
-command -v nginx >/dev/null || need_pkgs+=(nginx)
-command -v varnishd >/dev/null || need_pkgs+=(varnish)
-command -v wrk >/dev/null || need_pkgs+=(wrk)
-command -v h2load >/dev/null || need_pkgs+=(nghttp2-client)
-command -v curl >/dev/null || need_pkgs+=(curl)
-if ((${#need_pkgs[@]})); then
-	SUDO=""
-	if [[ $(id -u) -ne 0 ]]; then
-		command -v sudo >/dev/null || die "missing ${need_pkgs[*]} and not root: install nginx varnish wrk nghttp2-client"
-		SUDO=sudo
-	fi
-	log "installing nginx varnish wrk nghttp2-client (missing: ${need_pkgs[*]})"
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx varnish wrk nghttp2-client curl >/dev/null
-fi
-# nginx/varnish come from Debian packages that may start their system
-# services; the bench never uses those and runs its own instances instead.
-NGINX_BIN="$(command -v nginx)"
-
-NPROC=$(nproc)
-LOAD_CPU="${LOAD_CPU:-0}"
-PROXY_CPU="${PROXY_CPU:-1}"
-if ((NPROC >= 2)); then
-	PIN_LOAD=(taskset -c "$LOAD_CPU")
-	PIN_PROXY=(taskset -c "$PROXY_CPU")
-	PIN_NOTE="server under test on CPU $PROXY_CPU; load generator and origin on CPU $LOAD_CPU"
-else
-	PIN_LOAD=()
-	PIN_PROXY=()
-	PIN_NOTE="not pinned (1 CPU): load generator, origin and server under test share the core"
-fi
-CLK_TCK=$(getconf CLK_TCK)
-
-# ---------------------------------------------------------------- cleanup
-TMP="$(mktemp -d /tmp/gwbench.XXXXXX)"
-# nginx workers run as an unprivileged user and must reach their temp dirs.
-chmod 755 "$TMP"
-PIDS=()
-NGINX_MASTER=""
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	local all=("${PIDS[@]}")
-	# nginx workers are children of the master; list them before the
-	# master goes so none is left behind if it has to be killed hard.
-	if [[ -n "$NGINX_MASTER" ]]; then
-		all+=($(child_pids "$NGINX_MASTER"))
-	fi
-	local p
-	for p in "${all[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for _ in $(seq 1 30); do
-		local alive=0
-		for p in "${all[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-		((alive)) || break
-		sleep 0.1
-	done
-	for p in "${all[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	if [[ "${KEEP_TMP:-0}" == "1" ]]; then
-		log "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-child_pids() {
-	local f
-	for f in /proc/"$1"/task/*/children; do
-		[[ -r "$f" ]] && cat "$f"
-	done 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+$' || pgrep -P "$1" || true
-}
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# start NAME LOGFILE CMD... launches a server in the background and records
-# its PID (taskset execs, so $! is the server itself).
-start() {
-	local name=$1 logf=$2
-	shift 2
-	"$@" >"$logf" 2>&1 &
-	local pid=$!
-	PIDS+=("$pid")
-	eval "PID_$name=$pid"
-}
-
-# wait_http NAME PID LOGFILE URL [curl args...] polls until URL answers 2xx.
-wait_http() {
-	local name=$1 pid=$2 logf=$3 url=$4
-	shift 4
-	local i
-	for i in $(seq 1 100); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			log "$name exited before becoming ready; last lines of $logf:"
-			tail -n 30 "$logf" >&2 || true
-			return 1
-		fi
-		if curl -fsS -o /dev/null --max-time 1 "$@" "$url" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	log "$name did not answer $url within 10s; last lines of $logf:"
-	tail -n 30 "$logf" >&2 || true
-	return 1
-}
+bench_tools
+bench_pinning
+bench_tmp
 
 # ---------------------------------------------------------------- build
 for p in $P_ORIGIN $P_NGINX $P_GW $P_PLAIN $P_ORIGIN_DIRECT $P_NGINX_H2 $P_GW_H2UP $P_GW_ADMIN $P_GW_H2UP_ADMIN; do
@@ -253,7 +121,7 @@ http {
 }
 EOF
 start NGINX "$TMP/nginx/stdout.log" "${PIN_PROXY[@]}" "$NGINX_BIN" -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf"
-NGINX_MASTER=$PID_NGINX
+PARENTS+=("$PID_NGINX")
 wait_http nginx "$PID_NGINX" "$TMP/nginx/logs/error.log" "http://127.0.0.1:$P_NGINX/" || {
 	tail -n 20 "$TMP/nginx/stdout.log" >&2 || true
 	die "nginx did not start"
@@ -320,37 +188,8 @@ if ((GW_OK)); then
 fi
 
 # ---------------------------------------------------------------- measuring
-# cpu_ticks PID... prints utime+stime (clock ticks) summed over the PIDs.
-# Fields 14 and 15 of /proc/PID/stat; the command name (field 2) may hold
-# spaces, so fields are counted after its closing parenthesis.
-cpu_ticks() {
-	local total=0 p s rest f
-	for p in "$@"; do
-		s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-		rest=${s##*) }
-		read -r -a f <<<"$rest"
-		total=$((total + f[11] + f[12]))
-	done
-	echo "$total"
-}
-
-# machine_busy prints the busy ticks of all CPUs together (user, nice,
-# system, irq, softirq, steal from /proc/stat; the same USER_HZ as CLK_TCK).
-machine_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-
-# our_ticks prints the CPU used so far by everything this script started:
-# the servers still running, plus this shell and every child it has waited
-# for (load generators, curl, awk), which /proc/$$/stat fields 14-17 hold.
-our_ticks() {
-	local s rest f
-	s=$(cat "/proc/$$/stat")
-	rest=${s##*) }
-	read -r -a f <<<"$rest"
-	# shellcheck disable=SC2046
-	echo $((f[11] + f[12] + f[13] + f[14] + $(cpu_ticks "${PIDS[@]}" $(child_pids "$NGINX_MASTER"))))
-}
-
 # server_pids TARGET lists the processes whose CPU is charged to TARGET.
+# shellcheck disable=SC2046
 server_pids() {
 	case "$1" in
 	origin) echo "$PID_ORIGIN_DIRECT" ;;
@@ -359,32 +198,6 @@ server_pids() {
 	gw_h2up) echo "$PID_GW_H2UP" ;;
 	plain) echo "$PID_PLAIN" ;;
 	esac
-}
-
-# to_us VALUE_WITH_UNIT converts wrk's latency (e.g. 412.00us, 1.20ms, 2.01s) to µs.
-to_us() {
-	awk -v v="$1" 'BEGIN {
-		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-		if (u == "us") m = 1; else if (u == "ms") m = 1000; else if (u == "s") m = 1000000;
-		else if (u == "m") m = 60000000; else m = 1
-		printf "%.1f", n * m }'
-}
-
-LOAD_TIMEOUT=$(($(seconds "$DURATION") + $(seconds "$WARMUP") + 60))
-
-# parse_wrk OUT prints: rps requests p50_us p99_us errors
-parse_wrk() {
-	local out=$1 rps reqs p50 p99 errs
-	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-	reqs=$(awk '/ requests in / {print $1}' "$out")
-	p50=$(awk '$1 == "50%" {print $2}' "$out")
-	p99=$(awk '$1 == "99%" {print $2}' "$out")
-	errs=$(awk '
-		/Non-2xx or 3xx responses:/ {e += $NF}
-		/Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10}
-		END {print e + 0}' "$out")
-	[[ -n "$rps" && -n "$reqs" && -n "$p50" && -n "$p99" ]] || return 1
-	echo "$rps $reqs $(to_us "$p50") $(to_us "$p99") $errs"
 }
 
 # parse_h2load OUT prints: rps requests p50_us p99_us errors. h2load has no
@@ -422,35 +235,13 @@ ROWS=(
 	"gw_h2up|gateway|h2c → h2c|h2load|http://127.0.0.1:$P_GW_H2UP/|$([[ $GW_H2UP_OK == 1 ]] || echo "$GW_H2UP_WHY")"
 )
 
-# other_load SECONDS prints the CPU, in % of one core, that processes this
-# script did not start used over the next SECONDS.
-other_load() {
-	local b0 o0 b1 o1
-	b0=$(machine_busy)
-	o0=$(our_ticks)
-	sleep "$1"
-	b1=$(machine_busy)
-	o1=$(our_ticks)
-	awk -v b=$((b1 - b0)) -v o=$((o1 - o0)) -v s="$1" -v t="$CLK_TCK" \
-		'BEGIN { v = (b - o) / (s * t) * 100; if (v < 0) v = 0; printf "%.0f", v }'
-}
+wait_quiet
 
-# Other work on the machine (a test suite, a build) skews every number, so
-# wait a bounded time for it to end before measuring.
-waited=0
-while :; do
-	other=$(other_load 5)
-	((other > OTHER_MAX)) || break
-	if ((waited >= QUIET_WAIT)); then
-		log "WARNING: other processes still use ${other}% of a core after ${QUIET_WAIT}s; measuring anyway"
-		break
-	fi
-	log "other processes use ${other}% of a core; waiting for a quiet machine (${waited}/${QUIET_WAIT}s)"
-	sleep 10
-	waited=$((waited + 15))
-done
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
-MEASURE_START=$(date -u "+%Y-%m-%d %H:%M:%S UTC")
+# warm_row runs the current row's load generator for WARMUP, unmeasured.
+warm_row() {
+	timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$WARMUP" "$url" >/dev/null 2>&1 || true
+	rm -f "$out.txt.reqlog"
+}
 
 mkdir -p "$TMP/out"
 # Rounds go over every target before repeating, so slow drift of the
@@ -469,37 +260,10 @@ for run in $(seq 1 "$RUNS"); do
 			load=(h2load -c "$CONNS" -m "$STREAMS" --log-file="$out.txt.reqlog")
 			dflag=-D
 		fi
-		for try in $(seq 0 "$RETRIES"); do
-			# Warmup first, then CPU is sampled around the measured run only.
-			timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$WARMUP" "$url" >/dev/null 2>&1 || true
-			rm -f "$out.txt.reqlog"
-			# shellcheck disable=SC2086
-			before=$(cpu_ticks $pids)
-			busy0=$(machine_busy)
-			ours0=$(our_ticks)
-			t0=$(date +%s%N)
-			timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$DURATION" "$url" >"$out.txt" 2>&1 ||
-				log "$tool exited non-zero for $label"
-			t1=$(date +%s%N)
-			busy1=$(machine_busy)
-			ours1=$(our_ticks)
-			# shellcheck disable=SC2086
-			after=$(cpu_ticks $pids)
-			# CPU used by processes this script did not start, in % of one
-			# core: a test suite running next to the bench takes cycles
-			# from the pinned cores and makes the run meaningless.
-			other=$(awk -v b=$((busy1 - busy0)) -v o=$((ours1 - ours0)) -v ns=$((t1 - t0)) -v t="$CLK_TCK" \
-				'BEGIN { v = (b - o) / (ns / 1e9 * t) * 100; if (v < 0) v = 0; printf "%.0f", v }')
-			if ((other <= OTHER_MAX)); then
-				break
-			fi
-			if ((try < RETRIES)); then
-				log "  other processes used ${other}% of a core during the run; waiting 15s and repeating it"
-				sleep 15
-			else
-				log "  other processes used ${other}% of a core during the run; keeping it (RETRIES=$RETRIES exhausted)"
-			fi
-		done
+		# Warmup first, then CPU is sampled around the measured run only.
+		measure "$out.txt" "$pids" warm_row timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$DURATION" "$url"
+		((M_RC == 0)) || log "$tool exited non-zero for $label"
+		other=$M_OTHER
 		if [[ $tool == wrk ]]; then
 			res=$(parse_wrk "$out.txt") || res=""
 		else
@@ -511,18 +275,11 @@ for run in $(seq 1 "$RUNS"); do
 			continue
 		fi
 		read -r rps reqs p50 p99 errs <<<"$res"
-		cpu=$(awk -v d=$((after - before)) -v t="$CLK_TCK" -v n="$reqs" 'BEGIN { if (n > 0) printf "%.2f", d / t * 1e6 / n; else print "nan" }')
+		cpu=$(cpu_us_per_req "$M_TICKS" "$reqs")
 		echo "$rps $p50 $p99 $cpu $errs $other" >>"$TMP/out/row$i.samples"
 		log "  -> $rps req/s, p50 ${p50}µs, p99 ${p99}µs, CPU ${cpu}µs/req, errors $errs, other load ${other}%"
 	done
 done
-
-# median COLUMN FILE: median of one column over the runs.
-median() {
-	awk -v c="$1" '{print $c}' "$2" | sort -g | awk '
-		{v[NR] = $1}
-		END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # ---------------------------------------------------------------- report
 # Runs that other processes disturbed (over OTHER_MAX even after the
@@ -532,8 +289,7 @@ for i in "${!ROWS[@]}"; do
 	all="$TMP/out/row$i.samples"
 	f="$TMP/out/row$i.used"
 	[[ -s "$all" ]] || continue
-	awk -v m="$OTHER_MAX" '$6 <= m' "$all" >"$f"
-	[[ -s "$f" ]] || cp "$all" "$f"
+	used_samples "$all" "$f" 6
 	MED_RPS[$i]=$(median 1 "$f")
 	MED_CPU[$i]=$(median 4 "$f")
 done
@@ -587,7 +343,7 @@ fi
 		p50=$(median 2 "$f")
 		p99=$(median 3 "$f")
 		errs=$(median 5 "$f")
-		other=$(awk '$6 > m { m = $6 } END { print m + 0 }' "$f")
+		other=$(max_col 6 "$f")
 		used="$(wc -l <"$f")/$(wc -l <"$TMP/out/row$i.samples")"
 		awk -v l="$label" -v p="$proto" -v r="${MED_RPS[$i]}" -v a="$p50" -v b="$p99" -v c="${MED_CPU[$i]}" \
 			-v rr="${MED_RPS[$ref]:-}" -v rc="${MED_CPU[$ref]:-}" -v e="$errs" -v o="$other" -v u="$used" 'BEGIN {

@@ -1,16 +1,33 @@
-// Command origin is the benchmark origin server: it answers every request with
-// one fixed body so that the numbers measured through a proxy reflect the
-// proxy, not the origin. It speaks HTTP/1.1 and cleartext HTTP/2 (prior
-// knowledge) on the same port so the gateway can be measured with either
-// upstream protocol.
+// Command origin is the benchmark origin server. By default it answers every
+// request with one fixed body so that the numbers measured through a proxy
+// reflect the proxy, not the origin. It speaks HTTP/1.1 and cleartext HTTP/2
+// (prior knowledge) on the same port so the gateway can be measured with
+// either upstream protocol.
+//
+// Endpoints (everything not listed gets the fixed -size body with
+// Cache-Control: no-store, e.g. / and /nostore?i=N):
+//
+//	/cacheable/N      N body bytes (0 <= N <= 64 MiB), Cache-Control: public,
+//	                  max-age=3600, a strong ETag; If-None-Match gets a 304
+//	/slow?ms=M        sleeps M ms (default 200, at most 60000), then answers
+//	                  1 KiB with Cache-Control: public, max-age=3600; with
+//	                  nostore=1, Cache-Control: no-store. Counted per request URI.
+//	/_count?uri=U     how many /slow requests had request URI U (text)
+//	/_count           how many requests this origin answered in total (text;
+//	                  /_count itself not included)
 package main
 
 import (
 	"bytes"
 	"flag"
+	"fmt"
+	"hash/fnv"
 	"log"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,12 +44,36 @@ func main() {
 	// into the response map, which keeps the origin cheap next to the proxy.
 	contentLength := []string{strconv.Itoa(len(body))}
 	contentType := []string{"application/json"}
-	cacheControl := []string{"no-store"}
+	noStore := []string{"no-store"}
+
+	var total atomic.Int64
+	slow := newSlowCounter()
 
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case p == "/_count":
+			w.Header().Set("Cache-Control", "no-store")
+			if uri, ok := r.URL.Query()["uri"]; ok {
+				_, _ = fmt.Fprintln(w, slow.get(uri[0]))
+			} else {
+				_, _ = fmt.Fprintln(w, total.Load())
+			}
+			return
+		case strings.HasPrefix(p, "/cacheable/"):
+			total.Add(1)
+			serveCacheable(w, r, strings.TrimPrefix(p, "/cacheable/"))
+			return
+		case p == "/slow":
+			total.Add(1)
+			slow.add(r.RequestURI)
+			serveSlow(w, r)
+			return
+		}
+		total.Add(1)
 		h := w.Header()
 		h["Content-Type"] = contentType
-		h["Cache-Control"] = cacheControl
+		h["Cache-Control"] = noStore
 		h["Content-Length"] = contentLength
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
@@ -63,6 +104,137 @@ func main() {
 	}
 	log.Printf("origin: listening on %s, body %d bytes", *addr, len(body))
 	log.Fatal(srv.ListenAndServe())
+}
+
+// cacheable is one /cacheable/N answer, built once per size.
+type cacheable struct {
+	body          []byte
+	etag          string
+	contentLength []string
+	etagHeader    []string
+}
+
+var (
+	cacheableMu     sync.RWMutex
+	cacheableBySize = map[int]*cacheable{}
+	cacheableCC     = []string{"public, max-age=3600"}
+	jsonType        = []string{"application/json"}
+)
+
+const maxCacheable = 64 << 20
+
+func getCacheable(n int) *cacheable {
+	cacheableMu.RLock()
+	c := cacheableBySize[n]
+	cacheableMu.RUnlock()
+	if c != nil {
+		return c
+	}
+	cacheableMu.Lock()
+	defer cacheableMu.Unlock()
+	if c = cacheableBySize[n]; c != nil {
+		return c
+	}
+	b := makeBody(n)
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	etag := fmt.Sprintf(`"%d-%016x"`, n, h.Sum64())
+	c = &cacheable{
+		body:          b,
+		etag:          etag,
+		contentLength: []string{strconv.Itoa(len(b))},
+		etagHeader:    []string{etag},
+	}
+	cacheableBySize[n] = c
+	return c
+}
+
+func serveCacheable(w http.ResponseWriter, r *http.Request, sizeText string) {
+	n, err := strconv.Atoi(sizeText)
+	if err != nil || n < 0 || n > maxCacheable {
+		http.Error(w, "want /cacheable/N with 0 <= N <= 67108864", http.StatusNotFound)
+		return
+	}
+	c := getCacheable(n)
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = cacheableCC
+	h["Etag"] = c.etagHeader
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, c.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h["Content-Length"] = c.contentLength
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(c.body)
+	}
+}
+
+// etagMatches is the weak comparison of If-None-Match (RFC 9110 13.1.2).
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func serveSlow(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ms := 200
+	if v := q.Get("ms"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 60000 {
+			http.Error(w, "ms must be 0..60000", http.StatusBadRequest)
+			return
+		}
+		ms = n
+	}
+	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+		t.Stop()
+		return
+	}
+	c := getCacheable(1024)
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	if q.Get("nostore") == "1" {
+		h.Set("Cache-Control", "no-store")
+	} else {
+		h["Cache-Control"] = cacheableCC
+		h["Etag"] = c.etagHeader
+	}
+	h["Content-Length"] = c.contentLength
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(c.body)
+	}
+}
+
+// slowCounter counts /slow requests per request URI, so the stampede
+// benchmark can ask how many requests a proxy let through for one URL.
+type slowCounter struct {
+	mu sync.Mutex
+	n  map[string]int64
+}
+
+func newSlowCounter() *slowCounter { return &slowCounter{n: map[string]int64{}} }
+
+func (c *slowCounter) add(uri string) {
+	c.mu.Lock()
+	c.n[uri]++
+	c.mu.Unlock()
+}
+
+func (c *slowCounter) get(uri string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[uri]
 }
 
 // makeBody returns a valid JSON document of exactly n bytes (when n >= 12; smaller sizes get spaces),
