@@ -485,6 +485,9 @@ load_row() {
 }
 
 GO_VERSION=$(go version)
+# Allocations per hit, from the Go benchmarks (quick, and after the load
+# runs so they do not disturb them).
+GO_HIT_BENCH=$(cd "$REPO_DIR" && go test -run '^$' -bench 'GatewayHit|Hit1K|Hit64K' -benchmem -benchtime 200000x ./cache/ 2>/dev/null | grep -E '^Benchmark' || true)
 NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | head -n1)
 WRK_VERSION=$(wrk -v 2>&1 | head -n1 || true)
 CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -583,6 +586,19 @@ SECTION="$BENCH_DIR/results/20-cache.md"
 	if [[ -n "$GW_STATS" ]]; then
 		echo
 		echo "Gateway \`/cache/stats\` after the runs: \`$GW_STATS\`"
+	fi
+	if [[ -n "$GO_HIT_BENCH" ]]; then
+		echo
+		echo "### Allocations per hit (\`go test -bench -benchmem ./cache/\`)"
+		echo
+		echo "In-process, no sockets: \`BenchmarkGatewayHit\` is the whole route handler"
+		echo "(routing, X-Forwarded rules, cache lookup and serving) for a 1 KiB hit;"
+		echo "the others are the cache middleware alone. net/http's own per-request"
+		echo "allocations (request, header maps, connection buffers) are not included."
+		echo
+		echo '```'
+		echo "$GO_HIT_BENCH"
+		echo '```'
 	fi
 } >"$SECTION"
 
