@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,8 +43,11 @@ type Cache struct {
 	mu      sync.Mutex // guards routes, closed and bg.Add
 	routes  []*Route
 	closed  bool
-	bg      sync.WaitGroup // background refreshes
-	closing chan struct{}
+	bg      sync.WaitGroup // background refreshes and flights
+	// closing is cancelled by Close: fetches that outlive their request
+	// (background refreshes, flights whose leader left) stop with it.
+	closing context.Context
+	stop    context.CancelFunc
 }
 
 // New validates o and builds the store.
@@ -70,19 +74,21 @@ func New(o Options) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
+	closing, stop := context.WithCancel(context.Background())
 	return &Cache{
+		closing: closing,
+		stop:    stop,
 		store:   s,
 		name:    o.Name,
 		now:     o.Now,
 		maxObj:  o.MaxObjectSize,
 		maxSize: o.MaxSize,
 		log:     o.Logger,
-		closing: make(chan struct{}),
 	}, nil
 }
 
-// Close waits for background refreshes to finish (they are bounded by
-// their route's timeout) and releases the store. Requests still being
+// Close cancels the fetches that outlived their requests, waits for them
+// and releases the store. Requests still being
 // served afterwards pass through to the origin uncached.
 func (c *Cache) Close() {
 	c.mu.Lock()
@@ -91,7 +97,7 @@ func (c *Cache) Close() {
 		return
 	}
 	c.closed = true
-	close(c.closing)
+	c.stop()
 	c.mu.Unlock()
 	c.bg.Wait()
 	c.store.Close()
@@ -111,6 +117,22 @@ func (c *Cache) goBackground(f func()) bool {
 		f()
 	}()
 	return true
+}
+
+// track counts f among the fetches Close waits for, unless the cache is
+// already closed; f runs either way, since requests may wait on it, and
+// learns which (an untracked fetch must not be cancelled by Close).
+func (c *Cache) track(f func(tracked bool)) {
+	c.mu.Lock()
+	tracked := !c.closed
+	if tracked {
+		c.bg.Add(1)
+	}
+	c.mu.Unlock()
+	if tracked {
+		defer c.bg.Done()
+	}
+	f(tracked)
 }
 
 // Store exposes the underlying store, for tests and the admin handler.

@@ -415,19 +415,26 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 	flk := *lk
 	flk.flight = true
 	var claim atomic.Int32 // 0 waiting, 1 the flight writes to w, 2 w gave up
-	ch := h.c.flight.DoChan(lk.primary, func() (any, error) {
+	ch := h.c.flight.DoChan(lk.primary, func() (v any, _ error) {
 		defer cancel()
 		cw, cr := w, r
 		if !claim.CompareAndSwap(0, 1) {
 			cw, cr = nil, nil
 		}
-		// A request that looked before the previous flight stored its
-		// response, and arrived after that flight ended, starts this
-		// one: what is stored now may already answer it.
-		if fr := h.recheck(cw, cr, out, &flk); fr != nil {
-			return fr, nil
-		}
-		return h.fetch(cw, cr, out, &flk), nil
+		h.c.track(func(tracked bool) {
+			if tracked {
+				defer context.AfterFunc(h.c.closing, cancel)()
+			}
+			// A request that looked before the previous flight stored
+			// its response, and arrived after that flight ended, starts
+			// this one: what is stored now may already answer it.
+			if fr := h.recheck(cw, cr, out, &flk); fr != nil {
+				v = fr
+				return
+			}
+			v = h.fetch(cw, cr, out, &flk)
+		})
+		return v, nil
 	})
 	timer := time.NewTimer(h.rt.o.LockTimeout)
 	defer timer.Stop()
@@ -568,6 +575,7 @@ func (h *handler) refreshInBackground(r *http.Request, lk lookup) {
 	lk.flight = true
 	ok := h.c.goBackground(func() {
 		defer cancel()
+		defer context.AfterFunc(h.c.closing, cancel)()
 		v, _, shared := h.c.flight.Do(lk.primary, func() (any, error) {
 			return h.fetch(nil, nil, out, &lk), nil
 		})
