@@ -9,6 +9,13 @@
 //
 //	/cacheable/N      N body bytes (0 <= N <= 64 MiB), Cache-Control: public,
 //	                  max-age=3600, a strong ETag; If-None-Match gets a 304
+//	/catalog/N        a product catalogue as JSON of exactly N bytes (64 <= N <=
+//	                  64 MiB): an array of objects with ids, SKUs, names,
+//	                  prices, tags, generated deterministically, so it
+//	                  compresses like real API output (gzip -6 about 5:1)
+//	                  rather than like one repeated byte. Identity encoding,
+//	                  Cache-Control: public, max-age=3600, a strong ETag;
+//	                  If-None-Match gets a 304
 //	/slow?ms=M        sleeps M ms (default 200, at most 60000), then answers
 //	                  1 KiB with Cache-Control: public, max-age=3600; with
 //	                  nostore=1, Cache-Control: no-store. Counted per request URI.
@@ -63,6 +70,10 @@ func main() {
 		case strings.HasPrefix(p, "/cacheable/"):
 			total.Add(1)
 			serveCacheable(w, r, strings.TrimPrefix(p, "/cacheable/"))
+			return
+		case strings.HasPrefix(p, "/catalog/"):
+			total.Add(1)
+			serveCatalog(w, r, strings.TrimPrefix(p, "/catalog/"))
 			return
 		case p == "/slow":
 			total.Add(1)
@@ -255,3 +266,150 @@ func makeBody(n int) []byte {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// ---------------------------------------------------------------- /catalog/N
+
+// catalogs holds one /catalog/N answer per size, built on first use.
+var (
+	catalogMu     sync.RWMutex
+	catalogBySize = map[int]*cacheable{}
+)
+
+const minCatalog = 64
+
+func getCatalog(n int) *cacheable {
+	catalogMu.RLock()
+	c := catalogBySize[n]
+	catalogMu.RUnlock()
+	if c != nil {
+		return c
+	}
+	catalogMu.Lock()
+	defer catalogMu.Unlock()
+	if c = catalogBySize[n]; c != nil {
+		return c
+	}
+	b := makeCatalog(n)
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	etag := fmt.Sprintf(`"cat%d-%016x"`, n, h.Sum64())
+	c = &cacheable{
+		body:          b,
+		etag:          etag,
+		contentLength: []string{strconv.Itoa(len(b))},
+		etagHeader:    []string{etag},
+	}
+	catalogBySize[n] = c
+	return c
+}
+
+func serveCatalog(w http.ResponseWriter, r *http.Request, sizeText string) {
+	n, err := strconv.Atoi(sizeText)
+	if err != nil || n < minCatalog || n > maxCacheable {
+		http.Error(w, "want /catalog/N with 64 <= N <= 67108864", http.StatusNotFound)
+		return
+	}
+	c := getCatalog(n)
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = cacheableCC
+	h["Etag"] = c.etagHeader
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, c.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h["Content-Length"] = c.contentLength
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(c.body)
+	}
+}
+
+// Word lists for the catalogue. Names, SKUs and numbers vary per item
+// while keys and vocabulary repeat, as in a real product API.
+var (
+	catAdjectives = []string{"Walnut", "Compact", "Classic", "Ergonomic", "Wireless", "Vintage", "Modular", "Foldable",
+		"Premium", "Rugged", "Slim", "Smart", "Oak", "Steel", "Ceramic", "Bamboo", "Linen", "Matte", "Portable", "Quiet"}
+	catNouns = []string{"Desk Lamp", "Office Chair", "Bookshelf", "Coffee Grinder", "Kettle", "Headphones", "Backpack",
+		"Water Bottle", "Standing Desk", "Monitor Arm", "Keyboard", "Throw Blanket", "Plant Pot", "Wall Clock",
+		"Cutting Board", "Speaker", "Notebook", "Pen Set", "Table Runner", "Floor Rug"}
+	catCategories = []string{"lighting", "furniture", "kitchen", "audio", "bags", "outdoor", "office", "textiles", "garden", "decor"}
+	catBrands     = []string{"Nordhaus", "Kettleby", "Arbor & Co", "Lumen Works", "Fjell", "Casa Prima", "Oakridge", "Tidewater"}
+	catCurrencies = []string{"EUR", "USD", "GBP"}
+	catTags       = []string{"new", "sale", "eco", "bestseller", "limited", "handmade", "wood", "led", "recycled",
+		"gift", "bundle", "outdoor", "compact", "premium", "refurbished", "clearance"}
+	catColors     = []string{"black", "white", "oak", "walnut", "slate", "sage", "sand", "navy", "terracotta"}
+	catWarehouses = []string{"AMS-1", "FRA-2", "DUB-1", "WAW-3", "MAD-1"}
+)
+
+// catalogRand is a fixed-seed xorshift64* generator: the same N always
+// yields the same document (and ETag), on every run and machine.
+type catalogRand uint64
+
+func (r *catalogRand) next() uint64 {
+	x := uint64(*r)
+	x ^= x >> 12
+	x ^= x << 25
+	x ^= x >> 27
+	*r = catalogRand(x)
+	return x * 2685821657736338717
+}
+
+func (r *catalogRand) intn(n int) int { return int(r.next() % uint64(n)) }
+
+// catalogItem appends one product object.
+func catalogItem(b []byte, rnd *catalogRand, i int) []byte {
+	adj, noun := catAdjectives[rnd.intn(len(catAdjectives))], catNouns[rnd.intn(len(catNouns))]
+	cat := catCategories[rnd.intn(len(catCategories))]
+	b = fmt.Appendf(b, `{"id":%d,"sku":"%c%c%c-%05d-%c","name":"%s %s","category":"%s","brand":"%s",`,
+		100000+i*7+rnd.intn(7), 'A'+rnd.intn(26), 'A'+rnd.intn(26), 'A'+rnd.intn(26), rnd.intn(100000), 'A'+rnd.intn(6),
+		adj, noun, cat, catBrands[rnd.intn(len(catBrands))])
+	price := 299 + rnd.intn(50000)
+	b = fmt.Appendf(b, `"price":{"amount":%d.%02d,"currency":"%s"},`, price/100, []int{0, 49, 90, 95, 99}[rnd.intn(5)],
+		catCurrencies[rnd.intn(len(catCurrencies))])
+	if rnd.intn(4) == 0 {
+		b = fmt.Appendf(b, `"discount_pct":%d,`, 5*(1+rnd.intn(8)))
+	}
+	b = fmt.Appendf(b, `"stock":%d,"rating":%d.%d,"reviews":%d,"tags":[`, rnd.intn(500), 1+rnd.intn(4), rnd.intn(10), rnd.intn(5000))
+	for t, nt := 0, 1+rnd.intn(3); t < nt; t++ {
+		if t > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `"%s"`, catTags[rnd.intn(len(catTags))])
+	}
+	b = fmt.Appendf(b, `],"color":"%s","dimensions_cm":{"w":%d,"h":%d,"d":%d},"weight_kg":%d.%d,`,
+		catColors[rnd.intn(len(catColors))], 5+rnd.intn(195), 5+rnd.intn(195), 5+rnd.intn(95), rnd.intn(40), rnd.intn(10))
+	b = fmt.Appendf(b, `"warehouse":"%s","updated_at":"2024-%02d-%02dT%02d:%02d:%02dZ","active":%t}`,
+		catWarehouses[rnd.intn(len(catWarehouses))], 1+rnd.intn(12), 1+rnd.intn(28), rnd.intn(24), rnd.intn(60), rnd.intn(60),
+		rnd.intn(10) != 0)
+	return b
+}
+
+// makeCatalog returns {"items":[...],"count":K} padded with spaces before
+// the closing bracket to exactly n bytes (n >= minCatalog), ending in a
+// newline.
+func makeCatalog(n int) []byte {
+	rnd := catalogRand(0x9E3779B97F4A7C15)
+	b := make([]byte, 0, n+512)
+	b = append(b, `{"items":[`...)
+	var item []byte
+	for i := 0; ; i++ {
+		item = catalogItem(item[:0], &rnd, i)
+		// The suffix for one more item bounds the real one from above.
+		sep := 0
+		if i > 0 {
+			sep = 1
+		}
+		if len(b)+sep+len(item)+len(catalogSuffix(i+1)) > n {
+			suffix := catalogSuffix(i)
+			b = append(b, bytes.Repeat([]byte(" "), n-len(b)-len(suffix))...)
+			return append(b, suffix...)
+		}
+		if sep == 1 {
+			b = append(b, ',')
+		}
+		b = append(b, item...)
+	}
+}
+
+func catalogSuffix(count int) string { return fmt.Sprintf("],\"count\":%d}\n", count) }
