@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"gateway/admin"
+	"gateway/batch"
 	"gateway/cache"
 	"gateway/compress"
 	"gateway/config"
@@ -64,6 +65,7 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		trusted = append(trusted, p)
 	}
 	opts := proxy.Options{TrustedProxies: trusted, Logger: log}
+	var composites []*batch.Composite
 	for _, r := range cfg.Routes {
 		ro := proxy.RouteOptions{
 			Name:        r.Name,
@@ -74,6 +76,20 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 			StripPrefix: r.StripPrefix,
 			Timeout:     r.Timeout.D(),
 			MaxBodySize: int64(r.MaxBodySize),
+			Batchable:   r.Batchable,
+			WebSocket:   proxy.WebSocketOptions{MaxConnections: r.WebSocket.MaxConnections, IdleTimeout: r.WebSocket.IdleTimeout.D()},
+		}
+		// A composite route is served by its handler instead of a proxy,
+		// under the literal prefix of its {name} path.
+		if co := r.CompositeOptions(); co != nil {
+			co.Logger = log
+			c, err := batch.NewComposite(*co)
+			if err != nil {
+				a.close()
+				return nil, fmt.Errorf("route %s: %w", r.Name, err)
+			}
+			ro.Path, ro.Handler = c.Prefix(), c
+			composites = append(composites, c)
 		}
 		// Compression wraps the cache: the cache serves hits already
 		// encoded (each coding made once per entry), and what it
@@ -109,6 +125,19 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		a.close()
 		return nil, err
 	}
+	// Composite parts and batch items go through the same handler.
+	for _, c := range composites {
+		c.Bind(h)
+	}
+	var root http.Handler = h
+	if cfg.Batch.Enabled {
+		bo := cfg.Batch.Options()
+		bo.Logger = log
+		if root, err = batch.New(bo, h); err != nil {
+			a.close()
+			return nil, err
+		}
+	}
 	var ls []proxy.ListenerOptions
 	for _, l := range cfg.Listeners {
 		ls = append(ls, proxy.ListenerOptions{
@@ -123,7 +152,7 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 			MaxHeaderBytes:    int(l.MaxHeaderBytes),
 		})
 	}
-	if a.server, err = proxy.NewServer(h, ls, log); err != nil {
+	if a.server, err = proxy.NewServer(root, ls, log); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -146,6 +175,7 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 		if a.compressors != nil {
 			ah.Handle("GET /compress/stats", http.HandlerFunc(a.compressStats))
 		}
+		ah.Handle("GET /websocket/stats", h.WebSocketStatsHandler())
 		a.admin = &http.Server{
 			Addr:              cfg.Admin.Address,
 			Handler:           ah,

@@ -30,6 +30,7 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	cacheSize := fs.String("cache-size", "64MiB", "memory for cached responses (RFC 9111 rules decide what is stored)")
 	noCache := fs.Bool("no-cache", false, "do not cache; pass every request through")
 	noCompress := fs.Bool("no-compress", false, "do not compress responses (gzip, br, zstd)")
+	batchOn := fs.Bool("batch", false, "serve the batching endpoint, POST /_batch, for the route")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,15 +58,18 @@ upstreams:
     protocol: %q
 cache:
   max_size: %q
+batch:
+  enabled: %t
 routes:
   - name: proxy
     path: /
     upstream: upstream
+    batchable: %t
     cache:
       enabled: %t
     compress:
       enabled: %t
-`, *listen, *h2c, *adminAddr, strings.Join(targets, ", "), *protocol, *cacheSize, !*noCache, !*noCompress)
+`, *listen, *h2c, *adminAddr, strings.Join(targets, ", "), *protocol, *cacheSize, *batchOn, *batchOn, !*noCache, !*noCompress)
 	cfg, err := config.Parse("proxy flags", []byte(yaml))
 	if err != nil {
 		return err

@@ -51,7 +51,7 @@ var badCases = []badCase{
 	{name: "unknown field with suggestion", in: "listeners:\n  - adress: 127.0.0.1:8080\n" + afterListeners,
 		want: []string{`t.yaml:2: listeners[0].adress: unknown field (did you mean "address"?)`}, n: 1},
 	{name: "unknown field", in: minimal + "frobnicate: 1\n",
-		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, cache, routes, log)"}},
+		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, cache, batch, routes, log)"}},
 	{name: "unknown field in map value", in: strings.Replace(minimal, "    targets:", "    target: x\n    targets:", 1),
 		want: []string{`t.yaml:5: upstreams.app.target: unknown field (did you mean "targets"?)`}},
 	{name: "odd key quoted in path", in: minimal + "\"a\\nb\": 1\n", want: []string{`t.yaml:8: ["a\nb"]: unknown field`}},
@@ -371,6 +371,95 @@ var badCases = []badCase{
 		}, n: 5},
 	{name: "compress empty type from variable", in: minimal + "    compress:\n      types: [\"${GATEWAY_TEST_SURELY_UNSET:-}\"]\n",
 		want: []string{`t.yaml:9: routes[0].compress.types[0]: invalid type ""`}, n: 1},
+
+	// Batch.
+	{name: "batch not a mapping", in: minimal + "batch: true\n",
+		want: []string{`t.yaml:8: batch: want a mapping, got "true"`}, n: 1},
+	{name: "batch unknown field with suggestion", in: minimal + "batch:\n  enable: true\n",
+		want: []string{`t.yaml:9: batch.enable: unknown field (did you mean "enabled"?)`}, n: 1},
+	{name: "batch unknown field", in: minimal + "batch:\n  size: 1\n",
+		want: []string{"t.yaml:9: batch.size: unknown field (want one of: enabled, path, max_items, max_body_size, max_response_size, concurrency, item_timeout, inherit_headers)"}, n: 1},
+	{name: "batch wrong types", in: minimal + "batch:\n  enabled: yes\n  max_items: many\n  item_timeout: 10\n  inherit_headers: Cookie\n",
+		want: []string{
+			`t.yaml:9: batch.enabled: invalid boolean "yes" (want true or false)`,
+			`t.yaml:10: batch.max_items: invalid integer "many"`,
+			`t.yaml:11: batch.item_timeout: invalid duration "10" (want e.g. 250ms, 30s, 2m)`,
+			`t.yaml:12: batch.inherit_headers: want a list, got "Cookie"`,
+		}, n: 4},
+	{name: "batch bad values", in: minimal + `batch:
+  path: x
+  max_items: 0
+  concurrency: -1
+  max_body_size: 0
+  max_response_size: 0
+  inherit_headers: [Connection, "bad name", Accept-Encoding, X-Forwarded-For, Host, Cookie, cookie, Proxy-Authorization]
+`, want: []string{
+		`t.yaml:9: batch.path: "x" must start with "/"`,
+		`t.yaml:10: batch.max_items: 0: must be at least 1`,
+		`t.yaml:11: batch.concurrency: -1: must be at least 1`,
+		`t.yaml:12: batch.max_body_size: must be positive`,
+		`t.yaml:13: batch.max_response_size: must be positive`,
+		`t.yaml:14: batch.inherit_headers[0]: Connection is hop-by-hop and cannot be inherited`,
+		`t.yaml:14: batch.inherit_headers[1]: invalid header name "bad name"`,
+		`t.yaml:14: batch.inherit_headers[2]: Accept-Encoding is never sent on sub-requests`,
+		`t.yaml:14: batch.inherit_headers[3]: X-Forwarded-For is set by the gateway and cannot be inherited`,
+		`t.yaml:14: batch.inherit_headers[4]: Host is set by the gateway and cannot be inherited`,
+		`t.yaml:14: batch.inherit_headers[6]: duplicate header "cookie" (also batch.inherit_headers[5])`,
+		`t.yaml:14: batch.inherit_headers[7]: Proxy-Authorization is hop-by-hop`,
+	}, n: 12},
+	{name: "batch path not clean", in: minimal + "batch:\n  path: /a/../_batch/\n",
+		want: []string{`t.yaml:9: batch.path: "/a/../_batch/": want a clean path`}, n: 1},
+	{name: "batch path with braces", in: minimal + "batch:\n  path: /b/{x}\n",
+		want: []string{`t.yaml:9: batch.path: "/b/{x}": the batch path cannot hold "?", "#", "{" or "}"`}, n: 1},
+	{name: "batchable not a bool", in: minimal + "    batchable: 1\n",
+		want: []string{`t.yaml:8: routes[0].batchable: invalid boolean "1" (want true or false)`}, n: 1},
+
+	// Composite routes.
+	{name: "composite not a mapping", in: minimal + "    composite: [a]\n",
+		want: []string{"t.yaml:8: routes[0].composite: want a mapping, got a list"}, n: 1},
+	{name: "composite empty", in: minimal + "    composite: {}\n",
+		want: []string{
+			"t.yaml:7: routes[0].upstream: a composite route has no upstream (its parts are requests to other routes)",
+			"t.yaml:8: routes[0].composite.parts: no parts (want at least one, e.g. - {key: profile, path: \"/users/{user}\"})",
+		}, n: 2},
+	{name: "composite problems", in: minimal + `  - path: /dash/{user}
+    upstream: app
+    strip_prefix: true
+    methods: [GET, post]
+    cache: {enabled: true}
+    composite:
+      on_error: ignore
+      parts:
+        - key: errors
+          path: /users/{user}
+        - key: a
+          path: /orders?user={usr}
+        - key: a
+          path: users/{user}
+        - key: b
+        - path: /x
+`, want: []string{
+		"t.yaml:9: routes[1].upstream: a composite route has no upstream",
+		"t.yaml:10: routes[1].strip_prefix: a composite route has no upstream to strip the prefix for",
+		"t.yaml:11: routes[1].methods[1]: POST: a composite route answers GET and HEAD only",
+		"t.yaml:12: routes[1].cache.enabled: a composite response is never stored; its parts are cached on their own routes",
+		`t.yaml:14: routes[1].composite.on_error: invalid value "ignore" (want fail or omit)`,
+		`t.yaml:16: routes[1].composite.parts[0].key: key "errors" is where failed parts are listed`,
+		`t.yaml:19: routes[1].composite.parts[1].path: "/orders?user={usr}": unknown parameter {usr} (the route's path has {user})`,
+		`t.yaml:20: routes[1].composite.parts[2].key: duplicate key "a" (also routes[1].composite.parts[1])`,
+		`t.yaml:21: routes[1].composite.parts[2].path: "users/{user}" must start with "/"`,
+		"t.yaml:22: routes[1].composite.parts[3].path: missing (want a path such as /users/{user})",
+		"t.yaml:23: routes[1].composite.parts[4].key: missing key",
+	}, n: 11},
+	{name: "composite path patterns", in: minimal + "  - path: /dash/{user}x\n    composite:\n      parts: [{key: a, path: /a}]\n  - path: /d/{a}/{a}\n    composite:\n      parts: [{key: a, path: \"/a/{b}\"}]\n",
+		want: []string{
+			`t.yaml:8: routes[1].path: "/dash/{user}x": segment "{user}x": a parameter is a whole segment {name}, name of letters, digits and _`,
+			`t.yaml:11: routes[2].path: "/d/{a}/{a}": parameter {a} used twice`,
+		}, n: 2},
+	{name: "braces outside a composite", in: minimal + "  - upstream: app\n    path: /users/{id}\n",
+		want: []string{`t.yaml:9: routes[1].path: "/users/{id}": {name} segments are only for composite routes`}, n: 1},
+	{name: "composite shadows a route", in: minimal + "  - upstream: app\n    path: /dash\n  - path: /dash/{u}\n    composite:\n      parts: [{key: a, path: \"/a/{u}\"}]\n",
+		want: []string{"t.yaml:10: routes[2]: same hosts, path and methods as routes[1] (line 8), so it can never match"}, n: 1},
 
 	// Several problems at once, reported in line order.
 	{name: "many problems", in: `listeners:
@@ -704,9 +793,23 @@ func defaults() *Config {
 			Retry: &t,
 		}},
 		Cache:  Cache{MaxSize: 256 << 20, MaxObjectSize: 8 << 20},
-		Routes: []Route{{Name: "route0", Path: "/", Upstream: "app", Timeout: Duration(60 * time.Second), Cache: routeCacheDefaults(), Compress: routeCompressDefaults()}},
+		Batch:  batchDefaults(),
+		Routes: []Route{{Name: "route0", Path: "/", Upstream: "app", Timeout: Duration(60 * time.Second), Cache: routeCacheDefaults(), Compress: routeCompressDefaults(), WebSocket: routeWebSocketDefaults()}},
 		Log:    Log{Level: "info", Format: "text"},
 		File:   "t.yaml",
+	}
+}
+
+// batchDefaults is the batch section after defaults.
+func batchDefaults() Batch {
+	return Batch{
+		Path:            "/_batch",
+		MaxItems:        50,
+		MaxBodySize:     1 << 20,
+		MaxResponseSize: 4 << 20,
+		Concurrency:     8,
+		ItemTimeout:     Duration(10 * time.Second),
+		InheritHeaders:  []string{"Authorization", "Cookie", "Accept-Language"},
 	}
 }
 
@@ -720,6 +823,11 @@ func routeCacheDefaults() RouteCache {
 		HitForPass:   Duration(60 * time.Second),
 		LockTimeout:  Duration(5 * time.Second),
 	}
+}
+
+// routeWebSocketDefaults is a route's websocket section after defaults.
+func routeWebSocketDefaults() RouteWebSocket {
+	return RouteWebSocket{IdleTimeout: Duration(5 * time.Minute)}
 }
 
 // routeCompressDefaults is a route's compress section after defaults.
@@ -827,6 +935,7 @@ routes:
     strip_prefix: true
     timeout: 30s
     max_body_size: 10MB
+    batchable: true
     cache:
       enabled: true
       ignore_params: [utm_*, gclid]
@@ -849,9 +958,32 @@ routes:
     cache:
       key_headers:
         - Accept
+  - name: dashboard
+    path: /dashboard/{user}
+    methods: [get]
+    batchable: true
+    composite:
+      parts:
+        - key: profile
+          path: /users/{user}
+        - key: orders
+          path: /orders?user={user}
+      on_error: omit
+  - path: /summary
+    composite:
+      parts: [{key: status, path: /status}]
 cache:
   max_size: 1GiB
   max_object_size: 1GiB
+batch:
+  enabled: true
+  path: /api/_batch
+  max_items: 10
+  max_body_size: 64KiB
+  max_response_size: 1MiB
+  concurrency: 2
+  item_timeout: 0s
+  inherit_headers: [authorization, X-Tenant]
 log:
   level: debug
   format: json
@@ -937,6 +1069,7 @@ log:
 			StripPrefix: true,
 			Timeout:     Duration(30 * time.Second),
 			MaxBodySize: 10_000_000,
+			Batchable:   true,
 			Cache: RouteCache{
 				Enabled:              true,
 				IgnoreParams:         []string{"utm_*", "gclid"},
@@ -957,17 +1090,50 @@ log:
 				MinSize:     0,
 				Types:       []string{"text/*", "application/json", "application/*+xml"},
 			},
+			WebSocket: routeWebSocketDefaults(),
 		}, {
-			Name:     "route1",
-			Path:     "/",
-			Upstream: "static",
-			Timeout:  Duration(60 * time.Second),
-			Cache:    routeCacheDefaults(),
-			Compress: routeCompressDefaults(),
+			Name:      "route1",
+			Path:      "/",
+			Upstream:  "static",
+			Timeout:   Duration(60 * time.Second),
+			Cache:     routeCacheDefaults(),
+			Compress:  routeCompressDefaults(),
+			WebSocket: routeWebSocketDefaults(),
+		}, {
+			Name:      "dashboard",
+			Path:      "/dashboard/{user}",
+			Methods:   []string{"GET"},
+			Timeout:   Duration(60 * time.Second),
+			Batchable: true,
+			Composite: &RouteComposite{
+				Parts:   []CompositePart{{Key: "profile", Path: "/users/{user}"}, {Key: "orders", Path: "/orders?user={user}"}},
+				OnError: "omit",
+			},
+			Cache:     routeCacheDefaults(),
+			Compress:  routeCompressDefaults(),
+			WebSocket: routeWebSocketDefaults(),
+		}, {
+			Name:      "route3",
+			Path:      "/summary",
+			Timeout:   Duration(60 * time.Second),
+			Composite: &RouteComposite{Parts: []CompositePart{{Key: "status", Path: "/status"}}, OnError: "fail"},
+			Cache:     routeCacheDefaults(),
+			Compress:  routeCompressDefaults(),
+			WebSocket: routeWebSocketDefaults(),
 		}},
 		Cache: Cache{MaxSize: 1 << 30, MaxObjectSize: 1 << 30},
-		Log:   Log{Level: "debug", Format: "json"},
-		File:  "t.yaml",
+		Batch: Batch{
+			Enabled:         true,
+			Path:            "/api/_batch",
+			MaxItems:        10,
+			MaxBodySize:     64 << 10,
+			MaxResponseSize: 1 << 20,
+			Concurrency:     2,
+			ItemTimeout:     0,
+			InheritHeaders:  []string{"authorization", "X-Tenant"},
+		},
+		Log:  Log{Level: "debug", Format: "json"},
+		File: "t.yaml",
 	}
 	want.Routes[1].Cache.KeyHeaders = []string{"Accept"}
 	tr = true
@@ -1004,11 +1170,15 @@ log:
 	r.Routes[0].Cache.KeyCookies[0] = "changed"
 	r.Routes[0].Compress.Encodings[0] = "changed"
 	r.Routes[0].Compress.Types[0] = "changed"
+	r.Routes[2].Composite.Parts[0].Key = "changed"
+	r.Routes[2].Composite.OnError = "changed"
+	r.Batch.InheritHeaders[0] = "changed"
 	r.Upstreams["api"].Targets[0] = "changed"
 	*r.Upstreams["api"].Retry = true
 	if got.Routes[0].Hosts[0] == "changed" || got.Upstreams["api"].Targets[0] == "changed" || *got.Upstreams["api"].Retry ||
 		got.Routes[0].Cache.IgnoreParams[0] == "changed" || got.Routes[0].Cache.KeyHeaders[0] == "changed" || got.Routes[0].Cache.KeyCookies[0] == "changed" ||
-		got.Routes[0].Compress.Encodings[0] == "changed" || got.Routes[0].Compress.Types[0] == "changed" {
+		got.Routes[0].Compress.Encodings[0] == "changed" || got.Routes[0].Compress.Types[0] == "changed" ||
+		got.Routes[2].Composite.Parts[0].Key == "changed" || got.Routes[2].Composite.OnError == "changed" || got.Batch.InheritHeaders[0] == "changed" {
 		t.Errorf("got the original changed through the redacted copy; want them independent")
 	}
 	b, err := json.Marshal(r)

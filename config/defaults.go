@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"gateway/batch"
 	"gateway/compress"
 )
 
@@ -99,12 +100,30 @@ func applyDefaults(c *Config, d *decoder) {
 	}
 	size(&c.Cache.MaxObjectSize, "cache.max_object_size", objDefault)
 
+	// The batch settings are filled in whether or not it is enabled.
+	str(&c.Batch.Path, batch.DefaultPath)
+	if !d.set["batch.max_items"] {
+		c.Batch.MaxItems = batch.DefaultMaxItems
+	}
+	size(&c.Batch.MaxBodySize, "batch.max_body_size", batch.DefaultMaxBodySize)
+	size(&c.Batch.MaxResponseSize, "batch.max_response_size", batch.DefaultMaxResponseSize)
+	if !d.set["batch.concurrency"] {
+		c.Batch.Concurrency = batch.DefaultConcurrency
+	}
+	dur(&c.Batch.ItemTimeout, "batch.item_timeout", 10*time.Second)
+	if c.Batch.InheritHeaders == nil {
+		c.Batch.InheritHeaders = slices.Clone(batch.DefaultInheritHeaders)
+	}
+
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		p := indexPath("routes", i)
 		str(&r.Name, "route"+strconv.Itoa(i))
 		str(&r.Path, "/")
 		dur(&r.Timeout, p+".timeout", 60*time.Second)
+		if r.Composite != nil {
+			str(&r.Composite.OnError, batch.OnErrorFail)
+		}
 
 		// The cache settings are filled in on every route, caching or
 		// not, so the effective config shows what enabling would do.
@@ -124,6 +143,7 @@ func applyDefaults(c *Config, d *decoder) {
 		str(&r.Compress.StreamLevel, compress.Fastest.String())
 		str(&r.Compress.CachedLevel, compress.Default.String())
 		size(&r.Compress.MinSize, zp+".min_size", compress.DefaultMinSize)
+		dur(&r.WebSocket.IdleTimeout, p+".websocket.idle_timeout", 5*time.Minute)
 		list(&r.Compress.Types)
 	}
 }

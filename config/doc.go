@@ -32,8 +32,8 @@
 // Relative file names (TLS certificates, CA bundles) are relative to the
 // gateway's working directory, not to the config file.
 //
-// Of the module's packages this one imports only cache and compress,
-// to check cache key and compression settings with the code that will
-// use them, so any other package may depend on it; cache and compress
-// must not.
+// Of the module's packages this one imports only cache, compress and
+// batch, to check cache key, compression, batch and composite settings
+// with the code that will use them, so any other package may depend on
+// it; cache, compress and batch must not.
 package config

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 
+	"gateway/batch"
 	"gateway/compress"
 )
 
@@ -38,6 +39,7 @@ func (c *Config) Redacted() *Config {
 			r.Upstreams[name] = u
 		}
 	}
+	r.Batch.InheritHeaders = slices.Clone(c.Batch.InheritHeaders)
 	r.Routes = slices.Clone(c.Routes)
 	for i := range r.Routes {
 		rt := &r.Routes[i]
@@ -48,6 +50,11 @@ func (c *Config) Redacted() *Config {
 		rt.Cache.KeyCookies = slices.Clone(rt.Cache.KeyCookies)
 		rt.Compress.Encodings = slices.Clone(rt.Compress.Encodings)
 		rt.Compress.Types = slices.Clone(rt.Compress.Types)
+		if rt.Composite != nil {
+			cc := *rt.Composite
+			cc.Parts = slices.Clone(cc.Parts)
+			rt.Composite = &cc
+		}
 	}
 	return &r
 }
@@ -72,4 +79,30 @@ func (rc RouteCompress) Options() (compress.Options, error) {
 		MinSize:     max(int64(rc.MinSize), 1),
 		Types:       slices.Clone(rc.Types),
 	}, nil
+}
+
+// Options converts the batch section into the options for batch.New.
+func (b Batch) Options() batch.Options {
+	return batch.Options{
+		Path:            b.Path,
+		MaxItems:        b.MaxItems,
+		MaxBodySize:     int64(b.MaxBodySize),
+		MaxResponseSize: int64(b.MaxResponseSize),
+		Concurrency:     b.Concurrency,
+		ItemTimeout:     b.ItemTimeout.D(),
+		InheritHeaders:  slices.Clone(b.InheritHeaders),
+	}
+}
+
+// CompositeOptions converts a composite route into the options for
+// batch.NewComposite; nil when the route is not composite.
+func (r Route) CompositeOptions() *batch.CompositeOptions {
+	if r.Composite == nil {
+		return nil
+	}
+	o := &batch.CompositeOptions{Name: r.Name, Path: r.Path, OnError: r.Composite.OnError}
+	for _, p := range r.Composite.Parts {
+		o.Parts = append(o.Parts, batch.Part{Key: p.Key, Path: p.Path})
+	}
+	return o
 }

@@ -17,7 +17,9 @@ type Config struct {
 	Admin          Admin               `yaml:"admin" json:"admin"`
 	Upstreams      map[string]Upstream `yaml:"upstreams" json:"upstreams"`
 	// Cache is the response store that routes with caching share.
-	Cache  Cache   `yaml:"cache" json:"cache"`
+	Cache Cache `yaml:"cache" json:"cache"`
+	// Batch is the batching endpoint; it is off unless Batch.Enabled.
+	Batch  Batch   `yaml:"batch" json:"batch"`
 	Routes []Route `yaml:"routes" json:"routes"`
 	Log    Log     `yaml:"log" json:"log"`
 
@@ -149,12 +151,34 @@ type Route struct {
 	Timeout Duration `yaml:"timeout" json:"timeout"`
 	// MaxBodySize limits the request body; over it gets 413.
 	MaxBodySize Size `yaml:"max_body_size" json:"max_body_size"`
+	// Batchable lets items of a batch (see Batch) call this route.
+	Batchable bool `yaml:"batchable" json:"batchable"`
+	// Composite, when set, makes the route answer with the JSON bodies
+	// of other requests (its parts) instead of proxying to an upstream;
+	// Path may then hold {name} segments.
+	Composite *RouteComposite `yaml:"composite" json:"composite,omitempty"`
 	// Cache configures the shared cache for this route; it is off
 	// unless Cache.Enabled is set.
 	Cache RouteCache `yaml:"cache" json:"cache"`
 	// Compress configures response compression for this route; it is
 	// off unless Compress.Enabled is set.
 	Compress RouteCompress `yaml:"compress" json:"compress"`
+	// WebSocket bounds the route's WebSocket (HTTP/1.1 Upgrade)
+	// tunnels, which pass through unless the upstream refuses them.
+	WebSocket RouteWebSocket `yaml:"websocket" json:"websocket"`
+}
+
+// RouteWebSocket limits one route's WebSocket tunnels: after the
+// upstream's 101 the gateway splices the connections and only counts
+// bytes, so these are the knobs there are.
+type RouteWebSocket struct {
+	// MaxConnections caps the route's concurrent tunnels, handshakes in
+	// progress included; over it the handshake gets 503 without
+	// reaching the upstream (0: no cap).
+	MaxConnections int `yaml:"max_connections" json:"max_connections"`
+	// IdleTimeout closes a tunnel that carried no byte in either
+	// direction for this long (0: never).
+	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
 }
 
 // Cache is the store shared by every route that caches.
@@ -225,6 +249,49 @@ type RouteCompress struct {
 	// Types is the MIME allowlist ("application/json", "text/*",
 	// "application/*+json"); empty means the built-in list.
 	Types []string `yaml:"types" json:"types"`
+}
+
+// Batch is the batching endpoint: a POST of many requests answered in
+// one response, each request served as if sent alone.
+type Batch struct {
+	// Enabled serves the endpoint at Path on every listener and host.
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Path takes batches before routing, so no route serves it.
+	Path string `yaml:"path" json:"path"`
+	// MaxItems is the most requests in one batch (over: 413).
+	MaxItems int `yaml:"max_items" json:"max_items"`
+	// MaxBodySize bounds the batch request body (over: 413).
+	MaxBodySize Size `yaml:"max_body_size" json:"max_body_size"`
+	// MaxResponseSize bounds each item's response body; a larger one
+	// fails that item with 502.
+	MaxResponseSize Size `yaml:"max_response_size" json:"max_response_size"`
+	// Concurrency is how many items of a batch run at once.
+	Concurrency int `yaml:"concurrency" json:"concurrency"`
+	// ItemTimeout bounds each item from its start (0: only the route's
+	// timeout); an item past it gets 504.
+	ItemTimeout Duration `yaml:"item_timeout" json:"item_timeout"`
+	// InheritHeaders are copied from the batch request to every item;
+	// the batch request's value wins over an item's.
+	InheritHeaders []string `yaml:"inherit_headers" json:"inherit_headers"`
+}
+
+// RouteComposite is a route answered from its parts: each is fetched
+// concurrently through the gateway (its own route, limits and cache) and
+// its JSON body placed under its key in one JSON object.
+type RouteComposite struct {
+	Parts []CompositePart `yaml:"parts" json:"parts"`
+	// OnError is fail (any failed part answers 502 for the whole) or
+	// omit (failed parts are left out and listed under "errors").
+	OnError string `yaml:"on_error" json:"on_error"`
+}
+
+// CompositePart is one request of a composite route.
+type CompositePart struct {
+	// Key is the part's name in the response object.
+	Key string `yaml:"key" json:"key"`
+	// Path is the request path and query, with {name} references to the
+	// route path's parameters: /orders?user={user}.
+	Path string `yaml:"path" json:"path"`
 }
 
 // Duration is a time.Duration written as "1.5s", "250ms", "2m".

@@ -6,12 +6,15 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
 
+	"gateway/batch"
 	"gateway/cache"
 	"gateway/compress"
 )
@@ -31,8 +34,10 @@ func validate(c *Config, d *decoder) {
 	validateUpstreams(c, d)
 	validateRoutes(c, d)
 	validateCache(c, d)
+	validateBatch(c, d)
 	for i := range c.Routes {
 		validateRouteCompress(d, indexPath("routes", i)+".compress", &c.Routes[i].Compress)
+		validateRouteWebSocket(c, d, i)
 	}
 }
 
@@ -344,6 +349,8 @@ func validateRoutes(c *Config, d *decoder) {
 		p := indexPath("routes", i)
 
 		switch _, ok := c.Upstreams[r.Upstream]; {
+		case r.Composite != nil:
+			// Its parts are requests to other routes; see validateComposite.
 		case r.Upstream == "":
 			d.report(p+".upstream", "missing (defined: %s)", defined)
 		case !ok:
@@ -355,6 +362,8 @@ func validateRoutes(c *Config, d *decoder) {
 			d.report(p+".path", "%q must start with \"/\"", r.Path)
 		case strings.ContainsAny(r.Path, "?#"):
 			d.report(p+".path", "%q: a path prefix cannot hold \"?\" or \"#\"", r.Path)
+		case r.Composite == nil && strings.ContainsAny(r.Path, "{}"):
+			d.report(p+".path", "%q: {name} segments are only for composite routes", r.Path)
 		}
 
 		for j, h := range r.Hosts {
@@ -369,6 +378,9 @@ func validateRoutes(c *Config, d *decoder) {
 				d.report(indexPath(p+".methods", j), "invalid method %q", m)
 			}
 			r.Methods[j] = strings.ToUpper(m)
+		}
+		if r.Composite != nil {
+			validateComposite(d, p, r)
 		}
 
 		key := routeKey(r)
@@ -389,7 +401,104 @@ func routeKey(r *Route) string {
 		slices.Sort(s)
 		return strings.Join(slices.Compact(s), "\x00")
 	}
-	return set(r.Hosts) + "\x01" + r.Path + "\x01" + set(r.Methods)
+	p := r.Path
+	if r.Composite != nil {
+		// A composite route is routed by the prefix before its first
+		// {name}.
+		if pat, err := batch.ParsePattern(p); err == nil {
+			p = pat.Prefix()
+		}
+	}
+	return set(r.Hosts) + "\x01" + p + "\x01" + set(r.Methods)
+}
+
+// validateComposite checks a composite route: no upstream, GET and HEAD
+// only, a path pattern, and parts whose paths use its parameters.
+func validateComposite(d *decoder, p string, r *Route) {
+	cp := p + ".composite"
+	if r.Upstream != "" {
+		d.report(p+".upstream", "a composite route has no upstream (its parts are requests to other routes)")
+	}
+	if r.StripPrefix {
+		d.report(p+".strip_prefix", "a composite route has no upstream to strip the prefix for")
+	}
+	if r.Cache.Enabled {
+		d.report(p+".cache.enabled", "a composite response is never stored; its parts are cached on their own routes")
+	}
+	for j, m := range r.Methods {
+		if m != "GET" && m != "HEAD" {
+			d.report(indexPath(p+".methods", j), "%s: a composite route answers GET and HEAD only", m)
+		}
+	}
+	oneOf(d, cp+".on_error", r.Composite.OnError, batch.OnErrorFail, batch.OnErrorOmit)
+	var pat *batch.Pattern
+	if strings.HasPrefix(r.Path, "/") && !strings.ContainsAny(r.Path, "?#") {
+		var err error
+		if pat, err = batch.ParsePattern(r.Path); err != nil {
+			d.report(p+".path", "%s", strings.TrimPrefix(err.Error(), "path "))
+		}
+	}
+	if len(r.Composite.Parts) == 0 {
+		d.report(cp+".parts", "no parts (want at least one, e.g. - {key: profile, path: \"/users/{user}\"})")
+	}
+	keys := map[string]int{}
+	for j, part := range r.Composite.Parts {
+		pp := indexPath(cp+".parts", j)
+		if err := batch.CheckPartKey(part.Key); err != nil {
+			d.report(pp+".key", "%v", err)
+		} else if k, dup := keys[part.Key]; dup {
+			d.report(pp+".key", "duplicate key %q (also %s)", part.Key, indexPath(cp+".parts", k))
+		} else {
+			keys[part.Key] = j
+		}
+		switch {
+		case part.Path == "":
+			d.report(pp+".path", "missing (want a path such as /users/{user})")
+		case pat != nil:
+			if _, err := pat.ParseTemplate(part.Path); err != nil {
+				d.report(pp+".path", "%s", strings.TrimPrefix(err.Error(), "path "))
+			}
+		}
+	}
+}
+
+// validateBatch checks the batch section, enabled or not.
+func validateBatch(c *Config, d *decoder) {
+	b := &c.Batch
+	switch {
+	case !strings.HasPrefix(b.Path, "/"):
+		d.report("batch.path", "%q must start with \"/\"", b.Path)
+	case strings.ContainsAny(b.Path, "?#{}"):
+		d.report("batch.path", "%q: the batch path cannot hold \"?\", \"#\", \"{\" or \"}\"", b.Path)
+	case path.Clean(b.Path) != b.Path:
+		d.report("batch.path", "%q: want a clean path (no \"//\", \".\" or \"..\" segments, no trailing \"/\")", b.Path)
+	}
+	if b.MaxItems < 1 {
+		d.report("batch.max_items", "%d: must be at least 1", b.MaxItems)
+	}
+	if b.Concurrency < 1 {
+		d.report("batch.concurrency", "%d: must be at least 1", b.Concurrency)
+	}
+	if b.MaxBodySize == 0 {
+		d.report("batch.max_body_size", "must be positive")
+	}
+	if b.MaxResponseSize == 0 {
+		d.report("batch.max_response_size", "must be positive")
+	}
+	seen := map[string]int{}
+	for i, h := range b.InheritHeaders {
+		ip := indexPath("batch.inherit_headers", i)
+		if err := batch.CheckInheritHeader(h); err != nil {
+			d.report(ip, "%v", err)
+			continue
+		}
+		k := textproto.CanonicalMIMEHeaderKey(h)
+		if j, dup := seen[k]; dup {
+			d.report(ip, "duplicate header %q (also %s)", h, indexPath("batch.inherit_headers", j))
+			continue
+		}
+		seen[k] = i
+	}
 }
 
 // checkHost accepts a lowercased host name, IP address, or "*." and a
@@ -570,3 +679,21 @@ func validateRouteCompress(d *decoder, p string, rc *RouteCompress) {
 }
 
 var compressLevels = []string{compress.Fastest.String(), compress.Default.String(), compress.Best.String()}
+
+// validateRouteWebSocket checks route i's websocket section. A cap on a
+// route whose upstream speaks only HTTP/2 is a mistake worth reporting:
+// HTTP/2 has no Upgrade, so that route carries no WebSockets. (Only the
+// cap: the idle timeout always has a value, and a dumped config must
+// load again.)
+func validateRouteWebSocket(c *Config, d *decoder, i int) {
+	r := c.Routes[i]
+	p := indexPath("routes", i) + ".websocket.max_connections"
+	n := r.WebSocket.MaxConnections
+	if n < 0 {
+		d.report(p, "%d: must not be negative", n)
+		return
+	}
+	if u, ok := c.Upstreams[r.Upstream]; ok && n > 0 && (u.Protocol == "h2" || u.Protocol == "h2c") {
+		d.report(p, "upstream %q speaks only HTTP/2 (protocol %s), which cannot carry WebSocket upgrades; use protocol http1 or auto", r.Upstream, u.Protocol)
+	}
+}

@@ -41,11 +41,13 @@ func classify(ctx context.Context, err error) (int, string) {
 		// Before the check for a canceled context: net/http cancels it
 		// when any read from the client fails, a timeout included.
 		return http.StatusRequestTimeout, "request body timed out"
-	case errors.Is(ctx.Err(), context.Canceled):
+	case errors.Is(ctx.Err(), context.Canceled) && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		// A cancellation whose cause is a deadline is the handshake
+		// timeout of an upgrade (see serveUpgrade), not the client.
 		return StatusClientClosed, "client closed request"
 	case errors.As(err, &ce):
 		return http.StatusBadRequest, "request body could not be read"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(context.Cause(ctx), context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "upstream timed out"
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return http.StatusGatewayTimeout, "upstream timed out"

@@ -37,6 +37,16 @@ type RouteOptions struct {
 	MaxBodySize int64
 	// Middleware wraps the route's proxy, outermost first.
 	Middleware []Middleware
+	// WebSocket bounds the route's WebSocket (HTTP/1.1 Upgrade)
+	// tunnels; the zero value sets no cap and no idle timeout.
+	WebSocket WebSocketOptions
+	// Batchable lets batch items (package batch) call the route; see
+	// RouteOf.
+	Batchable bool
+	// Handler, when set, serves the route instead of a proxy to an
+	// upstream (a composite route); Middleware wraps it all the same.
+	// Upstream and StripPrefix must then be unset.
+	Handler http.Handler
 }
 
 // Options configure a Handler.
@@ -55,6 +65,7 @@ type Options struct {
 // Handler routes requests and proxies them upstream.
 type Handler struct {
 	router  *router
+	routes  []*route // in option order, for WebSocketStats
 	trusted []netip.Prefix
 	via     viaHops
 	log     *slog.Logger
@@ -63,15 +74,17 @@ type Handler struct {
 var _ http.Handler = (*Handler)(nil)
 
 type route struct {
-	name     string
-	hosts    []string
-	path     string
-	methods  []string
-	strip    bool
-	timeout  time.Duration
-	maxBody  int64
-	upstream *Upstream
-	handler  http.Handler // the proxy, wrapped in the route's middleware
+	name      string
+	hosts     []string
+	path      string
+	methods   []string
+	strip     bool
+	timeout   time.Duration
+	maxBody   int64
+	upstream  *Upstream
+	ws        *wsRoute
+	batchable bool
+	handler   http.Handler // the proxy, wrapped in the route's middleware
 }
 
 // New validates the options and builds the handler.
@@ -100,11 +113,15 @@ func New(o Options) (*Handler, error) {
 		return nil, err
 	}
 	h.router = newRouter(routes)
+	h.routes = routes
 	return h, nil
 }
 
 func (h *Handler) newRoute(o RouteOptions) (*route, error) {
-	if o.Upstream == nil {
+	switch {
+	case o.Handler != nil && (o.Upstream != nil || o.StripPrefix):
+		return nil, errors.New("a route with a handler has no upstream and strips no prefix")
+	case o.Handler == nil && o.Upstream == nil:
 		return nil, errors.New("no upstream")
 	}
 	if o.Path == "" {
@@ -116,14 +133,20 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 	if o.Timeout < 0 || o.MaxBodySize < 0 {
 		return nil, errors.New("timeout and max body size must not be negative")
 	}
+	ws, err := newWSRoute(o.WebSocket)
+	if err != nil {
+		return nil, err
+	}
 	r := &route{
-		name:     o.Name,
-		path:     o.Path,
-		methods:  o.Methods,
-		strip:    o.StripPrefix && o.Path != "/",
-		timeout:  o.Timeout,
-		maxBody:  o.MaxBodySize,
-		upstream: o.Upstream,
+		ws:        ws,
+		name:      o.Name,
+		path:      o.Path,
+		methods:   o.Methods,
+		strip:     o.StripPrefix && o.Path != "/",
+		timeout:   o.Timeout,
+		maxBody:   o.MaxBodySize,
+		upstream:  o.Upstream,
+		batchable: o.Batchable,
 	}
 	for _, host := range o.Hosts {
 		host = strings.ToLower(host)
@@ -146,6 +169,9 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 			resp.Header["Via"] = h.via.appendVia(resp.Header["Via"], resp.ProtoMajor, resp.ProtoMinor)
 			return nil
 		},
+	}
+	if o.Handler != nil {
+		next = o.Handler
 	}
 	for i := len(o.Middleware) - 1; i >= 0; i-- {
 		next = o.Middleware[i](next)
@@ -181,6 +207,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			body = http.MaxBytesReader(w, body, ro.maxBody)
 		}
 		r.Body = clientBody{body}
+	}
+	if r.ProtoMajor == 1 && isUpgrade(r.Header) {
+		h.serveUpgrade(w, r, ro)
+		return
 	}
 	if ro.timeout > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), ro.timeout)

@@ -156,3 +156,22 @@ func cleanPath(p string) string {
 	}
 	return c
 }
+
+// RouteOf reports which route would serve r, without serving it: the
+// route's name, whether it is batchable, and ok false when no route
+// takes r (by host, path and method). r is not changed; its path is
+// judged with dot segments resolved, as ServeHTTP does.
+func (h *Handler) RouteOf(r *http.Request) (name string, batchable, ok bool) {
+	if hasDotSegment(r.URL.Path) {
+		u := *r.URL
+		u.Path, u.RawPath = cleanPath(u.Path), ""
+		rr := *r
+		rr.URL = &u
+		r = &rr
+	}
+	ro, _ := h.router.match(r)
+	if ro == nil {
+		return "", false, false
+	}
+	return ro.name, ro.batchable, true
+}

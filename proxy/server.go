@@ -38,7 +38,11 @@ type ListenerOptions struct {
 // Server runs the listeners over one handler and drains them on
 // Shutdown.
 type Server struct {
-	log     *slog.Logger
+	log *slog.Logger
+	// tunnels are the WebSocket (upgraded) connections of every
+	// listener, which http.Server stops tracking once hijacked. The
+	// handler finds the set in the request's context.
+	tunnels *tunnelSet
 	mu      sync.Mutex // guards the fields below
 	servers []*http.Server
 	lns     []net.Listener
@@ -53,12 +57,14 @@ func NewServer(h http.Handler, ls []ListenerOptions, log *slog.Logger) (*Server,
 	if len(ls) == 0 {
 		return nil, errors.New("proxy: no listeners")
 	}
-	s := &Server{log: log}
+	s := &Server{log: log, tunnels: newTunnelSet()}
+	base := context.WithValue(context.Background(), tunnelSetKey{}, s.tunnels)
 	for _, l := range ls {
 		srv, err := newHTTPServer(h, l, log)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: listener %s: %w", l.Address, err)
 		}
+		srv.BaseContext = func(net.Listener) context.Context { return base }
 		s.servers = append(s.servers, srv)
 	}
 	return s, nil
@@ -81,6 +87,12 @@ func newHTTPServer(h http.Handler, l ListenerOptions, log *slog.Logger) (*http.S
 		MaxHeaderBytes:    l.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		Protocols:         &protos,
+		// An HTTP/2 client may have this many requests in flight on one
+		// connection, each served on its own goroutine. It is net/http's
+		// default, said here so that a change of default cannot
+		// serialize clients that multiplex (100 is the least RFC 9113
+		// recommends).
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 250},
 	}
 	if l.MaxHeaderBytes == 0 {
 		srv.MaxHeaderBytes = 1 << 20
@@ -166,8 +178,9 @@ func (s *Server) Serve() error {
 	return first
 }
 
-// Shutdown stops accepting, lets in-flight requests finish until ctx
-// ends, then closes what is left.
+// Shutdown stops accepting, lets in-flight requests and open WebSocket
+// tunnels finish until ctx ends, then closes what is left. It returns
+// ctx's error when something had to be closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	servers := s.servers
@@ -185,7 +198,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		// The grace is over: tunnels go too.
+		_ = s.tunnels.shutdown(ctx)
+		return err
+	}
+	return s.tunnels.shutdown(ctx)
 }
 
 // withIOTimeouts enforces ReadTimeout and WriteTimeout as limits on

@@ -1,0 +1,314 @@
+package batch
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/textproto"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Router is the handler that batch items go through, with the routing
+// question answered up front: *proxy.Handler is one.
+type Router interface {
+	http.Handler
+	// RouteOf reports the route that would serve r: its name, whether it
+	// is batchable, and ok false when no route takes r.
+	RouteOf(r *http.Request) (name string, batchable, ok bool)
+}
+
+// Defaults of Options' zero values.
+const (
+	DefaultPath            = "/_batch"
+	DefaultMaxItems        = 50
+	DefaultMaxBodySize     = 1 << 20
+	DefaultMaxResponseSize = 4 << 20
+	DefaultConcurrency     = 8
+)
+
+// DefaultInheritHeaders are the outer request's fields that items get
+// when the config names none.
+var DefaultInheritHeaders = []string{"Authorization", "Cookie", "Accept-Language"}
+
+// Options configure the batching endpoint.
+type Options struct {
+	// Path is where batches are POSTed, on every host; "" means /_batch.
+	// The path is taken before routing, so no route serves it.
+	Path string
+	// MaxItems is the most requests one batch may hold (over: 413); 0
+	// means 50.
+	MaxItems int
+	// MaxBodySize bounds the batch request body (over: 413); 0 means 1 MiB.
+	MaxBodySize int64
+	// MaxResponseSize bounds each item's response body; a larger one
+	// fails that item with 502. 0 means 4 MiB.
+	MaxResponseSize int64
+	// Concurrency is how many items run at once; 0 means 8.
+	Concurrency int
+	// ItemTimeout bounds each item from its start (0: none; the route's
+	// own timeout still applies). An item past it gets 504 {"error":
+	// "timeout"}.
+	ItemTimeout time.Duration
+	// InheritHeaders are the outer request's fields every item gets.
+	// When the outer request has one, its value replaces the item's own;
+	// when not, the item's value, if any, is kept. nil means none.
+	InheritHeaders []string
+	Logger         *slog.Logger
+}
+
+// Handler serves the batching endpoint at Options.Path and passes every
+// other request to the router.
+type Handler struct {
+	o       Options
+	next    Router
+	inherit []string // canonical
+	log     *slog.Logger
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New checks o and returns the endpoint in front of next.
+func New(o Options, next Router) (*Handler, error) {
+	if next == nil {
+		return nil, errors.New("batch: no router")
+	}
+	if o.Path == "" {
+		o.Path = DefaultPath
+	}
+	if o.MaxItems == 0 {
+		o.MaxItems = DefaultMaxItems
+	}
+	if o.MaxBodySize == 0 {
+		o.MaxBodySize = DefaultMaxBodySize
+	}
+	if o.MaxResponseSize == 0 {
+		o.MaxResponseSize = DefaultMaxResponseSize
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	var errs []error
+	if o.Path[0] != '/' || strings.ContainsAny(o.Path, "?#") || path.Clean(o.Path) != o.Path {
+		errs = append(errs, fmt.Errorf("batch: path %q: want a clean absolute path without query", o.Path))
+	}
+	if o.MaxItems < 0 || o.MaxBodySize < 0 || o.MaxResponseSize < 0 || o.Concurrency < 0 || o.ItemTimeout < 0 {
+		errs = append(errs, errors.New("batch: limits must not be negative"))
+	}
+	h := &Handler{o: o, next: next, log: o.Logger}
+	for _, name := range o.InheritHeaders {
+		if err := CheckInheritHeader(name); err != nil {
+			errs = append(errs, fmt.Errorf("batch: inherit headers: %w", err))
+			continue
+		}
+		h.inherit = append(h.inherit, textproto.CanonicalMIMEHeaderKey(name))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// ServeHTTP serves a batch, or passes the request on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.isBatchPath(r.URL.Path) {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, &batchError{Status: http.StatusMethodNotAllowed, Msg: "a batch is POSTed"})
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeError(w, &batchError{Status: http.StatusUnsupportedMediaType, Msg: "a batch is application/json"})
+			return
+		}
+	}
+	if r.ContentLength > h.o.MaxBodySize {
+		writeError(w, tooLarge(h.o.MaxBodySize))
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBodySize))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			writeError(w, tooLarge(h.o.MaxBodySize))
+			return
+		}
+		// The client went away or stalled; the status is for the log.
+		writeError(w, &batchError{Status: http.StatusBadRequest, Msg: "reading the batch failed"})
+		return
+	}
+	items, perr := parseBatch(data, limits{maxItems: h.o.MaxItems, batchPath: h.o.Path})
+	if perr != nil {
+		writeError(w, perr)
+		return
+	}
+	out := h.run(r, items)
+
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(struct {
+		Responses []itemResponse `json:"responses"`
+	}{out}); err != nil {
+		h.log.Error("batch: encoding the response", "err", err)
+		writeError(w, &batchError{Status: http.StatusInternalServerError, Msg: "internal error"})
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (h *Handler) isBatchPath(p string) bool {
+	if p == h.o.Path {
+		return true
+	}
+	// The proxy resolves dot segments before routing; so does this, so
+	// "/x/../_batch" is the batch endpoint and not a route's.
+	return strings.Contains(p, ".") && p != "" && p[0] == '/' && path.Clean(p) == h.o.Path
+}
+
+func tooLarge(limit int64) *batchError {
+	return &batchError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("batch body over %d bytes", limit)}
+}
+
+// itemResponse is one entry of the response: body holds a JSON response
+// body as a JSON value, body_base64 any other non-empty body.
+type itemResponse struct {
+	ID         string            `json:"id"`
+	Status     int               `json:"status"`
+	Headers    map[string]string `json:"headers"`
+	Body       json.RawMessage   `json:"body,omitempty"`
+	BodyBase64 string            `json:"body_base64,omitempty"`
+}
+
+// run serves the items, at most Concurrency at a time, and returns their
+// responses in request order. It returns when every item has ended.
+func (h *Handler) run(r *http.Request, items []*item) []itemResponse {
+	out := make([]itemResponse, len(items))
+	slots := make(chan struct{}, min(h.o.Concurrency, len(items)))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		slots <- struct{}{}
+		if r.Context().Err() != nil {
+			// The client is gone: start nothing more. The response is
+			// never read, but stays well-formed.
+			<-slots
+			out[i] = failed(it.id, statusClientClosed, "batch cancelled")
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			out[i] = h.runItem(r, it)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// statusClientClosed marks items not run because the client went away.
+const statusClientClosed = 499
+
+func failed(id string, status int, msg string) itemResponse {
+	return itemResponse{
+		ID:      id,
+		Status:  status,
+		Headers: map[string]string{"Content-Type": "application/json"},
+		Body:    errorBody(msg),
+	}
+}
+
+// runItem serves one item through the router.
+func (h *Handler) runItem(outer *http.Request, it *item) itemResponse {
+	ctx := outer.Context()
+	if h.o.ItemTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.o.ItemTimeout)
+		defer cancel()
+	}
+	host := it.host
+	if host == "" {
+		host = outer.Host
+	}
+	req := subRequest(ctx, outer, it.method, it.url, host, h.itemHeader(outer, it), it.body)
+	_, batchable, ok := h.next.RouteOf(req)
+	switch {
+	case !ok:
+		return failed(it.id, http.StatusNotFound, "no route")
+	case !batchable:
+		return failed(it.id, http.StatusForbidden, "route not batchable")
+	}
+	res := serve(h.next, req, h.o.MaxResponseSize, h.log)
+	switch {
+	case errors.Is(res.ctxErr, context.DeadlineExceeded) && outer.Context().Err() == nil:
+		return failed(it.id, http.StatusGatewayTimeout, "timeout")
+	case res.tooLarge:
+		return failed(it.id, http.StatusBadGateway, fmt.Sprintf("response body over %d bytes", h.o.MaxResponseSize))
+	case res.aborted && outer.Context().Err() != nil:
+		return failed(it.id, statusClientClosed, "batch cancelled")
+	case res.aborted:
+		return failed(it.id, http.StatusBadGateway, "response aborted")
+	}
+	resp := itemResponse{ID: it.id, Status: res.status, Headers: responseHeaders(res.header)}
+	switch {
+	case it.method == http.MethodHead || len(res.body) == 0:
+	case jsonBody(res.header, res.body):
+		resp.Body = res.body
+	default:
+		resp.BodyBase64 = base64.StdEncoding.EncodeToString(res.body)
+	}
+	return resp
+}
+
+// itemHeader is an item's own fields plus, from the outer request, the
+// inherited ones (the outer value wins) and the gateway-owned ones the
+// proxy judges by peer (X-Forwarded-*, Forwarded, Via, X-Request-Id).
+func (h *Handler) itemHeader(outer *http.Request, it *item) http.Header {
+	hdr := it.header.Clone()
+	for _, name := range h.inherit {
+		if vs := outer.Header[name]; len(vs) > 0 {
+			hdr[name] = append([]string(nil), vs...)
+		}
+	}
+	for _, name := range fromOuter {
+		if vs := outer.Header[name]; len(vs) > 0 {
+			hdr[name] = append([]string(nil), vs...)
+		}
+	}
+	return hdr
+}
+
+func writeError(w http.ResponseWriter, e *batchError) {
+	b, _ := json.Marshal(e)
+	b = append(b, '\n')
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,91 @@
+package config
+
+import (
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	"gateway/batch"
+)
+
+type nopRouter struct{ http.Handler }
+
+func (nopRouter) RouteOf(*http.Request) (string, bool, bool) { return "", false, false }
+
+// TestBatchOptions checks the batch and composite sections convert into
+// options that package batch accepts, with the meaning the config
+// documents.
+func TestBatchOptions(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(minimal+`    batchable: true
+  - name: dash
+    path: /dash/{user}
+    composite:
+      on_error: omit
+      parts:
+        - key: profile
+          path: /users/{user}
+        - key: orders
+          path: /orders?user={user}
+batch:
+  enabled: true
+  concurrency: 3
+  inherit_headers: [Authorization]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Routes[0].Batchable || c.Routes[1].Batchable {
+		t.Errorf("got batchable %v, %v; want true, false", c.Routes[0].Batchable, c.Routes[1].Batchable)
+	}
+	o := c.Batch.Options()
+	want := batch.Options{
+		Path:            "/_batch",
+		MaxItems:        50,
+		MaxBodySize:     1 << 20,
+		MaxResponseSize: 4 << 20,
+		Concurrency:     3,
+		ItemTimeout:     10 * time.Second,
+		InheritHeaders:  []string{"Authorization"},
+	}
+	if !reflect.DeepEqual(o, want) {
+		t.Errorf("got %+v; want %+v", o, want)
+	}
+	if _, err := batch.New(o, nopRouter{http.NotFoundHandler()}); err != nil {
+		t.Errorf("batch.New: %v", err)
+	}
+	o.InheritHeaders[0] = "changed"
+	if c.Batch.InheritHeaders[0] != "Authorization" {
+		t.Errorf("Options shares the config's slice")
+	}
+
+	if c.Routes[0].CompositeOptions() != nil {
+		t.Errorf("got composite options for an upstream route; want nil")
+	}
+	co := c.Routes[1].CompositeOptions()
+	wantCo := &batch.CompositeOptions{
+		Name:    "dash",
+		Path:    "/dash/{user}",
+		OnError: "omit",
+		Parts:   []batch.Part{{Key: "profile", Path: "/users/{user}"}, {Key: "orders", Path: "/orders?user={user}"}},
+	}
+	if !reflect.DeepEqual(co, wantCo) {
+		t.Errorf("got %+v; want %+v", co, wantCo)
+	}
+	comp, err := batch.NewComposite(*co)
+	if err != nil {
+		t.Fatalf("batch.NewComposite: %v", err)
+	}
+	if got := comp.Prefix(); got != "/dash" {
+		t.Errorf("got prefix %q; want /dash", got)
+	}
+
+	// on_error defaults to fail.
+	c, err = Parse("t.yaml", []byte(minimal+"  - path: /s\n    composite:\n      parts: [{key: a, path: /a}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Routes[1].Composite.OnError; got != batch.OnErrorFail {
+		t.Errorf("got on_error %q; want fail", got)
+	}
+}
