@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,19 +29,30 @@ import (
 // and the upstreams they share. main.go is the only place that maps the
 // config into each package's options.
 type app struct {
-	cfg       *config.Config
-	log       *slog.Logger
-	server    *proxy.Server
-	admin     *http.Server
-	adminLn   net.Listener
+	cfg     *config.Config
+	log     *slog.Logger
+	server  *proxy.Server
+	admin   *http.Server
+	adminLn net.Listener
+	// health serves only /healthz and /readyz (admin.health_address).
+	health    *http.Server
+	healthLn  net.Listener
 	upstreams map[string]*proxy.Upstream
 	cache     *cache.Cache // nil when no route caches
 	// compressors by route name, for /compress/stats.
 	compressors map[string]*compress.Compressor
+	obs         observability // access log and metrics (app_observe.go)
 }
 
 func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
+	return newAppIO(cfg, log, os.Stdout, os.Stderr)
+}
+
+// newAppIO is newApp with the writers that access_log.output's stdout
+// and stderr name.
+func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app, error) {
 	a := &app{cfg: cfg, log: log, upstreams: map[string]*proxy.Upstream{}}
+	a.obs.stdout, a.obs.stderr = stdout, stderr
 	names := make([]string, 0, len(cfg.Upstreams))
 	for name := range cfg.Upstreams {
 		names = append(names, name)
@@ -78,6 +90,8 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 			MaxBodySize: int64(r.MaxBodySize),
 			Batchable:   r.Batchable,
 			WebSocket:   proxy.WebSocketOptions{MaxConnections: r.WebSocket.MaxConnections, IdleTimeout: r.WebSocket.IdleTimeout.D()},
+			RateLimit:   rateLimitOptions(r.RateLimit),     // app_limits.go
+			Concurrency: concurrencyOptions(r.Concurrency), // app_limits.go
 		}
 		// A composite route is served by its handler instead of a proxy,
 		// under the literal prefix of its {name} path.
@@ -138,6 +152,10 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 			return nil, err
 		}
 	}
+	if root, err = a.observeRoot(root, h, trusted); err != nil {
+		a.close()
+		return nil, err
+	}
 	var ls []proxy.ListenerOptions
 	for _, l := range cfg.Listeners {
 		ls = append(ls, proxy.ListenerOptions{
@@ -176,9 +194,19 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 			ah.Handle("GET /compress/stats", http.HandlerFunc(a.compressStats))
 		}
 		ah.Handle("GET /websocket/stats", h.WebSocketStatsHandler())
+		a.mountMetrics(ah)
 		a.admin = &http.Server{
 			Addr:              cfg.Admin.Address,
 			Handler:           ah,
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+	}
+	if cfg.Admin.HealthAddress != "" {
+		a.health = &http.Server{
+			Addr:              cfg.Admin.HealthAddress,
+			Handler:           admin.Health(a.ready),
 			ReadHeaderTimeout: 5 * time.Second,
 			IdleTimeout:       60 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -220,6 +248,7 @@ func newUpstream(name string, c config.Upstream, log *slog.Logger) (*proxy.Upstr
 		HealthInterval:        c.HealthCheck.Interval.D(),
 		HealthTimeout:         c.HealthCheck.Timeout.D(),
 		Retry:                 c.RetryEnabled(),
+		Breaker:               breakerOptions(c.CircuitBreaker), // app_limits.go
 		Logger:                log,
 	})
 }
@@ -277,6 +306,17 @@ func (a *app) listen() error {
 		}
 		a.adminLn = ln
 	}
+	if a.health != nil {
+		ln, err := net.Listen("tcp", a.health.Addr)
+		if err != nil {
+			_ = a.server.Shutdown(context.Background())
+			if a.adminLn != nil {
+				_ = a.adminLn.Close()
+			}
+			return fmt.Errorf("admin health: %w", err)
+		}
+		a.healthLn = ln
+	}
 	return nil
 }
 
@@ -285,12 +325,22 @@ func (a *app) serve(ctx context.Context) error {
 	for _, u := range a.upstreams {
 		u.Start()
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- a.server.Serve() }()
 	if a.admin != nil {
 		a.log.Info("admin listening", "address", a.adminLn.Addr().String())
 		go func() {
 			err := a.admin.Serve(a.adminLn)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			errc <- err
+		}()
+	}
+	if a.health != nil {
+		a.log.Info("health listening", "address", a.healthLn.Addr().String())
+		go func() {
+			err := a.health.Serve(a.healthLn)
 			if errors.Is(err, http.ErrServerClosed) {
 				err = nil
 			}
@@ -309,6 +359,9 @@ func (a *app) serve(ctx context.Context) error {
 	err := a.server.Shutdown(sctx)
 	if a.admin != nil {
 		_ = a.admin.Shutdown(sctx)
+	}
+	if a.health != nil {
+		_ = a.health.Shutdown(sctx)
 	}
 	a.close()
 	if err != nil {
@@ -398,6 +451,7 @@ func (a *app) close() {
 		a.cache.Close()
 	}
 	a.closeUpstreams()
+	a.closeObservability()
 }
 
 func (a *app) closeUpstreams() {

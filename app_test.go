@@ -187,3 +187,43 @@ routes:
 		t.Errorf("route stats: %s; want 1 hit and 3 misses", b)
 	}
 }
+
+// TestHealthListener: admin.health_address serves /healthz and /readyz
+// without the admin token and keeps the admin endpoints off its socket.
+func TestHealthListener(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer up.Close()
+	a := startApp(t, `
+listeners:
+  - address: "127.0.0.1:0"
+admin:
+  address: "127.0.0.1:0"
+  token: s3cret
+  health_address: "127.0.0.1:0"
+upstreams:
+  app:
+    targets: ["`+up.URL+`"]
+routes:
+  - path: /
+    upstream: app
+`)
+	health := "http://" + a.healthLn.Addr().String()
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/config": 404, "/debug/pprof/": 404} {
+		resp, err := http.Get(health + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("health listener GET %s: got %d; want %d", path, resp.StatusCode, want)
+		}
+	}
+	resp, err := http.Get("http://" + a.adminLn.Addr().String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("admin listener GET /readyz without the token: got %d; want 401", resp.StatusCode)
+	}
+}

@@ -19,7 +19,7 @@ import (
 // cmdProxy serves one route to one upstream from flags alone, like
 // `caddy reverse-proxy`. It goes through the same config parser as a
 // file, so defaults and validation are the same.
-func cmdProxy(args []string, stderr io.Writer) error {
+func cmdProxy(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve clients on")
@@ -31,6 +31,7 @@ func cmdProxy(args []string, stderr io.Writer) error {
 	noCache := fs.Bool("no-cache", false, "do not cache; pass every request through")
 	noCompress := fs.Bool("no-compress", false, "do not compress responses (gzip, br, zstd)")
 	batchOn := fs.Bool("batch", false, "serve the batching endpoint, POST /_batch, for the route")
+	accessLog := fs.String("access-log", "stdout", `access log: "stdout", "stderr", "off" or a file path`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -70,11 +71,20 @@ routes:
     compress:
       enabled: %t
 `, *listen, *h2c, *adminAddr, strings.Join(targets, ", "), *protocol, *cacheSize, *batchOn, *batchOn, !*noCache, !*noCompress)
+	yaml += accessLogYAML(*accessLog)
 	cfg, err := config.Parse("proxy flags", []byte(yaml))
 	if err != nil {
 		return err
 	}
-	return runConfig(cfg, stderr, nil)
+	return runConfig(cfg, stdout, stderr, nil)
+}
+
+// accessLogYAML is the access_log section for an --access-log flag.
+func accessLogYAML(flag string) string {
+	if flag == "off" {
+		return "access_log:\n  enabled: false\n"
+	}
+	return fmt.Sprintf("access_log:\n  output: %q\n", flag)
 }
 
 // cmdDemo runs two instances of the sample backend on loopback and the
@@ -84,6 +94,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "address the gateway serves on")
 	adminAddr := fs.String("admin", "127.0.0.1:9090", "admin listener address")
+	accessLog := fs.String("access-log", "stdout", `access log: "stdout", "stderr", "off" or a file path`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -129,11 +140,12 @@ routes:
     compress:
       enabled: true
 `, *listen, *adminAddr, strings.Join(backends, ", "))
+	yaml += accessLogYAML(*accessLog)
 	cfg, err := config.Parse("demo", []byte(yaml))
 	if err != nil {
 		return err
 	}
-	return runConfig(cfg, stderr, func(a *app) {
+	return runConfig(cfg, stdout, stderr, func(a *app) {
 		printDemo(stdout, a.server.Addrs()[0].String(), a.adminLn.Addr().String())
 	})
 }
@@ -179,6 +191,8 @@ Admin (loopback only):
   curl -s %[2]s/config
   curl -s %[2]s/cache/stats
   curl -s %[2]s/compress/stats
+  # Prometheus metrics: requests by route, status and cache outcome, latencies, upstreams
+  curl -s %[2]s/metrics | grep ^gateway_
   # purge what the backend tagged "demo" (Surrogate-Key), or one URL
   curl -s -X POST '%[2]s/cache/purge?tag=demo'
   curl -s -X POST '%[2]s/cache/purge?url=%[1]s/api/cached?ms=300'

@@ -49,11 +49,11 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch cmd {
 	case "run":
-		err = cmdRun(args, stderr)
+		err = cmdRun(args, stdout, stderr)
 	case "validate":
 		err = cmdValidate(args, stdout, stderr)
 	case "proxy":
-		err = cmdProxy(args, stderr)
+		err = cmdProxy(args, stdout, stderr)
 	case "demo":
 		err = cmdDemo(args, stdout, stderr)
 	case "version":
@@ -93,7 +93,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func cmdRun(args []string, stderr io.Writer) error {
+func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "gateway.yaml", "config file")
@@ -104,7 +104,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return runConfig(cfg, stderr, nil)
+	return runConfig(cfg, stdout, stderr, nil)
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
@@ -121,11 +121,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// runConfig serves cfg until SIGTERM or SIGINT, then drains. started,
+// runConfig serves cfg until SIGTERM or SIGINT, then drains. The
+// access log's stdout and stderr are stdout and stderr. started,
 // when not nil, is called once every socket is bound.
-func runConfig(cfg *config.Config, stderr io.Writer, started func(*app)) error {
+func runConfig(cfg *config.Config, stdout, stderr io.Writer, started func(*app)) error {
 	log := newLogger(cfg.Log, stderr)
-	a, err := newApp(cfg, log)
+	a, err := newAppIO(cfg, log, stdout, stderr)
 	if err != nil {
 		return err
 	}

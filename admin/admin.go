@@ -4,7 +4,9 @@
 // their handlers with Handle.
 //
 // The listener is for loopback by default; New refuses any other address
-// unless a bearer token guards it.
+// unless a bearer token guards it. Health serves /healthz and /readyz
+// alone, without a token, for a listener that probes from other hosts
+// (a kubelet) may reach.
 package admin
 
 import (
@@ -51,21 +53,7 @@ func New(o Options) (*Handler, error) {
 	if o.Token != "" {
 		h.token = []byte("Bearer " + o.Token)
 	}
-	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	h.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		ok, detail := true, any(nil)
-		if o.Ready != nil {
-			ok, detail = o.Ready()
-		}
-		status := http.StatusOK
-		if !ok {
-			status = http.StatusServiceUnavailable
-		}
-		writeJSON(w, status, map[string]any{"ready": ok, "detail": detail})
-	})
+	handleHealth(h.mux, o.Ready)
 	if o.Config != nil {
 		h.mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, o.Config())
@@ -97,6 +85,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	h.mux.ServeHTTP(w, r)
+}
+
+// Health returns the handler of the probe-only listener: GET /healthz
+// and /readyz as the admin handler serves them, and nothing else. It asks
+// for no token, so it may listen on any address; neither endpoint
+// reveals a secret or changes state.
+func Health(ready func() (bool, any)) http.Handler {
+	mux := http.NewServeMux()
+	handleHealth(mux, ready)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// handleHealth registers /healthz (the process serves) and /readyz
+// (ready reports true; nil means always).
+func handleHealth(mux *http.ServeMux, ready func() (bool, any)) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, detail := true, any(nil)
+		if ready != nil {
+			ok, detail = ready()
+		}
+		status := http.StatusOK
+		if !ok {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, map[string]any{"ready": ok, "detail": detail})
+	})
 }
 
 // CheckAddress refuses a non-loopback admin address without a token:

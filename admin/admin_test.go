@@ -100,3 +100,35 @@ func TestToken(t *testing.T) {
 		}
 	}
 }
+
+// TestHealth: the probe-only handler answers /healthz and /readyz with no
+// token and serves nothing else, the admin endpoints least of all.
+func TestHealth(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewServer(Health(func() (bool, any) { return ready.Load(), nil }))
+	defer srv.Close()
+	check := func(method, path string, want int) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s %s: got %d; want %d", method, path, resp.StatusCode, want)
+		}
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("%s %s: got Cache-Control %q; want no-store", method, path, cc)
+		}
+	}
+	check("GET", "/healthz", http.StatusOK)
+	check("GET", "/readyz", http.StatusServiceUnavailable)
+	ready.Store(true)
+	check("GET", "/readyz", http.StatusOK)
+	check("HEAD", "/healthz", http.StatusOK)
+	check("POST", "/healthz", http.StatusMethodNotAllowed)
+	for _, p := range []string{"/config", "/upstreams", "/debug/pprof/", "/cache/stats", "/"} {
+		check("GET", p, http.StatusNotFound)
+	}
+}

@@ -51,7 +51,7 @@ var badCases = []badCase{
 	{name: "unknown field with suggestion", in: "listeners:\n  - adress: 127.0.0.1:8080\n" + afterListeners,
 		want: []string{`t.yaml:2: listeners[0].adress: unknown field (did you mean "address"?)`}, n: 1},
 	{name: "unknown field", in: minimal + "frobnicate: 1\n",
-		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, cache, batch, routes, log)"}},
+		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, cache, batch, routes, log, access_log, server_timing)"}},
 	{name: "unknown field in map value", in: strings.Replace(minimal, "    targets:", "    target: x\n    targets:", 1),
 		want: []string{`t.yaml:5: upstreams.app.target: unknown field (did you mean "targets"?)`}},
 	{name: "odd key quoted in path", in: minimal + "\"a\\nb\": 1\n", want: []string{`t.yaml:8: ["a\nb"]: unknown field`}},
@@ -151,6 +151,12 @@ var badCases = []badCase{
 		want: []string{`t.yaml:9: admin.address: "127.0.0.1:8080" conflicts with listeners[0].address "127.0.0.1:8080" (line 2)`}},
 	{name: "admin exposed without token", in: minimal + "admin:\n  address: :9090\n",
 		want: []string{`t.yaml:9: admin.address: ":9090" is reachable from other hosts; set admin.token`}},
+	{name: "health bad address", in: minimal + "admin:\n  health_address: \"9091\"\n",
+		want: []string{`t.yaml:9: admin.health_address: invalid address "9091": missing port in address (want host:port, e.g. :9091)`}, n: 1},
+	{name: "health on a listener", in: minimal + "admin:\n  health_address: :8080\n",
+		want: []string{`t.yaml:9: admin.health_address: ":8080" conflicts with listeners[0].address "127.0.0.1:8080" (line 2)`}, n: 1},
+	{name: "health on admin", in: minimal + "admin:\n  address: 127.0.0.1:9090\n  health_address: 0.0.0.0:9090\n",
+		want: []string{`t.yaml:10: admin.health_address: "0.0.0.0:9090" conflicts with admin.address "127.0.0.1:9090" (line 9)`}, n: 1},
 
 	// Upstreams.
 	{name: "no upstreams", in: "listeners:\n  - address: 127.0.0.1:8080\nupstreams: {}\nroutes:\n  - upstream: app\n",
@@ -794,9 +800,11 @@ func defaults() *Config {
 		}},
 		Cache:  Cache{MaxSize: 256 << 20, MaxObjectSize: 8 << 20},
 		Batch:  batchDefaults(),
-		Routes: []Route{{Name: "route0", Path: "/", Upstream: "app", Timeout: Duration(60 * time.Second), Cache: routeCacheDefaults(), Compress: routeCompressDefaults(), WebSocket: routeWebSocketDefaults()}},
+		Routes: []Route{{Name: "route0", Path: "/", Upstream: "app", Timeout: Duration(60 * time.Second), Cache: routeCacheDefaults(), Compress: routeCompressDefaults(), WebSocket: routeWebSocketDefaults(), Concurrency: routeConcurrencyDefaults()}},
 		Log:    Log{Level: "info", Format: "text"},
 		File:   "t.yaml",
+
+		AccessLog: AccessLog{Enabled: true, Format: "json", Output: "stdout"},
 	}
 }
 
@@ -1090,15 +1098,17 @@ log:
 				MinSize:     0,
 				Types:       []string{"text/*", "application/json", "application/*+xml"},
 			},
-			WebSocket: routeWebSocketDefaults(),
+			WebSocket:   routeWebSocketDefaults(),
+			Concurrency: routeConcurrencyDefaults(),
 		}, {
-			Name:      "route1",
-			Path:      "/",
-			Upstream:  "static",
-			Timeout:   Duration(60 * time.Second),
-			Cache:     routeCacheDefaults(),
-			Compress:  routeCompressDefaults(),
-			WebSocket: routeWebSocketDefaults(),
+			Name:        "route1",
+			Path:        "/",
+			Upstream:    "static",
+			Timeout:     Duration(60 * time.Second),
+			Cache:       routeCacheDefaults(),
+			Compress:    routeCompressDefaults(),
+			WebSocket:   routeWebSocketDefaults(),
+			Concurrency: routeConcurrencyDefaults(),
 		}, {
 			Name:      "dashboard",
 			Path:      "/dashboard/{user}",
@@ -1109,17 +1119,19 @@ log:
 				Parts:   []CompositePart{{Key: "profile", Path: "/users/{user}"}, {Key: "orders", Path: "/orders?user={user}"}},
 				OnError: "omit",
 			},
-			Cache:     routeCacheDefaults(),
-			Compress:  routeCompressDefaults(),
-			WebSocket: routeWebSocketDefaults(),
+			Cache:       routeCacheDefaults(),
+			Compress:    routeCompressDefaults(),
+			WebSocket:   routeWebSocketDefaults(),
+			Concurrency: routeConcurrencyDefaults(),
 		}, {
-			Name:      "route3",
-			Path:      "/summary",
-			Timeout:   Duration(60 * time.Second),
-			Composite: &RouteComposite{Parts: []CompositePart{{Key: "status", Path: "/status"}}, OnError: "fail"},
-			Cache:     routeCacheDefaults(),
-			Compress:  routeCompressDefaults(),
-			WebSocket: routeWebSocketDefaults(),
+			Name:        "route3",
+			Path:        "/summary",
+			Timeout:     Duration(60 * time.Second),
+			Composite:   &RouteComposite{Parts: []CompositePart{{Key: "status", Path: "/status"}}, OnError: "fail"},
+			Cache:       routeCacheDefaults(),
+			Compress:    routeCompressDefaults(),
+			WebSocket:   routeWebSocketDefaults(),
+			Concurrency: routeConcurrencyDefaults(),
 		}},
 		Cache: Cache{MaxSize: 1 << 30, MaxObjectSize: 1 << 30},
 		Batch: Batch{
@@ -1134,6 +1146,8 @@ log:
 		},
 		Log:  Log{Level: "debug", Format: "json"},
 		File: "t.yaml",
+
+		AccessLog: AccessLog{Enabled: true, Format: "json", Output: "stdout"},
 	}
 	want.Routes[1].Cache.KeyHeaders = []string{"Accept"}
 	tr = true
@@ -1304,6 +1318,21 @@ func TestAdminOff(t *testing.T) {
 	}
 	if r := c.Redacted(); r.Admin.Token != "" {
 		t.Errorf("got token %q; want empty left empty", r.Admin.Token)
+	}
+}
+
+// TestHealthAddress: the probe-only listener may listen on every
+// interface without admin.token, beside an admin listener on loopback or
+// none at all.
+func TestHealthAddress(t *testing.T) {
+	for _, admin := range []string{"  health_address: :9091\n", "  address: off\n  health_address: 0.0.0.0:9090\n"} {
+		c, err := Parse("t.yaml", []byte(minimal+"admin:\n"+admin))
+		if err != nil {
+			t.Fatalf("%q: %v", admin, err)
+		}
+		if c.Admin.HealthAddress == "" || c.Admin.Token != "" {
+			t.Errorf("%q: got %+v; want a health address and no token", admin, c.Admin)
+		}
 	}
 }
 

@@ -61,6 +61,11 @@ func applyDefaults(c *Config, d *decoder) {
 	str(&c.Admin.Address, defaultAdminAddress)
 	str(&c.Log.Level, "info")
 	str(&c.Log.Format, "text")
+	if !d.set["access_log.enabled"] {
+		c.AccessLog.Enabled = true
+	}
+	str(&c.AccessLog.Format, "json")
+	str(&c.AccessLog.Output, "stdout")
 
 	for name, u := range c.Upstreams {
 		p := keyPath("upstreams", name)
@@ -146,4 +151,5 @@ func applyDefaults(c *Config, d *decoder) {
 		dur(&r.WebSocket.IdleTimeout, p+".websocket.idle_timeout", 5*time.Minute)
 		list(&r.Compress.Types)
 	}
+	limitDefaults(c, d) // limits.go
 }

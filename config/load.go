@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -238,6 +239,7 @@ func (d *decoder) decodeRoot(root *yaml.Node, c *Config) {
 var (
 	durationType = reflect.TypeFor[Duration]()
 	sizeType     = reflect.TypeFor[Size]()
+	rateType     = reflect.TypeFor[Rate]()
 )
 
 // decode stores n in v and reports whether it assigned a value: null,
@@ -271,6 +273,18 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) bool {
 			return false
 		}
 		v.SetInt(int64(x))
+		return true
+	case rateType:
+		s, ok := d.scalar(n, path, "a rate")
+		if !ok || s == "" {
+			return false
+		}
+		x, err := parseRate(s)
+		if err != nil {
+			d.fail(n.Line, path, err.Error())
+			return false
+		}
+		v.SetFloat(float64(x))
 		return true
 	}
 
@@ -313,6 +327,18 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) bool {
 			return false
 		}
 		v.SetInt(x)
+		return true
+	case reflect.Float64:
+		s, ok := d.scalar(n, path, "a number")
+		if !ok || s == "" {
+			return false
+		}
+		x, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || math.IsInf(x, 0) || math.IsNaN(x) {
+			d.failf(n.Line, path, "invalid number %q", s)
+			return false
+		}
+		v.SetFloat(x)
 		return true
 	case reflect.Pointer:
 		if isNull(n) {

@@ -36,6 +36,10 @@ func (c *Config) Redacted() *Config {
 				v := *u.Retry
 				u.Retry = &v
 			}
+			if u.CircuitBreaker != nil {
+				cb := *u.CircuitBreaker
+				u.CircuitBreaker = &cb
+			}
 			r.Upstreams[name] = u
 		}
 	}
@@ -50,6 +54,10 @@ func (c *Config) Redacted() *Config {
 		rt.Cache.KeyCookies = slices.Clone(rt.Cache.KeyCookies)
 		rt.Compress.Encodings = slices.Clone(rt.Compress.Encodings)
 		rt.Compress.Types = slices.Clone(rt.Compress.Types)
+		if rt.RateLimit != nil {
+			rl := *rt.RateLimit
+			rt.RateLimit = &rl
+		}
 		if rt.Composite != nil {
 			cc := *rt.Composite
 			cc.Parts = slices.Clone(cc.Parts)

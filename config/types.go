@@ -22,15 +22,33 @@ type Config struct {
 	Batch  Batch   `yaml:"batch" json:"batch"`
 	Routes []Route `yaml:"routes" json:"routes"`
 	Log    Log     `yaml:"log" json:"log"`
+	// AccessLog is the log of client requests, one line each.
+	AccessLog AccessLog `yaml:"access_log" json:"access_log"`
+	// ServerTiming adds a Server-Timing header to every response with
+	// the gateway's and the upstream's time.
+	ServerTiming bool `yaml:"server_timing" json:"server_timing"`
 
 	// File is the path the config was loaded from, for messages.
 	File string `yaml:"-" json:"-"`
 }
 
-// Log configures the gateway's own log (not yet the access log).
+// Log configures the gateway's own log (the access log is AccessLog).
 type Log struct {
 	Level  string `yaml:"level" json:"level"`   // debug, info, warn, error
 	Format string `yaml:"format" json:"format"` // text or json
+}
+
+// AccessLog configures the access log: one line per client request
+// (request id, client, method, host, path, status, bytes, duration,
+// route, upstream target and time, cache outcome, content encoding).
+type AccessLog struct {
+	// Enabled defaults to true.
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Format is json or text (slog's key=value).
+	Format string `yaml:"format" json:"format"`
+	// Output is stdout, stderr or a file path (appended to, created if
+	// missing).
+	Output string `yaml:"output" json:"output"`
 }
 
 // Listener is one socket that clients connect to.
@@ -70,6 +88,12 @@ type Admin struct {
 	Address string `yaml:"address" json:"address"`
 	// Token, when set, is required as "Authorization: Bearer <token>".
 	Token string `yaml:"token" json:"token"`
+	// HealthAddress, when set, is a second listener that serves only
+	// GET /healthz and /readyz, without the token, on any address: for
+	// probes from outside the host (a kubelet), which cannot present
+	// the admin token without writing it into the pod spec. Nothing it
+	// serves is secret or changes state. Empty: no such listener.
+	HealthAddress string `yaml:"health_address" json:"health_address"`
 }
 
 // Upstream is a named group of backend targets sharing one pooled
@@ -102,6 +126,9 @@ type Upstream struct {
 	// Retry lets an idempotent request that failed before any byte was
 	// sent be retried once on another target.
 	Retry *bool `yaml:"retry" json:"retry"`
+	// CircuitBreaker, when present, opens a failing target so it is
+	// skipped until a probe succeeds (see limits.go).
+	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker" json:"circuit_breaker,omitempty"`
 }
 
 // UpstreamTLS configures how the gateway talks TLS to the targets.
@@ -166,6 +193,11 @@ type Route struct {
 	// WebSocket bounds the route's WebSocket (HTTP/1.1 Upgrade)
 	// tunnels, which pass through unless the upstream refuses them.
 	WebSocket RouteWebSocket `yaml:"websocket" json:"websocket"`
+	// RateLimit, when present, limits requests per client (429 over
+	// it); Concurrency bounds the requests at the upstream at once (503
+	// beyond its queue). See limits.go.
+	RateLimit   *RouteRateLimit  `yaml:"rate_limit" json:"rate_limit,omitempty"`
+	Concurrency RouteConcurrency `yaml:"concurrency" json:"concurrency"`
 }
 
 // RouteWebSocket limits one route's WebSocket tunnels: after the

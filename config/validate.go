@@ -31,6 +31,7 @@ func validate(c *Config, d *decoder) {
 	validateAdmin(c, d, binds)
 	oneOf(d, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(d, "log.format", c.Log.Format, "text", "json")
+	validateAccessLog(c, d)
 	validateUpstreams(c, d)
 	validateRoutes(c, d)
 	validateCache(c, d)
@@ -39,6 +40,7 @@ func validate(c *Config, d *decoder) {
 		validateRouteCompress(d, indexPath("routes", i)+".compress", &c.Routes[i].Compress)
 		validateRouteWebSocket(c, d, i)
 	}
+	validateLimits(c, d) // limits.go
 }
 
 // bind is a listening address, kept to find two sockets that could not
@@ -136,25 +138,40 @@ func checkFile(d *decoder, path, file string) {
 }
 
 func validateAdmin(c *Config, d *decoder, binds []bind) {
-	a := c.Admin.Address
-	if a == AdminOff {
-		return
-	}
-	const p = "admin.address"
-	host, port, err := parseBind(a)
-	if err != nil {
-		d.report(p, "invalid address %q: %v (want host:port, e.g. 127.0.0.1:9090, or \"off\")", a, err)
-		return
-	}
-	b := bind{path: p, addr: a, host: host, port: port}
-	for _, o := range binds {
-		if b.conflicts(o) {
-			d.report(p, "%q conflicts with %s %q (line %d)", a, o.path, o.addr, d.line(o.path))
-			break
+	if a := c.Admin.Address; a != AdminOff {
+		const p = "admin.address"
+		host, port, err := parseBind(a)
+		if err != nil {
+			d.report(p, "invalid address %q: %v (want host:port, e.g. 127.0.0.1:9090, or \"off\")", a, err)
+		} else {
+			b := bind{path: p, addr: a, host: host, port: port}
+			reportConflict(d, b, binds)
+			binds = append(binds, b)
+			if !isLoopback(host) && c.Admin.Token == "" {
+				d.report(p, "%q is reachable from other hosts; set admin.token to require authentication, or listen on 127.0.0.1", a)
+			}
 		}
 	}
-	if !isLoopback(host) && c.Admin.Token == "" {
-		d.report(p, "%q is reachable from other hosts; set admin.token to require authentication, or listen on 127.0.0.1", a)
+	// The health listener needs no token on any address: it serves
+	// only /healthz and /readyz.
+	if a := c.Admin.HealthAddress; a != "" {
+		const p = "admin.health_address"
+		host, port, err := parseBind(a)
+		if err != nil {
+			d.report(p, "invalid address %q: %v (want host:port, e.g. :9091)", a, err)
+			return
+		}
+		reportConflict(d, bind{path: p, addr: a, host: host, port: port}, binds)
+	}
+}
+
+// reportConflict reports b if it could not be bound beside one of binds.
+func reportConflict(d *decoder, b bind, binds []bind) {
+	for _, o := range binds {
+		if b.conflicts(o) {
+			d.report(b.path, "%q conflicts with %s %q (line %d)", b.addr, o.path, o.addr, d.line(o.path))
+			return
+		}
 	}
 }
 
@@ -183,6 +200,22 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 }
 
 // oneOf reports value at path unless it is one of options.
+// validateAccessLog checks the format, and that a log file's directory
+// exists, so a typo fails at load rather than at the first request.
+func validateAccessLog(c *Config, d *decoder) {
+	oneOf(d, "access_log.format", c.AccessLog.Format, "json", "text")
+	switch out := c.AccessLog.Output; out {
+	case "stdout", "stderr":
+	default:
+		dir := path.Dir(out)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			d.report("access_log.output", "invalid value %q (want stdout, stderr or a file in an existing directory)", out)
+		} else if fi, err := os.Stat(out); err == nil && !fi.Mode().IsRegular() {
+			d.report("access_log.output", "%q is not a regular file", out)
+		}
+	}
+}
+
 func oneOf(d *decoder, path, value string, options ...string) bool {
 	if slices.Contains(options, value) {
 		return true

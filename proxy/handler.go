@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gateway/limit"
 )
 
 // Middleware wraps a route's handler; the cache and compression stages
@@ -47,6 +49,11 @@ type RouteOptions struct {
 	// upstream (a composite route); Middleware wraps it all the same.
 	// Upstream and StripPrefix must then be unset.
 	Handler http.Handler
+	// RateLimit, when set, limits requests per client (429 over it);
+	// Concurrency bounds those in flight to the upstream (503 beyond
+	// its queue). See limits.go.
+	RateLimit   *RateLimitOptions
+	Concurrency ConcurrencyOptions
 }
 
 // Options configure a Handler.
@@ -83,8 +90,11 @@ type route struct {
 	maxBody   int64
 	upstream  *Upstream
 	ws        *wsRoute
+	rate      *rateLimiter       // nil: no rate limit
+	conc      *limit.Concurrency // nil: no concurrency limit
 	batchable bool
 	handler   http.Handler // the proxy, wrapped in the route's middleware
+	id        int          // position in Options.Routes, from 1 (Observation.Route)
 }
 
 // New validates the options and builds the handler.
@@ -111,6 +121,9 @@ func New(o Options) (*Handler, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	for i, r := range routes {
+		r.id = i + 1
 	}
 	h.router = newRouter(routes)
 	h.routes = routes
@@ -155,6 +168,9 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 		}
 		r.hosts = append(r.hosts, host)
 	}
+	if err := r.setLimits(o); err != nil {
+		return nil, err
+	}
 	var next http.Handler = &httputil.ReverseProxy{
 		Rewrite:      func(pr *httputil.ProxyRequest) { h.rewrite(pr, r) },
 		Transport:    o.Upstream,
@@ -173,6 +189,8 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 	if o.Handler != nil {
 		next = o.Handler
 	}
+	// Innermost, so that only requests that reach the upstream count.
+	next = r.limitConcurrency(next)
 	for i := len(o.Middleware) - 1; i >= 0; i-- {
 		next = o.Middleware[i](next)
 	}
@@ -195,6 +213,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		Error(w, http.StatusNotFound, "no route")
+		return
+	}
+	r = h.observe(w, r, ro) // observe.go
+	if ro.rate != nil && !ro.rate.allow(w, r, h.trusted) {
 		return
 	}
 	if ro.maxBody > 0 && r.ContentLength > ro.maxBody {

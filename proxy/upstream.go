@@ -64,6 +64,11 @@ type UpstreamOptions struct {
 	// target when the first could not even be connected to.
 	Retry bool
 
+	// Breaker, when set, gives each target a circuit breaker (see
+	// balance.BreakerOptions): an open target is skipped, and while
+	// every target is open requests fail at once with 503.
+	Breaker *balance.BreakerOptions
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -80,10 +85,13 @@ type Upstream struct {
 	stop      chan struct{}     // closed by Close; ends the idle sweeper
 	sweeping  sync.WaitGroup
 	retry     bool
-	log       *slog.Logger
+	// unavailable counts requests failed at once for want of a target.
+	unavailable atomic.Uint64
+	log         *slog.Logger
 	// warm has a gate per target when every connection will be HTTP/2
 	// (h2, h2c); nil otherwise. See warmGate.
 	warm map[*balance.Target]*warmGate
+	obs  upstreamObs // counters and latency observer (observe.go)
 }
 
 var _ http.RoundTripper = (*Upstream)(nil)
@@ -120,6 +128,7 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 		HealthInterval: o.HealthInterval,
 		HealthTimeout:  o.HealthTimeout,
 		HealthClient:   &http.Client{Transport: rt, CheckRedirect: noRedirect},
+		Breaker:        o.Breaker,
 		Now:            o.Now,
 		Logger:         o.Logger.With("upstream", o.Name),
 	})
@@ -127,6 +136,7 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 		return nil, fmt.Errorf("proxy: upstream %q: %w", o.Name, err)
 	}
 	u := &Upstream{name: o.Name, pool: pool, transport: tr, rt: rt, h1: h1, stop: make(chan struct{}), retry: o.Retry, log: o.Logger}
+	u.initObs()
 	if o.Protocol == ProtoH2 || o.Protocol == ProtoH2C {
 		u.warm = make(map[*balance.Target]*warmGate)
 		for _, t := range pool.Targets() {
@@ -249,24 +259,41 @@ func (u *Upstream) Status() []balance.TargetStatus {
 	return out
 }
 
-// RoundTrip sends req to a target chosen by the pool. req is the
+// BreakerStates returns the circuit breaker of every target, in
+// configuration order; nil when the upstream has no breakers.
+func (u *Upstream) BreakerStates() []balance.BreakerState { return u.pool.BreakerStates() }
+
+// Unavailable counts the requests that failed at once with 503 because
+// no target could take them: every breaker open, or every target out
+// after failures or failed checks.
+func (u *Upstream) Unavailable() uint64 { return u.unavailable.Load() }
+
+// roundTrip sends req to a target chosen by the pool. req is the
 // outbound request that ReverseProxy owns, so its URL is ours to set.
-func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
-	t := u.pool.Pick(req, nil)
+// RoundTrip (observe.go) calls it.
+func (u *Upstream) roundTrip(req *http.Request) (*http.Response, error) {
+	t, adm := u.pool.Acquire(req)
 	if t == nil {
+		// Every target is out, its breaker open or cooling down: fail
+		// now, without a dial. A cached route may answer stale.
+		u.unavailable.Add(1)
 		return nil, errNoTarget
 	}
-	resp, err := u.try(req, t)
+	resp, err := u.try(req, t, adm)
 	if err != nil && u.retry && neverSent(err) && retryable(req) && req.Context().Err() == nil {
-		if t2 := u.pool.Pick(req, t); t2 != nil {
+		if t2, adm2 := u.pool.Acquire(req, t); t2 != nil {
+			u.obs.retries.Add(1)
 			u.log.Info("retrying on another target", "upstream", u.name, "failed", t.URL.Host, "target", t2.URL.Host, "err", err)
-			resp, err = u.try(req, t2)
+			resp, err = u.try(req, t2, adm2)
 		}
 	}
 	return resp, err
 }
 
-func (u *Upstream) try(req *http.Request, t *balance.Target) (*http.Response, error) {
+// try sends req to t, which adm admitted, and reports the outcome to
+// t's health and breaker: a transport error or a 5xx response is a
+// failure for the breaker, the error alone for passive health.
+func (u *Upstream) try(req *http.Request, t *balance.Target, adm balance.Admission) (*http.Response, error) {
 	req.URL.Scheme = t.URL.Scheme
 	req.URL.Host = t.URL.Host
 	t.Begin()
@@ -287,10 +314,19 @@ func (u *Upstream) try(req *http.Request, t *balance.Target) (*http.Response, er
 		// A client that went away says nothing about the target.
 		if !errors.Is(req.Context().Err(), context.Canceled) {
 			t.ReportFailure()
+			adm.Done(balance.Failure)
+		} else {
+			adm.Done(balance.Ignored)
 		}
+		u.countError(t, req, err)
 		return nil, &targetError{target: t.URL.Host, err: err}
 	}
 	t.ReportSuccess()
+	if resp.StatusCode >= 500 {
+		adm.Done(balance.Failure)
+	} else {
+		adm.Done(balance.Success)
+	}
 	if rw, ok := resp.Body.(io.ReadWriteCloser); ok {
 		// A 101 Switching Protocols body is the connection itself, and
 		// ReverseProxy needs to write to it.

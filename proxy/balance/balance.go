@@ -16,6 +16,14 @@
 // cool-down, and only a success resets the count. A target that is still
 // down thus costs one failed request per cool-down instead of MaxFails.
 //
+// With Options.Breaker each target also has a circuit breaker
+// (breaker.go): it opens on a failure ratio over a window rather than on
+// consecutive failures, and closes only after half-open probes succeed.
+// Pick skips open targets; Acquire also passes the request through the
+// chosen target's breaker and moves on to the next target when that
+// breaker refuses, so while every target is open it returns nil at once
+// and the request fails without a dial.
+//
 // Pick runs for every request, so its paths read atomics only and do not
 // allocate; everything that can be computed ahead (the hash ring, the
 // health-check URLs) is computed in New because a pool's targets are fixed
@@ -88,6 +96,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives health transitions; nil means slog.Default().
 	Logger *slog.Logger
+
+	// Breaker, when set, gives every target a circuit breaker; see
+	// BreakerOptions and Acquire.
+	Breaker *BreakerOptions
 }
 
 type policy uint8
@@ -112,6 +124,7 @@ type Pool struct {
 
 	maxFails int64
 	coolDown time.Duration
+	breakers bool // every target has a breaker
 	now      func() time.Time
 	log      *slog.Logger
 
@@ -182,6 +195,15 @@ func New(opts Options) (*Pool, error) {
 			opts.Policy, PolicyRoundRobin, PolicyLeastRequests, PolicyHash)
 	}
 
+	var bo BreakerOptions
+	if opts.Breaker != nil {
+		var err error
+		if bo, err = checkBreaker(opts.Breaker); err != nil {
+			return nil, err
+		}
+		p.breakers = true
+	}
+
 	var health *url.URL
 	if opts.HealthPath != "" {
 		h, err := url.Parse(opts.HealthPath)
@@ -216,6 +238,9 @@ func New(opts Options) (*Pool, error) {
 		if health != nil {
 			t.healthURL = healthURL(u, health)
 		}
+		if p.breakers {
+			t.breaker = newBreaker(bo, s, p.log)
+		}
 		p.targets[i] = t
 	}
 
@@ -243,36 +268,60 @@ func (p *Pool) Healthy() bool {
 
 // Pick returns the target for r, never exclude, or nil when no other
 // target is healthy. exclude is the target a retry is moving away from;
-// pass nil on a first attempt.
+// pass nil on a first attempt. Pick skips targets whose breaker is open
+// but does not pass the request through the breaker; with breakers,
+// use Acquire.
 func (p *Pool) Pick(r *http.Request, exclude *Target) *Target {
+	var one [1]*Target
+	skip := one[:0]
+	if exclude != nil {
+		one[0] = exclude
+		skip = one[:]
+	}
+	return p.pick(r, skip)
+}
+
+// pick is Pick with any number of targets to avoid; a non-empty skip is
+// a retry or a re-pick after a breaker refused.
+func (p *Pool) pick(r *http.Request, skip []*Target) *Target {
 	switch p.policy {
 	case leastRequests:
-		return p.pickLeast(exclude)
+		return p.pickLeast(skip)
 	case hashed:
 		if k := p.key.value(r); k != "" {
-			return p.pickHash(k, exclude)
+			return p.pickHash(k, skip)
 		}
 		// Requests without a key have no affinity to keep.
 	}
-	return p.pickRoundRobin(exclude)
+	return p.pickRoundRobin(skip)
 }
 
-func (p *Pool) pickRoundRobin(exclude *Target) *Target {
-	if exclude != nil {
+// skipped reports whether t is in skip; skip holds a few targets at most.
+func skipped(skip []*Target, t *Target) bool {
+	for _, s := range skip {
+		if s == t {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Pool) pickRoundRobin(skip []*Target) *Target {
+	if len(skip) > 0 {
 		// A retry takes the next target without turning the rotation:
 		// turning it would line every first attempt up on the target
 		// that just failed.
-		return p.scan(p.rr.Load(), exclude, false)
+		return p.scan(p.rr.Load(), skip, false)
 	}
 	return p.scan(p.rr.Add(1)-1, nil, true)
 }
 
-func (p *Pool) scan(start uint64, exclude *Target, charge bool) *Target {
+func (p *Pool) scan(start uint64, skip []*Target, charge bool) *Target {
 	n := uint64(len(p.targets))
 	var now int64
 	for i := range n {
 		t := p.targets[(start+i)%n]
-		if t == exclude || !t.available(&now) {
+		if skipped(skip, t) || !t.available(&now) {
 			continue
 		}
 		// Charging the skipped slots to the rotation hands an unhealthy
@@ -291,7 +340,7 @@ func (p *Pool) scan(start uint64, exclude *Target, charge bool) *Target {
 // sampling two at random would only pay off for hundreds of targets. The
 // scan starts at a rotating offset so that ties, the norm when traffic is
 // light, are spread instead of always going to the first target.
-func (p *Pool) pickLeast(exclude *Target) *Target {
+func (p *Pool) pickLeast(skip []*Target) *Target {
 	n := uint64(len(p.targets))
 	start := p.rr.Add(1) - 1
 	var now int64
@@ -299,7 +348,7 @@ func (p *Pool) pickLeast(exclude *Target) *Target {
 	var bestLoad int64
 	for i := range n {
 		t := p.targets[(start+i)%n]
-		if t == exclude || !t.available(&now) {
+		if skipped(skip, t) || !t.available(&now) {
 			continue
 		}
 		if load := t.inFlight.Load(); best == nil || load < bestLoad {
@@ -309,8 +358,8 @@ func (p *Pool) pickLeast(exclude *Target) *Target {
 	return best
 }
 
-func (p *Pool) pickHash(key string, exclude *Target) *Target {
-	return p.ring.pick(p.targets, key, exclude)
+func (p *Pool) pickHash(key string, skip []*Target) *Target {
+	return p.ring.pick(p.targets, key, skip)
 }
 
 // parseHashOn turns the hash_on setting into a key source.

@@ -50,11 +50,11 @@ func buildRing(targets []*Target) ring {
 	return r
 }
 
-// pick returns the owner of key or, when that target is excluded or
+// pick returns the owner of key or, when that target is skipped or
 // unhealthy, the next healthy one clockwise. Walking on (rather than
 // rehashing) sends a down target's keys to its ring neighbours and brings
 // them back unchanged when it recovers.
-func (r *ring) pick(targets []*Target, key string, exclude *Target) *Target {
+func (r *ring) pick(targets []*Target, key string, skip []*Target) *Target {
 	n := len(r.points)
 	i, _ := slices.BinarySearch(r.points, xxhash.Sum64String(key))
 	var now int64
@@ -69,7 +69,7 @@ func (r *ring) pick(targets []*Target, key string, exclude *Target) *Target {
 			continue
 		}
 		last = o
-		if t := targets[o]; t != exclude && t.available(&now) {
+		if t := targets[o]; !skipped(skip, t) && t.available(&now) {
 			return t
 		}
 	}

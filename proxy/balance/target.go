@@ -22,6 +22,7 @@ type Target struct {
 	// of the pool's clock; 0 when the target is not cooling down.
 	downUntil atomic.Int64
 	activeOK  atomic.Bool
+	breaker   *breaker // nil without Options.Breaker
 }
 
 // TargetStatus is a snapshot of a target for status pages.
@@ -36,6 +37,9 @@ type TargetStatus struct {
 	// ActiveOK is the result of the last active check; true when
 	// active checks are off or none has run yet.
 	ActiveOK bool `json:"active_ok"`
+	// Breaker is the circuit breaker's state (BreakerClosed,
+	// BreakerHalfOpen, BreakerOpen); empty without breakers.
+	Breaker string `json:"breaker,omitempty"`
 }
 
 // Begin counts a request as in flight on t; pair it with Done.
@@ -92,7 +96,9 @@ func (t *Target) ReportFailure() {
 		"reason", "consecutive failures", "fails", n, "cool_down", p.coolDown)
 }
 
-// Healthy reports whether t may be picked now.
+// Healthy reports whether t may be picked now: it is not out after
+// failures or a failed active check, and its breaker, if any, is not
+// open.
 func (t *Target) Healthy() bool {
 	var now int64
 	return t.available(&now)
@@ -107,6 +113,9 @@ func (t *Target) Status() TargetStatus {
 		InFlight:         t.inFlight.Load(),
 		ConsecutiveFails: int(t.fails.Load()),
 		ActiveOK:         t.activeOK.Load(),
+	}
+	if t.breaker != nil {
+		s.Breaker = breakerName(t.breaker.cb.State())
 	}
 	if d := t.downUntil.Load(); d != 0 {
 		if now == 0 {
@@ -123,7 +132,7 @@ func (t *Target) Status() TargetStatus {
 // Unix nanoseconds across the targets of one Pick; 0 means not yet read,
 // so the clock is only consulted when some target is cooling down.
 func (t *Target) available(now *int64) bool {
-	if !t.activeOK.Load() {
+	if !t.activeOK.Load() || (t.breaker != nil && !t.breaker.mayPass()) {
 		return false
 	}
 	d := t.downUntil.Load()

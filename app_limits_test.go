@@ -1,0 +1,66 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"gateway/proxy/balance"
+)
+
+// TestAppOverloadConfig: the rate_limit, concurrency and
+// circuit_breaker sections of gateway.yaml reach the proxy.
+func TestAppOverloadConfig(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer up.Close()
+	a := startApp(t, `
+listeners:
+  - address: "127.0.0.1:0"
+admin:
+  address: "off"
+upstreams:
+  app:
+    targets: ["`+up.URL+`"]
+    health_check: {max_fails: 0}
+    circuit_breaker: {min_requests: 2, open_timeout: 1h}
+routes:
+  - path: /limited
+    upstream: app
+    rate_limit: {rate: 1/h, burst: 2}
+  - path: /
+    upstream: app
+    concurrency: {max_in_flight: 4, queue: 4}
+`)
+	gw := "http://" + a.server.Addrs()[0].String()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(gw + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	for i, want := range []int{200, 200, 429} {
+		if got, ra := get("/limited"); got != want || (got == 429 && ra != "3600") {
+			t.Errorf("/limited #%d: got %d, Retry-After %q; want %d (3600 if 429)", i+1, got, ra, want)
+		}
+	}
+	for range 2 {
+		if got, _ := get("/fail"); got != http.StatusInternalServerError {
+			t.Fatalf("/fail: got %d; want 500", got)
+		}
+	}
+	if s := a.upstreams["app"].BreakerStates(); len(s) != 1 || s[0].State != balance.BreakerOpen {
+		t.Fatalf("got breakers %+v; want the one target open", s)
+	}
+	if got, _ := get("/ok"); got != http.StatusServiceUnavailable {
+		t.Errorf("/ok with the breaker open: got %d; want 503", got)
+	}
+}

@@ -1,0 +1,348 @@
+// Package observe wraps the gateway's whole handler to give every
+// request an id, a line in the access log, its request metrics and,
+// when enabled, a Server-Timing header.
+//
+// The wrapper is outermost, inside only the listener's own timeouts, so
+// it sees the status, the bytes and the headers the client gets after
+// compression and caching. Its ResponseWriter records them and passes
+// Flush and Hijack on (and Unwrap, for http.ResponseController). It
+// offers the proxy a proxy.Observation, which the proxy fills in with
+// the route that took the request and the upstream target that answered
+// and its time; the cache's outcome is read from the Cache-Status it
+// set.
+//
+// Request ids: an X-Request-Id from a trusted peer (trusted_proxies) is
+// kept, provided it is 1 to 128 visible ASCII characters; otherwise a
+// new one (16 random bytes, hex) replaces it. Either way it is sent
+// upstream and back to the client. Other tracing headers, W3C
+// traceparent and tracestate included, pass through untouched.
+//
+// A request costs one allocation here (two with Server-Timing), plus
+// what the access log's slog handler does; the log's output is buffered
+// (see Output) so it costs no system call per line.
+package observe
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"gateway/cache"
+	"gateway/metrics"
+	"gateway/proxy"
+)
+
+// Options configure the wrapper.
+type Options struct {
+	// Log, when set, receives one record per request.
+	Log slog.Handler
+	// Metrics, when set, counts every request.
+	Metrics *metrics.Metrics
+	// ServerTiming adds "Server-Timing: gateway;dur=…, upstream;dur=…"
+	// (milliseconds until the response headers: all of it, and the
+	// upstream's part when there was one).
+	ServerTiming bool
+	// TrustedProxies are the peers whose X-Request-Id is kept and whose
+	// X-Forwarded-For names the client in the log.
+	TrustedProxies []netip.Prefix
+	// Routes are the route names in the order of proxy.Options.Routes.
+	Routes []string
+	// BatchPath is the batching endpoint's path, when it is enabled.
+	BatchPath string
+	// CacheName is the cache's name in Cache-Status; "" is the default.
+	CacheName string
+}
+
+// HeaderRequestID carries the request id both ways.
+const HeaderRequestID = "X-Request-Id"
+
+// maxIDLen bounds a request id kept from a trusted peer.
+const maxIDLen = 128
+
+type handler struct {
+	next     http.Handler
+	o        Options
+	observed bool // someone reads the Observation
+	routes   []string
+}
+
+// Wrap returns next behind request ids, the access log, metrics and
+// Server-Timing as o asks.
+func Wrap(next http.Handler, o Options) http.Handler {
+	h := &handler{next: next, o: o, observed: o.Log != nil || o.Metrics != nil || o.ServerTiming}
+	h.routes = append(append([]string{metrics.NoRoute}, o.Routes...), metrics.BatchRoute)
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := &state{w: w, h: h, start: time.Now()}
+	s.idv[0] = h.requestID(r, s)
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
+	r.Header[HeaderRequestID] = s.idv[:]
+	// The proxy cleans dot segments in place; the log shows what the
+	// client asked for.
+	reqPath := r.URL.Path
+	defer func() {
+		if p := recover(); p != nil {
+			// An aborted response (http.ErrAbortHandler: the client or
+			// the upstream went away) is logged before net/http sees the
+			// panic again.
+			s.finish(r, reqPath, true)
+			panic(p)
+		}
+	}()
+	h.next.ServeHTTP(s, r)
+	if !s.wroteHeader && !s.hijacked {
+		// What net/http would send after we return, with our headers.
+		s.WriteHeader(http.StatusOK)
+	}
+	s.finish(r, reqPath, false)
+}
+
+// requestID keeps a trusted peer's id or makes one in s.
+func (h *handler) requestID(r *http.Request, s *state) string {
+	if v := r.Header[HeaderRequestID]; len(v) == 1 && validID(v[0]) && proxy.TrustsPeer(h.o.TrustedProxies, r.RemoteAddr) {
+		return v[0]
+	}
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
+	hex.Encode(s.id[:], b[:])
+	// s is never reused and s.id never written again, so the string
+	// may share its bytes.
+	return unsafe.String(&s.id[0], len(s.id))
+}
+
+func validID(id string) bool {
+	if id == "" || len(id) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// state is one request's ResponseWriter and everything recorded about
+// it, in one allocation.
+type state struct {
+	w           http.ResponseWriter
+	h           *handler
+	start       time.Time
+	obs         proxy.Observation
+	status      int
+	bytes       int64
+	wroteHeader bool
+	hijacked    bool
+	id          [32]byte
+	idv         [1]string // the X-Request-Id header value, request and response
+}
+
+var _ proxy.Observed = (*state)(nil)
+
+// Observation is filled in by the proxy; nil when nobody reads it.
+func (s *state) Observation() *proxy.Observation {
+	if !s.h.observed {
+		return nil
+	}
+	return &s.obs
+}
+
+func (s *state) Header() http.Header { return s.w.Header() }
+
+func (s *state) WriteHeader(code int) {
+	if s.wroteHeader || (code >= 100 && code < 200 && code != http.StatusSwitchingProtocols) {
+		// Informational responses pass; the final one is recorded.
+		s.w.WriteHeader(code)
+		return
+	}
+	s.wroteHeader = true
+	s.status = code
+	hdr := s.w.Header()
+	// Set now rather than before the handler runs: a stored response
+	// (or an upstream echoing the id) must not carry another id.
+	hdr[HeaderRequestID] = s.idv[:]
+	if s.h.o.ServerTiming {
+		hdr["Server-Timing"] = append(hdr["Server-Timing"], s.serverTiming())
+	}
+	s.w.WriteHeader(code)
+}
+
+func (s *state) serverTiming() string {
+	var buf [64]byte
+	b := append(buf[:0], "gateway;dur="...)
+	b = appendMillis(b, time.Since(s.start))
+	if _, _, d, ok := s.obs.Upstream(); ok {
+		b = append(b, ", upstream;dur="...)
+		b = appendMillis(b, d)
+	}
+	return string(b)
+}
+
+func appendMillis(b []byte, d time.Duration) []byte {
+	return strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', -1, 64)
+}
+
+func (s *state) Write(p []byte) (int, error) {
+	if !s.wroteHeader {
+		s.WriteHeader(http.StatusOK)
+	}
+	n, err := s.w.Write(p)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// FlushError is Flush for http.ResponseController.
+func (s *state) FlushError() error {
+	if !s.wroteHeader {
+		s.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(s.w).Flush()
+}
+
+// Flush is for code that asks for an http.Flusher.
+func (s *state) Flush() { _ = s.FlushError() }
+
+// Hijack hands over the connection (an upgrade whose upstream switched
+// protocols); the request is then logged as 101.
+func (s *state) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	// ReverseProxy writes the 101 itself, from this header map, after
+	// the hijack.
+	s.w.Header()[HeaderRequestID] = s.idv[:]
+	c, brw, err := http.NewResponseController(s.w).Hijack()
+	if err == nil {
+		s.hijacked = true
+		if !s.wroteHeader {
+			s.wroteHeader = true
+			s.status = http.StatusSwitchingProtocols
+		}
+	}
+	return c, brw, err
+}
+
+// Unwrap lets http.ResponseController reach the deadlines.
+func (s *state) Unwrap() http.ResponseWriter { return s.w }
+
+// finish counts and logs the request.
+func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
+	end := time.Now()
+	d := end.Sub(s.start)
+	h := s.h
+	route := s.obs.Route
+	if route == 0 && h.o.BatchPath != "" && isBatch(reqPath, h.o.BatchPath) {
+		route = len(h.routes) - 1
+	}
+	status := s.status
+	if status == 0 {
+		// Nothing was sent: the client went away first (nginx's 499).
+		status = proxy.StatusClientClosed
+	}
+	var hdr http.Header
+	if !s.hijacked {
+		hdr = s.w.Header()
+	}
+	outcome := cache.OutcomeOf(hdr, h.o.CacheName)
+	if h.o.Metrics != nil {
+		h.o.Metrics.Request(route, r.Method, status, outcome, d)
+	}
+	if h.o.Log == nil {
+		return
+	}
+	var buf [16]slog.Attr
+	as := append(buf[:0],
+		slog.String("request_id", s.idv[0]),
+		slog.String("client", h.client(r)),
+		slog.String("method", r.Method),
+		slog.String("host", r.Host),
+		slog.String("path", reqPath),
+		slog.String("proto", r.Proto),
+		slog.String("route", h.routes[route]),
+		slog.Int("status", status),
+		slog.Int64("bytes", s.bytes),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.String("cache", outcome.String()),
+		slog.String("encoding", hdr.Get("Content-Encoding")),
+	)
+	if up, target, ud, ok := s.obs.Upstream(); ok {
+		as = append(as,
+			slog.String("upstream", up),
+			slog.String("target", target),
+			slog.Float64("upstream_ms", float64(ud.Microseconds())/1000),
+		)
+	}
+	if aborted {
+		as = append(as, slog.Bool("aborted", true))
+	}
+	if jh, ok := h.o.Log.(*jsonHandler); ok {
+		_ = jh.handleAttrs(end, slog.LevelInfo, "request", as)
+		return
+	}
+	rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+	rec.AddAttrs(as...)
+	_ = h.o.Log.Handle(context.Background(), rec)
+}
+
+func isBatch(p, batchPath string) bool {
+	return p == batchPath || (strings.Contains(p, ".") && p != "" && p[0] == '/' && path.Clean(p) == batchPath)
+}
+
+// client is the client's address: the peer, or, when the peer is a
+// trusted proxy, the nearest address in X-Forwarded-For that is not.
+func (h *handler) client(r *http.Request) string {
+	peer := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(peer); err == nil {
+		peer = host
+	}
+	if len(h.o.TrustedProxies) == 0 || !proxy.TrustsPeer(h.o.TrustedProxies, r.RemoteAddr) {
+		return peer
+	}
+	xff := r.Header["X-Forwarded-For"]
+	for i := len(xff) - 1; i >= 0; i-- {
+		v := xff[i]
+		for v != "" {
+			var hop string
+			if j := strings.LastIndexByte(v, ','); j >= 0 {
+				hop, v = v[j+1:], v[:j]
+			} else {
+				hop, v = v, ""
+			}
+			hop = strings.TrimSpace(hop)
+			a, err := netip.ParseAddr(hop)
+			if err != nil {
+				// Not an address: what the trusted hop got from its
+				// peer cannot be read, so the hop's peer is as far as
+				// the chain can be followed.
+				return peer
+			}
+			peer = hop
+			if !trusted(h.o.TrustedProxies, a.Unmap()) {
+				return peer
+			}
+		}
+	}
+	return peer
+}
+
+func trusted(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,242 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"gateway/proxy/balance"
+)
+
+// Observation is what the proxy reports about one client request to an
+// observer wrapped around the Handler (the access log and the request
+// metrics). The observer makes one per request and offers it through
+// its ResponseWriter, which implements Observed; the Handler fills it
+// in as it serves that very writer. Requests the Handler serves through
+// another writer (batch items, composite parts, which run in-process)
+// leave it alone, so the outer request is described, not its parts.
+type Observation struct {
+	// Route is the position, from 1, in Options.Routes of the route
+	// that took the request; 0 when none matched.
+	Route int
+	// The upstream's fields are written by whichever goroutine runs
+	// the upstream exchange: a request collapsed with others by the
+	// cache may have its fetch run after the client was answered, so
+	// they are atomics and a late write is harmless.
+	target     atomic.Pointer[targetObs]
+	upstreamNs atomic.Int64
+}
+
+// Observed is implemented by an observer's ResponseWriter. Observation
+// may return nil when the observer wants nothing filled in.
+type Observed interface {
+	Observation() *Observation
+}
+
+// Upstream reports the upstream and the target (its URL as configured)
+// that last answered the request, or failed to, and the time until its
+// response headers arrived, retries included. ok is false when the
+// request reached no upstream (a cache hit, a route with no match).
+func (o *Observation) Upstream() (upstream, target string, d time.Duration, ok bool) {
+	t := o.target.Load()
+	if t == nil {
+		return "", "", 0, false
+	}
+	return t.upstream, t.url, time.Duration(o.upstreamNs.Load()), true
+}
+
+type observationKey struct{}
+
+// observe records the route in the observation offered by w, if any,
+// and hands the observation to the route's upstream through the
+// request's context. A composite route's parts are requests of their
+// own, so it does not get it.
+func (h *Handler) observe(w http.ResponseWriter, r *http.Request, ro *route) *http.Request {
+	ow, ok := w.(Observed)
+	if !ok {
+		return r
+	}
+	o := ow.Observation()
+	if o == nil {
+		return r
+	}
+	o.Route = ro.id
+	if ro.upstream == nil {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), observationKey{}, o))
+}
+
+// LatencyObserver takes upstream latencies in seconds; a Prometheus
+// histogram is one.
+type LatencyObserver interface{ Observe(float64) }
+
+// ErrorKinds names the kinds of failed upstream exchanges counted in
+// TargetStats.Errors, by index.
+var ErrorKinds = [NumErrorKinds]string{"timeout", "refused", "reset", "other"}
+
+// NumErrorKinds is the number of ErrorKinds.
+const NumErrorKinds = 4
+
+const (
+	errTimeout = iota
+	errRefused
+	errReset
+	errOther
+)
+
+// targetObs is one target's observed figures, and its names as
+// reported, made once so a request only stores a pointer.
+type targetObs struct {
+	t        *balance.Target
+	upstream string
+	url      string
+	errs     [NumErrorKinds]atomic.Uint64
+}
+
+// upstreamObs is what an Upstream counts for metrics and observers.
+type upstreamObs struct {
+	targets []*targetObs
+	retries atomic.Uint64
+	latency LatencyObserver
+}
+
+func (u *Upstream) initObs() {
+	for _, t := range u.pool.Targets() {
+		u.obs.targets = append(u.obs.targets, &targetObs{t: t, upstream: u.name, url: t.URL.String()})
+	}
+}
+
+// ObserveLatency sends the time until every response's headers (or a
+// failure), retries included, to o. Call it before the upstream serves.
+func (u *Upstream) ObserveLatency(o LatencyObserver) { u.obs.latency = o }
+
+// RoundTrip sends req to a target chosen by the pool (see roundTrip),
+// timing the exchange when someone observes it.
+func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	o, _ := req.Context().Value(observationKey{}).(*Observation)
+	if o == nil && u.obs.latency == nil {
+		return u.roundTrip(req)
+	}
+	start := time.Now()
+	resp, err := u.roundTrip(req)
+	d := time.Since(start)
+	// The target that answered, or failed last; none when no target
+	// could be picked.
+	t := u.obs.byHost(req.URL.Host)
+	if t == nil {
+		return resp, err
+	}
+	if u.obs.latency != nil && !clientGone(req.Context()) {
+		u.obs.latency.Observe(d.Seconds())
+	}
+	if o != nil {
+		o.upstreamNs.Store(int64(d))
+		o.target.Store(t)
+	}
+	return resp, err
+}
+
+func (uo *upstreamObs) byHost(host string) *targetObs {
+	if host == "" {
+		return nil
+	}
+	for _, t := range uo.targets {
+		if t.t.URL.Host == host {
+			return t
+		}
+	}
+	return nil
+}
+
+// countError counts a failed exchange with t by kind. A client that
+// went away says nothing about the target and is not counted.
+func (u *Upstream) countError(t *balance.Target, req *http.Request, err error) {
+	if clientGone(req.Context()) {
+		return
+	}
+	for _, to := range u.obs.targets {
+		if to.t == t {
+			to.errs[errorKind(err)].Add(1)
+			return
+		}
+	}
+}
+
+// clientGone: the request was canceled, and not by a timeout of ours
+// (an upgrade's handshake timeout cancels with a deadline as cause).
+func clientGone(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled) && !errors.Is(context.Cause(ctx), context.DeadlineExceeded)
+}
+
+func errorKind(err error) int {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return errTimeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return errRefused
+	case errors.Is(err, syscall.ECONNRESET):
+		return errReset
+	}
+	return errOther
+}
+
+// UpstreamStats are an upstream's counters and its targets' state, for
+// metrics.
+type UpstreamStats struct {
+	Name string
+	// Retries counts requests sent again to another target.
+	Retries uint64
+	Targets []TargetStats
+}
+
+// TargetStats describe one target.
+type TargetStats struct {
+	// URL is the target as configured.
+	URL      string
+	Healthy  bool
+	InFlight int64
+	// Errors counts failed exchanges by kind, indexed like ErrorKinds.
+	Errors [NumErrorKinds]uint64
+	// IdleConns and ActiveConns are the target's pooled HTTP/1.1
+	// connections; ConnsKnown is false when net/http's transport
+	// (HTTP/2, negotiated protocols) holds them and does not tell.
+	IdleConns, ActiveConns int
+	ConnsKnown             bool
+}
+
+// Stats returns the counters and a snapshot of every target.
+func (u *Upstream) Stats() UpstreamStats {
+	s := UpstreamStats{Name: u.name, Retries: u.obs.retries.Load()}
+	for _, to := range u.obs.targets {
+		st := to.t.Status()
+		ts := TargetStats{URL: to.url, Healthy: st.Healthy, InFlight: st.InFlight}
+		for i := range ts.Errors {
+			ts.Errors[i] = to.errs[i].Load()
+		}
+		if u.h1 != nil {
+			ts.IdleConns, ts.ActiveConns = u.h1.conns(to.t.URL.Scheme, to.t.URL.Host)
+			ts.ConnsKnown = true
+		}
+		s.Targets = append(s.Targets, ts)
+	}
+	return s
+}
+
+// conns counts a target's idle connections and those in use (open or
+// being dialed, less the idle).
+func (t *h1Transport) conns(scheme, host string) (idle, active int) {
+	v, ok := t.hosts.Load(hostKey{scheme, canonicalAddr(scheme, host)})
+	if !ok {
+		return 0, 0
+	}
+	p := v.(*hostConns)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle), p.open - len(p.idle)
+}
