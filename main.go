@@ -104,7 +104,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return runConfig(cfg, stdout, stderr, nil)
+	return runConfigFile(*path, cfg, stdout, stderr, nil)
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
@@ -125,11 +125,18 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 // access log's stdout and stderr are stdout and stderr. started,
 // when not nil, is called once every socket is bound.
 func runConfig(cfg *config.Config, stdout, stderr io.Writer, started func(*app)) error {
+	return runConfigFile("", cfg, stdout, stderr, started)
+}
+
+// runConfigFile is runConfig for a config read from path, which SIGHUP
+// and POST /reload read again (hot reload, app_reload.go).
+func runConfigFile(path string, cfg *config.Config, stdout, stderr io.Writer, started func(*app)) error {
 	log := newLogger(cfg.Log, stderr)
 	a, err := newAppIO(cfg, log, stdout, stderr)
 	if err != nil {
 		return err
 	}
+	a.reload.path = path
 	if err := a.listen(); err != nil {
 		a.close()
 		return err
@@ -148,6 +155,21 @@ func runConfig(cfg *config.Config, stdout, stderr io.Writer, started func(*app))
 		<-ctx.Done()
 		stop()
 	}()
+	if path != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					_ = a.reloadSignal()
+				}
+			}
+		}()
+	}
 	if started != nil {
 		started(a)
 	}
