@@ -153,6 +153,9 @@ func (a *app) reloadConfig() (string, error) {
 	if a.cache != nil && !reflect.DeepEqual(old.cfg.Cache, cfg.Cache) {
 		return "", fmt.Errorf("cache max_size/max_object_size changed: %w", errRestart)
 	}
+	if !reflect.DeepEqual(a.cfg.Log, cfg.Log) {
+		a.log.Warn("config reload: log changes apply after a restart")
+	}
 	g, err := a.build(cfg)
 	if err != nil {
 		return "", err
