@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -228,5 +229,60 @@ func TestHotReloadUnderLoad(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("generation %d not closed", i)
 		}
+	}
+}
+
+// TestSIGHUPReloads: a real gateway process reloads its config file on
+// SIGHUP and keeps running.
+func TestSIGHUPReloads(t *testing.T) {
+	origin := func(name string) string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	one, two := origin("one"), origin("two")
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(reloadYAML, one)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startChild(t, "run", "-config", path)
+	gw, _ := c.waitAddrs(t, true)
+	get := func() string {
+		t.Helper()
+		resp, err := http.Get("http://" + gw + "/api/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := get(); got != "one" {
+		t.Fatalf("before: %q", got)
+	}
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(reloadYAML, two)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(20 * time.Second)
+	for reloaded := false; !reloaded; {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("gateway exited; log:\n%s", c.logs())
+			}
+			reloaded = strings.Contains(line, "config reloaded")
+		case <-deadline:
+			t.Fatalf("no reload logged; log:\n%s", c.logs())
+		}
+	}
+	if got := get(); got != "two" {
+		t.Fatalf("after SIGHUP: %q", got)
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-c.done; err != nil {
+		t.Fatalf("exit: %v; log:\n%s", err, c.logs())
 	}
 }
