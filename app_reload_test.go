@@ -286,3 +286,52 @@ func TestSIGHUPReloads(t *testing.T) {
 		t.Fatalf("exit: %v; log:\n%s", err, c.logs())
 	}
 }
+
+// TestWatchReloads: with -watch, writing the config file reloads it.
+func TestWatchReloads(t *testing.T) {
+	origin := func(name string) string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	one, two := origin("one"), origin("two")
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(reloadYAML, one)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startAppFile(t, path)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := a.watchConfig(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	gw := "http://" + a.server.Addrs()[0].String()
+	get := func() string {
+		t.Helper()
+		resp, err := http.Get(gw + "/api/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := get(); got != "one" {
+		t.Fatalf("before: %q", got)
+	}
+	// Replace the file by rename, as editors and ConfigMaps do.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(fmt.Sprintf(reloadYAML, two)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for get() != "two" {
+		if time.Now().After(deadline) {
+			t.Fatal("config change not picked up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
