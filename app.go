@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"gateway/admin"
@@ -26,22 +27,37 @@ import (
 )
 
 // app is one running gateway: the client listeners, the admin listener
-// and the upstreams they share. main.go is the only place that maps the
-// config into each package's options.
+// and the current generation of what the config builds below them
+// (upstreams, routes, limits, compression, metrics, access log), which a
+// reload replaces (app_reload.go). The cache store is shared by every
+// generation, so a reload keeps its entries. main.go is the only place
+// that maps the config into each package's options.
 type app struct {
-	cfg     *config.Config
+	cfg     *config.Config // the config the listeners were built from
 	log     *slog.Logger
 	server  *proxy.Server
 	admin   *http.Server
 	adminLn net.Listener
 	// health serves only /healthz and /readyz (admin.health_address).
-	health    *http.Server
-	healthLn  net.Listener
+	health   *http.Server
+	healthLn net.Listener
+	cache    *cache.Cache // nil until a route caches
+
+	stdout, stderr io.Writer // where access_log.output stdout and stderr go
+	gen            atomic.Pointer[generation]
+	reload         reloader // app_reload.go
+}
+
+// generation is what one config builds below the listeners.
+type generation struct {
+	cfg       *config.Config
 	upstreams map[string]*proxy.Upstream
-	cache     *cache.Cache // nil when no route caches
 	// compressors by route name, for /compress/stats.
 	compressors map[string]*compress.Compressor
 	obs         observability // access log and metrics (app_observe.go)
+	handler     *proxy.Handler
+	root        http.Handler
+	life        genLife // in-flight count and retirement (app_reload.go)
 }
 
 func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
@@ -51,111 +67,14 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 // newAppIO is newApp with the writers that access_log.output's stdout
 // and stderr name.
 func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app, error) {
-	a := &app{cfg: cfg, log: log, upstreams: map[string]*proxy.Upstream{}}
-	a.obs.stdout, a.obs.stderr = stdout, stderr
-	names := make([]string, 0, len(cfg.Upstreams))
-	for name := range cfg.Upstreams {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		u, err := newUpstream(name, cfg.Upstreams[name], log)
-		if err != nil {
-			a.closeUpstreams()
-			return nil, err
-		}
-		a.upstreams[name] = u
-	}
-
-	var trusted []netip.Prefix
-	for _, s := range cfg.TrustedProxies {
-		p, err := config.ParsePrefix(s)
-		if err != nil {
-			a.closeUpstreams()
-			return nil, fmt.Errorf("trusted_proxies: %w", err)
-		}
-		trusted = append(trusted, p)
-	}
-	opts := proxy.Options{TrustedProxies: trusted, Logger: log}
-	var composites []*batch.Composite
-	for _, r := range cfg.Routes {
-		ro := proxy.RouteOptions{
-			Name:        r.Name,
-			Hosts:       r.Hosts,
-			Path:        r.Path,
-			Methods:     r.Methods,
-			Upstream:    a.upstreams[r.Upstream],
-			StripPrefix: r.StripPrefix,
-			Timeout:     r.Timeout.D(),
-			MaxBodySize: int64(r.MaxBodySize),
-			Batchable:   r.Batchable,
-			WebSocket:   proxy.WebSocketOptions{MaxConnections: r.WebSocket.MaxConnections, IdleTimeout: r.WebSocket.IdleTimeout.D()},
-			RateLimit:   rateLimitOptions(r.RateLimit),     // app_limits.go
-			Concurrency: concurrencyOptions(r.Concurrency), // app_limits.go
-		}
-		// A composite route is served by its handler instead of a proxy,
-		// under the literal prefix of its {name} path.
-		if co := r.CompositeOptions(); co != nil {
-			co.Logger = log
-			c, err := batch.NewComposite(*co)
-			if err != nil {
-				a.close()
-				return nil, fmt.Errorf("route %s: %w", r.Name, err)
-			}
-			ro.Path, ro.Handler = c.Prefix(), c
-			composites = append(composites, c)
-		}
-		// Compression wraps the cache: the cache serves hits already
-		// encoded (each coding made once per entry), and what it
-		// forwards is compressed as it streams.
-		var comp *compress.Compressor
-		if r.Compress.Enabled {
-			co, err := r.Compress.Options()
-			if err == nil {
-				comp, err = compress.New(co)
-			}
-			if err != nil {
-				a.close()
-				return nil, fmt.Errorf("route %s: compress: %w", r.Name, err)
-			}
-			if a.compressors == nil {
-				a.compressors = map[string]*compress.Compressor{}
-			}
-			a.compressors[r.Name] = comp
-			ro.Middleware = append(ro.Middleware, comp.Wrap)
-		}
-		if r.Cache.Enabled {
-			mw, err := a.cacheRoute(r, trusted, comp)
-			if err != nil {
-				a.close()
-				return nil, fmt.Errorf("route %s: %w", r.Name, err)
-			}
-			ro.Middleware = append(ro.Middleware, mw)
-		}
-		opts.Routes = append(opts.Routes, ro)
-	}
-	h, err := proxy.New(opts)
+	a := &app{cfg: cfg, log: log, stdout: stdout, stderr: stderr}
+	g, err := a.build(cfg)
 	if err != nil {
 		a.close()
 		return nil, err
 	}
-	// Composite parts and batch items go through the same handler.
-	for _, c := range composites {
-		c.Bind(h)
-	}
-	var root http.Handler = h
-	if cfg.Batch.Enabled {
-		bo := cfg.Batch.Options()
-		bo.Logger = log
-		if root, err = batch.New(bo, h); err != nil {
-			a.close()
-			return nil, err
-		}
-	}
-	if root, err = a.observeRoot(root, h, trusted); err != nil {
-		a.close()
-		return nil, err
-	}
+	a.gen.Store(g)
+
 	var ls []proxy.ListenerOptions
 	for _, l := range cfg.Listeners {
 		ls = append(ls, proxy.ListenerOptions{
@@ -170,7 +89,7 @@ func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*
 			MaxHeaderBytes:    int(l.MaxHeaderBytes),
 		})
 	}
-	if a.server, err = proxy.NewServer(root, ls, log); err != nil {
+	if a.server, err = proxy.NewServer(http.HandlerFunc(a.serveHTTP), ls, log); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -179,22 +98,22 @@ func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*
 			Address:   cfg.Admin.Address,
 			Token:     cfg.Admin.Token,
 			Ready:     a.ready,
-			Config:    func() any { return cfg.Redacted() },
+			Config:    func() any { return a.gen.Load().cfg.Redacted() },
 			Upstreams: a.upstreamStatus,
 		})
 		if err != nil {
 			a.close()
 			return nil, err
 		}
-		if a.cache != nil {
-			ch := a.cache.AdminHandler()
-			ah.Handle("/cache/", ch)
-		}
-		if a.compressors != nil {
-			ah.Handle("GET /compress/stats", http.HandlerFunc(a.compressStats))
-		}
-		ah.Handle("GET /websocket/stats", h.WebSocketStatsHandler())
+		// These read the current generation (and the cache made by a
+		// reload that first enables caching).
+		ah.Handle("/cache/", http.HandlerFunc(a.cacheAdmin))
+		ah.Handle("GET /compress/stats", http.HandlerFunc(a.compressStats))
+		ah.Handle("GET /websocket/stats", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			a.gen.Load().handler.WebSocketStatsHandler().ServeHTTP(w, r)
+		}))
 		a.mountMetrics(ah)
+		ah.Handle("POST /reload", http.HandlerFunc(a.reloadHandler))
 		a.admin = &http.Server{
 			Addr:              cfg.Admin.Address,
 			Handler:           ah,
@@ -213,6 +132,120 @@ func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*
 		}
 	}
 	return a, nil
+}
+
+// build makes a generation from cfg: upstreams, routes with their
+// limits, compression and cache middleware, the batch endpoint and the
+// observability wrapper. The cache store is a's, made on first use.
+func (a *app) build(cfg *config.Config) (*generation, error) {
+	log := a.log
+	g := &generation{cfg: cfg, upstreams: map[string]*proxy.Upstream{}}
+	g.obs.stdout, g.obs.stderr = a.stdout, a.stderr
+	names := make([]string, 0, len(cfg.Upstreams))
+	for name := range cfg.Upstreams {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		u, err := newUpstream(name, cfg.Upstreams[name], log)
+		if err != nil {
+			g.closeUpstreams()
+			return nil, err
+		}
+		g.upstreams[name] = u
+	}
+
+	var trusted []netip.Prefix
+	for _, s := range cfg.TrustedProxies {
+		p, err := config.ParsePrefix(s)
+		if err != nil {
+			g.closeUpstreams()
+			return nil, fmt.Errorf("trusted_proxies: %w", err)
+		}
+		trusted = append(trusted, p)
+	}
+	opts := proxy.Options{TrustedProxies: trusted, Logger: log}
+	var composites []*batch.Composite
+	for _, r := range cfg.Routes {
+		ro := proxy.RouteOptions{
+			Name:        r.Name,
+			Hosts:       r.Hosts,
+			Path:        r.Path,
+			Methods:     r.Methods,
+			Upstream:    g.upstreams[r.Upstream],
+			StripPrefix: r.StripPrefix,
+			Timeout:     r.Timeout.D(),
+			MaxBodySize: int64(r.MaxBodySize),
+			Batchable:   r.Batchable,
+			WebSocket:   proxy.WebSocketOptions{MaxConnections: r.WebSocket.MaxConnections, IdleTimeout: r.WebSocket.IdleTimeout.D()},
+			RateLimit:   rateLimitOptions(r.RateLimit),     // app_limits.go
+			Concurrency: concurrencyOptions(r.Concurrency), // app_limits.go
+		}
+		// A composite route is served by its handler instead of a proxy,
+		// under the literal prefix of its {name} path.
+		if co := r.CompositeOptions(); co != nil {
+			co.Logger = log
+			c, err := batch.NewComposite(*co)
+			if err != nil {
+				g.close()
+				return nil, fmt.Errorf("route %s: %w", r.Name, err)
+			}
+			ro.Path, ro.Handler = c.Prefix(), c
+			composites = append(composites, c)
+		}
+		// Compression wraps the cache: the cache serves hits already
+		// encoded (each coding made once per entry), and what it
+		// forwards is compressed as it streams.
+		var comp *compress.Compressor
+		if r.Compress.Enabled {
+			co, err := r.Compress.Options()
+			if err == nil {
+				comp, err = compress.New(co)
+			}
+			if err != nil {
+				g.close()
+				return nil, fmt.Errorf("route %s: compress: %w", r.Name, err)
+			}
+			if g.compressors == nil {
+				g.compressors = map[string]*compress.Compressor{}
+			}
+			g.compressors[r.Name] = comp
+			ro.Middleware = append(ro.Middleware, comp.Wrap)
+		}
+		if r.Cache.Enabled {
+			mw, err := a.cacheRoute(cfg, r, trusted, comp)
+			if err != nil {
+				g.close()
+				return nil, fmt.Errorf("route %s: %w", r.Name, err)
+			}
+			ro.Middleware = append(ro.Middleware, mw)
+		}
+		opts.Routes = append(opts.Routes, ro)
+	}
+	h, err := proxy.New(opts)
+	if err != nil {
+		g.close()
+		return nil, err
+	}
+	// Composite parts and batch items go through the same handler.
+	for _, c := range composites {
+		c.Bind(h)
+	}
+	var root http.Handler = h
+	if cfg.Batch.Enabled {
+		bo := cfg.Batch.Options()
+		bo.Logger = log
+		if root, err = batch.New(bo, h); err != nil {
+			g.close()
+			return nil, err
+		}
+	}
+	if root, err = a.observeRoot(g, root, h, trusted); err != nil {
+		g.close()
+		return nil, err
+	}
+	g.handler, g.root = h, root
+	return g, nil
 }
 
 func newUpstream(name string, c config.Upstream, log *slog.Logger) (*proxy.Upstream, error) {
@@ -276,7 +309,7 @@ func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
 func (a *app) ready() (bool, any) {
 	ok := true
 	detail := map[string]bool{}
-	for name, u := range a.upstreams {
+	for name, u := range a.gen.Load().upstreams {
 		h := u.Healthy()
 		detail[name] = h
 		ok = ok && h
@@ -286,7 +319,7 @@ func (a *app) ready() (bool, any) {
 
 func (a *app) upstreamStatus() any {
 	out := map[string]any{}
-	for name, u := range a.upstreams {
+	for name, u := range a.gen.Load().upstreams {
 		out[name] = map[string]any{"healthy": u.Healthy(), "targets": u.Status()}
 	}
 	return out
@@ -322,9 +355,7 @@ func (a *app) listen() error {
 
 // serve runs until ctx ends, then drains within the shutdown grace.
 func (a *app) serve(ctx context.Context) error {
-	for _, u := range a.upstreams {
-		u.Start()
-	}
+	a.startServing()
 	errc := make(chan error, 3)
 	go func() { errc <- a.server.Serve() }()
 	if a.admin != nil {
@@ -352,7 +383,8 @@ func (a *app) serve(ctx context.Context) error {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
-	grace := a.cfg.ShutdownGrace.D()
+	a.stopReloads()
+	grace := a.gen.Load().cfg.ShutdownGrace.D()
 	a.log.Info("shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
@@ -363,6 +395,7 @@ func (a *app) serve(ctx context.Context) error {
 	if a.health != nil {
 		_ = a.health.Shutdown(sctx)
 	}
+	a.closeRetired()
 	a.close()
 	if err != nil {
 		a.log.Warn("shutdown grace ran out; remaining connections closed", "err", err)
@@ -372,11 +405,11 @@ func (a *app) serve(ctx context.Context) error {
 
 // cacheRoute builds the cache middleware of route r, creating the shared
 // store on first use.
-func (a *app) cacheRoute(r config.Route, trusted []netip.Prefix, comp *compress.Compressor) (proxy.Middleware, error) {
+func (a *app) cacheRoute(cfg *config.Config, r config.Route, trusted []netip.Prefix, comp *compress.Compressor) (proxy.Middleware, error) {
 	if a.cache == nil {
 		c, err := cache.New(cache.Options{
-			MaxSize:       int64(a.cfg.Cache.MaxSize),
-			MaxObjectSize: int64(a.cfg.Cache.MaxObjectSize),
+			MaxSize:       int64(cfg.Cache.MaxSize),
+			MaxObjectSize: int64(cfg.Cache.MaxObjectSize),
 			Logger:        a.log,
 		})
 		if err != nil {
@@ -424,10 +457,15 @@ func (encoderAdapter) ETag(etag, coding string) string { return compress.ETag(et
 
 // compressStats serves the compression counters of every compressing
 // route and their sum per coding.
-func (a *app) compressStats(w http.ResponseWriter, _ *http.Request) {
+func (a *app) compressStats(w http.ResponseWriter, r *http.Request) {
+	g := a.gen.Load()
+	if g.compressors == nil {
+		http.NotFound(w, r)
+		return
+	}
 	total := map[string]compress.CodingStats{}
 	routes := map[string]map[string]compress.CodingStats{}
-	for name, c := range a.compressors {
+	for name, c := range g.compressors {
 		st := c.Stats()
 		routes[name] = st
 		for coding, s := range st {
@@ -444,18 +482,39 @@ func (a *app) compressStats(w http.ResponseWriter, _ *http.Request) {
 	_ = enc.Encode(map[string]any{"total": total, "routes": routes})
 }
 
-// close releases what newApp built: the cache (after its background
-// refreshes end) and the upstream transports.
+// cacheAdmin serves the cache's admin endpoints, 404 while no route
+// has cached.
+func (a *app) cacheAdmin(w http.ResponseWriter, r *http.Request) {
+	a.reload.mu.Lock()
+	c := a.cache
+	a.reload.mu.Unlock()
+	if c == nil {
+		http.NotFound(w, r)
+		return
+	}
+	c.AdminHandler().ServeHTTP(w, r)
+}
+
+// close releases what newApp built: the current generation, then the
+// cache (after its background refreshes end). Generations retired by a
+// reload close their own upstreams when their last request ends.
 func (a *app) close() {
+	if g := a.gen.Load(); g != nil {
+		g.close()
+	}
 	if a.cache != nil {
 		a.cache.Close()
 	}
-	a.closeUpstreams()
-	a.closeObservability()
 }
 
-func (a *app) closeUpstreams() {
-	for _, u := range a.upstreams {
+// close releases a generation's upstream transports and access log.
+func (g *generation) close() {
+	g.closeUpstreams()
+	g.closeObservability()
+}
+
+func (g *generation) closeUpstreams() {
+	for _, u := range g.upstreams {
 		u.Close()
 	}
 }

@@ -57,7 +57,7 @@ routes:
 			t.Fatalf("/fail: got %d; want 500", got)
 		}
 	}
-	if s := a.upstreams["app"].BreakerStates(); len(s) != 1 || s[0].State != balance.BreakerOpen {
+	if s := a.gen.Load().upstreams["app"].BreakerStates(); len(s) != 1 || s[0].State != balance.BreakerOpen {
 		t.Fatalf("got breakers %+v; want the one target open", s)
 	}
 	if got, _ := get("/ok"); got != http.StatusServiceUnavailable {

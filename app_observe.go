@@ -22,8 +22,8 @@ type observability struct {
 // observeRoot builds the metrics (when the admin listener serves them)
 // and the access log, and wraps root, the whole client-facing handler,
 // in request ids, the access log, metrics and Server-Timing.
-func (a *app) observeRoot(root http.Handler, h *proxy.Handler, trusted []netip.Prefix) (http.Handler, error) {
-	cfg := a.cfg
+func (a *app) observeRoot(g *generation, root http.Handler, h *proxy.Handler, trusted []netip.Prefix) (http.Handler, error) {
+	cfg := g.cfg
 	routes := make([]string, len(cfg.Routes))
 	for i, r := range cfg.Routes {
 		routes[i] = r.Name
@@ -37,32 +37,32 @@ func (a *app) observeRoot(root http.Handler, h *proxy.Handler, trusted []netip.P
 		o.BatchPath = cfg.Batch.Path
 	}
 	if cfg.Admin.Enabled() {
-		names := make([]string, 0, len(a.upstreams))
-		for name := range a.upstreams {
+		names := make([]string, 0, len(g.upstreams))
+		for name := range g.upstreams {
 			names = append(names, name)
 		}
 		sort.Strings(names)
 		ups := make([]*proxy.Upstream, len(names))
 		for i, name := range names {
-			ups[i] = a.upstreams[name]
+			ups[i] = g.upstreams[name]
 		}
 		m := metrics.New(metrics.Options{Version: version, Routes: routes, Upstreams: ups, Batch: cfg.Batch.Enabled})
 		if a.cache != nil {
 			m.AddCache(a.cache)
 		}
-		if a.compressors != nil {
-			m.AddCompressors(a.compressors)
+		if g.compressors != nil {
+			m.AddCompressors(g.compressors)
 		}
 		m.AddWebSocket(h.WebSocketStats)
-		a.obs.metrics, o.Metrics = m, m
+		g.obs.metrics, o.Metrics = m, m
 	}
 	if al := cfg.AccessLog; al.Enabled {
-		stdout, stderr := a.obs.stdout, a.obs.stderr
+		stdout, stderr := g.obs.stdout, g.obs.stderr
 		out, err := observe.OpenOutput(al.Output, stdout, stderr)
 		if err != nil {
 			return nil, err
 		}
-		a.obs.out = out
+		g.obs.out = out
 		o.Log = observe.NewHandler(al.Format, out)
 	}
 	return observe.Wrap(root, o), nil
@@ -70,14 +70,18 @@ func (a *app) observeRoot(root http.Handler, h *proxy.Handler, trusted []netip.P
 
 // mountMetrics serves GET /metrics on the admin listener.
 func (a *app) mountMetrics(ah *admin.Handler) {
-	if a.obs.metrics != nil {
-		ah.Handle("GET /metrics", a.obs.metrics.Handler())
+	// Each generation has its own registry (its counters start at zero
+	// after a reload); /metrics serves the current one.
+	if a.gen.Load().obs.metrics != nil {
+		ah.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			a.gen.Load().obs.metrics.Handler().ServeHTTP(w, r)
+		}))
 	}
 }
 
 // closeObservability writes out the access log's buffer.
-func (a *app) closeObservability() {
-	if a.obs.out != nil {
-		_ = a.obs.out.Close()
+func (g *generation) closeObservability() {
+	if g.obs.out != nil {
+		_ = g.obs.out.Close()
 	}
 }

@@ -251,7 +251,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 
 	// The access log has one line per request, in order.
-	if err := a.obs.out.Flush(); err != nil {
+	if err := a.gen.Load().obs.out.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	lines := readLog(t, logPath)
@@ -408,7 +408,7 @@ routes:
 			t.Errorf("%s: batch items and composite parts counted as client requests", k)
 		}
 	}
-	if err := a.obs.out.Flush(); err != nil {
+	if err := a.gen.Load().obs.out.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	lines := readLog(t, logPath)

@@ -34,7 +34,7 @@ func main() {
 const usage = `usage: gateway [command] [flags]
 
 commands:
-  run       -config FILE               serve with a config file (default command)
+  run       -config FILE [-watch]      serve with a config file (default command)
   validate  -config FILE               check a config file and print every error
   proxy     --listen ADDR --to URL     proxy one upstream, no config file
   demo      [--listen ADDR]            run the gateway with a built-in sample backend
@@ -97,6 +97,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "gateway.yaml", "config file")
+	watch := fs.Bool("watch", false, "reload the config file when it changes (as on SIGHUP)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -104,7 +105,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return runConfig(cfg, stdout, stderr, nil)
+	return runConfigFile(*path, *watch, cfg, stdout, stderr, nil)
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
@@ -125,11 +126,19 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 // access log's stdout and stderr are stdout and stderr. started,
 // when not nil, is called once every socket is bound.
 func runConfig(cfg *config.Config, stdout, stderr io.Writer, started func(*app)) error {
+	return runConfigFile("", false, cfg, stdout, stderr, started)
+}
+
+// runConfigFile is runConfig for a config read from path, which SIGHUP
+// and POST /reload read again (hot reload, app_reload.go), and, with
+// watch, any change to it (app_watch.go).
+func runConfigFile(path string, watch bool, cfg *config.Config, stdout, stderr io.Writer, started func(*app)) error {
 	log := newLogger(cfg.Log, stderr)
 	a, err := newAppIO(cfg, log, stdout, stderr)
 	if err != nil {
 		return err
 	}
+	a.reload.path = path
 	if err := a.listen(); err != nil {
 		a.close()
 		return err
@@ -148,6 +157,26 @@ func runConfig(cfg *config.Config, stdout, stderr io.Writer, started func(*app))
 		<-ctx.Done()
 		stop()
 	}()
+	if path != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					_ = a.reloadSignal()
+				}
+			}
+		}()
+		if watch {
+			if err := a.watchConfig(ctx, path); err != nil {
+				log.Warn("config file not watched; SIGHUP and POST /reload still reload it", "config", path, "err", err)
+			}
+		}
+	}
 	if started != nil {
 		started(a)
 	}

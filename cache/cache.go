@@ -172,14 +172,19 @@ type Route struct {
 	name  string
 	keyer *Keyer
 	o     RouteOptions
-	stats routeCounters
+	// stats are shared with the route this one replaced (same name), so
+	// a reload keeps the counters.
+	stats *routeCounters
 }
 
 type routeCounters struct {
 	hits, staleHits, misses, revalidations, coalesced, stores, passes, uncacheable atomic.Uint64
 }
 
-// Route validates o and registers a cached route.
+// Route validates o and registers a cached route. A route of the same
+// name already registered is replaced (a config reload): the new one
+// takes over its counters and its place in Stats and purges, and the
+// stored entries, keyed by URL, stay.
 func (c *Cache) Route(o RouteOptions) (*Route, error) {
 	k, err := NewKeyer(o.Key)
 	if err != nil {
@@ -193,7 +198,19 @@ func (c *Cache) Route(o RouteOptions) (*Route, error) {
 	}
 	r := &Route{c: c, name: o.Name, keyer: k, o: o}
 	c.mu.Lock()
-	c.routes = append(c.routes, r)
+	replaced := false
+	for i, old := range c.routes {
+		if old.name == o.Name {
+			r.stats = old.stats
+			c.routes[i] = r
+			replaced = true
+			break
+		}
+	}
+	if !replaced {
+		r.stats = &routeCounters{}
+		c.routes = append(c.routes, r)
+	}
 	c.mu.Unlock()
 	return r, nil
 }
@@ -229,7 +246,7 @@ type Stats struct {
 
 // Stats returns this route's counters.
 func (rt *Route) Stats() RouteStats {
-	s := &rt.stats
+	s := rt.stats
 	st := RouteStats{
 		Hits:          s.hits.Load(),
 		StaleHits:     s.staleHits.Load(),

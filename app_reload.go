@@ -1,0 +1,196 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"sync"
+	"sync/atomic"
+
+	"gateway/config"
+)
+
+// Hot reload: on SIGHUP or POST /reload at the admin listener the config
+// file is read and validated again and, when valid, a new generation
+// (upstreams, routes, limits, compression, metrics, access log) is built
+// and swapped in with one atomic store. The listeners' handler picks the
+// current generation per request, so requests in flight finish on the
+// generation they started on, and a retired generation's upstreams are
+// closed when its last request ends. The cache store is shared: its
+// entries and per-route counters survive. Listeners, the admin section
+// and the cache's size bounds are bound at start; a reload that changes
+// them is refused and the old config keeps serving.
+
+// reloader is the app's reload state.
+type reloader struct {
+	mu      sync.Mutex // serializes reloads; guards the fields and app.cache once serving
+	path    string     // the config file; "" when the config came from elsewhere
+	serving bool       // upstreams of a new generation are started at once
+	stopped bool       // shutting down: no more reloads
+	retired map[*generation]struct{}
+}
+
+// genLife counts a generation's requests in flight and retires it.
+type genLife struct {
+	refs    atomic.Int64
+	retired atomic.Bool
+	once    sync.Once
+	done    chan struct{} // closed when a retired generation is closed
+}
+
+// serveHTTP is the listeners' handler: the current generation's root,
+// counted in flight on that generation.
+func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	g := a.acquire()
+	defer a.release(g)
+	g.root.ServeHTTP(w, r)
+}
+
+// acquire counts a request on the current generation. A request that
+// raced a swap counts itself off the retired one and tries again, so a
+// retired generation whose count reached zero gets no new request.
+func (a *app) acquire() *generation {
+	for {
+		g := a.gen.Load()
+		g.life.refs.Add(1)
+		if a.gen.Load() == g {
+			return g
+		}
+		a.release(g)
+	}
+}
+
+func (a *app) release(g *generation) {
+	if g.life.refs.Add(-1) == 0 && g.life.retired.Load() {
+		a.finish(g)
+	}
+}
+
+// retire marks g, just swapped out, for closing once idle.
+func (a *app) retire(g *generation) {
+	g.life.done = make(chan struct{})
+	if a.reload.retired == nil {
+		a.reload.retired = map[*generation]struct{}{}
+	}
+	a.reload.retired[g] = struct{}{}
+	g.life.retired.Store(true)
+	if g.life.refs.Load() == 0 {
+		a.finish(g)
+	}
+}
+
+// finish closes a retired generation, once, off the request path.
+func (a *app) finish(g *generation) {
+	g.life.once.Do(func() {
+		go func() {
+			g.close()
+			a.reload.mu.Lock()
+			delete(a.reload.retired, g)
+			a.reload.mu.Unlock()
+			close(g.life.done)
+		}()
+	})
+}
+
+// startServing starts the current generation's upstreams (health
+// checks, pool sweeps); from now on a reload starts the new ones.
+func (a *app) startServing() {
+	a.reload.mu.Lock()
+	defer a.reload.mu.Unlock()
+	a.reload.serving = true
+	for _, u := range a.gen.Load().upstreams {
+		u.Start()
+	}
+}
+
+// stopReloads refuses reloads from now on (the shutdown has begun).
+func (a *app) stopReloads() {
+	a.reload.mu.Lock()
+	a.reload.stopped = true
+	a.reload.mu.Unlock()
+}
+
+// closeRetired closes the retired generations still draining, when the
+// shutdown grace has ended.
+func (a *app) closeRetired() {
+	a.reload.mu.Lock()
+	var gs []*generation
+	for g := range a.reload.retired {
+		gs = append(gs, g)
+	}
+	a.reload.mu.Unlock()
+	for _, g := range gs {
+		a.finish(g)
+		<-g.life.done
+	}
+}
+
+// errRestart is a reload refused because what changed is bound at start.
+var errRestart = errors.New("restart to apply")
+
+// reloadConfig reads the config file again and, if it is valid and only
+// changes what a reload can, swaps a generation built from it in. It
+// returns a short summary, or the errors (the old config keeps serving).
+func (a *app) reloadConfig() (string, error) {
+	a.reload.mu.Lock()
+	defer a.reload.mu.Unlock()
+	path := a.reload.path
+	switch {
+	case path == "":
+		return "", errors.New("reload: the gateway was not started from a config file")
+	case a.reload.stopped:
+		return "", errors.New("reload: the gateway is shutting down")
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return "", err
+	}
+	old := a.gen.Load()
+	if !reflect.DeepEqual(a.cfg.Listeners, cfg.Listeners) || !reflect.DeepEqual(a.cfg.Admin, cfg.Admin) {
+		return "", fmt.Errorf("listeners/admin changed: %w", errRestart)
+	}
+	if a.cache != nil && !reflect.DeepEqual(old.cfg.Cache, cfg.Cache) {
+		return "", fmt.Errorf("cache max_size/max_object_size changed: %w", errRestart)
+	}
+	if !reflect.DeepEqual(a.cfg.Log, cfg.Log) {
+		a.log.Warn("config reload: log changes apply after a restart")
+	}
+	g, err := a.build(cfg)
+	if err != nil {
+		return "", err
+	}
+	if a.reload.serving {
+		for _, u := range g.upstreams {
+			u.Start()
+		}
+	}
+	a.gen.Store(g)
+	a.retire(old)
+	summary := fmt.Sprintf("reloaded %s: %d routes, %d upstreams", path, len(cfg.Routes), len(cfg.Upstreams))
+	a.log.Info("config reloaded", "config", path, "routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
+	return summary, nil
+}
+
+// reloadSignal is the SIGHUP path: reload and log the outcome.
+func (a *app) reloadSignal() error {
+	_, err := a.reloadConfig()
+	if err != nil {
+		a.log.Error("config reload failed; the old config keeps serving", "err", err)
+	}
+	return err
+}
+
+// reloadHandler serves POST /reload: 200 with a summary, or 400 with the
+// errors.
+func (a *app) reloadHandler(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	summary, err := a.reloadConfig()
+	if err != nil {
+		a.log.Error("config reload failed; the old config keeps serving", "err", err)
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintln(w, err)
+		return
+	}
+	fmt.Fprintln(w, summary)
+}

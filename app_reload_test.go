@@ -1,0 +1,337 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"gateway/config"
+)
+
+// startAppFile runs a gateway from the config file path, reloadable.
+func startAppFile(t *testing.T, path string) *app {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.reload.path = path
+	if err := a.listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return a
+}
+
+const reloadYAML = `
+access_log: {enabled: false}
+listeners:
+  - address: "127.0.0.1:0"
+admin:
+  address: "127.0.0.1:0"
+upstreams:
+  app:
+    targets: [%q]
+routes:
+  - name: api
+    path: /api
+    upstream: app
+  - name: cached
+    path: /c
+    upstream: app
+    cache: {enabled: true}
+`
+
+// TestHotReloadUnderLoad: ten reloads (POST /reload and the SIGHUP
+// path, alternating two configs whose upstream differs) under steady
+// load fail no request; each reload takes effect; an invalid config and
+// a listener change are refused with their errors while the old config
+// keeps serving; a cached entry survives; retired upstreams are closed.
+func TestHotReloadUnderLoad(t *testing.T) {
+	origin := func(name string) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/c/") {
+				w.Header().Set("Cache-Control", "max-age=600")
+			}
+			io.WriteString(w, name)
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	one, two := origin("one"), origin("two")
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfgOne, cfgTwo := fmt.Sprintf(reloadYAML, one.URL), fmt.Sprintf(reloadYAML, two.URL)
+	write(cfgOne)
+	a := startAppFile(t, path)
+	gw := "http://" + a.server.Addrs()[0].String()
+	adm := "http://" + a.adminLn.Addr().String()
+
+	get := func(url string) (int, string, http.Header) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	reloadAPI := func() (int, string) {
+		t.Helper()
+		resp, err := http.Post(adm+"/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	// A cached entry, from origin one.
+	if _, body, _ := get(gw + "/c/x"); body != "one" {
+		t.Fatalf("cached body %q", body)
+	}
+	if _, _, h := get(gw + "/c/x"); !strings.Contains(h.Get("Cache-Status"), "hit") {
+		t.Fatalf("second GET not a hit: %q", h.Get("Cache-Status"))
+	}
+
+	// Steady load.
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	defer client.CloseIdleConnections()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(gw + "/api/load")
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, resp.Status)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+
+	var retired []*generation
+	for i := range 10 {
+		want := "two"
+		if i%2 == 0 {
+			write(cfgTwo)
+		} else {
+			write(cfgOne)
+			want = "one"
+		}
+		old := a.gen.Load()
+		if i%2 == 0 {
+			if code, body := reloadAPI(); code != http.StatusOK || !strings.Contains(body, "reloaded") {
+				t.Fatalf("reload %d: %d %q", i, code, body)
+			}
+		} else if err := a.reloadSignal(); err != nil {
+			t.Fatalf("reload %d (SIGHUP path): %v", i, err)
+		}
+		retired = append(retired, old)
+		if _, body, _ := get(gw + "/api/x"); body != want {
+			t.Fatalf("after reload %d: body %q, want %q", i, body, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Invalid config: refused with its errors; the old one serves.
+	write("listeners: [{address: \"127.0.0.1:0\"}]\nadmin: {address: \"127.0.0.1:0\"}\nroutes:\n  - name: api\n    path: /api\n    upstream: nowhere\n")
+	if code, body := reloadAPI(); code != http.StatusBadRequest || !strings.Contains(body, "nowhere") {
+		t.Errorf("invalid config: %d %q", code, body)
+	}
+	if err := a.reloadSignal(); err == nil {
+		t.Error("invalid config: SIGHUP path reported no error")
+	}
+	// A listener change: refused.
+	write(strings.Replace(cfgTwo, `"127.0.0.1:0"`, `"127.0.0.1:1"`, 1))
+	if code, body := reloadAPI(); code != http.StatusBadRequest || !strings.Contains(body, "listeners/admin changed: restart to apply") {
+		t.Errorf("listener change: %d %q", code, body)
+	}
+	if _, body, _ := get(gw + "/api/x"); body != "one" {
+		t.Errorf("after refused reloads: body %q, want one", body)
+	}
+
+	close(stop)
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d of %d requests failed during reloads; first: %v", n, n+ok.Load(), firstErr.Load())
+	}
+	if ok.Load() == 0 {
+		t.Error("no request completed")
+	}
+	t.Logf("%d requests during 10 reloads", ok.Load())
+
+	// The cached entry survived (still origin one's body, a hit).
+	if _, body, h := get(gw + "/c/x"); body != "one" || !strings.Contains(h.Get("Cache-Status"), "hit") {
+		t.Errorf("cached entry after reloads: %q, Cache-Status %q", body, h.Get("Cache-Status"))
+	}
+	// Stats keep one entry per route name.
+	if _, body, _ := get(adm + "/cache/stats"); strings.Count(body, `"cached"`) != 1 {
+		t.Errorf("cache stats: %s", body)
+	}
+	if code, body, _ := get(adm + "/metrics"); code != http.StatusOK || !strings.Contains(body, "gateway_requests_total") {
+		t.Errorf("metrics after reload: %d", code)
+	}
+
+	// Every retired generation was closed once idle.
+	for i, g := range retired {
+		select {
+		case <-g.life.done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("generation %d not closed", i)
+		}
+	}
+}
+
+// TestSIGHUPReloads: a real gateway process reloads its config file on
+// SIGHUP and keeps running.
+func TestSIGHUPReloads(t *testing.T) {
+	origin := func(name string) string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	one, two := origin("one"), origin("two")
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(reloadYAML, one)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startChild(t, "run", "-config", path)
+	gw, _ := c.waitAddrs(t, true)
+	get := func() string {
+		t.Helper()
+		resp, err := http.Get("http://" + gw + "/api/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := get(); got != "one" {
+		t.Fatalf("before: %q", got)
+	}
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(reloadYAML, two)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(20 * time.Second)
+	for reloaded := false; !reloaded; {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("gateway exited; log:\n%s", c.logs())
+			}
+			reloaded = strings.Contains(line, "config reloaded")
+		case <-deadline:
+			t.Fatalf("no reload logged; log:\n%s", c.logs())
+		}
+	}
+	if got := get(); got != "two" {
+		t.Fatalf("after SIGHUP: %q", got)
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-c.done; err != nil {
+		t.Fatalf("exit: %v; log:\n%s", err, c.logs())
+	}
+}
+
+// TestWatchReloads: with -watch, writing the config file reloads it.
+func TestWatchReloads(t *testing.T) {
+	origin := func(name string) string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	one, two := origin("one"), origin("two")
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(reloadYAML, one)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startAppFile(t, path)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := a.watchConfig(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	gw := "http://" + a.server.Addrs()[0].String()
+	get := func() string {
+		t.Helper()
+		resp, err := http.Get(gw + "/api/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := get(); got != "one" {
+		t.Fatalf("before: %q", got)
+	}
+	// Replace the file by rename, as editors and ConfigMaps do.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(fmt.Sprintf(reloadYAML, two)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for get() != "two" {
+		if time.Now().After(deadline) {
+			t.Fatal("config change not picked up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
