@@ -69,11 +69,11 @@ func main() {
 			return
 		case strings.HasPrefix(p, "/cacheable/"):
 			total.Add(1)
-			serveCacheable(w, r, strings.TrimPrefix(p, "/cacheable/"))
+			cacheables.serve(w, r, strings.TrimPrefix(p, "/cacheable/"))
 			return
 		case strings.HasPrefix(p, "/catalog/"):
 			total.Add(1)
-			serveCatalog(w, r, strings.TrimPrefix(p, "/catalog/"))
+			catalogs.serve(w, r, strings.TrimPrefix(p, "/catalog/"))
 			return
 		case p == "/slow":
 			total.Add(1)
@@ -126,47 +126,61 @@ type cacheable struct {
 }
 
 var (
-	cacheableMu     sync.RWMutex
-	cacheableBySize = map[int]*cacheable{}
-	cacheableCC     = []string{"public, max-age=3600"}
-	jsonType        = []string{"application/json"}
+	cacheableCC = []string{"public, max-age=3600"}
+	jsonType    = []string{"application/json"}
 )
 
 const maxCacheable = 64 << 20
 
-func getCacheable(n int) *cacheable {
-	cacheableMu.RLock()
-	c := cacheableBySize[n]
-	cacheableMu.RUnlock()
+// family is a set of cacheable documents, one per size, built on first
+// use: /cacheable/N (filler bytes) and /catalog/N (product JSON).
+type family struct {
+	name string // the path segment, also the ETag's prefix
+	min  int
+	make func(n int) []byte
+	mu   sync.RWMutex
+	by   map[int]*cacheable
+}
+
+var (
+	cacheables = &family{name: "cacheable", min: 0, make: makeBody, by: map[int]*cacheable{}}
+	catalogs   = &family{name: "catalog", min: minCatalog, make: makeCatalog, by: map[int]*cacheable{}}
+)
+
+func (f *family) get(n int) *cacheable {
+	f.mu.RLock()
+	c := f.by[n]
+	f.mu.RUnlock()
 	if c != nil {
 		return c
 	}
-	cacheableMu.Lock()
-	defer cacheableMu.Unlock()
-	if c = cacheableBySize[n]; c != nil {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c = f.by[n]; c != nil {
 		return c
 	}
-	b := makeBody(n)
+	b := f.make(n)
 	h := fnv.New64a()
 	_, _ = h.Write(b)
-	etag := fmt.Sprintf(`"%d-%016x"`, n, h.Sum64())
+	etag := fmt.Sprintf(`"%s%d-%016x"`, f.name[:3], n, h.Sum64())
 	c = &cacheable{
 		body:          b,
 		etag:          etag,
 		contentLength: []string{strconv.Itoa(len(b))},
 		etagHeader:    []string{etag},
 	}
-	cacheableBySize[n] = c
+	f.by[n] = c
 	return c
 }
 
-func serveCacheable(w http.ResponseWriter, r *http.Request, sizeText string) {
+// serve answers /NAME/N: the document, or 304 to a matching If-None-Match.
+func (f *family) serve(w http.ResponseWriter, r *http.Request, sizeText string) {
 	n, err := strconv.Atoi(sizeText)
-	if err != nil || n < 0 || n > maxCacheable {
-		http.Error(w, "want /cacheable/N with 0 <= N <= 67108864", http.StatusNotFound)
+	if err != nil || n < f.min || n > maxCacheable {
+		http.Error(w, fmt.Sprintf("want /%s/N with %d <= N <= %d", f.name, f.min, maxCacheable), http.StatusNotFound)
 		return
 	}
-	c := getCacheable(n)
+	c := f.get(n)
 	h := w.Header()
 	h["Content-Type"] = jsonType
 	h["Cache-Control"] = cacheableCC
@@ -211,7 +225,7 @@ func serveSlow(w http.ResponseWriter, r *http.Request) {
 		t.Stop()
 		return
 	}
-	c := getCacheable(1024)
+	c := cacheables.get(1024)
 	h := w.Header()
 	h["Content-Type"] = jsonType
 	if q.Get("nostore") == "1" {
@@ -269,61 +283,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // ---------------------------------------------------------------- /catalog/N
 
-// catalogs holds one /catalog/N answer per size, built on first use.
-var (
-	catalogMu     sync.RWMutex
-	catalogBySize = map[int]*cacheable{}
-)
-
 const minCatalog = 64
-
-func getCatalog(n int) *cacheable {
-	catalogMu.RLock()
-	c := catalogBySize[n]
-	catalogMu.RUnlock()
-	if c != nil {
-		return c
-	}
-	catalogMu.Lock()
-	defer catalogMu.Unlock()
-	if c = catalogBySize[n]; c != nil {
-		return c
-	}
-	b := makeCatalog(n)
-	h := fnv.New64a()
-	_, _ = h.Write(b)
-	etag := fmt.Sprintf(`"cat%d-%016x"`, n, h.Sum64())
-	c = &cacheable{
-		body:          b,
-		etag:          etag,
-		contentLength: []string{strconv.Itoa(len(b))},
-		etagHeader:    []string{etag},
-	}
-	catalogBySize[n] = c
-	return c
-}
-
-func serveCatalog(w http.ResponseWriter, r *http.Request, sizeText string) {
-	n, err := strconv.Atoi(sizeText)
-	if err != nil || n < minCatalog || n > maxCacheable {
-		http.Error(w, "want /catalog/N with 64 <= N <= 67108864", http.StatusNotFound)
-		return
-	}
-	c := getCatalog(n)
-	h := w.Header()
-	h["Content-Type"] = jsonType
-	h["Cache-Control"] = cacheableCC
-	h["Etag"] = c.etagHeader
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, c.etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	h["Content-Length"] = c.contentLength
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(c.body)
-	}
-}
 
 // Word lists for the catalogue. Names, SKUs and numbers vary per item
 // while keys and vocabulary repeat, as in a real product API.
