@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"gateway/proxy"
 )
 
 // AdminHandler serves the cache's operator endpoints, mounted on the admin
@@ -33,7 +35,7 @@ func (c *Cache) serveStats(w http.ResponseWriter, r *http.Request) {
 	if name := r.URL.Query().Get("route"); name != "" {
 		s, ok := routes[name]
 		if !ok {
-			httpError(w, http.StatusNotFound, "no cached route named "+name)
+			proxy.Error(w, http.StatusNotFound, "no cached route named "+name)
 			return
 		}
 		writeJSON(w, http.StatusOK, s)
@@ -53,7 +55,7 @@ func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
 	case "true", "1":
 		soft = true
 	default:
-		httpError(w, http.StatusBadRequest, "soft: want true or false")
+		proxy.Error(w, http.StatusBadRequest, "soft: want true or false")
 		return
 	}
 	var n int
@@ -64,20 +66,20 @@ func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if set != 1 {
-		httpError(w, http.StatusBadRequest, "give exactly one of url, prefix, tag or all")
+		proxy.Error(w, http.StatusBadRequest, "give exactly one of url, prefix, tag or all")
 		return
 	}
 	switch {
 	case q.Has("tag"):
 		tag := q.Get("tag")
 		if tag == "" {
-			httpError(w, http.StatusBadRequest, "tag: empty")
+			proxy.Error(w, http.StatusBadRequest, "tag: empty")
 			return
 		}
 		n = c.store.PurgeTag(tag, soft)
 	case q.Has("all"):
 		if v := q.Get("all"); v != "true" && v != "1" {
-			httpError(w, http.StatusBadRequest, "all: want true")
+			proxy.Error(w, http.StatusBadRequest, "all: want true")
 			return
 		}
 		n = c.store.PurgeAll(soft)
@@ -89,7 +91,7 @@ func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
 		}
 		parts, err := c.urlParts(raw, prefix)
 		if err != nil {
-			httpError(w, http.StatusBadRequest, err.Error())
+			proxy.Error(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		for _, p := range parts {

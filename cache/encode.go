@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,13 +67,9 @@ func prepareEncoding(e *Entry, enc Encoder) {
 	}
 	e.compressible = true
 	vary := e.Header["Vary"]
-	for _, v := range vary {
-		for _, f := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), "Accept-Encoding") {
-				e.varyAE = vary
-				return
-			}
-		}
+	if fields, _ := VaryFields(e.Header); slices.Contains(fields, "Accept-Encoding") {
+		e.varyAE = vary
+		return
 	}
 	if len(vary) == 0 {
 		e.varyAE = []string{"Accept-Encoding"}
