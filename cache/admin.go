@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-
-	"gateway/proxy"
 )
 
 // AdminHandler serves the cache's operator endpoints, mounted on the admin
@@ -35,7 +33,7 @@ func (c *Cache) serveStats(w http.ResponseWriter, r *http.Request) {
 	if name := r.URL.Query().Get("route"); name != "" {
 		s, ok := routes[name]
 		if !ok {
-			proxy.Error(w, http.StatusNotFound, "no cached route named "+name)
+			httpError(w, http.StatusNotFound, "no cached route named "+name)
 			return
 		}
 		writeJSON(w, http.StatusOK, s)
@@ -55,7 +53,7 @@ func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
 	case "true", "1":
 		soft = true
 	default:
-		proxy.Error(w, http.StatusBadRequest, "soft: want true or false")
+		httpError(w, http.StatusBadRequest, "soft: want true or false")
 		return
 	}
 	var n int
@@ -66,20 +64,20 @@ func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if set != 1 {
-		proxy.Error(w, http.StatusBadRequest, "give exactly one of url, prefix, tag or all")
+		httpError(w, http.StatusBadRequest, "give exactly one of url, prefix, tag or all")
 		return
 	}
 	switch {
 	case q.Has("tag"):
 		tag := q.Get("tag")
 		if tag == "" {
-			proxy.Error(w, http.StatusBadRequest, "tag: empty")
+			httpError(w, http.StatusBadRequest, "tag: empty")
 			return
 		}
 		n = c.store.PurgeTag(tag, soft)
 	case q.Has("all"):
 		if v := q.Get("all"); v != "true" && v != "1" {
-			proxy.Error(w, http.StatusBadRequest, "all: want true")
+			httpError(w, http.StatusBadRequest, "all: want true")
 			return
 		}
 		n = c.store.PurgeAll(soft)
@@ -91,7 +89,7 @@ func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
 		}
 		parts, err := c.urlParts(raw, prefix)
 		if err != nil {
-			proxy.Error(w, http.StatusBadRequest, err.Error())
+			httpError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		for _, p := range parts {

@@ -13,8 +13,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sync/singleflight"
-
-	"gateway/proxy"
 )
 
 // handler is one route's cache in front of its proxy. The request path:
@@ -103,7 +101,7 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now
 		// RFC 9111 5.2.1.7: nothing stored fits, and the client forbids
 		// going forward.
 		AddCacheStatus(w.Header(), h.c.name, Status{Detail: "only-if-cached"})
-		proxy.Error(w, http.StatusGatewayTimeout, "not cached")
+		httpError(w, http.StatusGatewayTimeout, "not cached")
 		return
 	}
 	lk.primary = strings.Clone(lk.primary)
@@ -589,4 +587,15 @@ func (h *handler) refreshInBackground(r *http.Request, lk lookup) {
 		cancel()
 		e.refreshing.Store(false)
 	}
+}
+
+// httpError writes a short plain-text error like proxy.Error, which the
+// cache cannot call: proxy's own tests import the cache.
+func httpError(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(msg + "\n"))
 }

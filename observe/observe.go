@@ -301,48 +301,12 @@ func isBatch(p, batchPath string) bool {
 	return p == batchPath || (strings.Contains(p, ".") && p != "" && p[0] == '/' && path.Clean(p) == batchPath)
 }
 
-// client is the client's address: the peer, or, when the peer is a
-// trusted proxy, the nearest address in X-Forwarded-For that is not.
+// client is the client's address as the rate limiter sees it: the peer,
+// or, behind trusted proxies, the nearest X-Forwarded-For hop that is not
+// one (proxy.ClientIP).
 func (h *handler) client(r *http.Request) string {
-	peer := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(peer); err == nil {
-		peer = host
+	if a := proxy.ClientIP(h.o.TrustedProxies, r); a.IsValid() {
+		return a.String()
 	}
-	if len(h.o.TrustedProxies) == 0 || !proxy.TrustsPeer(h.o.TrustedProxies, r.RemoteAddr) {
-		return peer
-	}
-	xff := r.Header["X-Forwarded-For"]
-	for i := len(xff) - 1; i >= 0; i-- {
-		v := xff[i]
-		for v != "" {
-			var hop string
-			if j := strings.LastIndexByte(v, ','); j >= 0 {
-				hop, v = v[j+1:], v[:j]
-			} else {
-				hop, v = v, ""
-			}
-			hop = strings.TrimSpace(hop)
-			a, err := netip.ParseAddr(hop)
-			if err != nil {
-				// Not an address: what the trusted hop got from its
-				// peer cannot be read, so the hop's peer is as far as
-				// the chain can be followed.
-				return peer
-			}
-			peer = hop
-			if !trusted(h.o.TrustedProxies, a.Unmap()) {
-				return peer
-			}
-		}
-	}
-	return peer
-}
-
-func trusted(ps []netip.Prefix, a netip.Addr) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return r.RemoteAddr
 }

@@ -286,16 +286,7 @@ func TrustsPeer(trusted []netip.Prefix, remote string) bool {
 		return false
 	}
 	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		return false
-	}
-	a := ap.Addr().Unmap()
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return err == nil && contains(trusted, ap.Addr().Unmap())
 }
 
 // viaHops holds this gateway's Via entries, built once, for the
