@@ -286,8 +286,10 @@ func (h *Handler) runItem(outer *http.Request, it *item) itemResponse {
 // itemHeader is an item's own fields plus, from the outer request, the
 // inherited ones (the outer value wins) and the gateway-owned ones the
 // proxy judges by peer (X-Forwarded-*, Forwarded, Via, X-Request-Id).
+// The item's header was built for it by parseItem and is used once, so
+// it is completed in place.
 func (h *Handler) itemHeader(outer *http.Request, it *item) http.Header {
-	hdr := it.header.Clone()
+	hdr := it.header
 	for _, name := range h.inherit {
 		if vs := outer.Header[name]; len(vs) > 0 {
 			hdr[name] = append([]string(nil), vs...)

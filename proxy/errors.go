@@ -47,7 +47,8 @@ func classify(ctx context.Context, err error) (int, string) {
 		return StatusClientClosed, "client closed request"
 	case errors.As(err, &ce):
 		return http.StatusBadRequest, "request body could not be read"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		// Cause is ctx.Err() when no cause was set.
 		return http.StatusGatewayTimeout, "upstream timed out"
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return http.StatusGatewayTimeout, "upstream timed out"

@@ -198,12 +198,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// Tunnels run until ctx ends; a listener's error comes first.
+	terr := s.tunnels.shutdown(ctx)
 	if err := errors.Join(errs...); err != nil {
-		// The grace is over: tunnels go too.
-		_ = s.tunnels.shutdown(ctx)
 		return err
 	}
-	return s.tunnels.shutdown(ctx)
+	return terr
 }
 
 // withIOTimeouts enforces ReadTimeout and WriteTimeout as limits on
