@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"gateway/proxy/balance"
@@ -22,7 +23,7 @@ func TestAppOverloadConfig(t *testing.T) {
 listeners:
   - address: "127.0.0.1:0"
 admin:
-  address: "off"
+  address: "127.0.0.1:0"
 upstreams:
   app:
     targets: ["`+up.URL+`"]
@@ -50,6 +51,18 @@ routes:
 	for i, want := range []int{200, 200, 429} {
 		if got, ra := get("/limited"); got != want || (got == 429 && ra != "3600") {
 			t.Errorf("/limited #%d: got %d, Retry-After %q; want %d (3600 if 429)", i+1, got, ra, want)
+		}
+	}
+	// The limiter's counters reach /metrics.
+	resp, err := http.Get("http://" + a.adminLn.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`gateway_rate_limited_total{route="route0"} 1`, `gateway_shed_total{reason="full",route="route1"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 	for range 2 {

@@ -54,6 +54,7 @@ func (a *app) observeRoot(g *generation, root http.Handler, h *proxy.Handler, tr
 			m.AddCompressors(g.compressors)
 		}
 		m.AddWebSocket(h.WebSocketStats)
+		m.AddLimits(h.LimitStats)
 		g.obs.metrics, o.Metrics = m, m
 	}
 	if al := cfg.AccessLog; al.Enabled {

@@ -57,8 +57,7 @@ type KeyedOptions struct {
 type Keyed struct {
 	limit   rate.Limit
 	burst   int
-	perCap  int           // the most keys one shard holds
-	full    time.Duration // time for an empty bucket to refill
+	perCap  int // the most keys one shard holds
 	seed    maphash.Seed
 	shards  [shards]keyShard
 	evicted atomic.Uint64 // busy buckets dropped at the cap
@@ -90,7 +89,6 @@ func NewKeyed(o KeyedOptions) (*Keyed, error) {
 		limit:  rate.Limit(o.Rate),
 		burst:  o.Burst,
 		perCap: max(1, (o.MaxKeys+shards-1)/shards),
-		full:   time.Duration(float64(o.Burst) / o.Rate * float64(time.Second)),
 		seed:   maphash.MakeSeed(),
 	}
 	for i := range k.shards {
@@ -201,7 +199,3 @@ func (k *Keyed) Len() int {
 
 // Evicted counts buckets dropped at the cap while still in use.
 func (k *Keyed) Evicted() uint64 { return k.evicted.Load() }
-
-// RefillTime is how long an empty bucket takes to fill: after that long
-// without requests a key is forgotten.
-func (k *Keyed) RefillTime() time.Duration { return k.full }

@@ -411,3 +411,45 @@ func (c *wsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(wsBytesDesc, prometheus.CounterValue, float64(s.BytesToClient), route, "to_client")
 	}
 }
+
+// AddLimits reads the rate and concurrency limit counters of every route
+// that has limits (as proxy.Handler.LimitStats returns them) at every
+// scrape.
+func (m *Metrics) AddLimits(stats func() map[string]proxy.LimitStats) {
+	m.reg.MustRegister(&limitCollector{stats})
+}
+
+var (
+	limRateLimitedDesc = prometheus.NewDesc("gateway_rate_limited_total",
+		"Requests answered 429 by the route's rate limit, by route.", []string{"route"}, nil)
+	limKeysDesc = prometheus.NewDesc("gateway_rate_limit_keys",
+		"Client keys the route's rate limiter tracks now, by route.", []string{"route"}, nil)
+	limInFlightDesc = prometheus.NewDesc("gateway_upstream_in_flight",
+		"Requests holding a concurrency slot of the route now, by route.", []string{"route"}, nil)
+	limQueuedDesc = prometheus.NewDesc("gateway_upstream_queued",
+		"Requests waiting for a concurrency slot of the route now, by route.", []string{"route"}, nil)
+	limShedDesc = prometheus.NewDesc("gateway_shed_total",
+		"Requests answered 503 by the route's concurrency limit, by route and reason (full, queue_timeout).",
+		[]string{"route", "reason"}, nil)
+)
+
+type limitCollector struct {
+	stats func() map[string]proxy.LimitStats
+}
+
+func (c *limitCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{limRateLimitedDesc, limKeysDesc, limInFlightDesc, limQueuedDesc, limShedDesc} {
+		ch <- d
+	}
+}
+
+func (c *limitCollector) Collect(ch chan<- prometheus.Metric) {
+	for route, s := range c.stats() {
+		ch <- prometheus.MustNewConstMetric(limRateLimitedDesc, prometheus.CounterValue, float64(s.RateLimited), route)
+		ch <- prometheus.MustNewConstMetric(limKeysDesc, prometheus.GaugeValue, float64(s.RateLimitKeys), route)
+		ch <- prometheus.MustNewConstMetric(limInFlightDesc, prometheus.GaugeValue, float64(s.InFlight), route)
+		ch <- prometheus.MustNewConstMetric(limQueuedDesc, prometheus.GaugeValue, float64(s.Queued), route)
+		ch <- prometheus.MustNewConstMetric(limShedDesc, prometheus.CounterValue, float64(s.Shed), route, "full")
+		ch <- prometheus.MustNewConstMetric(limShedDesc, prometheus.CounterValue, float64(s.QueueTimeouts), route, "queue_timeout")
+	}
+}
