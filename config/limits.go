@@ -7,19 +7,23 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gateway/limit"
+	"gateway/proxy/balance"
 )
 
 // Overload protection: a route's rate_limit and concurrency sections and
 // an upstream's circuit_breaker section, with their defaults and checks.
 
-// Defaults of the overload sections, shown in gateway.yaml.
+// Defaults of the overload sections, shown in gateway.yaml. Those the
+// packages also apply come from them, so the two cannot drift.
 const (
 	defaultQueueTimeout     = time.Second
-	defaultRateLimitMaxKeys = 100_000
-	defaultFailureRatio     = 0.5
-	defaultMinRequests      = 20
-	defaultBreakerWindow    = 10 * time.Second
-	defaultOpenTimeout      = 10 * time.Second
+	defaultRateLimitMaxKeys = limit.DefaultMaxKeys
+	defaultFailureRatio     = balance.DefaultFailureRatio
+	defaultMinRequests      = balance.DefaultMinRequests
+	defaultBreakerWindow    = balance.DefaultWindow
+	defaultOpenTimeout      = balance.DefaultBreakerOpen
 	defaultHalfOpenRequests = 1
 )
 
