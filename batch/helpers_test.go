@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"gateway/cache"
+	"gateway/internal/leakcheck"
 	"gateway/proxy"
 )
 
@@ -30,39 +30,11 @@ import (
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // checkLeaks fails t if goroutines of net/http or this module are still
-// running once t's other cleanups have closed everything. Call it first
-// in a top-level test.
+// running once t's other cleanups have closed everything; see
+// leakcheck.Check.
 func checkLeaks(t *testing.T) {
 	t.Helper()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			leaked := leakedGoroutines()
-			if len(leaked) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("goroutines left running: got %d; want 0:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
-func leakedGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "batch.leakedGoroutines") {
-			continue // the goroutine asking
-		}
-		if strings.Contains(g, "net/http.") || strings.Contains(g, "gateway/") || strings.Contains(g, "ristretto") {
-			out = append(out, g)
-		}
-	}
-	return out
+	leakcheck.Check(t, "net/http.", "gateway/", "ristretto")
 }
 
 // origin is the backend. Its endpoints, by path prefix:

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"gateway/internal/leakcheck"
 	"io"
 	"log/slog"
 	"math/big"
@@ -20,9 +21,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,41 +35,12 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// checkLeaks fails t if goroutines of net/http, crypto/tls or this module
-// are still running once t's other cleanups (registered later, so run
-// earlier) have closed everything. Call it first thing in a top-level
-// test; a parent blocked in t.Run would count as a leak in a subtest.
+// checkLeaks fails t if goroutines of net/http or this module are still
+// running once t's other cleanups have closed everything; see
+// leakcheck.Check.
 func checkLeaks(t *testing.T) {
 	t.Helper()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			leaked := leakedGoroutines()
-			if len(leaked) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("goroutines left running: got %d; want 0:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
-func leakedGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "proxy.leakedGoroutines") {
-			continue // the goroutine asking
-		}
-		if strings.Contains(g, "net/http.") || strings.Contains(g, "crypto/tls.") || strings.Contains(g, "gateway/proxy") {
-			out = append(out, g)
-		}
-	}
-	return out
+	leakcheck.Check(t, "net/http.", "crypto/tls.", "gateway/proxy")
 }
 
 // fakeClock only moves when told to; it is what UpstreamOptions.Now reads.
