@@ -23,6 +23,7 @@ import (
 	"gateway/cache"
 	"gateway/compress"
 	"gateway/config"
+	"gateway/metrics"
 	"gateway/proxy"
 )
 
@@ -42,6 +43,9 @@ type app struct {
 	health   *http.Server
 	healthLn net.Listener
 	cache    *cache.Cache // nil until a route caches
+	// metrics outlive generations, so counters survive reloads
+	// (app_observe.go); nil when the admin listener is off.
+	metrics *metrics.Metrics
 
 	stdout, stderr io.Writer // where access_log.output stdout and stderr go
 	gen            atomic.Pointer[generation]
@@ -68,11 +72,13 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 // and stderr name.
 func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app, error) {
 	a := &app{cfg: cfg, log: log, stdout: stdout, stderr: stderr}
+	a.newMetrics(cfg)
 	g, err := a.build(cfg)
 	if err != nil {
 		a.close()
 		return nil, err
 	}
+	g.activateObservability()
 	a.gen.Store(g)
 
 	var ls []proxy.ListenerOptions

@@ -7,21 +7,33 @@ import (
 	"sort"
 
 	"gateway/admin"
+	"gateway/config"
 	"gateway/metrics"
 	"gateway/observe"
 	"gateway/proxy"
 )
 
-// observability is what app.go keeps of the access log and metrics.
+// observability is what a generation keeps of the access log and
+// metrics.
 type observability struct {
-	stdout, stderr io.Writer        // where access_log.output stdout and stderr go
-	metrics        *metrics.Metrics // nil when the admin listener is off
-	out            *observe.Output  // the access log's; nil when it is off
+	stdout, stderr io.Writer       // where access_log.output stdout and stderr go
+	metrics        *metrics.Gen    // nil when the admin listener is off
+	out            *observe.Output // the access log's; nil when it is off
 }
 
-// observeRoot builds the metrics (when the admin listener serves them)
-// and the access log, and wraps root, the whole client-facing handler,
-// in request ids, the access log, metrics and Server-Timing.
+// newMetrics makes the process's one registry when the admin listener
+// is on: Prometheus expects counters to run as long as the process, not
+// restart at every reload.
+func (a *app) newMetrics(cfg *config.Config) {
+	if cfg.Admin.Enabled() {
+		a.metrics = metrics.New(version)
+	}
+}
+
+// observeRoot builds the generation's metrics (when the admin listener
+// serves them) and the access log, and wraps root, the whole
+// client-facing handler, in request ids, the access log, metrics and
+// Server-Timing.
 func (a *app) observeRoot(g *generation, root http.Handler, h *proxy.Handler, trusted []netip.Prefix) (http.Handler, error) {
 	cfg := g.cfg
 	routes := make([]string, len(cfg.Routes))
@@ -36,7 +48,7 @@ func (a *app) observeRoot(g *generation, root http.Handler, h *proxy.Handler, tr
 	if cfg.Batch.Enabled {
 		o.BatchPath = cfg.Batch.Path
 	}
-	if cfg.Admin.Enabled() {
+	if a.metrics != nil {
 		names := make([]string, 0, len(g.upstreams))
 		for name := range g.upstreams {
 			names = append(names, name)
@@ -46,16 +58,20 @@ func (a *app) observeRoot(g *generation, root http.Handler, h *proxy.Handler, tr
 		for i, name := range names {
 			ups[i] = g.upstreams[name]
 		}
-		m := metrics.New(metrics.Options{Version: version, Routes: routes, Upstreams: ups, Batch: cfg.Batch.Enabled})
 		if a.cache != nil {
-			m.AddCache(a.cache)
+			// The first build that caches makes the store, possibly a
+			// reload's.
+			a.metrics.SetCache(a.cache)
 		}
-		if g.compressors != nil {
-			m.AddCompressors(g.compressors)
-		}
-		m.AddWebSocket(h.WebSocketStats)
-		m.AddLimits(h.LimitStats)
-		g.obs.metrics, o.Metrics = m, m
+		mg := a.metrics.NewGen(metrics.GenOptions{
+			Routes:      routes,
+			Batch:       cfg.Batch.Enabled,
+			Upstreams:   ups,
+			Compressors: g.compressors,
+			WebSocket:   h.WebSocketStats,
+			Limits:      h.LimitStats,
+		})
+		g.obs.metrics, o.Metrics = mg, mg
 	}
 	if al := cfg.AccessLog; al.Enabled {
 		stdout, stderr := g.obs.stdout, g.obs.stderr
@@ -69,19 +85,31 @@ func (a *app) observeRoot(g *generation, root http.Handler, h *proxy.Handler, tr
 	return observe.Wrap(root, o), nil
 }
 
-// mountMetrics serves GET /metrics on the admin listener.
-func (a *app) mountMetrics(ah *admin.Handler) {
-	// Each generation has its own registry (its counters start at zero
-	// after a reload); /metrics serves the current one.
-	if a.gen.Load().obs.metrics != nil {
-		ah.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			a.gen.Load().obs.metrics.Handler().ServeHTTP(w, r)
-		}))
+// activateObservability has scrapes read g's counters from now on; call
+// it as g starts serving. A generation whose build failed never is, so
+// its figures never show.
+func (g *generation) activateObservability() {
+	if g.obs.metrics != nil {
+		g.obs.metrics.Activate()
 	}
 }
 
-// closeObservability writes out the access log's buffer.
+// mountMetrics serves GET /metrics on the admin listener: the one
+// registry, whose counters run across reloads.
+func (a *app) mountMetrics(ah *admin.Handler) {
+	if a.metrics != nil {
+		ah.Handle("GET /metrics", a.metrics.Handler())
+	}
+}
+
+// closeObservability writes out the access log's buffer and folds the
+// generation's final counts into the metrics' base, which keeps them
+// once its objects are gone. g has served its last request (or never
+// served).
 func (g *generation) closeObservability() {
+	if g.obs.metrics != nil {
+		g.obs.metrics.Retire()
+	}
 	if g.obs.out != nil {
 		_ = g.obs.out.Close()
 	}

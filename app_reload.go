@@ -18,9 +18,10 @@ import (
 // current generation per request, so requests in flight finish on the
 // generation they started on, and a retired generation's upstreams are
 // closed when its last request ends. The cache store is shared: its
-// entries and per-route counters survive. Listeners, the admin section
-// and the cache's size bounds are bound at start; a reload that changes
-// them is refused and the old config keeps serving.
+// entries and per-route counters survive, as do the Prometheus counters
+// (package metrics). Listeners, the admin section and the cache's size
+// bounds are bound at start; a reload that changes them is refused and
+// the old config keeps serving.
 
 // reloader is the app's reload state.
 type reloader struct {
@@ -165,6 +166,7 @@ func (a *app) reloadConfig() (string, error) {
 			u.Start()
 		}
 	}
+	g.activateObservability()
 	a.gen.Store(g)
 	a.retire(old)
 	summary := fmt.Sprintf("reloaded %s: %d routes, %d upstreams", path, len(cfg.Routes), len(cfg.Upstreams))

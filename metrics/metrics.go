@@ -12,15 +12,28 @@
 // of atomics per route, indexed by method, status class and cache
 // outcome, which a collector turns into series at scrape time (only the
 // cells that counted something); the latency histograms are resolved
-// per route and per upstream when Metrics is built. Everything else
-// (cache, compression, WebSocket, upstream errors, retries, health and
-// connection pools) is read from the packages' own counters when
-// Prometheus scrapes, not on each request.
+// per route and per upstream when a Gen is built. Everything else
+// (cache, compression, WebSocket, limits, upstream errors, retries,
+// health and connection pools) is read from the packages' own counters
+// when Prometheus scrapes, not on each request.
+//
+// A config reload rebuilds the upstreams, routes and compressors, and
+// with them their counters, yet Prometheus counters must never go back.
+// So Metrics lives as long as the process, and each config generation
+// gets a Gen from it. Route counters and histograms belong to Metrics,
+// looked up by name, so a route that keeps its name keeps its series.
+// The counters a generation's objects hold are summed over the Gens
+// attached (the current one and those still draining); when a drained
+// Gen is retired, its final values are folded into a base that later
+// scrapes add, so nothing drops when it goes. Gauges are never folded:
+// they describe what is attached now.
 package metrics
 
 import (
 	"net/http"
 	"runtime"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,27 +54,23 @@ const (
 	BatchRoute = "(batch)"
 )
 
-// Options describe what is measured.
-type Options struct {
-	// Version is the gateway's version, for gateway_build_info.
-	Version string
-	// Routes are the route names in the order of proxy.Options.Routes,
-	// so that an Observation's Route indexes them.
-	Routes []string
-	// Upstreams are measured: latency, errors, retries, targets.
-	Upstreams []*proxy.Upstream
-	// Batch: the batching endpoint is served; its requests are counted
-	// as route BatchRoute, at index len(Routes)+1.
-	Batch bool
-}
-
-// Metrics holds the registry and the request path's counters.
+// Metrics holds the registry and everything that must outlive a config
+// generation: the request counters by route name, the latency
+// histograms, and the counters of retired generations.
 type Metrics struct {
-	reg    *prometheus.Registry
-	routes []*routeMetrics // NoRoute, the routes, BatchRoute
-	unique []*routeMetrics // routes, one per name (names may repeat)
+	reg         *prometheus.Registry
+	requestDur  *prometheus.HistogramVec
+	upstreamDur *prometheus.HistogramVec
+	cache       atomic.Pointer[cache.Cache]
 
-	requestsDesc *prometheus.Desc
+	// mu guards what follows. Retire folds and detaches a Gen under it
+	// and Collect reads under it, so a scrape sees a Gen's counters
+	// either attached or in base, never both nor neither.
+	mu          sync.Mutex
+	routeByName map[string]*routeMetrics
+	routeList   []*routeMetrics // routeByName's values in creation order
+	gens        []*Gen          // activated and not retired, oldest first
+	base        map[seriesKey]*sample
 }
 
 // Request label sets, each a small fixed array index.
@@ -89,54 +98,39 @@ type routeMetrics struct {
 // exchanges.
 var DurationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
-// New builds the registry with the request, upstream, build and Go
-// runtime metrics. Add the cache, compression and WebSocket collectors
-// with the Add methods, before serving.
-func New(o Options) *Metrics {
-	reg := prometheus.NewRegistry()
+var requestsDesc = prometheus.NewDesc("gateway_requests_total",
+	"Client requests by route, method, status class and cache outcome.",
+	[]string{"route", "method", "status", "cache"}, nil)
+
+// New builds the registry with the request, upstream, build, Go runtime
+// and process metrics, and the collectors that read the cache (see
+// SetCache) and the attached generations. version labels
+// gateway_build_info.
+func New(version string) *Metrics {
 	m := &Metrics{
-		reg: reg,
-		requestsDesc: prometheus.NewDesc("gateway_requests_total",
-			"Client requests by route, method, status class and cache outcome.",
-			[]string{"route", "method", "status", "cache"}, nil),
-	}
-	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "gateway_request_duration_seconds",
-		Help:    "Time from a request's arrival to the end of its response, by route.",
-		Buckets: DurationBuckets,
-	}, []string{"route"})
-	names := append([]string{NoRoute}, o.Routes...)
-	if o.Batch {
-		names = append(names, BatchRoute)
-	}
-	byName := map[string]*routeMetrics{}
-	for _, name := range names {
-		// Routes of the same name share their series.
-		rm := byName[name]
-		if rm == nil {
-			rm = &routeMetrics{name: name, duration: dur.WithLabelValues(name)}
-			byName[name] = rm
-			m.unique = append(m.unique, rm)
-		}
-		m.routes = append(m.routes, rm)
-	}
-	up := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "gateway_upstream_duration_seconds",
-		Help:    "Time from sending a request upstream to its response headers (or failure), retries included, by upstream.",
-		Buckets: DurationBuckets,
-	}, []string{"upstream"})
-	for _, u := range o.Upstreams {
-		u.ObserveLatency(up.WithLabelValues(u.Name()))
+		reg: prometheus.NewRegistry(),
+		requestDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_request_duration_seconds",
+			Help:    "Time from a request's arrival to the end of its response, by route.",
+			Buckets: DurationBuckets,
+		}, []string{"route"}),
+		upstreamDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_upstream_duration_seconds",
+			Help:    "Time from sending a request upstream to its response headers (or failure), retries included, by upstream.",
+			Buckets: DurationBuckets,
+		}, []string{"upstream"}),
+		routeByName: map[string]*routeMetrics{},
+		base:        map[seriesKey]*sample{},
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "gateway_build_info",
 		Help:        "Always 1; the labels name the gateway's version and the Go version that built it.",
-		ConstLabels: prometheus.Labels{"version": o.Version, "goversion": runtime.Version()},
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
 	})
 	build.Set(1)
-	reg.MustRegister(
-		requestCollector{m}, dur, up, build,
-		&upstreamCollector{upstreams: o.Upstreams},
+	m.reg.MustRegister(
+		requestCollector{m}, m.requestDur, m.upstreamDur, build,
+		cacheCollector{m}, genCollector{m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -151,15 +145,125 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
+// SetCache has scrapes read c's figures. The store is the app's, but a
+// reload may be the first to make it, so it can come after New.
+func (m *Metrics) SetCache(c *cache.Cache) { m.cache.Store(c) }
+
+// GenOptions describe what one config generation measures.
+type GenOptions struct {
+	// Routes are the route names in the order of proxy.Options.Routes,
+	// so that an Observation's Route indexes them.
+	Routes []string
+	// Batch: the batching endpoint is served; its requests are counted
+	// as route BatchRoute, at index len(Routes)+1.
+	Batch bool
+	// Upstreams are measured: latency, errors, retries, targets.
+	Upstreams []*proxy.Upstream
+	// Compressors by route name; their counters are summed by coding.
+	Compressors map[string]*compress.Compressor
+	// WebSocket returns the WebSocket counters by route, as
+	// proxy.Handler.WebSocketStats does.
+	WebSocket func() map[string]proxy.WSStats
+	// Limits returns the rate and concurrency limit counters by route,
+	// as proxy.Handler.LimitStats does.
+	Limits func() map[string]proxy.LimitStats
+}
+
+// Gen is one config generation's view of Metrics: the request path's
+// counters, and the sources read at scrape time once it is activated.
+type Gen struct {
+	m      *Metrics
+	routes []*routeMetrics // NoRoute, the routes, BatchRoute
+	o      GenOptions
+	state  genState // guarded by m.mu
+}
+
+type genState int
+
+const (
+	genBuilt genState = iota
+	genActive
+	genRetired
+)
+
+// NewGen resolves a generation's routes and upstream latency histograms.
+// Its requests count at once (their cells outlive it), but its other
+// sources stay out of scrapes until Activate, so a generation whose
+// build fails is never seen.
+func (m *Metrics) NewGen(o GenOptions) *Gen {
+	g := &Gen{m: m, o: o}
+	names := append([]string{NoRoute}, o.Routes...)
+	if o.Batch {
+		names = append(names, BatchRoute)
+	}
+	m.mu.Lock()
+	for _, name := range names {
+		// By name, across generations too: a route that keeps its name
+		// keeps counting in the same cells, and routes of the same name
+		// share their series.
+		rm := m.routeByName[name]
+		if rm == nil {
+			rm = &routeMetrics{name: name, duration: m.requestDur.WithLabelValues(name)}
+			m.routeByName[name] = rm
+			m.routeList = append(m.routeList, rm)
+		}
+		g.routes = append(g.routes, rm)
+	}
+	m.mu.Unlock()
+	for _, u := range o.Upstreams {
+		u.ObserveLatency(m.upstreamDur.WithLabelValues(u.Name()))
+	}
+	return g
+}
+
+// Activate makes the generation's sources visible to scrapes. Call it
+// when the generation starts serving.
+func (g *Gen) Activate() {
+	g.m.mu.Lock()
+	defer g.m.mu.Unlock()
+	if g.state != genBuilt {
+		return
+	}
+	g.state = genActive
+	g.m.gens = append(g.m.gens, g)
+}
+
+// Retire folds the generation's counters into the base that scrapes add
+// and detaches it, so its gauges go and its counters stay. Call it once
+// the generation has served its last request; counting after that is
+// lost. A generation never activated has nothing to fold, and is never
+// shown after.
+func (g *Gen) Retire() {
+	m := g.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	was := g.state
+	g.state = genRetired
+	if was != genActive {
+		return
+	}
+	g.collect(func(d *prometheus.Desc, k kind, v float64, labels ...string) {
+		if k == counter {
+			add(m.base, d, k, v, labels)
+		}
+	})
+	for i, x := range m.gens {
+		if x == g {
+			m.gens = append(m.gens[:i], m.gens[i+1:]...)
+			break
+		}
+	}
+}
+
 // Request counts one answered request and observes its duration. route
-// is an Observation's Route (0: none, 1 to len(Options.Routes) the
-// routes), or len(Options.Routes)+1 for the batching endpoint. It takes
-// no lock, looks up no map and does not allocate.
-func (m *Metrics) Request(route int, method string, status int, outcome cache.Outcome, d time.Duration) {
-	if route < 0 || route >= len(m.routes) {
+// is an Observation's Route (0: none, 1 to len(GenOptions.Routes) the
+// routes), or len(GenOptions.Routes)+1 for the batching endpoint. It
+// takes no lock, looks up no map and does not allocate.
+func (g *Gen) Request(route int, method string, status int, outcome cache.Outcome, d time.Duration) {
+	if route < 0 || route >= len(g.routes) {
 		route = 0
 	}
-	rm := m.routes[route]
+	rm := g.routes[route]
 	class := status/100 - 1
 	if class < 0 || class >= numClasses {
 		class = numClasses - 1 // nothing sane is outside 1xx-5xx; count it as a server error
@@ -196,18 +300,21 @@ func methodIndex(m string) int {
 }
 
 // requestCollector turns the request counters into series, one per
-// cell that counted something.
+// cell that counted something, for every route name ever configured.
 type requestCollector struct{ m *Metrics }
 
-func (c requestCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.requestsDesc }
+func (c requestCollector) Describe(ch chan<- *prometheus.Desc) { ch <- requestsDesc }
 
 func (c requestCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, rm := range c.m.unique {
+	c.m.mu.Lock()
+	routes := c.m.routeList[:len(c.m.routeList):len(c.m.routeList)]
+	c.m.mu.Unlock()
+	for _, rm := range routes {
 		for mi := range rm.requests {
 			for ci := range rm.requests[mi] {
 				for oi := range rm.requests[mi][ci] {
 					if n := rm.requests[mi][ci][oi].Load(); n > 0 {
-						ch <- prometheus.MustNewConstMetric(c.m.requestsDesc, prometheus.CounterValue, float64(n),
+						ch <- prometheus.MustNewConstMetric(requestsDesc, prometheus.CounterValue, float64(n),
 							rm.name, methods[mi], statusClasses[ci], cache.Outcome(oi).String())
 					}
 				}
@@ -216,56 +323,135 @@ func (c requestCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-var (
-	upErrorsDesc = prometheus.NewDesc("gateway_upstream_errors_total",
-		"Failed exchanges with an upstream target, by kind: timeout, refused, reset, other. Clients that went away are not counted.",
-		[]string{"upstream", "target", "kind"}, nil)
-	upRetriesDesc = prometheus.NewDesc("gateway_upstream_retries_total",
-		"Requests sent again to another target after the first refused the connection.",
-		[]string{"upstream"}, nil)
-	upHealthyDesc = prometheus.NewDesc("gateway_upstream_target_healthy",
-		"1 when the target may be picked, 0 while passive or active health checks keep it out.",
-		[]string{"upstream", "target"}, nil)
-	upInFlightDesc = prometheus.NewDesc("gateway_upstream_target_in_flight",
-		"Requests to the target whose response has not ended.",
-		[]string{"upstream", "target"}, nil)
-	upConnsDesc = prometheus.NewDesc("gateway_upstream_connections",
-		"Pooled HTTP/1.1 connections to the target, idle or active (in use or being dialed); absent for HTTP/2 upstreams.",
-		[]string{"upstream", "target", "state"}, nil)
+// kind says how samples of one series from several sources combine.
+type kind int
+
+const (
+	counter kind = iota // summed, and folded into the base on Retire
+	gauge               // summed over the attached generations
+	latest              // the newest attached generation's value
 )
 
-type upstreamCollector struct{ upstreams []*proxy.Upstream }
+// seriesKey names one series: its descriptor and label values.
+type seriesKey struct {
+	desc   *prometheus.Desc
+	labels string // the values joined by \xff, which no label holds
+}
 
-func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{upErrorsDesc, upRetriesDesc, upHealthyDesc, upInFlightDesc, upConnsDesc} {
+type sample struct {
+	k      kind
+	labels []string
+	v      float64
+}
+
+func add(set map[seriesKey]*sample, d *prometheus.Desc, k kind, v float64, labels []string) {
+	key := seriesKey{d, strings.Join(labels, "\xff")}
+	s := set[key]
+	switch {
+	case s == nil:
+		set[key] = &sample{k: k, labels: append([]string(nil), labels...), v: v}
+	case k == latest:
+		s.v = v
+	default:
+		s.v += v
+	}
+}
+
+// genCollector emits the generations' series: for counters, the base
+// plus every attached generation; for gauges, the attached ones only.
+// Merging by series also keeps two sources of the same labels (two
+// generations, a target listed twice) from being collected twice.
+type genCollector struct{ m *Metrics }
+
+func (c genCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range genDescs {
 		ch <- d
 	}
 }
 
-func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, u := range c.upstreams {
+func (c genCollector) Collect(ch chan<- prometheus.Metric) {
+	m := c.m
+	set := map[seriesKey]*sample{}
+	m.mu.Lock()
+	for key, s := range m.base {
+		set[key] = &sample{k: s.k, labels: s.labels, v: s.v}
+	}
+	for _, g := range m.gens { // oldest first, so latest ends on the newest
+		g.collect(func(d *prometheus.Desc, k kind, v float64, labels ...string) { add(set, d, k, v, labels) })
+	}
+	m.mu.Unlock()
+	for key, s := range set {
+		vt := prometheus.GaugeValue
+		if s.k == counter {
+			vt = prometheus.CounterValue
+		}
+		ch <- prometheus.MustNewConstMetric(key.desc, vt, s.v, s.labels...)
+	}
+}
+
+// collect reads every scrape-time source of the generation.
+func (g *Gen) collect(emit func(d *prometheus.Desc, k kind, v float64, labels ...string)) {
+	for _, u := range g.o.Upstreams {
 		s := u.Stats()
-		ch <- prometheus.MustNewConstMetric(upRetriesDesc, prometheus.CounterValue, float64(s.Retries), s.Name)
+		emit(upRetriesDesc, counter, float64(s.Retries), s.Name)
 		for _, t := range mergeTargets(s.Targets) {
 			for k, n := range t.Errors {
-				ch <- prometheus.MustNewConstMetric(upErrorsDesc, prometheus.CounterValue, float64(n), s.Name, t.URL, proxy.ErrorKinds[k])
+				emit(upErrorsDesc, counter, float64(n), s.Name, t.URL, proxy.ErrorKinds[k])
 			}
 			healthy := 0.0
 			if t.Healthy {
 				healthy = 1
 			}
-			ch <- prometheus.MustNewConstMetric(upHealthyDesc, prometheus.GaugeValue, healthy, s.Name, t.URL)
-			ch <- prometheus.MustNewConstMetric(upInFlightDesc, prometheus.GaugeValue, float64(t.InFlight), s.Name, t.URL)
+			emit(upHealthyDesc, latest, healthy, s.Name, t.URL)
+			emit(upInFlightDesc, gauge, float64(t.InFlight), s.Name, t.URL)
 			if t.ConnsKnown {
-				ch <- prometheus.MustNewConstMetric(upConnsDesc, prometheus.GaugeValue, float64(t.IdleConns), s.Name, t.URL, "idle")
-				ch <- prometheus.MustNewConstMetric(upConnsDesc, prometheus.GaugeValue, float64(t.ActiveConns), s.Name, t.URL, "active")
+				emit(upConnsDesc, gauge, float64(t.IdleConns), s.Name, t.URL, "idle")
+				emit(upConnsDesc, gauge, float64(t.ActiveConns), s.Name, t.URL, "active")
 			}
+		}
+	}
+	if len(g.o.Compressors) > 0 {
+		total := map[string]compress.CodingStats{}
+		for _, comp := range g.o.Compressors {
+			for coding, s := range comp.Stats() {
+				t := total[coding]
+				t.Responses += s.Responses
+				t.BytesIn += s.BytesIn
+				t.BytesOut += s.BytesOut
+				total[coding] = t
+			}
+		}
+		for coding, s := range total {
+			emit(compResponsesDesc, counter, float64(s.Responses), coding)
+			emit(compInDesc, counter, float64(s.BytesIn), coding)
+			emit(compOutDesc, counter, float64(s.BytesOut), coding)
+		}
+	}
+	if g.o.WebSocket != nil {
+		for route, s := range g.o.WebSocket() {
+			emit(wsOpenDesc, gauge, float64(s.Open), route)
+			emit(wsUpgradedDesc, counter, float64(s.Upgraded), route)
+			emit(wsRejectedDesc, counter, float64(s.Rejected), route)
+			emit(wsBytesDesc, counter, float64(s.BytesToUpstream), route, "to_upstream")
+			emit(wsBytesDesc, counter, float64(s.BytesToClient), route, "to_client")
+		}
+	}
+	if g.o.Limits != nil {
+		for route, s := range g.o.Limits() {
+			emit(limRateLimitedDesc, counter, float64(s.RateLimited), route)
+			emit(limKeysDesc, gauge, float64(s.RateLimitKeys), route)
+			emit(limInFlightDesc, gauge, float64(s.InFlight), route)
+			emit(limQueuedDesc, gauge, float64(s.Queued), route)
+			emit(limShedDesc, counter, float64(s.Shed), route, "full")
+			emit(limShedDesc, counter, float64(s.QueueTimeouts), route, "queue_timeout")
 		}
 	}
 }
 
-// mergeTargets sums the figures of targets listed twice under the same
-// URL (the config allows it), so that no series is collected twice.
+// mergeTargets makes one upstream's view of each target URL, should it
+// list one twice (balance refuses that today, but a series collected
+// twice fails the whole scrape): health of either, figures summed. A
+// later generation's view then replaces (health) or adds to it.
 func mergeTargets(ts []proxy.TargetStats) []proxy.TargetStats {
 	out := make([]proxy.TargetStats, 0, len(ts))
 next:
@@ -285,8 +471,60 @@ next:
 	return out
 }
 
-// AddCache reads c's figures at every scrape.
-func (m *Metrics) AddCache(c *cache.Cache) { m.reg.MustRegister(&cacheCollector{c}) }
+var (
+	upErrorsDesc = prometheus.NewDesc("gateway_upstream_errors_total",
+		"Failed exchanges with an upstream target, by kind: timeout, refused, reset, other. Clients that went away are not counted.",
+		[]string{"upstream", "target", "kind"}, nil)
+	upRetriesDesc = prometheus.NewDesc("gateway_upstream_retries_total",
+		"Requests sent again to another target after the first refused the connection.",
+		[]string{"upstream"}, nil)
+	upHealthyDesc = prometheus.NewDesc("gateway_upstream_target_healthy",
+		"1 when the target may be picked, 0 while passive or active health checks keep it out.",
+		[]string{"upstream", "target"}, nil)
+	upInFlightDesc = prometheus.NewDesc("gateway_upstream_target_in_flight",
+		"Requests to the target whose response has not ended.",
+		[]string{"upstream", "target"}, nil)
+	upConnsDesc = prometheus.NewDesc("gateway_upstream_connections",
+		"Pooled HTTP/1.1 connections to the target, idle or active (in use or being dialed); absent for HTTP/2 upstreams.",
+		[]string{"upstream", "target", "state"}, nil)
+
+	compResponsesDesc = prometheus.NewDesc("gateway_compress_responses_total",
+		`Responses encoded, by coding (br, zstd, gzip), or decoded for clients that accept no coding ("identity-decoded").`,
+		[]string{"coding"}, nil)
+	compInDesc = prometheus.NewDesc("gateway_compress_bytes_in_total",
+		"Bytes before encoding (or decoding), by coding.", []string{"coding"}, nil)
+	compOutDesc = prometheus.NewDesc("gateway_compress_bytes_out_total",
+		"Bytes after encoding (or decoding), by coding.", []string{"coding"}, nil)
+
+	wsOpenDesc = prometheus.NewDesc("gateway_websocket_connections",
+		"WebSocket tunnels open now, by route.", []string{"route"}, nil)
+	wsUpgradedDesc = prometheus.NewDesc("gateway_websocket_upgrades_total",
+		"WebSocket tunnels opened, by route.", []string{"route"}, nil)
+	wsRejectedDesc = prometheus.NewDesc("gateway_websocket_rejected_total",
+		"Upgrade requests refused at the route's max_connections, by route.", []string{"route"}, nil)
+	wsBytesDesc = prometheus.NewDesc("gateway_websocket_bytes_total",
+		"Bytes carried by WebSocket tunnels after the handshake, by route and direction (to_upstream, to_client).",
+		[]string{"route", "direction"}, nil)
+
+	limRateLimitedDesc = prometheus.NewDesc("gateway_rate_limited_total",
+		"Requests answered 429 by the route's rate limit, by route.", []string{"route"}, nil)
+	limKeysDesc = prometheus.NewDesc("gateway_rate_limit_keys",
+		"Client keys the route's rate limiter tracks now, by route.", []string{"route"}, nil)
+	limInFlightDesc = prometheus.NewDesc("gateway_upstream_in_flight",
+		"Requests holding a concurrency slot of the route now, by route.", []string{"route"}, nil)
+	limQueuedDesc = prometheus.NewDesc("gateway_upstream_queued",
+		"Requests waiting for a concurrency slot of the route now, by route.", []string{"route"}, nil)
+	limShedDesc = prometheus.NewDesc("gateway_shed_total",
+		"Requests answered 503 by the route's concurrency limit, by route and reason (full, queue_timeout).",
+		[]string{"route", "reason"}, nil)
+
+	genDescs = []*prometheus.Desc{
+		upErrorsDesc, upRetriesDesc, upHealthyDesc, upInFlightDesc, upConnsDesc,
+		compResponsesDesc, compInDesc, compOutDesc,
+		wsOpenDesc, wsUpgradedDesc, wsRejectedDesc, wsBytesDesc,
+		limRateLimitedDesc, limKeysDesc, limInFlightDesc, limQueuedDesc, limShedDesc,
+	}
+)
 
 var (
 	cacheRouteDescs = [...]*prometheus.Desc{
@@ -304,9 +542,11 @@ var (
 	cacheDropsDesc     = prometheus.NewDesc("gateway_cache_admission_drops_total", "Responses the store's admission policy refused.", nil, nil)
 )
 
-type cacheCollector struct{ c *cache.Cache }
+// cacheCollector reads the store SetCache gave; nothing before that.
+// Its counters are the store's own, which reloads keep.
+type cacheCollector struct{ m *Metrics }
 
-func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range cacheRouteDescs {
 		ch <- d
 	}
@@ -315,8 +555,12 @@ func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
-	total, routes := c.c.Stats()
+func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	cc := c.m.cache.Load()
+	if cc == nil {
+		return
+	}
+	total, routes := cc.Stats()
 	for name, s := range routes {
 		for i, v := range [...]uint64{s.Hits, s.StaleHits, s.Misses, s.Revalidations, s.Passes, s.Stores} {
 			ch <- prometheus.MustNewConstMetric(cacheRouteDescs[i], prometheus.CounterValue, float64(v), name)
@@ -327,129 +571,4 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(cacheEntriesDesc, prometheus.GaugeValue, float64(total.Entries))
 	ch <- prometheus.MustNewConstMetric(cacheEvictionsDesc, prometheus.CounterValue, float64(total.Evictions))
 	ch <- prometheus.MustNewConstMetric(cacheDropsDesc, prometheus.CounterValue, float64(total.AdmissionDrops))
-}
-
-// AddCompressors reads the compressors' counters (by route name) at
-// every scrape, summed by coding.
-func (m *Metrics) AddCompressors(cs map[string]*compress.Compressor) {
-	m.reg.MustRegister(&compressCollector{cs})
-}
-
-var (
-	compResponsesDesc = prometheus.NewDesc("gateway_compress_responses_total",
-		`Responses encoded, by coding (br, zstd, gzip), or decoded for clients that accept no coding ("identity-decoded").`,
-		[]string{"coding"}, nil)
-	compInDesc = prometheus.NewDesc("gateway_compress_bytes_in_total",
-		"Bytes before encoding (or decoding), by coding.", []string{"coding"}, nil)
-	compOutDesc = prometheus.NewDesc("gateway_compress_bytes_out_total",
-		"Bytes after encoding (or decoding), by coding.", []string{"coding"}, nil)
-)
-
-type compressCollector struct {
-	cs map[string]*compress.Compressor
-}
-
-func (c *compressCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- compResponsesDesc
-	ch <- compInDesc
-	ch <- compOutDesc
-}
-
-func (c *compressCollector) Collect(ch chan<- prometheus.Metric) {
-	total := map[string]compress.CodingStats{}
-	for _, comp := range c.cs {
-		for coding, s := range comp.Stats() {
-			t := total[coding]
-			t.Responses += s.Responses
-			t.BytesIn += s.BytesIn
-			t.BytesOut += s.BytesOut
-			total[coding] = t
-		}
-	}
-	for coding, s := range total {
-		ch <- prometheus.MustNewConstMetric(compResponsesDesc, prometheus.CounterValue, float64(s.Responses), coding)
-		ch <- prometheus.MustNewConstMetric(compInDesc, prometheus.CounterValue, float64(s.BytesIn), coding)
-		ch <- prometheus.MustNewConstMetric(compOutDesc, prometheus.CounterValue, float64(s.BytesOut), coding)
-	}
-}
-
-// AddWebSocket reads the WebSocket counters of every route (as
-// proxy.Handler.WebSocketStats returns them) at every scrape.
-func (m *Metrics) AddWebSocket(stats func() map[string]proxy.WSStats) {
-	m.reg.MustRegister(&wsCollector{stats})
-}
-
-var (
-	wsOpenDesc = prometheus.NewDesc("gateway_websocket_connections",
-		"WebSocket tunnels open now, by route.", []string{"route"}, nil)
-	wsUpgradedDesc = prometheus.NewDesc("gateway_websocket_upgrades_total",
-		"WebSocket tunnels opened, by route.", []string{"route"}, nil)
-	wsRejectedDesc = prometheus.NewDesc("gateway_websocket_rejected_total",
-		"Upgrade requests refused at the route's max_connections, by route.", []string{"route"}, nil)
-	wsBytesDesc = prometheus.NewDesc("gateway_websocket_bytes_total",
-		"Bytes carried by WebSocket tunnels after the handshake, by route and direction (to_upstream, to_client).",
-		[]string{"route", "direction"}, nil)
-)
-
-type wsCollector struct {
-	stats func() map[string]proxy.WSStats
-}
-
-func (c *wsCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- wsOpenDesc
-	ch <- wsUpgradedDesc
-	ch <- wsRejectedDesc
-	ch <- wsBytesDesc
-}
-
-func (c *wsCollector) Collect(ch chan<- prometheus.Metric) {
-	for route, s := range c.stats() {
-		ch <- prometheus.MustNewConstMetric(wsOpenDesc, prometheus.GaugeValue, float64(s.Open), route)
-		ch <- prometheus.MustNewConstMetric(wsUpgradedDesc, prometheus.CounterValue, float64(s.Upgraded), route)
-		ch <- prometheus.MustNewConstMetric(wsRejectedDesc, prometheus.CounterValue, float64(s.Rejected), route)
-		ch <- prometheus.MustNewConstMetric(wsBytesDesc, prometheus.CounterValue, float64(s.BytesToUpstream), route, "to_upstream")
-		ch <- prometheus.MustNewConstMetric(wsBytesDesc, prometheus.CounterValue, float64(s.BytesToClient), route, "to_client")
-	}
-}
-
-// AddLimits reads the rate and concurrency limit counters of every route
-// that has limits (as proxy.Handler.LimitStats returns them) at every
-// scrape.
-func (m *Metrics) AddLimits(stats func() map[string]proxy.LimitStats) {
-	m.reg.MustRegister(&limitCollector{stats})
-}
-
-var (
-	limRateLimitedDesc = prometheus.NewDesc("gateway_rate_limited_total",
-		"Requests answered 429 by the route's rate limit, by route.", []string{"route"}, nil)
-	limKeysDesc = prometheus.NewDesc("gateway_rate_limit_keys",
-		"Client keys the route's rate limiter tracks now, by route.", []string{"route"}, nil)
-	limInFlightDesc = prometheus.NewDesc("gateway_upstream_in_flight",
-		"Requests holding a concurrency slot of the route now, by route.", []string{"route"}, nil)
-	limQueuedDesc = prometheus.NewDesc("gateway_upstream_queued",
-		"Requests waiting for a concurrency slot of the route now, by route.", []string{"route"}, nil)
-	limShedDesc = prometheus.NewDesc("gateway_shed_total",
-		"Requests answered 503 by the route's concurrency limit, by route and reason (full, queue_timeout).",
-		[]string{"route", "reason"}, nil)
-)
-
-type limitCollector struct {
-	stats func() map[string]proxy.LimitStats
-}
-
-func (c *limitCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{limRateLimitedDesc, limKeysDesc, limInFlightDesc, limQueuedDesc, limShedDesc} {
-		ch <- d
-	}
-}
-
-func (c *limitCollector) Collect(ch chan<- prometheus.Metric) {
-	for route, s := range c.stats() {
-		ch <- prometheus.MustNewConstMetric(limRateLimitedDesc, prometheus.CounterValue, float64(s.RateLimited), route)
-		ch <- prometheus.MustNewConstMetric(limKeysDesc, prometheus.GaugeValue, float64(s.RateLimitKeys), route)
-		ch <- prometheus.MustNewConstMetric(limInFlightDesc, prometheus.GaugeValue, float64(s.InFlight), route)
-		ch <- prometheus.MustNewConstMetric(limQueuedDesc, prometheus.GaugeValue, float64(s.Queued), route)
-		ch <- prometheus.MustNewConstMetric(limShedDesc, prometheus.CounterValue, float64(s.Shed), route, "full")
-		ch <- prometheus.MustNewConstMetric(limShedDesc, prometheus.CounterValue, float64(s.QueueTimeouts), route, "queue_timeout")
-	}
 }

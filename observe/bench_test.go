@@ -44,7 +44,7 @@ var stub = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 // wrapCases are the configurations compared: nothing, request ids only,
 // metrics, metrics and the access log (JSON, buffered, to io.Discard),
 // and all of it with Server-Timing.
-func wrapCases(next http.Handler, m *metrics.Metrics) []struct {
+func wrapCases(next http.Handler, m *metrics.Gen) []struct {
 	name string
 	h    http.Handler
 } {
@@ -65,7 +65,7 @@ func wrapCases(next http.Handler, m *metrics.Metrics) []struct {
 // BenchmarkWrap is the wrapper's own cost per request, around a handler
 // that does nearly nothing.
 func BenchmarkWrap(b *testing.B) {
-	m := metrics.New(metrics.Options{Routes: []string{"api"}})
+	m := metrics.New("").NewGen(metrics.GenOptions{Routes: []string{"api"}})
 	for _, c := range wrapCases(stub, m) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -106,7 +106,7 @@ func BenchmarkWrapProxy(b *testing.B) {
 	defer plainU.Close()
 	obsU, observed := newProxy()
 	defer obsU.Close()
-	m := metrics.New(metrics.Options{Routes: []string{"api"}, Upstreams: []*proxy.Upstream{obsU}})
+	m := metrics.New("").NewGen(metrics.GenOptions{Routes: []string{"api"}, Upstreams: []*proxy.Upstream{obsU}})
 	cases := wrapCases(observed, m)
 	cases[0].h, cases[1].h = plain, Wrap(plain, Options{Routes: []string{"api"}})
 	for _, c := range cases {

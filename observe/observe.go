@@ -48,7 +48,7 @@ type Options struct {
 	// Log, when set, receives one record per request.
 	Log slog.Handler
 	// Metrics, when set, counts every request.
-	Metrics *metrics.Metrics
+	Metrics *metrics.Gen
 	// ServerTiming adds "Server-Timing: gateway;dur=…, upstream;dur=…"
 	// (milliseconds until the response headers: all of it, and the
 	// upstream's part when there was one).
@@ -305,6 +305,14 @@ func isBatch(p, batchPath string) bool {
 // or, behind trusted proxies, the nearest X-Forwarded-For hop that is not
 // one (proxy.ClientIP).
 func (h *handler) client(r *http.Request) string {
+	// With no proxy trusted the client is the peer, and an IPv4 peer's
+	// address is logged as net/http wrote it: no parse, and no new
+	// string per request.
+	if ra := r.RemoteAddr; len(h.o.TrustedProxies) == 0 {
+		if i := strings.LastIndexByte(ra, ':'); i > 0 && strings.IndexByte(ra[:i], ':') < 0 {
+			return ra[:i]
+		}
+	}
 	if a := proxy.ClientIP(h.o.TrustedProxies, r); a.IsValid() {
 		return a.String()
 	}
