@@ -163,10 +163,13 @@ wait_quiet
 mkdir -p "$TMP/out"
 LOG_LINES=""
 # Rounds go over every row before repeating, so slow drift of the
-# machine spreads over all rows alike.
+# machine spreads over all rows alike, and each round starts the
+# configurations at the next one, so none is always measured last (the
+# access log's file is largest then, and the origin longest running).
 for run in $(seq 1 "$RUNS"); do
 	for wl in "${WORKLOADS[@]}"; do
-		for c in "${CONFIGS[@]}"; do
+		for k in "${!CONFIGS[@]}"; do
+			c=${CONFIGS[$(((k + run - 1) % ${#CONFIGS[@]}))]}
 			[[ -z "${WHY[$c]}" ]] || continue
 			CUR_URL="http://127.0.0.1:${PORT[$c]}${WL_PATH[$wl]}"
 			id="$wl-$c"

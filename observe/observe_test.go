@@ -492,3 +492,25 @@ func TestOutput(t *testing.T) {
 		t.Errorf("file: %q; want both lines appended", b)
 	}
 }
+
+// TestClientAddress: the logged client is the peer's address without
+// its port, the same whether it takes the IPv4 shortcut or the parse,
+// and a peer address that is not host:port is logged as it came.
+func TestClientAddress(t *testing.T) {
+	h := &handler{}
+	for remote, want := range map[string]string{
+		"192.0.2.7:5123":        "192.0.2.7",
+		"[2001:db8::1]:443":     "2001:db8::1",
+		"[::ffff:192.0.2.8]:80": "192.0.2.8",
+		"[fe80::1%eth0]:8080":   "fe80::1%eth0",
+		"@":                     "@",
+		"not an address":        "not an address",
+		"192.0.2.9":             "192.0.2.9",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		if got := h.client(r); got != want {
+			t.Errorf("client(%q) = %q; want %q", remote, got, want)
+		}
+	}
+}
