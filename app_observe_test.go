@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -348,7 +349,12 @@ func TestMetricsSeriesBounded(t *testing.T) {
 // items and parts, served in-process and concurrently, are not client
 // requests and leave the outer request's record alone.
 func TestBatchAndCompositeObserved(t *testing.T) {
+	var mu sync.Mutex
+	ids := map[string]string{} // upstream request URI -> its X-Request-Id
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ids[r.URL.RequestURI()] = r.Header.Get("X-Request-Id")
+		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"ok": true}`)
 	}))
@@ -390,9 +396,28 @@ routes:
 	if resp.StatusCode != 200 {
 		t.Fatalf("batch: %d", resp.StatusCode)
 	}
-	if st, _, _ := send(t, "GET", gw+"/dash/u2"); st != 200 {
+	batchID := resp.Header.Get("X-Request-Id")
+	st, _, h := send(t, "GET", gw+"/dash/u2")
+	if st != 200 {
 		t.Fatalf("composite: %d", st)
 	}
+	dashID := h.Get("X-Request-Id")
+	// Each sub-request has an id of its own, numbered under the client
+	// request's: items by position, a composite's parts by position.
+	mu.Lock()
+	for uri, want := range map[string]string{
+		"/api/x":              batchID + ".1",
+		"/api/y":              batchID + ".2",
+		"/api/users/u1":       batchID + ".3.1",
+		"/api/orders?user=u1": batchID + ".3.2",
+		"/api/users/u2":       dashID + ".1",
+		"/api/orders?user=u2": dashID + ".2",
+	} {
+		if batchID == "" || dashID == "" || ids[uri] != want {
+			t.Errorf("upstream saw %s with X-Request-Id %q; want %q", uri, ids[uri], want)
+		}
+	}
+	mu.Unlock()
 	m := scrape(t, a.adminLn.Addr().String())
 	for k, v := range map[string]float64{
 		`gateway_requests_total{cache="none",method="POST",route="(batch)",status="2xx"}`: 1,

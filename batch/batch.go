@@ -285,8 +285,8 @@ func (h *Handler) runItem(outer *http.Request, it *item) itemResponse {
 
 // itemHeader is an item's own fields plus, from the outer request, the
 // inherited ones (the outer value wins) and the gateway-owned ones the
-// proxy judges by peer (X-Forwarded-*, Forwarded, Via, X-Request-Id).
-// The item's header was built for it by parseItem and is used once, so
+// proxy judges by peer (X-Forwarded-*, Forwarded, Via), and the outer
+// request id numbered with the item's position. The item's header was built for it by parseItem and is used once, so
 // it is completed in place.
 func (h *Handler) itemHeader(outer *http.Request, it *item) http.Header {
 	hdr := it.header
@@ -300,6 +300,7 @@ func (h *Handler) itemHeader(outer *http.Request, it *item) http.Header {
 			hdr[name] = append([]string(nil), vs...)
 		}
 	}
+	numberRequestID(hdr, it.index+1)
 	return hdr
 }
 

@@ -206,7 +206,9 @@ func (c *Composite) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outcomes[i] = c.fetch(ctx, r, p, params, hdr.Clone())
+			ph := hdr.Clone()
+			numberRequestID(ph, i+1)
+			outcomes[i] = c.fetch(ctx, r, p, params, ph)
 		}()
 	}
 	wg.Wait()

@@ -11,9 +11,12 @@
 // and protocol version, served into an in-memory ResponseWriter whose
 // Flush does nothing. It never carries Accept-Encoding, so bodies come
 // back uncompressed (the compression stage decodes an upstream-compressed
-// one for such a request). X-Forwarded-For, -Host, -Proto, Forwarded,
-// Via and X-Request-Id come from the outer request, so the proxy trusts
-// or replaces them by the same peer test as for the outer request. A
+// one for such a request). X-Forwarded-For, -Host, -Proto, Forwarded
+// and Via come from the outer request, so the proxy trusts or replaces
+// them by the same peer test as for the outer request. X-Request-Id is
+// the outer request's id with the sub-request's position appended
+// ("id.2": the second item or part), so each upstream exchange has an id
+// of its own that still leads to the client's request. A
 // panic in the handler is contained to its sub-request. Each body is
 // bounded (MaxResponseSize, MaxPartSize); past that the sub-request is
 // cut and fails with 502.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
 )
 
@@ -150,4 +151,15 @@ func partHeader(in http.Header) http.Header {
 	}
 	out["Accept"] = []string{"application/json"}
 	return out
+}
+
+// numberRequestID makes a sub-request's X-Request-Id the outer request's
+// id and the sub-request's position (from 1), dot-separated: each
+// upstream exchange can be told apart in the upstream's logs and still
+// be traced to the client request that caused it ("id.2.1" for the
+// first part of a composite that was a batch's second item).
+func numberRequestID(h http.Header, n int) {
+	if vs := h["X-Request-Id"]; len(vs) == 1 {
+		h["X-Request-Id"] = []string{vs[0] + "." + strconv.Itoa(n)}
+	}
 }
