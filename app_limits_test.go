@@ -76,4 +76,17 @@ routes:
 	if got, _ := get("/ok"); got != http.StatusServiceUnavailable {
 		t.Errorf("/ok with the breaker open: got %d; want 503", got)
 	}
+	// The breaker's state reaches /metrics.
+	m := scrape(t, a.adminLn.Addr().String())
+	target := up.URL
+	for k, v := range map[string]float64{
+		`gateway_upstream_breaker_state{state="open",target="` + target + `",upstream="app"}`:      1,
+		`gateway_upstream_breaker_state{state="closed",target="` + target + `",upstream="app"}`:    0,
+		`gateway_upstream_breaker_state{state="half-open",target="` + target + `",upstream="app"}`: 0,
+		`gateway_upstream_breaker_opened_total{target="` + target + `",upstream="app"}`:            1,
+	} {
+		if got, ok := m[k]; !ok || got != v {
+			t.Errorf("%s = %v (present %v); want %v", k, got, ok, v)
+		}
+	}
 }

@@ -44,6 +44,7 @@ import (
 	"gateway/cache"
 	"gateway/compress"
 	"gateway/proxy"
+	"gateway/proxy/balance"
 )
 
 // Labels for requests that no configured route took.
@@ -408,6 +409,18 @@ func (g *Gen) collect(emit func(d *prometheus.Desc, k kind, v float64, labels ..
 				emit(upConnsDesc, gauge, float64(t.IdleConns), s.Name, t.URL, "idle")
 				emit(upConnsDesc, gauge, float64(t.ActiveConns), s.Name, t.URL, "active")
 			}
+			if t.Breaker != "" {
+				// One series per state, 1 for the current one, so that
+				// sum by (state) counts targets in each.
+				for _, st := range breakerStates {
+					v := 0.0
+					if st == t.Breaker {
+						v = 1
+					}
+					emit(upBreakerDesc, latest, v, s.Name, t.URL, st)
+				}
+				emit(upBreakerOpenedDesc, counter, float64(t.BreakerOpened), s.Name, t.URL)
+			}
 		}
 	}
 	if len(g.o.Compressors) > 0 {
@@ -463,6 +476,11 @@ next:
 				for k := range o.Errors {
 					o.Errors[k] += t.Errors[k]
 				}
+				// The address is as open as its most open breaker.
+				if breakerRank[t.Breaker] > breakerRank[o.Breaker] {
+					o.Breaker = t.Breaker
+				}
+				o.BreakerOpened += t.BreakerOpened
 				continue next // one pool per address: its connections are counted once
 			}
 		}
@@ -472,6 +490,17 @@ next:
 }
 
 var (
+	breakerStates = [...]string{balance.BreakerClosed, balance.BreakerHalfOpen, balance.BreakerOpen}
+	breakerRank   = map[string]int{balance.BreakerClosed: 1, balance.BreakerHalfOpen: 2, balance.BreakerOpen: 3}
+)
+
+var (
+	upBreakerDesc = prometheus.NewDesc("gateway_upstream_breaker_state",
+		"1 for the circuit breaker state (closed, half-open, open) the target is in, 0 for the others; absent without circuit_breaker.",
+		[]string{"upstream", "target", "state"}, nil)
+	upBreakerOpenedDesc = prometheus.NewDesc("gateway_upstream_breaker_opened_total",
+		"Times the target's circuit breaker opened, failed half-open probes included.",
+		[]string{"upstream", "target"}, nil)
 	upErrorsDesc = prometheus.NewDesc("gateway_upstream_errors_total",
 		"Failed exchanges with an upstream target, by kind: timeout, refused, reset, other. Clients that went away are not counted.",
 		[]string{"upstream", "target", "kind"}, nil)
@@ -519,7 +548,7 @@ var (
 		[]string{"route", "reason"}, nil)
 
 	genDescs = []*prometheus.Desc{
-		upErrorsDesc, upRetriesDesc, upHealthyDesc, upInFlightDesc, upConnsDesc,
+		upErrorsDesc, upRetriesDesc, upHealthyDesc, upInFlightDesc, upConnsDesc, upBreakerDesc, upBreakerOpenedDesc,
 		compResponsesDesc, compInDesc, compOutDesc,
 		wsOpenDesc, wsUpgradedDesc, wsRejectedDesc, wsBytesDesc,
 		limRateLimitedDesc, limKeysDesc, limInFlightDesc, limQueuedDesc, limShedDesc,

@@ -208,12 +208,18 @@ type TargetStats struct {
 	// (HTTP/2, negotiated protocols) holds them and does not tell.
 	IdleConns, ActiveConns int
 	ConnsKnown             bool
+	// Breaker is the target's circuit breaker state (balance.BreakerClosed,
+	// BreakerHalfOpen, BreakerOpen), empty when the upstream has no
+	// breakers; BreakerOpened counts the times it opened.
+	Breaker       string
+	BreakerOpened uint64
 }
 
 // Stats returns the counters and a snapshot of every target.
 func (u *Upstream) Stats() UpstreamStats {
 	s := UpstreamStats{Name: u.name, Retries: u.obs.retries.Load()}
-	for _, to := range u.obs.targets {
+	breakers := u.BreakerStates() // in target order; nil without breakers
+	for i, to := range u.obs.targets {
 		st := to.t.Status()
 		ts := TargetStats{URL: to.url, Healthy: st.Healthy, InFlight: st.InFlight}
 		for i := range ts.Errors {
@@ -222,6 +228,9 @@ func (u *Upstream) Stats() UpstreamStats {
 		if u.h1 != nil {
 			ts.IdleConns, ts.ActiveConns = u.h1.conns(to.t.URL.Scheme, to.t.URL.Host)
 			ts.ConnsKnown = true
+		}
+		if i < len(breakers) {
+			ts.Breaker, ts.BreakerOpened = breakers[i].State, breakers[i].Opened
 		}
 		s.Targets = append(s.Targets, ts)
 	}
