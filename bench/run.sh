@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Pass-through benchmark: the gateway next to nginx, a plain Go
-# httputil.ReverseProxy and the origin itself, over HTTP/1.1 (wrk) and
-# cleartext HTTP/2 (h2load), all on loopback.
+# httputil.ReverseProxy, the least any proxy built on net/http can do
+# (bench/floor) and the origin itself, over HTTP/1.1 (wrk) and cleartext
+# HTTP/2 (h2load), all on loopback.
 #
 # Usage: bash bench/run.sh
 # Knobs (environment):
@@ -44,8 +45,10 @@ P_NGINX=$((PORT_BASE + 1))          # nginx, HTTP/1.1
 P_GW=$((PORT_BASE + 2))             # gateway, http1 upstream
 P_PLAIN=$((PORT_BASE + 3))          # plainproxy
 P_ORIGIN_DIRECT=$((PORT_BASE + 4))  # origin measured directly (proxy core)
+P_FLOOR=$((PORT_BASE + 5))          # floor, HTTP/1.1 upstream leg
 P_NGINX_H2=$((PORT_BASE + 11))      # nginx, h2c prior knowledge
 P_GW_H2UP=$((PORT_BASE + 12))       # gateway, h2c upstream
+P_FLOOR_H2UP=$((PORT_BASE + 13))    # floor, h2c upstream leg
 P_GW_ADMIN=$((PORT_BASE + 1092))
 P_GW_H2UP_ADMIN=$((PORT_BASE + 1093))
 
@@ -55,13 +58,14 @@ bench_pinning
 bench_tmp
 
 # ---------------------------------------------------------------- build
-for p in $P_ORIGIN $P_NGINX $P_GW $P_PLAIN $P_ORIGIN_DIRECT $P_NGINX_H2 $P_GW_H2UP $P_GW_ADMIN $P_GW_H2UP_ADMIN; do
+for p in $P_ORIGIN $P_NGINX $P_GW $P_PLAIN $P_ORIGIN_DIRECT $P_FLOOR $P_NGINX_H2 $P_GW_H2UP $P_FLOOR_H2UP $P_GW_ADMIN $P_GW_H2UP_ADMIN; do
 	port_free "$p" || die "port 127.0.0.1:$p is in use; set PORT_BASE to another range"
 done
 
-log "building origin and plainproxy"
-(cd "$REPO_DIR" && go build -o "$TMP/origin" ./bench/origin && go build -o "$TMP/plainproxy" ./bench/plainproxy) ||
-	die "building bench/origin or bench/plainproxy failed"
+log "building origin, plainproxy and floor"
+(cd "$REPO_DIR" && go build -o "$TMP/origin" ./bench/origin && go build -o "$TMP/plainproxy" ./bench/plainproxy &&
+	go build -o "$TMP/floor" ./bench/floor) ||
+	die "building bench/origin, bench/plainproxy or bench/floor failed"
 
 GW_OK=1
 GW_WHY=""
@@ -132,6 +136,11 @@ wait_http nginx-h2 "$PID_NGINX" "$TMP/nginx/logs/error.log" "http://127.0.0.1:$P
 start PLAIN "$TMP/plainproxy.log" "${PIN_PROXY[@]}" "$TMP/plainproxy" -addr "127.0.0.1:$P_PLAIN" -to "http://127.0.0.1:$P_ORIGIN"
 wait_http plainproxy "$PID_PLAIN" "$TMP/plainproxy.log" "http://127.0.0.1:$P_PLAIN/" || die "plainproxy did not start"
 
+start FLOOR "$TMP/floor.log" "${PIN_PROXY[@]}" "$TMP/floor" -addr "127.0.0.1:$P_FLOOR" -to "127.0.0.1:$P_ORIGIN" -upstream http1
+wait_http floor "$PID_FLOOR" "$TMP/floor.log" "http://127.0.0.1:$P_FLOOR/" || die "floor did not start"
+start FLOOR_H2UP "$TMP/floor-h2up.log" "${PIN_PROXY[@]}" "$TMP/floor" -addr "127.0.0.1:$P_FLOOR_H2UP" -to "127.0.0.1:$P_ORIGIN" -upstream h2c
+wait_http "floor (h2c upstream)" "$PID_FLOOR_H2UP" "$TMP/floor-h2up.log" "http://127.0.0.1:$P_FLOOR_H2UP/" || die "floor (h2c upstream) did not start"
+
 # gateway_config LISTEN_PORT ADMIN_PORT UPSTREAM_PROTOCOL
 gateway_config() {
 	cat <<EOF
@@ -197,6 +206,8 @@ server_pids() {
 	gw) echo "$PID_GW" ;;
 	gw_h2up) echo "$PID_GW_H2UP" ;;
 	plain) echo "$PID_PLAIN" ;;
+	floor) echo "$PID_FLOOR" ;;
+	floor_h2up) echo "$PID_FLOOR_H2UP" ;;
 	esac
 }
 
@@ -227,12 +238,16 @@ ROWS=(
 	"origin|origin (direct)|HTTP/1.1|wrk|http://127.0.0.1:$P_ORIGIN_DIRECT/|"
 	"nginx|nginx 1 worker|HTTP/1.1 → HTTP/1.1|wrk|http://127.0.0.1:$P_NGINX/|"
 	"gw|gateway|HTTP/1.1 → HTTP/1.1|wrk|http://127.0.0.1:$P_GW/|$([[ $GW_OK == 1 ]] || echo "$GW_WHY")"
+	"floor|floor (net/http's least)|HTTP/1.1 → HTTP/1.1|wrk|http://127.0.0.1:$P_FLOOR/|"
 	"gw_h2up|gateway|HTTP/1.1 → h2c|wrk|http://127.0.0.1:$P_GW_H2UP/|$([[ $GW_H2UP_OK == 1 ]] || echo "$GW_H2UP_WHY")"
+	"floor_h2up|floor (net/http's least)|HTTP/1.1 → h2c|wrk|http://127.0.0.1:$P_FLOOR_H2UP/|"
 	"plain|plainproxy (httputil, default transport)|HTTP/1.1 → HTTP/1.1|wrk|http://127.0.0.1:$P_PLAIN/|"
 	"origin|origin (direct)|h2c|h2load|http://127.0.0.1:$P_ORIGIN_DIRECT/|"
 	"nginx_h2|nginx 1 worker|h2c → HTTP/1.1|h2load|http://127.0.0.1:$P_NGINX_H2/|"
 	"gw|gateway|h2c → HTTP/1.1|h2load|http://127.0.0.1:$P_GW/|$([[ $GW_OK == 1 ]] || echo "$GW_WHY")"
+	"floor|floor (net/http's least)|h2c → HTTP/1.1|h2load|http://127.0.0.1:$P_FLOOR/|"
 	"gw_h2up|gateway|h2c → h2c|h2load|http://127.0.0.1:$P_GW_H2UP/|$([[ $GW_H2UP_OK == 1 ]] || echo "$GW_H2UP_WHY")"
+	"floor_h2up|floor (net/http's least)|h2c → h2c|h2load|http://127.0.0.1:$P_FLOOR_H2UP/|"
 )
 
 wait_quiet
@@ -293,9 +308,16 @@ for i in "${!ROWS[@]}"; do
 	MED_RPS[$i]=$(median 1 "$f")
 	MED_CPU[$i]=$(median 4 "$f")
 done
-# Ratios compare with nginx on the same client protocol: rows 1 (HTTP/1.1)
-# and 6 (h2c) are nginx.
-ref_row() { if [[ "$2" == h2load ]]; then echo 6; else echo 1; fi; }
+# Ratios compare with nginx on the same client protocol: the row with id
+# nginx (wrk) or nginx_h2 (h2load).
+ref_row() {
+	local want=nginx i rid rest
+	[[ "$2" != h2load ]] || want=nginx_h2
+	for i in "${!ROWS[@]}"; do
+		IFS='|' read -r rid rest <<<"${ROWS[$i]}"
+		[[ $rid != "$want" ]] || { echo "$i"; return; }
+	done
+}
 
 GO_VERSION=$(go version)
 NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | head -n1)
@@ -362,6 +384,13 @@ fi
 	echo "responses and socket/stream errors (median over the runs). other load %"
 	echo "is the most CPU, in % of one core, that processes outside the bench used"
 	echo "during any used run; runs above $OTHER_MAX% were repeated up to $RETRIES times."
+	echo
+	echo "floor (\`bench/floor\`) is the least a proxy built on net/http can spend:"
+	echo "net/http's server on the client side, as the gateway's, and an upstream"
+	echo "leg that forwards no header and checks nothing (prepared request bytes on"
+	echo "a pooled connection and http.ReadResponse; or net/http's Transport for"
+	echo "h2c). Where the gateway's row is close to the floor's, the rest of the"
+	echo "distance to nginx is net/http's own cost, not the gateway's."
 } >"$SECTION"
 
 bash "$BENCH_DIR/assemble.sh"
