@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"gateway/cache"
 	"gateway/metrics"
@@ -37,7 +38,8 @@ func BenchmarkWrapHit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := proxy.New(proxy.Options{Logger: quiet(), Routes: []proxy.RouteOptions{{Name: "api", Upstream: up, Middleware: []proxy.Middleware{rt.Wrap}}}})
+	// A timeout, as every configured route has one (60 s by default).
+	h, err := proxy.New(proxy.Options{Logger: quiet(), Routes: []proxy.RouteOptions{{Name: "api", Upstream: up, Timeout: time.Minute, Middleware: []proxy.Middleware{rt.Wrap}}}})
 	if err != nil {
 		b.Fatal(err)
 	}

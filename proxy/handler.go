@@ -215,7 +215,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Error(w, http.StatusNotFound, "no route")
 		return
 	}
-	r = h.observe(w, r, ro) // observe.go
+	// The observation and the route's deadline go into one new context
+	// and one copy of the request: a copy per value would cost every
+	// request, cache hits included, an allocation of a whole Request.
+	// An upgrade gets no deadline: the tunnel outlives the exchange.
+	upgrade := r.ProtoMajor == 1 && isUpgrade(r.Header)
+	if o, timed := h.observe(w, ro), ro.timeout > 0 && !upgrade; o != nil || timed {
+		ctx := r.Context()
+		if o != nil {
+			ctx = context.WithValue(ctx, observationKey{}, o)
+		}
+		if timed {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, ro.timeout)
+			defer cancel()
+		}
+		r = r.WithContext(ctx)
+	}
 	if ro.rate != nil && !ro.rate.allow(w, r, h.trusted) {
 		return
 	}
@@ -230,14 +246,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = clientBody{body}
 	}
-	if r.ProtoMajor == 1 && isUpgrade(r.Header) {
+	if upgrade {
 		h.serveUpgrade(w, r, ro)
 		return
-	}
-	if ro.timeout > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), ro.timeout)
-		defer cancel()
-		r = r.WithContext(ctx)
 	}
 	ro.handler.ServeHTTP(w, r)
 }

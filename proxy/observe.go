@@ -52,23 +52,24 @@ func (o *Observation) Upstream() (upstream, target string, d time.Duration, ok b
 type observationKey struct{}
 
 // observe records the route in the observation offered by w, if any,
-// and hands the observation to the route's upstream through the
-// request's context. A composite route's parts are requests of their
-// own, so it does not get it.
-func (h *Handler) observe(w http.ResponseWriter, r *http.Request, ro *route) *http.Request {
+// and returns the observation for the route's upstream to fill in
+// (ServeHTTP hands it over in the request's context); nil when there is
+// none, or no upstream: a composite route's parts are requests of their
+// own.
+func (h *Handler) observe(w http.ResponseWriter, ro *route) *Observation {
 	ow, ok := w.(Observed)
 	if !ok {
-		return r
+		return nil
 	}
 	o := ow.Observation()
 	if o == nil {
-		return r
+		return nil
 	}
 	o.Route = ro.id
 	if ro.upstream == nil {
-		return r
+		return nil
 	}
-	return r.WithContext(context.WithValue(r.Context(), observationKey{}, o))
+	return o
 }
 
 // LatencyObserver takes upstream latencies in seconds; a Prometheus
