@@ -6,6 +6,8 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Header rules shared by batch items, composite parts and the config
@@ -56,7 +58,7 @@ func forbidden(name string) string {
 // inherit_headers: a valid field name that an item could otherwise set,
 // and not Accept-Encoding, which sub-requests never send.
 func CheckInheritHeader(name string) error {
-	if !isToken(name) {
+	if !httpguts.ValidHeaderFieldName(name) {
 		return fmt.Errorf("invalid header name %q", name)
 	}
 	c := textproto.CanonicalMIMEHeaderKey(name)
@@ -67,19 +69,6 @@ func CheckInheritHeader(name string) error {
 		return fmt.Errorf("%s %s and cannot be inherited", name, why)
 	}
 	return nil
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110 section 5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // validValue reports whether v may be a field value: no CR, LF, NUL or

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // batchError is a batch request the endpoint refuses as a whole, written as
@@ -168,7 +170,7 @@ func parseItem(i int, raw json.RawMessage, lim limits) (*item, *batchError) {
 
 	for _, name := range slices.Sorted(maps.Keys(w.Headers)) {
 		v := w.Headers[name]
-		if !isToken(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return fail("invalid header name %q", name)
 		}
 		c := textproto.CanonicalMIMEHeaderKey(name)

@@ -1,6 +1,10 @@
 package cache
 
-import "net/http"
+import (
+	"net/http"
+
+	"golang.org/x/net/http/httpguts"
+)
 
 // Limits on how much of a Cache-Control header is examined. Request headers
 // come from untrusted clients, so a hostile header must not cost much CPU or
@@ -119,7 +123,7 @@ func (p *parser) parse(s string) bool {
 		p.n++
 
 		start := i
-		for i < len(s) && isTchar(s[i]) {
+		for i < len(s) && httpguts.IsTokenRune(rune(s[i])) {
 			i++
 		}
 		e := element{name: s[start:i], ok: true}
@@ -142,7 +146,7 @@ func (p *parser) parse(s string) bool {
 				i = end
 			} else {
 				vs := i
-				for i < len(s) && isTchar(s[i]) {
+				for i < len(s) && httpguts.IsTokenRune(rune(s[i])) {
 					i++
 				}
 				e.raw = s[vs:i]
@@ -286,7 +290,7 @@ func addFields(bare *bool, fields *[]string, e *element) {
 		if f == "" {
 			continue
 		}
-		if !isToken(f) || len(*fields) >= maxFieldNames {
+		if !httpguts.ValidHeaderFieldName(f) || len(*fields) >= maxFieldNames {
 			*bare, *fields = true, nil
 			return
 		}
@@ -415,28 +419,6 @@ func eqFold(s, lower string) bool {
 		}
 	}
 	return true
-}
-
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// isTchar reports whether c may appear in a token (RFC 9110 section 5.6.2).
-func isTchar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
 }
 
 // isQuotedText reports whether c may appear in a quoted-string, directly or

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // dirs returns the Directives of an empty header changed by set, so each
@@ -267,7 +269,7 @@ func checkInvariants(t *testing.T, in string, d Directives) {
 			t.Errorf("%q: len(%s) = %d; want <= %d", in, name, len(fields), maxFieldNames)
 		}
 		for _, f := range fields {
-			if f == "" || f != http.CanonicalHeaderKey(f) || !isToken(f) {
+			if f == "" || f != http.CanonicalHeaderKey(f) || !httpguts.ValidHeaderFieldName(f) {
 				t.Errorf("%q: %s holds %q; want a canonical token", in, name, f)
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // KeyOptions is a route's cache-key configuration, validated by NewKeyer.
@@ -100,7 +102,7 @@ func NewKeyer(o KeyOptions) (*Keyer, error) {
 		}
 	}
 	for _, h := range o.Headers {
-		if !isToken(h) {
+		if !httpguts.ValidHeaderFieldName(h) {
 			return nil, fmt.Errorf("cache key: invalid header name %q", h)
 		}
 		c := http.CanonicalHeaderKey(h)
@@ -111,8 +113,8 @@ func NewKeyer(o KeyOptions) (*Keyer, error) {
 	}
 	for _, c := range o.Cookies {
 		// Cookie names are tokens (RFC 6265 section 4.1.1); net/http skips
-		// cookies with other names. isToken is shared with cachecontrol.go.
-		if !isToken(c) {
+		// cookies with other names.
+		if !httpguts.ValidHeaderFieldName(c) {
 			return nil, fmt.Errorf("cache key: invalid cookie name %q", c)
 		}
 		for _, prev := range k.cookies {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Status is what this cache did for one response, reported in the
@@ -153,7 +155,7 @@ func isSFToken(s string) bool {
 		return false
 	}
 	for i := 1; i < len(s); i++ {
-		if c := s[i]; !isTchar(c) && c != ':' && c != '/' {
+		if c := s[i]; !httpguts.IsTokenRune(rune(c)) && c != ':' && c != '/' {
 			return false
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 func TestStatusAppend(t *testing.T) {
@@ -166,7 +168,7 @@ func parseBareItem(s string, i int, allowInt bool) (string, int, error) {
 		return s[i:j], j, nil
 	default:
 		j := i
-		for j < len(s) && (isTchar(s[j]) || s[j] == ':' || s[j] == '/') {
+		for j < len(s) && (httpguts.IsTokenRune(rune(s[j])) || s[j] == ':' || s[j] == '/') {
 			j++
 		}
 		if !isSFToken(s[i:j]) {

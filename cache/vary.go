@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/http"
 	"slices"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Vary support (RFC 9111 section 4.1). A stored response whose Vary names
@@ -40,7 +42,7 @@ func VaryFields(h http.Header) (fields []string, star bool) {
 			case f == "":
 			case f == "*":
 				star = true
-			case !isToken(f):
+			case !httpguts.ValidHeaderFieldName(f):
 				star = true
 			default:
 				fields = append(fields, http.CanonicalHeaderKey(f))

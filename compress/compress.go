@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // DefaultMinSize is the Content-Length below which responses are sent as
@@ -450,7 +452,7 @@ func isTypeToken(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if s[i] == '*' || !isTchar(s[i]) {
+		if s[i] == '*' || !httpguts.IsTokenRune(rune(s[i])) {
 			return false
 		}
 	}

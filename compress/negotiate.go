@@ -1,6 +1,10 @@
 package compress
 
-import "strings"
+import (
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
 
 // Encoding names as they appear in Content-Encoding.
 const (
@@ -279,7 +283,7 @@ func skipOWS(s string, i int) int {
 }
 
 func skipToken(s string, i int) int {
-	for i < len(s) && isTchar(s[i]) {
+	for i < len(s) && httpguts.IsTokenRune(rune(s[i])) {
 		i++
 	}
 	return i
@@ -305,13 +309,4 @@ func skipQuoted(s string, i int) (int, bool) {
 		}
 	}
 	return i, false
-}
-
-// isTchar reports whether c may appear in a token (RFC 9110 section 5.6.2).
-func isTchar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }

@@ -10,6 +10,8 @@ import (
 
 	"gateway/limit"
 	"gateway/proxy/balance"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Overload protection: a route's rate_limit and concurrency sections and
@@ -256,7 +258,7 @@ func validateRateLimit(d *decoder, p string, rl *RouteRateLimit) {
 		switch {
 		case !ok || kind != "header":
 			d.report(p+".key", "invalid value %q (want ip or header:NAME)", rl.Key)
-		case !isToken(name):
+		case !httpguts.ValidHeaderFieldName(name):
 			d.report(p+".key", "invalid header name %q in %q", name, rl.Key)
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"gateway/batch"
 	"gateway/cache"
 	"gateway/compress"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // validate checks the decoded, defaulted config and normalizes route
@@ -346,26 +348,12 @@ func checkHashOn(s string) error {
 	}
 	kind, name, ok := strings.Cut(s, ":")
 	if ok && (kind == "header" || kind == "cookie") {
-		if !isToken(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("invalid %s name %q in hash_on %q", kind, name, s)
 		}
 		return nil
 	}
 	return fmt.Errorf("invalid value %q (want path, header:NAME or cookie:NAME)", s)
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110 section 5.6.2),
-// the syntax of methods, header names and cookie names.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 func validateRoutes(c *Config, d *decoder) {
@@ -407,7 +395,7 @@ func validateRoutes(c *Config, d *decoder) {
 			r.Hosts[j] = h
 		}
 		for j, m := range r.Methods {
-			if !isToken(m) {
+			if !httpguts.ValidHeaderFieldName(m) {
 				d.report(indexPath(p+".methods", j), "invalid method %q", m)
 			}
 			r.Methods[j] = strings.ToUpper(m)

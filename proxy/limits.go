@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gateway/limit"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Overload protection per route. Two limits, at two places:
@@ -126,7 +128,7 @@ func newRateLimiter(o *RateLimitOptions) (*rateLimiter, error) {
 	}
 	switch kind, name, _ := strings.Cut(o.Key, ":"); {
 	case o.Key == "" || o.Key == "ip":
-	case kind == "header" && name != "" && !strings.ContainsFunc(name, notTokenRune):
+	case kind == "header" && name != "" && httpguts.ValidHeaderFieldName(name):
 		rl.header = textproto.CanonicalMIMEHeaderKey(name)
 	default:
 		return nil, fmt.Errorf(`rate limit key %q: want "ip" or "header:NAME"`, o.Key)
@@ -137,10 +139,6 @@ func newRateLimiter(o *RateLimitOptions) (*rateLimiter, error) {
 	}
 	rl.keys = k
 	return rl, nil
-}
-
-func notTokenRune(c rune) bool {
-	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c))
 }
 
 // allow reports whether r is within its key's rate, and otherwise

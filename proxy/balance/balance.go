@@ -42,6 +42,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Policy names accepted in Options.Policy.
@@ -369,28 +371,10 @@ func parseHashOn(s string) (keySource, error) {
 	}
 	kind, name, _ := strings.Cut(s, ":")
 	switch {
-	case kind == "header" && isToken(name):
+	case kind == "header" && httpguts.ValidHeaderFieldName(name):
 		return keySource{kind: keyHeader, name: textproto.CanonicalMIMEHeaderKey(name)}, nil
-	case kind == "cookie" && isToken(name):
+	case kind == "cookie" && httpguts.ValidHeaderFieldName(name):
 		return keySource{kind: keyCookie, name: name}, nil
 	}
 	return keySource{}, fmt.Errorf(`balance: hash_on %q: want "path", "header:NAME" or "cookie:NAME"`, s)
-}
-
-// isToken reports whether s is an RFC 9110 token, the syntax of both
-// header field names and cookie names.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
