@@ -27,12 +27,13 @@ type jsonHandler struct {
 	// the record adds nothing to them: their count, and where the
 	// first one starts in prefix.
 	emptyGroups, emptyFrom int
+	clock                  *lineClock // for writeAccess
 }
 
 var _ slog.Handler = (*jsonHandler)(nil)
 
 func newJSONHandler(w io.Writer) *jsonHandler {
-	h := &jsonHandler{w: w}
+	h := &jsonHandler{w: w, clock: new(lineClock)}
 	if _, ok := w.(*Output); !ok {
 		h.mu = new(sync.Mutex)
 	}
@@ -81,20 +82,6 @@ func (h *jsonHandler) Handle(_ context.Context, r slog.Record) error {
 		first = first && !wrote
 		return true
 	})
-	return h.end(bp, b, base, first)
-}
-
-// handleAttrs is Handle for a record given as its parts: a slog.Record
-// allocates for more than five attributes, and the access log has a
-// dozen per request.
-func (h *jsonHandler) handleAttrs(t time.Time, l slog.Level, msg string, as []slog.Attr) error {
-	bp, b, base := h.start(t, l, msg)
-	first := h.open
-	for _, a := range as {
-		var wrote bool
-		b, wrote = appendAttr(b, a, first)
-		first = first && !wrote
-	}
 	return h.end(bp, b, base, first)
 }
 

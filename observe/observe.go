@@ -263,6 +263,16 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 	if h.o.Log == nil {
 		return
 	}
+	if jh, ok := h.o.Log.(*jsonHandler); ok && len(jh.prefix) == 0 && jh.groups == 0 {
+		l := accessLine{
+			id: s.idv[0], client: h.client(r), method: r.Method, host: r.Host, path: reqPath,
+			proto: r.Proto, route: h.routes[route], status: status, bytes: s.bytes, duration: d,
+			cache: outcome.String(), encoding: headerValue(hdr, "Content-Encoding"), aborted: aborted,
+		}
+		l.upstream, l.target, l.upstreamDur, l.hasUpstream = s.obs.Upstream()
+		_ = jh.writeAccess(end, &l)
+		return
+	}
 	var buf [16]slog.Attr
 	as := append(buf[:0],
 		slog.String("request_id", s.idv[0]),
@@ -287,10 +297,6 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 	}
 	if aborted {
 		as = append(as, slog.Bool("aborted", true))
-	}
-	if jh, ok := h.o.Log.(*jsonHandler); ok {
-		_ = jh.handleAttrs(end, slog.LevelInfo, "request", as)
-		return
 	}
 	rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
 	rec.AddAttrs(as...)
@@ -317,4 +323,12 @@ func (h *handler) client(r *http.Request) string {
 		return a.String()
 	}
 	return r.RemoteAddr
+}
+
+// headerValue is h.Get(key) for a key already in canonical form.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
