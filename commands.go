@@ -119,6 +119,8 @@ listeners:
     h2c: true
 admin:
   address: %q
+batch:
+  enabled: true
 upstreams:
   sample:
     targets: [%s]
@@ -133,6 +135,7 @@ routes:
     upstream: sample
     timeout: 10s
     max_body_size: 1MiB
+    batchable: true
     cache:
       enabled: true
       stale_while_revalidate: 10s
@@ -184,6 +187,9 @@ and is fresh for 30 s; watch Cache-Status and Age change:
   curl -si %[1]s/api/hello | grep -i cache-status
   # compressed for clients that accept it; a cached object is encoded once
   curl -s -H 'Accept-Encoding: br' '%[1]s/api/cached?ms=300' -o /dev/null -w '%%{size_download} bytes\n' -D - | grep -iE '^(content-encoding|vary)|bytes'
+  # several requests in one round trip, run side by side in the gateway
+  # (through the route and its cache), answered in order
+  curl -s %[1]s/_batch -H 'Content-Type: application/json' -d '{"requests": [{"id": "h", "path": "/api/hello"}, {"id": "c", "path": "/api/cached?ms=300"}]}'
 
 Admin (loopback only):
   curl -s %[2]s/readyz

@@ -318,6 +318,20 @@ func TestDemo(t *testing.T) {
 	if body := get(t, "http://"+adm+"/cache/stats", http.StatusOK); !strings.Contains(body, `"hits": 1`) {
 		t.Errorf("cache stats: got %s; want one hit", body)
 	}
+	// The batching endpoint: two items, answered in order, the cached
+	// one from the cache.
+	resp, err := http.Post("http://"+gw+"/_batch", "application/json",
+		strings.NewReader(`{"requests": [{"id": "h", "path": "/api/hello"}, {"id": "c", "path": "/api/cached"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if body := string(b); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"id":"h","status":200`) ||
+		!strings.Contains(body, `"id":"c","status":200`) || strings.Index(body, `"id":"h"`) > strings.Index(body, `"id":"c"`) ||
+		!strings.Contains(body, "hit") {
+		t.Errorf("batch: got %d %s; want both items 200, in order, the cached one a hit", resp.StatusCode, body)
+	}
 	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
