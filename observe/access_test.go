@@ -98,3 +98,25 @@ func TestLineClockNewSecond(t *testing.T) {
 		t.Errorf("a whole second: %d T; want 1", got)
 	}
 }
+
+// FuzzAccessLineMatchesSlog: for any field values, durations and
+// times, the access log's encoder writes what slog.JSONHandler writes.
+func FuzzAccessLineMatchesSlog(f *testing.F) {
+	f.Add("id", "/p?q=1", "h\u2028\xff", int64(71000), int64(1764205323123456789), 200)
+	f.Add(`"\`, "\x00", "", int64(0), int64(0), 499)
+	f.Add("x", "/", "example.com", int64(-5), int64(-62135596800000000), 100)
+	f.Fuzz(func(t *testing.T, id, path, host string, durNs, unixNs int64, status int) {
+		at := time.Unix(0, unixNs).In(time.FixedZone("z", int(unixNs%86400)))
+		l := accessLine{id: id, client: "192.0.2.1", method: "GET", host: host, path: path, proto: "HTTP/1.1",
+			route: "r", status: status, bytes: durNs, duration: time.Duration(durNs), cache: "hit", encoding: host,
+			upstream: path, target: id, upstreamDur: time.Duration(durNs / 3), hasUpstream: status%2 == 0, aborted: status%3 == 0}
+		var buf bytes.Buffer
+		h := newJSONHandler(&buf)
+		if err := h.writeAccess(at, &l); err != nil {
+			t.Fatal(err)
+		}
+		if want := slogLine(t, at, &l); buf.String() != want {
+			t.Errorf("got  %s want %s", buf.String(), want)
+		}
+	})
+}
