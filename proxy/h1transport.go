@@ -30,6 +30,7 @@ type h1Transport struct {
 	maxConns         int // per target; 0 is no cap
 	maxIdle          int // idle connections kept per target
 	idleTimeout      time.Duration
+	surplusIdle      time.Duration // how long those beyond maxIdle may stay idle (see put)
 	responseTimeout  time.Duration // wait for response headers; 0 is none
 	handshakeTimeout time.Duration // TLS handshake; 0 is only the request's context
 	now              func() time.Time
@@ -173,18 +174,17 @@ func (p *hostConns) dial(ctx context.Context) (*h1Conn, error) {
 }
 
 // put returns a healthy connection: to a waiter first, else to the idle
-// list, else closes it.
+// list. The list may grow past maxIdle: while more requests are in
+// flight than maxIdle, a connection closed on return would be dialed
+// again by the next request, a TCP handshake (and TLS) per request for
+// as long as the load lasts. The sweep closes those beyond maxIdle once
+// they have been idle for surplusIdle, so the pool shrinks back soon
+// after the load does.
 func (p *hostConns) put(c *h1Conn) {
 	p.mu.Lock()
 	if w := p.nextWaiterLocked(); w != nil {
 		p.mu.Unlock()
 		w <- c
-		return
-	}
-	if len(p.idle) >= p.t.maxIdle {
-		p.open--
-		p.mu.Unlock()
-		c.Conn.Close()
 		return
 	}
 	c.idleSince = p.t.now()
@@ -223,29 +223,33 @@ func (c *h1Conn) close() {
 
 // closeIdle closes every idle connection.
 func (t *h1Transport) closeIdle() {
-	t.closeIdleWhere(func(*h1Conn) bool { return true })
+	t.closeIdleWhere(func(*h1Conn, bool) bool { return true })
 }
 
 // sweep closes connections idle for longer than the idle timeout, so an
-// upstream that went quiet does not keep sockets open on both sides.
+// upstream that went quiet does not keep sockets open on both sides, and
+// those beyond maxIdle idle for longer than surplusIdle.
 func (t *h1Transport) sweep() {
-	if t.idleTimeout <= 0 {
-		return
-	}
 	now := t.now()
-	t.closeIdleWhere(func(c *h1Conn) bool { return now.Sub(c.idleSince) > t.idleTimeout })
+	t.closeIdleWhere(func(c *h1Conn, surplus bool) bool {
+		idle := now.Sub(c.idleSince)
+		return (t.idleTimeout > 0 && idle > t.idleTimeout) || (surplus && idle > t.surplusIdle)
+	})
 }
 
 // closeIdleWhere closes the idle connections that stale picks, in every
-// target's pool.
-func (t *h1Transport) closeIdleWhere(stale func(*h1Conn) bool) {
+// target's pool; surplus tells it that the connection is one of those
+// beyond maxIdle, counted from the least recently used.
+func (t *h1Transport) closeIdleWhere(stale func(c *h1Conn, surplus bool) bool) {
 	t.hosts.Range(func(_, v any) bool {
 		p := v.(*hostConns)
 		var gone []*h1Conn
 		p.mu.Lock()
+		extra := len(p.idle) - t.maxIdle
 		keep := p.idle[:0]
-		for _, c := range p.idle {
-			if stale(c) {
+		for i, c := range p.idle {
+			// The list runs from least to most recently returned.
+			if stale(c, i < extra) {
 				gone = append(gone, c)
 			} else {
 				keep = append(keep, c)

@@ -1267,3 +1267,62 @@ func TestH1TLSHandshakeTimeout(t *testing.T) {
 	}
 	h1CheckState(t, tr, u, h1PoolState{})
 }
+
+// TestH1SurplusIdle: connections beyond maxIdle are kept after a burst,
+// so the next burst reuses them instead of dialing, and the sweep closes
+// them (the least recently used first) once idle for surplusIdle, down
+// to maxIdle.
+func TestH1SurplusIdle(t *testing.T) {
+	checkLeaks(t)
+	const burst, maxIdle = 5, 2
+	var gate atomic.Pointer[chan struct{}]
+	var arrived atomic.Int64
+	s := newH1TestServer(t, false, func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		<-*gate.Load()
+		io.WriteString(w, "ok")
+	})
+	clock := newClock()
+	tr := newH1TestTransport(t)
+	tr.now = clock.Now
+	tr.maxIdle, tr.surplusIdle = maxIdle, 2*time.Second
+	// run holds burst requests at the upstream at once, then lets them go.
+	run := func() {
+		g := make(chan struct{})
+		gate.Store(&g)
+		start := arrived.Load()
+		var results []<-chan h1Result
+		for range burst {
+			results = append(results, h1Go(tr, h1NewRequest(t, context.Background(), http.MethodGet, s.URL+"/x", nil)))
+		}
+		h1WaitUntil(t, "the burst to reach the upstream", func() bool { return arrived.Load() == start+burst })
+		close(g)
+		for _, ch := range results {
+			r := <-ch
+			if r.err != nil {
+				t.Fatalf("GET: %v", r.err)
+			}
+			io.Copy(io.Discard, r.resp.Body)
+			r.resp.Body.Close()
+		}
+	}
+	run()
+	h1CheckState(t, tr, s.URL, h1PoolState{open: burst, idle: burst})
+	clock.Advance(time.Second)
+	tr.sweep() // within surplusIdle: all stay
+	h1CheckState(t, tr, s.URL, h1PoolState{open: burst, idle: burst})
+	run()
+	if n := s.accepted.Load(); n != burst {
+		t.Errorf("connections accepted after two bursts: got %d; want %d", n, burst)
+	}
+	clock.Advance(3 * time.Second)
+	tr.sweep()
+	for range burst - maxIdle {
+		waitFor(t, s.closed, "the upstream to see a surplus connection closed")
+	}
+	h1CheckState(t, tr, s.URL, h1PoolState{open: maxIdle, idle: maxIdle})
+	h1Get(t, tr, s.URL+"/x", "ok")
+	if n := s.accepted.Load(); n != burst {
+		t.Errorf("connections accepted after the sweep: got %d; want %d (a kept one reused)", n, burst)
+	}
+}

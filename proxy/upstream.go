@@ -216,11 +216,17 @@ func (u *Upstream) Name() string { return u.name }
 // idle HTTP/1.1 connections.
 func (u *Upstream) Start() {
 	u.pool.Start()
-	if u.h1 != nil && u.h1.idleTimeout > 0 {
+	if u.h1 != nil {
 		u.sweeping.Add(1)
 		go func() {
 			defer u.sweeping.Done()
-			tick := time.NewTicker(u.h1.idleTimeout / 2)
+			// Often enough to close surplus connections about surplusIdle
+			// after a burst, and idle ones within half the idle timeout.
+			every := u.h1.surplusIdle / 2
+			if d := u.h1.idleTimeout / 2; d > 0 && d < every {
+				every = d
+			}
+			tick := time.NewTicker(every)
 			defer tick.Stop()
 			for {
 				select {
@@ -469,14 +475,25 @@ func newH1Transport(o UpstreamOptions, tr *http.Transport) *h1Transport {
 	if now == nil {
 		now = time.Now
 	}
+	surplus := surplusIdle
+	if idle > 0 && idle < surplus {
+		surplus = idle
+	}
 	return &h1Transport{
 		dial:             tr.DialContext,
 		tlsConfig:        tr.TLSClientConfig,
 		maxConns:         tr.MaxConnsPerHost,
 		maxIdle:          tr.MaxIdleConnsPerHost,
 		idleTimeout:      idle,
+		surplusIdle:      surplus,
 		responseTimeout:  o.ResponseHeaderTimeout,
 		handshakeTimeout: tr.TLSHandshakeTimeout,
 		now:              now,
 	}
 }
+
+// surplusIdle is how long HTTP/1.1 connections beyond
+// max_idle_per_target stay open once idle (the idle timeout, if
+// shorter): long enough to carry a burst of more concurrent requests
+// than that from one moment to the next without dialing again.
+const surplusIdle = 2 * time.Second
