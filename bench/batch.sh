@@ -104,8 +104,6 @@ check_pinned gateway "$PROXY_CPU" "$PID_GW"
 origin_count() { curl -fsS --max-time 5 "http://127.0.0.1:$P_ORIGIN/_count"; }
 
 wait_quiet
-GO_VERSION=$(go version)
-CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 
 # One row per protocol and mode, each its own bounded run, so the
 # gateway's CPU can be charged to the mode.
@@ -166,9 +164,7 @@ SECTION="$BENCH_DIR/results/50-batch.md"
 	echo "- gateway: one route \`batchable: true\`, no cache, upstream \`protocol: http1\`;"
 	echo "  \`batch: {enabled: true, concurrency: $BATCH_CONCURRENCY}\` (the default concurrency is 8); h2c listener"
 	echo "- client: \`bench/batchbench\`, Go's \`net/http\` client, keep-alive, no compression"
-	echo "- $GO_VERSION"
-	echo "- CPU: $CPU_MODEL; kernel $(uname -sr), nproc $NPROC"
-	echo "- load average (1/5/15 min) before measuring: $LOADAVG_START"
+	env_lines
 	echo
 	echo "A round gets $ITEMS responses: **sequential** sends $ITEMS GETs one after"
 	echo "another on one connection; **parallel** sends them at once (HTTP/1.1: up"
@@ -209,8 +205,4 @@ SECTION="$BENCH_DIR/results/50-batch.md"
 	echo "bench used during the row; rows above $OTHER_MAX% were repeated up to $RETRIES times."
 } >"$SECTION"
 
-bash "$BENCH_DIR/assemble.sh"
-log "wrote $SECTION and $BENCH_DIR/RESULTS.md"
-cat "$SECTION"
-((MISSING)) && exit 2
-exit 0
+publish_section "$SECTION" "some rows were not measured; see the log"

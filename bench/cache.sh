@@ -121,20 +121,9 @@ routes:
       enabled: true
 EOF
 
-# one_line FILE: the first non-empty line of FILE, fit for a table cell.
-one_line() { grep -m1 -v '^[[:space:]]*$' "$1" 2>/dev/null | sed "s#$TMP/##g" | tr '|' '/' | cut -c1-160 || true; }
-
-log "building gateway"
-if ! (cd "$REPO_DIR" && go build -o "$TMP/gateway" .) >"$TMP/gateway-build.log" 2>&1; then
-	WHY[gw]="not measured: gateway did not build ($(one_line "$TMP/gateway-build.log"))"
-	log "gateway build failed; its rows will be marked not measured. Build output:"
-	tail -n 30 "$TMP/gateway-build.log" >&2 || true
-elif ! "$TMP/gateway" validate -config "$TMP/gateway.yaml" >"$TMP/gateway-validate.log" 2>&1; then
-	# Until the cache lands the gateway refuses the unknown "cache" keys.
-	WHY[gw]="not measured: gateway rejected the cache config ($(one_line "$TMP/gateway-validate.log"))"
-	log "${WHY[gw]}"
-	cat "$TMP/gateway-validate.log" >&2 || true
-fi
+# Without the cache the gateway refuses the unknown "cache" keys.
+WHY[gw]=$(build_gateway "$TMP/gateway.yaml" "cache config")
+[[ -z "${WHY[gw]}" ]] || log "${WHY[gw]}"
 
 # ---------------------------------------------------------------- servers
 start ORIGIN "$TMP/origin.log" "${PIN_LOAD[@]}" "$TMP/origin" -addr "127.0.0.1:$P_ORIGIN"
@@ -145,39 +134,17 @@ start ORIGIN_DIRECT "$TMP/origin-direct.log" "${PIN_PROXY[@]}" "$TMP/origin" -ad
 wait_http origin-direct "$PID_ORIGIN_DIRECT" "$TMP/origin-direct.log" "http://127.0.0.1:$P_ORIGIN_DIRECT/" || die "origin (direct) did not start"
 
 mkdir -p "$TMP/nginx/logs"
-cat >"$TMP/nginx/nginx.conf" <<EOF
-# One worker, like the single core the other proxies get.
-worker_processes 1;
-daemon off;
-master_process on;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/client_body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
+{
+	nginx_conf_head
+	cat <<EOF
     # sendfile and tcp_nopush stay off (nginx's defaults). Debian's
     # nginx.conf turns both on; here sendfile from the tmpfs cache was
     # slower for both sizes, and tcp_nopush held the end of every 64 KiB
     # hit for the 40 ms delayed ACK (1.2k req/s).
-    # Load generators reuse their connections for the whole run; nginx's
-    # default of 1000 requests per connection would add reconnects that
-    # no other target pays for.
-    keepalive_requests 10000000;
-    keepalive_timeout 75s;
     # No proxy_cache_valid: only what Cache-Control allows is stored, for
     # as long as it allows. use_temp_path=off writes responses straight
     # into the cache directory (in memory, see SHM).
     proxy_cache_path $SHM/nginx-cache levels=1:2 keys_zone=bench:10m max_size=256m use_temp_path=off;
-    upstream origin {
-        server 127.0.0.1:$P_ORIGIN;
-        keepalive 256;
-        keepalive_requests 10000000;
-    }
     server {
         listen 127.0.0.1:$P_NGINX;
         location / {
@@ -193,12 +160,8 @@ http {
     }
 }
 EOF
-start NGINX "$TMP/nginx/stdout.log" "${PIN_PROXY[@]}" "$NGINX_BIN" -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf"
-PARENTS+=("$PID_NGINX")
-wait_http nginx "$PID_NGINX" "$TMP/nginx/logs/error.log" "http://127.0.0.1:$P_NGINX/" || {
-	tail -n 20 "$TMP/nginx/stdout.log" >&2 || true
-	die "nginx did not start"
-}
+} >"$TMP/nginx/nginx.conf"
+start_nginx "http://127.0.0.1:$P_NGINX/"
 
 # Varnish: its own instance in the foreground (-F), working directory (its
 # shared-memory log) under $SHM (-n), no management port (-T none), the builtin VCL with one
@@ -225,13 +188,9 @@ if ! wait_http varnish "$PID_VARNISH" "$TMP/varnish.log" "http://127.0.0.1:$P_VA
 	log "${WHY[varnish]}"
 fi
 
-if [[ -z "${WHY[gw]}" ]]; then
-	start GW "$TMP/gateway.log" "${PIN_PROXY[@]}" "$TMP/gateway" run -config "$TMP/gateway.yaml"
-	if ! wait_http "gateway admin" "$PID_GW" "$TMP/gateway.log" "http://127.0.0.1:$P_GW_ADMIN/readyz" ||
-		! wait_http gateway "$PID_GW" "$TMP/gateway.log" "http://127.0.0.1:$P_GW/"; then
-		WHY[gw]="not measured: gateway did not start ($(one_line "$TMP/gateway.log"))"
-		log "${WHY[gw]}"
-	fi
+if [[ -z "${WHY[gw]}" ]] && ! start_gw "$TMP/gateway.yaml" "$P_GW_ADMIN" "$P_GW"; then
+	WHY[gw]="not measured: gateway did not start ($(one_line "$TMP/gateway.log"))"
+	log "${WHY[gw]}"
 fi
 
 # server_pids TARGET lists the processes whose CPU is charged to TARGET.
@@ -484,13 +443,11 @@ load_row() {
 	fi
 }
 
-GO_VERSION=$(go version)
 # Allocations per hit, from the Go benchmarks (quick, and after the load
 # runs so they do not disturb them).
 GO_HIT_BENCH=$(cd "$REPO_DIR" && go test -run '^$' -bench 'GatewayHit|Hit1K|Hit64K' -benchmem -benchtime 200000x ./cache/ 2>/dev/null | grep -E '^Benchmark' || true)
 NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | head -n1)
 WRK_VERSION=$(wrk -v 2>&1 | head -n1 || true)
-CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 
 mkdir -p "$BENCH_DIR/results"
 SECTION="$BENCH_DIR/results/20-cache.md"
@@ -510,9 +467,7 @@ SECTION="$BENCH_DIR/results/20-cache.md"
 	echo "- gateway: \`cache: {max_size: 256MiB, max_object_size: 8MiB}\`, route \`cache: {enabled: true}\`,"
 	echo "  upstream \`protocol: http1\`, \`max_idle_per_target: 256\`"
 	echo "- $WRK_VERSION"
-	echo "- $GO_VERSION"
-	echo "- CPU: $CPU_MODEL; kernel $(uname -sr), nproc $NPROC"
-	echo "- load average (1/5/15 min) before measuring: $LOADAVG_START"
+	env_lines
 	echo
 	echo "### Cache hits ($CONNS connections)"
 	echo
@@ -580,9 +535,8 @@ SECTION="$BENCH_DIR/results/20-cache.md"
 	echo "and worker process) over the measured run, divided by requests completed;"
 	echo "it excludes the origin. Ratios to nginx: above 1 is more req/s, or more"
 	echo "CPU per request, than nginx. errors counts non-2xx responses and socket"
-	echo "errors (wrk gives up on a request after $WRK_TIMEOUT). other load % is the most CPU,"
-	echo "in % of one core, that processes outside the bench used during any used"
-	echo "run; runs above $OTHER_MAX% were repeated up to $RETRIES times."
+	echo "errors (wrk gives up on a request after $WRK_TIMEOUT)."
+	note_other_load
 	if [[ -n "$GW_STATS" ]]; then
 		echo
 		echo "Gateway \`/cache/stats\` after the runs: \`$GW_STATS\`"
@@ -602,11 +556,4 @@ SECTION="$BENCH_DIR/results/20-cache.md"
 	fi
 } >"$SECTION"
 
-bash "$BENCH_DIR/assemble.sh"
-log "wrote $SECTION and $BENCH_DIR/RESULTS.md"
-cat "$SECTION"
-
-if ((MISSING)); then
-	log "some targets were not measured; see the tables"
-	exit 2
-fi
+publish_section "$SECTION" "some targets were not measured; see the tables"

@@ -81,9 +81,6 @@ else
 	SHM="$TMP"
 fi
 
-# one_line FILE: the first non-empty line of FILE, fit for a table cell.
-one_line() { grep -m1 -v '^[[:space:]]*$' "$1" 2>/dev/null | sed "s#$TMP/##g" | tr '|' '/' | cut -c1-160 || true; }
-
 # nginx's brotli filter is a separate Debian package (not in nginx itself).
 # Install it when missing; without it nginx's br rows say why.
 BROTLI_PKG=libnginx-mod-http-brotli-filter
@@ -142,16 +139,8 @@ routes:
       enabled: true
 EOF
 
-log "building gateway"
-if ! (cd "$REPO_DIR" && go build -o "$TMP/gateway" .) >"$TMP/gateway-build.log" 2>&1; then
-	WHY[gw]="not measured: gateway did not build ($(one_line "$TMP/gateway-build.log"))"
-	log "gateway build failed; its rows will be marked not measured. Build output:"
-	tail -n 30 "$TMP/gateway-build.log" >&2 || true
-elif ! "$TMP/gateway" validate -config "$TMP/gateway.yaml" >"$TMP/gateway-validate.log" 2>&1; then
-	WHY[gw]="not measured: gateway rejected the config ($(one_line "$TMP/gateway-validate.log"))"
-	log "${WHY[gw]}"
-	cat "$TMP/gateway-validate.log" >&2 || true
-fi
+WHY[gw]=$(build_gateway "$TMP/gateway.yaml" config)
+[[ -z "${WHY[gw]}" ]] || log "${WHY[gw]}"
 
 # ---------------------------------------------------------------- servers
 start ORIGIN "$TMP/origin.log" "${PIN_LOAD[@]}" "$TMP/origin" -addr "127.0.0.1:$P_ORIGIN"
@@ -172,32 +161,12 @@ write_nginx_conf() {
     brotli_types application/json;"
 		br_lvl="brotli_comp_level $GW_BR_LEVEL;"
 	fi
-	cat >"$TMP/nginx/nginx.conf" <<EOF
-$load
-# One worker, like the single core the other proxies get.
-worker_processes 1;
-daemon off;
-master_process on;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/client_body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    # As in cache.sh: sendfile and tcp_nopush off (nginx's defaults), no
-    # reconnects that the other targets do not pay for.
-    keepalive_requests 10000000;
-    keepalive_timeout 75s;
+	{
+		echo "$load"
+		nginx_conf_head
+		cat <<EOF
+    # As in cache.sh: sendfile and tcp_nopush off (nginx's defaults).
     proxy_cache_path $SHM/nginx-cache levels=1:2 keys_zone=bench:10m max_size=256m use_temp_path=off;
-    upstream origin {
-        server 127.0.0.1:$P_ORIGIN;
-        keepalive 256;
-        keepalive_requests 10000000;
-    }
     # The cache stores the origin's identity response; these filters
     # compress it again on every hit.
     gzip on;
@@ -233,6 +202,7 @@ http {
     }
 }
 EOF
+	} >"$TMP/nginx/nginx.conf"
 }
 
 mkdir -p "$TMP/nginx/logs"
@@ -247,14 +217,7 @@ if [[ -z "$NGINX_BR_WHY" ]]; then
 	fi
 fi
 ((NGINX_BR)) || write_nginx_conf 0
-start NGINX "$TMP/nginx/stdout.log" "${PIN_PROXY[@]}" "$NGINX_BIN" -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf"
-PARENTS+=("$PID_NGINX")
-for p in $P_NGINX $P_NGINX_LVL; do
-	wait_http nginx "$PID_NGINX" "$TMP/nginx/logs/error.log" "http://127.0.0.1:$p$PATH_DOC" || {
-		tail -n 20 "$TMP/nginx/stdout.log" >&2 || true
-		die "nginx did not start"
-	}
-done
+start_nginx "http://127.0.0.1:$P_NGINX$PATH_DOC" "http://127.0.0.1:$P_NGINX_LVL$PATH_DOC"
 
 # Varnish: as in cache.sh (foreground, own working directory, no management
 # port, 256 MiB malloc), but with a VCL file instead of -b: the builtin VCL
@@ -294,13 +257,9 @@ if ! wait_http varnish "$PID_VARNISH" "$TMP/varnish.log" "http://127.0.0.1:$P_VA
 	log "${WHY[varnish]}"
 fi
 
-if [[ -z "${WHY[gw]}" ]]; then
-	start GW "$TMP/gateway.log" "${PIN_PROXY[@]}" "$TMP/gateway" run -config "$TMP/gateway.yaml"
-	if ! wait_http "gateway admin" "$PID_GW" "$TMP/gateway.log" "http://127.0.0.1:$P_GW_ADMIN/readyz" ||
-		! wait_http gateway "$PID_GW" "$TMP/gateway.log" "http://127.0.0.1:$P_GW/"; then
-		WHY[gw]="not measured: gateway did not start ($(one_line "$TMP/gateway.log"))"
-		log "${WHY[gw]}"
-	fi
+if [[ -z "${WHY[gw]}" ]] && ! start_gw "$TMP/gateway.yaml" "$P_GW_ADMIN" "$P_GW"; then
+	WHY[gw]="not measured: gateway did not start ($(one_line "$TMP/gateway.log"))"
+	log "${WHY[gw]}"
 fi
 
 # server_pids TARGET lists the processes whose CPU is charged to TARGET.
@@ -556,10 +515,8 @@ table_row() {
 			l, ae, ce, bb, wb, r, a / 1000, b / 1000, c, qr, qc, xo, e, o, u }'
 }
 
-GO_VERSION=$(go version)
 NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | head -n1)
 WRK_VERSION=$(wrk -v 2>&1 | head -n1 || true)
-CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 if ((NGINX_BR)); then
 	BROTLI_NOTE="brotli filter module ($BROTLI_PKG $(dpkg-query -W -f '${Version}' "$BROTLI_PKG" 2>/dev/null || echo '?')): \`brotli on; brotli_types application/json;\`"
 else
@@ -593,9 +550,7 @@ SECTION="$BENCH_DIR/results/30-compress.md"
 	echo "  (br, zstd, gzip; cached objects encoded once per coding at the \`default\` level:"
 	echo "  gzip $GW_GZIP_LEVEL, brotli quality $GW_BR_LEVEL; a hit runs no compressor)"
 	echo "- $WRK_VERSION"
-	echo "- $GO_VERSION"
-	echo "- CPU: $CPU_MODEL; kernel $(uname -sr), nproc $NPROC"
-	echo "- load average (1/5/15 min) before measuring: $LOADAVG_START"
+	env_lines
 	echo
 	echo "### Cache hits by Accept-Encoding ($CONNS connections)"
 	echo
@@ -617,27 +572,18 @@ SECTION="$BENCH_DIR/results/30-compress.md"
 		table_row "$id" "$t" "$enc" "$status"
 	done
 	echo
-	echo "Every number is the median over the runs counted in \"runs\" (used/measured:"
-	echo "runs that other processes disturbed are left out when the row has"
-	echo "undisturbed ones). CPU µs/req is user+system time of the server under"
+	note_medians
+	echo "CPU µs/req is user+system time of the server under"
 	echo "test (nginx: master, worker, cache manager; Varnish: manager and worker"
 	echo "process) over the measured run, divided by requests completed; it"
 	echo "excludes the origin. origin req: requests that reached the origin during"
 	echo "the measured run (0 = all hits). errors counts non-2xx responses and"
-	echo "socket errors. other load % is the most CPU, in % of one core, that"
-	echo "processes outside the bench used during any used run; runs above"
-	echo "$OTHER_MAX% were repeated up to $RETRIES times."
+	echo "socket errors."
+	note_other_load
 	if [[ -n "$GW_STATS" ]]; then
 		echo
 		echo "Gateway \`/cache/stats\` after the runs: \`$GW_STATS\`"
 	fi
 } >"$SECTION"
 
-bash "$BENCH_DIR/assemble.sh"
-log "wrote $SECTION and $BENCH_DIR/RESULTS.md"
-cat "$SECTION"
-
-if ((MISSING)); then
-	log "some rows were not measured; see the table"
-	exit 2
-fi
+publish_section "$SECTION" "some rows were not measured; see the table"

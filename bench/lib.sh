@@ -2,7 +2,8 @@
 # The globals set here (PIN_*, TMP, LOAD_TIMEOUT, M_*, ...) are read by the
 # scripts that source this file.
 # shellcheck disable=SC2034
-# Shared shell functions of the bench scripts (run.sh, cache.sh). Source it
+# Shared shell functions of the bench scripts (run.sh, cache.sh, compress.sh,
+# websocket.sh, batch.sh, observability.sh). Source it
 # after `set -euo pipefail` and BENCH_DIR/REPO_DIR are set, then call, in
 # this order:
 #
@@ -10,6 +11,18 @@
 #   bench_tools        installs missing tools, puts go on PATH, sets NGINX_BIN
 #   bench_pinning      NPROC PIN_LOAD PIN_PROXY PIN_NOTE CLK_TCK
 #   bench_tmp          TMP, PIDS, PARENTS, EXTRA_RM and the exit trap
+#
+# (scripts that need only go/wrk/curl skip bench_tools). Shared setup and
+# report helpers, used after bench_tmp:
+#
+#   one_line FILE            first non-empty line of FILE, fit for a table cell
+#   build_gateway CONFIG WHAT  builds $TMP/gateway, validates CONFIG; prints why not
+#   start_gw CONFIG ADMIN [PORT]  starts the gateway as GW, waits until it answers
+#   nginx_conf_head          start of an nginx.conf (1 worker, temp dirs, upstream origin)
+#   start_nginx URL...       starts $TMP/nginx/nginx.conf as NGINX, waits for the URLs
+#   env_lines                report lines: go version, CPU and kernel, load average
+#   note_medians, note_other_load  report footnote sentences
+#   publish_section SECTION MSG  reassembles RESULTS.md; exits 2 with MSG if MISSING
 #
 # Every server goes through `start` (its PID lands in PIDS); a server whose
 # children do the work (nginx master, varnishd manager) is also added to
@@ -361,3 +374,118 @@ used_samples() {
 
 # max_col COLUMN FILE: the largest value of a column.
 max_col() { awk -v c="$1" '$c > m { m = $c } END { print m + 0 }' "$2"; }
+
+# ---------------------------------------------------------------- setup helpers
+# one_line FILE: the first non-empty line of FILE, fit for a table cell.
+one_line() { grep -m1 -v '^[[:space:]]*$' "$1" 2>/dev/null | sed "s#$TMP/##g" | tr '|' '/' | cut -c1-160 || true; }
+
+# build_gateway CONFIG WHAT builds the gateway into $TMP/gateway and has it
+# validate CONFIG. When either fails it logs the output and prints the
+# reason for the gateway's rows (WHAT names the config, e.g. "config");
+# it prints nothing when the gateway can be measured.
+build_gateway() {
+	log "building gateway"
+	if ! (cd "$REPO_DIR" && go build -o "$TMP/gateway" .) >"$TMP/gateway-build.log" 2>&1; then
+		log "gateway build failed; its rows will be marked not measured. Build output:"
+		tail -n 30 "$TMP/gateway-build.log" >&2 || true
+		echo "not measured: gateway did not build ($(one_line "$TMP/gateway-build.log"))"
+	elif ! "$TMP/gateway" validate -config "$1" >"$TMP/gateway-validate.log" 2>&1; then
+		cat "$TMP/gateway-validate.log" >&2 || true
+		echo "not measured: gateway rejected the $2 ($(one_line "$TMP/gateway-validate.log"))"
+	fi
+}
+
+# start_gw CONFIG ADMIN_PORT [PORT] starts $TMP/gateway with CONFIG as GW
+# (pinned to the server core, log $TMP/gateway.log) and waits for its
+# admin /readyz and, with PORT, for its listener. Returns non-zero when
+# it does not come up.
+start_gw() {
+	start GW "$TMP/gateway.log" "${PIN_PROXY[@]}" "$TMP/gateway" run -config "$1"
+	wait_http "gateway admin" "$PID_GW" "$TMP/gateway.log" "http://127.0.0.1:$2/readyz" || return 1
+	[[ -z "${3:-}" ]] || wait_http gateway "$PID_GW" "$TMP/gateway.log" "http://127.0.0.1:$3/"
+}
+
+# nginx_conf_head prints the start of an nginx.conf, up to inside
+# "http {": one worker in the foreground,
+# pid, error log and temp dirs under $TMP/nginx, no access log, client
+# keep-alive for a whole load run and the upstream "origin" (P_ORIGIN,
+# kept-alive connections). The caller adds its server blocks and the
+# closing brace.
+nginx_conf_head() {
+	cat <<EOF
+# One worker, like the single core the other proxies get.
+worker_processes 1;
+daemon off;
+master_process on;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/client_body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    # Load generators reuse their connections for the whole run; nginx's
+    # default of 1000 requests per connection would add reconnects that
+    # no other target pays for.
+    keepalive_requests 10000000;
+    keepalive_timeout 75s;
+    upstream origin {
+        server 127.0.0.1:$P_ORIGIN;
+        keepalive 256;
+        keepalive_requests 10000000;
+    }
+EOF
+}
+
+# start_nginx URL... starts nginx with $TMP/nginx/nginx.conf as NGINX on the
+# server core (a parent: its worker is charged to it) and waits for each
+# URL; dies when it does not come up.
+start_nginx() {
+	local url
+	start NGINX "$TMP/nginx/stdout.log" "${PIN_PROXY[@]}" "$NGINX_BIN" -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf"
+	PARENTS+=("$PID_NGINX")
+	for url in "$@"; do
+		wait_http nginx "$PID_NGINX" "$TMP/nginx/logs/error.log" "$url" || {
+			tail -n 20 "$TMP/nginx/stdout.log" >&2 || true
+			die "nginx did not start"
+		}
+	done
+}
+
+# ---------------------------------------------------------------- report helpers
+# env_lines prints the last lines of a section's environment list: the Go
+# version, CPU model and kernel, and the load average before measuring.
+env_lines() {
+	echo "- $(go version)"
+	echo "- CPU: $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo); kernel $(uname -sr), nproc $NPROC"
+	echo "- load average (1/5/15 min) before measuring: $LOADAVG_START"
+}
+
+# note_medians prints the footnote sentence on medians and disturbed runs.
+note_medians() {
+	echo "Every number is the median over the runs counted in \"runs\" (used/measured:"
+	echo "runs that other processes disturbed are left out when the row has"
+	echo "undisturbed ones)."
+}
+
+# note_other_load prints the footnote sentence on the "other load %" column.
+note_other_load() {
+	echo "other load % is the most CPU, in % of one core, that processes outside the"
+	echo "bench used during any used run; runs above $OTHER_MAX% were repeated up to"
+	echo "$RETRIES times."
+}
+
+# publish_section SECTION MESSAGE reassembles bench/RESULTS.md and shows
+# SECTION; when MISSING is 1 it logs MESSAGE and exits 2.
+publish_section() {
+	bash "$BENCH_DIR/assemble.sh"
+	log "wrote $1 and $BENCH_DIR/RESULTS.md"
+	cat "$1"
+	if ((MISSING)); then
+		log "$2"
+		exit 2
+	fi
+}

@@ -62,8 +62,6 @@ for p in $P_ORIGIN "${PORT[@]}" "${ADMIN[metrics]}" "${ADMIN[all]}"; do
 	port_free "$p" || die "port 127.0.0.1:$p is in use; set PORT_BASE to another range"
 done
 
-one_line() { grep -m1 -v '^[[:space:]]*$' "$1" 2>/dev/null | sed "s#$TMP/##g" | tr '|' '/' | cut -c1-160 || true; }
-
 # ---------------------------------------------------------------- build
 log "building origin"
 (cd "$REPO_DIR" && go build -o "$TMP/origin" ./bench/origin) || die "building bench/origin failed"
@@ -204,9 +202,7 @@ LOG_SAMPLE=$(head -n 1 "$ACCESS_LOG" 2>/dev/null || true)
 
 # ---------------------------------------------------------------- report
 MISSING=0
-GO_VERSION=$(go version)
 WRK_VERSION=$(wrk -v 2>&1 | head -n1 || true)
-CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 SECTION="$BENCH_DIR/results/60-observability.md"
 mkdir -p "$BENCH_DIR/results"
 {
@@ -226,9 +222,7 @@ mkdir -p "$BENCH_DIR/results"
 	echo "- metrics + access log: as metrics, plus \`access_log: {format: json, output: FILE}\`,"
 	echo "  one JSON line per request to a file on $(df -T "$TMP" | awk 'NR == 2 { print $2 }'), emptied before each run"
 	echo "- $WRK_VERSION"
-	echo "- $GO_VERSION"
-	echo "- CPU: $CPU_MODEL; kernel $(uname -sr), nproc $NPROC"
-	echo "- load average (1/5/15 min) before measuring: $LOADAVG_START"
+	env_lines
 	echo
 	echo "| request | configuration | req/s | p50 ms | p99 ms | CPU µs/req | req/s ÷ off | CPU/req ÷ off | errors | other load % | runs |"
 	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -258,15 +252,13 @@ mkdir -p "$BENCH_DIR/results"
 		done
 	done
 	echo
-	echo "Every number is the median over the runs counted in \"runs\" (used/measured:"
-	echo "runs that other processes disturbed are left out when the row has"
-	echo "undisturbed ones). CPU µs/req is user+system time of the gateway under"
+	note_medians
+	echo "CPU µs/req is user+system time of the gateway under"
 	echo "load over the measured run, divided by requests completed; it excludes the"
 	echo "origin and wrk. The cost of observability is CPU/req ÷ off above 1 (and"
 	echo "req/s ÷ off below 1, when the server core is the bottleneck). errors"
-	echo "counts non-2xx responses and socket errors. other load % is the most CPU,"
-	echo "in % of one core, that processes outside the bench used during any used"
-	echo "run; runs above $OTHER_MAX% were repeated up to $RETRIES times."
+	echo "counts non-2xx responses and socket errors."
+	note_other_load
 	if [[ -n "$LOG_LINES" ]]; then
 		echo
 		echo "Access log: $LOG_LINES. A line:"
@@ -285,11 +277,4 @@ mkdir -p "$BENCH_DIR/results"
 	fi
 } >"$SECTION"
 
-bash "$BENCH_DIR/assemble.sh"
-log "wrote $SECTION and $BENCH_DIR/RESULTS.md"
-cat "$SECTION"
-
-if ((MISSING)); then
-	log "some rows were not measured; see the table"
-	exit 2
-fi
+publish_section "$SECTION" "some rows were not measured; see the table"

@@ -86,31 +86,9 @@ start ORIGIN_DIRECT "$TMP/origin-direct.log" "${PIN_PROXY[@]}" "$TMP/origin" -ad
 wait_http origin-direct "$PID_ORIGIN_DIRECT" "$TMP/origin-direct.log" "http://127.0.0.1:$P_ORIGIN_DIRECT/" || die "origin (direct) did not start"
 
 mkdir -p "$TMP/nginx/logs"
-cat >"$TMP/nginx/nginx.conf" <<EOF
-# One worker, like the single core the other proxies get.
-worker_processes 1;
-daemon off;
-master_process on;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/client_body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    # Load generators reuse their connections for the whole run; nginx's
-    # default of 1000 requests per connection would add reconnects that
-    # no other target pays for.
-    keepalive_requests 10000000;
-    keepalive_timeout 75s;
-    upstream origin {
-        server 127.0.0.1:$P_ORIGIN;
-        keepalive 256;
-        keepalive_requests 10000000;
-    }
+{
+	nginx_conf_head
+	cat <<EOF
     server {
         listen 127.0.0.1:$P_NGINX;
         # nginx 1.22: http2 without ssl is h2c with prior knowledge.
@@ -124,12 +102,8 @@ http {
     }
 }
 EOF
-start NGINX "$TMP/nginx/stdout.log" "${PIN_PROXY[@]}" "$NGINX_BIN" -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf"
-PARENTS+=("$PID_NGINX")
-wait_http nginx "$PID_NGINX" "$TMP/nginx/logs/error.log" "http://127.0.0.1:$P_NGINX/" || {
-	tail -n 20 "$TMP/nginx/stdout.log" >&2 || true
-	die "nginx did not start"
-}
+} >"$TMP/nginx/nginx.conf"
+start_nginx "http://127.0.0.1:$P_NGINX/"
 wait_http nginx-h2 "$PID_NGINX" "$TMP/nginx/logs/error.log" "http://127.0.0.1:$P_NGINX_H2/" --http2-prior-knowledge ||
 	die "nginx h2c listener did not answer"
 
@@ -381,9 +355,8 @@ fi
 	echo "the measured run, divided by requests completed; it excludes the origin."
 	echo "Ratios compare with nginx on the same client protocol (above 1 is more"
 	echo "req/s, or more CPU per request, than nginx). errors counts non-2xx"
-	echo "responses and socket/stream errors (median over the runs). other load %"
-	echo "is the most CPU, in % of one core, that processes outside the bench used"
-	echo "during any used run; runs above $OTHER_MAX% were repeated up to $RETRIES times."
+	echo "responses and socket/stream errors (median over the runs)."
+	note_other_load
 	echo
 	echo "floor (\`bench/floor\`) is the least a proxy built on net/http can spend:"
 	echo "net/http's server on the client side, as the gateway's, and an upstream"
@@ -393,11 +366,4 @@ fi
 	echo "distance to nginx is net/http's own cost, not the gateway's."
 } >"$SECTION"
 
-bash "$BENCH_DIR/assemble.sh"
-log "wrote $SECTION and $BENCH_DIR/RESULTS.md"
-cat "$SECTION"
-
-if ((MISSING)); then
-	log "some targets were not measured; see the table"
-	exit 2
-fi
+publish_section "$SECTION" "some targets were not measured; see the table"

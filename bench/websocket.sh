@@ -61,8 +61,6 @@ for p in $P_ECHO $P_GW $P_ECHO_DIRECT $P_GW_ADMIN; do
 	port_free "$p" || die "port 127.0.0.1:$p is in use; set PORT_BASE to another range"
 done
 
-one_line() { grep -m1 -v '^[[:space:]]*$' "$1" 2>/dev/null | sed "s#$TMP/##g" | tr '|' '/' | cut -c1-160 || true; }
-
 # ---------------------------------------------------------------- build
 log "building wsbench"
 (cd "$REPO_DIR" && go build -o "$TMP/wsbench" ./bench/wsbench) || die "building bench/wsbench failed"
@@ -87,14 +85,8 @@ routes:
       idle_timeout: 5m
 EOF
 
-log "building gateway"
-if ! (cd "$REPO_DIR" && go build -o "$TMP/gateway" .) >"$TMP/gateway-build.log" 2>&1; then
-	WHY[gw]="not measured: gateway did not build ($(one_line "$TMP/gateway-build.log"))"
-	log "${WHY[gw]}"
-elif ! "$TMP/gateway" validate -config "$TMP/gateway.yaml" >"$TMP/gateway-validate.log" 2>&1; then
-	WHY[gw]="not measured: gateway rejected the config ($(one_line "$TMP/gateway-validate.log"))"
-	log "${WHY[gw]}"
-fi
+WHY[gw]=$(build_gateway "$TMP/gateway.yaml" config)
+[[ -z "${WHY[gw]}" ]] || log "${WHY[gw]}"
 
 # ---------------------------------------------------------------- servers
 start ECHO "$TMP/echo.log" "${PIN_LOAD[@]}" "$TMP/wsbench" -serve "127.0.0.1:$P_ECHO"
@@ -104,12 +96,9 @@ wait_http echo "$PID_ECHO" "$TMP/echo.log" "http://127.0.0.1:$P_ECHO/healthz" ||
 start ECHO_DIRECT "$TMP/echo-direct.log" "${PIN_PROXY[@]}" "$TMP/wsbench" -serve "127.0.0.1:$P_ECHO_DIRECT"
 wait_http echo-direct "$PID_ECHO_DIRECT" "$TMP/echo-direct.log" "http://127.0.0.1:$P_ECHO_DIRECT/healthz" ||
 	die "echo server (direct) did not start"
-if [[ -z "${WHY[gw]}" ]]; then
-	start GW "$TMP/gateway.log" "${PIN_PROXY[@]}" "$TMP/gateway" run -config "$TMP/gateway.yaml"
-	if ! wait_http "gateway admin" "$PID_GW" "$TMP/gateway.log" "http://127.0.0.1:$P_GW_ADMIN/readyz"; then
-		WHY[gw]="not measured: gateway did not start ($(one_line "$TMP/gateway.log"))"
-		log "${WHY[gw]}"
-	fi
+if [[ -z "${WHY[gw]}" ]] && ! start_gw "$TMP/gateway.yaml" "$P_GW_ADMIN"; then
+	WHY[gw]="not measured: gateway did not start ($(one_line "$TMP/gateway.log"))"
+	log "${WHY[gw]}"
 fi
 
 server_pids() {
@@ -168,8 +157,6 @@ fi
 
 # ---------------------------------------------------------------- report
 MISSING=0
-GO_VERSION=$(go version)
-CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 SECTION="$BENCH_DIR/results/40-websocket.md"
 mkdir -p "$BENCH_DIR/results"
 {
@@ -185,9 +172,7 @@ mkdir -p "$BENCH_DIR/results"
 	echo "- gateway: upstream \`protocol: http1\`, route \`websocket: {max_connections: 0, idle_timeout: 5m}\`"
 	echo "- the echo server behind the gateway shares CPU $LOAD_CPU with the client; the one"
 	echo "  measured directly has CPU $PROXY_CPU to itself, as the gateway does"
-	echo "- $GO_VERSION"
-	echo "- CPU: $CPU_MODEL; kernel $(uname -sr), nproc $NPROC"
-	echo "- load average (1/5/15 min) before measuring: $LOADAVG_START"
+	env_lines
 	echo
 	echo "| target | connections | message bytes | msg/s | p50 ms | p99 ms | CPU µs/msg | msg/s ÷ direct | p50 ÷ direct | errors | other load % | runs |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -218,27 +203,18 @@ mkdir -p "$BENCH_DIR/results"
 		done
 	done
 	echo
-	echo "Every number is the median over the runs counted in \"runs\" (used/measured:"
-	echo "runs that other processes disturbed are left out when the row has undisturbed"
-	echo "ones). msg/s counts round trips completed per second over all connections;"
+	note_medians
+	echo "msg/s counts round trips completed per second over all connections;"
 	echo "latency is per round trip. CPU µs/msg is user+system time of the server under"
 	echo "test (the gateway, or the echo server itself for \"direct\") over the measured"
 	echo "run, divided by round trips; the gateway's excludes the echo server behind it."
 	echo "Ratios to direct: the gateway adds a hop, so msg/s below 1 and p50 above 1"
-	echo "are its cost. other load % is the most CPU, in % of one core, that processes"
-	echo "outside the bench used during any used run; runs above $OTHER_MAX% were"
-	echo "repeated up to $RETRIES times."
+	echo "are its cost."
+	note_other_load
 	if [[ -n "$GW_STATS" ]]; then
 		echo
 		echo "Gateway \`/websocket/stats\` after the runs: \`$GW_STATS\`"
 	fi
 } >"$SECTION"
 
-bash "$BENCH_DIR/assemble.sh"
-log "wrote $SECTION and $BENCH_DIR/RESULTS.md"
-cat "$SECTION"
-
-if ((MISSING)); then
-	log "some rows were not measured; see the table"
-	exit 2
-fi
+publish_section "$SECTION" "some rows were not measured; see the table"
