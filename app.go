@@ -31,8 +31,9 @@ import (
 // and the current generation of what the config builds below them
 // (upstreams, routes, limits, compression, metrics, access log), which a
 // reload replaces (app_reload.go). The cache store is shared by every
-// generation, so a reload keeps its entries. main.go is the only place
-// that maps the config into each package's options.
+// generation, so a reload keeps its entries. The root package (app*.go)
+// and config's option methods are where the config is mapped into each
+// package's options.
 type app struct {
 	cfg     *config.Config // the config the listeners were built from
 	log     *slog.Logger
@@ -99,7 +100,7 @@ func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*
 		a.close()
 		return nil, err
 	}
-	if cfg.Admin.Address != "off" {
+	if cfg.Admin.Enabled() {
 		ah, err := admin.New(admin.Options{
 			Address:   cfg.Admin.Address,
 			Token:     cfg.Admin.Token,
@@ -120,24 +121,24 @@ func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*
 		}))
 		a.mountMetrics(ah)
 		ah.Handle("POST /reload", http.HandlerFunc(a.reloadHandler))
-		a.admin = &http.Server{
-			Addr:              cfg.Admin.Address,
-			Handler:           ah,
-			ReadHeaderTimeout: 5 * time.Second,
-			IdleTimeout:       60 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		}
+		a.admin = adminServer(cfg.Admin.Address, ah, log)
 	}
 	if cfg.Admin.HealthAddress != "" {
-		a.health = &http.Server{
-			Addr:              cfg.Admin.HealthAddress,
-			Handler:           admin.Health(a.ready),
-			ReadHeaderTimeout: 5 * time.Second,
-			IdleTimeout:       60 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		}
+		a.health = adminServer(cfg.Admin.HealthAddress, admin.Health(a.ready), log)
 	}
 	return a, nil
+}
+
+// adminServer is the server of the admin listener and of the health
+// one: operators' and probes' requests, short and few.
+func adminServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
 }
 
 // build makes a generation from cfg: upstreams, routes with their
@@ -146,7 +147,6 @@ func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*
 func (a *app) build(cfg *config.Config) (*generation, error) {
 	log := a.log
 	g := &generation{cfg: cfg, upstreams: map[string]*proxy.Upstream{}}
-	g.obs.stdout, g.obs.stderr = a.stdout, a.stderr
 	names := make([]string, 0, len(cfg.Upstreams))
 	for name := range cfg.Upstreams {
 		names = append(names, name)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -16,9 +15,8 @@ import (
 // observability is what a generation keeps of the access log and
 // metrics.
 type observability struct {
-	stdout, stderr io.Writer       // where access_log.output stdout and stderr go
-	metrics        *metrics.Gen    // nil when the admin listener is off
-	out            *observe.Output // the access log's; nil when it is off
+	metrics *metrics.Gen    // nil when the admin listener is off
+	out     *observe.Output // the access log's; nil when it is off
 }
 
 // newMetrics makes the process's one registry when the admin listener
@@ -65,7 +63,7 @@ func (a *app) observeRoot(g *generation, root http.Handler, h *proxy.Handler, tr
 		}
 		mg := a.metrics.NewGen(metrics.GenOptions{
 			Routes:      routes,
-			Batch:       cfg.Batch.Enabled,
+			Batch:       o.BatchPath != "", // so both count the endpoint at the same index
 			Upstreams:   ups,
 			Compressors: g.compressors,
 			WebSocket:   h.WebSocketStats,
@@ -74,8 +72,7 @@ func (a *app) observeRoot(g *generation, root http.Handler, h *proxy.Handler, tr
 		g.obs.metrics, o.Metrics = mg, mg
 	}
 	if al := cfg.AccessLog; al.Enabled {
-		stdout, stderr := g.obs.stdout, g.obs.stderr
-		out, err := observe.OpenOutput(al.Output, stdout, stderr)
+		out, err := observe.OpenOutput(al.Output, a.stdout, a.stderr)
 		if err != nil {
 			return nil, err
 		}

@@ -232,19 +232,29 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	}
 }
 
-// TestSIGHUPReloads: a real gateway process reloads its config file on
-// SIGHUP and keeps running.
-func TestSIGHUPReloads(t *testing.T) {
+// reloadFixture starts two origins that answer with their names, "one"
+// and "two", writes a config file (reloadYAML) routing to one, and
+// returns two's URL and the file's path.
+func reloadFixture(t *testing.T) (two, path string) {
+	t.Helper()
 	origin := func(name string) string {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
 		t.Cleanup(s.Close)
 		return s.URL
 	}
-	one, two := origin("one"), origin("two")
-	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	one := origin("one")
+	two = origin("two")
+	path = filepath.Join(t.TempDir(), "gateway.yaml")
 	if err := os.WriteFile(path, []byte(fmt.Sprintf(reloadYAML, one)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return two, path
+}
+
+// TestSIGHUPReloads: a real gateway process reloads its config file on
+// SIGHUP and keeps running.
+func TestSIGHUPReloads(t *testing.T) {
+	two, path := reloadFixture(t)
 	c := startChild(t, "run", "-config", path)
 	gw, _ := c.waitAddrs(t, true)
 	get := func() string {
@@ -289,16 +299,7 @@ func TestSIGHUPReloads(t *testing.T) {
 
 // TestWatchReloads: with -watch, writing the config file reloads it.
 func TestWatchReloads(t *testing.T) {
-	origin := func(name string) string {
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
-		t.Cleanup(s.Close)
-		return s.URL
-	}
-	one, two := origin("one"), origin("two")
-	path := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(reloadYAML, one)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	two, path := reloadFixture(t)
 	a := startAppFile(t, path)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -171,22 +170,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &batchError{Status: http.StatusInternalServerError, Msg: "internal error"})
 		return
 	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf.Bytes())
+	writeJSON(w, http.StatusOK, buf.Bytes())
 }
 
-func (h *Handler) isBatchPath(p string) bool {
-	if p == h.o.Path {
-		return true
-	}
-	// The proxy resolves dot segments before routing; so does this, so
-	// "/x/../_batch" is the batch endpoint and not a route's.
-	return strings.Contains(p, ".") && p != "" && p[0] == '/' && path.Clean(p) == h.o.Path
+func (h *Handler) isBatchPath(p string) bool { return IsPath(p, h.o.Path) }
+
+// IsPath reports whether the request path p is the batch endpoint at
+// batchPath. The proxy resolves dot segments before routing; so does
+// this, so "/x/../_batch" is the batch endpoint and not a route's.
+func IsPath(p, batchPath string) bool {
+	return p == batchPath || (strings.Contains(p, ".") && p != "" && p[0] == '/' && path.Clean(p) == batchPath)
 }
 
 func tooLarge(limit int64) *batchError {
@@ -306,12 +299,5 @@ func (h *Handler) itemHeader(outer *http.Request, it *item) http.Header {
 
 func writeError(w http.ResponseWriter, e *batchError) {
 	b, _ := json.Marshal(e)
-	b = append(b, '\n')
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(e.Status)
-	_, _ = w.Write(b)
+	writeJSON(w, e.Status, b)
 }

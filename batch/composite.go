@@ -302,9 +302,9 @@ func writeKey(buf *bytes.Buffer, key string) {
 	buf.WriteByte(':')
 }
 
-// writeJSON sends a JSON body. A composite response is built from parts
-// that may be per user, so it is never stored downstream; the parts are
-// cached on their own routes.
+// writeJSON sends a JSON body, the batch endpoint's and a composite
+// route's. Either is built from responses that may be per user, so it
+// is never stored downstream; the parts are cached on their own routes.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	if len(body) == 0 || body[len(body)-1] != '\n' {
 		body = append(body, '\n')

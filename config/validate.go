@@ -201,7 +201,6 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// oneOf reports value at path unless it is one of options.
 // validateAccessLog checks the format, and that a log file's directory
 // exists, so a typo fails at load rather than at the first request.
 func validateAccessLog(c *Config, d *decoder) {
@@ -218,6 +217,7 @@ func validateAccessLog(c *Config, d *decoder) {
 	}
 }
 
+// oneOf reports value at path unless it is one of options.
 func oneOf(d *decoder, path, value string, options ...string) bool {
 	if slices.Contains(options, value) {
 		return true

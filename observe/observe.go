@@ -32,12 +32,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"path"
 	"strconv"
 	"strings"
 	"time"
 	"unsafe"
 
+	"gateway/batch"
 	"gateway/cache"
 	"gateway/metrics"
 	"gateway/proxy"
@@ -58,7 +58,8 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Routes are the route names in the order of proxy.Options.Routes.
 	Routes []string
-	// BatchPath is the batching endpoint's path, when it is enabled.
+	// BatchPath is the batching endpoint's path, when it is enabled;
+	// Metrics must then have been made with GenOptions.Batch.
 	BatchPath string
 	// CacheName is the cache's name in Cache-Status; "" is the default.
 	CacheName string
@@ -81,7 +82,12 @@ type handler struct {
 // Server-Timing as o asks.
 func Wrap(next http.Handler, o Options) http.Handler {
 	h := &handler{next: next, o: o, observed: o.Log != nil || o.Metrics != nil || o.ServerTiming}
-	h.routes = append(append([]string{metrics.NoRoute}, o.Routes...), metrics.BatchRoute)
+	// The same names, in the same order, as metrics.GenOptions counts
+	// them: NoRoute, the routes, then BatchRoute only when batching is on.
+	h.routes = append([]string{metrics.NoRoute}, o.Routes...)
+	if o.BatchPath != "" {
+		h.routes = append(h.routes, metrics.BatchRoute)
+	}
 	return h
 }
 
@@ -244,7 +250,7 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 	d := end.Sub(s.start)
 	h := s.h
 	route := s.obs.Route
-	if route == 0 && h.o.BatchPath != "" && isBatch(reqPath, h.o.BatchPath) {
+	if route == 0 && h.o.BatchPath != "" && batch.IsPath(reqPath, h.o.BatchPath) {
 		route = len(h.routes) - 1
 	}
 	status := s.status
@@ -301,10 +307,6 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 	rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
 	rec.AddAttrs(as...)
 	_ = h.o.Log.Handle(context.Background(), rec)
-}
-
-func isBatch(p, batchPath string) bool {
-	return p == batchPath || (strings.Contains(p, ".") && p != "" && p[0] == '/' && path.Clean(p) == batchPath)
 }
 
 // client is the client's address as the rate limiter sees it: the peer,

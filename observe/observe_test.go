@@ -514,3 +514,26 @@ func TestClientAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchRoute: the batching endpoint's requests, dot segments
+// resolved, are labelled metrics.BatchRoute only when BatchPath is set;
+// otherwise an unrouted request is metrics.NoRoute whatever its path.
+func TestBatchRoute(t *testing.T) {
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	for _, tc := range []struct {
+		batchPath, path, want string
+	}{
+		{"/_batch", "/_batch", "(batch)"},
+		{"/_batch", "/x/../_batch", "(batch)"},
+		{"/_batch", "/other", "(none)"},
+		{"", "/_batch", "(none)"},
+	} {
+		var logs syncBuffer
+		h := Wrap(next, Options{Log: NewHandler("json", &logs), Routes: []string{"r"}, BatchPath: tc.batchPath})
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, tc.path, nil))
+		lines := logs.lines(t)
+		if len(lines) != 1 || lines[0]["route"] != tc.want {
+			t.Errorf("batch path %q, POST %s: got %v; want route %q", tc.batchPath, tc.path, lines, tc.want)
+		}
+	}
+}
