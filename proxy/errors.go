@@ -26,6 +26,13 @@ func Error(w http.ResponseWriter, status int, msg string) {
 	_, _ = w.Write([]byte(msg + "\n"))
 }
 
+// clientGone: the request was canceled, and not by a timeout of ours
+// (an upgrade's handshake timeout cancels with a deadline as cause, see
+// serveUpgrade). Such a request says nothing about the upstream.
+func clientGone(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled) && !errors.Is(context.Cause(ctx), context.DeadlineExceeded)
+}
+
 // classify maps an upstream failure to a status and a client message.
 // It is the one place where that decision is made.
 func classify(ctx context.Context, err error) (int, string) {
@@ -41,9 +48,7 @@ func classify(ctx context.Context, err error) (int, string) {
 		// Before the check for a canceled context: net/http cancels it
 		// when any read from the client fails, a timeout included.
 		return http.StatusRequestTimeout, "request body timed out"
-	case errors.Is(ctx.Err(), context.Canceled) && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
-		// A cancellation whose cause is a deadline is the handshake
-		// timeout of an upgrade (see serveUpgrade), not the client.
+	case clientGone(ctx):
 		return StatusClientClosed, "client closed request"
 	case errors.As(err, &ce):
 		return http.StatusBadRequest, "request body could not be read"

@@ -225,6 +225,20 @@ func h1Go(tr *h1Transport, req *http.Request) <-chan h1Result {
 	return ch
 }
 
+// h1Drain waits for the requests h1Go started, reads their bodies and
+// closes them, so that their connections go back to the pool.
+func h1Drain(t *testing.T, results []<-chan h1Result) {
+	t.Helper()
+	for _, ch := range results {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("GET: %v", r.err)
+		}
+		io.Copy(io.Discard, r.resp.Body)
+		r.resp.Body.Close()
+	}
+}
+
 // endless is a reader that never ends.
 type endless struct{}
 
@@ -1223,14 +1237,7 @@ func TestH1UpstreamRestart(t *testing.T) {
 	}
 	h1WaitUntil(t, "every request to reach the upstream", func() bool { return arrived.Load() == idle })
 	close(gate)
-	for _, ch := range results {
-		r := <-ch
-		if r.err != nil {
-			t.Fatalf("GET: %v", r.err)
-		}
-		io.Copy(io.Discard, r.resp.Body)
-		r.resp.Body.Close()
-	}
+	h1Drain(t, results)
 	h1CheckState(t, tr, s.URL, h1PoolState{open: idle, idle: idle})
 
 	s.CloseClientConnections() // the restart
@@ -1297,14 +1304,7 @@ func TestH1SurplusIdle(t *testing.T) {
 		}
 		h1WaitUntil(t, "the burst to reach the upstream", func() bool { return arrived.Load() == start+burst })
 		close(g)
-		for _, ch := range results {
-			r := <-ch
-			if r.err != nil {
-				t.Fatalf("GET: %v", r.err)
-			}
-			io.Copy(io.Discard, r.resp.Body)
-			r.resp.Body.Close()
-		}
+		h1Drain(t, results)
 	}
 	run()
 	h1CheckState(t, tr, s.URL, h1PoolState{open: burst, idle: burst})

@@ -171,23 +171,23 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 	if err := r.setLimits(o); err != nil {
 		return nil, err
 	}
-	var next http.Handler = &httputil.ReverseProxy{
-		Rewrite:      func(pr *httputil.ProxyRequest) { h.rewrite(pr, r) },
-		Transport:    o.Upstream,
-		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) { h.upstreamError(w, req, r, err) },
-		ErrorLog:     slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
-		// FlushInterval stays 0: ReverseProxy already flushes every write
-		// of a body without a length and of server-sent events, and a
-		// negative value would add a flush (and a lock) to every
-		// response of known length too.
-		BufferPool: bufferPool{},
-		ModifyResponse: func(resp *http.Response) error {
-			resp.Header["Via"] = h.via.appendVia(resp.Header["Via"], resp.ProtoMajor, resp.ProtoMinor)
-			return nil
-		},
-	}
-	if o.Handler != nil {
-		next = o.Handler
+	next := o.Handler
+	if next == nil {
+		next = &httputil.ReverseProxy{
+			Rewrite:      func(pr *httputil.ProxyRequest) { h.rewrite(pr, r) },
+			Transport:    o.Upstream,
+			ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) { h.upstreamError(w, req, r, err) },
+			ErrorLog:     slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
+			// FlushInterval stays 0: ReverseProxy already flushes every
+			// write of a body without a length and of server-sent
+			// events, and a negative value would add a flush (and a
+			// lock) to every response of known length too.
+			BufferPool: bufferPool{},
+			ModifyResponse: func(resp *http.Response) error {
+				resp.Header["Via"] = h.via.appendVia(resp.Header["Via"], resp.ProtoMajor, resp.ProtoMinor)
+				return nil
+			},
+		}
 	}
 	// Innermost, so that only requests that reach the upstream count.
 	next = r.limitConcurrency(next)
@@ -215,12 +215,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Error(w, http.StatusNotFound, "no route")
 		return
 	}
+	// The route goes into the observation first, so that a refused
+	// request is logged with it too; the refusals come before the
+	// context below, which a request answered at once does not need.
+	o := h.observe(w, ro)
+	if ro.rate != nil && !ro.rate.allow(w, r, h.trusted) {
+		return
+	}
+	if ro.maxBody > 0 && r.ContentLength > ro.maxBody {
+		Error(w, http.StatusRequestEntityTooLarge, "request body too large")
+		return
+	}
 	// The observation and the route's deadline go into one new context
 	// and one copy of the request: a copy per value would cost every
 	// request, cache hits included, an allocation of a whole Request.
 	// An upgrade gets no deadline: the tunnel outlives the exchange.
 	upgrade := r.ProtoMajor == 1 && isUpgrade(r.Header)
-	if o, timed := h.observe(w, ro), ro.timeout > 0 && !upgrade; o != nil || timed {
+	if timed := ro.timeout > 0 && !upgrade; o != nil || timed {
 		ctx := r.Context()
 		if o != nil {
 			ctx = context.WithValue(ctx, observationKey{}, o)
@@ -231,13 +242,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			defer cancel()
 		}
 		r = r.WithContext(ctx)
-	}
-	if ro.rate != nil && !ro.rate.allow(w, r, h.trusted) {
-		return
-	}
-	if ro.maxBody > 0 && r.ContentLength > ro.maxBody {
-		Error(w, http.StatusRequestEntityTooLarge, "request body too large")
-		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		body := r.Body

@@ -91,7 +91,8 @@ const (
 )
 
 // targetObs is one target's observed figures, and its names as
-// reported, made once so a request only stores a pointer.
+// reported, made once so a request only stores a pointer. upstreamObs
+// holds them by Target.Index.
 type targetObs struct {
 	t        *balance.Target
 	upstream string
@@ -121,14 +122,12 @@ func (u *Upstream) ObserveLatency(o LatencyObserver) { u.obs.latency = o }
 func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	o, _ := req.Context().Value(observationKey{}).(*Observation)
 	if o == nil && u.obs.latency == nil {
-		return u.roundTrip(req)
+		resp, _, err := u.roundTrip(req)
+		return resp, err
 	}
 	start := time.Now()
-	resp, err := u.roundTrip(req)
+	resp, t, err := u.roundTrip(req)
 	d := time.Since(start)
-	// The target that answered, or failed last; none when no target
-	// could be picked.
-	t := u.obs.byHost(req.URL.Host)
 	if t == nil {
 		return resp, err
 	}
@@ -137,47 +136,25 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if o != nil {
 		o.upstreamNs.Store(int64(d))
-		o.target.Store(t)
+		o.target.Store(u.obs.targets[t.Index()])
 	}
 	return resp, err
 }
 
-func (uo *upstreamObs) byHost(host string) *targetObs {
-	if host == "" {
-		return nil
-	}
-	for _, t := range uo.targets {
-		if t.t.URL.Host == host {
-			return t
-		}
-	}
-	return nil
-}
-
-// countError counts a failed exchange with t by kind. A client that
-// went away says nothing about the target and is not counted.
+// countError counts a failed exchange of req with t by kind; try calls
+// it unless the client went away.
 func (u *Upstream) countError(t *balance.Target, req *http.Request, err error) {
-	if clientGone(req.Context()) {
-		return
-	}
-	for _, to := range u.obs.targets {
-		if to.t == t {
-			to.errs[errorKind(err)].Add(1)
-			return
-		}
-	}
+	u.obs.targets[t.Index()].errs[errorKind(req.Context(), err)].Add(1)
 }
 
-// clientGone: the request was canceled, and not by a timeout of ours
-// (an upgrade's handshake timeout cancels with a deadline as cause).
-func clientGone(ctx context.Context) bool {
-	return errors.Is(ctx.Err(), context.Canceled) && !errors.Is(context.Cause(ctx), context.DeadlineExceeded)
-}
-
-func errorKind(err error) int {
+// errorKind sorts a failed exchange, made with ctx. As in classify, a
+// cancellation whose cause is a deadline (an upgrade's handshake
+// timeout) is a timeout.
+func errorKind(ctx context.Context, err error) int {
 	var ne net.Error
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(context.Cause(ctx), context.DeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
 		return errTimeout
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return errRefused

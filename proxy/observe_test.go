@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"syscall"
 	"testing"
@@ -26,8 +29,42 @@ func TestErrorKind(t *testing.T) {
 		{io.ErrUnexpectedEOF, "other"},
 		{errors.New("tls: bad certificate"), "other"},
 	} {
-		if got := ErrorKinds[errorKind(tc.err)]; got != tc.want {
+		if got := ErrorKinds[errorKind(context.Background(), tc.err)]; got != tc.want {
 			t.Errorf("%v: got %s; want %s", tc.err, got, tc.want)
+		}
+	}
+}
+
+// obsWriter offers an Observation, as the access log's writer does.
+type obsWriter struct {
+	http.ResponseWriter
+	o *Observation
+}
+
+func (w obsWriter) Observation() *Observation { return w.o }
+
+// TestObservationTarget: the observation names the target that
+// answered, even when targets share a host and differ only in path.
+func TestObservationTarget(t *testing.T) {
+	checkLeaks(t)
+	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	base := be.target(t).String()
+	u := newUpstream(t, UpstreamOptions{
+		Balance: "round_robin",
+		Targets: []*url.URL{mustURL(t, base+"/a"), mustURL(t, base+"/b")},
+	})
+	h := newHandler(t, Options{Routes: []RouteOptions{{Upstream: u}}})
+	// Round robin starts at the first target.
+	for i := range 4 {
+		var o Observation
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(obsWriter{rec, &o}, httptest.NewRequest(http.MethodGet, "/x", nil))
+		name, target, _, ok := o.Upstream()
+		if !ok {
+			t.Fatalf("no upstream observed; response %d %q", rec.Code, rec.Body)
+		}
+		if want := base + []string{"/a", "/b"}[i%2]; name != u.Name() || target != want {
+			t.Errorf("request %d: observed %s %s; want %s %s", i, name, target, u.Name(), want)
 		}
 	}
 }

@@ -88,9 +88,9 @@ type Upstream struct {
 	// unavailable counts requests failed at once for want of a target.
 	unavailable atomic.Uint64
 	log         *slog.Logger
-	// warm has a gate per target when every connection will be HTTP/2
-	// (h2, h2c); nil otherwise. See warmGate.
-	warm map[*balance.Target]*warmGate
+	// warm has a gate per target, by Target.Index, when every
+	// connection will be HTTP/2 (h2, h2c); nil otherwise. See warmGate.
+	warm []*warmGate
 	obs  upstreamObs // counters and latency observer (observe.go)
 }
 
@@ -138,9 +138,9 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 	u := &Upstream{name: o.Name, pool: pool, transport: tr, rt: rt, h1: h1, stop: make(chan struct{}), retry: o.Retry, log: o.Logger}
 	u.initObs()
 	if o.Protocol == ProtoH2 || o.Protocol == ProtoH2C {
-		u.warm = make(map[*balance.Target]*warmGate)
-		for _, t := range pool.Targets() {
-			u.warm[t] = new(warmGate)
+		u.warm = make([]*warmGate, len(pool.Targets()))
+		for i := range u.warm {
+			u.warm[i] = new(warmGate)
 		}
 	}
 	return u, nil
@@ -221,12 +221,9 @@ func (u *Upstream) Start() {
 		go func() {
 			defer u.sweeping.Done()
 			// Often enough to close surplus connections about surplusIdle
-			// after a burst, and idle ones within half the idle timeout.
-			every := u.h1.surplusIdle / 2
-			if d := u.h1.idleTimeout / 2; d > 0 && d < every {
-				every = d
-			}
-			tick := time.NewTicker(every)
+			// after a burst, and idle ones within half the idle timeout:
+			// surplusIdle is at most the idle timeout (newH1Transport).
+			tick := time.NewTicker(max(u.h1.surplusIdle/2, time.Millisecond))
 			defer tick.Stop()
 			for {
 				select {
@@ -274,26 +271,28 @@ func (u *Upstream) BreakerStates() []balance.BreakerState { return u.pool.Breake
 // after failures or failed checks.
 func (u *Upstream) Unavailable() uint64 { return u.unavailable.Load() }
 
-// roundTrip sends req to a target chosen by the pool. req is the
-// outbound request that ReverseProxy owns, so its URL is ours to set.
-// RoundTrip (observe.go) calls it.
-func (u *Upstream) roundTrip(req *http.Request) (*http.Response, error) {
+// roundTrip sends req to a target chosen by the pool and returns the
+// target that answered, or failed last; nil when none could be picked.
+// req is the outbound request that ReverseProxy owns, so its URL is ours
+// to set. RoundTrip (observe.go) calls it.
+func (u *Upstream) roundTrip(req *http.Request) (*http.Response, *balance.Target, error) {
 	t, adm := u.pool.Acquire(req)
 	if t == nil {
 		// Every target is out, its breaker open or cooling down: fail
 		// now, without a dial. A cached route may answer stale.
 		u.unavailable.Add(1)
-		return nil, errNoTarget
+		return nil, nil, errNoTarget
 	}
 	resp, err := u.try(req, t, adm)
 	if err != nil && u.retry && neverSent(err) && retryable(req) && req.Context().Err() == nil {
 		if t2, adm2 := u.pool.Acquire(req, t); t2 != nil {
 			u.obs.retries.Add(1)
 			u.log.Info("retrying on another target", "upstream", u.name, "failed", t.URL.Host, "target", t2.URL.Host, "err", err)
+			t = t2
 			resp, err = u.try(req, t2, adm2)
 		}
 	}
-	return resp, err
+	return resp, t, err
 }
 
 // try sends req to t, which adm admitted, and reports the outcome to
@@ -305,7 +304,10 @@ func (u *Upstream) try(req *http.Request, t *balance.Target, adm balance.Admissi
 	t.Begin()
 	var resp *http.Response
 	var err error
-	g := u.warm[t]
+	var g *warmGate
+	if u.warm != nil {
+		g = u.warm[t.Index()]
+	}
 	if g != nil && !g.ready.Load() {
 		resp, err = g.roundTrip(u.rt, req)
 	} else {
@@ -318,13 +320,13 @@ func (u *Upstream) try(req *http.Request, t *balance.Target, adm balance.Admissi
 			g.ready.Store(false)
 		}
 		// A client that went away says nothing about the target.
-		if !errors.Is(req.Context().Err(), context.Canceled) {
+		if clientGone(req.Context()) {
+			adm.Done(balance.Ignored)
+		} else {
 			t.ReportFailure()
 			adm.Done(balance.Failure)
-		} else {
-			adm.Done(balance.Ignored)
+			u.countError(t, req, err)
 		}
-		u.countError(t, req, err)
 		return nil, &targetError{target: t.URL.Host, err: err}
 	}
 	t.ReportSuccess()

@@ -176,7 +176,7 @@ func (ws *wsRoute) release() { ws.active.Add(-1) }
 // upgrade: a Connection header with the "upgrade" token and an Upgrade
 // header.
 func isUpgrade(h http.Header) bool {
-	if len(h["Upgrade"]) == 0 || h.Get("Upgrade") == "" {
+	if up := h["Upgrade"]; len(up) == 0 || up[0] == "" {
 		return false
 	}
 	for _, v := range h["Connection"] {

@@ -570,7 +570,8 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 }
 
 // TestWebSocketHandshakeTimeout: an upstream that never answers the
-// handshake gets the route timeout, 504, like any request.
+// handshake gets the route timeout, 504, and is charged with a timeout
+// failure, like any request.
 func TestWebSocketHandshakeTimeout(t *testing.T) {
 	checkLeaks(t)
 	release := make(chan struct{})
@@ -587,6 +588,13 @@ func TestWebSocketHandshakeTimeout(t *testing.T) {
 		t.Fatalf("dial: got error %v, response %+v; want 504", err, resp)
 	}
 	eventually(t, "the handshake's slot", func() bool { return g.h.routes[0].ws.active.Load() == 0 })
+	u := g.h.routes[0].upstream
+	if st := u.Status()[0]; st.ConsecutiveFails != 1 {
+		t.Errorf("target's consecutive failures: got %d; want 1", st.ConsecutiveFails)
+	}
+	if errs := u.Stats().Targets[0].Errors; errs[errTimeout] != 1 {
+		t.Errorf("target's errors by kind: got %v; want one timeout", errs)
+	}
 }
 
 // TestWebSocketShutdown: Shutdown lets open tunnels run during the grace

@@ -235,7 +235,7 @@ func New(opts Options) (*Pool, error) {
 			return nil, fmt.Errorf("balance: duplicate target %s", s)
 		}
 		seen[s] = true
-		t := &Target{URL: u, pool: p, name: s}
+		t := &Target{URL: u, pool: p, index: i, name: s}
 		t.activeOK.Store(true)
 		if health != nil {
 			t.healthURL = healthURL(u, health)

@@ -13,6 +13,7 @@ type Target struct {
 	URL *url.URL
 
 	pool      *Pool
+	index     int    // position in Options.Targets
 	name      string // URL.String(), kept for logs and status
 	healthURL string
 
@@ -41,6 +42,10 @@ type TargetStatus struct {
 	// BreakerHalfOpen, BreakerOpen); empty without breakers.
 	Breaker string `json:"breaker,omitempty"`
 }
+
+// Index is t's position in Options.Targets (and Pool.Targets), so that
+// callers can keep per-target state in a slice instead of a map.
+func (t *Target) Index() int { return t.index }
 
 // Begin counts a request as in flight on t; pair it with Done.
 func (t *Target) Begin() { t.inFlight.Add(1) }
