@@ -106,12 +106,9 @@ func (c *Cache) Close() {
 // goBackground runs f on its own goroutine unless the cache is closing;
 // Close waits for it.
 func (c *Cache) goBackground(f func()) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	if !c.enterBackground() {
 		return false
 	}
-	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
 		f()
@@ -119,20 +116,16 @@ func (c *Cache) goBackground(f func()) bool {
 	return true
 }
 
-// track counts f among the fetches Close waits for, unless the cache is
-// already closed; f runs either way, since requests may wait on it, and
-// learns which (an untracked fetch must not be cancelled by Close).
-func (c *Cache) track(f func(tracked bool)) {
+// enterBackground counts a fetch among those Close waits for, unless the
+// cache is closed. The caller calls c.bg.Done when it returns true.
+func (c *Cache) enterBackground() bool {
 	c.mu.Lock()
-	tracked := !c.closed
-	if tracked {
-		c.bg.Add(1)
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
 	}
-	c.mu.Unlock()
-	if tracked {
-		defer c.bg.Done()
-	}
-	f(tracked)
+	c.bg.Add(1)
+	return true
 }
 
 // Store exposes the underlying store, for tests and the admin handler.

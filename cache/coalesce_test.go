@@ -294,23 +294,34 @@ func TestCoalescingLockTimeout(t *testing.T) {
 	}
 }
 
-// TestCoalescingRevalidation: concurrent requests for a stale entry share
-// one conditional request, and all get the refreshed entry.
-func TestCoalescingRevalidation(t *testing.T) {
-	const n = 20
+// staleStampede stores first under /r, lets it go stale by advance, and
+// sends n concurrent requests for it while the origin answers with then,
+// held until all of them are in the gateway and one has gone forward.
+func staleStampede(t *testing.T, n int, first, then resp, advance time.Duration) (*gateway, []result) {
+	t.Helper()
 	g := newGateway(t, gwConfig{route: cache.RouteOptions{LockTimeout: time.Hour}})
-	g.origin.handle(g.origin.static(cc("max-age=60", "ETag", `"e1"`)))
+	g.origin.handle(g.origin.static(first))
 	checkResult(t, g, "miss", "/r", g.get(t, "/r"), step{count: 1, body: "v1", cs: "fwd=uri-miss; fwd-status=200; ttl=60; stored"})
 	gt := newGate(t)
-	g.origin.handle(g.origin.static(resp{hdr: []string{"Cache-Control", "max-age=60", "ETag", `"e1"`}, body: "v{n}", gate: gt}))
-	g.clk.Advance(61 * time.Second)
+	then.gate = gt
+	g.origin.handle(g.origin.static(then))
+	g.clk.Advance(advance)
 	var f fanOut
 	f.start(g, t, t.Context(), n, "/r")
 	g.waitEntered(t, 1+n)
 	g.origin.waitCount(t, "/r", 2)
 	gt.release()
+	return g, f.wait(t)
+}
+
+// TestCoalescingRevalidation: concurrent requests for a stale entry share
+// one conditional request, and all get the refreshed entry.
+func TestCoalescingRevalidation(t *testing.T) {
+	const n = 20
+	g, results := staleStampede(t, n, cc("max-age=60", "ETag", `"e1"`),
+		resp{hdr: []string{"Cache-Control", "max-age=60", "ETag", `"e1"`}, body: "v{n}"}, 61*time.Second)
 	collapsed := 0
-	for _, r := range f.wait(t) {
+	for _, r := range results {
 		if r.status != 200 || r.body != "v1" {
 			t.Errorf("%d %q; want 200 \"v1\"", r.status, r.body)
 		}
@@ -337,19 +348,9 @@ func TestCoalescingRevalidation(t *testing.T) {
 // origin fails share the failed fetch, and all get the stale entry.
 func TestCoalescingStaleIfError(t *testing.T) {
 	const n = 20
-	g := newGateway(t, gwConfig{route: cache.RouteOptions{LockTimeout: time.Hour}})
-	g.origin.handle(g.origin.static(cc("max-age=60, stale-if-error=600")))
-	checkResult(t, g, "miss", "/r", g.get(t, "/r"), step{count: 1, body: "v1", cs: "fwd=uri-miss; fwd-status=200; ttl=60; stored"})
-	gt := newGate(t)
-	g.origin.handle(g.origin.static(resp{status: 503, body: "down", gate: gt}))
-	g.clk.Advance(70 * time.Second)
-	var f fanOut
-	f.start(g, t, t.Context(), n, "/r")
-	g.waitEntered(t, 1+n)
-	g.origin.waitCount(t, "/r", 2)
-	gt.release()
+	g, results := staleStampede(t, n, cc("max-age=60, stale-if-error=600"), resp{status: 503, body: "down"}, 70*time.Second)
 	collapsed := 0
-	for _, r := range f.wait(t) {
+	for _, r := range results {
 		if strings.Contains(r.header.Get("Cache-Status"), "collapsed") {
 			collapsed++
 		}

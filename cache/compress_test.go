@@ -132,6 +132,33 @@ func TestCompressedHits(t *testing.T) {
 	}
 }
 
+// TestCompressedHitKeepsKey: the object re-stored when a hit adds an
+// encoded form keeps its own key, not a view of the request's pooled key
+// buffer, which later requests overwrite: it is still found by URL.
+func TestCompressedHitKeepsKey(t *testing.T) {
+	comp, err := compress.New(compress.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGateway(t, gwConfig{compress: comp})
+	doc := strings.Repeat(`{"id":1,"name":"a repetitive JSON document"},`, 50)
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=600")
+		io.WriteString(w, doc)
+	})
+	g.get(t, "/doc")
+	if r := g.get(t, "/doc", "Accept-Encoding", "gzip"); r.header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("hit: Content-Encoding %q; want gzip", r.header.Get("Content-Encoding"))
+	}
+	for i := range 8 {
+		g.get(t, "/zzz"+strconv.Itoa(i))
+	}
+	if n := g.purge(t, "url", g.url("/doc")); n != 1 {
+		t.Errorf("purge of /doc after an encoded hit: %d purged; want 1", n)
+	}
+}
+
 // TestCompressedNotEligible: a cached type outside the allowlist is served
 // as stored, without Vary: Accept-Encoding.
 func TestCompressedNotEligible(t *testing.T) {
@@ -150,5 +177,30 @@ func TestCompressedNotEligible(t *testing.T) {
 	r := g.get(t, "/i.png", "Accept-Encoding", "gzip")
 	if !strings.Contains(r.header.Get("Cache-Status"), "hit") || r.header.Get("Content-Encoding") != "" || r.body != img || r.header.Get("Vary") != "" {
 		t.Errorf("png hit: Cache-Status %q CE %q Vary %q, body ok %v", r.header.Get("Cache-Status"), r.header.Get("Content-Encoding"), r.header.Get("Vary"), r.body == img)
+	}
+}
+
+// TestCompressedHitDropsDigests: the digests of the stored body go out
+// with it, and not with an encoded form, whose bytes they do not match.
+func TestCompressedHitDropsDigests(t *testing.T) {
+	comp, err := compress.New(compress.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGateway(t, gwConfig{compress: comp})
+	doc := strings.Repeat(`{"id":1,"name":"a repetitive JSON document"},`, 50)
+	const digest = "sha-256=:AAAA:"
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Repr-Digest", digest)
+		io.WriteString(w, doc)
+	})
+	g.get(t, "/doc")
+	if r := g.get(t, "/doc", "Accept-Encoding", "gzip"); r.header.Get("Content-Encoding") != "gzip" || r.header.Get("Repr-Digest") != "" {
+		t.Errorf("gzip hit: Content-Encoding %q, Repr-Digest %q; want gzip, none", r.header.Get("Content-Encoding"), r.header.Get("Repr-Digest"))
+	}
+	if r := g.get(t, "/doc"); r.header.Get("Content-Encoding") != "" || r.header.Get("Repr-Digest") != digest {
+		t.Errorf("identity hit: Content-Encoding %q, Repr-Digest %q; want none, %q", r.header.Get("Content-Encoding"), r.header.Get("Repr-Digest"), digest)
 	}
 }

@@ -54,6 +54,10 @@ type encoded struct {
 	etag []string // ETag, nil when the entry has none
 }
 
+// digestFields describe the stored bytes, so an encoded form is served
+// without them.
+var digestFields = [...]string{"Content-Md5", "Content-Digest", "Repr-Digest", "Digest"}
+
 // skipper is implemented by the streaming compressor's ResponseWriter:
 // the cache tells it that a hit is already in its final encoding.
 type skipper interface{ SkipCompression() }
@@ -66,6 +70,11 @@ func prepareEncoding(e *Entry, enc Encoder) {
 		return
 	}
 	e.compressible = true
+	for _, k := range digestFields {
+		if _, ok := e.Header[k]; ok {
+			e.digests = true
+		}
+	}
 	vary := e.Header["Vary"]
 	if fields, _ := VaryFields(e.Header); slices.Contains(fields, "Accept-Encoding") {
 		e.varyAE = vary

@@ -82,7 +82,7 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		if w != nil {
 			now := h.c.now()
 			age := e.age(now)
-			h.serve(w, r, e, age, Status{Fwd: lk.fwd, FwdStatus: http.StatusNotModified, Stored: ok, TTL: e.Lifetime - age, HasTTL: true, Detail: lk.detail})
+			h.serve(w, r, lk.primary, e, age, Status{Fwd: lk.fwd, FwdStatus: http.StatusNotModified, Stored: ok, TTL: e.Lifetime - age, HasTTL: true, Detail: lk.detail})
 		}
 	case modeStaleOnError:
 		e := lk.entry
@@ -92,7 +92,7 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		if w != nil {
 			now := h.c.now()
 			age := e.age(now)
-			h.serve(w, r, e, age, Status{Fwd: "stale", FwdStatus: f.status, TTL: e.lifetime() - age, HasTTL: true, Detail: "stale-if-error"})
+			h.serve(w, r, lk.primary, e, age, Status{Fwd: "stale", FwdStatus: f.status, TTL: e.lifetime() - age, HasTTL: true, Detail: "stale-if-error"})
 		}
 	case modeIntercepted:
 		// The client was served as the response streamed; see fill.
@@ -262,7 +262,7 @@ func (f *fill) fits() bool {
 		n = f.h.c.maxObj
 	}
 	e := Entry{Header: f.stored, VaryKey: f.varyKey, Tags: f.tags}
-	cost := e.Size() + n + objectOverhead + 3*int64(len(f.lk.primary))
+	cost := e.Size() + n + keyCost(f.lk.primary)
 	return cost <= f.h.c.maxSize
 }
 

@@ -124,11 +124,11 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 	switch v {
 	case Fresh:
 		h.rt.stats.hits.Add(1)
-		h.serve(w, r, e, age, Status{Hit: true, TTL: lifetime - age, HasTTL: true})
+		h.serve(w, r, lk.primary, e, age, Status{Hit: true, TTL: lifetime - age, HasTTL: true})
 		return true
 	case StaleAcceptable:
 		h.rt.stats.staleHits.Add(1)
-		h.serve(w, r, e, age, Status{Hit: true, TTL: lifetime - age, HasTTL: true, Detail: "max-stale"})
+		h.serve(w, r, lk.primary, e, age, Status{Hit: true, TTL: lifetime - age, HasTTL: true, Detail: "max-stale"})
 		return true
 	case Stale:
 		lk.canStale = true
@@ -138,7 +138,7 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 			if e.TryRefresh() {
 				h.refreshInBackground(r, *lk)
 			}
-			h.serve(w, r, e, age, Status{Hit: true, TTL: lifetime - age, HasTTL: true, Detail: "stale-while-revalidate"})
+			h.serve(w, r, lk.primary, e, age, Status{Hit: true, TTL: lifetime - age, HasTTL: true, Detail: "stale-while-revalidate"})
 			return true
 		}
 	case Revalidate:
@@ -222,9 +222,9 @@ func (h *handler) appendKey(b []byte, r *http.Request) []byte {
 	return b
 }
 
-// serve writes e as the response to r, answering conditional and range
-// requests for a 200 like a file server would.
-func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age time.Duration, st Status) {
+// serve writes e, stored under primary, as the response to r, answering
+// conditional and range requests for a 200 like a file server would.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, e *Entry, age time.Duration, st Status) {
 	hdr := w.Header()
 	for k, v := range e.Header {
 		hdr[k] = v // stored slices have len == cap, so appending to them copies
@@ -249,7 +249,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age ti
 		if coding := h.rt.o.Compress.Choose(r); coding != "" {
 			f, fresh := e.encodedForm(coding, h.rt.o.Compress)
 			if fresh {
-				h.c.store.Recost(h.primaryOf(r, e), e)
+				h.c.store.Recost(primary, e)
 			}
 			if f != nil {
 				body = f.body
@@ -258,9 +258,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age ti
 				if f.etag != nil {
 					hdr["Etag"] = f.etag
 				}
-				// Digests describe the stored bytes, not these.
-				for _, k := range [...]string{"Content-Md5", "Content-Digest", "Repr-Digest", "Digest"} {
-					delete(hdr, k)
+				if e.digests {
+					for _, k := range digestFields {
+						delete(hdr, k)
+					}
 				}
 			}
 		}
@@ -279,12 +280,6 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age ti
 	if r.Method != http.MethodHead && bodyAllowed(e.Status) {
 		_, _ = w.Write(body)
 	}
-}
-
-// primaryOf is the primary key e is stored under, for the rare store
-// update a hit makes (a new encoded form).
-func (h *handler) primaryOf(r *http.Request, _ *Entry) string {
-	return string(h.appendKey(nil, r))
 }
 
 // hasPreconditions reports a conditional or range request (RFC 9110
@@ -415,26 +410,25 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 	flk := *lk
 	flk.flight = true
 	var claim atomic.Int32 // 0 waiting, 1 the flight writes to w, 2 w gave up
-	ch := h.c.flight.DoChan(lk.primary, func() (v any, _ error) {
+	ch := h.c.flight.DoChan(lk.primary, func() (any, error) {
 		defer cancel()
 		cw, cr := w, r
 		if !claim.CompareAndSwap(0, 1) {
 			cw, cr = nil, nil
 		}
-		h.c.track(func(tracked bool) {
-			if tracked {
-				defer context.AfterFunc(h.c.closing, cancel)()
-			}
-			// A request that looked before the previous flight stored
-			// its response, and arrived after that flight ended, starts
-			// this one: what is stored now may already answer it.
-			if fr := h.recheck(cw, cr, out, &flk); fr != nil {
-				v = fr
-				return
-			}
-			v = h.fetch(cw, cr, out, &flk)
-		})
-		return v, nil
+		// The flight runs even once the cache is closed, since requests
+		// wait on it; only a counted one is cancelled by Close.
+		if h.c.enterBackground() {
+			defer h.c.bg.Done()
+			defer context.AfterFunc(h.c.closing, cancel)()
+		}
+		// A request that looked before the previous flight stored
+		// its response, and arrived after that flight ended, starts
+		// this one: what is stored now may already answer it.
+		if fr := h.recheck(cw, cr, out, &flk); fr != nil {
+			return fr, nil
+		}
+		return h.fetch(cw, cr, out, &flk), nil
 	})
 	timer := time.NewTimer(h.rt.o.LockTimeout)
 	defer timer.Stop()
@@ -482,7 +476,7 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 		if fr.stale {
 			st.Detail = "stale-if-error"
 		}
-		h.serve(w, r, e, age, st)
+		h.serve(w, r, lk.primary, e, age, st)
 		return
 	}
 	h.countForward(lk)
@@ -517,7 +511,7 @@ func (h *handler) recheck(w http.ResponseWriter, r, out *http.Request, lk *looku
 	}
 	if w != nil {
 		h.rt.stats.hits.Add(1)
-		h.serve(w, r, e, age, Status{Hit: true, TTL: e.lifetime() - age, HasTTL: true})
+		h.serve(w, r, lk.primary, e, age, Status{Hit: true, TTL: e.lifetime() - age, HasTTL: true})
 	}
 	return &flightResult{entry: e, vary: obj.Vary, status: e.Status, hit: true}
 }

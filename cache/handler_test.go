@@ -588,19 +588,8 @@ func TestRevalidation(t *testing.T) {
 		// A 304 updates the stored header (RFC 9111 4.3.4), but what it
 		// updates it with must still be storable: a Set-Cookie in a 304
 		// is one client's cookie, and must not be replayed to others.
-		name: "a Set-Cookie in a 304 is not stored",
-		handler: func(o *origin) http.HandlerFunc {
-			return func(w http.ResponseWriter, r *http.Request) {
-				if r.Header.Get("If-None-Match") == `"e1"` {
-					w.Header().Set("ETag", `"e1"`)
-					w.Header().Set("Cache-Control", "max-age=10")
-					w.Header().Set("Set-Cookie", "sid=for-the-revalidating-client")
-					w.WriteHeader(http.StatusNotModified)
-					return
-				}
-				o.reply(w, r, cc("max-age=10", "ETag", `"e1"`))
-			}
-		},
+		name:    "a Set-Cookie in a 304 is not stored",
+		handler: notModifiedWith("Cache-Control", "max-age=10", "Set-Cookie", "sid=for-the-revalidating-client"),
 		steps: []step{
 			{count: 1, body: "v1", cs: "fwd=uri-miss; fwd-status=200; ttl=10; stored"},
 			{label: "revalidated: 304 with Set-Cookie", advance: 11 * time.Second, count: 2, body: "v1", cs: "*", age: "*"},
@@ -614,18 +603,8 @@ func TestRevalidation(t *testing.T) {
 		// After a 304 saying private, the stored response is private: a
 		// shared cache must not serve it to other clients (RFC 9111 3,
 		// 5.2.2.7).
-		name: "a 304 that makes the response private: not served from the cache",
-		handler: func(o *origin) http.HandlerFunc {
-			return func(w http.ResponseWriter, r *http.Request) {
-				if r.Header.Get("If-None-Match") == `"e1"` {
-					w.Header().Set("ETag", `"e1"`)
-					w.Header().Set("Cache-Control", "private, max-age=60")
-					w.WriteHeader(http.StatusNotModified)
-					return
-				}
-				o.reply(w, r, cc("max-age=10", "ETag", `"e1"`))
-			}
-		},
+		name:    "a 304 that makes the response private: not served from the cache",
+		handler: notModifiedWith("Cache-Control", "private, max-age=60"),
 		steps: []step{
 			{count: 1, body: "v1", cs: "fwd=uri-miss; fwd-status=200; ttl=10; stored"},
 			{label: "revalidated: 304 with private", advance: 11 * time.Second, count: 2, body: "v1", cs: "*", age: "*",
@@ -675,6 +654,25 @@ func TestRevalidation(t *testing.T) {
 			{count: 3, body: "v3", cs: "hit; ttl=10", age: "0"},
 		},
 	}})
+}
+
+// notModifiedWith is an origin whose response carries ETag "e1" and
+// max-age=10, and that answers a request for "e1" with a 304 carrying
+// the header fields kv (name, value pairs).
+func notModifiedWith(kv ...string) func(o *origin) http.HandlerFunc {
+	return func(o *origin) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("If-None-Match") == `"e1"` {
+				w.Header().Set("ETag", `"e1"`)
+				for i := 0; i+1 < len(kv); i += 2 {
+					w.Header().Set(kv[i], kv[i+1])
+				}
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			o.reply(w, r, cc("max-age=10", "ETag", `"e1"`))
+		}
+	}
 }
 
 func TestCacheKey(t *testing.T) {

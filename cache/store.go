@@ -37,9 +37,11 @@ type Entry struct {
 	refreshing atomic.Bool
 
 	// Compression (see encode.go): whether the route may encode this
-	// entry, the Vary to send when it does, and the encoded forms made so
-	// far, each computed once.
+	// entry, whether its header holds digests (dropped from encoded
+	// forms), the Vary to send when it does, and the encoded forms made
+	// so far, each computed once.
 	compressible bool
+	digests      bool
 	varyAE       []string
 	forms        [numForms]form
 }
@@ -267,7 +269,8 @@ func (s *Store) Wait() {
 // Recost re-reads the cost of the object stored under primary, after one
 // of its entries grew (an encoded form was added), so that the bound on
 // memory keeps counting everything the entries hold. It does nothing when
-// e is no longer stored there.
+// e is no longer stored there. primary is only looked up, never kept, so
+// it may be a view of a reused buffer.
 func (s *Store) Recost(primary string, e *Entry) {
 	if !s.enter() {
 		return
@@ -281,7 +284,7 @@ func (s *Store) Recost(primary string, e *Entry) {
 	if old == nil || !slices.Contains(old.pub.Variants, e) {
 		return
 	}
-	s.install(sh, s.newObject(h, primary, old.pub.Vary, old.pub.Variants, old.pub.PassUntil))
+	s.install(sh, s.newObject(h, old.pub.Primary, old.pub.Vary, old.pub.Variants, old.pub.PassUntil))
 }
 
 // MarkPass replaces whatever is stored under primary with a pass marker (no variants).
@@ -423,13 +426,19 @@ func (s *Store) lookup(sh *shard, primary string) *object {
 	return sh.m[primary]
 }
 
+// keyCost is what an object costs besides its entries and tags: the
+// object itself, its key (in the index and in ristretto) and its URL part.
+func keyCost(primary string) int64 {
+	return objectOverhead + 2*int64(len(primary)) + int64(len(URLPart(primary)))
+}
+
 func (s *Store) newObject(h uint64, primary string, vary []string, variants []*Entry, passUntil time.Time) *object {
 	o := &object{
 		pub:  Object{Primary: primary, Vary: vary, Variants: variants, PassUntil: passUntil},
 		hash: h,
 		url:  URLPart(primary),
 	}
-	o.cost = objectOverhead + 2*int64(len(primary)) + int64(len(o.url))
+	o.cost = keyCost(primary)
 	for _, v := range variants {
 		o.cost += v.Size()
 		o.tags = append(o.tags, v.Tags...)

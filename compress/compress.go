@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -183,11 +184,7 @@ func New(o Options) (*Compressor, error) {
 			bad("Types", i, "%v", err)
 			continue
 		}
-		dup := false
-		for _, q := range c.types {
-			dup = dup || q == p
-		}
-		if dup {
+		if slices.Contains(c.types, p) {
 			bad("Types", i, "duplicate type %q", s)
 			continue
 		}

@@ -783,6 +783,21 @@ func TestResponseController(t *testing.T) {
 	}
 }
 
+// echoUpgraded answers on a hijacked connection with a 101 carrying the
+// extra header lines hdr, then echoes one line back, and closes it.
+func echoUpgraded(t *testing.T, conn net.Conn, brw *bufio.ReadWriter, err error, hdr string) {
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close()
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n" + hdr + "\r\n")
+	brw.Flush()
+	line, _ := brw.ReadString('\n')
+	brw.WriteString("echo: " + line)
+	brw.Flush()
+}
+
 // TestUpgrade runs a WebSocket-style upgrade through ReverseProxy, which
 // hijacks the client connection after the upstream's 101.
 func TestUpgrade(t *testing.T) {
@@ -792,16 +807,7 @@ func TestUpgrade(t *testing.T) {
 			return
 		}
 		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nContent-Type: text/plain\r\n\r\n")
-		brw.Flush()
-		line, _ := brw.ReadString('\n')
-		brw.WriteString("echo: " + line)
-		brw.Flush()
+		echoUpgraded(t, conn, brw, err, "Content-Type: text/plain\r\n")
 	}))
 	defer backend.Close()
 	u, _ := url.Parse(backend.URL)
@@ -812,16 +818,7 @@ func TestUpgrade(t *testing.T) {
 	// The handler may also use the old interface directly.
 	direct := httptest.NewServer(c.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, brw, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
-		brw.Flush()
-		line, _ := brw.ReadString('\n')
-		brw.WriteString("echo: " + line)
-		brw.Flush()
+		echoUpgraded(t, conn, brw, err, "")
 	})))
 	defer direct.Close()
 
