@@ -10,8 +10,6 @@ import (
 
 	"gateway/limit"
 	"gateway/proxy/balance"
-
-	"golang.org/x/net/http/httpguts"
 )
 
 // Overload protection: a route's rate_limit and concurrency sections and
@@ -253,13 +251,7 @@ func validateRateLimit(d *decoder, p string, rl *RouteRateLimit) {
 	if rl.MaxKeys < 1 {
 		d.report(p+".max_keys", "%d: must be at least 1", rl.MaxKeys)
 	}
-	if rl.Key != "ip" {
-		kind, name, ok := strings.Cut(rl.Key, ":")
-		switch {
-		case !ok || kind != "header":
-			d.report(p+".key", "invalid value %q (want ip or header:NAME)", rl.Key)
-		case !httpguts.ValidHeaderFieldName(name):
-			d.report(p+".key", "invalid header name %q in %q", name, rl.Key)
-		}
+	if _, err := limit.ParseKey(rl.Key); err != nil {
+		d.report(p+".key", "%v", err)
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"net/textproto"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/time/rate"
 )
 
@@ -199,3 +201,21 @@ func (k *Keyed) Len() int {
 
 // Evicted counts buckets dropped at the cap while still in use.
 func (k *Keyed) Evicted() uint64 { return k.evicted.Load() }
+
+// ParseKey reads what a rate limit is keyed by: "ip" (or empty) for the
+// client address, giving header "", or "header:NAME" for a request
+// field, giving NAME in canonical form. The config loader and the proxy
+// both call it, so what one accepts the other serves.
+func ParseKey(key string) (header string, err error) {
+	if key == "" || key == "ip" {
+		return "", nil
+	}
+	kind, name, _ := strings.Cut(key, ":")
+	switch {
+	case kind != "header":
+		return "", fmt.Errorf("invalid value %q (want ip or header:NAME)", key)
+	case !httpguts.ValidHeaderFieldName(name):
+		return "", fmt.Errorf("invalid header name %q in %q", name, key)
+	}
+	return textproto.CanonicalMIMEHeaderKey(name), nil
+}

@@ -3,6 +3,7 @@ package limit
 import (
 	"encoding/binary"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,5 +106,20 @@ func TestKeyedCap(t *testing.T) {
 	}
 	if k.Evicted() == 0 {
 		t.Errorf("got no evictions; want some at the cap")
+	}
+}
+
+// TestParseKey: ip (or nothing) keys by address; header:NAME by that
+// field, canonical; anything else is refused with the reason.
+func TestParseKey(t *testing.T) {
+	for key, want := range map[string]string{"": "", "ip": "", "header:x-api-key": "X-Api-Key", "header:Authorization": "Authorization"} {
+		if got, err := ParseKey(key); err != nil || got != want {
+			t.Errorf("ParseKey(%q) = %q, %v; want %q", key, got, err, want)
+		}
+	}
+	for key, why := range map[string]string{"cookie:a": "want ip or header:NAME", "header": "invalid header name", "header:": "invalid header name", "header:a b": "invalid header name", "IP": "want ip"} {
+		if _, err := ParseKey(key); err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("ParseKey(%q): error %v; want one saying %q", key, err, why)
+		}
 	}
 }

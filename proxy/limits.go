@@ -7,15 +7,12 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
-	"net/textproto"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"gateway/limit"
-
-	"golang.org/x/net/http/httpguts"
 )
 
 // Overload protection per route. Two limits, at two places:
@@ -126,13 +123,11 @@ func newRateLimiter(o *RateLimitOptions) (*rateLimiter, error) {
 	if rl.now == nil {
 		rl.now = time.Now
 	}
-	switch kind, name, _ := strings.Cut(o.Key, ":"); {
-	case o.Key == "" || o.Key == "ip":
-	case kind == "header" && name != "" && httpguts.ValidHeaderFieldName(name):
-		rl.header = textproto.CanonicalMIMEHeaderKey(name)
-	default:
-		return nil, fmt.Errorf(`rate limit key %q: want "ip" or "header:NAME"`, o.Key)
+	h, err := limit.ParseKey(o.Key)
+	if err != nil {
+		return nil, fmt.Errorf("rate limit key: %w", err)
 	}
+	rl.header = h
 	k, err := limit.NewKeyed(limit.KeyedOptions{Rate: o.Rate, Burst: o.Burst, MaxKeys: o.MaxKeys})
 	if err != nil {
 		return nil, err
