@@ -21,10 +21,18 @@ func startApp(t *testing.T, yaml string) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveApp(t, cfg, "")
+}
+
+// serveApp builds an app from cfg, serves it until cleanup and, with a
+// path, lets it reload from that file.
+func serveApp(t *testing.T, cfg *config.Config, path string) *app {
+	t.Helper()
 	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.reload.path = path
 	if err := a.listen(); err != nil {
 		t.Fatal(err)
 	}
