@@ -23,6 +23,7 @@ import (
 	"gateway/cache"
 	"gateway/compress"
 	"gateway/config"
+	"gateway/gcfloor"
 	"gateway/metrics"
 	"gateway/proxy"
 )
@@ -73,6 +74,7 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 // and stderr name.
 func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app, error) {
 	a := &app{cfg: cfg, log: log, stdout: stdout, stderr: stderr}
+	applyGCFloor(cfg, log)
 	a.newMetrics(cfg)
 	g, err := a.build(cfg)
 	if err != nil {
@@ -127,6 +129,14 @@ func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*
 		a.health = adminServer(cfg.Admin.HealthAddress, admin.Health(a.ready), log)
 	}
 	return a, nil
+}
+
+// applyGCFloor sets the process's GC floor from cfg (at start and on
+// every reload; the runtime's setting is process-wide).
+func applyGCFloor(cfg *config.Config, log *slog.Logger) {
+	if !gcfloor.Set(int64(cfg.GCHeapFloor)) && cfg.GCHeapFloor > 0 {
+		log.Info("gc_heap_floor not applied: GOGC is set in the environment", "GOGC", os.Getenv("GOGC"))
+	}
 }
 
 // adminServer is the server of the admin listener and of the health

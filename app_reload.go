@@ -167,6 +167,7 @@ func (a *app) reloadConfig() (string, error) {
 		}
 	}
 	g.activateObservability()
+	applyGCFloor(cfg, a.log)
 	a.gen.Store(g)
 	a.retire(old)
 	summary := fmt.Sprintf("reloaded %s: %d routes, %d upstreams", path, len(cfg.Routes), len(cfg.Upstreams))

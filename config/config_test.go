@@ -51,7 +51,7 @@ var badCases = []badCase{
 	{name: "unknown field with suggestion", in: "listeners:\n  - adress: 127.0.0.1:8080\n" + afterListeners,
 		want: []string{`t.yaml:2: listeners[0].adress: unknown field (did you mean "address"?)`}, n: 1},
 	{name: "unknown field", in: minimal + "frobnicate: 1\n",
-		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, cache, batch, routes, log, access_log, server_timing)"}},
+		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, cache, batch, routes, log, access_log, server_timing, gc_heap_floor)"}},
 	{name: "unknown field in map value", in: strings.Replace(minimal, "    targets:", "    target: x\n    targets:", 1),
 		want: []string{`t.yaml:5: upstreams.app.target: unknown field (did you mean "targets"?)`}},
 	{name: "odd key quoted in path", in: minimal + "\"a\\nb\": 1\n", want: []string{`t.yaml:8: ["a\nb"]: unknown field`}},
@@ -86,6 +86,8 @@ var badCases = []badCase{
 		want: []string{`t.yaml:8: routes[0].max_body_size: invalid size "10XB": unknown unit "XB"`}},
 	{name: "negative size", in: strings.Replace(minimal, "8080\n", "8080\n    max_header_bytes: -1\n", 1),
 		want: []string{`t.yaml:3: listeners[0].max_header_bytes: invalid size "-1": must not be negative`}},
+	{name: "gc_heap_floor not a size", in: minimal + "gc_heap_floor: lots\n",
+		want: []string{`t.yaml:8: gc_heap_floor: invalid size "lots"`}},
 	{name: "merge of a non-mapping", in: minimal + "log:\n  <<: 5\n", want: []string{`t.yaml:9: log: merge (<<) wants a mapping or a list of mappings, got "5"`}},
 	{name: "merged fields are checked", in: minimal + "log:\n  <<: {levle: x}\n", want: []string{`t.yaml:9: log.levle: unknown field (did you mean "level"?)`}},
 	{name: "merge cycle", in: minimal + "log: &l\n  <<: *l\n", want: []string{"t.yaml:8: log: merge (<<) includes the mapping it is in"}},
@@ -804,7 +806,8 @@ func defaults() *Config {
 		Log:    Log{Level: "info", Format: "text"},
 		File:   "t.yaml",
 
-		AccessLog: AccessLog{Enabled: true, Format: "json", Output: "stdout"},
+		AccessLog:   AccessLog{Enabled: true, Format: "json", Output: "stdout"},
+		GCHeapFloor: 64 << 20,
 	}
 }
 
@@ -1147,7 +1150,8 @@ log:
 		Log:  Log{Level: "debug", Format: "json"},
 		File: "t.yaml",
 
-		AccessLog: AccessLog{Enabled: true, Format: "json", Output: "stdout"},
+		AccessLog:   AccessLog{Enabled: true, Format: "json", Output: "stdout"},
+		GCHeapFloor: 64 << 20,
 	}
 	want.Routes[1].Cache.KeyHeaders = []string{"Accept"}
 	tr = true

@@ -27,6 +27,10 @@ type Config struct {
 	// ServerTiming adds a Server-Timing header to every response with
 	// the gateway's and the upstream's time.
 	ServerTiming bool `yaml:"server_timing" json:"server_timing"`
+	// GCHeapFloor is how much the heap may grow before Go's garbage
+	// collector runs again, while GOGC alone would allow less (see
+	// package gcfloor); 0 leaves Go's pacing as it is.
+	GCHeapFloor Size `yaml:"gc_heap_floor" json:"gc_heap_floor"`
 
 	// File is the path the config was loaded from, for messages.
 	File string `yaml:"-" json:"-"`

@@ -1,0 +1,138 @@
+// Package gcfloor lets the heap grow by at least a fixed amount before
+// Go's garbage collector runs again.
+//
+// Go starts a collection when the heap has grown by GOGC percent (100)
+// of what the last one kept. A proxy keeps little: a few MiB of live
+// heap, while every request allocates several KiB that die as it ends.
+// At tens of thousands of requests a second that is a collection every
+// few hundred milliseconds or less, and each one costs more than its
+// mark work: goroutines that allocate during it pay for marking out of
+// their own time, and a goroutine that has just started (every HTTP/2
+// request runs on a new one) owes a full assist on its first
+// allocation. The floor spaces collections out while the heap is small
+// and leaves Go's pacing alone once the live heap (a full cache, say)
+// is large enough that GOGC alone gives at least the floor.
+//
+// It is the job a "ballast" allocation used to do, without making the
+// heap look bigger than it is in the gateway's metrics. GOMEMLIMIT
+// still bounds the total, and a GOGC set in the environment wins: the
+// floor is then not applied.
+package gcfloor
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+)
+
+// basePercent is Go's default GOGC.
+const basePercent = 100
+
+// maxPercent bounds the percent asked for when the live heap is tiny,
+// far above any useful value but short of overflowing the runtime's
+// arithmetic.
+const maxPercent = 1 << 20
+
+var (
+	mu      sync.Mutex
+	floor   int64 // bytes; 0: off
+	armed   bool  // a sentinel is waiting for the next collection
+	percent int   // the GOGC percent last set, or basePercent
+	samples = []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/scan/stack:bytes"},
+		{Name: "/gc/scan/globals:bytes"},
+	}
+)
+
+// Set makes the collector wait until the heap has grown by at least
+// bytes beyond what the last collection kept; 0 returns to Go's own
+// pacing. It reports false, and changes nothing, when GOGC is set in
+// the environment.
+func Set(bytes int64) bool {
+	if os.Getenv("GOGC") != "" {
+		return false
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	floor = max(bytes, 0)
+	tuneLocked()
+	if floor > 0 && !armed {
+		armed = true
+		arm()
+	}
+	return true
+}
+
+// Percent is the GOGC percent in force.
+func Percent() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
+}
+
+// sentinel is allocated to become garbage at once, so that its cleanup
+// runs after each collection. It holds a pointer so that it is not
+// packed into a tiny-allocator block, whose cleanups may never run.
+type sentinel struct {
+	p *int
+	_ [8]byte
+}
+
+func arm() {
+	runtime.AddCleanup(&sentinel{}, func(struct{}) { afterGC() }, struct{}{})
+}
+
+// afterGC runs on the runtime's cleanup goroutine after a collection.
+func afterGC() {
+	mu.Lock()
+	defer mu.Unlock()
+	tuneLocked()
+	if floor > 0 {
+		arm()
+		return
+	}
+	armed = false
+}
+
+func tuneLocked() {
+	p := basePercent
+	if floor > 0 {
+		metrics.Read(samples)
+		var scanned uint64
+		for _, s := range samples {
+			if s.Value.Kind() == metrics.KindUint64 {
+				scanned += s.Value.Uint64()
+			}
+		}
+		p = percentFor(floor, scanned)
+	}
+	// A change of a few percent is not worth the runtime's lock.
+	if p != percent && (p > percent*21/20 || p < percent*19/20 || p == basePercent) {
+		debug.SetGCPercent(p)
+		percent = p
+	}
+}
+
+// percentFor is the GOGC percent that lets the heap grow by at least
+// floor bytes. Go's pacer grows the heap by GOGC percent of the live
+// heap plus the stacks and globals it scans (scanned).
+func percentFor(floor int64, scanned uint64) int {
+	if scanned == 0 {
+		return maxPercent
+	}
+	p := uint64(floor) * 100 / scanned
+	switch {
+	case p <= basePercent:
+		return basePercent
+	case p >= maxPercent:
+		return maxPercent
+	}
+	return int(p)
+}
+
+func init() {
+	percent = basePercent
+}
