@@ -83,10 +83,14 @@ func newHTTPServer(h http.Handler, l ListenerOptions, log *slog.Logger) (*http.S
 		Addr:              l.Address,
 		Handler:           withIOTimeouts(h, l.ReadTimeout, l.WriteTimeout),
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
-		IdleTimeout:       l.IdleTimeout,
-		MaxHeaderBytes:    l.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		Protocols:         &protos,
+		// net/http arms this deadline for each request before the
+		// handler runs (see withIOTimeouts, which then moves it forward
+		// while the response makes progress).
+		WriteTimeout:   l.WriteTimeout,
+		IdleTimeout:    l.IdleTimeout,
+		MaxHeaderBytes: l.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		Protocols:      &protos,
 		// An HTTP/2 client may have this many requests in flight on one
 		// connection, each served on its own goroutine. It is net/http's
 		// default, said here so that a change of default cannot
@@ -208,8 +212,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // withIOTimeouts enforces ReadTimeout and WriteTimeout as limits on
 // stalls rather than on whole requests. Deadlines are pushed forward
-// at most every quarter of the timeout, so a small response costs one
-// SetWriteDeadline.
+// at most every quarter of the timeout, so a small response sets none.
+//
+// The first write deadline is the server's own WriteTimeout, which
+// net/http arms before the handler runs: on an HTTP/1.1 connection when
+// it reads the request, on an HTTP/2 stream as the connection's
+// goroutine opens it. Setting it from the handler instead would cost
+// every HTTP/2 request a message to that goroutine and a second timer.
 func withIOTimeouts(h http.Handler, rt, wt time.Duration) http.Handler {
 	if rt <= 0 && wt <= 0 {
 		return h
@@ -220,10 +229,7 @@ func withIOTimeouts(h http.Handler, rt, wt time.Duration) http.Handler {
 			r.Body = &stallReader{ReadCloser: r.Body, rc: rc, d: rt}
 		}
 		if wt > 0 {
-			// The connection may have idled past an older deadline.
-			now := time.Now()
-			_ = rc.SetWriteDeadline(now.Add(wt))
-			w = &stallWriter{ResponseWriter: w, rc: rc, d: wt, last: now}
+			w = &stallWriter{ResponseWriter: w, rc: rc, d: wt, last: time.Now()}
 		}
 		h.ServeHTTP(w, r)
 	})
