@@ -74,12 +74,9 @@ func Percent() int {
 }
 
 // sentinel is allocated to become garbage at once, so that its cleanup
-// runs after each collection. It holds a pointer so that it is not
-// packed into a tiny-allocator block, whose cleanups may never run.
-type sentinel struct {
-	p *int
-	_ [8]byte
-}
+// runs after each collection. At 16 bytes it is not packed into a
+// tiny-allocator block, whose cleanups may never run.
+type sentinel [16]byte
 
 func arm() {
 	runtime.AddCleanup(&sentinel{}, func(struct{}) { afterGC() }, struct{}{})
