@@ -415,8 +415,10 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 			bodyDone <- err
 		}()
 	} else {
-		if err := req.Write(c.bw); err != nil {
-			return fail(err, true)
+		if !writeHead(c.bw, req) {
+			if err := req.Write(c.bw); err != nil {
+				return fail(err, true)
+			}
 		}
 		if err := c.bw.Flush(); err != nil {
 			return fail(err, true)
