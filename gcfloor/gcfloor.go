@@ -30,10 +30,12 @@ import (
 // basePercent is Go's default GOGC.
 const basePercent = 100
 
-// maxPercent bounds the percent asked for when the live heap is tiny,
-// far above any useful value but short of overflowing the runtime's
-// arithmetic.
-const maxPercent = 1 << 20
+// heapMinimum is the runtime's least heap goal at GOGC=100. The runtime
+// scales it with the GOGC percent, so a percent meant for a tiny live
+// heap would also lift the goal of the first collections far above the
+// floor (1 GiB for 64 MiB over 256 KiB live): the percent is capped so
+// that the scaled minimum stays within the floor.
+const heapMinimum = 4 << 20
 
 var (
 	mu      sync.Mutex
@@ -115,19 +117,15 @@ func tuneLocked() {
 
 // percentFor is the GOGC percent that lets the heap grow by at least
 // floor bytes. Go's pacer grows the heap by GOGC percent of the live
-// heap plus the stacks and globals it scans (scanned).
+// heap plus the stacks and globals it scans (scanned), and never aims
+// below heapMinimum scaled by that percent.
 func percentFor(floor int64, scanned uint64) int {
-	if scanned == 0 {
-		return maxPercent
+	limit := uint64(floor) * 100 / heapMinimum
+	p := limit
+	if scanned > 0 {
+		p = min(uint64(floor)*100/scanned, limit)
 	}
-	p := uint64(floor) * 100 / scanned
-	switch {
-	case p <= basePercent:
-		return basePercent
-	case p >= maxPercent:
-		return maxPercent
-	}
-	return int(p)
+	return int(max(p, basePercent))
 }
 
 func init() {

@@ -2,6 +2,7 @@ package gcfloor
 
 import (
 	"runtime"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -13,12 +14,16 @@ func TestPercentFor(t *testing.T) {
 		scanned uint64
 		want    int
 	}{
-		{64 * mib, 4 * mib, 1600},             // small heap: grow by the floor
+		{64 * mib, 8 * mib, 800},              // small heap: grow by the floor
 		{64 * mib, 64 * mib, basePercent},     // GOGC alone gives the floor
 		{64 * mib, 512 * mib, basePercent},    // large heap: Go's own pacing
-		{64 * mib, 0, maxPercent},             // nothing scanned yet
-		{1 << 40, 1, maxPercent},              // bounded
 		{32 * mib, 16 * mib, 2 * basePercent}, // 16 MiB scanned grows by 32
+		// Below the runtime's 4 MiB heap minimum the percent stops
+		// growing: the minimum scales with it, and the goal is the
+		// floor (16 x 4 MiB), not 64 MiB x 100 / 256 KiB.
+		{64 * mib, 256 << 10, 1600},
+		{64 * mib, 0, 1600},             // nothing scanned yet
+		{2 * mib, 1 * mib, basePercent}, // a floor below the minimum
 	}
 	for _, tt := range tests {
 		if got := percentFor(tt.floor, tt.scanned); got != tt.want {
@@ -49,19 +54,38 @@ func TestSetFloor(t *testing.T) {
 		t.Fatal("Set: not applied with GOGC unset")
 	}
 	// A test binary's live heap is a few MiB: a 256 MiB floor is far
-	// above GOGC=100.
-	waitPercent(t, "above 1000", func(p int) bool { return p > 1000 })
+	// above GOGC=100, and within the cap of 256 MiB / 4 MiB = 6400%.
+	waitPercent(t, "above 1000", func(p int) bool { return p > 1000 && p <= 6400 })
+
+	// The next collection aims at about the floor above what is live,
+	// neither at Go's own goal nor far beyond the floor.
+	runtime.GC()
+	goal, scanned := heapGoal()
+	if goal < 256<<20 || goal > 256<<20+2*scanned+(16<<20) {
+		t.Errorf("heap goal %d MiB with %d MiB scanned; want about 256 MiB more than that", goal>>20, scanned>>20)
+	}
 
 	// Collections keep it applied (the cleanup re-arms itself).
 	for range 3 {
 		runtime.GC()
 	}
-	if p := Percent(); p <= 1000 {
-		t.Errorf("after three collections: GOGC percent %d; want above 1000", p)
+	if p := Percent(); p <= 1000 || p > 6400 {
+		t.Errorf("after three collections: GOGC percent %d; want 1000 to 6400", p)
 	}
 
 	Set(0)
 	waitPercent(t, "100 after Set(0)", func(p int) bool { return p == basePercent })
+}
+
+// heapGoal is the runtime's heap goal and the bytes its pacer scales:
+// live heap, stacks and globals.
+func heapGoal() (goal, scanned uint64) {
+	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}, {Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
+	metrics.Read(s)
+	for _, v := range s[1:] {
+		scanned += v.Value.Uint64()
+	}
+	return s[0].Value.Uint64(), scanned
 }
 
 func TestSetRespectsGOGC(t *testing.T) {
