@@ -293,6 +293,35 @@ ref_row() {
 	done
 }
 
+# row_of ID TOOL: the index of the row with that id measured by that tool.
+row_of() {
+	local i rid label proto tool rest
+	for i in "${!ROWS[@]}"; do
+		IFS='|' read -r rid label proto tool rest <<<"${ROWS[$i]}"
+		[[ $rid != "$1" || $tool != "$2" ]] || { echo "$i"; return; }
+	done
+}
+
+# h2c_table: each target's h2c row against its HTTP/1.1 row with the
+# same upstream, the issue's "h2c at least as well as HTTP/1.1".
+h2c_table() {
+	local pair h1id h2id a b label proto rest
+	echo "| target | upstream | h2c req/s ÷ HTTP/1.1 req/s | h2c CPU/req ÷ HTTP/1.1 CPU/req |"
+	echo "| --- | --- | ---: | ---: |"
+	for pair in origin:origin nginx:nginx_h2 floor:floor gw:gw floor_h2up:floor_h2up gw_h2up:gw_h2up; do
+		h1id=${pair%%:*}
+		h2id=${pair##*:}
+		a=$(row_of "$h1id" wrk)
+		b=$(row_of "$h2id" h2load)
+		[[ -n $a && -n $b && -n ${MED_RPS[$a]:-} && -n ${MED_RPS[$b]:-} ]] || continue
+		IFS='|' read -r _ label proto rest <<<"${ROWS[$b]}"
+		proto=${proto#*→ }
+		[[ $proto != h2c || $h1id != origin ]] || proto="(none)"
+		awk -v l="$label" -v p="$proto" -v r1="${MED_RPS[$a]}" -v r2="${MED_RPS[$b]}" -v c1="${MED_CPU[$a]}" -v c2="${MED_CPU[$b]}" 'BEGIN {
+			printf "| %s | %s | %.2f | %.2f |\n", l, p, r2 / r1, c2 / c1 }'
+	done
+}
+
 GO_VERSION=$(go version)
 NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | head -n1)
 WRK_VERSION=$(wrk -v 2>&1 | head -n1 || true)
@@ -364,6 +393,11 @@ fi
 	echo "a pooled connection and http.ReadResponse; or net/http's Transport for"
 	echo "h2c). Where the gateway's row is close to the floor's, the rest of the"
 	echo "distance to nginx is net/http's own cost, not the gateway's."
+	echo
+	echo "Each target from an h2c client ($STREAMS streams on each of $CONNS connections)"
+	echo "against the same target from HTTP/1.1 clients ($CONNS connections), same upstream:"
+	echo
+	h2c_table
 } >"$SECTION"
 
 publish_section "$SECTION" "some targets were not measured; see the table"
