@@ -74,6 +74,9 @@ cat >"$TMP/gateway.yaml" <<EOF
 shutdown_grace: 5s
 log:
   level: warn
+# As nginx here (access_log off); bench/observability.sh measures its cost.
+access_log:
+  enabled: false
 listeners:
   - address: "127.0.0.1:$P_GW"
     h2c: true
@@ -161,7 +164,7 @@ SECTION="$BENCH_DIR/results/50-batch.md"
 	echo "Pinning: $PIN_NOTE."
 	echo
 	echo "- origin: \`bench/origin\` \`$GET_PATH\`: waits $DELAY_MS ms, then 1 KiB JSON, \`Cache-Control: no-store\`"
-	echo "- gateway: one route \`batchable: true\`, no cache, upstream \`protocol: http1\`;"
+	echo "- gateway: one route \`batchable: true\`, no cache, upstream \`protocol: http1\`, access log off;"
 	echo "  \`batch: {enabled: true, concurrency: $BATCH_CONCURRENCY}\` (the default concurrency is 8); h2c listener"
 	echo "- client: \`bench/batchbench\`, Go's \`net/http\` client, keep-alive, no compression"
 	env_lines

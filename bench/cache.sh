@@ -102,6 +102,9 @@ cat >"$TMP/gateway.yaml" <<EOF
 shutdown_grace: 5s
 log:
   level: warn
+# As nginx here (access_log off); bench/observability.sh measures its cost.
+access_log:
+  enabled: false
 cache:
   max_size: 256MiB
   max_object_size: 8MiB
@@ -465,6 +468,7 @@ SECTION="$BENCH_DIR/results/20-cache.md"
 	echo "- $VARNISH_VERSION: \`$VARNISH_CMD\`"
 	echo "  (\$SHM: a directory in ${SHM%/*}), builtin VCL, default thread pools"
 	echo "- gateway: \`cache: {max_size: 256MiB, max_object_size: 8MiB}\`, route \`cache: {enabled: true}\`,"
+	echo "  \`access_log: {enabled: false}\` (as nginx's \`access_log off\`),"
 	echo "  upstream \`protocol: http1\`, \`max_idle_per_target: 256\`"
 	echo "- $WRK_VERSION"
 	env_lines

@@ -118,6 +118,9 @@ cat >"$TMP/gateway.yaml" <<EOF
 shutdown_grace: 5s
 log:
   level: warn
+# As nginx here (access_log off); bench/observability.sh measures its cost.
+access_log:
+  enabled: false
 cache:
   max_size: 256MiB
   max_object_size: 8MiB
@@ -547,6 +550,7 @@ SECTION="$BENCH_DIR/results/30-compress.md"
 	echo "  it gzips once at fetch (\`gzip_level\` 6, the default), stores the gzip, sends it"
 	echo "  to gzip clients and gunzips it on every hit for the others. Varnish has no brotli."
 	echo "- gateway: the cache section's config plus \`compress: {enabled: true}\` on the route"
+	echo "  (\`access_log\` off there, as nginx's)"
 	echo "  (br, zstd, gzip; cached objects encoded once per coding at the \`default\` level:"
 	echo "  gzip $GW_GZIP_LEVEL, brotli quality $GW_BR_LEVEL; a hit runs no compressor)"
 	echo "- $WRK_VERSION"

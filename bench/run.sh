@@ -121,6 +121,9 @@ gateway_config() {
 shutdown_grace: 5s
 log:
   level: warn
+# As nginx here (access_log off); bench/observability.sh measures its cost.
+access_log:
+  enabled: false
 listeners:
   - address: "127.0.0.1:$1"
     h2c: true
@@ -352,6 +355,9 @@ fi
 	echo "- $H2LOAD_VERSION"
 	echo "- $GO_VERSION"
 	echo "- kernel $(uname -sr), nproc $NPROC"
+	echo "- gateway: default config but upstream \`max_idle_per_target: 256\` and"
+	echo "  \`access_log: {enabled: false}\`, as nginx's \`access_log off\` here"
+	echo "  (\`bench/observability.sh\` measures the access log's cost)"
 	echo "- load average (1/5/15 min) before measuring: $LOADAVG_START"
 	echo
 	echo "| target | protocol (client → upstream) | req/s | p50 ms | p99 ms | CPU µs/req | req/s ÷ nginx | CPU/req ÷ nginx | errors | other load % | runs |"

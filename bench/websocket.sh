@@ -69,6 +69,9 @@ cat >"$TMP/gateway.yaml" <<EOF
 shutdown_grace: 5s
 log:
   level: warn
+# As nginx here (access_log off); bench/observability.sh measures its cost.
+access_log:
+  enabled: false
 listeners:
   - address: "127.0.0.1:$P_GW"
 admin:
@@ -169,7 +172,7 @@ mkdir -p "$BENCH_DIR/results"
 	echo "- client and echo server: \`bench/wsbench\` (github.com/coder/websocket), binary"
 	echo "  messages, no compression; each connection sends one message, waits for"
 	echo "  its echo and checks it before the next (a round trip)"
-	echo "- gateway: upstream \`protocol: http1\`, route \`websocket: {max_connections: 0, idle_timeout: 5m}\`"
+	echo "- gateway: access log off, upstream \`protocol: http1\`, route \`websocket: {max_connections: 0, idle_timeout: 5m}\`"
 	echo "- the echo server behind the gateway shares CPU $LOAD_CPU with the client; the one"
 	echo "  measured directly has CPU $PROXY_CPU to itself, as the gateway does"
 	env_lines
