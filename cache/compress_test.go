@@ -132,6 +132,49 @@ func TestCompressedHits(t *testing.T) {
 	}
 }
 
+// unwrapWriter is a middleware's ResponseWriter that wraps the next
+// one and offers it through Unwrap, as well-behaved wrappers do.
+type unwrapWriter struct{ http.ResponseWriter }
+
+func (u unwrapWriter) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// TestCompressedHitThroughWrapper: with another middleware's writer
+// between the compressor and the cache, an encoded hit is still sent as
+// stored, gzip once. (The cache reaches the compressor's writer through
+// Unwrap, TestFindSkipper; were it not found, the compressor would pass
+// the encoded body on by its own rule, so this checks the outcome.)
+func TestCompressedHitThroughWrapper(t *testing.T) {
+	comp, err := compress.New(compress.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	between := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(unwrapWriter{w}, r)
+		})
+	}
+	g := newGateway(t, gwConfig{compress: comp, between: between})
+	doc := strings.Repeat(`{"id":2,"name":"another repetitive document"},`, 200)
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=600")
+		io.WriteString(w, doc)
+	})
+	g.get(t, "/doc", "Accept-Encoding", "gzip") // the miss
+	for i := range 2 {                          // the first hit encodes, the second serves the stored form
+		hit := g.get(t, "/doc", "Accept-Encoding", "gzip")
+		if ce := hit.header.Get("Content-Encoding"); ce != "gzip" {
+			t.Fatalf("hit %d: Content-Encoding %q; want gzip (once)", i, ce)
+		}
+		if !strings.Contains(hit.header.Get("Cache-Status"), "hit") {
+			t.Errorf("hit %d: Cache-Status %q; want a hit", i, hit.header.Get("Cache-Status"))
+		}
+		if got := decode(t, "gzip", hit.body); got != doc {
+			t.Fatalf("hit %d: one gzip decoding gives %d bytes, not the document: compressed twice?", i, len(got))
+		}
+	}
+}
+
 // TestCompressedHitKeepsKey: the object re-stored when a hit adds an
 // encoded form keeps its own key, not a view of the request's pooled key
 // buffer, which later requests overwrite: it is still found by URL.

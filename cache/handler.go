@@ -266,7 +266,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 			}
 		}
 	}
-	if sk, ok := w.(skipper); ok && (len(e.Header["Content-Encoding"]) == 0 || h.rt.o.Compress == nil) {
+	if sk := findSkipper(w); sk != nil && (len(e.Header["Content-Encoding"]) == 0 || h.rt.o.Compress == nil) {
 		// Final bytes: the streaming compressor must not touch them. A
 		// body stored encoded is left to it, to decode for a client
 		// that does not accept the coding.

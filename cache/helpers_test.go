@@ -356,6 +356,8 @@ type gwConfig struct {
 	// compress, when set, wraps the cache as the app does, and the cache
 	// keeps encoded forms with it.
 	compress *compress.Compressor
+	// between, when set, runs between the compressor and the cache.
+	between proxy.Middleware
 }
 
 // gateway is the system under test, with its origin and clock.
@@ -415,6 +417,9 @@ func newGateway(t testing.TB, cfg gwConfig) *gateway {
 	if cfg.compress != nil {
 		ro.Compress = testEncoder{cfg.compress}
 		mws = append(mws, cfg.compress.Wrap)
+	}
+	if cfg.between != nil {
+		mws = append(mws, cfg.between)
 	}
 	rt, err := c.Route(ro)
 	if err != nil {
