@@ -11,6 +11,20 @@ import (
 	"time"
 )
 
+// noDeadlineSeen is a middleware that fails the test if the request it
+// gets already carries a deadline: the route's deadline is for the
+// requests that go on toward the upstream, armed inside the middleware.
+func noDeadlineSeen(t *testing.T) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if d, ok := r.Context().Deadline(); ok {
+				t.Errorf("middleware got a request with a deadline (%v); want it armed inside", time.Until(d))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
 // TestUpstreamErrors checks the status and body the client gets for each
 // way an upstream can fail. Bodies must be short plain text naming no
 // upstream address: the detail belongs in the log.
@@ -46,6 +60,14 @@ func TestUpstreamErrors(t *testing.T) {
 			// machine takes to get there.
 			handler:  func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
 			route:    RouteOptions{Timeout: 200 * time.Millisecond},
+			requests: 1, wantCode: http.StatusGatewayTimeout, wantBody: "upstream timed out\n",
+		},
+		{
+			// With middleware in front (the cache, say), the deadline is
+			// armed inside it and bounds the exchange all the same.
+			name:     "timeout inside middleware",
+			handler:  func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
+			route:    RouteOptions{Timeout: 200 * time.Millisecond, Middleware: []Middleware{noDeadlineSeen(t)}},
 			requests: 1, wantCode: http.StatusGatewayTimeout, wantBody: "upstream timed out\n",
 		},
 		{

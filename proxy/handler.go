@@ -34,6 +34,8 @@ type RouteOptions struct {
 	// StripPrefix removes Path before the request goes upstream.
 	StripPrefix bool
 	// Timeout bounds the upstream exchange, body included (0: none).
+	// With Middleware it is armed inside them, for the requests that go
+	// on toward the upstream: a cache hit needs no timer.
 	Timeout time.Duration
 	// MaxBodySize limits the request body in bytes (0: no limit).
 	MaxBodySize int64
@@ -81,20 +83,23 @@ type Handler struct {
 var _ http.Handler = (*Handler)(nil)
 
 type route struct {
-	name      string
-	hosts     []string
-	path      string
-	methods   []string
-	strip     bool
-	timeout   time.Duration
-	maxBody   int64
-	upstream  *Upstream
-	ws        *wsRoute
-	rate      *rateLimiter       // nil: no rate limit
-	conc      *limit.Concurrency // nil: no concurrency limit
-	batchable bool
-	handler   http.Handler // the proxy, wrapped in the route's middleware
-	id        int          // position in Options.Routes, from 1 (Observation.Route)
+	name    string
+	hosts   []string
+	path    string
+	methods []string
+	strip   bool
+	timeout time.Duration
+	// innerTimeout: the deadline is armed inside the route's middleware
+	// (see newRoute), not by ServeHTTP.
+	innerTimeout bool
+	maxBody      int64
+	upstream     *Upstream
+	ws           *wsRoute
+	rate         *rateLimiter       // nil: no rate limit
+	conc         *limit.Concurrency // nil: no concurrency limit
+	batchable    bool
+	handler      http.Handler // the proxy, wrapped in the route's middleware
+	id           int          // position in Options.Routes, from 1 (Observation.Route)
 }
 
 // New validates the options and builds the handler.
@@ -191,6 +196,16 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 	}
 	// Innermost, so that only requests that reach the upstream count.
 	next = r.limitConcurrency(next)
+	if len(o.Middleware) > 0 && r.timeout > 0 {
+		// A stage in front (the cache) answers many requests itself, and
+		// a deadline does nothing for those but cost a timer and a
+		// context each: it is armed for the requests that go on toward
+		// the upstream, the exchange it bounds. A cache waiting on
+		// another request's fetch is bounded by that fetch's deadline and
+		// its own lock_timeout.
+		next = withTimeout(next, r.timeout)
+		r.innerTimeout = true
+	}
 	for i := len(o.Middleware) - 1; i >= 0; i-- {
 		next = o.Middleware[i](next)
 	}
@@ -228,10 +243,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The observation and the route's deadline go into one new context
 	// and one copy of the request: a copy per value would cost every
-	// request, cache hits included, an allocation of a whole Request.
-	// An upgrade gets no deadline: the tunnel outlives the exchange.
+	// request an allocation of a whole Request. (A route with middleware
+	// arms its deadline inside them instead, see newRoute.) An upgrade
+	// gets no deadline: the tunnel outlives the exchange.
 	upgrade := r.ProtoMajor == 1 && isUpgrade(r.Header)
-	if timed := ro.timeout > 0 && !upgrade; o != nil || timed {
+	if timed := ro.timeout > 0 && !ro.innerTimeout && !upgrade; o != nil || timed {
 		ctx := r.Context()
 		if o != nil {
 			ctx = context.WithValue(ctx, observationKey{}, o)
@@ -255,6 +271,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ro.handler.ServeHTTP(w, r)
+}
+
+// withTimeout bounds each request through h by d, except an upgrade,
+// whose tunnel outlives the exchange (as in ServeHTTP).
+func withTimeout(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 1 && isUpgrade(r.Header) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // rewrite shapes the outbound request. ReverseProxy has already removed

@@ -548,9 +548,12 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 		// Generous against a starved test machine: a pause between
 		// two round trips as long as the idle timeout would close it.
 		const idle, timeout = 400 * time.Millisecond, 600 * time.Millisecond
+		// Middleware too: the route's deadline, armed inside it for
+		// ordinary requests, must not reach a tunnel.
 		g := newWSGateway(t, up, ProtoHTTP1, RouteOptions{
-			Timeout:   timeout,
-			WebSocket: WebSocketOptions{IdleTimeout: idle},
+			Timeout:    timeout,
+			WebSocket:  WebSocketOptions{IdleTimeout: idle},
+			Middleware: []Middleware{noDeadlineSeen(t)},
 		})
 		ctx := wsContext(t)
 		c := newWSDialer(t).mustDial(ctx, g.url+"/", nil)
@@ -582,7 +585,9 @@ func TestWebSocketHandshakeTimeout(t *testing.T) {
 		}
 	}))
 	t.Cleanup(func() { close(release) }) // before the backend's Close
-	g := newWSGateway(t, &wsUpstream{backend: be}, ProtoHTTP1, RouteOptions{Timeout: 100 * time.Millisecond})
+	// A route with middleware arms its deadline inside it, but not for
+	// an upgrade: the handshake has its own bound either way.
+	g := newWSGateway(t, &wsUpstream{backend: be}, ProtoHTTP1, RouteOptions{Timeout: 100 * time.Millisecond, Middleware: []Middleware{noDeadlineSeen(t)}})
 	_, resp, err := newWSDialer(t).dial(wsContext(t), g.url+"/", nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusGatewayTimeout {
 		t.Fatalf("dial: got error %v, response %+v; want 504", err, resp)
