@@ -39,9 +39,9 @@ const heapMinimum = 4 << 20
 
 var (
 	mu      sync.Mutex
-	floor   int64 // bytes; 0: off
-	armed   bool  // a sentinel is waiting for the next collection
-	percent int   // the GOGC percent last set, or basePercent
+	floor   int64         // bytes; 0: off
+	armed   bool          // a sentinel is waiting for the next collection
+	percent = basePercent // the GOGC percent last set
 	samples = []metrics.Sample{
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/gc/scan/stack:bytes"},
@@ -126,8 +126,4 @@ func percentFor(floor int64, scanned uint64) int {
 		p = min(uint64(floor)*100/scanned, limit)
 	}
 	return int(max(p, basePercent))
-}
-
-func init() {
-	percent = basePercent
 }
