@@ -449,6 +449,7 @@ func (a *app) cacheRoute(cfg *config.Config, r config.Route, trusted []netip.Pre
 		StaleIfError:         rc.StaleIfError.D(),
 		HitForPass:           rc.HitForPass.D(),
 		LockTimeout:          rc.LockTimeout.D(),
+		Timeout:              r.Timeout.D(),
 		TrustedPeer:          func(req *http.Request) bool { return proxy.TrustsPeer(trusted, req.RemoteAddr) },
 		Compress:             cacheEncoder(comp),
 	})

@@ -149,6 +149,12 @@ type RouteOptions struct {
 	// fetch of the same key; then it goes to the origin itself. 0 means
 	// five seconds.
 	LockTimeout time.Duration
+	// Timeout is the route's deadline (0: none). The proxy arms it only
+	// for requests that go past the cache; the cache arms it itself as
+	// soon as a request cannot be answered from what is stored, so that
+	// waiting on another request's fetch and going to the origin after
+	// it share one deadline, as the client's whole wait.
+	Timeout time.Duration
 	// Compress, when the route compresses, encodes stored entries: each
 	// encoding a client asks for is made once and kept with the entry.
 	Compress Encoder

@@ -3,6 +3,7 @@ package cache_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -464,5 +465,56 @@ func TestCoalescingStraggler(t *testing.T) {
 	pause.resume.release()
 	for _, r := range straggler.wait(t) {
 		checkResult(t, g, "straggler", "/r", r, step{count: 1, body: "v1", cs: "*", age: "*"})
+	}
+}
+
+// TestCoalescingRouteTimeout: a request that waited on another
+// request's fetch and must then go to the origin itself has what is left
+// of the route's deadline, not a fresh one: the deadline bounds the
+// client's whole wait. The shared fetch takes most of the deadline and
+// brings back a response the cache may not share (no-store).
+func TestCoalescingRouteTimeout(t *testing.T) {
+	const (
+		n       = 5
+		timeout = 2 * time.Second
+		delay   = 1200 * time.Millisecond // each origin answer: over half the deadline
+	)
+	g := newGateway(t, gwConfig{route: cache.RouteOptions{LockTimeout: time.Hour}, timeout: timeout})
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		// Once every request is in the cache (waiting or fetching),
+		// answer after delay, unless the gateway gives up first.
+		for g.entered.Load() < n {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(delay):
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, "fresh")
+	})
+	var f fanOut
+	f.start(g, t, t.Context(), n, "/slow")
+	results := f.wait(t)
+	ok, timedOut := 0, 0
+	for i, r := range results {
+		switch r.status {
+		case http.StatusOK:
+			ok++
+		case http.StatusGatewayTimeout:
+			timedOut++
+		default:
+			t.Errorf("request %d: got %d %q; want 200 or 504", i, r.status, r.body)
+		}
+	}
+	// The fetch's own client gets its answer; the others, left with
+	// less than delay, time out instead of waiting a second deadline.
+	if ok != 1 || timedOut != n-1 {
+		t.Errorf("%d answered, %d timed out; want 1 and %d", ok, timedOut, n-1)
 	}
 }

@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -105,6 +106,11 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now
 		return
 	}
 	lk.primary = strings.Clone(lk.primary)
+	if t := h.rt.o.Timeout; t > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), t)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
 	if h.passes(r, &lk, now) {
 		h.rt.stats.passes.Add(1)
 		h.direct(w, r, r, &lk)
@@ -442,7 +448,15 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 	}
 	if !got {
 		if claim.CompareAndSwap(0, 2) {
-			if r.Context().Err() != nil {
+			switch err := r.Context().Err(); {
+			case errors.Is(err, context.DeadlineExceeded):
+				// The route's deadline passed while the fetch this
+				// request waited on went on: a timeout, as the proxy
+				// answers one, not an empty response.
+				h.countForward(lk)
+				httpError(w, http.StatusGatewayTimeout, "upstream timed out")
+				return
+			case err != nil:
 				return // the client left; nothing to answer
 			}
 			lk.detail = "lock-timeout"

@@ -358,6 +358,9 @@ type gwConfig struct {
 	compress *compress.Compressor
 	// between, when set, runs between the compressor and the cache.
 	between proxy.Middleware
+	// timeout is the route's deadline, given to the proxy and the cache
+	// as the app does.
+	timeout time.Duration
 }
 
 // gateway is the system under test, with its origin and clock.
@@ -413,6 +416,7 @@ func newGateway(t testing.TB, cfg gwConfig) *gateway {
 	if ro.Name == "" {
 		ro.Name = "r"
 	}
+	ro.Timeout = cfg.timeout
 	mws := []proxy.Middleware{g.enter}
 	if cfg.compress != nil {
 		ro.Compress = testEncoder{cfg.compress}
@@ -431,6 +435,7 @@ func newGateway(t testing.TB, cfg gwConfig) *gateway {
 		Routes: []proxy.RouteOptions{{
 			Name:       "r",
 			Upstream:   up,
+			Timeout:    cfg.timeout,
 			Middleware: append(mws, rt.Wrap),
 		}},
 		TrustedProxies: cfg.trusted,
