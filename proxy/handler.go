@@ -200,9 +200,10 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 		// A stage in front (the cache) answers many requests itself, and
 		// a deadline does nothing for those but cost a timer and a
 		// context each: it is armed for the requests that go on toward
-		// the upstream, the exchange it bounds. A cache waiting on
-		// another request's fetch is bounded by that fetch's deadline and
-		// its own lock_timeout.
+		// the upstream, the exchange it bounds. The cache arms the same
+		// deadline itself as soon as it forwards a request, so that its
+		// wait on another request's fetch counts too (cache.RouteOptions
+		// Timeout); here it is then already set and not extended.
 		next = withTimeout(next, r.timeout)
 		r.innerTimeout = true
 	}
