@@ -58,28 +58,6 @@ type encoded struct {
 // without them.
 var digestFields = [...]string{"Content-Md5", "Content-Digest", "Repr-Digest", "Digest"}
 
-// skipper is implemented by the streaming compressor's ResponseWriter:
-// the cache tells it that a hit is already in its final encoding.
-type skipper interface{ SkipCompression() }
-
-// findSkipper finds the compressor's writer in w or in the writers it
-// wraps (through Unwrap, as http.ResponseController and compress.Skip
-// do), so that a middleware between the two cannot hide it and have an
-// encoded hit compressed a second time.
-func findSkipper(w http.ResponseWriter) skipper {
-	for w != nil {
-		if s, ok := w.(skipper); ok {
-			return s
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return nil
-		}
-		w = u.Unwrap()
-	}
-	return nil
-}
-
 // prepareEncoding records whether the route may encode e and the Vary
 // its responses carry: Accept-Encoding joins the stored Vary, because the
 // encoding sent depends on it even though the stored body does not.

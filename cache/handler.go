@@ -14,6 +14,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sync/singleflight"
+
+	"gateway/compress"
 )
 
 // handler is one route's cache in front of its proxy. The request path:
@@ -272,11 +274,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 			}
 		}
 	}
-	if sk := findSkipper(w); sk != nil && (len(e.Header["Content-Encoding"]) == 0 || h.rt.o.Compress == nil) {
-		// Final bytes: the streaming compressor must not touch them. A
-		// body stored encoded is left to it, to decode for a client
-		// that does not accept the coding.
-		sk.SkipCompression()
+	if len(e.Header["Content-Encoding"]) == 0 || h.rt.o.Compress == nil {
+		// Final bytes: the streaming compressor, when there is one in
+		// front, must not touch them. A body stored encoded is left to
+		// it, to decode for a client that does not accept the coding.
+		compress.Skip(w)
 	}
 	if e.Status == http.StatusOK && hasPreconditions(r.Header) {
 		serveContent(w, r, body, e.LastModified)
