@@ -275,10 +275,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // withTimeout bounds each request through h by d, except an upgrade,
-// whose tunnel outlives the exchange (as in ServeHTTP).
+// whose tunnel outlives the exchange (as in ServeHTTP), and one whose
+// context ends no later already.
 func withTimeout(h http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor == 1 && isUpgrade(r.Header) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		// The cache arms the same deadline on what it forwards: a
+		// second context and copy of the request would change nothing.
+		if dl, ok := r.Context().Deadline(); ok && time.Until(dl) <= d {
 			h.ServeHTTP(w, r)
 			return
 		}
