@@ -37,6 +37,13 @@ const basePercent = 100
 // that the scaled minimum stays within the floor.
 const heapMinimum = 4 << 20
 
+// maxFloor and maxPercent keep the arithmetic within its types (the
+// runtime keeps GOGC in an int32); only floors of petabytes reach them.
+const (
+	maxFloor   = 1 << 50
+	maxPercent = 1 << 30
+)
+
 var (
 	mu      sync.Mutex
 	floor   int64         // bytes; 0: off
@@ -120,10 +127,10 @@ func tuneLocked() {
 // heap plus the stacks and globals it scans (scanned), and never aims
 // below heapMinimum scaled by that percent.
 func percentFor(floor int64, scanned uint64) int {
-	limit := uint64(floor) * 100 / heapMinimum
-	p := limit
+	f := uint64(min(max(floor, 0), maxFloor))
+	p := f * 100 / heapMinimum
 	if scanned > 0 {
-		p = min(uint64(floor)*100/scanned, limit)
+		p = min(f*100/scanned, p)
 	}
-	return int(max(p, basePercent))
+	return int(min(max(p, basePercent), maxPercent))
 }

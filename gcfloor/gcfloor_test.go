@@ -24,6 +24,7 @@ func TestPercentFor(t *testing.T) {
 		{64 * mib, 256 << 10, 1600},
 		{64 * mib, 0, 1600},             // nothing scanned yet
 		{2 * mib, 1 * mib, basePercent}, // a floor below the minimum
+		{1 << 62, 1, maxPercent},        // absurd floors stay in range
 	}
 	for _, tt := range tests {
 		if got := percentFor(tt.floor, tt.scanned); got != tt.want {
