@@ -29,37 +29,22 @@ func (h *jsonHandler) writeAccess(t time.Time, l *accessLine) error {
 	bp := jsonBufs.Get().(*[]byte)
 	b := append((*bp)[:0], `{"time":"`...)
 	b = h.clock.append(b, t)
-	b = append(b, `","level":"INFO","msg":"request","request_id":`...)
-	b = appendString(b, l.id)
-	b = append(b, `,"client":`...)
-	b = appendString(b, l.client)
-	b = append(b, `,"method":`...)
-	b = appendString(b, l.method)
-	b = append(b, `,"host":`...)
-	b = appendString(b, l.host)
-	b = append(b, `,"path":`...)
-	b = appendString(b, l.path)
-	b = append(b, `,"proto":`...)
-	b = appendString(b, l.proto)
-	b = append(b, `,"route":`...)
-	b = appendString(b, l.route)
-	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(l.status), 10)
-	b = append(b, `,"bytes":`...)
-	b = strconv.AppendInt(b, l.bytes, 10)
-	b = append(b, `,"duration_ms":`...)
-	b = appendMillisJSON(b, l.duration)
-	b = append(b, `,"cache":`...)
-	b = appendString(b, l.cache)
-	b = append(b, `,"encoding":`...)
-	b = appendString(b, l.encoding)
+	b = member(b, `","level":"INFO","msg":"request","request_id":`, l.id)
+	b = member(b, `,"client":`, l.client)
+	b = member(b, `,"method":`, l.method)
+	b = member(b, `,"host":`, l.host)
+	b = member(b, `,"path":`, l.path)
+	b = member(b, `,"proto":`, l.proto)
+	b = member(b, `,"route":`, l.route)
+	b = strconv.AppendInt(append(b, `,"status":`...), int64(l.status), 10)
+	b = strconv.AppendInt(append(b, `,"bytes":`...), l.bytes, 10)
+	b = appendMillisJSON(append(b, `,"duration_ms":`...), l.duration)
+	b = member(b, `,"cache":`, l.cache)
+	b = member(b, `,"encoding":`, l.encoding)
 	if l.hasUpstream {
-		b = append(b, `,"upstream":`...)
-		b = appendString(b, l.upstream)
-		b = append(b, `,"target":`...)
-		b = appendString(b, l.target)
-		b = append(b, `,"upstream_ms":`...)
-		b = appendMillisJSON(b, l.upstreamDur)
+		b = member(b, `,"upstream":`, l.upstream)
+		b = member(b, `,"target":`, l.target)
+		b = appendMillisJSON(append(b, `,"upstream_ms":`...), l.upstreamDur)
 	}
 	if l.aborted {
 		b = append(b, `,"aborted":true`...)
@@ -72,6 +57,10 @@ func (h *jsonHandler) writeAccess(t time.Time, l *accessLine) error {
 	}
 	return err
 }
+
+// member appends a JSON string member: key (with its separator and
+// quotes) and v, escaped.
+func member(b []byte, key, v string) []byte { return appendString(append(b, key...), v) }
 
 // appendMillisJSON appends d in milliseconds to the microsecond, as
 // appendFloat writes float64(d.Microseconds())/1000, from integers: the
