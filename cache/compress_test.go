@@ -16,6 +16,16 @@ import (
 	"gateway/compress"
 )
 
+// newCompressor is a compressor with the default options.
+func newCompressor(t *testing.T) *compress.Compressor {
+	t.Helper()
+	comp, err := compress.New(compress.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return comp
+}
+
 func decode(t *testing.T, coding, body string) string {
 	t.Helper()
 	var r io.Reader
@@ -51,10 +61,7 @@ func decode(t *testing.T, coding, body string) string {
 // asks for, each encoded once however many hits race for it, byte-exact
 // after decoding, with Vary, per-coding ETags and validators that work.
 func TestCompressedHits(t *testing.T) {
-	comp, err := compress.New(compress.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	comp := newCompressor(t)
 	g := newGateway(t, gwConfig{compress: comp})
 	doc := strings.Repeat(`{"id":1,"name":"a repetitive JSON document"},`, 200)
 	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
@@ -144,10 +151,7 @@ func (u unwrapWriter) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 // Unwrap, TestFindSkipper; were it not found, the compressor would pass
 // the encoded body on by its own rule, so this checks the outcome.)
 func TestCompressedHitThroughWrapper(t *testing.T) {
-	comp, err := compress.New(compress.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	comp := newCompressor(t)
 	between := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			next.ServeHTTP(unwrapWriter{w}, r)
@@ -179,10 +183,7 @@ func TestCompressedHitThroughWrapper(t *testing.T) {
 // encoded form keeps its own key, not a view of the request's pooled key
 // buffer, which later requests overwrite: it is still found by URL.
 func TestCompressedHitKeepsKey(t *testing.T) {
-	comp, err := compress.New(compress.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	comp := newCompressor(t)
 	g := newGateway(t, gwConfig{compress: comp})
 	doc := strings.Repeat(`{"id":1,"name":"a repetitive JSON document"},`, 50)
 	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
@@ -205,10 +206,7 @@ func TestCompressedHitKeepsKey(t *testing.T) {
 // TestCompressedNotEligible: a cached type outside the allowlist is served
 // as stored, without Vary: Accept-Encoding.
 func TestCompressedNotEligible(t *testing.T) {
-	comp, err := compress.New(compress.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	comp := newCompressor(t)
 	g := newGateway(t, gwConfig{compress: comp})
 	img := string(bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, 1000))
 	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
@@ -226,10 +224,7 @@ func TestCompressedNotEligible(t *testing.T) {
 // TestCompressedHitDropsDigests: the digests of the stored body go out
 // with it, and not with an encoded form, whose bytes they do not match.
 func TestCompressedHitDropsDigests(t *testing.T) {
-	comp, err := compress.New(compress.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	comp := newCompressor(t)
 	g := newGateway(t, gwConfig{compress: comp})
 	doc := strings.Repeat(`{"id":1,"name":"a repetitive JSON document"},`, 50)
 	const digest = "sha-256=:AAAA:"
