@@ -99,7 +99,11 @@ func (f *floor) copy(w http.ResponseWriter, resp *http.Response) error {
 	}
 	w.WriteHeader(resp.StatusCode)
 	buf := f.bufs.Get().(*[]byte)
-	_, err := io.CopyBuffer(w, resp.Body, *buf)
+	// Hiding w's ReadFrom keeps io.CopyBuffer from handing the copy to
+	// net/http's response.ReadFrom, which flushes the first 512 bytes and
+	// the headers on their own and so writes one response in two or three
+	// syscalls. ReverseProxy copies through Write too.
+	_, err := io.CopyBuffer(struct{ io.Writer }{w}, resp.Body, *buf)
 	f.bufs.Put(buf)
 	return err
 }
