@@ -209,6 +209,49 @@ func TestCoalescingNoStore(t *testing.T) {
 	}
 }
 
+// TestCoalescingStaleOnArrival: a response that is stale as soon as it
+// arrives (max-age=0, no-cache, an Age past its lifetime) is stored for
+// revalidation but shared with no follower: each needs a validation of
+// its own (RFC 9111 section 4), and sharing it would hand the leader's
+// page, made for its cookie, to every other client waiting.
+func TestCoalescingStaleOnArrival(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hdr  []string
+	}{
+		{"max-age=0", []string{"Cache-Control", "max-age=0", "ETag", `"a"`}},
+		{"no-cache", []string{"Cache-Control", "no-cache, max-age=60", "ETag", `"a"`}},
+		{"Age past max-age", []string{"Cache-Control", "max-age=60", "Age", "120"}},
+		{"must-revalidate without lifetime", []string{"Cache-Control", "must-revalidate", "ETag", `"a"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const k = 4
+			g := newGateway(t, gwConfig{route: cache.RouteOptions{LockTimeout: time.Hour}})
+			gt := newGate(t)
+			g.origin.handle(g.origin.static(resp{hdr: tc.hdr, body: "{h:Cookie}", gate: gt}))
+			var leader, followers fanOut
+			leader.start(g, t, t.Context(), 1, "/r", "Cookie", "u=alice")
+			g.origin.waitCount(t, "/r", 1)
+			followers.start(g, t, t.Context(), k, "/r", "Cookie", "u=bob")
+			g.waitEntered(t, 1+k)
+			gt.release()
+			for _, r := range leader.wait(t) {
+				if r.body != "u=alice" {
+					t.Errorf("leader: %q; want u=alice", r.body)
+				}
+			}
+			for _, r := range followers.wait(t) {
+				if r.status != http.StatusOK || r.body != "u=bob" {
+					t.Errorf("follower: %d %q (Cache-Status %q); want 200 \"u=bob\", its own response", r.status, r.body, r.header.Get("Cache-Status"))
+				}
+			}
+			if st := g.route.Stats(); st.Coalesced != 0 {
+				t.Errorf("coalesced %d; want 0", st.Coalesced)
+			}
+		})
+	}
+}
+
 // TestCoalescingLeaderLeaves: the leader's client going away fails
 // neither the fetch nor the followers; the response is still stored.
 func TestCoalescingLeaderLeaves(t *testing.T) {

@@ -481,7 +481,7 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 		}
 		return
 	}
-	if e := fr.entry; e != nil && VaryMatches(fr.vary, false, e.VaryKey, r) {
+	if e := fr.entry; e != nil && VaryMatches(fr.vary, false, e.VaryKey, r) && h.shareable(fr, e, lk) {
 		h.rt.stats.coalesced.Add(1)
 		now := h.c.now()
 		age := e.age(now)
@@ -497,6 +497,21 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 	}
 	h.countForward(lk)
 	h.direct(w, r, r, lk)
+}
+
+// shareable reports whether a request that waited on another's fetch may
+// be answered with the entry that fetch produced. Only a response this
+// request could be served from the store may be shared (RFC 9111 section
+// 4): one that is stale on arrival (max-age=0, no-cache, an Age past its
+// lifetime) needs a validation of its own, or it would hand one client's
+// page to another. A stale-if-error answer was already judged for stale
+// use by the flight.
+func (h *handler) shareable(fr *flightResult, e *Entry, lk *lookup) bool {
+	if fr.stale {
+		return true
+	}
+	v, _ := Usable(lk.reqCC, e.CC, e.age(h.c.now()), e.lifetime())
+	return v == Fresh
 }
 
 // countForward counts a request that went to the origin for the cache.
