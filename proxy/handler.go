@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
@@ -248,6 +249,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// arms its deadline inside them instead, see newRoute.) An upgrade
 	// gets no deadline: the tunnel outlives the exchange.
 	upgrade := r.ProtoMajor == 1 && isUpgrade(r.Header)
+	if !upgrade {
+		r = withoutConnectionFields(r)
+	}
 	if timed := ro.timeout > 0 && !ro.innerTimeout && !upgrade; o != nil || timed {
 		ctx := r.Context()
 		if o != nil {
@@ -272,6 +276,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ro.handler.ServeHTTP(w, r)
+}
+
+// withoutConnectionFields returns r without the header fields its
+// Connection header names (RFC 9110 section 7.6.1). They are for the
+// gateway alone, and ReverseProxy drops them from what it forwards; the
+// middleware in front of it (the cache) must see the request as the
+// upstream will, or a client could have a response stored under a key or
+// a Vary variant that the upstream never saw, and served to others. TE
+// stays: ReverseProxy reads it to tell the upstream trailers are welcome.
+func withoutConnectionFields(r *http.Request) *http.Request {
+	conn := r.Header["Connection"]
+	if len(conn) == 0 {
+		return r
+	}
+	var h http.Header
+	for _, v := range conn {
+		for f := range strings.SplitSeq(v, ",") {
+			f = textproto.CanonicalMIMEHeaderKey(textproto.TrimString(f))
+			if f == "Te" || f == "Connection" {
+				continue
+			}
+			if _, ok := r.Header[f]; !ok {
+				continue
+			}
+			if h == nil {
+				h = r.Header.Clone()
+			}
+			delete(h, f)
+		}
+	}
+	if h == nil {
+		return r
+	}
+	r = r.WithContext(r.Context())
+	r.Header = h
+	return r
 }
 
 // withTimeout bounds each request through h by d, except an upgrade,

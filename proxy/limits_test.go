@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -618,4 +619,38 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestConnectionFieldsNotKeyed: a header field the client names in
+// Connection is dropped before the cache sees the request, as it is from
+// what reaches the upstream. Otherwise a client could have the response
+// made without it stored under the variant of clients that send it.
+func TestConnectionFieldsNotKeyed(t *testing.T) {
+	checkLeaks(t)
+	clk := newClock()
+	origin := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Accept-Language")
+		w.Header().Set("Date", clk.Now().UTC().Format(http.TimeFormat))
+		fmt.Fprintf(w, "lang=%s te=%s", r.Header.Get("Accept-Language"), r.Header.Get("Te"))
+	}))
+	c := newCache(t, clk)
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{origin.target(t)}})
+	gw := gatewayTo(t, RouteOptions{Name: "r", Path: "/", Upstream: u, Middleware: []Middleware{cacheRoute(t, c, cache.RouteOptions{Name: "r"})}}, Options{})
+	addr := gw.Listener.Addr().String()
+
+	resp, body := rawRequest(t, addr, "GET /p HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\nTE: trailers\r\nConnection: Accept-Language, TE\r\n\r\n")
+	if resp.StatusCode != http.StatusOK || body != "lang= te=trailers" {
+		t.Fatalf("request naming Accept-Language in Connection: %d %q; want 200 %q (the field dropped, TE kept)", resp.StatusCode, body, "lang= te=trailers")
+	}
+	c.Store().Wait()
+	resp, body = rawRequest(t, addr, "GET /p HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\n\r\n")
+	if resp.StatusCode != http.StatusOK || body != "lang=en te=" {
+		t.Errorf("plain request with Accept-Language en: %d %q (Cache-Status %q); want 200 %q, not the response made without the field",
+			resp.StatusCode, body, resp.Header.Get("Cache-Status"), "lang=en te=")
+	}
+	resp, body = rawRequest(t, addr, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp.StatusCode != http.StatusOK || body != "lang= te=trailers" || resp.Header.Get("Age") == "" {
+		t.Errorf("request without Accept-Language: %d %q Age %q (Cache-Status %q); want the stored %q", resp.StatusCode, body, resp.Header.Get("Age"), resp.Header.Get("Cache-Status"), "lang= te=trailers")
+	}
 }
