@@ -283,29 +283,80 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// comparePieces orders query pieces by raw name, then raw value. Sorting
-// on the whole piece would put "a-b=1" before "a=1" ('-' < '='), which is
-// just as canonical but reads oddly.
+// comparePieces orders query pieces by name alone, decoded as the origin
+// decodes it; the sort is stable, so the values of a repeated name keep
+// their order. Origins read the first value of a repeated parameter (Go,
+// Express) or the last (PHP): "a=1&a=2" and "a=2&a=1" are different
+// requests and must not share an entry, while "b=2&a=1" and "a=1&b=2"
+// are one. Comparing decoded names keeps "a" and "%61", one parameter to
+// the origin, in their order too.
 func comparePieces(a, b string) int {
-	an, av, _ := strings.Cut(a, "=")
-	bn, bv, _ := strings.Cut(b, "=")
-	if c := strings.Compare(an, bn); c != 0 {
-		return c
+	an, _, _ := strings.Cut(a, "=")
+	bn, _, _ := strings.Cut(b, "=")
+	i, j := 0, 0
+	for i < len(an) && j < len(bn) {
+		ca, ni := queryByte(an, i)
+		cb, nj := queryByte(bn, j)
+		if ca != cb {
+			if ca < cb {
+				return -1
+			}
+			return 1
+		}
+		i, j = ni, nj
 	}
-	// "a" (no '=') sorts before "a=" and "a=x"; equal-looking values with
-	// and without '=' stay distinct because the piece bytes are kept.
-	if c := strings.Compare(av, bv); c != 0 {
-		return c
+	switch {
+	case i < len(an):
+		return 1
+	case j < len(bn):
+		return -1
 	}
-	return strings.Compare(a, b)
+	return 0
 }
 
-// sortPieces sorts in place. Small slices use insertion sort, which keeps
-// the stack array from escaping to the heap; large ones use slices.SortFunc
-// so a hostile query with many pieces costs O(n log n), not O(n^2).
+// queryByte decodes the byte of query text s at i as url.QueryUnescape
+// does ('+' is a space, %XX the byte; a malformed escape is taken as it
+// is) and returns it with the index after it.
+func queryByte(s string, i int) (byte, int) {
+	switch s[i] {
+	case '+':
+		return ' ', i + 1
+	case '%':
+		if i+2 < len(s) {
+			hi, ok1 := unhex(s[i+1])
+			lo, ok2 := unhex(s[i+2])
+			if ok1 && ok2 {
+				return hi<<4 | lo, i + 3
+			}
+		}
+	}
+	return s[i], i + 1
+}
+
+// sortPieces sorts in place, stably. Small slices use insertion sort,
+// which keeps the stack array from escaping to the heap; large ones sort
+// with each piece's position as the last criterion, so that a hostile
+// query with many pieces costs O(n log n), not O(n^2) (nor the
+// O(n log² n) moves of slices.SortStableFunc).
 func sortPieces(p []string) {
 	if len(p) > maxStackPieces {
-		slices.SortFunc(p, comparePieces)
+		type piece struct {
+			s string
+			i int
+		}
+		ps := make([]piece, len(p))
+		for i, s := range p {
+			ps[i] = piece{s, i}
+		}
+		slices.SortFunc(ps, func(a, b piece) int {
+			if c := comparePieces(a.s, b.s); c != 0 {
+				return c
+			}
+			return a.i - b.i
+		})
+		for i := range ps {
+			p[i] = ps[i].s
+		}
 		return
 	}
 	for i := 1; i < len(p); i++ {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -99,7 +100,7 @@ func TestKeyFormat(t *testing.T) {
 			"http\x00example.com\x00/\x00\x00h:Accept-Language\x00h:X-Tenant\x00c:ab\x00c:sid"},
 		{"everything", get(t, "https://Example.COM:443/a%2Fb?z=1&utm_source=x&a=2&a=1&fbclid=y",
 			"X-Tenant: t1", "Accept-Language: en", "Accept-Language: fr", "Cookie: sid=s1; other=o; SID=s2", "Cookie: ab"),
-			"https\x00example.com\x00/a%2Fb\x00a=1&a=2&z=1" +
+			"https\x00example.com\x00/a%2Fb\x00a=2&a=1&z=1" +
 				"\x00h:Accept-Language=en\x00h:Accept-Language=fr\x00h:X-Tenant=t1" +
 				"\x00n:ab\x00c:sid=s1\x00c:SID=s2"},
 	}
@@ -125,7 +126,11 @@ func TestKeyEqual(t *testing.T) {
 	}{
 		// Query sorting and duplicates.
 		{"sorted", get(t, "http://h/p?b=2&a=1&c=3"), get(t, "http://h/p?a=1&b=2&c=3"), true},
-		{"sorted by value", get(t, "http://h/p?a=2&a=1"), get(t, "http://h/p?a=1&a=2"), true},
+		// Origins read the first (or last) value of a repeated name.
+		{"repeated name keeps its order", get(t, "http://h/p?a=2&a=1"), get(t, "http://h/p?a=1&a=2"), false},
+		{"others move around a repeated name", get(t, "http://h/p?a=1&b=2&a=3"), get(t, "http://h/p?b=2&a=1&a=3"), true},
+		{"one name spelled two ways keeps its order", get(t, "http://h/p?a=1&%61=2"), get(t, "http://h/p?%61=2&a=1"), false},
+		{"plus is a space in names", get(t, "http://h/p?a+b=1&a%20b=2"), get(t, "http://h/p?a%20b=2&a+b=1"), false},
 		{"duplicates kept", get(t, "http://h/p?a=1&a=1"), get(t, "http://h/p?a=1"), false},
 		{"values differ", get(t, "http://h/p?a=1"), get(t, "http://h/p?a=2"), false},
 		{"name only vs empty value", get(t, "http://h/p?a"), get(t, "http://h/p?a="), false},
@@ -313,7 +318,7 @@ func TestKeyManyParams(t *testing.T) {
 	want := k.Key(get(t, "http://h/?"+strings.Join(parts, "&")))
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 20 {
-		rng.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
+		shuffleNames(rng, parts)
 		if got := k.Key(get(t, "http://h/?"+strings.Join(parts, "&"))); got != want {
 			t.Fatalf("shuffled query: got %q; want %q", got, want)
 		}
@@ -372,10 +377,11 @@ func FuzzKey(f *testing.F) {
 			t.Fatalf("AppendKey %q != Key %q", got, key)
 		}
 
-		// Permuting the '&'-separated pieces keeps the key.
+		// Moving the '&'-separated pieces keeps the key, as long as the
+		// pieces of one name keep their order.
 		pieces := strings.Split(query, "&")
 		seed := uint64(len(query))*31 + uint64(len(host))
-		rand.New(rand.NewPCG(seed, 7)).Shuffle(len(pieces), func(i, j int) { pieces[i], pieces[j] = pieces[j], pieces[i] })
+		shuffleNames(rand.New(rand.NewPCG(seed, 7)), pieces)
 		if got := k.Key(mk(strings.Join(pieces, "&"))); got != key {
 			t.Fatalf("permuted query %q: got %q; want %q", strings.Join(pieces, "&"), got, key)
 		}
@@ -393,6 +399,43 @@ func FuzzKey(f *testing.F) {
 		// distinct keys (no bytes shift between components).
 		checkDecodes(t, key, r)
 	})
+}
+
+// shuffleNames shuffles query pieces but keeps the order of the pieces
+// of each name (decoded as the origin decodes it), which the key keeps.
+func shuffleNames(rng *rand.Rand, pieces []string) {
+	// The name with '+' and each well-formed %XX decoded; a malformed
+	// escape stays as it is (url.QueryUnescape would reject it whole).
+	name := func(p string) string {
+		n, _, _ := strings.Cut(p, "=")
+		var b []byte
+		for i := 0; i < len(n); i++ {
+			switch {
+			case n[i] == '+':
+				b = append(b, ' ')
+			case n[i] == '%' && i+2 < len(n):
+				if v, err := strconv.ParseUint(n[i+1:i+3], 16, 8); err == nil && n[i+1] != '+' && n[i+1] != '-' {
+					b = append(b, byte(v))
+					i += 2
+					continue
+				}
+				b = append(b, n[i])
+			default:
+				b = append(b, n[i])
+			}
+		}
+		return string(b)
+	}
+	byName := map[string][]string{}
+	for _, p := range pieces {
+		byName[name(p)] = append(byName[name(p)], p)
+	}
+	rng.Shuffle(len(pieces), func(i, j int) { pieces[i], pieces[j] = pieces[j], pieces[i] })
+	for i, p := range pieces {
+		n := name(p)
+		pieces[i] = byName[n][0]
+		byName[n] = byName[n][1:]
+	}
 }
 
 // checkDecodes splits key on NUL, reverses the component escaping and
