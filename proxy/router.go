@@ -54,12 +54,24 @@ func newRouter(routes []*route) *router {
 
 // match returns the route for r, or, when routes match the host and path
 // but none takes the method, nil and the methods that would be allowed.
+// Only the routes of the most specific host and path that match compete
+// on the method: a route's methods restrict its path, as nginx's
+// limit_except does, and a request in another method does not go on to a
+// less specific route (a catch-all "/"), which would bypass that route's
+// limits and cache rules.
 func (rt *router) match(r *http.Request) (*route, []string) {
 	host := requestHost(r)
 	var allow []string
-	for _, e := range rt.entries {
+	var first *routeEntry
+	for i := range rt.entries {
+		e := &rt.entries[i]
 		if !matchHost(e.host, host) || !matchPrefix(r.URL.Path, e.ro.path) {
 			continue
+		}
+		if first == nil {
+			first = e
+		} else if e.host != first.host || e.ro.path != first.ro.path {
+			break
 		}
 		if e.ro.matchMethod(r.Method) {
 			return e.ro, nil
@@ -77,6 +89,9 @@ func requestHost(r *http.Request) string {
 			h = hh
 		}
 	}
+	// "example.com." is the same name, fully qualified (nginx drops the
+	// dot too); a route for the name must take it.
+	h = strings.TrimSuffix(h, ".")
 	for i := 0; i < len(h); i++ {
 		if c := h[i]; 'A' <= c && c <= 'Z' {
 			return strings.ToLower(h)

@@ -44,6 +44,9 @@ func routingGateway(t *testing.T) (gw string, hits func() int64) {
 		route("apiv1", RouteOptions{Path: "/api/v1"}),
 		route("files", RouteOptions{Path: "/files/"}),
 		route("write", RouteOptions{Path: "/write", Methods: []string{"POST", "PUT"}}),
+		route("apiread", RouteOptions{Path: "/api/read", Methods: []string{"GET", "HEAD"}}),
+		route("rwget", RouteOptions{Path: "/rw", Methods: []string{"GET"}}),
+		route("rwpost", RouteOptions{Path: "/rw", Methods: []string{"POST"}}),
 		route("strip", RouteOptions{Hosts: []string{"strip.test"}, Path: "/api", StripPrefix: true}),
 		route("admin", RouteOptions{Path: "/admin"}),
 		route("public", RouteOptions{Path: "/public"}),
@@ -100,6 +103,15 @@ func TestRouting(t *testing.T) {
 		{"other allowed method", "PUT", "", "/write/x", 200, "write", "", ""},
 		{"other method", "GET", "", "/write", 405, "", "", "POST, PUT"},
 		{"other method below prefix", "DELETE", "", "/write/x", 405, "", "", "POST, PUT"},
+		// A route's methods restrict its path: another method does not go
+		// on to the shorter prefix /api, which takes every method.
+		{"methods are not bypassed by a shorter prefix", "POST", "", "/api/read/x", 405, "", "", "GET, HEAD"},
+		{"shorter prefix still takes its own paths", "POST", "", "/api/x", 200, "api", "", ""},
+		{"routes of one path share the methods: first", "GET", "", "/rw", 200, "rwget", "", ""},
+		{"routes of one path share the methods: second", "POST", "", "/rw/x", 200, "rwpost", "", ""},
+		{"routes of one path share the methods: neither", "DELETE", "", "/rw", 405, "", "", "GET, POST"},
+		{"fully qualified host", "GET", "api.example.com.", "/x", 200, "exact", "", ""},
+		{"fully qualified host under a wildcard", "GET", "a.example.com.:8080", "/x", 200, "wild", "", ""},
 
 		{"strip prefix", "GET", "strip.test", "/api/users", 200, "strip", "/users", ""},
 		{"strip prefix keeps query", "GET", "strip.test", "/api/users?q=1&r=a%20b", 200, "strip", "/users?q=1&r=a%20b", ""},
