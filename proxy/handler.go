@@ -249,6 +249,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// arms its deadline inside them instead, see newRoute.) An upgrade
 	// gets no deadline: the tunnel outlives the exchange.
 	upgrade := r.ProtoMajor == 1 && isUpgrade(r.Header)
+	in := r
 	if !upgrade {
 		r = withoutConnectionFields(r)
 	}
@@ -268,6 +269,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body := r.Body
 		if ro.maxBody > 0 {
 			body = http.MaxBytesReader(w, body, ro.maxBody)
+		}
+		if r == in {
+			// The body is replaced on a copy, never on the Request the
+			// server passed in (see withIOTimeouts).
+			r = r.WithContext(r.Context())
 		}
 		r.Body = clientBody{body}
 	}

@@ -226,6 +226,11 @@ func withIOTimeouts(h http.Handler, rt, wt time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		if rt > 0 && r.Body != nil && r.Body != http.NoBody {
+			// On a copy: net/http keeps its own Request, and must still
+			// find its body there. With Expect: 100-continue, a body it
+			// no longer recognises is drained before an early answer (a
+			// 413) while the client waits for the 100 that never comes.
+			r = r.WithContext(r.Context())
 			r.Body = &stallReader{ReadCloser: r.Body, rc: rc, d: rt}
 		}
 		if wt > 0 {

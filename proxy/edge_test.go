@@ -1,0 +1,54 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+)
+
+// TestExpectContinueRefused: a request with Expect: 100-continue that the
+// gateway refuses before reading its body (over the route's body limit)
+// gets its 413 at once, without the body: net/http must still see its own
+// body reader, which a body wrapped in place hid from it.
+func TestExpectContinueRefused(t *testing.T) {
+	checkLeaks(t)
+	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("upstream got %s %s; want nothing forwarded", r.Method, r.URL)
+	}))
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
+	h := newHandler(t, Options{Routes: []RouteOptions{{Name: "r", Path: "/", Upstream: u, MaxBodySize: 100}}})
+	srv := startServer(t, h, ListenerOptions{ReadTimeout: time.Minute, WriteTimeout: time.Minute})
+	resp, body := rawRequest(t, srv.addr, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\nExpect: 100-continue\r\n\r\n")
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("got %d %q; want 413 without sending the body", resp.StatusCode, body)
+	}
+}
+
+// TestH2CUpgradeNotTunnelled: "Upgrade: h2c" on an HTTP/1.1 request is
+// not an upgrade the gateway passes on. Were it tunnelled, an upstream
+// that switched would take any request bytes the client sent next,
+// unrouted and unlimited (h2c smuggling); RFC 9113 retired the mechanism.
+// The request is proxied as a plain one, without the upgrade fields.
+func TestH2CUpgradeNotTunnelled(t *testing.T) {
+	checkLeaks(t)
+	seen := make(chan http.Header, 1)
+	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		send(r, seen, r.Header.Clone())
+		io.WriteString(w, "plain")
+	}))
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
+	gw := gatewayTo(t, RouteOptions{Name: "r", Path: "/", Upstream: u}, Options{})
+	resp, body := rawRequest(t, gw.Listener.Addr().String(),
+		"GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+	if resp.StatusCode != http.StatusOK || body != "plain" {
+		t.Fatalf("got %d %q; want 200 \"plain\"", resp.StatusCode, body)
+	}
+	hdr := waitFor(t, seen, "the upstream request")
+	for _, f := range []string{"Upgrade", "Http2-Settings", "Connection"} {
+		if v, ok := hdr[f]; ok {
+			t.Errorf("upstream got %s: %q; want it dropped", f, v)
+		}
+	}
+}
