@@ -176,8 +176,20 @@ func (ws *wsRoute) release() { ws.active.Add(-1) }
 // upgrade: a Connection header with the "upgrade" token and an Upgrade
 // header.
 func isUpgrade(h http.Header) bool {
-	if up := h["Upgrade"]; len(up) == 0 || up[0] == "" {
+	up := h["Upgrade"]
+	if len(up) == 0 || up[0] == "" {
 		return false
+	}
+	// h2c is not tunnelled: an upstream that switched would take the
+	// client's next bytes as HTTP/2 requests, past routing and limits
+	// ("h2c smuggling"), and RFC 9113 retired this way of starting
+	// HTTP/2. Such a request goes on as a plain one, without the field.
+	for _, v := range up {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "h2c") {
+				return false
+			}
+		}
 	}
 	for _, v := range h["Connection"] {
 		for tok := range strings.SplitSeq(v, ",") {
