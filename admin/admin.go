@@ -51,7 +51,7 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &Handler{mux: http.NewServeMux()}
 	if o.Token != "" {
-		h.token = []byte("Bearer " + o.Token)
+		h.token = []byte(o.Token)
 	}
 	handleHealth(h.mux, o.Ready)
 	if o.Config != nil {
@@ -78,13 +78,25 @@ func (h *Handler) Handle(pattern string, handler http.Handler) { h.mux.Handle(pa
 
 // ServeHTTP checks the token, then dispatches.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.token != nil && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), h.token) != 1 {
+	if h.token != nil && !h.authorized(r.Header.Get("Authorization")) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gateway admin"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	h.mux.ServeHTTP(w, r)
+}
+
+// authorized checks "Bearer <token>". The scheme is case-insensitive
+// (RFC 9110 section 11.1), and one or more spaces may follow it (RFC 6750
+// section 2.1 allows 1*SP); the token is compared in constant time.
+func (h *Handler) authorized(v string) bool {
+	scheme, tok, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	tok = strings.TrimLeft(tok, " ")
+	return subtle.ConstantTimeCompare([]byte(tok), h.token) == 1
 }
 
 // Health returns the handler of the probe-only listener: GET /healthz

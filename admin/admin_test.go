@@ -85,6 +85,11 @@ func TestToken(t *testing.T) {
 		{"Bearer wrong", http.StatusUnauthorized},
 		{"s3cret", http.StatusUnauthorized},
 		{"Bearer s3cret", http.StatusOK},
+		{"bearer s3cret", http.StatusOK}, // the scheme is case-insensitive
+		{"BEARER  s3cret", http.StatusOK},
+		{"Bearer s3cre", http.StatusUnauthorized},
+		{"Basic s3cret", http.StatusUnauthorized},
+		{"Bearers3cret", http.StatusUnauthorized},
 	} {
 		req, _ := http.NewRequest("GET", srv.URL+"/healthz", nil)
 		if tt.auth != "" {
