@@ -52,3 +52,36 @@ func TestH2CUpgradeNotTunnelled(t *testing.T) {
 		}
 	}
 }
+
+// TestNoContentTypeSniffed: a response without Content-Type reaches the
+// client without one, over HTTP/1.1 and HTTP/2, rather than with the
+// type net/http would guess from the body.
+func TestNoContentTypeSniffed(t *testing.T) {
+	checkLeaks(t)
+	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil
+		if r.URL.Path == "/typed" {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		io.WriteString(w, "<html><script>alert(1)</script></html>")
+	}))
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
+	h := newHandler(t, Options{Routes: []RouteOptions{{Name: "r", Path: "/", Upstream: u}}})
+	srv := startServer(t, h, ListenerOptions{H2C: true})
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+	}{{"HTTP/1.1", newClient(t)}, {"h2c", newH2CClient(t)}} {
+		for _, p := range []struct{ path, want string }{{"/untyped", ""}, {"/typed", "application/json"}} {
+			resp, err := c.client.Get("http://" + srv.addr + p.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if v, ok := resp.Header["Content-Type"]; resp.StatusCode != http.StatusOK || (p.want == "" && ok) || (p.want != "" && resp.Header.Get("Content-Type") != p.want) {
+				t.Errorf("%s %s: %d, Content-Type %q (body %q); want 200 with %q", c.name, p.path, resp.StatusCode, v, b, p.want)
+			}
+		}
+	}
+}

@@ -281,6 +281,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveUpgrade(w, r, ro)
 		return
 	}
+	// A present but empty Content-Type keeps net/http from sniffing one
+	// for a response that has none: the gateway passes the upstream's
+	// message on as it is, and a guessed text/html could turn untyped
+	// user content into a page. ReverseProxy adds the upstream's value
+	// to this entry, and the gateway's own answers set theirs.
+	w.Header()["Content-Type"] = nil
 	ro.handler.ServeHTTP(w, r)
 }
 
