@@ -144,11 +144,16 @@ func stripPrefix(p, prefix string) string {
 	return p
 }
 
-// hasDotSegment reports whether p contains "." or ".." segments, which
-// must be resolved before routing so "/public/../admin" cannot reach a
-// route other than the one it appears to match.
+// hasDotSegment reports whether p contains "." or ".." segments, or an
+// empty one ("//"), which must be resolved before routing so that
+// "/public/../admin" or "//admin" cannot reach a route other than the one
+// the upstream takes it for: most servers resolve both, and nginx merges
+// slashes before it picks a location, too.
 func hasDotSegment(p string) bool {
 	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			return true
+		}
 		if p[i] != '.' || (i > 0 && p[i-1] != '/') {
 			continue
 		}
@@ -163,7 +168,8 @@ func hasDotSegment(p string) bool {
 	return false
 }
 
-// cleanPath resolves dot segments and keeps a trailing slash.
+// cleanPath resolves dot segments, merges slashes and keeps a trailing
+// slash.
 func cleanPath(p string) string {
 	c := path.Clean(p)
 	if strings.HasSuffix(p, "/") && c != "/" {

@@ -165,8 +165,9 @@ func TestRouting(t *testing.T) {
 }
 
 // TestRoutingDotSegments sends request lines Go's client would clean: dot
-// segments must be resolved before routing, so "/public/../admin" is the
-// admin route's and reaches the upstream as "/admin".
+// segments must be resolved and slashes merged before routing, so
+// "/public/../admin" is the admin route's and reaches the upstream as
+// "/admin".
 func TestRoutingDotSegments(t *testing.T) {
 	checkLeaks(t)
 	gw, hits := routingGateway(t)
@@ -186,6 +187,10 @@ func TestRoutingDotSegments(t *testing.T) {
 		{"/../../admin", 200, "admin", "/admin"},
 		{"/public/..hidden", 200, "public", "/public/..hidden"},
 		{"/public/./x", 200, "public", "/public/x"},
+		// Empty segments are merged: "//admin" is the admin route's.
+		{"//admin/x", 200, "admin", "/admin/x"},
+		{"/public//../admin", 200, "admin", "/admin"},
+		{"/admin//x//", 200, "admin", "/admin/x/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
