@@ -8,10 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"runtime"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // h1Transport is the HTTP/1.1 client the gateway uses for upstreams that
@@ -57,9 +61,48 @@ type hostConns struct {
 type h1Conn struct {
 	net.Conn
 	host      *hostConns
-	br        *bufio.Reader
+	br        *bufio.Reader // reads through Read, below
 	bw        *bufio.Writer
 	idleSince time.Time
+	// inHead is set while the status line and header of a response are
+	// read; headLeft is then what is left of maxResponseHeaderBytes.
+	// Only the goroutine that reads the response uses them.
+	inHead   bool
+	headLeft int
+}
+
+// maxResponseHeaderBytes bounds the status line and header of each
+// response an upstream sends (every 1xx and the final one). Without a
+// bound, an upstream, broken or hostile, makes the gateway buffer a
+// header of any size, as net/http's Transport avoids with
+// MaxResponseHeaderBytes. The options have no setting for it: 1 MiB is
+// the listeners' own default for request headers and far beyond real
+// responses (nginx's proxy_buffer_size, which must hold the whole
+// response header, is 4 or 8 KiB by default).
+const maxResponseHeaderBytes = 1 << 20
+
+// errResponseHeaderTooLarge fails a response whose head goes over
+// maxResponseHeaderBytes; like any upstream failure without a more
+// specific cause, it is a 502 (see classify).
+var errResponseHeaderTooLarge = errors.New("upstream response header larger than 1 MiB")
+
+// Read is what the response reader c.br reads from. While a response
+// head is read it stops at maxResponseHeaderBytes, as net/http's
+// persistConn does: the bound is on the bytes taken from the socket, so
+// no single header line, however long, is buffered whole first.
+func (c *h1Conn) Read(p []byte) (int, error) {
+	if !c.inHead {
+		return c.Conn.Read(p)
+	}
+	if c.headLeft <= 0 {
+		return 0, errResponseHeaderTooLarge
+	}
+	if len(p) > c.headLeft {
+		p = p[:c.headLeft]
+	}
+	n, err := c.Conn.Read(p)
+	c.headLeft -= n
+	return n, err
 }
 
 func (t *h1Transport) pool(scheme, addr string) *hostConns {
@@ -165,12 +208,13 @@ func (p *hostConns) dial(ctx context.Context) (*h1Conn, error) {
 		}
 		conn = tc
 	}
-	return &h1Conn{
+	c := &h1Conn{
 		Conn: conn,
 		host: p,
-		br:   bufio.NewReaderSize(conn, 4<<10),
 		bw:   bufio.NewWriterSize(conn, 4<<10),
-	}, nil
+	}
+	c.br = bufio.NewReaderSize(c, 4<<10)
+	return c, nil
 }
 
 // put returns a healthy connection: to a waiter first, else to the idle
@@ -304,7 +348,12 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if reused && fresh && retryable(req) && ctx.Err() == nil && !(errors.As(err, &ne) && ne.Timeout()) {
 			continue
 		}
-		if ctx.Err() != nil {
+		// A failed read of the client's body comes first: net/http cancels
+		// the request when any read from the client fails, so the
+		// context is done as well, but the cause is the client's (a
+		// stalled body is a 408, see classify), not the request's end.
+		var ce clientError
+		if ctx.Err() != nil && !errors.As(err, &ce) {
 			return nil, ctx.Err()
 		}
 		return nil, err
@@ -425,6 +474,7 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 		}
 		startTimer()
 	}
+	c.inHead, c.headLeft = true, maxResponseHeaderBytes
 	if _, err := c.br.Peek(1); err != nil {
 		if hasBody {
 			c.Conn.Close() // ends a writer blocked on a full socket
@@ -447,17 +497,42 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 		if err != nil {
 			if hasBody {
 				c.Conn.Close()
-				if werr := <-bodyDone; werr != nil {
+				// The body's failure is the cause, unless the upstream's
+				// header was too large: that is no fault of the body's.
+				if werr := <-bodyDone; werr != nil && !errors.Is(err, errResponseHeaderTooLarge) {
 					err = werr
 				}
 			}
 			return fail(err, false)
 		}
-		// Interim responses are consumed here; 101 ends the exchange.
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+		// 101 ends the exchange like a final response.
+		code := resp.StatusCode
+		if code >= 200 || code == http.StatusSwitchingProtocols {
 			break
 		}
+		// Interim responses are the client's: a proxy must pass them on
+		// (RFC 9110, section 15.2), 103 Early Hints above all, and
+		// ReverseProxy writes them to the client from its trace's
+		// Got1xxResponse. Not a 100 Continue to a request with a body
+		// and Expect: 100-continue, though: the body is on its way
+		// already, and the gateway's server answered the client's
+		// expectation itself when the body was first read, so that 100
+		// would reach the client twice.
+		// Nor to an HTTP/1.0 client, which may not get any (section 15.2).
+		if req.ProtoAtLeast(1, 1) && (code != http.StatusContinue || !hasBody || !httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue")) {
+			if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
+				if err = trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+					if hasBody {
+						c.Conn.Close()
+						<-bodyDone
+					}
+					return fail(err, false)
+				}
+			}
+		}
+		c.headLeft = maxResponseHeaderBytes // each response head has its own bound
 	}
+	c.inHead = false
 	if c.host.t.responseTimeout > 0 {
 		timer.Lock()
 		timer.headers = true
