@@ -181,6 +181,17 @@ func (a *app) build(cfg *config.Config) (*generation, error) {
 		trusted = append(trusted, p)
 	}
 	opts := proxy.Options{TrustedProxies: trusted, Logger: log}
+	// The store exists before any route is built, so that routes without
+	// a cache, built before the first one that caches, invalidate it too.
+	for _, r := range cfg.Routes {
+		if r.Cache.Enabled {
+			if err := a.openCache(cfg); err != nil {
+				g.close()
+				return nil, fmt.Errorf("route %s: %w", r.Name, err)
+			}
+			break
+		}
+	}
 	var composites []*batch.Composite
 	for _, r := range cfg.Routes {
 		ro := proxy.RouteOptions{
@@ -229,12 +240,20 @@ func (a *app) build(cfg *config.Config) (*generation, error) {
 			ro.Middleware = append(ro.Middleware, comp.Wrap)
 		}
 		if r.Cache.Enabled {
-			mw, err := a.cacheRoute(cfg, r, trusted, comp)
+			mw, err := a.cacheRoute(r, trusted, comp)
 			if err != nil {
 				g.close()
 				return nil, fmt.Errorf("route %s: %w", r.Name, err)
 			}
 			ro.Middleware = append(ro.Middleware, mw)
+		} else if a.cache != nil && ro.Handler == nil && mayWrite(r.Methods) {
+			// A successful unsafe request must invalidate what the cache
+			// stored for its URL (RFC 9111 4.4), also when it goes
+			// through a route that does not cache, e.g. writes routed
+			// apart from cached reads. OnUnsafe rather than Middleware:
+			// safe requests skip it for a method check, and the route's
+			// deadline stays armed as on any route without middleware.
+			ro.OnUnsafe = a.cache.Invalidator
 		}
 		opts.Routes = append(opts.Routes, ro)
 	}
@@ -419,20 +438,42 @@ func (a *app) serve(ctx context.Context) error {
 	return serveErr
 }
 
-// cacheRoute builds the cache middleware of route r, creating the shared
-// store on first use.
-func (a *app) cacheRoute(cfg *config.Config, r config.Route, trusted []netip.Prefix, comp *compress.Compressor) (proxy.Middleware, error) {
-	if a.cache == nil {
-		c, err := cache.New(cache.Options{
-			MaxSize:       int64(cfg.Cache.MaxSize),
-			MaxObjectSize: int64(cfg.Cache.MaxObjectSize),
-			Logger:        a.log,
-		})
-		if err != nil {
-			return nil, err
-		}
-		a.cache = c
+// openCache creates the shared store on first use.
+func (a *app) openCache(cfg *config.Config) error {
+	if a.cache != nil {
+		return nil
 	}
+	c, err := cache.New(cache.Options{
+		MaxSize:       int64(cfg.Cache.MaxSize),
+		MaxObjectSize: int64(cfg.Cache.MaxObjectSize),
+		Logger:        a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.cache = c
+	return nil
+}
+
+// mayWrite reports whether a route with these methods (none: every
+// method) takes an unsafe one.
+func mayWrite(methods []string) bool {
+	if len(methods) == 0 {
+		return true
+	}
+	for _, m := range methods {
+		switch m {
+		case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// cacheRoute builds the cache middleware of route r on the shared store,
+// which openCache made.
+func (a *app) cacheRoute(r config.Route, trusted []netip.Prefix, comp *compress.Compressor) (proxy.Middleware, error) {
 	rc := r.Cache
 	heuristicMax := rc.HeuristicMax.D()
 	if heuristicMax == 0 {

@@ -196,6 +196,76 @@ routes:
 	}
 }
 
+// TestCacheInvalidatedByUncachedRoute: a write that succeeds on a route
+// without a cache invalidates what the cached route on the same path
+// stored, also when the writing route comes first in the config; the
+// writing route's timeout still bounds its requests.
+func TestCacheInvalidatedByUncachedRoute(t *testing.T) {
+	var n atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/api/slow":
+			<-r.Context().Done() // answers only once the gateway gives up
+		case r.Method == http.MethodGet:
+			w.Header().Set("Cache-Control", "max-age=300")
+			io.WriteString(w, "v"+strings.Repeat("x", int(n.Add(1))))
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer up.Close()
+	a := startApp(t, `
+listeners:
+  - address: "127.0.0.1:0"
+admin:
+  address: off
+cache:
+  max_size: 1MiB
+upstreams:
+  app:
+    targets: ["`+up.URL+`"]
+routes:
+  - name: writes
+    path: /api
+    methods: [POST, PUT, PATCH, DELETE]
+    upstream: app
+    timeout: 200ms
+  - name: reads
+    path: /api
+    methods: [GET, HEAD]
+    upstream: app
+    cache:
+      enabled: true
+`)
+	gw := "http://" + a.server.Addrs()[0].String()
+	do := func(method, path string) (int, string, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, gw+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header.Get("Cache-Status")
+	}
+	if _, b, st := do("GET", "/api/x"); b != "vx" || !strings.Contains(st, "stored") {
+		t.Fatalf("first GET: %q %q", b, st)
+	}
+	if _, b, st := do("GET", "/api/x"); b != "vx" || !strings.Contains(st, "hit") {
+		t.Fatalf("second GET: %q %q; want a hit", b, st)
+	}
+	if code, _, _ := do("PUT", "/api/x"); code != http.StatusNoContent {
+		t.Fatalf("PUT: %d", code)
+	}
+	if _, b, st := do("GET", "/api/x"); b != "vxx" || !strings.Contains(st, "stored") {
+		t.Fatalf("GET after PUT: %q %q; want a fresh fetch", b, st)
+	}
+	if code, _, _ := do("POST", "/api/slow"); code != http.StatusGatewayTimeout {
+		t.Errorf("POST to a slow upstream: %d; want 504 after the route's timeout", code)
+	}
+}
+
 // TestHealthListener: admin.health_address serves /healthz and /readyz
 // without the admin token and keeps the admin endpoints off its socket.
 func TestHealthListener(t *testing.T) {

@@ -209,6 +209,46 @@ func TestCoalescingNoStore(t *testing.T) {
 	}
 }
 
+// TestCoalescingAuthorization: a flight whose response is not stored only
+// because its request carries Authorization does not make the key
+// hit-for-pass: the variant stored for other clients stays, and their
+// misses are still collapsed.
+func TestCoalescingAuthorization(t *testing.T) {
+	const k = 5
+	g := newGateway(t, gwConfig{route: cache.RouteOptions{LockTimeout: time.Hour, HitForPass: time.Minute}})
+	g.origin.handle(g.origin.static(resp{hdr: []string{"Cache-Control", "max-age=60", "Vary", "Accept-Language"}, body: "{h:Accept-Language} {n}"}))
+	r := g.get(t, "/r", "Accept-Language", "en")
+	checkResult(t, g, "en", "/r", r, step{count: 1, body: "en 1", cs: "fwd=uri-miss; fwd-status=200; ttl=60; stored"})
+
+	gt := newGate(t)
+	g.origin.handle(g.origin.static(resp{hdr: []string{"Cache-Control", "max-age=60", "Vary", "Accept-Language"}, body: "{h:Accept-Language} {n}", gate: gt}))
+	auth := []string{"Accept-Language", "de", "Authorization", "Bearer t"}
+	var leader, followers fanOut
+	leader.start(g, t, t.Context(), 1, "/r", auth...)
+	g.origin.waitCount(t, "/r", 2)
+	followers.start(g, t, t.Context(), k, "/r", auth...)
+	g.waitEntered(t, 2+k)
+	gt.release()
+	for _, r := range append(leader.wait(t), followers.wait(t)...) {
+		if r.status != 200 || !strings.HasPrefix(r.body, "de ") {
+			t.Errorf("authorized request: %d %q; want 200 and a de response", r.status, r.body)
+		}
+		if _, stored := statusParam(r.header, "stored"); stored {
+			t.Errorf("authorized request: Cache-Status %q; want not stored", r.header.Get("Cache-Status"))
+		}
+	}
+	n := g.origin.count("/r")
+	g.cache.Store().Wait()
+
+	r = g.get(t, "/r", "Accept-Language", "en")
+	checkResult(t, g, "en after the authorized requests", "/r", r, step{count: n, body: "en 1", cs: "hit; ttl=60", age: "0"})
+	r = g.get(t, "/r", "Accept-Language", "de")
+	checkResult(t, g, "de without Authorization", "/r", r, step{count: n + 1, body: "*", cs: "fwd=vary-miss; fwd-status=200; ttl=60; stored"})
+	if d, ok := statusParam(r.header, "detail"); ok {
+		t.Errorf("de without Authorization: detail %q; want the key not marked hit-for-pass", d)
+	}
+}
+
 // TestCoalescingStaleOnArrival: a response that is stale as soon as it
 // arrives (max-age=0, no-cache, an Age past its lifetime) is stored for
 // revalidation but shared with no follower: each needs a validation of

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"gateway/cache"
 	"gateway/compress"
 )
 
@@ -240,5 +242,88 @@ func TestCompressedHitDropsDigests(t *testing.T) {
 	}
 	if r := g.get(t, "/doc"); r.header.Get("Content-Encoding") != "" || r.header.Get("Repr-Digest") != digest {
 		t.Errorf("identity hit: Content-Encoding %q, Repr-Digest %q; want none, %q", r.header.Get("Content-Encoding"), r.header.Get("Repr-Digest"), digest)
+	}
+}
+
+// TestRangeOnEncodedHit: a body the origin sent gzip-encoded is stored as
+// it came. A range of it goes only to a client that accepts gzip, with
+// the Vary the whole response carries; any other client gets the whole
+// body, decoded by the compressor, as it would without Range.
+func TestRangeOnEncodedHit(t *testing.T) {
+	comp := newCompressor(t)
+	g := newGateway(t, gwConfig{compress: comp})
+	doc := strings.Repeat(`{"id":3,"name":"a document the origin compressed"},`, 100)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := io.WriteString(zw, doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("ETag", `"z1"`)
+		_, _ = w.Write(gz.Bytes())
+	})
+	if r := g.get(t, "/z", "Accept-Encoding", "gzip"); decode(t, r.header.Get("Content-Encoding"), r.body) != doc {
+		t.Fatalf("miss: body differs after decoding")
+	}
+	for _, ae := range []string{"identity", "gzip;q=0", ""} {
+		hdr := []string{"Range", "bytes=0-9"}
+		if ae != "" {
+			hdr = append(hdr, "Accept-Encoding", ae)
+		}
+		r := g.get(t, "/z", hdr...)
+		if !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+			t.Errorf("Accept-Encoding %q: Cache-Status %q; want a hit", ae, r.header.Get("Cache-Status"))
+		}
+		if r.status != http.StatusOK || r.header.Get("Content-Encoding") != "" || r.body != doc {
+			t.Errorf("Accept-Encoding %q, Range: %d, Content-Encoding %q, %d bytes; want 200 with the whole decoded body",
+				ae, r.status, r.header.Get("Content-Encoding"), len(r.body))
+		}
+		if v := r.header.Get("Vary"); v != "Accept-Encoding" {
+			t.Errorf("Accept-Encoding %q, Range: Vary %q; want Accept-Encoding", ae, v)
+		}
+	}
+	r := g.get(t, "/z", "Range", "bytes=0-9", "Accept-Encoding", "gzip")
+	if r.status != http.StatusPartialContent || r.header.Get("Content-Encoding") != "gzip" || r.body != gz.String()[:10] {
+		t.Errorf("gzip client, Range: %d, Content-Encoding %q, body %q; want 206 with the first 10 stored bytes",
+			r.status, r.header.Get("Content-Encoding"), r.body)
+	}
+	if v := r.header.Get("Vary"); v != "Accept-Encoding" {
+		t.Errorf("gzip client, Range: Vary %q; want Accept-Encoding, as on the 200", v)
+	}
+	if g.origin.count("/z") != 1 {
+		t.Errorf("origin requests %d; want 1", g.origin.count("/z"))
+	}
+}
+
+// TestCompressedEntryAfterCompressionOff: an entry stored while the route
+// compressed is still served, as stored, once a reload re-registered the
+// route without compression (the entry, keyed by URL, outlives it).
+func TestCompressedEntryAfterCompressionOff(t *testing.T) {
+	comp := newCompressor(t)
+	g := newGateway(t, gwConfig{compress: comp})
+	doc := strings.Repeat(`{"id":1,"name":"a repetitive JSON document"},`, 50)
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=600")
+		io.WriteString(w, doc)
+	})
+	g.get(t, "/doc")
+	rt, err := g.cache.Route(cache.RouteOptions{Name: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, g.url("/doc"), nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	rt.Wrap(http.NotFoundHandler()).ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || rec.Body.String() != doc || rec.Header().Get("Content-Encoding") != "" || rec.Header().Get("Vary") != "" {
+		t.Errorf("hit after compression was turned off: %d, Content-Encoding %q, Vary %q, body ok %v; want the stored identity body",
+			rec.Code, rec.Header().Get("Content-Encoding"), rec.Header().Get("Vary"), rec.Body.String() == doc)
 	}
 }

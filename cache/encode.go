@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"gateway/compress"
 )
 
 // Encoder is what the cache needs from the route's compression stage: the
@@ -61,8 +63,24 @@ var digestFields = [...]string{"Content-Md5", "Content-Digest", "Repr-Digest", "
 // prepareEncoding records whether the route may encode e and the Vary
 // its responses carry: Accept-Encoding joins the stored Vary, because the
 // encoding sent depends on it even though the stored body does not.
+//
+// A body the origin sent encoded is not encoded again, but the route's
+// compressor decodes it for a client that does not accept its coding, so
+// its responses vary on Accept-Encoding too. The compressor adds that to
+// the 200 it sees; the entry carries it itself so that a 206 cut from the
+// entry, which the compressor passes on untouched, says the same.
 func prepareEncoding(e *Entry, enc Encoder) {
-	if enc == nil || !enc.Eligible(e.Status, e.Header, http.MethodGet) {
+	if enc == nil {
+		return
+	}
+	if coding, ok := contentCoding(e.Header); coding != "" || !ok {
+		e.coding = coding
+		if coding != "" && bodyAllowed(e.Status) && !e.CC.NoTransform {
+			e.varyAE = varyAE(e.Header)
+		}
+		return
+	}
+	if !enc.Eligible(e.Status, e.Header, http.MethodGet) {
 		return
 	}
 	e.compressible = true
@@ -71,16 +89,59 @@ func prepareEncoding(e *Entry, enc Encoder) {
 			e.digests = true
 		}
 	}
-	vary := e.Header["Vary"]
-	if fields, _ := VaryFields(e.Header); slices.Contains(fields, "Accept-Encoding") {
-		e.varyAE = vary
-		return
+	e.varyAE = varyAE(e.Header)
+}
+
+// varyAE is the Vary of h with Accept-Encoding added unless it is there.
+func varyAE(h http.Header) []string {
+	vary := h["Vary"]
+	if fields, _ := VaryFields(h); slices.Contains(fields, "Accept-Encoding") {
+		return vary
 	}
 	if len(vary) == 0 {
-		e.varyAE = []string{"Accept-Encoding"}
-		return
+		return []string{"Accept-Encoding"}
 	}
-	e.varyAE = []string{strings.Join(vary, ", ") + ", Accept-Encoding"}
+	return []string{strings.Join(vary, ", ") + ", Accept-Encoding"}
+}
+
+// contentCoding reads Content-Encoding as the route's compressor does:
+// "" when the body has no coding (absent, empty or identity), the
+// canonical name when it is exactly one of gzip (or x-gzip), br or zstd,
+// which the compressor can decode, and ok=false for anything else (an
+// unknown coding or several stacked), which it passes on as it is.
+func contentCoding(h http.Header) (coding string, ok bool) {
+	for _, v := range h["Content-Encoding"] {
+		for len(v) > 0 {
+			var tok string
+			tok, v = cutByte(v, ',')
+			tok = trimOWS(tok)
+			if tok == "" || equalFoldASCII(tok, "identity") {
+				continue
+			}
+			c := ""
+			switch {
+			case equalFoldASCII(tok, "gzip"), equalFoldASCII(tok, "x-gzip"):
+				c = "gzip"
+			case equalFoldASCII(tok, "br"):
+				c = "br"
+			case equalFoldASCII(tok, "zstd"):
+				c = "zstd"
+			}
+			if c == "" || coding != "" {
+				return "", false
+			}
+			coding = c
+		}
+	}
+	return coding, true
+}
+
+// acceptsCoding reports whether the route's compressor sends a body
+// stored in coding to r as it is, rather than decoding it: the client's
+// Accept-Encoding prefers it to identity.
+func acceptsCoding(r *http.Request, coding string) bool {
+	got, _ := compress.Negotiate(r.Header.Values("Accept-Encoding"), []string{coding})
+	return got == coding
 }
 
 // encodedForm returns e's body in coding, encoding it on first use, and

@@ -68,14 +68,19 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		// The 304's fields may change what may be stored (private, a
 		// Set-Cookie for the revalidating client): the merged response
 		// is judged like a new one. One that may not be stored replaces
-		// nothing and is served to this client alone.
-		ok, _ := Storable(out, &http.Response{StatusCode: e.Status, Header: e.Header}, h.rt.o.Policy)
-		if ok {
+		// nothing and is served to this client alone; the stored entry
+		// goes too, unless only this request kept it from being stored
+		// (its Authorization): then the entry is as good as before.
+		merged := &http.Response{StatusCode: e.Status, Header: e.Header}
+		ok, reason := Storable(out, merged, h.rt.o.Policy)
+		switch {
+		case ok:
 			if h.c.store.Put(lk.primary, lk.vary, e) {
 				h.rt.stats.stores.Add(1)
 			}
 			fr.entry, fr.vary = e, lk.vary
-		} else {
+		case requestRefusal(reason) && storableAlone(merged, h.rt.o.Policy):
+		default:
 			h.c.store.Remove(lk.primary)
 			h.rt.stats.uncacheable.Add(1)
 		}
@@ -214,29 +219,38 @@ func (f *fill) staleIfError() bool {
 // decide settles whether the response is to be stored.
 func (f *fill) decide() {
 	resp := &http.Response{StatusCode: f.status, Header: f.header}
-	ok, _ := Storable(f.out, resp, f.h.rt.o.Policy)
+	ok, reason := Storable(f.out, resp, f.h.rt.o.Policy)
+	// own: refused only for what this request carries (its Authorization,
+	// its no-store), which says nothing about the key; the response alone
+	// would have been stored.
+	own := !ok && requestRefusal(reason) && storableAlone(resp, f.h.rt.o.Policy)
 	f.length = -1
 	if cl := f.header.Get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
 			f.length = n
 		}
 	}
-	if ok {
-		var star bool
-		f.vary, star = VaryFields(f.header)
+	if ok || own {
+		vary, star := VaryFields(f.header)
 		switch {
 		case star, len(f.header["Trailer"]) > 0:
-			ok = false // trailers are not kept; Vary star never matches
+			ok, own = false, false // trailers are not kept; Vary star never matches
 		case f.length > f.h.c.maxObj:
-			ok = false
+			ok, own = false, false
+		}
+		if ok {
+			f.vary = vary
 		}
 	}
 	if !ok {
 		// A 5xx says nothing lasting about the key; anything else that
 		// cannot be stored will likely not be storable next time either.
 		// Only a flight's own request judges the key: a pass request
-		// (HEAD, no-store, preconditions) may be refused for its own sake.
-		f.markPass = f.status < 500 && f.lk.flight
+		// (HEAD, no-store, preconditions) may be refused for its own sake,
+		// and so may a flight's request, for its Authorization. Marking
+		// the key then would drop the variants stored for everyone else
+		// and stop collapsing their misses.
+		f.markPass = f.status < 500 && f.lk.flight && !own
 		f.decided.Store(true)
 		return
 	}
@@ -250,6 +264,21 @@ func (f *fill) decide() {
 	if f.length > 0 {
 		f.body = make([]byte, 0, f.length)
 	}
+}
+
+// requestRefusal reports whether a Storable reason may come from the
+// request rather than the response: Authorization, or a no-store that
+// either may carry.
+func requestRefusal(reason string) bool {
+	return reason == "authorization" || reason == "no-store"
+}
+
+// storableAlone reports whether resp would be stored for a plain GET
+// without Authorization or request directives: whether the response
+// itself is storable.
+func storableAlone(resp *http.Response, o StoreOptions) bool {
+	ok, _ := Storable(&http.Request{Method: http.MethodGet}, resp, o)
+	return ok
 }
 
 // fits reports whether the response can be admitted at all: one that
@@ -368,10 +397,19 @@ func newEntry(status int, hdr http.Header, body, varyKey []byte, tags []string, 
 }
 
 // refreshed is old updated by the 304 in f (RFC 9111 4.3.4), or nil when
-// the 304 names a different strong validator than old's.
+// the 304 does not select old for update: its strong ETag is not old's
+// (also when old has none, having been validated by Last-Modified: the
+// 304 then speaks of a representation the cache does not hold), or its
+// weak ETag does not match old's in a weak comparison.
 func (h *handler) refreshed(old *Entry, f *fill) *Entry {
-	if et := f.header.Get("Etag"); et != "" && old.ETag != "" && et != old.ETag {
-		return nil
+	if et := f.header.Get("Etag"); et != "" {
+		if weak, ok := strings.CutPrefix(et, "W/"); !ok {
+			if et != old.ETag {
+				return nil
+			}
+		} else if old.ETag != "" && weak != strings.TrimPrefix(old.ETag, "W/") {
+			return nil
+		}
 	}
 	hdr := old.Header.Clone()
 	for k, v := range f.header {

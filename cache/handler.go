@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,7 +74,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(r.Header["Upgrade"]) > 0 {
 		// WebSocket and other upgrades are tunnels, not responses to store.
-		h.next.ServeHTTP(&invalidator{ResponseWriter: w, h: h, r: r, fwd: "bypass"}, r)
+		h.next.ServeHTTP(&invalidator{ResponseWriter: w, c: h.c, r: r, fwd: "bypass"}, r)
 		return
 	}
 	bp := keyBufPool.Get().(*[]byte)
@@ -252,10 +253,17 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 		AddCacheStatus(hdr, h.c.name, st)
 	}
 	body := e.Body
-	if e.compressible {
+	// The entry's encoding was prepared for the route's compressor when it
+	// was stored; a reload may since have turned compression off, and an
+	// entry outlives that (it is keyed by URL): it is then served as
+	// stored.
+	enc := h.rt.o.Compress
+	if e.varyAE != nil && enc != nil {
 		hdr["Vary"] = e.varyAE
-		if coding := h.rt.o.Compress.Choose(r); coding != "" {
-			f, fresh := e.encodedForm(coding, h.rt.o.Compress)
+	}
+	if e.compressible && enc != nil {
+		if coding := enc.Choose(r); coding != "" {
+			f, fresh := e.encodedForm(coding, enc)
 			if fresh {
 				h.c.store.Recost(primary, e)
 			}
@@ -274,13 +282,21 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 			}
 		}
 	}
-	if len(e.Header["Content-Encoding"]) == 0 || h.rt.o.Compress == nil {
+	if len(e.Header["Content-Encoding"]) == 0 || enc == nil {
 		// Final bytes: the streaming compressor, when there is one in
 		// front, must not touch them. A body stored encoded is left to
 		// it, to decode for a client that does not accept the coding.
 		compress.Skip(w)
 	}
 	if e.Status == http.StatusOK && hasPreconditions(r.Header) {
+		if e.coding != "" && enc != nil && len(r.Header["Range"]) > 0 && !acceptsCoding(r, e.coding) {
+			// A range of the encoded bytes is useless to a client that
+			// cannot decode them, and the compressor passes a 206 on
+			// untouched: the whole body goes out instead (RFC 9110
+			// section 14.2 lets a server ignore Range), for the
+			// compressor to decode like any other 200.
+			r = withoutRange(r)
+		}
 		serveContent(w, r, body, e.LastModified)
 		return
 	}
@@ -288,6 +304,14 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 	if r.Method != http.MethodHead && bodyAllowed(e.Status) {
 		_, _ = w.Write(body)
 	}
+}
+
+// withoutRange is r without its Range field, for serveContent.
+func withoutRange(r *http.Request) *http.Request {
+	r2 := r.WithContext(r.Context())
+	r2.Header = r.Header.Clone()
+	delete(r2.Header, "Range")
+	return r2
 }
 
 // hasPreconditions reports a conditional or range request (RFC 9110
@@ -308,18 +332,37 @@ func bodyAllowed(code int) bool {
 // forwardMethod forwards a request the cache does not answer and
 // invalidates what an unsafe one may have changed.
 func (h *handler) forwardMethod(w http.ResponseWriter, r *http.Request) {
-	h.next.ServeHTTP(&invalidator{ResponseWriter: w, h: h, r: r, fwd: "method"}, r)
+	h.next.ServeHTTP(&invalidator{ResponseWriter: w, c: h.c, r: r, fwd: "method"}, r)
 }
 
-// invalidator passes a response the cache does not store through, with
-// its Cache-Status and without the purge tags meant for the cache, and,
+// Invalidator returns next with the invalidation of RFC 9111 section 4.4
+// in front of it, for a route that does not cache: a request with an
+// unsafe method that succeeds there may change what a cached route
+// stored for the same URL (one route reading /api with GET, another
+// writing it with POST), so it invalidates that as a cached route's own
+// unsafe request would. Safe methods go straight to next, at the cost of
+// one method check; nothing else about the response is changed.
+func (c *Cache) Invalidator(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if safeMethod(r.Method) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(&invalidator{ResponseWriter: w, c: c, r: r}, r)
+	})
+}
+
+// invalidator passes a response the cache does not store through and,
 // when it is a success to an unsafe method, drops the stored responses for the request URL and for
 // the Location and Content-Location on the same origin (RFC 9111 4.4).
 // It acts on the status line, before the body: later requests must not
-// be served the old representation while the body still streams.
+// be served the old representation while the body still streams. On a
+// cached route (fwd set) it adds the Cache-Status and removes the purge
+// tags meant for the cache; a route without a cache (Invalidator) leaves
+// the response as it is.
 type invalidator struct {
 	http.ResponseWriter
-	h     *handler
+	c     *Cache
 	r     *http.Request
 	fwd   string
 	wrote bool
@@ -330,10 +373,12 @@ func (iv *invalidator) WriteHeader(code int) {
 		iv.wrote = true
 		hdr := iv.ResponseWriter.Header()
 		if code < 400 && !safeMethod(iv.r.Method) {
-			iv.h.invalidate(iv.r, hdr)
+			iv.c.invalidate(iv.r, hdr)
 		}
-		stripTagFields(hdr)
-		AddCacheStatus(hdr, iv.h.c.name, Status{Fwd: iv.fwd, FwdStatus: code})
+		if iv.fwd != "" {
+			stripTagFields(hdr)
+			AddCacheStatus(hdr, iv.c.name, Status{Fwd: iv.fwd, FwdStatus: code})
+		}
 	}
 	iv.ResponseWriter.WriteHeader(code)
 }
@@ -364,8 +409,29 @@ func safeMethod(m string) bool {
 	return false
 }
 
-func (h *handler) invalidate(r *http.Request, resp http.Header) {
-	h.c.store.RemoveURL(URLPart(h.rt.keyer.Key(r)))
+// invalidate drops what every cached route stored for the URL of r and for
+// its response's Location and Content-Location on the same origin. Each
+// route's keyer gives the URL as that route keys it (its ignore_params
+// may drop parts of the query), so the request invalidates whatever route
+// stored the URL, not only the one it went through.
+func (c *Cache) invalidate(r *http.Request, resp http.Header) {
+	c.mu.Lock()
+	keyers := make([]*Keyer, len(c.routes))
+	for i, rt := range c.routes {
+		keyers[i] = rt.keyer
+	}
+	c.mu.Unlock()
+	var done []string
+	remove := func(req *http.Request) {
+		for _, k := range keyers {
+			u := URLPart(k.Key(req))
+			if !slices.Contains(done, u) {
+				done = append(done, u)
+				c.store.RemoveURL(u)
+			}
+		}
+	}
+	remove(r)
 	base := &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath}
 	if r.TLS != nil {
 		base.Scheme = "https"
@@ -379,8 +445,7 @@ func (h *handler) invalidate(r *http.Request, resp http.Header) {
 		if err != nil || u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) {
 			continue // another origin: RFC 9111 4.4 forbids invalidating it
 		}
-		other := &http.Request{Method: http.MethodGet, URL: u, Host: r.Host, TLS: r.TLS}
-		h.c.store.RemoveURL(URLPart(h.rt.keyer.Key(other)))
+		remove(&http.Request{Method: http.MethodGet, URL: u, Host: r.Host, TLS: r.TLS})
 	}
 }
 

@@ -1,12 +1,16 @@
 package cache_test
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
 
 	"gateway/cache"
+	"gateway/proxy"
 )
 
 // Integration tests of the cache as the gateway runs it: real sockets,
@@ -480,6 +484,26 @@ func TestVary(t *testing.T) {
 			},
 		},
 		{
+			// The proxy rewrites X-Forwarded-For for an untrusted peer, so
+			// the origin varied on a value the cache never saw: keyed on
+			// the client's (forgeable) value, one client's response would
+			// be served to every client sending the same.
+			name:   "Vary on X-Forwarded-For is never stored",
+			origin: resp{hdr: []string{"Cache-Control", "max-age=60", "Vary", "Accept-Encoding, x-forwarded-for"}, body: "v{n}"},
+			steps: []step{
+				{hdr: []string{"X-Forwarded-For", "203.0.113.9"}, count: 1, body: "v1", cs: "fwd=uri-miss; fwd-status=200"},
+				{hdr: []string{"X-Forwarded-For", "203.0.113.9"}, count: 2, body: "v2", cs: "fwd=uri-miss; fwd-status=200"},
+			},
+		},
+		{
+			name:   "Vary on another field the gateway sets is never stored",
+			origin: resp{hdr: []string{"Cache-Control", "max-age=60", "Vary", "Via", "Vary", "X-Request-ID"}, body: "v{n}"},
+			steps: []step{
+				{count: 1, body: "v1", cs: "fwd=uri-miss; fwd-status=200"},
+				{count: 2, body: "v2", cs: "fwd=uri-miss; fwd-status=200"},
+			},
+		},
+		{
 			name: "a new Vary list replaces the old variants", origin: origin,
 			steps: []step{
 				{hdr: ae("gzip"), count: 1, body: "gzip 1", cs: "fwd=uri-miss; fwd-status=200; ttl=60; stored"},
@@ -652,6 +676,49 @@ func TestRevalidation(t *testing.T) {
 					}
 				})},
 			{count: 3, body: "v3", cs: "hit; ttl=10", age: "0"},
+		},
+	}, {
+		// The entry was validated by Last-Modified alone; a strong ETag
+		// in the 304 names a representation the cache never stored, so
+		// it selects nothing for update (RFC 9111 4.3.4).
+		name: "a 304 with a strong ETag for an entry without one: fetched in full",
+		handler: func(o *origin) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				n := o.count(r.URL.Path)
+				if n == 1 {
+					o.reply(w, r, cc("max-age=10", "Last-Modified", lm))
+					return
+				}
+				w.Header().Set("Cache-Control", "max-age=10")
+				w.Header().Set("ETag", `"e2"`)
+				if r.Header.Get("If-Modified-Since") != "" {
+					w.WriteHeader(http.StatusNotModified)
+					return
+				}
+				_, _ = w.Write([]byte("v" + strconv.Itoa(n)))
+			}
+		},
+		steps: []step{
+			{count: 1, body: "v1", cs: "fwd=uri-miss; fwd-status=200; ttl=10; stored"},
+			{advance: 11 * time.Second, count: 3, body: "v3", cs: "fwd; fwd-status=200; ttl=10; stored",
+				check: all(hdrIs("Etag", `"e2"`), func(t *testing.T, g *gateway, _ result) {
+					if ims := g.origin.last(t, "/r").header.Get("If-Modified-Since"); ims != "" {
+						t.Errorf("the refetch was conditional (If-Modified-Since %q); want unconditional", ims)
+					}
+				})},
+			{count: 3, body: "v3", cs: "hit; ttl=10", age: "0", check: hdrIs("Etag", `"e2"`)},
+		},
+	}, {
+		// The 304 is not stored because of the revalidating request's
+		// Authorization (RFC 9111 3.5), which says nothing about the
+		// stored response: it stays for other clients.
+		name:    "a 304 to a request with Authorization keeps the entry",
+		handler: notModifiedWith("Cache-Control", "max-age=10"),
+		steps: []step{
+			{count: 1, body: "v1", cs: "fwd=uri-miss; fwd-status=200; ttl=10; stored"},
+			{label: "revalidated with Authorization", advance: 11 * time.Second, hdr: []string{"Authorization", "Bearer t"},
+				count: 2, body: "v1", cs: "fwd=stale; fwd-status=304; ttl=10", age: "*"},
+			{label: "another client", count: 3, body: "v1", cs: "fwd=stale; fwd-status=304; ttl=10; stored", age: "*"},
 		},
 	}})
 }
@@ -895,4 +962,90 @@ func TestHTTP2(t *testing.T) {
 	}
 	r = g.get(t, "/r")
 	checkResult(t, g, "miss after purge", "/r", r, step{count: 2, body: "v2", cs: "fwd=uri-miss; fwd-status=200; ttl=60; stored"})
+}
+
+// TestInvalidatorRoute: an unsafe request that goes through a route
+// without a cache (Invalidator) invalidates what a cached route stored
+// for its URL, as keyed by that route, and the Location it names; a
+// failed one or a safe one invalidates nothing.
+func TestInvalidatorRoute(t *testing.T) {
+	checkGoroutines(t)
+	g := &gateway{clk: newClock()}
+	g.origin = newOrigin(t, g.clk)
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			g.origin.reply(w, r, cc("max-age=600"))
+			return
+		}
+		if loc := r.Header.Get("X-Reply-Location"); loc != "" {
+			w.Header().Set("Location", loc)
+		}
+		status := http.StatusOK
+		if s := r.Header.Get("X-Reply-Status"); s != "" {
+			status, _ = strconv.Atoi(s)
+		}
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, "done")
+	})
+	up, err := proxy.NewUpstream(proxy.UpstreamOptions{Name: "origin", Targets: []*url.URL{mustURL(t, g.origin.URL)}, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(up.Close)
+	c, err := cache.New(cache.Options{MaxSize: 1 << 20, Now: g.clk.Now, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	g.cache = c
+	rt, err := c.Route(cache.RouteOptions{Name: "reads", Key: cache.KeyOptions{IgnoreParams: []string{"utm_*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph, err := proxy.New(proxy.Options{
+		Routes: []proxy.RouteOptions{
+			{Name: "reads", Path: "/api", Methods: []string{http.MethodGet, http.MethodHead}, Upstream: up, Middleware: []proxy.Middleware{rt.Wrap}},
+			{Name: "writes", Path: "/api", Methods: []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}, Upstream: up,
+				Middleware: []proxy.Middleware{c.Invalidator}},
+		},
+		Logger: quiet(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.srv = httptest.NewServer(ph)
+	t.Cleanup(g.srv.Close)
+	g.client = g.srv.Client()
+
+	stored := "fwd=uri-miss; fwd-status=200; ttl=600; stored"
+	hit := "hit; ttl=600"
+	noCache := func(t *testing.T, _ *gateway, r result) {
+		t.Helper()
+		if cs := r.header.Get("Cache-Status"); cs != "" {
+			t.Errorf("%s: Cache-Status %q from a route without a cache", r.label, cs)
+		}
+	}
+	steps := []step{
+		{path: "/api/x", count: 1, body: "v1", cs: stored},
+		{path: "/api/x?utm_source=a", count: 1, body: "v1", cs: hit, age: "0"},
+		{label: "failed DELETE", method: http.MethodDelete, path: "/api/x", hdr: []string{"X-Reply-Status", "500"}, count: 2, status: 500, body: "done", cs: "*", check: noCache},
+		{path: "/api/x", count: 2, body: "v1", cs: hit, age: "0"},
+		{label: "PUT with a parameter the cached route ignores", method: http.MethodPut, path: "/api/x?utm_source=b", count: 3, body: "done", cs: "*", check: noCache},
+		{path: "/api/x", count: 4, body: "v4", cs: stored},
+		{label: "POST elsewhere, Location /api/x", method: http.MethodPost, path: "/api/items", hdr: []string{"X-Reply-Status", "201", "X-Reply-Location", "/api/x"},
+			count: 1, status: 201, body: "done", cs: "*", check: noCache},
+		{path: "/api/x", count: 5, body: "v5", cs: stored},
+		{label: "HEAD on the cached route is safe", method: http.MethodHead, path: "/api/x", count: 5, body: "", cs: hit, age: "0"},
+		{path: "/api/x", count: 5, body: "v5", cs: hit, age: "0"},
+	}
+	for i, s := range steps {
+		label := "step " + strconv.Itoa(i+1)
+		if s.label != "" {
+			label += " (" + s.label + ")"
+		}
+		runStep(t, g, "", label, s)
+		if t.Failed() {
+			return
+		}
+	}
 }

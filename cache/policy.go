@@ -100,7 +100,10 @@ func understoodStatus(code int) bool {
 //     the response has public, s-maxage or must-revalidate.
 //   - set-cookie: unless StoreOptions.AllowSetCookie (see there).
 //   - vary-star: Vary: * never matches a later request (section 4.1), so
-//     storing it only wastes space.
+//     storing it only wastes space. A Vary member naming a field the
+//     gateway sets on the forwarded request (X-Forwarded-For and the like,
+//     see gatewayFields) counts as "*": the value the origin varied on is
+//     not the one the cache sees in the client's request.
 //   - no-validator-or-freshness: the response must be reusable somehow:
 //     explicit freshness, a validator (ETag or Last-Modified; Last-Modified
 //     also enables heuristic freshness for heuristically cacheable
@@ -163,13 +166,14 @@ func hasExplicitFreshness(cc Directives, h http.Header) bool {
 	return cc.SMaxAge >= 0 || cc.MaxAge >= 0 || hasField(h, "Expires")
 }
 
-// varyStar reports whether any Vary list member is "*".
+// varyStar reports whether any Vary list member is "*" or a field the
+// gateway sets on the forwarded request.
 func varyStar(h http.Header) bool {
 	for _, line := range h.Values("Vary") {
 		for len(line) > 0 {
 			var f string
 			f, line = cutByte(line, ',')
-			if trimOWS(f) == "*" {
+			if f = trimOWS(f); f == "*" || setByGateway(f) {
 				return true
 			}
 		}

@@ -99,6 +99,8 @@ func TestStorable(t *testing.T) {
 		{"vary star in list", get(), policyResp(200, "Cache-Control", "max-age=60", "Vary", "Accept, *"), StoreOptions{}, false, "vary-star"},
 		{"vary star on second line", get(), policyResp(200, "Cache-Control", "max-age=60", "Vary", "Accept", "Vary", " * "), StoreOptions{}, false, "vary-star"},
 		{"vary field", get(), policyResp(200, "Cache-Control", "max-age=60", "Vary", "Accept-Encoding"), StoreOptions{}, true, ""},
+		{"vary on a field the gateway sets", get(), policyResp(200, "Cache-Control", "max-age=60", "Vary", "Accept, x-forwarded-for"), StoreOptions{}, false, "vary-star"},
+		{"vary on Via", get(), policyResp(200, "Cache-Control", "max-age=60", "Vary", "VIA"), StoreOptions{}, false, "vary-star"},
 
 		// Something must make the entry usable.
 		{"nothing to reuse", get(), policyResp(200), StoreOptions{}, false, "no-validator-or-freshness"},

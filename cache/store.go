@@ -38,11 +38,14 @@ type Entry struct {
 
 	// Compression (see encode.go): whether the route may encode this
 	// entry, whether its header holds digests (dropped from encoded
-	// forms), the Vary to send when it does, and the encoded forms made
-	// so far, each computed once.
+	// forms), the Vary to send when its responses depend on
+	// Accept-Encoding (nil: as stored), the coding of a body stored
+	// encoded by the origin ("" none, on a compressing route only), and
+	// the encoded forms made so far, each computed once.
 	compressible bool
 	digests      bool
 	varyAE       []string
+	coding       string
 	forms        [numForms]form
 }
 

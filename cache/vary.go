@@ -29,9 +29,10 @@ import (
 //
 // star is true when "*" is a member anywhere (RFC 9111 section 4.1: such a
 // response never matches), and also when a member is not a valid field name
-// (a token): the origin meant the response to vary on something this cache
-// cannot key on, and the safe reading is "never matches", not "ignore the
-// member". fields is still returned so callers can log it.
+// (a token) or names a field the gateway sets on the forwarded request
+// (see setByGateway): the origin meant the response to vary on something
+// this cache cannot key on, and the safe reading is "never matches", not
+// "ignore the member". fields is still returned so callers can log it.
 func VaryFields(h http.Header) (fields []string, star bool) {
 	for _, line := range h["Vary"] {
 		for len(line) > 0 {
@@ -45,12 +46,36 @@ func VaryFields(h http.Header) (fields []string, star bool) {
 			case !httpguts.ValidHeaderFieldName(f):
 				star = true
 			default:
-				fields = append(fields, http.CanonicalHeaderKey(f))
+				f = http.CanonicalHeaderKey(f)
+				if setByGateway(f) {
+					star = true
+				}
+				fields = append(fields, f)
 			}
 		}
 	}
 	slices.Sort(fields)
 	return slices.Compact(fields), star
+}
+
+// gatewayFields are the request fields the proxy writes itself on what it
+// forwards: from a peer outside trusted_proxies it replaces
+// X-Forwarded-For, -Host and -Proto, drops Forwarded, appends to Via, and
+// the request id may be its own. The origin's Vary then refers to the
+// value it received, which is not the client's value the cache sees: keyed
+// on the client's value, one client's response would go to every other
+// client, and a forged X-Forwarded-For would pick the variant.
+var gatewayFields = [...]string{"Forwarded", "Via", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id"}
+
+// setByGateway reports whether the Vary member name (any case) is one of
+// gatewayFields.
+func setByGateway(name string) bool {
+	for _, g := range gatewayFields {
+		if equalFoldASCII(name, g) {
+			return true
+		}
+	}
+	return false
 }
 
 // VaryMatches reports whether a stored response may be reused for req as

@@ -27,6 +27,11 @@ func TestVaryFields(t *testing.T) {
 		{"star among names", []string{"Accept", "Cookie, * "}, []string{"Accept", "Cookie"}, true},
 		{"invalid name", []string{"Accept, a b"}, []string{"Accept"}, true},
 		{"quoted name", []string{`"Accept"`}, nil, true},
+		{"set by the gateway", []string{"Accept, x-forwarded-for"}, []string{"Accept", "X-Forwarded-For"}, true},
+		{"set by the gateway, any case", []string{"VIA"}, []string{"Via"}, true},
+		{"request id", []string{"X-Request-ID"}, []string{"X-Request-Id"}, true},
+		{"forwarded", []string{"Accept", " forwarded "}, []string{"Accept", "Forwarded"}, true},
+		{"other forwarded field", []string{"X-Forwarded-Prefix"}, []string{"X-Forwarded-Prefix"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

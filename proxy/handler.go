@@ -42,6 +42,12 @@ type RouteOptions struct {
 	MaxBodySize int64
 	// Middleware wraps the route's proxy, outermost first.
 	Middleware []Middleware
+	// OnUnsafe, when set, wraps the route's handler (its middleware
+	// included) for requests with an unsafe method only (RFC 9110
+	// section 9.2.1): the cache's invalidation on a route that does not
+	// cache. Unlike Middleware it leaves safe requests, and where the
+	// route's deadline is armed, as they are.
+	OnUnsafe Middleware
 	// WebSocket bounds the route's WebSocket (HTTP/1.1 Upgrade)
 	// tunnels; the zero value sets no cap and no idle timeout.
 	WebSocket WebSocketOptions
@@ -100,6 +106,7 @@ type route struct {
 	conc         *limit.Concurrency // nil: no concurrency limit
 	batchable    bool
 	handler      http.Handler // the proxy, wrapped in the route's middleware
+	unsafe       http.Handler // handler wrapped in OnUnsafe, or nil
 	id           int          // position in Options.Routes, from 1 (Observation.Route)
 }
 
@@ -212,6 +219,9 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 		next = o.Middleware[i](next)
 	}
 	r.handler = next
+	if o.OnUnsafe != nil {
+		r.unsafe = o.OnUnsafe(next)
+	}
 	return r, nil
 }
 
@@ -287,7 +297,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// user content into a page. ReverseProxy adds the upstream's value
 	// to this entry, and the gateway's own answers set theirs.
 	w.Header()["Content-Type"] = nil
+	if ro.unsafe != nil && !safeMethod(r.Method) {
+		ro.unsafe.ServeHTTP(w, r)
+		return
+	}
 	ro.handler.ServeHTTP(w, r)
+}
+
+// safeMethod reports the methods RFC 9110 section 9.2.1 defines as safe.
+func safeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
 }
 
 // withoutConnectionFields returns r without the header fields its
