@@ -85,3 +85,34 @@ func TestNoContentTypeSniffed(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestTrailers: trailer fields a client sends after a chunked
+// request body reach the upstream with their values, over an HTTP/1.1 and
+// an h2c upstream.
+func TestRequestTrailers(t *testing.T) {
+	checkLeaks(t)
+	for _, kind := range []struct {
+		name  string
+		kind  serverKind
+		proto string
+	}{{"http1", plainHTTP1, ProtoHTTP1}, {"h2c", cleartextH2C, ProtoH2C}} {
+		t.Run(kind.name, func(t *testing.T) {
+			got := make(chan string, 1)
+			be := newBackend(t, kind.kind, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				send(r, got, string(b)+"|"+r.Trailer.Get("X-Checksum"))
+			}))
+			u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}, Protocol: kind.proto})
+			gw := gatewayTo(t, RouteOptions{Name: "r", Path: "/", Upstream: u}, Options{})
+			resp, body := rawRequest(t, gw.Listener.Addr().String(),
+				"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n"+
+					"5\r\nhello\r\n0\r\nX-Checksum: abc123\r\n\r\n")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("got %d %q; want 200", resp.StatusCode, body)
+			}
+			if v := waitFor(t, got, "the upstream request"); v != "hello|abc123" {
+				t.Errorf("upstream got body|trailer %q; want %q", v, "hello|abc123")
+			}
+		})
+	}
+}

@@ -401,6 +401,13 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest, ro *route) {
 		pr.SetXForwarded()
 	}
 	out.Header["Via"] = h.via.appendVia(pr.In.Header["Via"], pr.In.ProtoMajor, pr.In.ProtoMinor)
+	if pr.In.Trailer != nil {
+		// The server fills the announced trailer fields in once the body
+		// has been read; the copy Clone made holds only their names, so
+		// the transport, which writes them after the body, would send
+		// them empty. Sharing the map forwards the values.
+		out.Trailer = pr.In.Trailer
+	}
 }
 
 func (h *Handler) isTrusted(remote string) bool { return TrustsPeer(h.trusted, remote) }
