@@ -328,7 +328,14 @@ func withoutConnectionFields(r *http.Request) *http.Request {
 	var h http.Header
 	for _, v := range conn {
 		for f := range strings.SplitSeq(v, ",") {
-			f = textproto.CanonicalMIMEHeaderKey(textproto.TrimString(f))
+			f = textproto.TrimString(f)
+			// The usual tokens, checked first without canonicalising
+			// (which allocates): "close" names no field, and Keep-Alive
+			// is nothing the cache keys on.
+			if f == "" || strings.EqualFold(f, "keep-alive") || strings.EqualFold(f, "close") {
+				continue
+			}
+			f = textproto.CanonicalMIMEHeaderKey(f)
 			if f == "Te" || f == "Connection" {
 				continue
 			}
