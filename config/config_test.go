@@ -250,6 +250,12 @@ var badCases = []badCase{
 		want: []string{"t.yaml:10: routes[1]: same hosts, path and methods as routes[0] (line 7), so it can never match"}},
 	{name: "duplicate default routes", in: minimal + "  - upstream: app\n    path: /\n",
 		want: []string{"t.yaml:8: routes[1]: same hosts, path and methods as routes[0] (line 7)"}},
+	{name: "duplicate route names", in: minimal + "    name: r\n  - upstream: app\n    name: r\n    path: /b\n",
+		want: []string{`t.yaml:10: routes[1].name: "r" is already the name of routes[0] (line 7)`}, n: 1},
+	{name: "route name taken by a default name", in: minimal + "  - upstream: app\n    name: route0\n    path: /b\n",
+		want: []string{`t.yaml:9: routes[1].name: "route0" is already the name of routes[0] (line 7)`}, n: 1},
+	{name: "max_header_bytes too large", in: strings.Replace(minimal, "8080\n", "8080\n    max_header_bytes: 9223372036854775807\n", 1),
+		want: []string{`t.yaml:3: listeners[0].max_header_bytes: `, `at most 64MiB`}, n: 1},
 
 	// Cache.
 	{name: "cache not a mapping", in: minimal + "cache: 1GiB\n",

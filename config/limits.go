@@ -201,8 +201,10 @@ func validateBreaker(d *decoder, p string, cb *CircuitBreaker) {
 	if !(cb.FailureRatio > 0 && cb.FailureRatio <= 1) {
 		d.report(p+".failure_ratio", "%v: want a fraction of the requests, more than 0 and at most 1 (e.g. 0.5)", cb.FailureRatio)
 	}
-	if cb.MinRequests < 1 {
-		d.report(p+".min_requests", "%d: must be at least 1", cb.MinRequests)
+	// The breaker counts in 32 bits; a larger value would wrap around to
+	// a small one and open the breaker sooner, not later.
+	if cb.MinRequests < 1 || int64(cb.MinRequests) > math.MaxUint32 {
+		d.report(p+".min_requests", "%d: must be at least 1 and at most %d", cb.MinRequests, uint32(math.MaxUint32))
 	}
 	if cb.Window <= 0 {
 		d.report(p+".window", "must be positive (failures are counted over this long)")
@@ -210,8 +212,8 @@ func validateBreaker(d *decoder, p string, cb *CircuitBreaker) {
 	if cb.OpenTimeout <= 0 {
 		d.report(p+".open_timeout", "must be positive (an open target is skipped this long before a probe)")
 	}
-	if cb.HalfOpenRequests < 1 {
-		d.report(p+".half_open_requests", "%d: must be at least 1", cb.HalfOpenRequests)
+	if cb.HalfOpenRequests < 1 || int64(cb.HalfOpenRequests) > math.MaxUint32 {
+		d.report(p+".half_open_requests", "%d: must be at least 1 and at most %d", cb.HalfOpenRequests, uint32(math.MaxUint32))
 	}
 }
 

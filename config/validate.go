@@ -84,6 +84,9 @@ func parseBind(addr string) (host, port string, err error) {
 	return strings.ToLower(host), strconv.FormatUint(n, 10), nil
 }
 
+// maxHeaderBytes bounds listeners[].max_header_bytes.
+const maxHeaderBytes = 64 << 20
+
 func validateListeners(c *Config, d *decoder) []bind {
 	if len(c.Listeners) == 0 {
 		d.report("listeners", "no listeners (want at least one, e.g. - address: 127.0.0.1:8080)")
@@ -119,6 +122,12 @@ func validateListeners(c *Config, d *decoder) []bind {
 		checkFile(d, tp+".key_file", l.TLS.KeyFile)
 		if l.H2C && (hasCert || hasKey) {
 			d.report(p+".h2c", "h2c is HTTP/2 without TLS and cannot be used with tls (a TLS listener offers h2 by ALPN already)")
+		}
+		// net/http adds 4 KiB to the limit and HTTP/2 announces it as a
+		// 32-bit setting: past this it overflows and refuses every
+		// request. No real header needs more.
+		if l.MaxHeaderBytes > maxHeaderBytes {
+			d.report(p+".max_header_bytes", "%s: at most %s", l.MaxHeaderBytes, Size(maxHeaderBytes))
 		}
 	}
 	return binds
@@ -365,9 +374,20 @@ func validateRoutes(c *Config, d *decoder) {
 		defined = "none"
 	}
 	seen := map[string]int{}
+	names := map[string]int{}
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		p := indexPath("routes", i)
+
+		// The name is the route's identity to the cache (its key rules
+		// for invalidation and purge), to metrics and to the logs: two
+		// routes sharing one would take each other's place there.
+		if k, dup := names[r.Name]; dup {
+			other := indexPath("routes", k)
+			d.report(p+".name", "%q is already the name of %s (line %d)", r.Name, other, d.line(other))
+		} else {
+			names[r.Name] = i
+		}
 
 		switch _, ok := c.Upstreams[r.Upstream]; {
 		case r.Composite != nil:
