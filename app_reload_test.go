@@ -279,6 +279,46 @@ func TestSIGHUPReloads(t *testing.T) {
 	}
 }
 
+// TestSIGHUPWithoutConfigFile: gateway proxy has no file to reload; a
+// SIGHUP is logged as such and does not end the process (its default
+// action), which would cut off requests in flight.
+func TestSIGHUPWithoutConfigFile(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "up")
+	}))
+	defer origin.Close()
+	c := startChild(t, "proxy", "--listen", "127.0.0.1:0", "--admin", "off", "--to", origin.URL)
+	gw, _ := c.waitAddrs(t, false)
+	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(20 * time.Second)
+	for logged := false; !logged; {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("gateway exited on SIGHUP; log:\n%s", c.logs())
+			}
+			logged = strings.Contains(line, "not started from a config file")
+		case <-deadline:
+			t.Fatalf("SIGHUP not logged; log:\n%s", c.logs())
+		}
+	}
+	resp, err := http.Get("http://" + gw + "/")
+	if err != nil {
+		t.Fatalf("after SIGHUP: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "up" {
+		t.Errorf("after SIGHUP: %q; want \"up\"", b)
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-c.done; err != nil {
+		t.Fatalf("exit: %v; log:\n%s", err, c.logs())
+	}
+}
+
 // TestWatchReloads: with -watch, writing the config file reloads it.
 func TestWatchReloads(t *testing.T) {
 	two, path := reloadFixture(t)

@@ -46,19 +46,19 @@ func cmdProxy(args []string, stdout, stderr io.Writer) error {
 		if !strings.Contains(t, "://") {
 			t = "http://" + t
 		}
-		targets = append(targets, strconv.Quote(t))
+		targets = append(targets, yamlString(t))
 	}
 	yaml := fmt.Sprintf(`listeners:
-  - address: %q
+  - address: %s
     h2c: %t
 admin:
-  address: %q
+  address: %s
 upstreams:
   upstream:
     targets: [%s]
-    protocol: %q
+    protocol: %s
 cache:
-  max_size: %q
+  max_size: %s
 batch:
   enabled: %t
 routes:
@@ -70,7 +70,7 @@ routes:
       enabled: %t
     compress:
       enabled: %t
-`, *listen, *h2c, *adminAddr, strings.Join(targets, ", "), *protocol, *cacheSize, *batchOn, *batchOn, !*noCache, !*noCompress)
+`, yamlString(*listen), *h2c, yamlString(*adminAddr), strings.Join(targets, ", "), yamlString(*protocol), yamlString(*cacheSize), *batchOn, *batchOn, !*noCache, !*noCompress)
 	yaml += accessLogYAML(*accessLog)
 	cfg, err := config.Parse("proxy flags", []byte(yaml))
 	if err != nil {
@@ -84,7 +84,13 @@ func accessLogYAML(flag string) string {
 	if flag == "off" {
 		return "access_log:\n  enabled: false\n"
 	}
-	return fmt.Sprintf("access_log:\n  output: %q\n", flag)
+	return "access_log:\n  output: " + yamlString(flag) + "\n"
+}
+
+// yamlString quotes a flag's value for the generated config. The config
+// expands ${VAR} and $$; a flag is taken as typed, so each $ is doubled.
+func yamlString(s string) string {
+	return strconv.Quote(strings.ReplaceAll(s, "$", "$$"))
 }
 
 // cmdDemo runs two instances of the sample backend on loopback and the
@@ -115,10 +121,10 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	yaml := fmt.Sprintf(`shutdown_grace: 5s
 listeners:
-  - address: %q
+  - address: %s
     h2c: true
 admin:
-  address: %q
+  address: %s
 batch:
   enabled: true
 upstreams:
@@ -142,7 +148,7 @@ routes:
       stale_if_error: 1m
     compress:
       enabled: true
-`, *listen, *adminAddr, strings.Join(backends, ", "))
+`, yamlString(*listen), yamlString(*adminAddr), strings.Join(backends, ", "))
 	yaml += accessLogYAML(*accessLog)
 	cfg, err := config.Parse("demo", []byte(yaml))
 	if err != nil {

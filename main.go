@@ -43,7 +43,7 @@ commands:
 
 func cli(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -58,7 +58,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		err = cmdDemo(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "gateway", buildVersion())
-	case "help", "-h", "--help":
+	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "gateway: unknown command %q\n\n%s", cmd, usage)
@@ -157,20 +157,24 @@ func runConfigFile(path string, watch bool, cfg *config.Config, stdout, stderr i
 		<-ctx.Done()
 		stop()
 	}()
-	if path != "" {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-hup:
-					_ = a.reloadSignal()
-				}
+	// SIGHUP reloads; without a config file (gateway proxy, demo) there
+	// is nothing to reload and reloadSignal says so in the log. It is
+	// caught either way: its default action ends the process, cutting
+	// off requests in flight.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = a.reloadSignal()
 			}
-		}()
+		}
+	}()
+	if path != "" {
 		if watch {
 			if err := a.watchConfig(ctx, path); err != nil {
 				log.Warn("config file not watched; SIGHUP and POST /reload still reload it", "config", path, "err", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"gateway/config"
 	"io"
 	"net"
 	"net/http"
@@ -181,6 +182,8 @@ routes:
 			[]string{"gateway.yaml:3:", "listeners[0].read_timeout", "gateway.yaml:9:", "routes[0].upstream", "nowhere"}},
 		{"validate missing", []string{"validate", "-config", filepath.Join(t.TempDir(), "none.yaml")}, 1, nil, []string{"none.yaml"}},
 		{"version", []string{"version"}, 0, []string{"gateway dev"}, nil},
+		{"-h", []string{"-h"}, 0, []string{"commands:", "validate"}, nil},
+		{"--help", []string{"--help"}, 0, []string{"commands:", "validate"}, nil},
 		{"unknown command", []string{"frobnicate"}, 2, nil, []string{"unknown command"}},
 		{"unknown flag", []string{"run", "-nope"}, 2, nil, []string{"flag provided but not defined"}},
 		{"proxy without --to", []string{"proxy"}, 2, nil, []string{"--to URL is required"}},
@@ -405,4 +408,21 @@ func get(t *testing.T, url string, want int) string {
 		t.Fatalf("GET %s: got %d; want %d (%s)", url, resp.StatusCode, want, b)
 	}
 	return string(b)
+}
+
+// TestFlagValuesTakenAsTyped: a flag value reaches the config as typed;
+// the config's ${VAR} and $$ expansion is for files, not for flags.
+func TestFlagValuesTakenAsTyped(t *testing.T) {
+	t.Setenv("GATEWAY_FLAG_TEST", "expanded")
+	const typed = "/tmp/a$$b${GATEWAY_FLAG_TEST}$.log"
+	yaml := "listeners:\n  - address: " + yamlString("127.0.0.1:0") +
+		"\nupstreams:\n  app:\n    targets: [" + yamlString("http://127.0.0.1:9") + "]\nroutes:\n  - upstream: app\n" +
+		accessLogYAML(typed)
+	cfg, err := config.Parse("flags", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.AccessLog.Output; got != typed {
+		t.Errorf("access log output %q; want %q as typed", got, typed)
+	}
 }
