@@ -154,9 +154,23 @@ func adminServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 // build makes a generation from cfg: upstreams, routes with their
 // limits, compression and cache middleware, the batch endpoint and the
 // observability wrapper. The cache store is a's, made on first use.
-func (a *app) build(cfg *config.Config) (*generation, error) {
+func (a *app) build(cfg *config.Config) (_ *generation, err error) {
 	log := a.log
 	g := &generation{cfg: cfg, upstreams: map[string]*proxy.Upstream{}}
+	// A store this build creates (the first config with a cached route)
+	// goes again when the build fails: a rejected reload must not leave a
+	// cache sized by its config behind for the next one.
+	if a.cache == nil {
+		defer func() {
+			if err != nil && a.cache != nil {
+				a.cache.Close()
+				a.cache = nil
+				if a.metrics != nil {
+					a.metrics.SetCache(nil)
+				}
+			}
+		}()
+	}
 	names := make([]string, 0, len(cfg.Upstreams))
 	for name := range cfg.Upstreams {
 		names = append(names, name)

@@ -479,3 +479,53 @@ func TestMetricsSurviveReload(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedReloadLeavesNoCache: a reload that would create the cache but
+// fails later (here its access log cannot be created: no file can be made under /proc) leaves no store
+// behind; the next config that caches gets a store of its own sizes.
+func TestFailedReloadLeavesNoCache(t *testing.T) {
+	two, path := reloadFixture(t)
+	const base = `
+listeners:
+  - address: "127.0.0.1:0"
+admin:
+  address: "127.0.0.1:0"
+upstreams:
+  app:
+    targets: [%q]
+routes:
+  - name: api
+    path: /api
+    upstream: app
+`
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("access_log: {enabled: false}\n" + fmt.Sprintf(base, two))
+	a := startAppFile(t, path)
+	if a.cache != nil {
+		t.Fatal("a config without a cached route made a cache")
+	}
+	cached := fmt.Sprintf(base, two) + "    cache: {enabled: true}\ncache:\n  max_size: %s\n"
+	write(fmt.Sprintf(cached, "1MiB") + "access_log:\n  output: /proc/gateway-test-access.log\n")
+	if _, err := a.reloadConfig(); err == nil {
+		t.Fatal("reload with an access log under /proc: got nil error")
+	}
+	if a.cache != nil {
+		total, _ := a.cache.Stats()
+		t.Fatalf("after the failed reload a cache of %d bytes is left; want none", total.MaxBytes)
+	}
+	write("access_log: {enabled: false}\n" + fmt.Sprintf(cached, "2MiB"))
+	if _, err := a.reloadConfig(); err != nil {
+		t.Fatal(err)
+	}
+	if a.cache == nil {
+		t.Fatal("no cache after a reload with a cached route")
+	}
+	if total, _ := a.cache.Stats(); total.MaxBytes != 2<<20 {
+		t.Fatalf("cache after the good reload: max %d bytes; want 2MiB", total.MaxBytes)
+	}
+}
