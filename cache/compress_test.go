@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
@@ -325,5 +327,209 @@ func TestCompressedEntryAfterCompressionOff(t *testing.T) {
 	if rec.Code != http.StatusOK || rec.Body.String() != doc || rec.Header().Get("Content-Encoding") != "" || rec.Header().Get("Vary") != "" {
 		t.Errorf("hit after compression was turned off: %d, Content-Encoding %q, Vary %q, body ok %v; want the stored identity body",
 			rec.Code, rec.Header().Get("Content-Encoding"), rec.Header().Get("Vary"), rec.Body.String() == doc)
+	}
+}
+
+// TestErrorsFromCacheHaveNoRepresentation: a precondition that fails on a
+// hit (If-Match, If-Unmodified-Since: 412) or an unsatisfiable range
+// (416) is answered from the cache without the stored 200's
+// Content-Length, Content-Encoding or Content-Range, and with a body
+// that matches its own headers, over HTTP/1.1 and HTTP/2: the stored
+// length on an empty 412 broke the connection (a "partial file").
+func TestErrorsFromCacheHaveNoRepresentation(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "h1", true: "h2"}[h2], func(t *testing.T) {
+			comp := newCompressor(t)
+			g := newGateway(t, gwConfig{compress: comp, h2: h2})
+			doc := strings.Repeat(`{"id":4,"name":"a document"},`, 200)[:5000]
+			var gz bytes.Buffer
+			zw := gzip.NewWriter(&gz)
+			_, _ = io.WriteString(zw, doc)
+			_ = zw.Close()
+			lm := httpDate(-time.Hour)
+			g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+				h := w.Header()
+				h.Set("Content-Type", "application/json")
+				h.Set("Cache-Control", "max-age=60")
+				h.Set("Last-Modified", lm)
+				h.Set("Accept-Ranges", "bytes")
+				if r.URL.Path == "/z" {
+					// Encoded by the origin, stored as it came.
+					h.Set("ETag", `"z1"`)
+					h.Set("Content-Encoding", "gzip")
+					_, _ = w.Write(gz.Bytes())
+					return
+				}
+				h.Set("ETag", `"r1"`)
+				io.WriteString(w, doc)
+			})
+			for _, path := range []string{"/r", "/z"} {
+				g.get(t, path, "Accept-Encoding", "gzip") // the miss that stores it
+			}
+			for _, tc := range []struct {
+				label, method, path string
+				hdr                 []string
+				status              int
+			}{
+				{"If-Match, gzip form", "GET", "/r", []string{"Accept-Encoding", "gzip", "If-Match", `"nope"`}, 412},
+				{"If-Match, identity", "GET", "/r", []string{"If-Match", `"nope"`}, 412},
+				{"If-Unmodified-Since, br form", "GET", "/r", []string{"Accept-Encoding", "br", "If-Unmodified-Since", httpDate(-2 * time.Hour)}, 412},
+				{"If-Match, HEAD", "HEAD", "/r", []string{"Accept-Encoding", "gzip", "If-Match", `"nope"`}, 412},
+				{"If-Match, origin's gzip", "GET", "/z", []string{"Accept-Encoding", "gzip", "If-Match", `"nope"`}, 412},
+				{"If-Match, origin's gzip decoded", "GET", "/z", []string{"If-Match", `"nope"`}, 412},
+				{"unsatisfiable range, identity", "GET", "/r", []string{"Range", "bytes=9999-"}, 416},
+				{"unsatisfiable range, origin's gzip", "GET", "/z", []string{"Accept-Encoding", "gzip", "Range", "bytes=9999-"}, 416},
+			} {
+				r, err := g.send(g.newRequest(context.Background(), t, tc.method, tc.path, tc.hdr...))
+				if err != nil {
+					t.Errorf("%s: %v", tc.label, err)
+					continue
+				}
+				if r.status != tc.status || !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+					t.Errorf("%s: %d, Cache-Status %q; want %d from the cache", tc.label, r.status, r.header.Get("Cache-Status"), tc.status)
+				}
+				if ce := r.header.Get("Content-Encoding"); ce != "" {
+					t.Errorf("%s: Content-Encoding %q on a %d", tc.label, ce, r.status)
+				}
+				if cr := r.header.Get("Content-Range"); r.status == 412 && cr != "" {
+					t.Errorf("%s: Content-Range %q on a 412", tc.label, cr)
+				} else if r.status == 416 && !strings.HasPrefix(cr, "bytes */") {
+					t.Errorf("%s: Content-Range %q on a 416; want bytes */length", tc.label, cr)
+				}
+				if cl := r.header.Get("Content-Length"); cl != "" && tc.method != "HEAD" && cl != strconv.Itoa(len(r.body)) {
+					t.Errorf("%s: Content-Length %s for %d bytes", tc.label, cl, len(r.body))
+				}
+				if tc.method == "GET" && (r.body == "" || strings.Contains(r.body, "{")) {
+					t.Errorf("%s: body of %d bytes; want a short error message, not the document", tc.label, len(r.body))
+				}
+				if tc.method == "HEAD" && r.body != "" {
+					t.Errorf("%s: HEAD with a body of %d bytes", tc.label, len(r.body))
+				}
+				if cc := r.header.Get("Cache-Control"); cc != "" {
+					t.Errorf("%s: Cache-Control %q on a %d: a cache downstream could store the error", tc.label, cc, r.status)
+				}
+			}
+			// The connection is still good for the next request.
+			if r := g.get(t, "/r", "Accept-Encoding", "gzip"); r.status != 200 || decode(t, "gzip", r.body) != doc {
+				t.Errorf("after the errors: %d, %d bytes", r.status, len(r.body))
+			}
+			if n := g.origin.count("/r"); n != 1 {
+				t.Errorf("origin requests %d; want 1", n)
+			}
+		})
+	}
+}
+
+// TestNoRangesOfGatewayEncodedForm: the miss is encoded as it streams and
+// the stored object at another level, so the two bodies differ under the
+// same ETag. A hit serving the stored encoded form therefore never offers
+// or serves ranges of it: a client resuming the download it began on the
+// miss (Range with If-Range) gets the whole form again, not bytes of one
+// gzip stream spliced onto another. Ranges of the identity body, the
+// origin's own bytes, are still served.
+func TestNoRangesOfGatewayEncodedForm(t *testing.T) {
+	comp, err := compress.New(compress.Options{StreamLevel: compress.Fastest, CachedLevel: compress.Best})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGateway(t, gwConfig{compress: comp})
+	doc := strings.Repeat(`{"id":5,"name":"a document downloaded in parts","n":12345},`, 300)
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "max-age=60")
+		h.Set("ETag", `"r1"`)
+		h.Set("Accept-Ranges", "bytes")
+		io.WriteString(w, doc)
+	})
+	miss := g.get(t, "/doc", "Accept-Encoding", "gzip")
+	if miss.header.Get("Content-Encoding") != "gzip" || miss.header.Get("Etag") != `"r1-gzip"` || miss.header.Get("Accept-Ranges") != "" {
+		t.Fatalf("miss: Content-Encoding %q, ETag %q, Accept-Ranges %q; want gzip, \"r1-gzip\", none",
+			miss.header.Get("Content-Encoding"), miss.header.Get("Etag"), miss.header.Get("Accept-Ranges"))
+	}
+	half := len(miss.body) / 2
+	for _, tc := range []struct {
+		label string
+		hdr   []string
+	}{
+		{"plain hit", nil},
+		{"resume with If-Range", []string{"Range", "bytes=" + strconv.Itoa(half) + "-", "If-Range", `"r1-gzip"`}},
+		{"range alone", []string{"Range", "bytes=0-99"}},
+		{"range with If-None-Match", []string{"Range", "bytes=0-99", "If-None-Match", `"other"`}},
+	} {
+		r := g.get(t, "/doc", append([]string{"Accept-Encoding", "gzip"}, tc.hdr...)...)
+		if !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+			t.Errorf("%s: Cache-Status %q; want a hit", tc.label, r.header.Get("Cache-Status"))
+		}
+		if r.status != http.StatusOK || r.header.Get("Content-Range") != "" || r.header.Get("Content-Encoding") != "gzip" {
+			t.Errorf("%s: %d, Content-Range %q, Content-Encoding %q; want the whole gzip form, 200",
+				tc.label, r.status, r.header.Get("Content-Range"), r.header.Get("Content-Encoding"))
+			continue
+		}
+		if ar := r.header.Get("Accept-Ranges"); ar != "" {
+			t.Errorf("%s: Accept-Ranges %q on a form the gateway encoded", tc.label, ar)
+		}
+		if got := decode(t, "gzip", r.body); got != doc {
+			t.Errorf("%s: body differs after decoding", tc.label)
+		}
+	}
+	if head := g.do(t, http.MethodHead, "/doc", "Accept-Encoding", "gzip"); head.header.Get("Accept-Ranges") != "" {
+		t.Errorf("HEAD: Accept-Ranges %q on a form the gateway encoded", head.header.Get("Accept-Ranges"))
+	}
+	// The identity body is the origin's: its ranges are served.
+	r := g.get(t, "/doc", "Range", "bytes=0-9")
+	if r.status != http.StatusPartialContent || r.body != doc[:10] || r.header.Get("Accept-Ranges") != "bytes" {
+		t.Errorf("identity range: %d, body %q, Accept-Ranges %q; want 206, %q, bytes", r.status, r.body, r.header.Get("Accept-Ranges"), doc[:10])
+	}
+	if n := g.origin.count("/doc"); n != 1 {
+		t.Errorf("origin requests %d; want 1", n)
+	}
+}
+
+// TestIfNoneMatchCodingOnHit: a validator of an encoded form matches on a
+// hit only when the client would be sent that form again; the bare
+// validator only when it would be sent identity. A 304 otherwise would
+// confirm bytes in a coding the client no longer gets.
+func TestIfNoneMatchCodingOnHit(t *testing.T) {
+	comp := newCompressor(t)
+	g := newGateway(t, gwConfig{compress: comp})
+	doc := strings.Repeat(`{"id":6,"name":"a document revalidated"},`, 100)
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("ETag", `"abc"`)
+		io.WriteString(w, doc)
+	})
+	g.get(t, "/doc", "Accept-Encoding", "gzip")
+	for _, tc := range []struct {
+		ae, inm string
+		status  int
+		etag    string
+	}{
+		{"", `"abc-gzip"`, 200, `"abc"`},
+		{"br", `"abc-gzip"`, 200, `"abc-br"`},
+		{"gzip;q=0", `"abc-gzip"`, 200, `"abc"`},
+		{"gzip", `"abc"`, 200, `"abc-gzip"`},
+		{"gzip", `"abc-gzip"`, 304, `"abc-gzip"`},
+		{"br, gzip;q=0.5", `"abc-gzip", "abc-br"`, 304, `"abc-br"`},
+		{"", `"abc"`, 304, `"abc"`},
+	} {
+		hdr := []string{"If-None-Match", tc.inm}
+		if tc.ae != "" {
+			hdr = append(hdr, "Accept-Encoding", tc.ae)
+		}
+		r := g.get(t, "/doc", hdr...)
+		if r.status != tc.status || r.header.Get("Etag") != tc.etag || !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+			t.Errorf("Accept-Encoding %q, If-None-Match %s: %d, ETag %s, Cache-Status %q; want %d, %s from the cache",
+				tc.ae, tc.inm, r.status, r.header.Get("Etag"), r.header.Get("Cache-Status"), tc.status, tc.etag)
+		}
+		if tc.status == 200 {
+			if got := decode(t, r.header.Get("Content-Encoding"), r.body); got != doc {
+				t.Errorf("Accept-Encoding %q, If-None-Match %s: body differs after decoding", tc.ae, tc.inm)
+			}
+		}
+	}
+	if n := g.origin.count("/doc"); n != 1 {
+		t.Errorf("origin requests %d; want 1", n)
 	}
 }

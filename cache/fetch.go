@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -479,8 +480,10 @@ func stripTagFields(h http.Header) {
 }
 
 // serveContent answers a conditional or range request for a stored 200
-// with net/http's own evaluation of preconditions and ranges.
-func serveContent(w http.ResponseWriter, r *http.Request, body []byte, lastModified string) {
+// with net/http's own evaluation of preconditions and ranges. noRanges
+// is set when body is a form the gateway encoded: it must not be
+// offered in ranges (Accept-Ranges), and the caller has dropped Range.
+func serveContent(w http.ResponseWriter, r *http.Request, body []byte, lastModified string, noRanges bool) {
 	hdr := w.Header()
 	if _, ok := hdr["Content-Type"]; !ok {
 		hdr["Content-Type"] = nil // keep ServeContent from sniffing one
@@ -489,7 +492,67 @@ func serveContent(w http.ResponseWriter, r *http.Request, body []byte, lastModif
 	if lastModified != "" {
 		mod, _ = http.ParseTime(lastModified)
 	}
-	http.ServeContent(w, r, "", mod, bytes.NewReader(body))
+	cw := contentWriters.Get().(*contentWriter)
+	*cw = contentWriter{ResponseWriter: w, noRanges: noRanges}
+	http.ServeContent(cw, r, "", mod, bytes.NewReader(body))
+	if cw.status == http.StatusPreconditionFailed && r.Method != http.MethodHead {
+		_, _ = io.WriteString(w, preconditionFailed)
+	}
+	*cw = contentWriter{}
+	contentWriters.Put(cw)
+}
+
+// preconditionFailed is the body of a 412 answered from the cache.
+const preconditionFailed = "precondition failed\n"
+
+// errorDropFields describe the stored representation: its bytes (length,
+// coding, range, digests) and how long it may be reused. An error that
+// http.ServeContent answers in its place (412, 416) has a body of its own
+// and must not be stored by a cache downstream, so it goes without them,
+// as net/http's own errors from ServeContent do. A 416's Content-Range
+// ("bytes */N") is set by ServeContent for the error itself and stays.
+var errorDropFields = [...]string{
+	"Content-Length", "Content-Encoding", "Content-Range", "Accept-Ranges",
+	"Content-Md5", "Content-Digest", "Repr-Digest", "Digest",
+	"Etag", "Last-Modified", "Cache-Control", "Expires",
+}
+
+// contentWriter is the ResponseWriter http.ServeContent writes to. The
+// header it finds is that of the stored 200 (or of its encoded form),
+// with Content-Length and Content-Encoding set, which ServeContent clears
+// for a 304 but not for the bare 412 of a failed If-Match or
+// If-Unmodified-Since: sent as they were, the client would wait for a
+// body that never comes and the connection would break. Pooled, so that
+// a conditional hit allocates no more than ServeContent itself does.
+type contentWriter struct {
+	http.ResponseWriter
+	noRanges bool
+	status   int
+}
+
+var contentWriters = sync.Pool{New: func() any { return new(contentWriter) }}
+
+func (cw *contentWriter) WriteHeader(code int) {
+	h := cw.ResponseWriter.Header()
+	if cw.noRanges {
+		delete(h, "Accept-Ranges") // ServeContent sets it on 200 and 206
+	}
+	if code >= 300 && code != http.StatusNotModified {
+		for _, k := range errorDropFields {
+			if k == "Content-Range" && code == http.StatusRequestedRangeNotSatisfiable {
+				continue
+			}
+			delete(h, k)
+		}
+		if code == http.StatusPreconditionFailed {
+			// ServeContent writes no body for it: serveContent does.
+			h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+			h["X-Content-Type-Options"] = []string{"nosniff"}
+			h["Content-Length"] = []string{strconv.Itoa(len(preconditionFailed))}
+		}
+	}
+	cw.status = code
+	cw.ResponseWriter.WriteHeader(code)
 }
 
 // lifetime is the freshness lifetime the entry is served with: none once

@@ -232,7 +232,8 @@ func (h *handler) appendKey(b []byte, r *http.Request) []byte {
 }
 
 // serve writes e, stored under primary, as the response to r, answering
-// conditional and range requests for a 200 like a file server would.
+// conditional and range requests for a 200 like a file server would,
+// except that a form the gateway encoded is only ever sent whole.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, e *Entry, age time.Duration, st Status) {
 	hdr := w.Header()
 	for k, v := range e.Header {
@@ -261,6 +262,12 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 	if e.varyAE != nil && enc != nil {
 		hdr["Vary"] = e.varyAE
 	}
+	// madeHere: the body is a form the gateway encoded. Its bytes differ
+	// from those the same ETag named on the miss, which the streaming
+	// compressor encoded at another level, so a range of one must never
+	// be spliced onto the other: like nginx's gzip, no ranges of it are
+	// offered or served.
+	madeHere := false
 	if e.compressible && enc != nil {
 		if coding := enc.Choose(r); coding != "" {
 			f, fresh := e.encodedForm(coding, enc)
@@ -268,9 +275,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 				h.c.store.Recost(primary, e)
 			}
 			if f != nil {
+				madeHere = true
 				body = f.body
 				hdr["Content-Encoding"] = f.ce
 				hdr["Content-Length"] = f.cl
+				delete(hdr, "Accept-Ranges")
 				if f.etag != nil {
 					hdr["Etag"] = f.etag
 				}
@@ -289,15 +298,20 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 		compress.Skip(w)
 	}
 	if e.Status == http.StatusOK && hasPreconditions(r.Header) {
-		if e.coding != "" && enc != nil && len(r.Header["Range"]) > 0 && !acceptsCoding(r, e.coding) {
+		switch {
+		case len(r.Header["Range"]) == 0:
+		case madeHere:
+			// The whole encoded form goes out instead (RFC 9110 section
+			// 14.2 lets a server ignore Range), as on the miss.
+			r = withoutRange(r)
+		case e.coding != "" && enc != nil && !acceptsCoding(r, e.coding):
 			// A range of the encoded bytes is useless to a client that
 			// cannot decode them, and the compressor passes a 206 on
-			// untouched: the whole body goes out instead (RFC 9110
-			// section 14.2 lets a server ignore Range), for the
+			// untouched: the whole body goes out instead, for the
 			// compressor to decode like any other 200.
 			r = withoutRange(r)
 		}
-		serveContent(w, r, body, e.LastModified)
+		serveContent(w, r, body, e.LastModified, madeHere)
 		return
 	}
 	w.WriteHeader(e.Status)

@@ -405,7 +405,41 @@ func TestStatsHandler(t *testing.T) {
 	}
 }
 
+// TestExpandINM: If-None-Match gets the origin's tag beside the variant
+// of the coding the client will be sent, and only that one: the variant
+// of another coding, or any variant for a client that gets identity,
+// must not match.
 func TestExpandINM(t *testing.T) {
+	c := mustNew(t, Options{Codings: []string{Gzip, Brotli}})
+	for _, tc := range []struct {
+		in     []string
+		chosen string
+		want   string // "" : unchanged
+	}{
+		{[]string{`"v-gzip"`}, Gzip, `"v-gzip", "v"`},
+		{[]string{`"v-br"`}, Brotli, `"v-br", "v"`},
+		{[]string{`"v-gzip"`}, Brotli, ``}, // the client would now get br
+		{[]string{`"v-gzip"`}, "", ``},     // the client would now get identity
+		{[]string{`"v-gzip"`}, Identity, ``},
+		{[]string{`"v-gzip", "v-br"`}, Brotli, `"v-gzip", "v-br", "v"`},
+		{[]string{`W/"v-gzip"`}, Gzip, ``},
+		{[]string{`"v"`}, Gzip, ``},
+		{[]string{`*`}, Gzip, ``},
+		{[]string{`"-gzip"`}, Gzip, ``},
+		{[]string{`"v-gzip", "v"`}, Gzip, ``},
+		{[]string{`"a,b-br"`, `W/"x", "c-br", "d-gzip"`}, Brotli, `"a,b-br", W/"x", "c-br", "d-gzip", "a,b", "c"`},
+		{[]string{`"v-gzip" garbage "w-gzip"`}, Gzip, `"v-gzip" garbage "w-gzip", "v"`},
+	} {
+		got, ok := c.expandINM(tc.in, tc.chosen)
+		if ok != (tc.want != "") || got != tc.want {
+			t.Errorf("If-None-Match %q for %q: got %q, %v; want %q", tc.in, tc.chosen, got, ok, tc.want)
+		}
+	}
+}
+
+// TestExpandIfMatch: If-Match gets the origin's tag beside a variant of
+// any offered coding, since each stands for the same state.
+func TestExpandIfMatch(t *testing.T) {
 	c := mustNew(t, Options{Codings: []string{Gzip, Brotli}})
 	for _, tc := range []struct {
 		in   []string
@@ -423,9 +457,9 @@ func TestExpandINM(t *testing.T) {
 		{[]string{`"v-gzip", "v-br"`}, `"v-gzip", "v-br", "v"`},
 		{[]string{`"v-gzip" garbage "w-gzip"`}, `"v-gzip" garbage "w-gzip", "v"`},
 	} {
-		got, ok := c.expandINM(tc.in)
+		got, ok := c.expandIfMatch(tc.in)
 		if ok != (tc.want != "") || got != tc.want {
-			t.Errorf("If-None-Match %q: got %q, %v; want %q", tc.in, got, ok, tc.want)
+			t.Errorf("If-Match %q: got %q, %v; want %q", tc.in, got, ok, tc.want)
 		}
 	}
 }

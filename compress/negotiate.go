@@ -21,8 +21,10 @@ var DefaultPreference = []string{Brotli, Zstd, Gzip}
 
 // maxElements bounds the work done per request: a client can send an
 // arbitrarily long Accept-Encoding, but no real client lists more than a
-// handful of codings. Non-empty elements beyond this many are ignored
-// (not validated), across all field lines.
+// handful of codings. A header with more non-empty elements than this,
+// across all field lines, is treated as malformed (identity): ignoring
+// the rest could ignore a q=0 that refuses the coding the first ones
+// would have chosen.
 const maxElements = 32
 
 // Indexes into the weight table built by parse.
@@ -90,10 +92,13 @@ func codingIndex(name string) int {
 //     any offered compression coding ("gzip, identity" yields gzip).
 //     Identity that is acceptable only implicitly loses to any acceptable
 //     compression coding.
-//   - When a coding is listed more than once, its first occurrence wins.
+//   - When a coding is listed more than once, its first occurrence wins,
+//     unless a later one refuses it: a q=0 anywhere in the header stands,
+//     so a coding the client refused is never chosen.
 //   - Parameters other than q are ignored; a repeated q is malformed.
-//   - Only the first 32 non-empty elements are examined; the rest are
-//     ignored.
+//   - A header of more than 32 non-empty elements is treated as
+//     malformed (below): no real client sends one, and judging it by its
+//     first elements only could pick a coding it refuses further on.
 //   - Any malformed element or qvalue makes the whole header fall back to
 //     identity with ok=true: guessing at a broken header could send a
 //     coding the client cannot decode, while identity is always safe.
@@ -151,9 +156,10 @@ func Negotiate(acceptEncoding []string, offer []string) (coding string, ok bool)
 }
 
 // parse fills w with the weight (thousandths) of each known coding, unset
-// for those not listed. It reports false if the header is malformed. It is
-// a hand-written scanner rather than strings.Split so that negotiation does
-// not allocate on the request path.
+// for those not listed. It reports false if the header is malformed or
+// has more than maxElements elements. It is a hand-written scanner rather
+// than strings.Split so that negotiation does not allocate on the request
+// path.
 func parse(lines []string, w *[numIdx]int) bool {
 	for i := range w {
 		w[i] = unset
@@ -173,7 +179,7 @@ func parse(lines []string, w *[numIdx]int) bool {
 				continue
 			}
 			if n == maxElements {
-				return true
+				return false
 			}
 			n++
 			start := i
@@ -190,7 +196,9 @@ func parse(lines []string, w *[numIdx]int) bool {
 			if q == unset {
 				q = 1000
 			}
-			if k := codingIndex(name); k >= 0 && w[k] == unset {
+			// The first weight given counts, but a refusal (q=0) counts
+			// wherever it is.
+			if k := codingIndex(name); k >= 0 && (w[k] == unset || q == 0) {
 				w[k] = q
 			}
 		}

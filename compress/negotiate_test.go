@@ -91,7 +91,9 @@ var negotiateCases = []negotiateCase{
 
 	// Duplicates: first occurrence wins.
 	{"dup first wins", []string{"gzip;q=0, gzip"}, []string{Gzip}, Identity, true},
-	{"dup first wins 2", []string{"gzip, gzip;q=0"}, []string{Gzip}, Gzip, true},
+	{"dup later refusal wins", []string{"gzip, gzip;q=0"}, []string{Gzip}, Identity, true},
+	{"dup later refusal by alias", []string{"gzip, x-gzip;q=0"}, []string{Gzip}, Identity, true},
+	{"dup later star refusal", []string{"*, br;q=0.5, *;q=0"}, all, Brotli, true},
 	{"dup alias", []string{"x-gzip;q=0, gzip"}, []string{Gzip}, Identity, true},
 	{"dup across lines", []string{"br;q=0.1", "br, gzip;q=0.5"}, all, Gzip, true},
 
@@ -133,10 +135,23 @@ var negotiateCases = []negotiateCase{
 	{"newline", []string{"br\r\n"}, all, Identity, true},
 
 	// Bounded work.
-	{"cap ignores rest", []string{strings.Repeat("deflate, ", maxElements) + "br"}, all, Identity, true},
-	{"cap ignores malformed rest", []string{strings.Repeat("gzip, ", maxElements) + "br;q=9"}, all, Gzip, true},
+	{"over the cap: identity", []string{strings.Repeat("deflate, ", maxElements) + "br"}, all, Identity, true},
+	{"over the cap: identity, malformed rest", []string{strings.Repeat("gzip, ", maxElements) + "br;q=9"}, all, Identity, true},
+	{"over the cap: refusals past it", []string{"*, " + xs(1, maxElements-1) + ", gzip;q=0, br;q=0, zstd;q=0"}, all, Identity, true},
+	{"over the cap across lines", []string{"br, " + xs(1, maxElements-1), "br;q=0"}, all, Identity, true},
 	{"cap counts non-empty", []string{strings.Repeat(",", 100) + "br"}, all, Brotli, true},
 	{"cap just inside", []string{strings.Repeat("deflate, ", maxElements-1) + "br"}, all, Brotli, true},
+	{"cap just inside, refusal last", []string{"*, " + xs(1, maxElements-3) + ", br;q=0"}, all, Zstd, true},
+}
+
+// xs lists the made-up codings x<from>..x<to>, as a client padding its
+// header might.
+func xs(from, to int) string {
+	var b []string
+	for i := from; i <= to; i++ {
+		b = append(b, "x"+strconv.Itoa(i))
+	}
+	return strings.Join(b, ", ")
 }
 
 func TestNegotiate(t *testing.T) {
@@ -221,6 +236,12 @@ func FuzzNegotiate(f *testing.F) {
 			t.Fatalf("Negotiate(%q, %q) = %q, false; want identity when refusing", header, offer, got)
 		}
 
+		// Never a coding the client refused, wherever the refusal is,
+		// judged by a literal scan of every element.
+		if got != Identity && refRefused(header, got) {
+			t.Fatalf("Negotiate(%q, %q) = %q, which the header refuses with q=0", header, offer, got)
+		}
+
 		rc, rok, wf := referenceNegotiate(header, offer)
 		if !wf {
 			return
@@ -264,7 +285,7 @@ func refParse(header []string) (weights map[string]float64, wellFormed, known bo
 				continue
 			}
 			if n == maxElements {
-				return weights, true, true
+				return nil, false, true // too long: malformed
 			}
 			n++
 			parts := strings.Split(elem, ";")
@@ -295,12 +316,52 @@ func refParse(header []string) (weights map[string]float64, wellFormed, known bo
 				}
 				q = f
 			}
-			if _, dup := weights[name]; !dup {
+			if _, dup := weights[name]; !dup || q == 0 {
 				weights[name] = q
 			}
 		}
 	}
 	return weights, true, true
+}
+
+// refRefused reports whether any element of the header, however far
+// down, gives coding (or x-gzip for gzip) q=0, or gives "*" q=0 while
+// coding is not listed. It does not stop at maxElements nor at malformed
+// elements; headers with quoted strings, which Split cannot cut right,
+// are not judged.
+func refRefused(header []string, coding string) bool {
+	listed, starRefused := false, false
+	for _, line := range header {
+		if strings.Contains(line, `"`) {
+			return false
+		}
+		for _, elem := range strings.Split(line, ",") {
+			parts := strings.Split(elem, ";")
+			name := strings.ToLower(strings.Trim(parts[0], " \t"))
+			if name == "x-gzip" {
+				name = Gzip
+			}
+			zero := false
+			for _, p := range parts[1:] {
+				k, v, _ := strings.Cut(strings.Trim(p, " \t"), "=")
+				if strings.EqualFold(k, "q") {
+					if f, err := strconv.ParseFloat(v, 64); err == nil && f == 0 {
+						zero = true
+					}
+				}
+			}
+			switch name {
+			case coding:
+				listed = true
+				if zero {
+					return true
+				}
+			case "*":
+				starRefused = starRefused || zero
+			}
+		}
+	}
+	return starRefused && !listed
 }
 
 // refWeight is the client's weight for coding: explicit entry, else "*",

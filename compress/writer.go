@@ -22,7 +22,8 @@ import (
 //     precede the real one.
 //  2. A 304 passes through with Vary: Accept-Encoding added, and with
 //     the coding's suffix put back on its ETag when the client's
-//     If-None-Match named the encoded variant (see below).
+//     If-None-Match named the variant of the coding it negotiated (see
+//     below).
 //  3. A body the upstream encoded already (Content-Encoding gzip, br or
 //     zstd) is passed on unchanged when Negotiate picks that coding for
 //     the client, and otherwise decoded as it streams: Content-Encoding
@@ -44,11 +45,21 @@ import (
 // they describe bytes that are no longer sent. A HEAD response gets the
 // headers GET would, and no body.
 //
-// For GET and HEAD, a strong validator "x-<coding>" in If-None-Match,
-// for an offered coding, is passed down with "x" added beside it, so
-// the origin, which only knows "x", can answer 304 to a client that
-// holds the encoded variant. If-Match and If-Range are left alone:
-// their strong comparison rightly fails across encodings.
+// Validators the gateway made are mapped back to the origin's, which
+// only knows "x":
+//
+//   - For GET and HEAD, a strong "x-<coding>" in If-None-Match is passed
+//     down with "x" added beside it only when <coding> is the one this
+//     response will be encoded with (Choose), so the origin answers 304
+//     to a client that holds the variant it would be sent again, and
+//     not to one that would now get another coding or identity.
+//   - For any method, a strong "x-<coding>" in If-Match, for an offered
+//     coding, gets "x" added beside it: every encoded form of "x" stands
+//     for the same state of the resource, so a client that fetched one
+//     may update it (a PUT with the ETag it was sent succeeds).
+//   - If-Range is left alone: its range would be cut from the origin's
+//     identity bytes, which a client holding part of an encoded form
+//     must not get spliced onto it; it gets the whole response instead.
 //
 // The encoder or decoder is released when the handler returns, also
 // when it panics; a response cut short by a panic is not finished off
@@ -61,11 +72,21 @@ import (
 func (c *Compressor) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		origINM := r.Header["If-None-Match"]
+		var inm, im string
 		if len(origINM) > 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			if v, ok := c.expandINM(origINM); ok {
-				r = r.WithContext(r.Context())
-				r.Header = r.Header.Clone()
-				r.Header["If-None-Match"] = []string{v}
+			inm, _ = c.expandINM(origINM, c.Choose(r))
+		}
+		if v := r.Header["If-Match"]; len(v) > 0 {
+			im, _ = c.expandIfMatch(v)
+		}
+		if inm != "" || im != "" {
+			r = r.WithContext(r.Context())
+			r.Header = r.Header.Clone()
+			if inm != "" {
+				r.Header["If-None-Match"] = []string{inm}
+			}
+			if im != "" {
+				r.Header["If-Match"] = []string{im}
 			}
 		}
 		w := writerPool.Get().(*writer)
@@ -349,8 +370,9 @@ func (w *writer) finish(completed bool) (abort bool) {
 }
 
 // fixNotModifiedETag puts the coding suffix back on a 304's validator
-// when the client's If-None-Match named the encoded variant: expandINM
-// added the bare validator, which is what the origin matched.
+// when the client's If-None-Match named the variant of the coding it
+// negotiated: expandINM added the bare validator, which is what the
+// origin matched.
 func (w *writer) fixNotModifiedETag(h http.Header) {
 	et := h["Etag"]
 	if len(et) == 0 || !isStrongETag(et[0]) || len(w.inm) == 0 {
@@ -358,27 +380,39 @@ func (w *writer) fixNotModifiedETag(h http.Header) {
 	}
 	if chosen := w.c.Choose(w.req); chosen != "" && inmHas(w.inm, ETag(et[0], chosen)) {
 		h.Set("Etag", ETag(et[0], chosen))
-		return
-	}
-	for _, coding := range w.c.codings {
-		if t := ETag(et[0], coding); inmHas(w.inm, t) {
-			h.Set("Etag", t)
-			return
-		}
 	}
 }
 
 // expandINM returns If-None-Match with the bare form "x" added after
+// every strong "x-<chosen>", where chosen is the coding the response
+// will be sent with, or ok=false when there is nothing to add (also
+// when chosen is "", identity). A tag of another coding is not mapped:
+// it names bytes this client would not be sent, so it must not match.
+func (c *Compressor) expandINM(values []string, chosen string) (string, bool) {
+	if chosen == "" || chosen == Identity {
+		return "", false
+	}
+	return expandTags(values, []string{chosen})
+}
+
+// expandIfMatch returns If-Match with the bare form "x" added after
 // every strong "x-<coding>" for an offered coding, or ok=false when
 // there is nothing to add.
-func (c *Compressor) expandINM(values []string) (string, bool) {
+func (c *Compressor) expandIfMatch(values []string) (string, bool) {
+	return expandTags(values, c.codings)
+}
+
+// expandTags returns the entity-tag list values with the bare form "x"
+// added after every strong "x-<coding>" for one of codings, or ok=false
+// when there is nothing to add.
+func expandTags(values, codings []string) (string, bool) {
 	var add []string
 	for _, v := range values {
 		for tag := range entityTags(v) {
 			if !isStrongETag(tag) {
 				continue
 			}
-			for _, coding := range c.codings {
+			for _, coding := range codings {
 				if base, ok := strings.CutSuffix(tag[:len(tag)-1], "-"+coding); ok && len(base) > 1 {
 					base += `"`
 					if !inmHas(values, base) && !slices.Contains(add, base) {
@@ -394,7 +428,8 @@ func (c *Compressor) expandINM(values []string) (string, bool) {
 	return strings.Join(values, ", ") + ", " + strings.Join(add, ", "), true
 }
 
-// inmHas reports whether the If-None-Match lines hold tag exactly.
+// inmHas reports whether the lines of an entity-tag list (If-None-Match,
+// If-Match) hold tag exactly.
 func inmHas(values []string, tag string) bool {
 	for _, v := range values {
 		for t := range entityTags(v) {

@@ -493,7 +493,9 @@ func TestETagOnTheWire(t *testing.T) {
 }
 
 // TestRevalidate: a client holding "v-gzip" gets a 304 from an origin
-// that only knows "v", with its own validator back.
+// that only knows "v", with its own validator back, when gzip is what it
+// would be sent again; a client that would now get another coding, or
+// identity, gets the whole response in that form.
 func TestRevalidate(t *testing.T) {
 	var seen sync.Map
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -521,10 +523,13 @@ func TestRevalidate(t *testing.T) {
 		}{
 			{`"v-gzip"`, "gzip", 304, `"v-gzip"`, `"v-gzip", "v"`},
 			{`"v-br"`, "br, gzip", 304, `"v-br"`, `"v-br", "v"`},
-			// The client now prefers br but holds the gzip variant: the
-			// 304 confirms what it holds.
-			{`"v-gzip"`, "br", 304, `"v-gzip"`, `"v-gzip", "v"`},
-			{`"old-gzip", "v-zstd"`, "zstd", 304, `"v-zstd"`, `"old-gzip", "v-zstd", "old", "v"`},
+			// The client holds the gzip variant but now gets br, or
+			// identity: the gzip bytes are not what it would be sent.
+			{`"v-gzip"`, "br", 200, `"v-br"`, `"v-gzip"`},
+			{`"v-gzip"`, "", 200, `"v"`, `"v-gzip"`},
+			{`"v-gzip"`, "gzip;q=0", 200, `"v"`, `"v-gzip"`},
+			{`"v-gzip", "v-br"`, "br", 304, `"v-br"`, `"v-gzip", "v-br", "v"`},
+			{`"old-gzip", "v-zstd"`, "zstd", 304, `"v-zstd"`, `"old-gzip", "v-zstd", "v"`},
 			{`"v"`, "", 304, `"v"`, `"v"`},
 			{`W/"v"`, "gzip", 304, `"v"`, `W/"v"`},
 			{`"old-gzip"`, "gzip", 200, `"v-gzip"`, `"old-gzip", "old"`},
@@ -546,6 +551,75 @@ func TestRevalidate(t *testing.T) {
 		s.do(t, "DELETE", "/", []string{"gzip"}, "If-None-Match", `"v-gzip"`)
 		if got, _ := seen.Load("/ DELETE"); strings.Join(got.([]string), "|") != `"v-gzip"` {
 			t.Errorf("DELETE: origin saw %q", got)
+		}
+	}
+}
+
+// TestIfMatch: a client that was sent "v-gzip" and makes its update
+// conditional on it (If-Match) reaches an origin that only knows "v"
+// with "v" beside it, whatever coding it accepts now, so the update
+// succeeds; a stale tag still fails. If-Range is passed on as sent.
+func TestIfMatch(t *testing.T) {
+	var seen sync.Map
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.Method+" If-Match", r.Header.Values("If-Match"))
+		seen.Store(r.Method+" If-Range", r.Header.Values("If-Range"))
+		w.Header().Set("Etag", `"v"`)
+		if im := r.Header.Values("If-Match"); len(im) > 0 {
+			match := false
+			for _, v := range im {
+				if strings.TrimSpace(v) == "*" {
+					match = true
+				}
+				for t := range entityTags(v) {
+					match = match || t == `"v"` // strong comparison
+				}
+			}
+			if !match {
+				w.WriteHeader(http.StatusPreconditionFailed)
+				return
+			}
+		}
+		if r.Method == http.MethodPut {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(json64k)
+	})
+	c := mustNew(t, Options{})
+	for _, s := range serve(t, c.Wrap(h)) {
+		for _, tc := range []struct {
+			method, im, ae string
+			status         int
+			originSees     string
+		}{
+			{"PUT", `"v-gzip"`, "gzip", 204, `"v-gzip", "v"`},
+			{"PUT", `"v-gzip"`, "", 204, `"v-gzip", "v"`},
+			{"PUT", `"v-br"`, "gzip", 204, `"v-br", "v"`},
+			{"PUT", `"old-gzip", "v-zstd"`, "", 204, `"old-gzip", "v-zstd", "old", "v"`},
+			{"PUT", `"old-gzip"`, "gzip", 412, `"old-gzip", "old"`},
+			{"PUT", `W/"v-gzip"`, "gzip", 412, `W/"v-gzip"`},
+			{"PUT", `"v-deflate"`, "gzip", 412, `"v-deflate"`},
+			{"PUT", `"v"`, "gzip", 204, `"v"`},
+			{"PUT", `*`, "gzip", 204, `*`},
+			{"DELETE", `"v-gzip"`, "gzip", 200, `"v-gzip", "v"`},
+			{"GET", `"v-gzip"`, "gzip", 200, `"v-gzip", "v"`},
+		} {
+			resp, _ := s.do(t, tc.method, "/", []string{tc.ae}, "If-Match", tc.im)
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s: %s If-Match %s, Accept-Encoding %q: got %d; want %d", s.name, tc.method, tc.im, tc.ae, resp.StatusCode, tc.status)
+			}
+			got, _ := seen.Load(tc.method + " If-Match")
+			if strings.Join(got.([]string), "|") != tc.originSees {
+				t.Errorf("%s: %s: origin saw If-Match %q; want %q", s.name, tc.method, got, tc.originSees)
+			}
+		}
+		// If-Range is not mapped: a range of the origin's identity bytes
+		// must not be taken for one of the gzip variant the client holds.
+		s.do(t, "GET", "/", []string{"gzip"}, "Range", "bytes=0-9", "If-Range", `"v-gzip"`)
+		if got, _ := seen.Load("GET If-Range"); strings.Join(got.([]string), "|") != `"v-gzip"` {
+			t.Errorf("%s: origin saw If-Range %q; want it as sent", s.name, got)
 		}
 	}
 }
