@@ -51,7 +51,8 @@ type app struct {
 
 	stdout, stderr io.Writer // where access_log.output stdout and stderr go
 	gen            atomic.Pointer[generation]
-	reload         reloader // app_reload.go
+	draining       atomic.Bool // the shutdown has begun (ready says so)
+	reload         reloader    // app_reload.go
 }
 
 // generation is what one config builds below the listeners.
@@ -354,8 +355,14 @@ func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
 	return t, nil
 }
 
-// ready is true when every upstream has a healthy target.
+// ready is true when every upstream has a healthy target, and false
+// from the start of a shutdown: the listeners take no new connection
+// then, while the admin listener still answers until the drain ends, and
+// a load balancer that probes /readyz should stop sending.
 func (a *app) ready() (bool, any) {
+	if a.draining.Load() {
+		return false, "draining"
+	}
 	ok := true
 	detail := map[string]bool{}
 	for name, u := range a.gen.Load().upstreams {
@@ -433,6 +440,7 @@ func (a *app) serve(ctx context.Context) error {
 	case serveErr = <-errc:
 	}
 	a.stopReloads()
+	a.draining.Store(true)
 	grace := a.gen.Load().cfg.ShutdownGrace.D()
 	a.log.Info("shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)

@@ -235,7 +235,7 @@ func TestShutdownDrains(t *testing.T) {
 listeners:
   - address: "127.0.0.1:0"
 admin:
-  address: "off"
+  address: "127.0.0.1:0"
 upstreams:
   app:
     targets: [%q]
@@ -244,7 +244,8 @@ routes:
     upstream: app
 `, up.URL))
 	c := startChild(t, "run", "-config", cfg)
-	gw, _ := c.waitAddrs(t, false)
+	gw, adm := c.waitAddrs(t, true)
+	get(t, "http://"+adm+"/readyz", http.StatusOK)
 
 	type result struct {
 		status int
@@ -278,6 +279,11 @@ routes:
 			t.Fatalf("new connections still accepted after SIGTERM")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	// The admin listener still answers during the drain, and says the
+	// gateway is not ready, so a load balancer stops sending.
+	if body := get(t, "http://"+adm+"/readyz", http.StatusServiceUnavailable); !strings.Contains(body, "draining") {
+		t.Errorf("/readyz during the drain: %q; want it to say draining", body)
 	}
 	close(release)
 	r := <-res
