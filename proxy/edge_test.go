@@ -116,3 +116,36 @@ func TestRequestTrailers(t *testing.T) {
 		})
 	}
 }
+
+// TestClientBodyErrorsSpareTargets: a request whose body the client got
+// wrong (over the route's limit, malformed chunks) fails for the client's
+// sake; neither passive health nor the breaker may hold it against the
+// target, or a few such requests would take every target out.
+func TestClientBodyErrorsSpareTargets(t *testing.T) {
+	checkLeaks(t)
+	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	}))
+	u := newUpstream(t, UpstreamOptions{
+		Targets:  []*url.URL{be.target(t)},
+		MaxFails: 1, CoolDown: time.Hour,
+		Breaker: testBreaker(time.Hour),
+	})
+	gw := gatewayTo(t, RouteOptions{Name: "r", Path: "/", Upstream: u, MaxBodySize: 10}, Options{})
+	addr := gw.Listener.Addr().String()
+	for _, req := range []struct{ name, raw string }{
+		{"over the limit", "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n01234567890123456789\r\n0\r\n\r\n"},
+		{"malformed chunk", "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"},
+	} {
+		for range 5 {
+			resp, _ := rawRequest(t, addr, req.raw)
+			if resp.StatusCode != http.StatusRequestEntityTooLarge && resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("%s: got %d; want 413 or 400", req.name, resp.StatusCode)
+			}
+		}
+	}
+	if code, body := get(t, newClient(t), gw.URL+"/ok"); code != http.StatusOK || body != "ok" {
+		t.Errorf("after the clients' bad bodies: got %d %q; want 200 \"ok\" (the target still in)", code, body)
+	}
+}

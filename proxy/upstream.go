@@ -319,8 +319,12 @@ func (u *Upstream) try(req *http.Request, t *balance.Target, adm balance.Admissi
 			// The connection may be gone: the next request dials alone.
 			g.ready.Store(false)
 		}
-		// A client that went away says nothing about the target.
-		if clientGone(req.Context()) {
+		// A client that went away, or whose body could not be read (too
+		// large for the route, malformed chunks, stalled), says nothing
+		// about the target: counted, one such client per cool-down
+		// would keep every target out, or open the breakers.
+		var ce clientError
+		if clientGone(req.Context()) || errors.As(err, &ce) {
 			adm.Done(balance.Ignored)
 		} else {
 			t.ReportFailure()
