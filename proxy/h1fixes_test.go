@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -254,5 +256,72 @@ func TestH1StalledBodyIs408(t *testing.T) {
 	}
 	if err := waitFor(t, upstreamErr, "the upstream request to end"); err == nil {
 		t.Errorf("upstream reading the body: got error nil; want an error")
+	}
+}
+
+// TestH1NoReplayStorm: an upstream that takes requests and then drops the
+// connection without answering gets a replayable request at most twice
+// (once on the reused connection, once on a new one, the idle ones
+// dropped), not once per idle connection, and a DELETE, which it may
+// have run, only once.
+func TestH1NoReplayStorm(t *testing.T) {
+	checkLeaks(t)
+	const idle = 8
+	var dropping atomic.Bool
+	var mu sync.Mutex
+	seen := map[string]int{}
+	arrived := make(chan struct{}, idle)
+	release := make(chan struct{})
+	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !dropping.Load() {
+			arrived <- struct{}{}
+			<-release
+			return
+		}
+		mu.Lock()
+		seen[r.Method]++
+		mu.Unlock()
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			c.Close()
+		}
+	}))
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}, MaxIdlePerTarget: 2 * idle})
+	gw := gatewayTo(t, RouteOptions{Name: "r", Path: "/", Upstream: u}, Options{})
+	cl := newClient(t)
+
+	// idle requests at once leave idle connections in the pool.
+	var wg sync.WaitGroup
+	for range idle {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code, _ := get(t, cl, gw.URL+"/warm"); code != http.StatusOK {
+				t.Errorf("warming: got %d; want 200", code)
+			}
+		}()
+	}
+	for range idle {
+		<-arrived
+	}
+	close(release)
+	wg.Wait()
+
+	dropping.Store(true)
+	for _, m := range []string{http.MethodDelete, http.MethodGet} {
+		req, _ := http.NewRequest(m, gw.URL+"/x", nil)
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("%s: got %d; want 502", m, resp.StatusCode)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen[http.MethodDelete] != 1 || seen[http.MethodGet] != 2 {
+		t.Errorf("upstream got DELETE %d times and GET %d times; want 1 and 2", seen[http.MethodDelete], seen[http.MethodGet])
 	}
 }

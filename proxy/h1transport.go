@@ -310,17 +310,22 @@ func (t *h1Transport) closeIdleWhere(stale func(c *h1Conn, surplus bool) bool) {
 	})
 }
 
-// RoundTrip sends req on a pooled connection. An idempotent request without
-// a body that fails on a reused connection before any response byte arrived is
-// sent again: the upstream closed the idle connection as we picked it,
-// which net/http's Transport also retries. After an upstream restart
-// every idle connection is dead, so this goes on while reused ones fail;
-// each try takes one from the pool, and a new connection ends it.
+// RoundTrip sends req on a pooled connection. A request that fails on a
+// reused connection before any response byte arrived, because the
+// upstream closed the connection while it was idle, goes again, as
+// net/http's Transport does: an idempotent one without a body when it was
+// not sent at all, and a replayable one (GET, HEAD, OPTIONS, TRACE, or
+// one with an Idempotency-Key) even when the upstream may have received
+// it. The idle connections to the target go too, as they have likely
+// been closed the same way (an upstream restart), so that the next try
+// dials; a request is sent at most twice more, so an upstream that takes
+// requests and then drops the connection does not get one for every idle
+// connection.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	p := t.pool(req.URL.Scheme, canonicalAddr(req.URL.Scheme, req.URL.Host))
 	hasBody := req.Body != nil && req.Body != http.NoBody
-	for {
+	for again := 0; ; again++ {
 		c, reused, err := p.get(ctx)
 		if err != nil {
 			if hasBody {
@@ -343,9 +348,13 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// closed: sending the request again would repeat it upstream and
 		// multiply the client's wait.
 		// Only idempotent methods go again, as with net/http: a POST the
-		// upstream ran before its connection died must not run twice.
+		// upstream ran before its connection died must not run twice,
+		// and a PUT or DELETE it may have received not either.
 		var ne net.Error
-		if reused && fresh && retryable(req) && ctx.Err() == nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		var ns notSentError
+		if reused && fresh && again < 2 && ctx.Err() == nil && !(errors.As(err, &ne) && ne.Timeout()) &&
+			((errors.As(err, &ns) && retryable(req)) || replayable(req)) {
+			p.dropIdle()
 			continue
 		}
 		// A failed read of the client's body comes first: net/http cancels
@@ -357,6 +366,41 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, ctx.Err()
 		}
 		return nil, err
+	}
+}
+
+// notSentError is a failure to write a request without a body: the
+// upstream got none of it, so it may go again on another connection.
+type notSentError struct{ err error }
+
+func (e notSentError) Error() string { return e.err.Error() }
+func (e notSentError) Unwrap() error { return e.err }
+
+// replayable reports a request net/http's Transport would also send again
+// after the upstream may have received it: no body, and a safe method or
+// an Idempotency-Key (RFC 9110 section 9.2.2).
+func replayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return len(req.Header["Idempotency-Key"]) > 0 || len(req.Header["X-Idempotency-Key"]) > 0
+}
+
+// dropIdle closes the target's idle connections: when one turns out to
+// have been closed by the upstream, those idle as long or longer likely
+// were too.
+func (p *hostConns) dropIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.open -= len(idle)
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.Conn.Close()
 	}
 }
 
@@ -466,11 +510,13 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response
 	} else {
 		if !writeHead(c.bw, req) {
 			if err := req.Write(c.bw); err != nil {
-				return fail(err, true)
+				return fail(notSentError{err}, true)
 			}
 		}
+		// The head fits the buffer and goes in one write: when that
+		// fails, the upstream got none of it.
 		if err := c.bw.Flush(); err != nil {
-			return fail(err, true)
+			return fail(notSentError{err}, true)
 		}
 		startTimer()
 	}
