@@ -325,3 +325,25 @@ func TestH1NoReplayStorm(t *testing.T) {
 		t.Errorf("upstream got DELETE %d times and GET %d times; want 1 and 2", seen[http.MethodDelete], seen[http.MethodGet])
 	}
 }
+
+// TestH2ResponseHeaderTooLarge: an HTTP/2 upstream's response head has
+// the same 1 MiB bound as an HTTP/1.1 one's (net/http's default is 10 MiB).
+func TestH2ResponseHeaderTooLarge(t *testing.T) {
+	checkLeaks(t)
+	be := newBackend(t, cleartextH2C, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/huge" {
+			w.Header().Set("X-Huge", strings.Repeat("a", 2*maxResponseHeaderBytes))
+		}
+		io.WriteString(w, "ok")
+	}))
+	be.Config.MaxHeaderBytes = 8 * maxResponseHeaderBytes
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}, Protocol: ProtoH2C})
+	gw := gatewayTo(t, RouteOptions{Name: "r", Path: "/", Upstream: u}, Options{})
+	c := newClient(t)
+	if code, body := get(t, c, gw.URL+"/huge"); code != http.StatusBadGateway {
+		t.Errorf("GET /huge: got %d (%d bytes); want 502", code, len(body))
+	}
+	if code, body := get(t, c, gw.URL+"/small"); code != http.StatusOK || body != "ok" {
+		t.Errorf("GET /small: got %d %q; want 200 \"ok\"", code, body)
+	}
+}

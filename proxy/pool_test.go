@@ -66,6 +66,7 @@ func TestConnectionPooling(t *testing.T) {
 		{"http1 capped at 16", plainHTTP1, UpstreamOptions{Protocol: ProtoHTTP1, MaxConnsPerTarget: 16}, 1, 16, 16, 1},
 		{"http1 uncapped", plainHTTP1, UpstreamOptions{Protocol: ProtoHTTP1, MaxIdlePerTarget: 64}, 1, concurrency, concurrency, 1},
 		{"h2 over TLS", tlsH2, UpstreamOptions{Protocol: ProtoH2}, 1, 1, 1, 2},
+		{"auto over TLS", tlsH2, UpstreamOptions{Protocol: ProtoAuto}, 1, 1, 1, 2},
 		{"h2c", cleartextH2C, UpstreamOptions{Protocol: ProtoH2C}, 1, 1, 1, 2},
 	}
 	for _, tt := range tests {

@@ -137,9 +137,18 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 	}
 	u := &Upstream{name: o.Name, pool: pool, transport: tr, rt: rt, h1: h1, stop: make(chan struct{}), retry: o.Retry, log: o.Logger}
 	u.initObs()
-	if o.Protocol == ProtoH2 || o.Protocol == ProtoH2C {
-		u.warm = make([]*warmGate, len(pool.Targets()))
-		for i := range u.warm {
+	// The gate is for targets spoken to over HTTP/2: all of them with h2
+	// and h2c, and the https ones with auto, which ALPN may take to
+	// HTTP/2 (if it settles on HTTP/1.1, only the first request waited).
+	if o.Protocol == ProtoH2 || o.Protocol == ProtoH2C || o.Protocol == ProtoAuto || o.Protocol == "" {
+		targets := pool.Targets()
+		for i, t := range targets {
+			if o.Protocol != ProtoH2 && o.Protocol != ProtoH2C && t.URL.Scheme != "https" {
+				continue
+			}
+			if u.warm == nil {
+				u.warm = make([]*warmGate, len(targets))
+			}
 			u.warm[i] = new(warmGate)
 		}
 	}
@@ -202,6 +211,8 @@ func newTransport(o UpstreamOptions) (*http.Transport, error) {
 		// transport must neither add gzip nor decode behind our back.
 		DisableCompression: true,
 		Protocols:          &protos,
+		// As the HTTP/1.1 transport bounds each response head.
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		HTTP2: &http.HTTP2Config{
 			SendPingTimeout: o.ReadIdleTimeout,
 			PingTimeout:     o.PingTimeout,
