@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/sync/singleflight"
 
 	"gateway/compress"
@@ -72,8 +73,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.forwardMethod(w, r)
 		return
 	}
-	if len(r.Header["Upgrade"]) > 0 {
-		// WebSocket and other upgrades are tunnels, not responses to store.
+	if len(r.Header["Upgrade"]) > 0 && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade") {
+		// WebSocket and other upgrades are tunnels, not responses to
+		// store. An Upgrade field alone asks for nothing (the proxy
+		// drops it), and must not let a client pass the cache at will.
 		h.next.ServeHTTP(&invalidator{ResponseWriter: w, c: h.c, r: r, fwd: "bypass"}, r)
 		return
 	}

@@ -1,12 +1,18 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"gateway/cache"
 )
 
 // TestExpectContinueRefused: a request with Expect: 100-continue that the
@@ -183,5 +189,118 @@ func TestRouteTimeoutEndsStalledUpload(t *testing.T) {
 				t.Errorf("got %d; want 408 or 504", resp.StatusCode)
 			}
 		})
+	}
+}
+
+// upgradeOrigin answers every request with 101 Switching Protocols to
+// websocket, whether asked or not, then reads the connection to its end
+// and answers "got N" before closing; closed reports each connection the
+// gateway closed.
+func upgradeOrigin(t *testing.T, closed chan<- struct{}) *backend {
+	return newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("Hijack: %v", err)
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		n, _ := io.Copy(io.Discard, brw)
+		fmt.Fprintf(c, "got %d", n)
+		select {
+		case closed <- struct{}{}:
+		default:
+		}
+	}))
+}
+
+// TestUnaskedSwitchClosed: an upstream's 101 to a request that did not
+// ask to switch is refused with 502, and its connection closed at once
+// rather than left open outside the pool until a garbage collection.
+func TestUnaskedSwitchClosed(t *testing.T) {
+	checkLeaks(t)
+	closed := make(chan struct{}, 1)
+	be := upgradeOrigin(t, closed)
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
+	gw := gatewayTo(t, RouteOptions{Name: "r", Path: "/", Upstream: u}, Options{})
+	if code, _ := get(t, newClient(t), gw.URL+"/plain"); code != http.StatusBadGateway {
+		t.Errorf("plain GET answered 101 upstream: got %d; want 502", code)
+	}
+	waitFor(t, closed, "the gateway to close the switched connection")
+}
+
+// TestUpgradeHalfClose: a client that finishes sending on an upgraded
+// connection (shutdown of its write side) still gets what the upstream
+// answers after seeing the end: the half-close is passed on.
+func TestUpgradeHalfClose(t *testing.T) {
+	checkLeaks(t)
+	be := upgradeOrigin(t, make(chan struct{}, 1))
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
+	gw := gatewayTo(t, RouteOptions{Name: "r", Path: "/", Upstream: u}, Options{})
+	c, err := net.Dial("tcp", gw.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v; want 101", resp, err)
+	}
+	io.WriteString(c, "12345")
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(br)
+	if string(got) != "got 5" {
+		t.Errorf("after the half-close: read %q (%v); want \"got 5\"", got, err)
+	}
+}
+
+// TestHTTP10UpgradeIgnored: RFC 9110 section 7.8 has a server ignore
+// Upgrade in an HTTP/1.0 request; it is proxied as a plain request.
+func TestHTTP10UpgradeIgnored(t *testing.T) {
+	checkLeaks(t)
+	seen := make(chan string, 1)
+	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		send(r, seen, r.Header.Get("Upgrade"))
+		io.WriteString(w, "plain")
+	}))
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
+	gw := gatewayTo(t, RouteOptions{Name: "r", Path: "/", Upstream: u}, Options{})
+	resp, body := rawRequest(t, gw.Listener.Addr().String(), "GET /x HTTP/1.0\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	if resp.StatusCode != http.StatusOK || body != "plain" {
+		t.Errorf("got %d %q; want 200 \"plain\"", resp.StatusCode, body)
+	}
+	if up := waitFor(t, seen, "the upstream request"); up != "" {
+		t.Errorf("upstream got Upgrade %q; want none", up)
+	}
+}
+
+// TestBareUpgradeFieldHits: an Upgrade field without "Connection:
+// upgrade" asks for nothing; the request is served from the cache like
+// any other, so a client cannot pass the cache at will with it.
+func TestBareUpgradeFieldHits(t *testing.T) {
+	checkLeaks(t)
+	clk := newClock()
+	var hits atomic.Int64
+	origin := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Date", clk.Now().UTC().Format(http.TimeFormat))
+		io.WriteString(w, "stored")
+	}))
+	c := newCache(t, clk)
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{origin.target(t)}})
+	gw := gatewayTo(t, RouteOptions{Name: "r", Path: "/", Upstream: u, Middleware: []Middleware{cacheRoute(t, c, cache.RouteOptions{Name: "r"})}}, Options{})
+	addr := gw.Listener.Addr().String()
+	rawRequest(t, addr, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.Store().Wait()
+	resp, body := rawRequest(t, addr, "GET /p HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\n\r\n")
+	if resp.StatusCode != http.StatusOK || body != "stored" || hits.Load() != 1 {
+		t.Errorf("with a bare Upgrade field: %d %q (Cache-Status %q), %d origin requests; want the stored response, 1 origin request",
+			resp.StatusCode, body, resp.Header.Get("Cache-Status"), hits.Load())
 	}
 }

@@ -197,6 +197,13 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 			// lock) to every response of known length too.
 			BufferPool: bufferPool{},
 			ModifyResponse: func(resp *http.Response) error {
+				if resp.StatusCode == http.StatusSwitchingProtocols && !upgradeAgreed(resp) {
+					// ReverseProxy refuses it too, but without closing
+					// the connection, which then stayed open, outside the
+					// pool and every limit, until a garbage collection:
+					// returning an error makes it close the body.
+					return errUnaskedSwitch
+				}
 				resp.Header["Via"] = h.via.appendVia(resp.Header["Via"], resp.ProtoMajor, resp.ProtoMinor)
 				return nil
 			},
@@ -258,7 +265,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// request an allocation of a whole Request. (A route with middleware
 	// arms its deadline inside them instead, see newRoute.) An upgrade
 	// gets no deadline: the tunnel outlives the exchange.
-	upgrade := r.ProtoMajor == 1 && isUpgrade(r.Header)
+	upgrade := isUpgradeRequest(r)
 	in := r
 	if !upgrade {
 		r = withoutConnectionFields(r)
@@ -303,6 +310,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ro.handler.ServeHTTP(w, r)
+}
+
+// errUnaskedSwitch is an upstream's 101 to a request that did not ask
+// for that protocol.
+var errUnaskedSwitch = errors.New("upstream switched to a protocol the request did not ask for")
+
+// upgradeAgreed reports whether a 101 switches to the protocol its
+// request asked for, as ReverseProxy requires before it tunnels.
+func upgradeAgreed(resp *http.Response) bool {
+	if resp.Request == nil || !isUpgrade(resp.Request.Header) {
+		return false
+	}
+	got := resp.Header.Get("Upgrade")
+	return got != "" && strings.EqualFold(got, resp.Request.Header.Get("Upgrade"))
 }
 
 // safeMethod reports the methods RFC 9110 section 9.2.1 defines as safe.
@@ -362,7 +383,7 @@ func withoutConnectionFields(r *http.Request) *http.Request {
 // context ends no later already.
 func withTimeout(h http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor == 1 && isUpgrade(r.Header) {
+		if isUpgradeRequest(r) {
 			h.ServeHTTP(w, r)
 			return
 		}

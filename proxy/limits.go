@@ -187,7 +187,7 @@ type concurrencyLimit struct {
 }
 
 func (cl *concurrencyLimit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.ProtoMajor == 1 && isUpgrade(r.Header) {
+	if isUpgradeRequest(r) {
 		// A tunnel would hold a slot for its whole life; the route's
 		// websocket.max_connections bounds tunnels instead.
 		cl.next.ServeHTTP(w, r)

@@ -175,6 +175,13 @@ func (ws *wsRoute) release() { ws.active.Add(-1) }
 // isUpgrade reports whether ReverseProxy would treat r as a protocol
 // upgrade: a Connection header with the "upgrade" token and an Upgrade
 // header.
+// isUpgradeRequest reports an HTTP/1.1 request asking to switch
+// protocols. An HTTP/1.0 one may not (RFC 9110 section 7.8: a server
+// must ignore Upgrade in it); HTTP/2 has no Upgrade at all.
+func isUpgradeRequest(r *http.Request) bool {
+	return r.ProtoMajor == 1 && r.ProtoMinor >= 1 && isUpgrade(r.Header)
+}
+
 func isUpgrade(h http.Header) bool {
 	up := h["Upgrade"]
 	if len(up) == 0 || up[0] == "" {
