@@ -21,7 +21,9 @@ import (
 // entries and per-route counters survive, as do the Prometheus counters
 // (package metrics). Listeners, the admin section and the cache's size
 // bounds are bound at start; a reload that changes them is refused and
-// the old config keeps serving.
+// the old config keeps serving. The TLS listeners' certificate files are
+// read again on every reload, so a renewed certificate is served from
+// the next handshake on.
 
 // reloader is the app's reload state.
 type reloader struct {
@@ -154,6 +156,15 @@ func (a *app) reloadConfig() (string, error) {
 	if a.cache != nil && !reflect.DeepEqual(old.cfg.Cache, cfg.Cache) {
 		return "", fmt.Errorf("cache max_size/max_object_size changed: %w", errRestart)
 	}
+	// Certificates renewed in place (same cert_file and key_file, new
+	// contents) are read now, before anything is built, and installed
+	// only with the new generation: a pair that no longer loads fails
+	// the reload instead of the next restart, and a reload that fails
+	// for any reason leaves every listener on the certificate it had.
+	installCerts, err := a.server.LoadCertificates()
+	if err != nil {
+		return "", fmt.Errorf("reload: %w", err)
+	}
 	if !reflect.DeepEqual(a.cfg.Log, cfg.Log) {
 		a.log.Warn("config reload: log changes apply after a restart")
 	}
@@ -168,6 +179,7 @@ func (a *app) reloadConfig() (string, error) {
 	}
 	g.activateObservability()
 	applyGCFloor(cfg, a.log)
+	installCerts()
 	a.gen.Store(g)
 	a.retire(old)
 	summary := fmt.Sprintf("reloaded %s: %d routes, %d upstreams", path, len(cfg.Routes), len(cfg.Upstreams))

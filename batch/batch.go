@@ -3,7 +3,6 @@ package batch
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +24,10 @@ type Router interface {
 	// RouteOf reports the route that would serve r: its name, whether it
 	// is batchable, and ok false when no route takes r.
 	RouteOf(r *http.Request) (name string, batchable, ok bool)
+	// AllowedMethods reports, for an r that no route takes only because
+	// of its method, the methods that would be taken, as a client's 405
+	// lists them in Allow; nil otherwise.
+	AllowedMethods(r *http.Request) []string
 }
 
 // Defaults of Options' zero values.
@@ -33,7 +36,11 @@ const (
 	DefaultMaxItems        = 50
 	DefaultMaxBodySize     = 1 << 20
 	DefaultMaxResponseSize = 4 << 20
-	DefaultConcurrency     = 8
+	// DefaultMaxTotalResponseSize is four default-sized bodies: a batch
+	// of many small answers fits, one of many large ones fails item by
+	// item instead of holding max_items times MaxResponseSize.
+	DefaultMaxTotalResponseSize = 16 << 20
+	DefaultConcurrency          = 8
 )
 
 // DefaultInheritHeaders are the outer request's fields that items get
@@ -53,6 +60,13 @@ type Options struct {
 	// MaxResponseSize bounds each item's response body; a larger one
 	// fails that item with 502. 0 means 4 MiB.
 	MaxResponseSize int64
+	// MaxTotalResponseSize bounds the sum of a batch's item response
+	// bodies, which are all held until the batch is answered: an item
+	// whose body would take the batch over it fails with 502, and the
+	// items whose bodies came first keep theirs. 0 means 16 MiB, or
+	// MaxResponseSize when that is larger; it may not be smaller than
+	// MaxResponseSize, or an item within its own limit could never fit.
+	MaxTotalResponseSize int64
 	// Concurrency is how many items run at once; 0 means 8.
 	Concurrency int
 	// ItemTimeout bounds each item from its start (0: none; the route's
@@ -94,6 +108,9 @@ func New(o Options, next Router) (*Handler, error) {
 	if o.MaxResponseSize == 0 {
 		o.MaxResponseSize = DefaultMaxResponseSize
 	}
+	if o.MaxTotalResponseSize == 0 {
+		o.MaxTotalResponseSize = max(DefaultMaxTotalResponseSize, o.MaxResponseSize)
+	}
 	if o.Concurrency == 0 {
 		o.Concurrency = DefaultConcurrency
 	}
@@ -104,8 +121,11 @@ func New(o Options, next Router) (*Handler, error) {
 	if o.Path[0] != '/' || strings.ContainsAny(o.Path, "?#") || path.Clean(o.Path) != o.Path {
 		errs = append(errs, fmt.Errorf("batch: path %q: want a clean absolute path without query", o.Path))
 	}
-	if o.MaxItems < 0 || o.MaxBodySize < 0 || o.MaxResponseSize < 0 || o.Concurrency < 0 || o.ItemTimeout < 0 {
+	if o.MaxItems < 0 || o.MaxBodySize < 0 || o.MaxResponseSize < 0 || o.MaxTotalResponseSize < 0 || o.Concurrency < 0 || o.ItemTimeout < 0 {
 		errs = append(errs, errors.New("batch: limits must not be negative"))
+	} else if o.MaxTotalResponseSize < o.MaxResponseSize {
+		// One item's largest body could never fit.
+		errs = append(errs, fmt.Errorf("batch: max total response size %d is below max response size %d", o.MaxTotalResponseSize, o.MaxResponseSize))
 	}
 	h := &Handler{o: o, next: next, log: o.Logger}
 	for _, name := range o.InheritHeaders {
@@ -158,19 +178,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, perr)
 		return
 	}
-	out := h.run(r, items)
+	h.write(w, h.run(r, items))
+}
+
+// write sends {"responses": [...]} one item at a time, dropping each
+// item's body once it is written, so that the batch never holds a second
+// copy of all its bodies (as one encoded buffer would) on top of the
+// bodies themselves. The bytes are those of encoding the whole at once.
+// There is no Content-Length: it is known only at the end.
+func (h *Handler) write(w http.ResponseWriter, out []itemResponse) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
 
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(struct {
-		Responses []itemResponse `json:"responses"`
-	}{out}); err != nil {
-		h.log.Error("batch: encoding the response", "err", err)
-		writeError(w, &batchError{Status: http.StatusInternalServerError, Msg: "internal error"})
-		return
+	buf.WriteString(`{"responses":[`)
+	for i := range out {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if err := enc.Encode(&out[i]); err != nil {
+			// Every body was checked to be JSON (or is base64), so this
+			// is a bug; the status is sent, so the response can only be
+			// cut short for the client to see it is incomplete.
+			h.log.Error("batch: encoding the response", "id", out[i].ID, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+		out[i] = itemResponse{}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return // the client is gone
+		}
+		buf.Reset()
 	}
-	writeJSON(w, http.StatusOK, buf.Bytes())
+	buf.WriteString("]}\n")
+	_, _ = w.Write(buf.Bytes())
 }
 
 func (h *Handler) isBatchPath(p string) bool { return IsPath(p, h.o.Path) }
@@ -187,19 +233,22 @@ func tooLarge(limit int64) *batchError {
 }
 
 // itemResponse is one entry of the response: body holds a JSON response
-// body as a JSON value, body_base64 any other non-empty body.
+// body as a JSON value, body_base64 any other non-empty body. Both are
+// the recorded body itself; encoding/json writes a []byte as standard
+// base64, so no encoded copy is held until the item is written.
 type itemResponse struct {
 	ID         string            `json:"id"`
 	Status     int               `json:"status"`
 	Headers    map[string]string `json:"headers"`
 	Body       json.RawMessage   `json:"body,omitempty"`
-	BodyBase64 string            `json:"body_base64,omitempty"`
+	BodyBase64 []byte            `json:"body_base64,omitempty"`
 }
 
 // run serves the items, at most Concurrency at a time, and returns their
 // responses in request order. It returns when every item has ended.
 func (h *Handler) run(r *http.Request, items []*item) []itemResponse {
 	out := make([]itemResponse, len(items))
+	bud := newBudget(h.o.MaxTotalResponseSize)
 	slots := make(chan struct{}, min(h.o.Concurrency, len(items)))
 	var wg sync.WaitGroup
 	for i, it := range items {
@@ -215,7 +264,7 @@ func (h *Handler) run(r *http.Request, items []*item) []itemResponse {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			out[i] = h.runItem(r, it)
+			out[i] = h.runItem(r, it, bud)
 		}()
 	}
 	wg.Wait()
@@ -234,8 +283,8 @@ func failed(id string, status int, msg string) itemResponse {
 	}
 }
 
-// runItem serves one item through the router.
-func (h *Handler) runItem(outer *http.Request, it *item) itemResponse {
+// runItem serves one item through the router, its body taken from bud.
+func (h *Handler) runItem(outer *http.Request, it *item, bud *budget) itemResponse {
 	ctx := outer.Context()
 	if h.o.ItemTimeout > 0 {
 		var cancel context.CancelFunc
@@ -250,16 +299,32 @@ func (h *Handler) runItem(outer *http.Request, it *item) itemResponse {
 	_, batchable, ok := h.next.RouteOf(req)
 	switch {
 	case !ok:
+		// As the same request sent alone: 405 with Allow when routes
+		// take the path in other methods.
+		if allow := h.next.AllowedMethods(req); len(allow) > 0 {
+			resp := failed(it.id, http.StatusMethodNotAllowed, "method not allowed")
+			resp.Headers["Allow"] = strings.Join(allow, ", ")
+			return resp
+		}
 		return failed(it.id, http.StatusNotFound, "no route")
 	case !batchable:
 		return failed(it.id, http.StatusForbidden, "route not batchable")
 	}
-	res := serve(h.next, req, h.o.MaxResponseSize, h.log)
+	res := serve(h.next, req, h.o.MaxResponseSize, bud, h.log)
+	kept := false
+	defer func() {
+		if !kept {
+			// A body not sent makes room for the other items'.
+			bud.give(int64(len(res.body)))
+		}
+	}()
 	switch {
 	case errors.Is(res.ctxErr, context.DeadlineExceeded) && outer.Context().Err() == nil:
 		return failed(it.id, http.StatusGatewayTimeout, "timeout")
 	case res.tooLarge:
 		return failed(it.id, http.StatusBadGateway, fmt.Sprintf("response body over %d bytes", h.o.MaxResponseSize))
+	case res.overBudget:
+		return failed(it.id, http.StatusBadGateway, fmt.Sprintf("batch response too large: item bodies over %d bytes in all", h.o.MaxTotalResponseSize))
 	case res.aborted && outer.Context().Err() != nil:
 		return failed(it.id, statusClientClosed, "batch cancelled")
 	case res.aborted:
@@ -269,9 +334,9 @@ func (h *Handler) runItem(outer *http.Request, it *item) itemResponse {
 	switch {
 	case it.method == http.MethodHead || len(res.body) == 0:
 	case jsonBody(res.header, res.body):
-		resp.Body = res.body
+		resp.Body, kept = res.body, true
 	default:
-		resp.BodyBase64 = base64.StdEncoding.EncodeToString(res.body)
+		resp.BodyBase64, kept = res.body, true
 	}
 	return resp
 }

@@ -494,6 +494,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{Path: "/a/../b"},
 		{Path: "/a?b"},
 		{Concurrency: -1},
+		{MaxTotalResponseSize: -1},
+		{MaxResponseSize: 2 << 20, MaxTotalResponseSize: 1 << 20},
+		{MaxTotalResponseSize: 1 << 20}, // below the default MaxResponseSize
 		{InheritHeaders: []string{"Connection"}},
 		{InheritHeaders: []string{"Accept-Encoding"}},
 		{InheritHeaders: []string{"X-Forwarded-For"}},
@@ -509,8 +512,205 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	if _, err := New(Options{InheritHeaders: []string{"authorization", "X-Tenant"}}, r); err != nil {
 		t.Errorf("New: %v", err)
 	}
+	// The default total follows a larger item limit.
+	if h, err := New(Options{MaxResponseSize: 32 << 20}, r); err != nil || h.o.MaxTotalResponseSize != 32<<20 {
+		t.Errorf("New with a 32 MiB item limit: got %v; want a 32 MiB total", err)
+	}
 }
 
 type stubRouter struct{ http.Handler }
 
 func (stubRouter) RouteOf(*http.Request) (string, bool, bool) { return "", false, false }
+func (stubRouter) AllowedMethods(*http.Request) []string      { return nil }
+
+// TestBatchTotalResponseLimit: the bodies of a batch's items together
+// stay within MaxTotalResponseSize. An item whose body would go over it
+// fails alone with 502, the items before it keep theirs, a later one
+// that fits still gets its own, and a body the batch does not keep (the
+// aborted /half) leaves room for the others.
+func TestBatchTotalResponseLimit(t *testing.T) {
+	checkLeaks(t)
+	// /big is 2060 bytes: two fit with the 6 of /text, a third does not;
+	// nor would the second with /half's 1024 bytes still counted.
+	const total = 2*2060 + 500
+	g := newGateway(t, Options{MaxResponseSize: 2100, MaxTotalResponseSize: total, Concurrency: 1})
+	res := g.run(t, items("/half", "/big", "/big", "/big", "/text"))
+	want := []int{502, 200, 200, 502, 200}
+	if len(res.Responses) != len(want) {
+		t.Fatalf("got %d responses; want %d", len(res.Responses), len(want))
+	}
+	for i, status := range want {
+		if r := res.Responses[i]; r.Status != status {
+			t.Errorf("%s: got %d (%d bytes of body); want %d", r.ID, r.Status, len(r.Body), status)
+		}
+	}
+	jsonEqual(t, "half", res.Responses[0].Body, `{"error": "response aborted"}`)
+	if len(res.Responses[3].Body) < 200 {
+		jsonEqual(t, "third big", res.Responses[3].Body, fmt.Sprintf(`{"error": "batch response too large: item bodies over %d bytes in all"}`, total))
+	}
+}
+
+// TestBatchTotalResponseLimitConcurrent: items running at once share
+// the budget exactly: as many bodies as fit are kept, whichever items
+// they are, and none past it.
+func TestBatchTotalResponseLimitConcurrent(t *testing.T) {
+	checkLeaks(t)
+	g := newGateway(t, Options{MaxResponseSize: 2100, MaxTotalResponseSize: 4*2060 + 100, Concurrency: 8})
+	var paths []string
+	for range 10 {
+		paths = append(paths, "/big")
+	}
+	res := g.run(t, items(paths...))
+	counts := map[int]int{}
+	for _, r := range res.Responses {
+		counts[r.Status]++
+		if r.Status == 502 && !strings.Contains(string(r.Body), "batch response too large") {
+			t.Errorf("%s: got %s; want the batch's limit named", r.ID, r.Body)
+		}
+	}
+	if counts[200] != 4 || counts[502] != 6 {
+		t.Errorf("got statuses %v; want 4 of 200 and 6 of 502", counts)
+	}
+}
+
+// TestBatchResponseEncoding: written item by item, the response is
+// byte for byte what encoding it whole gives.
+func TestBatchResponseEncoding(t *testing.T) {
+	checkLeaks(t)
+	g := newGateway(t, Options{})
+	status, b, _ := g.post(t, items("/raw", "/text", "/echo/a?type=application/problem%2Bjson", "/nowhere", "/cached/x"))
+	if status != 200 {
+		t.Fatalf("got %d %s", status, b)
+	}
+	var whole struct {
+		Responses []struct {
+			ID         string            `json:"id"`
+			Status     int               `json:"status"`
+			Headers    map[string]string `json:"headers"`
+			Body       json.RawMessage   `json:"body,omitempty"`
+			BodyBase64 string            `json:"body_base64,omitempty"`
+		} `json:"responses"`
+	}
+	if err := json.Unmarshal(b, &whole); err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(whole); err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != string(b) {
+		t.Errorf("got\n%s\nwant\n%s", b, buf.String())
+	}
+}
+
+// TestBatchMethodNotAllowed: an item in a method its path's routes do
+// not take fails as the same request sent alone does, 405 with Allow,
+// not as one no route takes.
+func TestBatchMethodNotAllowed(t *testing.T) {
+	checkLeaks(t)
+	g := newGateway(t, Options{})
+	status, _, h := g.get(t, "/echo/write/1")
+	if status != http.StatusMethodNotAllowed || h.Get("Allow") != "POST, PUT" {
+		t.Fatalf("GET /echo/write/1 alone: got %d, Allow %q; want 405, POST, PUT", status, h.Get("Allow"))
+	}
+	res := g.run(t, `{"requests": [
+		{"id": "get", "path": "/echo/write/1"},
+		{"id": "dots", "method": "DELETE", "path": "/echo/x/../write/1"},
+		{"id": "put", "method": "PUT", "path": "/echo/write/1", "body": {"a": 1}},
+		{"id": "none", "path": "/nowhere"}
+	]}`)
+	for _, i := range []int{0, 1} {
+		r := res.Responses[i]
+		if r.Status != http.StatusMethodNotAllowed || r.Headers["Allow"] != h.Get("Allow") {
+			t.Errorf("%s: got %d, Allow %q; want 405, %q", r.ID, r.Status, r.Headers["Allow"], h.Get("Allow"))
+		}
+		jsonEqual(t, r.ID, r.Body, `{"error": "method not allowed"}`)
+	}
+	if r := res.Responses[2]; r.Status != 200 || !strings.Contains(string(r.Body), `"method":"PUT"`) {
+		t.Errorf("put: got %d %s; want the echo of the PUT", r.Status, r.Body)
+	}
+	if r := res.Responses[3]; r.Status != 404 || r.Headers["Allow"] != "" {
+		t.Errorf("none: got %d, Allow %q; want 404 without Allow", r.Status, r.Headers["Allow"])
+	}
+	if n := g.origin.count("/echo/write/1"); n != 1 {
+		t.Errorf("origin saw %d requests for /echo/write/1; want 1 (the PUT)", n)
+	}
+}
+
+// TestBatchRejectsAmbiguousText: a batch whose text decoding would
+// settle silently (a field given twice, where the last would win; text
+// that is not UTF-8, which would become U+FFFD) is refused with 400,
+// naming the item. An item's body is sent as written, so names given
+// twice in it are the upstream's to judge.
+func TestBatchRejectsAmbiguousText(t *testing.T) {
+	checkLeaks(t)
+	g := newGateway(t, Options{})
+	second := func(fields string) string {
+		return `{"requests": [{"id": "ok", "path": "/echo/a"}, {"id": "x", "path": "/echo/b"` + fields + `}]}`
+	}
+	zero, one := 0, 1
+	for _, tc := range []struct {
+		name, body, err string
+		item            *int
+		id              string
+	}{
+		{"path twice", second(`, "path": "/echo/c"`), `field "path" given twice`, &one, "x"},
+		{"path twice escaped", second(`, "pa\u0074h": "/echo/c"`), `field "path" given twice`, &one, "x"},
+		{"path twice in another case", second(`, "PATH": "/echo/c"`), `field "PATH" given twice (also as "path"`, &one, "x"},
+		{"id twice", second(`, "id": "y"`), `field "id" given twice`, &one, ""},
+		{"headers twice", second(`, "headers": {"A": "1"}, "headers": {"B": "2"}`), `field "headers" given twice`, &one, "x"},
+		{"header twice", second(`, "headers": {"X-A": "1", "X-A": "2"}`), "header X-A given twice", &one, "x"},
+		{"requests twice", `{"requests": [{"id": "a", "path": "/echo/a"}], "requests": [{"id": "b", "path": "/echo/b"}]}`, `malformed batch: field "requests" given twice`, nil, ""},
+		{"ids not UTF-8", `{"requests": [{"id": "` + "\xff\xfe" + `", "path": "/echo/a"}, {"id": "` + "\xfe\xff" + `", "path": "/echo/b"}]}`, "invalid UTF-8 at byte 22", &zero, ""},
+		{"header value not UTF-8", second(`, "headers": {"X-A": "a` + "\xff" + `"}`), "invalid UTF-8 at byte", &one, "x"},
+		{"body not UTF-8", second(`, "method": "POST", "body": "` + "\xc3" + `"`), "invalid UTF-8 at byte", &one, "x"},
+		{"id a lone surrogate", `{"requests": [{"id": "\ud800", "path": "/echo/a"}, {"id": "\udc00", "path": "/echo/b"}]}`, `\ud800 at byte 22 is half a surrogate pair`, &zero, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, b, _ := g.post(t, tc.body)
+			if status != http.StatusBadRequest {
+				t.Fatalf("got %d %s; want 400", status, b)
+			}
+			var e struct {
+				Error string `json:"error"`
+				Item  *int   `json:"item"`
+				ID    string `json:"id"`
+			}
+			if err := json.Unmarshal(b, &e); err != nil {
+				t.Fatalf("got %s: %v", b, err)
+			}
+			if !strings.Contains(e.Error, tc.err) {
+				t.Errorf("got error %q; want it to contain %q", e.Error, tc.err)
+			}
+			if (e.Item == nil) != (tc.item == nil) || e.Item != nil && *e.Item != *tc.item || e.ID != tc.id {
+				t.Errorf("got %s; want item %s, id %q", b, fmtItem(tc.item), tc.id)
+			}
+		})
+	}
+	if n := g.origin.requests.Load(); n != 0 {
+		t.Errorf("refused batches cost %d origin requests; want 0", n)
+	}
+
+	// What the gateway does not decode is not its to refuse: names given
+	// twice in a body go upstream as written, and characters beyond the
+	// BMP, as pairs or raw, are ids like any other.
+	res := g.run(t, `{"requests": [
+		{"id": "\ud83d\ude00", "method": "POST", "path": "/echo/a", "body": {"k": 1, "k": 2}},
+		{"id": "😀é", "path": "/echo/b", "headers": {"X-Item": "é"}}
+	]}`)
+	if r := res.Responses[0]; r.ID != "😀" || !strings.Contains(string(r.Body), `"body":"{\"k\": 1, \"k\": 2}"`) {
+		t.Errorf("first: got %s %s; want the body as written", r.ID, r.Body)
+	}
+	if r := res.Responses[1]; r.ID != "😀é" || !strings.Contains(string(r.Body), `"X-Item":"é"`) {
+		t.Errorf("second: got %s %s", r.ID, r.Body)
+	}
+}
+
+func fmtItem(i *int) string {
+	if i == nil {
+		return "none"
+	}
+	return fmt.Sprint(*i)
+}

@@ -280,7 +280,7 @@ func (c *Composite) fetch(ctx context.Context, r *http.Request, p compiledPart, 
 	if err != nil {
 		return partOutcome{status: http.StatusBadGateway, err: "invalid part path"}
 	}
-	res := serve(c.h, subRequest(ctx, r, http.MethodGet, u, r.Host, hdr, nil), c.maxPart, c.log)
+	res := serve(c.h, subRequest(ctx, r, http.MethodGet, u, r.Host, hdr, nil), c.maxPart, nil, c.log)
 	switch {
 	case errors.Is(res.ctxErr, context.DeadlineExceeded):
 		return partOutcome{status: http.StatusGatewayTimeout, err: "timeout"}

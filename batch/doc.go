@@ -19,7 +19,13 @@
 // of its own that still leads to the client's request. A
 // panic in the handler is contained to its sub-request. Each body is
 // bounded (MaxResponseSize, MaxPartSize); past that the sub-request is
-// cut and fails with 502.
+// cut and fails with 502. A batch's bodies are all held until it is
+// answered, so they are bounded together too (MaxTotalResponseSize): an
+// item whose body would take the batch past it is cut and fails with
+// 502 {"error": "batch response too large: ..."}, while the items
+// before it keep theirs; a body not kept (its item failed) frees its
+// share. The answer is written item by item, each body dropped once
+// written.
 //
 // # Batches
 //
@@ -42,14 +48,19 @@
 // own ItemTimeout from its start. An item's failure is its own: a proxy
 // error keeps its status (502, 503, 504), an item past its timeout gets
 // 504 {"error": "timeout"}, an item no route takes 404 {"error": "no
-// route"}, an item whose route is not batchable 403 {"error": "route not
+// route"}, or 405 {"error": "method not allowed"} with the Allow header
+// when routes take its path in other methods (as when sent alone), an
+// item whose route is not batchable 403 {"error": "route not
 // batchable"}; the batch still answers 200.
 //
 // The batch as a whole is refused, before any item runs, with
 // {"error": "...", "item": N, "id": "..."} (item and id when one item is
 // at fault): 413 for a body over MaxBodySize or more than MaxItems
-// items; 400 for malformed JSON, unknown fields at any level, a missing
-// or duplicate id, a missing path or one not starting with "/", a method
+// items; 400 for malformed JSON, text that is not UTF-8 (or a \u escape
+// of half a surrogate pair), a field or header given twice in one object
+// (names compared ignoring case; an item's body is sent as written and
+// not looked into), unknown fields at any level, a missing or duplicate
+// id, a missing path or one not starting with "/", a method
 // other than GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS (the
 // default is GET), a path that is the batch path itself ("a batch may
 // not contain a batch"), both body and body_base64, and item headers

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // An in-process sub-request: a synthetic *http.Request served by the
@@ -58,26 +59,67 @@ type result struct {
 	aborted bool
 	// tooLarge: the body went over the limit and was cut.
 	tooLarge bool
+	// overBudget: the body would have taken the batch over its budget
+	// and was cut. The bytes kept are still taken from the budget.
+	overBudget bool
 }
 
-// serve runs h for r into memory, keeping at most limit body bytes. A
-// panic is contained: on a goroutine of our own it would take the whole
-// process down, where net/http would have recovered it.
-func serve(h http.Handler, r *http.Request, limit int64, log *slog.Logger) (res result) {
-	rec := &recorder{header: http.Header{}, limit: limit}
+// budget is what a batch has left of MaxTotalResponseSize for its items'
+// bodies, which are all held until the batch is answered. Items take
+// from it concurrently as their bodies arrive, and give back the bodies
+// they do not keep. A nil budget has no bound.
+type budget struct{ left atomic.Int64 }
+
+func newBudget(n int64) *budget {
+	b := &budget{}
+	b.left.Store(n)
+	return b
+}
+
+// take reserves n bytes, or reserves nothing and reports false when
+// fewer are left. It never overdraws, even for a moment, so one item's
+// refused write cannot make another's fail.
+func (b *budget) take(n int64) bool {
+	if b == nil {
+		return true
+	}
+	for {
+		left := b.left.Load()
+		if n > left {
+			return false
+		}
+		if b.left.CompareAndSwap(left, left-n) {
+			return true
+		}
+	}
+}
+
+// give returns n bytes taken for a body that is not kept.
+func (b *budget) give(n int64) {
+	if b != nil && n > 0 {
+		b.left.Add(n)
+	}
+}
+
+// serve runs h for r into memory, keeping at most limit body bytes and
+// taking them from bud (nil: no budget). A panic is contained: on a
+// goroutine of our own it would take the whole process down, where
+// net/http would have recovered it.
+func serve(h http.Handler, r *http.Request, limit int64, bud *budget, log *slog.Logger) (res result) {
+	rec := &recorder{header: http.Header{}, limit: limit, budget: bud}
 	defer func() {
 		p := recover()
 		res.ctxErr = r.Context().Err()
 		rec.mu.Lock()
 		rec.closed = true
-		res.status, res.header, res.body, res.tooLarge = rec.status, rec.sent, rec.body.Bytes(), rec.tooLarge
+		res.status, res.header, res.body, res.tooLarge, res.overBudget = rec.status, rec.sent, rec.body.Bytes(), rec.tooLarge, rec.overBudget
 		rec.mu.Unlock()
 		if res.status == 0 {
 			res.status, res.header = http.StatusOK, rec.header.Clone()
 		}
 		if p != nil {
 			res.aborted = true
-			if p != http.ErrAbortHandler && !rec.tooLarge {
+			if p != http.ErrAbortHandler && !rec.tooLarge && !rec.overBudget {
 				log.Error("batch: panic serving a sub-request", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
 			}
 		}
@@ -99,7 +141,11 @@ type recorder struct {
 	body     bytes.Buffer
 	limit    int64
 	tooLarge bool
-	closed   bool
+	// budget is the batch's, shared with the other items; nil for a
+	// composite's parts.
+	budget     *budget
+	overBudget bool
+	closed     bool
 }
 
 func (w *recorder) Header() http.Header { return w.header }
@@ -131,6 +177,10 @@ func (w *recorder) Write(p []byte) (int, error) {
 	}
 	if w.limit > 0 && int64(w.body.Len())+int64(len(p)) > w.limit {
 		w.tooLarge = true
+		return 0, errTooLarge
+	}
+	if !w.budget.take(int64(len(p))) {
+		w.overBudget = true
 		return 0, errTooLarge
 	}
 	return w.body.Write(p)

@@ -50,6 +50,7 @@ func checkLeaks(t *testing.T) {
 //	/orders     JSON [{"user": query user}], no-store
 //	/fail/..    503 JSON
 //	/big        2 KiB of JSON
+//	/half       1 KiB of the 4 KiB it announces, then the connection drops
 type origin struct {
 	srv      *httptest.Server
 	requests atomic.Int64
@@ -160,6 +161,12 @@ func (o *origin) serve(w http.ResponseWriter, r *http.Request) {
 		jsonOut(503, "no-store", map[string]string{"error": "down"})
 	case p == "/big":
 		jsonOut(200, "no-store", map[string]string{"pad": strings.Repeat("x", 2048)})
+	case p == "/half":
+		w.Header().Set("Content-Length", "4096")
+		w.WriteHeader(200)
+		_, _ = w.Write(bytes.Repeat([]byte("x"), 1024))
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
 	default:
 		http.NotFound(w, r)
 	}
@@ -183,6 +190,7 @@ type routeSpec struct {
 	batchable bool
 	cached    bool
 	dead      bool // upstream that refuses connections
+	methods   []string
 	composite *CompositeOptions
 }
 
@@ -194,6 +202,8 @@ var testRoutes = []routeSpec{
 	{name: "slow", path: "/slow", batchable: true},
 	{name: "gated", path: "/gated", batchable: true},
 	{name: "big", path: "/big", batchable: true},
+	{name: "half", path: "/half", batchable: true},
+	{name: "echo-write", path: "/echo/write", batchable: true, methods: []string{"PUT", "POST"}},
 	{name: "private", path: "/private", batchable: false},
 	{name: "dead", path: "/dead", batchable: true, dead: true},
 	{name: "users", path: "/users", batchable: true, cached: true},
@@ -243,7 +253,7 @@ func newGateway(t *testing.T, bo Options) *gateway {
 	var composites []*Composite
 	var routes []proxy.RouteOptions
 	for _, rs := range testRoutes {
-		ro := proxy.RouteOptions{Name: rs.name, Path: rs.path, Upstream: up, Batchable: rs.batchable, Timeout: 5 * time.Second}
+		ro := proxy.RouteOptions{Name: rs.name, Path: rs.path, Methods: rs.methods, Upstream: up, Batchable: rs.batchable, Timeout: 5 * time.Second}
 		if rs.dead {
 			ro.Upstream = dead
 		}

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -78,7 +79,9 @@ type limits struct {
 
 // parseBatch decodes and validates a batch request body. Unknown fields
 // are errors at every level, so a typo ("header" for "headers") is
-// reported rather than silently ignored.
+// reported rather than silently ignored; so are a field given twice and
+// text that is not UTF-8 (see checkText), which decoding alone would
+// resolve silently.
 func parseBatch(data []byte, lim limits) ([]*item, *batchError) {
 	var top struct {
 		Requests []json.RawMessage `json:"requests"`
@@ -91,6 +94,16 @@ func parseBatch(data []byte, lim limits) ([]*item, *batchError) {
 		return nil, &batchError{Status: http.StatusBadRequest, Msg: `no requests (want {"requests": [{"id": "a", "path": "/..."}]})`}
 	case n > lim.maxItems:
 		return nil, &batchError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("too many requests: %d (at most %d)", n, lim.maxItems)}
+	}
+	if p := checkText(data); p != nil {
+		if p.item < 0 {
+			return nil, &batchError{Status: http.StatusBadRequest, Msg: "malformed batch: " + p.msg}
+		}
+		id := ""
+		if !p.idUnsure {
+			id = looseID(data[p.itemStart:])
+		}
+		return nil, itemError(p.item, id, p.msg)
 	}
 	items := make([]*item, 0, len(top.Requests))
 	ids := make(map[string]int, len(top.Requests))
@@ -115,13 +128,7 @@ func itemError(i int, id, msg string) *batchError {
 func parseItem(i int, raw json.RawMessage, lim limits) (*item, *batchError) {
 	var w wireItem
 	if err := decodeStrict(raw, &w); err != nil {
-		// Name the item by its id when one can be read at all.
-		var loose struct {
-			ID any `json:"id"`
-		}
-		_ = json.Unmarshal(raw, &loose)
-		id, _ := loose.ID.(string)
-		return nil, itemError(i, id, jsonError(err))
+		return nil, itemError(i, looseID(raw), jsonError(err))
 	}
 	fail := func(format string, args ...any) (*item, *batchError) {
 		return nil, itemError(i, w.ID, fmt.Sprintf(format, args...))
@@ -209,6 +216,21 @@ func parseItem(i int, raw json.RawMessage, lim limits) (*item, *batchError) {
 		it.body = b
 	}
 	return it, nil
+}
+
+// looseID is the id of the item whose JSON starts data, to name it by in
+// an error: "" when there is none to read, or when it reads other than
+// written (U+FFFD for text that is not UTF-8).
+func looseID(data []byte) string {
+	var loose struct {
+		ID any `json:"id"`
+	}
+	_ = json.NewDecoder(bytes.NewReader(data)).Decode(&loose)
+	id, _ := loose.ID.(string)
+	if strings.ContainsRune(id, utf8.RuneError) {
+		return ""
+	}
+	return id
 }
 
 // decodeStrict decodes exactly one JSON value, refusing unknown fields

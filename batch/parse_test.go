@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -64,7 +65,7 @@ func TestRecorder(t *testing.T) {
 	res := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		panic("boom")
-	}), &http.Request{Method: "GET", URL: mustURL("/")}, 0, quiet())
+	}), &http.Request{Method: "GET", URL: mustURL("/")}, 0, nil, quiet())
 	if !res.aborted || res.status != http.StatusCreated {
 		t.Errorf("panic: got %+v; want aborted", res)
 	}
@@ -80,6 +81,9 @@ func FuzzParseBatch(f *testing.F) {
 		`{"requests": [{"id": "a", "path": "/x", "headers": {"Connection": "close"}}]}`,
 		`{"requests": [{"id": "a", "path": "/x"}, {"id": "a", "path": "/y"}]}`,
 		`{"requests": []}`, `[]`, `{`, `null`, ``, `{"requests": [null]}`, `{"requests": [{"id": "a", "path": "/%zz"}]}`,
+		`{"requests": [{"id": "1", "path": "/a", "PATH": "/b", "headers": {"A": "1", "a": "2"}}], "requests": []}`,
+		`{"requests": [{"id": "\ud83d\ude00", "path": "/a", "headers": {"A": "\ud800"}, "body": {"k": 1, "k": "\udc00"}}]}`,
+		"{\"requests\": [{\"id\": \"\xff\xfe\", \"path\": \"/a\"}, {\"id\": \"\xfe\xff\", \"path\": \"/b\"}]}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -103,6 +107,9 @@ func FuzzParseBatch(f *testing.F) {
 		}
 		if len(items) == 0 || len(items) > lim.maxItems {
 			t.Fatalf("got %d items", len(items))
+		}
+		if !utf8.Valid(data) {
+			t.Fatalf("accepted a batch that is not UTF-8")
 		}
 		ids := map[string]bool{}
 		for _, it := range items {

@@ -3,6 +3,7 @@ package config
 import (
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 type nopRouter struct{ http.Handler }
 
 func (nopRouter) RouteOf(*http.Request) (string, bool, bool) { return "", false, false }
+func (nopRouter) AllowedMethods(*http.Request) []string      { return nil }
 
 // TestBatchOptions checks the batch and composite sections convert into
 // options that package batch accepts, with the meaning the config
@@ -40,13 +42,14 @@ batch:
 	}
 	o := c.Batch.Options()
 	want := batch.Options{
-		Path:            "/_batch",
-		MaxItems:        50,
-		MaxBodySize:     1 << 20,
-		MaxResponseSize: 4 << 20,
-		Concurrency:     3,
-		ItemTimeout:     10 * time.Second,
-		InheritHeaders:  []string{"Authorization"},
+		Path:                 "/_batch",
+		MaxItems:             50,
+		MaxBodySize:          1 << 20,
+		MaxResponseSize:      4 << 20,
+		MaxTotalResponseSize: 16 << 20,
+		Concurrency:          3,
+		ItemTimeout:          10 * time.Second,
+		InheritHeaders:       []string{"Authorization"},
 	}
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("got %+v; want %+v", o, want)
@@ -87,5 +90,51 @@ batch:
 	}
 	if got := c.Routes[1].Composite.OnError; got != batch.OnErrorFail {
 		t.Errorf("got on_error %q; want fail", got)
+	}
+}
+
+// TestBatchMaxTotalResponseSize: the item response bodies of one batch
+// are bounded together, by 16MiB unless max_response_size is larger,
+// and the bound can hold at least one item's largest body.
+func TestBatchMaxTotalResponseSize(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     Size
+		err      string
+	}{
+		{"default", "", 16 << 20, ""},
+		{"default follows a larger item limit", "  max_response_size: 32MiB\n", 32 << 20, ""},
+		{"set", "  max_total_response_size: 8MiB\n", 8 << 20, ""},
+		{"equal to the item limit", "  max_response_size: 1MiB\n  max_total_response_size: 1MiB\n", 1 << 20, ""},
+		{"zero", "  max_total_response_size: 0\n", 0, "t.yaml:9: batch.max_total_response_size: must be positive"},
+		{"below the default item limit", "  max_total_response_size: 1MiB\n", 0,
+			"t.yaml:9: batch.max_total_response_size: 1MiB is smaller than batch.max_response_size 4MiB (the default); want at least one item's largest body"},
+		{"below the item limit", "  max_response_size: 2MiB\n  max_total_response_size: 1MiB\n", 0,
+			"t.yaml:10: batch.max_total_response_size: 1MiB is smaller than batch.max_response_size 2MiB (line 9)"},
+		{"item limit bad too", "  max_response_size: 0\n  max_total_response_size: 1MiB\n", 0,
+			"t.yaml:9: batch.max_response_size: must be positive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(minimal+"batch:\n"+tc.in))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Count(err.Error(), "\n") != 0 {
+					t.Fatalf("got %v; want the one error %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Batch.MaxTotalResponseSize != tc.want {
+				t.Errorf("got %s; want %s", c.Batch.MaxTotalResponseSize, tc.want)
+			}
+			o := c.Batch.Options()
+			if o.MaxTotalResponseSize != int64(tc.want) {
+				t.Errorf("options: got %d; want %d", o.MaxTotalResponseSize, tc.want)
+			}
+			if _, err := batch.New(o, nopRouter{http.NotFoundHandler()}); err != nil {
+				t.Errorf("batch.New: %v", err)
+			}
+		})
 	}
 }

@@ -1,8 +1,15 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -392,7 +399,7 @@ var badCases = []badCase{
 	{name: "batch unknown field with suggestion", in: minimal + "batch:\n  enable: true\n",
 		want: []string{`t.yaml:9: batch.enable: unknown field (did you mean "enabled"?)`}, n: 1},
 	{name: "batch unknown field", in: minimal + "batch:\n  size: 1\n",
-		want: []string{"t.yaml:9: batch.size: unknown field (want one of: enabled, path, max_items, max_body_size, max_response_size, concurrency, item_timeout, inherit_headers)"}, n: 1},
+		want: []string{"t.yaml:9: batch.size: unknown field (want one of: enabled, path, max_items, max_body_size, max_response_size, max_total_response_size, concurrency, item_timeout, inherit_headers)"}, n: 1},
 	{name: "batch wrong types", in: minimal + "batch:\n  enabled: yes\n  max_items: many\n  item_timeout: 10\n  inherit_headers: Cookie\n",
 		want: []string{
 			`t.yaml:9: batch.enabled: invalid boolean "yes" (want true or false)`,
@@ -546,6 +553,97 @@ func TestParseErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestListenerTLSPairErrors: a listener's cert_file and key_file that
+// exist but do not make a certificate (garbage, the two files swapped,
+// a key of another certificate) are an error on cert_file naming both
+// files and crypto/tls's reason, so validate catches what run would fail
+// on. The files are written per test, so the table is kept apart from
+// badCases; $DIR in in and want is the directory holding them.
+func TestListenerTLSPairErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeTestPair(t, dir, "a")
+	writeTestPair(t, dir, "b")
+	if err := os.WriteFile(filepath.Join(dir, "garbage.pem"), []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tlsListener := func(cert, key string) string {
+		return strings.Replace(minimal, "8080\n", "8080\n    tls:\n      cert_file: $DIR/"+cert+"\n      key_file: $DIR/"+key+"\n", 1)
+	}
+	for _, tc := range []badCase{
+		{name: "garbage cert", in: tlsListener("garbage.pem", "a-key.pem"), want: []string{
+			`t.yaml:4: listeners[0].tls.cert_file: cannot load certificate "$DIR/garbage.pem" with key_file "$DIR/a-key.pem": tls: failed to find any PEM data in certificate input`,
+		}, n: 1},
+		{name: "garbage key", in: tlsListener("a-cert.pem", "garbage.pem"), want: []string{
+			`t.yaml:4: listeners[0].tls.cert_file: cannot load certificate "$DIR/a-cert.pem" with key_file "$DIR/garbage.pem": tls: failed to find any PEM data in key input`,
+		}, n: 1},
+		{name: "swapped cert and key", in: tlsListener("a-key.pem", "a-cert.pem"), want: []string{
+			`t.yaml:4: listeners[0].tls.cert_file: cannot load certificate "$DIR/a-key.pem" with key_file "$DIR/a-cert.pem": tls: `,
+			"PEM inputs may have been switched",
+		}, n: 1},
+		{name: "mismatched pair", in: tlsListener("a-cert.pem", "b-key.pem"), want: []string{
+			`t.yaml:4: listeners[0].tls.cert_file: cannot load certificate "$DIR/a-cert.pem" with key_file "$DIR/b-key.pem": tls: private key does not match public key`,
+		}, n: 1},
+		// A missing file is reported as such, without a load error too.
+		{name: "missing key", in: tlsListener("a-cert.pem", "none.pem"), want: []string{
+			"t.yaml:5: listeners[0].tls.key_file: stat $DIR/none.pem: no such file or directory",
+		}, n: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(strings.ReplaceAll(tc.in, "$DIR", dir)))
+			if err == nil {
+				t.Fatalf("got no error; want %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if w = strings.ReplaceAll(w, "$DIR", dir); !strings.Contains(err.Error(), w) {
+					t.Errorf("got\n%v\nwant it to contain\n%s", err, w)
+				}
+			}
+			var es Errors
+			if !errors.As(err, &es) || len(es) != tc.n {
+				t.Errorf("got %d problems:\n%v\nwant %d", len(es), err, tc.n)
+			}
+		})
+	}
+	// The good pair passes.
+	if _, err := Parse("t.yaml", []byte(strings.ReplaceAll(tlsListener("a-cert.pem", "a-key.pem"), "$DIR", dir))); err != nil {
+		t.Errorf("a valid pair: got %v; want no error", err)
+	}
+}
+
+// writeTestPair writes a self-signed certificate and its key to
+// dir/NAME-cert.pem and dir/NAME-key.pem.
+func writeTestPair(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = filepath.Join(dir, name+"-cert.pem")
+	keyFile = filepath.Join(dir, name+"-key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }
 
 func TestErrorValues(t *testing.T) {
@@ -820,13 +918,14 @@ func defaults() *Config {
 // batchDefaults is the batch section after defaults.
 func batchDefaults() Batch {
 	return Batch{
-		Path:            "/_batch",
-		MaxItems:        50,
-		MaxBodySize:     1 << 20,
-		MaxResponseSize: 4 << 20,
-		Concurrency:     8,
-		ItemTimeout:     Duration(10 * time.Second),
-		InheritHeaders:  []string{"Authorization", "Cookie", "Accept-Language"},
+		Path:                 "/_batch",
+		MaxItems:             50,
+		MaxBodySize:          1 << 20,
+		MaxResponseSize:      4 << 20,
+		MaxTotalResponseSize: 16 << 20,
+		Concurrency:          8,
+		ItemTimeout:          Duration(10 * time.Second),
+		InheritHeaders:       []string{"Authorization", "Cookie", "Accept-Language"},
 	}
 }
 
@@ -887,10 +986,15 @@ func TestShippedConfig(t *testing.T) {
 
 func TestFullConfig(t *testing.T) {
 	dir := t.TempDir()
-	for _, f := range []string{"cert.pem", "key.pem", "ca.pem"} {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+	// The listener's pair is loaded by validation, so it must be real.
+	certFile, keyFile := writeTestPair(t, dir, "listener")
+	for f, src := range map[string]string{"cert.pem": certFile, "key.pem": keyFile} {
+		if err := os.Rename(src, filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	t.Setenv("GW_DIR", dir)
 	in := `shutdown_grace: 5s
@@ -1144,14 +1248,15 @@ log:
 		}},
 		Cache: Cache{MaxSize: 1 << 30, MaxObjectSize: 1 << 30},
 		Batch: Batch{
-			Enabled:         true,
-			Path:            "/api/_batch",
-			MaxItems:        10,
-			MaxBodySize:     64 << 10,
-			MaxResponseSize: 1 << 20,
-			Concurrency:     2,
-			ItemTimeout:     0,
-			InheritHeaders:  []string{"authorization", "X-Tenant"},
+			Enabled:              true,
+			Path:                 "/api/_batch",
+			MaxItems:             10,
+			MaxBodySize:          64 << 10,
+			MaxResponseSize:      1 << 20,
+			MaxTotalResponseSize: 16 << 20,
+			Concurrency:          2,
+			ItemTimeout:          0,
+			InheritHeaders:       []string{"authorization", "X-Tenant"},
 		},
 		Log:  Log{Level: "debug", Format: "json"},
 		File: "t.yaml",

@@ -113,6 +113,9 @@ func applyDefaults(c *Config, d *decoder) {
 	}
 	size(&c.Batch.MaxBodySize, "batch.max_body_size", batch.DefaultMaxBodySize)
 	size(&c.Batch.MaxResponseSize, "batch.max_response_size", batch.DefaultMaxResponseSize)
+	// Never below one item's largest body, so that raising
+	// max_response_size alone never makes the default total an error.
+	size(&c.Batch.MaxTotalResponseSize, "batch.max_total_response_size", max(batch.DefaultMaxTotalResponseSize, c.Batch.MaxResponseSize))
 	if !d.set["batch.concurrency"] {
 		c.Batch.Concurrency = batch.DefaultConcurrency
 	}

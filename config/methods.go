@@ -92,13 +92,14 @@ func (rc RouteCompress) Options() (compress.Options, error) {
 // Options converts the batch section into the options for batch.New.
 func (b Batch) Options() batch.Options {
 	return batch.Options{
-		Path:            b.Path,
-		MaxItems:        b.MaxItems,
-		MaxBodySize:     int64(b.MaxBodySize),
-		MaxResponseSize: int64(b.MaxResponseSize),
-		Concurrency:     b.Concurrency,
-		ItemTimeout:     b.ItemTimeout.D(),
-		InheritHeaders:  slices.Clone(b.InheritHeaders),
+		Path:                 b.Path,
+		MaxItems:             b.MaxItems,
+		MaxBodySize:          int64(b.MaxBodySize),
+		MaxResponseSize:      int64(b.MaxResponseSize),
+		MaxTotalResponseSize: int64(b.MaxTotalResponseSize),
+		Concurrency:          b.Concurrency,
+		ItemTimeout:          b.ItemTimeout.D(),
+		InheritHeaders:       slices.Clone(b.InheritHeaders),
 	}
 }
 

@@ -301,6 +301,11 @@ type Batch struct {
 	// MaxResponseSize bounds each item's response body; a larger one
 	// fails that item with 502.
 	MaxResponseSize Size `yaml:"max_response_size" json:"max_response_size"`
+	// MaxTotalResponseSize bounds the sum of one batch's item response
+	// bodies, which are all held until the batch is answered; an item
+	// whose body would take the batch over it fails with 502. At least
+	// MaxResponseSize; by default 16MiB, or MaxResponseSize when larger.
+	MaxTotalResponseSize Size `yaml:"max_total_response_size" json:"max_total_response_size"`
 	// Concurrency is how many items of a batch run at once.
 	Concurrency int `yaml:"concurrency" json:"concurrency"`
 	// ItemTimeout bounds each item from its start (0: only the route's

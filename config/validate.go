@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -118,8 +119,15 @@ func validateListeners(c *Config, d *decoder) []bind {
 		case hasKey && !hasCert:
 			d.report(tp+".cert_file", "missing; tls needs both cert_file and key_file")
 		}
-		checkFile(d, tp+".cert_file", l.TLS.CertFile)
-		checkFile(d, tp+".key_file", l.TLS.KeyFile)
+		certOK := checkFile(d, tp+".cert_file", l.TLS.CertFile)
+		keyOK := checkFile(d, tp+".key_file", l.TLS.KeyFile)
+		// A garbage, swapped or mismatched pair would otherwise pass
+		// validate and a reload, and fail only the next start.
+		if hasCert && hasKey && certOK && keyOK {
+			if _, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile); err != nil {
+				d.report(tp+".cert_file", "cannot load certificate %q with key_file %q: %v", l.TLS.CertFile, l.TLS.KeyFile, err)
+			}
+		}
 		if l.H2C && (hasCert || hasKey) {
 			d.report(p+".h2c", "h2c is HTTP/2 without TLS and cannot be used with tls (a TLS listener offers h2 by ALPN already)")
 		}
@@ -134,18 +142,30 @@ func validateListeners(c *Config, d *decoder) []bind {
 }
 
 // checkFile reports a named file that cannot be used, now rather than
-// when the first connection needs it.
-func checkFile(d *decoder, path, file string) {
+// when the first connection needs it, and whether it can be read (false
+// also when no file is named).
+func checkFile(d *decoder, path, file string) bool {
 	if file == "" {
-		return
+		return false
 	}
 	fi, err := os.Stat(file)
 	switch {
 	case err != nil:
 		d.report(path, "%v", err)
+		return false
 	case !fi.Mode().IsRegular():
 		d.report(path, "%q is not a regular file", file)
+		return false
 	}
+	// A file the gateway's user may not read (a key left readable by
+	// root only, say) fails here rather than at start.
+	f, err := os.Open(file)
+	if err != nil {
+		d.report(path, "%v", err)
+		return false
+	}
+	f.Close()
+	return true
 }
 
 func validateAdmin(c *Config, d *decoder, binds []bind) {
@@ -525,6 +545,18 @@ func validateBatch(c *Config, d *decoder) {
 	}
 	if b.MaxResponseSize == 0 {
 		d.report("batch.max_response_size", "must be positive")
+	}
+	const tp, rp = "batch.max_total_response_size", "batch.max_response_size"
+	if b.MaxTotalResponseSize == 0 {
+		d.report(tp, "must be positive (the item response bodies of one batch together)")
+	} else if b.MaxResponseSize > 0 && b.MaxTotalResponseSize < b.MaxResponseSize && !d.bad[rp] {
+		// An item's body could be within its own limit and still never
+		// fit the batch's.
+		where := "the default"
+		if d.set[rp] {
+			where = "line " + strconv.Itoa(d.line(rp))
+		}
+		d.report(tp, "%s is smaller than %s %s (%s); want at least one item's largest body", b.MaxTotalResponseSize, rp, b.MaxResponseSize, where)
 	}
 	seen := map[string]int{}
 	for i, h := range b.InheritHeaders {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -183,16 +184,37 @@ func cleanPath(p string) string {
 // takes r (by host, path and method). r is not changed; its path is
 // judged with dot segments resolved, as ServeHTTP does.
 func (h *Handler) RouteOf(r *http.Request) (name string, batchable, ok bool) {
-	if hasDotSegment(r.URL.Path) {
-		u := *r.URL
-		u.Path, u.RawPath = cleanPath(u.Path), ""
-		rr := *r
-		rr.URL = &u
-		r = &rr
-	}
-	ro, _ := h.router.match(r)
+	ro, _ := h.router.match(pathResolved(r))
 	if ro == nil {
 		return "", false, false
 	}
 	return ro.name, ro.batchable, true
+}
+
+// AllowedMethods reports, when no route takes r only because of its
+// method, the methods that would be taken, sorted and each once: the
+// Allow of the 405 that ServeHTTP answers. It is nil when a route takes
+// r or none matches its host and path (ServeHTTP's 404). r is not
+// changed. A batch item asks this so that it fails as the same request
+// sent alone would.
+func (h *Handler) AllowedMethods(r *http.Request) []string {
+	ro, allow := h.router.match(pathResolved(r))
+	if ro != nil || len(allow) == 0 {
+		return nil
+	}
+	slices.Sort(allow)
+	return slices.Compact(allow)
+}
+
+// pathResolved is r, or a copy of it with dot segments resolved as
+// ServeHTTP resolves them before routing.
+func pathResolved(r *http.Request) *http.Request {
+	if !hasDotSegment(r.URL.Path) {
+		return r
+	}
+	u := *r.URL
+	u.Path, u.RawPath = cleanPath(u.Path), ""
+	rr := *r
+	rr.URL = &u
+	return &rr
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,9 @@ type Server struct {
 	// listener, which http.Server stops tracking once hijacked. The
 	// handler finds the set in the request's context.
 	tunnels *tunnelSet
+	// certs are the TLS listeners' certificates, in listener order
+	// (skipping cleartext ones); fixed after NewServer.
+	certs   []*listenerCert
 	mu      sync.Mutex // guards the fields below
 	servers []*http.Server
 	lns     []net.Listener
@@ -60,22 +64,78 @@ func NewServer(h http.Handler, ls []ListenerOptions, log *slog.Logger) (*Server,
 	s := &Server{log: log, tunnels: newTunnelSet()}
 	base := context.WithValue(context.Background(), tunnelSetKey{}, s.tunnels)
 	for _, l := range ls {
-		srv, err := newHTTPServer(h, l, log)
+		srv, lc, err := newHTTPServer(h, l, log)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: listener %s: %w", l.Address, err)
 		}
 		srv.BaseContext = func(net.Listener) context.Context { return base }
 		s.servers = append(s.servers, srv)
+		if lc != nil {
+			s.certs = append(s.certs, lc)
+		}
 	}
 	return s, nil
 }
 
-func newHTTPServer(h http.Handler, l ListenerOptions, log *slog.Logger) (*http.Server, error) {
+// listenerCert is the certificate a TLS listener presents. Handshakes
+// read it with one atomic load, so renewing it (LoadCertificates) never
+// stalls or blocks a client; a connection keeps the certificate it
+// shook hands with.
+type listenerCert struct {
+	address           string
+	certFile, keyFile string
+	cur               atomic.Pointer[tls.Certificate]
+}
+
+// load reads the pair from disk. The error names both files: crypto/tls
+// says only which input was bad ("certificate input", "key input"), and
+// an operator with several listeners needs to know which files.
+func (c *listenerCert) load() (*tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls cert_file %s, key_file %s: %w", c.certFile, c.keyFile, err)
+	}
+	return &cert, nil
+}
+
+func (c *listenerCert) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return c.cur.Load(), nil
+}
+
+// LoadCertificates reads every TLS listener's cert_file and key_file
+// again, so that certificates renewed in place are served without a
+// restart. Nothing changes until the returned install is called, which
+// makes new handshakes present the new certificates while established
+// connections keep theirs. If any pair fails to load, the error names
+// the listener and its files and no certificate is installed: one
+// reload either renews all of them or none.
+func (s *Server) LoadCertificates() (install func(), err error) {
+	loaded := make([]*tls.Certificate, len(s.certs))
+	for i, c := range s.certs {
+		if loaded[i], err = c.load(); err != nil {
+			return nil, fmt.Errorf("listener %s: %w", c.address, err)
+		}
+	}
+	return func() {
+		for i, c := range s.certs {
+			c.cur.Store(loaded[i])
+			var notAfter time.Time
+			if leaf := loaded[i].Leaf; leaf != nil {
+				notAfter = leaf.NotAfter
+			}
+			s.log.Info("listener certificate loaded", "address", c.address, "cert_file", c.certFile, "not_after", notAfter)
+		}
+	}, nil
+}
+
+// newHTTPServer builds the server of one listener and, for a TLS one,
+// the certificate it serves from.
+func newHTTPServer(h http.Handler, l ListenerOptions, log *slog.Logger) (*http.Server, *listenerCert, error) {
 	if (l.CertFile == "") != (l.KeyFile == "") {
-		return nil, errors.New("tls needs both cert_file and key_file")
+		return nil, nil, errors.New("tls needs both cert_file and key_file")
 	}
 	if l.ReadHeaderTimeout < 0 || l.ReadTimeout < 0 || l.WriteTimeout < 0 || l.IdleTimeout < 0 || l.MaxHeaderBytes < 0 {
-		return nil, errors.New("timeouts and sizes must not be negative")
+		return nil, nil, errors.New("timeouts and sizes must not be negative")
 	}
 	var protos http.Protocols
 	protos.SetHTTP1(true)
@@ -101,21 +161,26 @@ func newHTTPServer(h http.Handler, l ListenerOptions, log *slog.Logger) (*http.S
 	if l.MaxHeaderBytes == 0 {
 		srv.MaxHeaderBytes = 1 << 20
 	}
+	var lc *listenerCert
 	if l.CertFile != "" {
 		if l.H2C {
-			return nil, errors.New("h2c is for cleartext listeners, not TLS")
+			return nil, nil, errors.New("h2c is for cleartext listeners, not TLS")
 		}
-		cert, err := tls.LoadX509KeyPair(l.CertFile, l.KeyFile)
+		lc = &listenerCert{address: l.Address, certFile: l.CertFile, keyFile: l.KeyFile}
+		cert, err := lc.load()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		lc.cur.Store(cert)
 		protos.SetHTTP2(true)
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		// The certificate comes from GetCertificate rather than
+		// Certificates so that a reload can renew it in place.
+		srv.TLSConfig = &tls.Config{GetCertificate: lc.get, MinVersion: tls.VersionTLS12}
 	}
 	if l.H2C {
 		protos.SetUnencryptedHTTP2(true)
 	}
-	return srv, nil
+	return srv, lc, nil
 }
 
 // Listen binds every listener, so an address in use fails before any
