@@ -61,7 +61,8 @@ type Listener struct {
 	// TLS, when cert_file and key_file are set, serves HTTPS with
 	// HTTP/2 negotiated by ALPN.
 	TLS TLS `yaml:"tls" json:"tls"`
-	// H2C accepts HTTP/2 without TLS (prior knowledge and Upgrade).
+	// H2C accepts HTTP/2 without TLS, by prior knowledge (an "Upgrade:
+	// h2c" request is served as HTTP/1.1, as net/http does).
 	H2C bool `yaml:"h2c" json:"h2c"`
 	// ReadHeaderTimeout bounds the time to read a request's headers.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout" json:"read_header_timeout"`
