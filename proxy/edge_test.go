@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -154,41 +153,6 @@ func TestClientBodyErrorsSpareTargets(t *testing.T) {
 	}
 	if code, body := get(t, newClient(t), gw.URL+"/ok"); code != http.StatusOK || body != "ok" {
 		t.Errorf("after the clients' bad bodies: got %d %q; want 200 \"ok\" (the target still in)", code, body)
-	}
-}
-
-// TestRouteTimeoutEndsStalledUpload: a client that stalls its upload is
-// answered when the route's timeout passes, not only at the listener's
-// much longer read_timeout, over HTTP/1.1 and h2c.
-func TestRouteTimeoutEndsStalledUpload(t *testing.T) {
-	checkLeaks(t)
-	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-	}))
-	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
-	h := newHandler(t, Options{Routes: []RouteOptions{{Name: "r", Path: "/", Upstream: u, Timeout: 200 * time.Millisecond}}})
-	srv := startServer(t, h, ListenerOptions{ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute, H2C: true})
-	for _, c := range []struct {
-		name   string
-		client *http.Client
-	}{{"HTTP/1.1", newClient(t)}, {"h2c", newH2CClient(t)}} {
-		t.Run(c.name, func(t *testing.T) {
-			pr, pw := io.Pipe()
-			defer pw.Close()
-			go pw.Write([]byte("part of the body"))
-			req, _ := http.NewRequest(http.MethodPost, "http://"+srv.addr+"/up", pr)
-			req.ContentLength = 1000
-			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-			defer cancel()
-			resp, err := c.client.Do(req.WithContext(ctx))
-			if err != nil {
-				t.Fatalf("got %v; want an answer once the route's 200ms timeout passed", err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusGatewayTimeout {
-				t.Errorf("got %d; want 408 or 504", resp.StatusCode)
-			}
-		})
 	}
 }
 

@@ -279,7 +279,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, ro.timeout)
 			defer cancel()
-			defer interruptBodyAt(ctx, w, r)()
 		}
 		r = r.WithContext(ctx)
 	}
@@ -395,26 +394,7 @@ func withTimeout(h http.Handler, d time.Duration) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), d)
 		defer cancel()
-		defer interruptBodyAt(ctx, w, r)()
 		h.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// interruptBodyAt makes the route's deadline end a wait on the client's
-// request body too. Sending the body upstream can block on reading it,
-// and net/http writes no response while a read of the body is under way:
-// without this, a client that stalls its upload holds the request, and
-// the answer, until the listener's read_timeout, however short the
-// route's timeout. The stop function it returns must run when the
-// request ends.
-func interruptBodyAt(ctx context.Context, w http.ResponseWriter, r *http.Request) (stop func() bool) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return func() bool { return false }
-	}
-	return context.AfterFunc(ctx, func() {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			_ = http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
-		}
 	})
 }
 
