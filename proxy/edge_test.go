@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sync/atomic"
@@ -191,36 +189,6 @@ func TestUnaskedSwitchClosed(t *testing.T) {
 		t.Errorf("plain GET answered 101 upstream: got %d; want 502", code)
 	}
 	waitFor(t, closed, "the gateway to close the switched connection")
-}
-
-// TestUpgradeHalfClose: a client that finishes sending on an upgraded
-// connection (shutdown of its write side) still gets what the upstream
-// answers after seeing the end: the half-close is passed on.
-func TestUpgradeHalfClose(t *testing.T) {
-	checkLeaks(t)
-	be := upgradeOrigin(t, make(chan struct{}, 1))
-	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
-	gw := gatewayTo(t, RouteOptions{Name: "r", Path: "/", Upstream: u}, Options{})
-	c, err := net.Dial("tcp", gw.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %v %v; want 101", resp, err)
-	}
-	io.WriteString(c, "12345")
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(br)
-	if string(got) != "got 5" {
-		t.Errorf("after the half-close: read %q (%v); want \"got 5\"", got, err)
-	}
 }
 
 // TestHTTP10UpgradeIgnored: RFC 9110 section 7.8 has a server ignore

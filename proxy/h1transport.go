@@ -695,17 +695,6 @@ func (u *upgradedConn) Read(p []byte) (int, error)  { return u.c.br.Read(p) }
 func (u *upgradedConn) Write(p []byte) (int, error) { return u.c.Conn.Write(p) }
 func (u *upgradedConn) Close() error                { return u.c.Conn.Close() }
 
-// CloseWrite passes the client's half-close on to the upstream, so a
-// protocol that answers after the other end finished sending still gets
-// its answer through; ReverseProxy uses it when the body has it, and
-// otherwise ends the whole tunnel when the client stops sending.
-func (u *upgradedConn) CloseWrite() error {
-	if cw, ok := u.c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return u.c.Conn.Close()
-}
-
 // canonicalAddr adds the scheme's default port.
 func canonicalAddr(scheme, host string) string {
 	if _, _, err := net.SplitHostPort(host); err == nil {

@@ -464,15 +464,6 @@ type doneConn struct {
 
 func (c *doneConn) Write(p []byte) (int, error) { return c.w.Write(p) }
 
-// CloseWrite passes a half-close on to the connection (see upgradedConn),
-// which ReverseProxy looks for on the body it tunnels to.
-func (c *doneConn) CloseWrite() error {
-	if cw, ok := c.w.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return c.Close()
-}
-
 // usesH1 is true when every connection will be HTTP/1.1 without
 // negotiation: protocol http1, or auto with cleartext targets only.
 func usesH1(o UpstreamOptions) bool {
