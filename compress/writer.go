@@ -53,10 +53,12 @@ import (
 //     response will be encoded with (Choose), so the origin answers 304
 //     to a client that holds the variant it would be sent again, and
 //     not to one that would now get another coding or identity.
-//   - For any method, a strong "x-<coding>" in If-Match, for an offered
+//   - For an unsafe method, a strong "x-<coding>" in If-Match, for an offered
 //     coding, gets "x" added beside it: every encoded form of "x" stands
 //     for the same state of the resource, so a client that fetched one
-//     may update it (a PUT with the ETag it was sent succeeds).
+//     may update it (a PUT with the ETag it was sent succeeds). A GET
+//     or HEAD keeps its If-Match as sent: it guards a range of a stored
+//     form, which the origin's identity bytes must not complete.
 //   - If-Range is left alone: its range would be cut from the origin's
 //     identity bytes, which a client holding part of an encoded form
 //     must not get spliced onto it; it gets the whole response instead.
@@ -69,6 +71,15 @@ import (
 // The ResponseWriter passed down implements http.Flusher, Hijacker,
 // Skipper and Unwrap, so http.ResponseController reaches the
 // connection's deadlines and full-duplex setting.
+// safeRequest reports the methods RFC 9110 section 9.2.1 defines as safe.
+func safeRequest(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
 func (c *Compressor) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		origINM := r.Header["If-None-Match"]
@@ -76,7 +87,11 @@ func (c *Compressor) Wrap(next http.Handler) http.Handler {
 		if len(origINM) > 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			inm, _ = c.expandINM(origINM, c.Choose(r))
 		}
-		if v := r.Header["If-Match"]; len(v) > 0 {
+		// Only for a request that changes the resource: on a GET or HEAD,
+		// If-Match guards a range of a stored representation (RFC 9110
+		// section 13.1.1), and a match against the origin's tag would
+		// fetch identity bytes to splice onto an encoded form.
+		if v := r.Header["If-Match"]; len(v) > 0 && !safeRequest(r.Method) {
 			im, _ = c.expandIfMatch(v)
 		}
 		if inm != "" || im != "" {
