@@ -10,7 +10,8 @@ import (
 )
 
 // router picks the most specific route for a request: an exact host
-// beats a wildcard host, which beats any host; then the longest path
+// beats a wildcard host (the longer wildcard the better), which beats any
+// host; then the longest path
 // prefix wins; then a route that names the method beats one that takes
 // every method. Each host pattern of a route is its own entry, so a route
 // listing "a.example.com" and "*.example.com" ranks as exact only for the
@@ -44,6 +45,12 @@ func newRouter(routes []*route) *router {
 		a, b := es[i], es[j]
 		if a.rank != b.rank {
 			return a.rank > b.rank
+		}
+		// Of two wildcards that both take a name, the longer is the more
+		// specific ("*.b.example.com" over "*.example.com"), as nginx
+		// picks the longest: the host is chosen before the path.
+		if a.rank == 1 && len(a.host) != len(b.host) {
+			return len(a.host) > len(b.host)
 		}
 		if len(a.ro.path) != len(b.ro.path) {
 			return len(a.ro.path) > len(b.ro.path)

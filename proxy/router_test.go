@@ -47,6 +47,8 @@ func routingGateway(t *testing.T) (gw string, hits func() int64) {
 		route("apiread", RouteOptions{Path: "/api/read", Methods: []string{"GET", "HEAD"}}),
 		route("rwget", RouteOptions{Path: "/rw", Methods: []string{"GET"}}),
 		route("rwpost", RouteOptions{Path: "/rw", Methods: []string{"POST"}}),
+		route("deepget", RouteOptions{Hosts: []string{"*.deep.test"}, Path: "/", Methods: []string{"GET"}}),
+		route("deeperpost", RouteOptions{Hosts: []string{"*.x.deep.test"}, Path: "/", Methods: []string{"POST"}}),
 		route("strip", RouteOptions{Hosts: []string{"strip.test"}, Path: "/api", StripPrefix: true}),
 		route("admin", RouteOptions{Path: "/admin"}),
 		route("public", RouteOptions{Path: "/public"}),
@@ -111,6 +113,11 @@ func TestRouting(t *testing.T) {
 		{"routes of one path share the methods: second", "POST", "", "/rw/x", 200, "rwpost", "", ""},
 		{"routes of one path share the methods: neither", "DELETE", "", "/rw", 405, "", "", "GET, POST"},
 		{"fully qualified host", "GET", "api.example.com.", "/x", 200, "exact", "", ""},
+		// The longer wildcard is the more specific host, whatever the
+		// order the routes are listed in; its methods then decide.
+		{"longer wildcard wins", "POST", "a.x.deep.test", "/y", 200, "deeperpost", "", ""},
+		{"longer wildcard's methods restrict it", "GET", "a.x.deep.test", "/y", 405, "", "", "POST"},
+		{"shorter wildcard takes the rest", "GET", "a.deep.test", "/y", 200, "deepget", "", ""},
 		{"fully qualified host under a wildcard", "GET", "a.example.com.:8080", "/x", 200, "wild", "", ""},
 
 		{"strip prefix", "GET", "strip.test", "/api/users", 200, "strip", "/users", ""},
