@@ -234,7 +234,7 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 
 // ServeHTTP routes, applies the route's limits and proxies.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if hasDotSegment(r.URL.Path) {
+	if needsClean(r.URL) {
 		r.URL.Path = cleanPath(r.URL.Path)
 		r.URL.RawPath = ""
 	}

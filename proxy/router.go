@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"sort"
@@ -152,16 +153,21 @@ func stripPrefix(p, prefix string) string {
 	return p
 }
 
-// hasDotSegment reports whether p contains "." or ".." segments, or an
+// needsClean reports whether u's path has "." or ".." segments, or an
 // empty one ("//"), which must be resolved before routing so that
 // "/public/../admin" or "//admin" cannot reach a route other than the one
 // the upstream takes it for: most servers resolve both, and nginx merges
-// slashes before it picks a location, too.
+// slashes before it picks a location, too. Slashes are merged only in a
+// path without escapes: cleaning the decoded path would turn an encoded
+// slash next to a real one ("/a%2F/b") into a separator, changing what
+// the upstream is asked for.
+func needsClean(u *url.URL) bool {
+	return hasDotSegment(u.Path) || (u.RawPath == "" && strings.Contains(u.Path, "//"))
+}
+
+// hasDotSegment reports whether p contains "." or ".." segments.
 func hasDotSegment(p string) bool {
 	for i := 0; i < len(p); i++ {
-		if p[i] == '/' && i > 0 && p[i-1] == '/' {
-			return true
-		}
 		if p[i] != '.' || (i > 0 && p[i-1] != '/') {
 			continue
 		}
@@ -216,7 +222,7 @@ func (h *Handler) AllowedMethods(r *http.Request) []string {
 // pathResolved is r, or a copy of it with dot segments resolved as
 // ServeHTTP resolves them before routing.
 func pathResolved(r *http.Request) *http.Request {
-	if !hasDotSegment(r.URL.Path) {
+	if !needsClean(r.URL) {
 		return r
 	}
 	u := *r.URL

@@ -198,6 +198,9 @@ func TestRoutingDotSegments(t *testing.T) {
 		{"//admin/x", 200, "admin", "/admin/x"},
 		{"/public//../admin", 200, "admin", "/admin"},
 		{"/admin//x//", 200, "admin", "/admin/x/"},
+		// With an escape in the path, slashes are left as sent: merging
+		// the decoded path would make "%2F" a separator.
+		{"/public/a%2F/b", 200, "public", "/public/a%2F/b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
