@@ -325,7 +325,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	p := t.pool(req.URL.Scheme, canonicalAddr(req.URL.Scheme, req.URL.Host))
 	hasBody := req.Body != nil && req.Body != http.NoBody
-	for again := 0; ; again++ {
+	for again := 0; ; {
 		c, reused, err := p.get(ctx)
 		if err != nil {
 			if hasBody {
@@ -355,6 +355,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if reused && fresh && again < 2 && ctx.Err() == nil && !(errors.As(err, &ne) && ne.Timeout()) &&
 			((errors.As(err, &ns) && retryable(req)) || replayable(req)) {
 			p.dropIdle()
+			again++
 			continue
 		}
 		// A failed read of the client's body comes first: net/http cancels

@@ -172,9 +172,6 @@ func (ws *wsRoute) acquire() bool {
 
 func (ws *wsRoute) release() { ws.active.Add(-1) }
 
-// isUpgrade reports whether ReverseProxy would treat r as a protocol
-// upgrade: a Connection header with the "upgrade" token and an Upgrade
-// header.
 // isUpgradeRequest reports an HTTP/1.1 request asking to switch
 // protocols. An HTTP/1.0 one may not (RFC 9110 section 7.8: a server
 // must ignore Upgrade in it); HTTP/2 has no Upgrade at all.
@@ -182,6 +179,10 @@ func isUpgradeRequest(r *http.Request) bool {
 	return r.ProtoMajor == 1 && r.ProtoMinor >= 1 && isUpgrade(r.Header)
 }
 
+// isUpgrade reports whether ReverseProxy would treat a request with
+// header h as a protocol
+// upgrade: a Connection header with the "upgrade" token and an Upgrade
+// header.
 func isUpgrade(h http.Header) bool {
 	up := h["Upgrade"]
 	if len(up) == 0 || up[0] == "" {
