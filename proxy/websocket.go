@@ -180,9 +180,8 @@ func isUpgradeRequest(r *http.Request) bool {
 }
 
 // isUpgrade reports whether ReverseProxy would treat a request with
-// header h as a protocol
-// upgrade: a Connection header with the "upgrade" token and an Upgrade
-// header.
+// header h as a protocol upgrade: a Connection header with the "upgrade"
+// token and an Upgrade header.
 func isUpgrade(h http.Header) bool {
 	up := h["Upgrade"]
 	if len(up) == 0 || up[0] == "" {
