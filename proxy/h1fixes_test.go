@@ -49,14 +49,7 @@ func TestH1ForwardsInterimResponses(t *testing.T) {
 	checkLeaks(t)
 	const hints = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
 	s := newH1RawServer(t, func(_ *h1RawServer, c net.Conn, br *bufio.Reader) {
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			if _, err := io.Copy(io.Discard, req.Body); err != nil {
-				return
-			}
+		h1KeepAlive(c, br, func(req *http.Request) string {
 			reply := hints + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 			if req.Header.Get("Expect") == "100-continue" {
 				// Late, once the body is here, so that it comes after the
@@ -65,10 +58,8 @@ func TestH1ForwardsInterimResponses(t *testing.T) {
 				// whether the gateway forwards it or not.
 				reply = "HTTP/1.1 100 Continue\r\n\r\n" + reply
 			}
-			if _, err := io.WriteString(c, reply); err != nil {
-				return
-			}
-		}
+			return reply
+		})
 	})
 	gw := h1Gateway(t, s.url)
 
@@ -236,21 +227,8 @@ func TestH1StalledBodyIs408(t *testing.T) {
 	h := newHandler(t, Options{Routes: []RouteOptions{{Upstream: u}}})
 	addr := startServer(t, h, ListenerOptions{ReadTimeout: 200 * time.Millisecond}).addr
 
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
 	// 5 of the 10 bytes announced, then nothing.
-	io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 10\r\n\r\n01234")
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("reading the response: got error %v; want 408", err)
-	}
-	resp.Body.Close()
+	resp, _ := rawRequest(t, addr, "POST /upload HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 10\r\n\r\n01234")
 	if resp.StatusCode != http.StatusRequestTimeout {
 		t.Errorf("got %d; want 408", resp.StatusCode)
 	}
