@@ -258,18 +258,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(20 * time.Second)
-	for reloaded := false; !reloaded; {
-		select {
-		case line, ok := <-c.lines:
-			if !ok {
-				t.Fatalf("gateway exited; log:\n%s", c.logs())
-			}
-			reloaded = strings.Contains(line, "config reloaded")
-		case <-deadline:
-			t.Fatalf("no reload logged; log:\n%s", c.logs())
-		}
-	}
+	c.waitLog(t, "config reloaded", "reload")
 	if got := get(); got != "two" {
 		t.Fatalf("after SIGHUP: %q", got)
 	}
@@ -292,18 +281,7 @@ func TestSIGHUPWithoutConfigFile(t *testing.T) {
 	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(20 * time.Second)
-	for logged := false; !logged; {
-		select {
-		case line, ok := <-c.lines:
-			if !ok {
-				t.Fatalf("gateway exited on SIGHUP; log:\n%s", c.logs())
-			}
-			logged = strings.Contains(line, "not started from a config file")
-		case <-deadline:
-			t.Fatalf("SIGHUP not logged; log:\n%s", c.logs())
-		}
-	}
+	c.waitLog(t, "not started from a config file", "SIGHUP refusal")
 	resp, err := http.Get("http://" + gw + "/")
 	if err != nil {
 		t.Fatalf("after SIGHUP: %v", err)

@@ -126,6 +126,26 @@ func (c *child) waitAddrs(t *testing.T, wantAdmin bool) (gw, adm string) {
 	return gw, adm
 }
 
+// waitLog waits for a log line containing want; what names the wait in
+// a failure, which also shows the log so far.
+func (c *child) waitLog(t *testing.T, want, what string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("gateway exited before %s; log:\n%s", what, c.logs())
+			}
+			if strings.Contains(line, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %s logged; log:\n%s", what, c.logs())
+		}
+	}
+}
+
 func (c *child) wait(t *testing.T) int {
 	t.Helper()
 	select {
