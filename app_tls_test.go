@@ -1,16 +1,10 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,40 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// writeServerCert writes a self-signed certificate with this serial and
-// common name, and its key, over certFile and keyFile, as a renewal in
-// place does.
-func writeServerCert(t *testing.T, certFile, keyFile string, serial int64, name string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
+	"gateway/internal/testcert"
+)
 
 const tlsReloadYAML = `
 access_log: {enabled: false}
@@ -80,7 +43,7 @@ func TestReloadRenewsListenerCertificate(t *testing.T) {
 	t.Cleanup(origin.Close)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeServerCert(t, certFile, keyFile, 1, "A")
+	testcert.Write(t, certFile, keyFile, 1, "A")
 	path := filepath.Join(dir, "gateway.yaml")
 	good := fmt.Sprintf(tlsReloadYAML, certFile, keyFile, origin.URL)
 	writeConf := func(s string) {
@@ -133,7 +96,7 @@ func TestReloadRenewsListenerCertificate(t *testing.T) {
 	}
 
 	want("at start", 1, "A")
-	writeServerCert(t, certFile, keyFile, 2, "B")
+	testcert.Write(t, certFile, keyFile, 2, "B")
 	if code, body := reload(); code != http.StatusOK {
 		t.Fatalf("reload with certificate B: %d %s", code, body)
 	}
@@ -155,7 +118,7 @@ func TestReloadRenewsListenerCertificate(t *testing.T) {
 
 	// A good certificate with a config that fails to build (no access
 	// log can be created under /proc): no certificate is swapped either.
-	writeServerCert(t, certFile, keyFile, 3, "C")
+	testcert.Write(t, certFile, keyFile, 3, "C")
 	writeConf(strings.Replace(good, "access_log: {enabled: false}", "access_log: {output: /proc/gateway-test-access.log}", 1))
 	if code, body := reload(); code != http.StatusBadRequest {
 		t.Fatalf("reload with a bad access log: %d %s; want 400", code, body)
