@@ -24,6 +24,7 @@ import (
 	"gateway/compress"
 	"gateway/config"
 	"gateway/gcfloor"
+	"gateway/internal/httpmethod"
 	"gateway/metrics"
 	"gateway/proxy"
 )
@@ -484,9 +485,7 @@ func mayWrite(methods []string) bool {
 		return true
 	}
 	for _, m := range methods {
-		switch m {
-		case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		default:
+		if !httpmethod.Safe(m) {
 			return true
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"gateway/compress"
+	"gateway/internal/httpmethod"
 )
 
 // handler is one route's cache in front of its proxy. The request path:
@@ -361,7 +362,7 @@ func (h *handler) forwardMethod(w http.ResponseWriter, r *http.Request) {
 // one method check; nothing else about the response is changed.
 func (c *Cache) Invalidator(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if safeMethod(r.Method) {
+		if httpmethod.Safe(r.Method) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -389,7 +390,7 @@ func (iv *invalidator) WriteHeader(code int) {
 	if (code >= 200 || code == http.StatusSwitchingProtocols) && !iv.wrote {
 		iv.wrote = true
 		hdr := iv.ResponseWriter.Header()
-		if code < 400 && !safeMethod(iv.r.Method) {
+		if code < 400 && !httpmethod.Safe(iv.r.Method) {
 			iv.c.invalidate(iv.r, hdr)
 		}
 		if iv.fwd != "" {
@@ -417,14 +418,6 @@ func (iv *invalidator) FlushError() error {
 // Unwrap lets http.ResponseController reach Hijack (upgrades) and the
 // deadlines of the connection.
 func (iv *invalidator) Unwrap() http.ResponseWriter { return iv.ResponseWriter }
-
-func safeMethod(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return true
-	}
-	return false
-}
 
 // invalidate drops what every cached route stored for the URL of r and for
 // its response's Location and Content-Location on the same origin. Each

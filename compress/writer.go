@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"gateway/internal/httpmethod"
 )
 
 // Wrap returns the streaming compression middleware around next. It
@@ -71,15 +73,6 @@ import (
 // The ResponseWriter passed down implements http.Flusher, Hijacker,
 // Skipper and Unwrap, so http.ResponseController reaches the
 // connection's deadlines and full-duplex setting.
-// safeRequest reports the methods RFC 9110 section 9.2.1 defines as safe.
-func safeRequest(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return true
-	}
-	return false
-}
-
 func (c *Compressor) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		origINM := r.Header["If-None-Match"]
@@ -91,7 +84,7 @@ func (c *Compressor) Wrap(next http.Handler) http.Handler {
 		// If-Match guards a range of a stored representation (RFC 9110
 		// section 13.1.1), and a match against the origin's tag would
 		// fetch identity bytes to splice onto an encoded form.
-		if v := r.Header["If-Match"]; len(v) > 0 && !safeRequest(r.Method) {
+		if v := r.Header["If-Match"]; len(v) > 0 && !httpmethod.Safe(r.Method) {
 			im, _ = c.expandIfMatch(v)
 		}
 		if inm != "" || im != "" {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"gateway/internal/httpmethod"
 	"gateway/limit"
 )
 
@@ -304,7 +305,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// user content into a page. ReverseProxy adds the upstream's value
 	// to this entry, and the gateway's own answers set theirs.
 	w.Header()["Content-Type"] = nil
-	if ro.unsafe != nil && !safeMethod(r.Method) {
+	if ro.unsafe != nil && !httpmethod.Safe(r.Method) {
 		ro.unsafe.ServeHTTP(w, r)
 		return
 	}
@@ -323,15 +324,6 @@ func upgradeAgreed(resp *http.Response) bool {
 	}
 	got := resp.Header.Get("Upgrade")
 	return got != "" && strings.EqualFold(got, resp.Request.Header.Get("Upgrade"))
-}
-
-// safeMethod reports the methods RFC 9110 section 9.2.1 defines as safe.
-func safeMethod(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return true
-	}
-	return false
 }
 
 // withoutConnectionFields returns r without the header fields its
