@@ -9,7 +9,6 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/textproto"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -241,9 +240,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ro, allow := h.router.match(r)
 	if ro == nil {
-		if len(allow) > 0 {
-			slices.Sort(allow)
-			w.Header().Set("Allow", strings.Join(slices.Compact(allow), ", "))
+		if allow := allowList(allow); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
 			Error(w, http.StatusMethodNotAllowed, "method not allowed")
 			return
 		}

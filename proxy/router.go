@@ -212,11 +212,20 @@ func (h *Handler) RouteOf(r *http.Request) (name string, batchable, ok bool) {
 // sent alone would.
 func (h *Handler) AllowedMethods(r *http.Request) []string {
 	ro, allow := h.router.match(pathResolved(r))
-	if ro != nil || len(allow) == 0 {
+	if ro != nil {
 		return nil
 	}
-	slices.Sort(allow)
-	return slices.Compact(allow)
+	return allowList(allow)
+}
+
+// allowList is the methods of a 405's Allow, sorted and each once (nil
+// for none).
+func allowList(methods []string) []string {
+	if len(methods) == 0 {
+		return nil
+	}
+	slices.Sort(methods)
+	return slices.Compact(methods)
 }
 
 // pathResolved is r, or a copy of it with dot segments resolved as
