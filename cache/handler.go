@@ -556,22 +556,28 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 		}
 		return
 	}
-	if e := fr.entry; e != nil && VaryMatches(fr.vary, false, e.VaryKey, r) && h.shareable(fr, e, lk) {
-		h.rt.stats.coalesced.Add(1)
-		now := h.c.now()
-		age := e.age(now)
-		st := Status{Fwd: lk.fwd, FwdStatus: fr.status, Collapsed: true, TTL: e.lifetime() - age, HasTTL: true}
-		if fr.hit {
-			st = Status{Hit: true, TTL: e.lifetime() - age, HasTTL: true}
+	if e := fr.entry; e != nil && VaryMatches(fr.vary, false, e.VaryKey, r) {
+		if age := e.age(h.c.now()); shareable(fr, e, lk, age) {
+			h.rt.stats.coalesced.Add(1)
+			h.serve(w, r, lk.primary, e, age, coalescedStatus(fr, lk, e, age))
+			return
 		}
-		if fr.stale {
-			st.Detail = "stale-if-error"
-		}
-		h.serve(w, r, lk.primary, e, age, st)
-		return
 	}
 	h.countForward(lk)
 	h.direct(w, r, r, lk)
+}
+
+// coalescedStatus is the Cache-Status of a request answered with the
+// entry another request's fetch produced.
+func coalescedStatus(fr *flightResult, lk *lookup, e *Entry, age time.Duration) Status {
+	st := Status{Fwd: lk.fwd, FwdStatus: fr.status, Collapsed: true, TTL: e.lifetime() - age, HasTTL: true}
+	if fr.hit {
+		st = Status{Hit: true, TTL: e.lifetime() - age, HasTTL: true}
+	}
+	if fr.stale {
+		st.Detail = "stale-if-error"
+	}
+	return st
 }
 
 // shareable reports whether a request that waited on another's fetch may
@@ -581,11 +587,11 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 // lifetime) needs a validation of its own, or it would hand one client's
 // page to another. A stale-if-error answer was already judged for stale
 // use by the flight.
-func (h *handler) shareable(fr *flightResult, e *Entry, lk *lookup) bool {
+func shareable(fr *flightResult, e *Entry, lk *lookup, age time.Duration) bool {
 	if fr.stale {
 		return true
 	}
-	v, _ := Usable(lk.reqCC, e.CC, e.age(h.c.now()), e.lifetime())
+	v, _ := Usable(lk.reqCC, e.CC, age, e.lifetime())
 	return v == Fresh
 }
 
