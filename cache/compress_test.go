@@ -183,18 +183,29 @@ func TestCompressedHitThroughWrapper(t *testing.T) {
 	}
 }
 
+// serveJSONDoc has g's origin answer every request with a compressible
+// JSON document, cacheable for ten minutes, with the extra header pairs,
+// and returns the document.
+func serveJSONDoc(g *gateway, hdr ...string) string {
+	doc := strings.Repeat(`{"id":1,"name":"a repetitive JSON document"},`, 50)
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=600")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			w.Header().Set(hdr[i], hdr[i+1])
+		}
+		io.WriteString(w, doc)
+	})
+	return doc
+}
+
 // TestCompressedHitKeepsKey: the object re-stored when a hit adds an
 // encoded form keeps its own key, not a view of the request's pooled key
 // buffer, which later requests overwrite: it is still found by URL.
 func TestCompressedHitKeepsKey(t *testing.T) {
 	comp := newCompressor(t)
 	g := newGateway(t, gwConfig{compress: comp})
-	doc := strings.Repeat(`{"id":1,"name":"a repetitive JSON document"},`, 50)
-	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "max-age=600")
-		io.WriteString(w, doc)
-	})
+	serveJSONDoc(g)
 	g.get(t, "/doc")
 	if r := g.get(t, "/doc", "Accept-Encoding", "gzip"); r.header.Get("Content-Encoding") != "gzip" {
 		t.Fatalf("hit: Content-Encoding %q; want gzip", r.header.Get("Content-Encoding"))
@@ -230,14 +241,8 @@ func TestCompressedNotEligible(t *testing.T) {
 func TestCompressedHitDropsDigests(t *testing.T) {
 	comp := newCompressor(t)
 	g := newGateway(t, gwConfig{compress: comp})
-	doc := strings.Repeat(`{"id":1,"name":"a repetitive JSON document"},`, 50)
 	const digest = "sha-256=:AAAA:"
-	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "max-age=600")
-		w.Header().Set("Repr-Digest", digest)
-		io.WriteString(w, doc)
-	})
+	serveJSONDoc(g, "Repr-Digest", digest)
 	g.get(t, "/doc")
 	if r := g.get(t, "/doc", "Accept-Encoding", "gzip"); r.header.Get("Content-Encoding") != "gzip" || r.header.Get("Repr-Digest") != "" {
 		t.Errorf("gzip hit: Content-Encoding %q, Repr-Digest %q; want gzip, none", r.header.Get("Content-Encoding"), r.header.Get("Repr-Digest"))
@@ -309,12 +314,7 @@ func TestRangeOnEncodedHit(t *testing.T) {
 func TestCompressedEntryAfterCompressionOff(t *testing.T) {
 	comp := newCompressor(t)
 	g := newGateway(t, gwConfig{compress: comp})
-	doc := strings.Repeat(`{"id":1,"name":"a repetitive JSON document"},`, 50)
-	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "max-age=600")
-		io.WriteString(w, doc)
-	})
+	doc := serveJSONDoc(g)
 	g.get(t, "/doc")
 	rt, err := g.cache.Route(cache.RouteOptions{Name: "r"})
 	if err != nil {
