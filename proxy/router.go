@@ -85,7 +85,11 @@ func (rt *router) match(r *http.Request) (*route, []string) {
 		if e.ro.matchMethod(r.Method) {
 			return e.ro, nil
 		}
-		allow = append(allow, e.ro.methods...)
+		if len(e.ro.methods) == 0 {
+			allow = append(allow, defaultMethods...)
+		} else {
+			allow = append(allow, e.ro.methods...)
+		}
 	}
 	return nil, allow
 }
@@ -131,9 +135,21 @@ func matchHost(pattern, host string) bool {
 	return pattern == host
 }
 
+// defaultMethods are what a 405's Allow names for a route without
+// methods: the usual ones (it takes any other too, but TRACE and TRACK).
+var defaultMethods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions,
+}
+
 func (ro *route) matchMethod(m string) bool {
 	if len(ro.methods) == 0 {
-		return true
+		// TRACE echoes the request it got, Cookie and Authorization
+		// included, so a page that can make a browser send one reads
+		// what the browser hides from it (cross-site tracing); TRACK is
+		// the same on IIS. A route takes them only when its methods say
+		// so, and otherwise they get 405, as from nginx.
+		return m != http.MethodTrace && m != "TRACK"
 	}
 	for _, x := range ro.methods {
 		if x == m {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // ListenerOptions describe one client-facing socket.
@@ -46,10 +48,28 @@ type Server struct {
 	tunnels *tunnelSet
 	// certs are the TLS listeners' certificates, in listener order
 	// (skipping cleartext ones); fixed after NewServer.
-	certs   []*listenerCert
-	mu      sync.Mutex // guards the fields below
-	servers []*http.Server
-	lns     []net.Listener
+	certs     []*listenerCert
+	mu        sync.Mutex // guards the fields below
+	listeners []*listener
+	lns       []net.Listener
+	conns     []*connListener // set by Serve, in listener order
+}
+
+// listener is the serving side of one ListenerOptions: net/http's server
+// for HTTP/1, and x/net/http2's for HTTP/2, which connListener hands the
+// HTTP/2 connections to through h2Guard. net/http's own HTTP/2 server
+// takes its connections from net/http alone, so nothing could stand
+// between it and a TLS connection's plaintext, and a connection error it
+// could be told of is not a type outside net/http; x/net/http2 answers a
+// read that fails with its ConnectionError with that GOAWAY. x/net marks
+// the server deprecated in favour of net/http's, which from Go 1.27 it
+// wraps; TestRapidResetFlood tells if the GOAWAY's code is then lost.
+type listener struct {
+	srv *http.Server
+	//lint:ignore SA1019 x/net/http2's server is the one that serves a connection handed to it, as h2Guard needs (see listener)
+	h2  *http2.Server
+	tls *tls.Config // nil: cleartext
+	h2c bool
 }
 
 // NewServer checks the listener options and loads certificates; it does
@@ -64,12 +84,12 @@ func NewServer(h http.Handler, ls []ListenerOptions, log *slog.Logger) (*Server,
 	s := &Server{log: log, tunnels: newTunnelSet()}
 	base := context.WithValue(context.Background(), tunnelSetKey{}, s.tunnels)
 	for _, l := range ls {
-		srv, lc, err := newHTTPServer(h, l, log)
+		sl, lc, err := newListener(h, l, log)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: listener %s: %w", l.Address, err)
 		}
-		srv.BaseContext = func(net.Listener) context.Context { return base }
-		s.servers = append(s.servers, srv)
+		sl.srv.BaseContext = func(net.Listener) context.Context { return base }
+		s.listeners = append(s.listeners, sl)
 		if lc != nil {
 			s.certs = append(s.certs, lc)
 		}
@@ -128,39 +148,45 @@ func (s *Server) LoadCertificates() (install func(), err error) {
 	}, nil
 }
 
-// newHTTPServer builds the server of one listener and, for a TLS one,
+// newListener builds the servers of one listener and, for a TLS one,
 // the certificate it serves from.
-func newHTTPServer(h http.Handler, l ListenerOptions, log *slog.Logger) (*http.Server, *listenerCert, error) {
+func newListener(h http.Handler, l ListenerOptions, log *slog.Logger) (*listener, *listenerCert, error) {
 	if (l.CertFile == "") != (l.KeyFile == "") {
 		return nil, nil, errors.New("tls needs both cert_file and key_file")
 	}
 	if l.ReadHeaderTimeout < 0 || l.ReadTimeout < 0 || l.WriteTimeout < 0 || l.IdleTimeout < 0 || l.MaxHeaderBytes < 0 {
 		return nil, nil, errors.New("timeouts and sizes must not be negative")
 	}
+	// net/http speaks HTTP/1 only: connListener has already sent every
+	// HTTP/2 connection to the HTTP/2 server.
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	srv := &http.Server{
 		Addr:              l.Address,
-		Handler:           withIOTimeouts(h, l.ReadTimeout, l.WriteTimeout),
+		Handler:           checkFraming(withIOTimeouts(h, l.ReadTimeout, l.WriteTimeout), log),
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
 		// net/http arms this deadline for each request before the
 		// handler runs (see withIOTimeouts, which then moves it forward
-		// while the response makes progress).
+		// while the response makes progress); the HTTP/2 server does so
+		// for each stream.
 		WriteTimeout:   l.WriteTimeout,
 		IdleTimeout:    l.IdleTimeout,
 		MaxHeaderBytes: l.MaxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		Protocols:      &protos,
+		ConnContext:    connContext,
 		// An HTTP/2 client may have this many requests in flight on one
 		// connection, each served on its own goroutine. It is net/http's
 		// default, said here so that a change of default cannot
 		// serialize clients that multiplex (100 is the least RFC 9113
-		// recommends).
+		// recommends). The HTTP/2 server reads it from here.
 		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 250},
 	}
 	if l.MaxHeaderBytes == 0 {
 		srv.MaxHeaderBytes = 1 << 20
 	}
+	//lint:ignore SA1019 x/net/http2's server is the one that serves a connection handed to it, as h2Guard needs (see listener)
+	sl := &listener{srv: srv, h2: &http2.Server{}, h2c: l.H2C}
 	var lc *listenerCert
 	if l.CertFile != "" {
 		if l.H2C {
@@ -172,15 +198,28 @@ func newHTTPServer(h http.Handler, l ListenerOptions, log *slog.Logger) (*http.S
 			return nil, nil, err
 		}
 		lc.cur.Store(cert)
-		protos.SetHTTP2(true)
 		// The certificate comes from GetCertificate rather than
 		// Certificates so that a reload can renew it in place.
-		srv.TLSConfig = &tls.Config{GetCertificate: lc.get, MinVersion: tls.VersionTLS12}
+		sl.tls = &tls.Config{GetCertificate: lc.get, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = sl.tls
 	}
-	if l.H2C {
-		protos.SetUnencryptedHTTP2(true)
+	// ConfigureServer hooks the HTTP/2 server's graceful GOAWAY into
+	// srv.Shutdown and adds h2 and http/1.1 to the TLS config's ALPN
+	// protocols (it makes a TLS config for a cleartext listener too,
+	// which nothing then uses).
+	//lint:ignore SA1019 x/net/http2's server is the one that serves a connection handed to it, as h2Guard needs (see listener)
+	if err := http2.ConfigureServer(srv, sl.h2); err != nil {
+		return nil, nil, err
 	}
-	return srv, lc, nil
+	return sl, lc, nil
+}
+
+// serveH2 serves one HTTP/2 connection until it ends.
+func (sl *listener) serveH2(base context.Context) func(net.Conn) {
+	return func(c net.Conn) {
+		//lint:ignore SA1019 x/net/http2's server is the one that serves a connection handed to it, as h2Guard needs (see listener)
+		sl.h2.ServeConn(c, &http2.ServeConnOpts{Context: base, BaseConfig: sl.srv, Handler: sl.srv.Handler})
+	}
 }
 
 // Listen binds every listener, so an address in use fails before any
@@ -188,8 +227,8 @@ func newHTTPServer(h http.Handler, l ListenerOptions, log *slog.Logger) (*http.S
 func (s *Server) Listen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, srv := range s.servers {
-		ln, err := net.Listen("tcp", srv.Addr)
+	for _, sl := range s.listeners {
+		ln, err := net.Listen("tcp", sl.srv.Addr)
 		if err != nil {
 			for _, l := range s.lns {
 				l.Close()
@@ -217,21 +256,23 @@ func (s *Server) Addrs() []net.Addr {
 // error that is not the normal end of serving.
 func (s *Server) Serve() error {
 	s.mu.Lock()
-	servers, lns := s.servers, s.lns
+	listeners, lns := s.listeners, s.lns
+	if len(lns) == len(listeners) && s.conns == nil {
+		for i, sl := range listeners {
+			base := sl.srv.BaseContext(lns[i])
+			s.conns = append(s.conns, newConnListener(lns[i], sl.tls, sl.h2c, sl.srv.ReadHeaderTimeout, sl.serveH2(base), s.log))
+		}
+	}
+	conns := s.conns
 	s.mu.Unlock()
-	if len(lns) != len(servers) {
+	if len(lns) != len(listeners) {
 		return errors.New("proxy: Serve before Listen")
 	}
-	errc := make(chan error, len(servers))
-	for i, srv := range servers {
+	errc := make(chan error, len(listeners))
+	for i, sl := range listeners {
 		go func() {
-			s.log.Info("listening", "address", lns[i].Addr().String(), "tls", srv.TLSConfig != nil, "h2c", srv.Protocols.UnencryptedHTTP2())
-			var err error
-			if srv.TLSConfig != nil {
-				err = srv.ServeTLS(lns[i], "", "")
-			} else {
-				err = srv.Serve(lns[i])
-			}
+			s.log.Info("listening", "address", lns[i].Addr().String(), "tls", sl.tls != nil, "h2c", sl.h2c)
+			err := sl.srv.Serve(conns[i])
 			if errors.Is(err, http.ErrServerClosed) {
 				err = nil
 			}
@@ -239,7 +280,7 @@ func (s *Server) Serve() error {
 		}()
 	}
 	var first error
-	for range servers {
+	for range listeners {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 		}
@@ -252,17 +293,28 @@ func (s *Server) Serve() error {
 // ctx's error when something had to be closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	servers := s.servers
+	listeners, conns := s.listeners, s.conns
 	s.mu.Unlock()
 	var wg sync.WaitGroup
-	errs := make([]error, len(servers))
-	for i, srv := range servers {
+	errs := make([]error, len(listeners))
+	for i, sl := range listeners {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Shutdown(ctx); err != nil {
+			// This also sends every HTTP/2 connection a GOAWAY, through
+			// the hook ConfigureServer registered, and closes the
+			// connListener, once net/http knows it is shutting down
+			// (closed earlier, it would take the accept error for a
+			// failure).
+			if err := sl.srv.Shutdown(ctx); err != nil {
 				errs[i] = err
-				srv.Close()
+				sl.srv.Close()
+			}
+			if i < len(conns) {
+				conns[i].Close() // if Serve had not yet passed it to net/http
+				if err := conns[i].drain(ctx); err != nil && errs[i] == nil {
+					errs[i] = err
+				}
 			}
 		}()
 	}

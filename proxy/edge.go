@@ -1,0 +1,302 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// connListener decides, for each connection of one listener, which
+// protocol serves it, before net/http's server sees it:
+//
+//   - on a TLS listener it runs the handshake; a connection that chose
+//     h2 by ALPN is served by the HTTP/2 server (serveH2), any other is
+//     handed to net/http's HTTP/1 server, which reads the plaintext;
+//   - on a cleartext listener with h2c, it reads the first bytes: the
+//     HTTP/2 client preface goes to serveH2, anything else to net/http
+//     with the bytes read so far. It decides at the first byte that
+//     differs from the preface, so a short request line (an HTTP/0.9
+//     "GET /") reaches net/http at once and is refused there, instead of
+//     waiting out the header timeout for bytes that never come, as
+//     net/http's own preface check does;
+//   - on a cleartext listener without h2c, it hands every connection to
+//     net/http as it is accepted.
+//
+// Doing the handshake here rather than in net/http is what puts the
+// HTTP/1 and HTTP/2 wrappers (clientConn, h2Guard) above TLS, where the
+// bytes are plaintext. HTTP/1 connections are net/http's to track and
+// drain; connListener tracks the others, those still being sorted and
+// those HTTP/2 serves, and Server.Shutdown drains them.
+type connListener struct {
+	inner   net.Listener
+	tls     *tls.Config // nil: cleartext
+	h2c     bool
+	timeout time.Duration // bounds the handshake and the preface read
+	serveH2 func(net.Conn)
+	log     *slog.Logger
+
+	h1     chan net.Conn // sorted connections for net/http's Accept
+	done   chan struct{} // closed by Close
+	failed chan struct{} // closed when the accept loop ends on an error
+	err    error         // why it ended; written before failed is closed
+	once   sync.Once
+
+	mu sync.Mutex // guards conns
+	// conns are the connections being sorted (false) or served as
+	// HTTP/2 (true).
+	conns map[net.Conn]bool
+	// wg counts the accept loop, the sorting goroutines and the HTTP/2
+	// connections.
+	wg sync.WaitGroup
+}
+
+func newConnListener(inner net.Listener, tlsConf *tls.Config, h2c bool, timeout time.Duration, serveH2 func(net.Conn), log *slog.Logger) *connListener {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	l := &connListener{
+		inner: inner, tls: tlsConf, h2c: h2c, timeout: timeout, serveH2: serveH2, log: log,
+		h1: make(chan net.Conn), done: make(chan struct{}), failed: make(chan struct{}),
+		conns: make(map[net.Conn]bool),
+	}
+	if l.sorts() {
+		l.wg.Add(1)
+		go l.acceptLoop()
+	}
+	return l
+}
+
+// sorts reports whether connections must be looked at before net/http
+// gets them.
+func (l *connListener) sorts() bool { return l.tls != nil || l.h2c }
+
+// Accept returns the next connection for net/http's HTTP/1 server.
+func (l *connListener) Accept() (net.Conn, error) {
+	if !l.sorts() {
+		c, err := l.inner.Accept()
+		if err != nil {
+			return nil, err
+		}
+		return &clientConn{Conn: c}, nil
+	}
+	select {
+	case c := <-l.h1:
+		return c, nil
+	case <-l.failed:
+		return nil, l.err
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Addr() net.Addr { return l.inner.Addr() }
+
+// Close stops accepting and closes the connections still being sorted;
+// HTTP/2 connections go on until they are drained (drain) or closed
+// (closeAll).
+func (l *connListener) Close() error {
+	var err error
+	l.once.Do(func() {
+		close(l.done)
+		err = l.inner.Close()
+		l.mu.Lock()
+		for c, h2 := range l.conns {
+			if !h2 {
+				c.Close()
+			}
+		}
+		l.mu.Unlock()
+	})
+	return err
+}
+
+// drain waits until the accept loop, the sorting and every HTTP/2
+// connection have ended, or ctx has; then it closes what is left and
+// returns ctx's error.
+func (l *connListener) drain(ctx context.Context) error {
+	ended := make(chan struct{})
+	go func() { l.wg.Wait(); close(ended) }()
+	select {
+	case <-ended:
+		return nil
+	case <-ctx.Done():
+	}
+	l.closeAll()
+	<-ended
+	return ctx.Err()
+}
+
+// closeAll closes every connection the listener tracks.
+func (l *connListener) closeAll() {
+	l.Close()
+	l.mu.Lock()
+	for c := range l.conns {
+		c.Close()
+	}
+	l.mu.Unlock()
+}
+
+func (l *connListener) acceptLoop() {
+	defer l.wg.Done()
+	var delay time.Duration
+	for {
+		c, err := l.inner.Accept()
+		if err != nil {
+			if temporaryAcceptError(err) {
+				// As net/http does: out of descriptors now is not out of
+				// them for good.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				l.log.Warn("accept failed; retrying", "address", l.Addr().String(), "err", err, "delay", delay)
+				select {
+				case <-time.After(delay):
+					continue
+				case <-l.done:
+					return
+				}
+			}
+			l.err = err
+			close(l.failed)
+			return
+		}
+		delay = 0
+		if !l.track(c, false) {
+			c.Close()
+			return
+		}
+		l.wg.Add(1)
+		go l.sort(c)
+	}
+}
+
+func temporaryAcceptError(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED)
+}
+
+// track adds c to the tracked connections; false once the listener is
+// closed.
+func (l *connListener) track(c net.Conn, h2 bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.done:
+		if !h2 {
+			return false
+		}
+	default:
+	}
+	l.conns[c] = h2
+	return true
+}
+
+func (l *connListener) untrack(c net.Conn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
+}
+
+// sort finds c's protocol and hands it on.
+func (l *connListener) sort(c net.Conn) {
+	defer l.wg.Done()
+	var h1, h2 net.Conn
+	if l.tls != nil {
+		h1, h2 = l.handshake(c)
+	} else {
+		h1, h2 = l.sniff(c)
+	}
+	switch {
+	case h2 != nil:
+		l.track(c, true)
+		l.serveH2(h2)
+		c.Close()
+		l.untrack(c)
+	case h1 != nil:
+		l.untrack(c)
+		select {
+		case l.h1 <- h1:
+		case <-l.done:
+			c.Close()
+		}
+	default:
+		c.Close()
+		l.untrack(c)
+	}
+}
+
+// handshake runs the TLS handshake within the listener's timeout, as
+// net/http does for its own TLS listeners.
+func (l *connListener) handshake(c net.Conn) (h1, h2 net.Conn) {
+	tc := tls.Server(c, l.tls)
+	_ = c.SetDeadline(time.Now().Add(l.timeout))
+	if err := tc.Handshake(); err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			_, _ = io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		}
+		l.log.Debug("TLS handshake failed", "client", c.RemoteAddr().String(), "err", err)
+		return nil, nil
+	}
+	_ = c.SetDeadline(time.Time{})
+	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		return nil, h2GuardTLS{newH2Guard(tc, l.log)}
+	}
+	return clientConnTLS{&clientConn{Conn: tc}}, nil
+}
+
+// looksLikeHTTP reports a first TLS record header that is the start of a
+// plaintext HTTP request.
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
+// sniff reads until the bytes differ from the HTTP/2 client preface or
+// are the whole of it.
+func (l *connListener) sniff(c net.Conn) (h1, h2 net.Conn) {
+	buf := make([]byte, len(clientPreface))
+	n := 0
+	_ = c.SetReadDeadline(time.Now().Add(l.timeout))
+	for n < len(buf) {
+		k, err := c.Read(buf[n:])
+		n += k
+		if !bytes.Equal(buf[:n], []byte(clientPreface[:n])) {
+			break
+		}
+		if err != nil {
+			if n < len(buf) {
+				return nil, nil // gone or silent before it said anything useful
+			}
+		}
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	if n == len(buf) && string(buf) == clientPreface {
+		return nil, newH2Guard(&prefixConn{Conn: c, prefix: buf}, l.log)
+	}
+	return &clientConn{Conn: c, prefix: buf[:n]}, nil
+}
+
+// prefixConn returns the bytes already read from its connection first.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
