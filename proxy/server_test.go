@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -216,86 +217,109 @@ func TestReadStall(t *testing.T) {
 }
 
 // TestShutdownDrains: Shutdown stops accepting at once but lets a request
-// in flight finish with its whole body, then returns nil.
+// in flight finish with its whole body, then returns nil; over HTTP/1.1,
+// h2c and HTTP/2 over TLS, whose connections the HTTP/2 server drains
+// with a GOAWAY.
 func TestShutdownDrains(t *testing.T) {
 	checkLeaks(t)
-	arrived := make(chan struct{})
-	release := make(chan struct{})
-	body := strings.Repeat("drained ", 1<<12)
-	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(arrived)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-			return
-		}
-		io.WriteString(w, body)
-	}))
-	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
-	srv := startServer(t, newHandler(t, Options{Routes: []RouteOptions{{Upstream: u}}}), ListenerOptions{})
-	var once atomicOnce
-	t.Cleanup(func() { once.do(func() { close(release) }) })
+	certFile, keyFile, roots := writeCert(t, t.TempDir())
+	h2tls := func(t testing.TB) *http.Client {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr, Timeout: clientTimeout}
+	}
+	for _, tt := range []struct {
+		name   string
+		lo     ListenerOptions
+		client func(testing.TB) *http.Client
+		scheme string
+		proto  int
+	}{
+		{"HTTP/1.1", ListenerOptions{}, newClient, "http", 1},
+		{"h2c", ListenerOptions{H2C: true}, newH2CClient, "http", 2},
+		{"HTTP/2 over TLS", ListenerOptions{CertFile: certFile, KeyFile: keyFile}, h2tls, "https", 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			arrived := make(chan struct{})
+			release := make(chan struct{})
+			body := strings.Repeat("drained ", 1<<12)
+			be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				close(arrived)
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return
+				}
+				io.WriteString(w, body)
+			}))
+			u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
+			srv := startServer(t, newHandler(t, Options{Routes: []RouteOptions{{Upstream: u}}}), tt.lo)
+			var once atomicOnce
+			t.Cleanup(func() { once.do(func() { close(release) }) })
 
-	type result struct {
-		code int
-		body string
-		err  error
-	}
-	done := make(chan result, 1)
-	c := newClient(t)
-	go func() {
-		resp, err := c.Get("http://" + srv.addr + "/slow")
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- result{resp.StatusCode, string(b), err}
-	}()
-	waitFor(t, arrived, "the request to reach the upstream")
+			type result struct {
+				code  int
+				proto int
+				body  string
+				err   error
+			}
+			done := make(chan result, 1)
+			c := tt.client(t)
+			go func() {
+				resp, err := c.Get(tt.scheme + "://" + srv.addr + "/slow")
+				if err != nil {
+					done <- result{err: err}
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				done <- result{resp.StatusCode, resp.ProtoMajor, string(b), err}
+			}()
+			waitFor(t, arrived, "the request to reach the upstream")
 
-	shutdown := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		shutdown <- srv.Shutdown(ctx)
-	}()
+			shutdown := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				shutdown <- srv.Shutdown(ctx)
+			}()
 
-	// Wait until the listener is gone.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		conn, err := net.Dial("tcp", srv.addr)
-		if err != nil {
-			break
-		}
-		conn.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("still accepting connections 5s after Shutdown")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	select {
-	case err := <-shutdown:
-		t.Fatalf("Shutdown returned %v with a request in flight; want it to wait", err)
-	default:
-	}
+			// Wait until the listener is gone.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				conn, err := net.Dial("tcp", srv.addr)
+				if err != nil {
+					break
+				}
+				conn.Close()
+				if time.Now().After(deadline) {
+					t.Fatalf("still accepting connections 5s after Shutdown")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			select {
+			case err := <-shutdown:
+				t.Fatalf("Shutdown returned %v with a request in flight; want it to wait", err)
+			default:
+			}
 
-	once.do(func() { close(release) })
-	r := waitFor(t, done, "the in-flight request")
-	if r.err != nil || r.code != http.StatusOK || r.body != body {
-		t.Errorf("in-flight request: got %d, %d bytes, %v; want 200, %d bytes, nil", r.code, len(r.body), r.err, len(body))
-	}
-	if err := waitFor(t, shutdown, "Shutdown to return"); err != nil {
-		t.Errorf("Shutdown: got %v; want nil", err)
-	}
-	select {
-	case <-srv.done:
-		if srv.served != nil {
-			t.Errorf("Serve: got %v; want nil", srv.served)
-		}
-	case <-time.After(10 * time.Second):
-		t.Errorf("Serve did not return after Shutdown")
+			once.do(func() { close(release) })
+			r := waitFor(t, done, "the in-flight request")
+			if r.err != nil || r.code != http.StatusOK || r.body != body {
+				t.Errorf("in-flight request: got %d, %d bytes, %v; want 200, %d bytes, nil", r.code, len(r.body), r.err, len(body))
+			}
+			if err := waitFor(t, shutdown, "Shutdown to return"); err != nil {
+				t.Errorf("Shutdown: got %v; want nil", err)
+			}
+			select {
+			case <-srv.done:
+				if srv.served != nil {
+					t.Errorf("Serve: got %v; want nil", srv.served)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("Serve did not return after Shutdown")
+			}
+		})
 	}
 }
 
@@ -352,5 +376,48 @@ func TestNewServerRejects(t *testing.T) {
 	}
 	if n := len(s.Addrs()); n != 0 {
 		t.Errorf("Addrs after a failed Listen: got %d; want 0 (all released)", n)
+	}
+}
+
+// TestShutdownGraceEndsHTTP2: an HTTP/2 request still running when the
+// shutdown grace ends is cut off with its connection, and Shutdown
+// returns the context's error without waiting for it.
+func TestShutdownGraceEndsHTTP2(t *testing.T) {
+	checkLeaks(t)
+	arrived := make(chan struct{})
+	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-r.Context().Done()
+	}))
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
+	s, err := NewServer(newHandler(t, Options{Routes: []RouteOptions{{Upstream: u}}}), []ListenerOptions{{Address: "127.0.0.1:0", H2C: true}}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	failed := make(chan error, 1)
+	go func() {
+		resp, err := newH2CClient(t).Get("http://" + s.Addrs()[0].String() + "/hang")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		failed <- err
+	}()
+	waitFor(t, arrived, "the request at the upstream")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown: got %v; want the context's deadline", err)
+	}
+	if err := waitFor(t, failed, "the request to end"); err == nil {
+		t.Error("the request cut off by the shutdown got no error")
+	}
+	if err := waitFor(t, served, "Serve to return"); err != nil {
+		t.Errorf("Serve: got %v; want nil", err)
 	}
 }
