@@ -188,9 +188,9 @@ func (l *connListener) track(c net.Conn, h2 bool) bool {
 	defer l.mu.Unlock()
 	select {
 	case <-l.done:
-		if !h2 {
-			return false
-		}
+		// Too late: the shutdown's GOAWAY has gone to the HTTP/2
+		// connections there were, and net/http takes no more.
+		return false
 	default:
 	}
 	l.conns[c] = h2
@@ -214,8 +214,9 @@ func (l *connListener) sort(c net.Conn) {
 	}
 	switch {
 	case h2 != nil:
-		l.track(c, true)
-		l.serveH2(h2)
+		if l.track(c, true) {
+			l.serveH2(h2)
+		}
 		c.Close()
 		l.untrack(c)
 	case h1 != nil:

@@ -34,8 +34,11 @@ const (
 
 // h2ReadBuffer is the read buffer of an HTTP/2 connection. The framer
 // reads a frame's 9-byte header and then its payload, each straight from
-// the connection; with the buffer most frames cost no read of their own.
-const h2ReadBuffer = 16 << 10
+// the connection; with the buffer, small frames that arrive together cost
+// one read between them. A payload at least this large is read straight
+// into the framer's buffer, so the size is what an idle connection holds
+// (as net/http's HTTP/1 connections hold 4 KiB), not a bound on frames.
+const h2ReadBuffer = 4 << 10
 
 // clientPreface is what an HTTP/2 client sends first (RFC 9113 section
 // 3.4), before its first frame.
