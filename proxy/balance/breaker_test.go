@@ -117,6 +117,29 @@ func TestBreakerAllOpen(t *testing.T) {
 	}
 }
 
+// TestBreakerPanicSkipsOpen: with every target out of rotation, the
+// panic pick passes over targets whose breaker is open.
+func TestBreakerPanicSkipsOpen(t *testing.T) {
+	clock := newClock()
+	p := newPool(t, balance.Options{
+		Targets:  targetURLs(2),
+		MaxFails: 1, CoolDown: time.Hour, Now: clock.Now,
+		Breaker: &balance.BreakerOptions{MinRequests: 1, OpenTimeout: time.Hour},
+	})
+	ts := p.Targets()
+	acquireFor(t, p, ts[0]).Done(balance.Failure) // opens 0's breaker
+	ts[0].ReportFailure()
+	clock.Advance(time.Second)
+	ts[1].ReportFailure() // 1 is out for passive health only, and failed last
+	for i := range 10 {
+		if got, a := p.Acquire(get("/")); got != ts[1] {
+			t.Fatalf("acquire %d: got %v; want %s, the only one not open", i, got, ts[1].URL)
+		} else {
+			a.Done(balance.Ignored)
+		}
+	}
+}
+
 // TestBreakerIgnoredOutcomes: canceled requests neither trip nor count.
 func TestBreakerIgnoredOutcomes(t *testing.T) {
 	p := breakerPool(t, 1, time.Hour, "")
