@@ -135,6 +135,9 @@ func TestUpstreamErrors(t *testing.T) {
 			if resp.StatusCode != tt.wantCode || body != tt.wantBody {
 				t.Errorf("got %d %q; want %d %q", resp.StatusCode, body, tt.wantCode, tt.wantBody)
 			}
+			if ra := resp.Header.Get("Retry-After"); (tt.wantCode == http.StatusServiceUnavailable) != (ra != "") {
+				t.Errorf("Retry-After: got %q; want one exactly on a 503", ra)
+			}
 			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 				t.Errorf("Content-Type: got %q; want text/plain", ct)
 			}

@@ -183,3 +183,34 @@ func TestRestartedTargetBackOnCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryBreakerOpenRetryAfter: with the breakers of both targets open
+// (an operator's choice to fail fast, so no panic pick), the 503 says in
+// Retry-After when the first breaker lets a probe through.
+func TestEveryBreakerOpenRetryAfter(t *testing.T) {
+	checkLeaks(t)
+	a, b := newCounting(t), newCounting(t)
+	a.failing.Store(true)
+	b.failing.Store(true)
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{a.target(t), b.target(t)}, MaxFails: 1, Breaker: testBreaker(time.Minute)})
+	gw := gatewayTo(t, RouteOptions{Upstream: u}, Options{}).URL
+	c := newClient(t)
+	for i := 0; breakerState(u, 0) != balance.BreakerOpen || breakerState(u, 1) != balance.BreakerOpen; i++ {
+		if i == 20 {
+			t.Fatalf("breakers %s, %s after %d failures; want both open", breakerState(u, 0), breakerState(u, 1), i)
+		}
+		if r := do(t, c, gw+"/"); r.status != http.StatusInternalServerError {
+			t.Fatalf("got %d; want the origin's 500", r.status)
+		}
+	}
+	r := do(t, c, gw+"/")
+	if r.status != http.StatusServiceUnavailable || r.body != "no healthy upstream\n" {
+		t.Fatalf("got %d %q; want 503 no healthy upstream", r.status, r.body)
+	}
+	if n, err := strconv.Atoi(r.retryAfter); err != nil || n < 30 || n > 60 {
+		t.Errorf("Retry-After: got %q; want the minute's remainder (30 to 60 seconds)", r.retryAfter)
+	}
+	if n := u.Unavailable(); n != 1 {
+		t.Errorf("Unavailable: got %d; want 1", n)
+	}
+}

@@ -42,7 +42,8 @@
 // panic included, takes a target whose breaker is open; Acquire also
 // passes the request through the chosen target's breaker and moves on to
 // the next target when that breaker refuses. While every breaker refuses
-// Acquire returns nil at once and the request fails without a dial.
+// Acquire returns nil at once, the request fails without a dial, and
+// Pool.RetryAfter says when the first breaker lets a probe through.
 //
 // Pick runs for every request, so its paths read atomics only and do not
 // allocate; everything that can be computed ahead (the hash ring, the

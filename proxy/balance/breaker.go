@@ -201,7 +201,8 @@ func (t *Target) Admit() (a Admission, ok bool) {
 // Acquire picks a target for r that is not in tried and whose breaker
 // admits the request, trying the others in the policy's order when the
 // pick's breaker refuses. A first attempt (tried empty) falls back on a
-// panic pick as Pick does. It returns nil when no target is left. Report the outcome with the Admission's Done.
+// panic pick as Pick does. It returns nil when no target is left; see
+// RetryAfter. Report the outcome with the Admission's Done.
 func (p *Pool) Acquire(r *http.Request, tried ...*Target) (*Target, Admission) {
 	var buf [4]*Target
 	skip := append(buf[:0], tried...)
@@ -225,6 +226,26 @@ func (p *Pool) Acquire(r *http.Request, tried ...*Target) (*Target, Admission) {
 		}
 		skip = append(skip, t)
 	}
+}
+
+// RetryAfter is how long until a target may be tried again when Acquire
+// has found none on a first attempt, which happens only when every
+// target's breaker refuses: the shortest time left on an open breaker,
+// 0 when some breaker is half-open (its probes all out) or the pool has
+// no breakers.
+func (p *Pool) RetryAfter() time.Duration {
+	if !p.breakers {
+		return 0
+	}
+	now := time.Now().UnixNano()
+	wait := int64(-1)
+	for _, t := range p.targets {
+		w := max(t.breaker.open.Load()-now, 0)
+		if wait < 0 || w < wait {
+			wait = w
+		}
+	}
+	return time.Duration(max(wait, 0))
 }
 
 // BreakerStates returns the state of every target's breaker, in

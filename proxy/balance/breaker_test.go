@@ -115,6 +115,10 @@ func TestBreakerAllOpen(t *testing.T) {
 	if st := tg.Status(); st.Healthy || st.Breaker != balance.BreakerOpen {
 		t.Errorf("status: got %+v; want unhealthy, breaker open", st)
 	}
+	// An open breaker is no panic candidate: failing fast is its point.
+	if w := p.RetryAfter(); w <= 59*time.Minute || w > time.Hour {
+		t.Errorf("RetryAfter: got %v; want the open timeout's remainder, just under 1h", w)
+	}
 }
 
 // TestBreakerPanicSkipsOpen: with every target out of rotation, the
@@ -137,6 +141,9 @@ func TestBreakerPanicSkipsOpen(t *testing.T) {
 		} else {
 			a.Done(balance.Ignored)
 		}
+	}
+	if p.RetryAfter() != 0 {
+		t.Errorf("RetryAfter: got %v; want 0 with a breaker closed", p.RetryAfter())
 	}
 }
 
