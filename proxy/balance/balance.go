@@ -26,8 +26,8 @@
 // the count and the escalation; a failing one takes it out until a check
 // passes.
 //
-// When no target is in rotation (every one cooling down, half-open with
-// its probe out, or failing its active check), a first attempt does not
+// When no target may be picked (every one cooling down, failing its
+// active check, or half-open with its probe out), a first attempt does not
 // fail: Pick and Acquire return the target whose last failure (request or
 // check) is the oldest, as Envoy's panic threshold and nginx's rule for a
 // single server do, so a lone target that is back serves the first request
@@ -285,9 +285,9 @@ func (p *Pool) Targets() []*Target {
 	return append([]*Target(nil), p.targets...)
 }
 
-// Healthy reports whether at least one target is in rotation (or
-// half-open with its probe free). When none is, Pick still returns a
-// panic pick unless every breaker is open.
+// Healthy reports whether at least one target is in rotation or
+// half-open. When none is, Pick still returns a panic pick unless every
+// breaker is open.
 func (p *Pool) Healthy() bool {
 	var now int64
 	for _, t := range p.targets {

@@ -83,8 +83,8 @@ func TestHalfOpenSingleProbe(t *testing.T) {
 			if n := countPicks(p, 600, req, nil)[tg.URL.String()]; n != 1 {
 				t.Fatalf("half-open target picked %d times of 600; want 1 (the probe)", n)
 			}
-			if tg.Healthy() {
-				t.Error("healthy while its probe is out")
+			if !tg.Healthy() {
+				t.Error("half-open target unhealthy while its probe is out; want healthy (for status and readiness)")
 			}
 			tg.ReportFailure()
 			if got := coolDownLeft(tg, clock); got != 2*balance.BaseCoolDown {
@@ -108,15 +108,13 @@ func TestHalfOpenSingleProbe(t *testing.T) {
 				}
 				got.ReportSuccess()
 			}
-			if tg.Healthy() {
-				t.Error("healthy while its probe is out")
+			if n := countPicks(p, 600, req, nil)[tg.URL.String()]; n != 0 {
+				t.Fatalf("half-open target picked %d times while its probe is out; want 0", n)
 			}
 			adm.Done(balance.Ignored)
-			if !tg.Healthy() {
-				t.Error("probe slot still taken after the probe was ignored")
-			}
 
-			// Probe, succeed: back in rotation for every pick.
+			// The slot is free again. Probe, succeed: back in rotation for
+			// every pick.
 			if n := countPicks(p, 600, req, nil)[tg.URL.String()]; n != 1 {
 				t.Fatalf("half-open target picked %d times of 600; want 1 (the probe)", n)
 			}

@@ -153,9 +153,10 @@ func (t *Target) restore(reason string) {
 // reported, so that the next pick may probe t.
 func (t *Target) releaseProbe() { t.probe.Store(0) }
 
-// Healthy reports whether t may be picked now: it is not out after
-// failures or a failed active check, its half-open probe (if it is
-// half-open) is not out, and its breaker, if any, is not open.
+// Healthy reports whether t is in rotation or half-open: it is not
+// cooling down after failures, not failing its active check, and its
+// breaker, if any, is not open. A half-open target is healthy even while
+// its probe is out and picks pass it by.
 func (t *Target) Healthy() bool {
 	var now int64
 	return t.available(&now)
@@ -189,9 +190,9 @@ func (t *Target) Status() TargetStatus {
 type state uint8
 
 const (
-	stateOut      state = iota // cooling down, failed its check, breaker open, or its probe is out
+	stateOut      state = iota // cooling down, failed its check, or breaker open
 	stateIn                    // in rotation
-	stateHalfOpen              // cool-down over, probe not claimed
+	stateHalfOpen              // cool-down over: one pick at a time may probe it
 )
 
 // state reads t's pick state. *now caches the pool's clock in Unix
@@ -211,13 +212,12 @@ func (t *Target) state(now *int64) state {
 	if *now < d {
 		return stateOut
 	}
-	if p := t.probe.Load(); p != 0 && *now < p {
-		return stateOut
-	}
 	return stateHalfOpen
 }
 
-// available reports whether t may be picked, claiming nothing.
+// available reports whether t is in rotation or half-open, claiming
+// nothing: a half-open target counts as healthy for status and
+// readiness even while its probe is out, as it did before the probe.
 func (t *Target) available(now *int64) bool { return t.state(now) != stateOut }
 
 // take reports whether a pick may have t. When t is half-open it must
