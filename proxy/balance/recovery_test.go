@@ -68,18 +68,19 @@ func TestCoolDownEscalates(t *testing.T) {
 // TestHalfOpenSingleProbe: once a target's cool-down ends, one pick
 // takes it as the probe and no other pick does while the probe is out;
 // the probe's outcome decides, and an ignored probe frees the slot.
+// Every cool-down lasts cool_down, 1s, so only the probe is under test.
 func TestHalfOpenSingleProbe(t *testing.T) {
 	for _, policy := range []string{"round_robin", "least_requests", "hash"} {
 		t.Run(policy, func(t *testing.T) {
 			clock := newClock()
 			p := newPool(t, balance.Options{Targets: targetURLs(3), Policy: policy, HashOn: "path",
-				MaxFails: 1, CoolDown: 10 * time.Second, Now: clock.Now})
+				MaxFails: 1, CoolDown: time.Second, Now: clock.Now})
 			tg := p.Targets()[0]
 			req := func(i int) *http.Request { return get("/p/" + string(rune('a'+i%26)) + string(rune('a'+i/26%26))) }
 			takeOut(tg, 1)
 			clock.Advance(balance.BaseCoolDown)
 
-			// Probe, fail: out for the second, longer cool-down.
+			// Probe, fail: out for another cool-down.
 			if n := countPicks(p, 600, req, nil)[tg.URL.String()]; n != 1 {
 				t.Fatalf("half-open target picked %d times of 600; want 1 (the probe)", n)
 			}
@@ -87,15 +88,15 @@ func TestHalfOpenSingleProbe(t *testing.T) {
 				t.Error("half-open target unhealthy while its probe is out; want healthy (for status and readiness)")
 			}
 			tg.ReportFailure()
-			if got := coolDownLeft(tg, clock); got != 2*balance.BaseCoolDown {
-				t.Fatalf("after a failed probe: cool-down %v; want %v", got, 2*balance.BaseCoolDown)
+			if got := coolDownLeft(tg, clock); got != time.Second {
+				t.Fatalf("after a failed probe: cool-down %v; want 1s", got)
 			}
 			if n := countPicks(p, 600, req, nil)[tg.URL.String()]; n != 0 {
 				t.Fatalf("cooling target picked %d times; want 0", n)
 			}
 
 			// An ignored probe (the client left) frees the slot.
-			clock.Advance(2 * balance.BaseCoolDown)
+			clock.Advance(time.Second)
 			var adm balance.Admission
 			for i := 0; ; i++ {
 				if i == 600 {
