@@ -396,9 +396,12 @@ func (p *Pool) scan(start uint64, skip []*Target, charge bool) (*Target, bool) {
 		if skipped(skip, t) {
 			continue
 		}
-		ok, probe := t.take(&now)
-		if !ok {
-			continue
+		probe := false
+		if !t.inRotation() {
+			var ok bool
+			if ok, probe = t.take(&now); !ok {
+				continue
+			}
 		}
 		// Charging the skipped slots to the rotation hands an unhealthy
 		// target's share to all others evenly rather than all of it to
@@ -429,14 +432,16 @@ func (p *Pool) pickLeast(skip []*Target) (*Target, bool) {
 		if skipped(skip, t) {
 			continue
 		}
-		switch t.state(&now) {
-		case stateOut:
-			continue
-		case stateHalfOpen:
-			if ok, probe := t.take(&now); ok {
-				return t, probe
+		if !t.inRotation() {
+			switch t.state(&now) {
+			case stateOut:
+				continue
+			case stateHalfOpen:
+				if ok, probe := t.take(&now); ok {
+					return t, probe
+				}
+				continue
 			}
-			continue
 		}
 		if load := t.inFlight.Load(); best == nil || load < bestLoad {
 			best, bestLoad = t, load

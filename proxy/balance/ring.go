@@ -70,6 +70,9 @@ func (r *ring) pick(targets []*Target, key string, skip []*Target) (*Target, boo
 		}
 		last = o
 		if t := targets[o]; !skipped(skip, t) {
+			if t.inRotation() {
+				return t, false
+			}
 			if ok, probe := t.take(&now); ok {
 				return t, probe
 			}

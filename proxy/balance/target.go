@@ -81,10 +81,15 @@ func (t *Target) Done() { t.inFlight.Add(-1) }
 // when t went out, says little about t now, and changes nothing.
 func (t *Target) ReportSuccess() {
 	// Reading first keeps the common case (in rotation, no failures)
-	// from writing to a cache line every request shares.
-	if t.fails.Load() == 0 && t.downUntil.Load() == 0 {
+	// from writing to a cache line every request shares; kept this
+	// small, the check is inlined at the call.
+	if t.fails.Load()|t.downUntil.Load() == 0 {
 		return
 	}
+	t.reportSuccess()
+}
+
+func (t *Target) reportSuccess() {
 	if d := t.downUntil.Load(); d != 0 && !t.panicked.Load() && t.pool.now().UnixNano() < d {
 		return
 	}
@@ -219,6 +224,13 @@ func (t *Target) state(now *int64) state {
 // nothing: a half-open target counts as healthy for status and
 // readiness even while its probe is out, as it did before the probe.
 func (t *Target) available(now *int64) bool { return t.state(now) != stateOut }
+
+// inRotation is the common case of state, small enough to be inlined
+// into the pick loops: no breaker, the check passing (or off), not out.
+// The loops test it before calling take.
+func (t *Target) inRotation() bool {
+	return t.breaker == nil && t.activeOK.Load() && t.downUntil.Load() == 0
+}
 
 // take reports whether a pick may have t. When t is half-open it must
 // win the claim on t's probe first, and probe is then true: the claim
