@@ -151,6 +151,9 @@ type Pool struct {
 	// rr is the rotation shared by round_robin, least_requests' tie
 	// break and hash's fallback for requests without a key.
 	rr atomic.Uint64
+	// panicRR breaks ties among panic candidates, as among targets
+	// whose checks failed in the same round of a clock that stands still.
+	panicRR atomic.Uint64
 
 	maxFails int64
 	coolDown time.Duration
@@ -346,11 +349,10 @@ func (p *Pool) pick(r *http.Request, skip []*Target) (t *Target, probe bool) {
 
 // pickPanic is the pick when none is in rotation: of the targets not in
 // skip whose breaker is not open, the one whose last failure is the
-// oldest. Ties, as among targets that never failed, go to the first
-// from the rotation's position.
+// oldest. Ties, as among targets that never failed, take turns.
 func (p *Pool) pickPanic(skip []*Target) *Target {
 	n := uint64(len(p.targets))
-	start := p.rr.Load()
+	start := p.panicRR.Add(1) - 1
 	var best *Target
 	var bestAt int64
 	for i := range n {

@@ -179,6 +179,21 @@ func TestPanicPick(t *testing.T) {
 		})
 	}
 
+	t.Run("ties take turns", func(t *testing.T) {
+		clock := newClock()
+		p := newPool(t, balance.Options{Targets: targetURLs(2), Policy: "hash", HashOn: "path",
+			MaxFails: 1, CoolDown: time.Hour, Now: clock.Now})
+		for _, tg := range p.Targets() {
+			takeOut(tg, 1) // at the same instant
+		}
+		got := countPicks(p, 10, func(int) *http.Request { return get("/same") }, nil)
+		for _, u := range urlsOf(p.Targets()) {
+			if got[u] != 5 {
+				t.Fatalf("panic picks %v; want 5 each", got)
+			}
+		}
+	})
+
 	t.Run("half-open with its probe out", func(t *testing.T) {
 		clock := newClock()
 		p := newPool(t, balance.Options{Targets: targetURLs(1), MaxFails: 1, CoolDown: 10 * time.Second, Now: clock.Now})
