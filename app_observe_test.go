@@ -61,9 +61,9 @@ func deadAddr(t *testing.T) string {
 
 const zBody = 4096
 
-// observedApp runs a gateway with a caching, a compressing, a dead and
-// a flaky (one dead target of two) route, metrics on the admin listener
-// and the access log in a file.
+// observedApp runs a gateway with a caching, a compressing, a dead (its
+// breaker opens on the first failure) and a flaky (one dead target of
+// two) route, metrics on the admin listener and the access log in a file.
 func observedApp(t *testing.T) (a *app, gw, adm, appURL, dead, logPath string) {
 	t.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -96,6 +96,7 @@ upstreams:
   dead:
     targets: [%q]
     health_check: {max_fails: 1, cool_down: 1m}
+    circuit_breaker: {min_requests: 1, open_timeout: 1m}
   flaky:
     targets: [%q, %q]
     health_check: {max_fails: 0}
@@ -159,7 +160,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		t.Fatalf("dead: %d; want 502", st)
 	}
 	if st, _, _ := send(t, "GET", gw+"/dead/x"); st != http.StatusServiceUnavailable {
-		t.Fatalf("dead again: %d; want 503 (the target is out)", st)
+		t.Fatalf("dead again: %d; want 503 (the target's breaker is open)", st)
 	}
 	for range 4 {
 		if st, _, _ := send(t, "GET", gw+"/flaky/x"); st != 200 {

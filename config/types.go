@@ -156,10 +156,12 @@ type HTTP2 struct {
 type HealthCheck struct {
 	// MaxFails consecutive failures take a target out (0 disables).
 	MaxFails int `yaml:"max_fails" json:"max_fails"`
-	// CoolDown is how long a failed target stays out.
+	// CoolDown is the longest a failed target stays out: cool-downs in
+	// a row last 1s, 2s, 4s, ... up to it (see package balance).
 	CoolDown Duration `yaml:"cool_down" json:"cool_down"`
 	// Path enables active checks: GET Path on each target every
-	// Interval; a 2xx or 3xx within Timeout is healthy.
+	// Interval; a 2xx or 3xx within Timeout is healthy and brings a
+	// target that failed back at once.
 	Path     string   `yaml:"path" json:"path"`
 	Interval Duration `yaml:"interval" json:"interval"`
 	Timeout  Duration `yaml:"timeout" json:"timeout"`

@@ -78,6 +78,11 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, ro *rout
 	h.log.Warn("upstream error",
 		"route", ro.name, "upstream", ro.upstream.name, "target", target,
 		"method", r.Method, "upstream_path", r.URL.Path, "status", status, "err", err)
+	if nt := (*noTargetError)(nil); errors.As(err, &nt) {
+		// When the first breaker lets a probe through; a client that
+		// waits that long is not refused by the same open breakers.
+		w.Header().Set("Retry-After", retryAfter(nt.wait))
+	}
 	if status == StatusClientClosed {
 		// Write nothing, and do not let net/http write its implicit
 		// empty 200 either: the client may still be there, as when its

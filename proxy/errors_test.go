@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gateway/proxy/balance"
 )
 
 // noDeadlineSeen is a middleware that fails the test if the request it
@@ -91,9 +93,11 @@ func TestUpstreamErrors(t *testing.T) {
 			requests: 1, wantCode: http.StatusBadGateway, wantBody: "upstream reset connection\n",
 		},
 		{
-			// The first request fails and takes the only target out.
-			name:     "all targets out",
-			opts:     UpstreamOptions{MaxFails: 1, CoolDown: time.Hour},
+			// The first request fails and opens the only target's
+			// breaker. (A target out for passive health alone would
+			// still get a panic pick.)
+			name:     "all targets open",
+			opts:     UpstreamOptions{Breaker: &balance.BreakerOptions{MinRequests: 1, OpenTimeout: time.Hour}},
 			requests: 2, wantCode: http.StatusServiceUnavailable, wantBody: "no healthy upstream\n",
 		},
 	}
@@ -130,6 +134,9 @@ func TestUpstreamErrors(t *testing.T) {
 			}
 			if resp.StatusCode != tt.wantCode || body != tt.wantBody {
 				t.Errorf("got %d %q; want %d %q", resp.StatusCode, body, tt.wantCode, tt.wantBody)
+			}
+			if ra := resp.Header.Get("Retry-After"); (tt.wantCode == http.StatusServiceUnavailable) != (ra != "") {
+				t.Errorf("Retry-After: got %q; want one exactly on a 503", ra)
 			}
 			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 				t.Errorf("Content-Type: got %q; want text/plain", ct)

@@ -551,6 +551,10 @@ func TestBreakerAllOpenFailsFast(t *testing.T) {
 		if r.status != http.StatusServiceUnavailable || r.body != "no healthy upstream\n" {
 			t.Errorf("got %d %q; want 503 no healthy upstream", r.status, r.body)
 		}
+		// The open timeout's remainder, in whole seconds rounded up.
+		if n, err := strconv.Atoi(r.retryAfter); err != nil || n < 30 || n > 60 {
+			t.Errorf("Retry-After: got %q; want the minute's remainder (30 to 60 seconds)", r.retryAfter)
+		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("took %v; want an answer at once", d)
 		}
@@ -600,8 +604,8 @@ func TestBreakerOpenServesStale(t *testing.T) {
 		t.Errorf("stale-if-error route: got %d %q (%s); want the stale entry", r.status, r.body, r.cacheState)
 	}
 	for _, p := range []string{"/b/page", "/a/other"} {
-		if r := do(t, cl, gw.URL+p); r.status != http.StatusServiceUnavailable || r.body != "no healthy upstream\n" {
-			t.Errorf("%s: got %d %q; want 503 no healthy upstream", p, r.status, r.body)
+		if r := do(t, cl, gw.URL+p); r.status != http.StatusServiceUnavailable || r.body != "no healthy upstream\n" || r.retryAfter == "" {
+			t.Errorf("%s: got %d %q, Retry-After %q; want 503 no healthy upstream with a Retry-After", p, r.status, r.body, r.retryAfter)
 		}
 	}
 	if h, n := origin.hits.Load(), origin.accepted.Load(); h != hits || n != conns {

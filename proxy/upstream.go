@@ -66,7 +66,8 @@ type UpstreamOptions struct {
 
 	// Breaker, when set, gives each target a circuit breaker (see
 	// balance.BreakerOptions): an open target is skipped, and while
-	// every target is open requests fail at once with 503.
+	// every target is open requests fail at once with 503 and a
+	// Retry-After of the time left until the first breaker half-opens.
 	Breaker *balance.BreakerOptions
 
 	Logger *slog.Logger
@@ -96,8 +97,17 @@ type Upstream struct {
 
 var _ http.RoundTripper = (*Upstream)(nil)
 
-// errNoTarget is returned when every target is out of service.
+// errNoTarget is returned when no target can take a request: every
+// target's breaker refuses it. Such errors are *noTargetError, which
+// says when to try again.
 var errNoTarget = errors.New("no healthy upstream target")
+
+// noTargetError is errNoTarget with the time until a breaker lets a
+// probe through, for the 503's Retry-After.
+type noTargetError struct{ wait time.Duration }
+
+func (e *noTargetError) Error() string { return errNoTarget.Error() }
+func (e *noTargetError) Unwrap() error { return errNoTarget }
 
 // NewUpstream builds the transport and the balancing pool. Call Start to
 // begin active health checks and Close to stop them.
@@ -278,8 +288,9 @@ func (u *Upstream) Status() []balance.TargetStatus {
 func (u *Upstream) BreakerStates() []balance.BreakerState { return u.pool.BreakerStates() }
 
 // Unavailable counts the requests that failed at once with 503 because
-// no target could take them: every breaker open, or every target out
-// after failures or failed checks.
+// no target could take them: every target's breaker open (or half-open
+// with its probes out). Targets out after failures or failed checks do
+// not count: with all of them out, the pool makes a panic pick.
 func (u *Upstream) Unavailable() uint64 { return u.unavailable.Load() }
 
 // roundTrip sends req to a target chosen by the pool and returns the
@@ -289,10 +300,11 @@ func (u *Upstream) Unavailable() uint64 { return u.unavailable.Load() }
 func (u *Upstream) roundTrip(req *http.Request) (*http.Response, *balance.Target, error) {
 	t, adm := u.pool.Acquire(req)
 	if t == nil {
-		// Every target is out, its breaker open or cooling down: fail
-		// now, without a dial. A cached route may answer stale.
+		// Every target's breaker refuses (targets out for passive or
+		// active health alone still get a panic pick): fail now,
+		// without a dial. A cached route may answer stale.
 		u.unavailable.Add(1)
-		return nil, nil, errNoTarget
+		return nil, nil, &noTargetError{wait: u.pool.RetryAfter()}
 	}
 	resp, err := u.try(req, t, adm)
 	if err != nil && u.retry && neverSent(err) && retryable(req) && req.Context().Err() == nil {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"gateway/proxy/balance"
 )
 
 // retrySetup is an upstream of two targets for round_robin, a closed port
@@ -86,18 +88,19 @@ func TestRetry(t *testing.T) {
 }
 
 // TestHealthyAfterFailures uses an injected clock: a target leaves the
-// rotation after MaxFails failures in a row and comes back after
-// CoolDown, with no active checks configured.
+// rotation after MaxFails failures in a row and is half-open after its
+// first cool-down, BaseCoolDown, with no active checks configured. As
+// the only target, it is still tried while out (the panic pick), so the
+// client sees the upstream's own failure rather than a 503.
 func TestHealthyAfterFailures(t *testing.T) {
 	checkLeaks(t)
 	for _, maxFails := range []int{1, 3} {
 		t.Run("MaxFails="+strconv.Itoa(maxFails), func(t *testing.T) {
 			clock := newClock()
-			const coolDown = 30 * time.Second
 			u := newUpstream(t, UpstreamOptions{
 				Targets:  []*url.URL{mustURL(t, "http://"+deadAddr(t))},
 				MaxFails: maxFails,
-				CoolDown: coolDown,
+				CoolDown: 30 * time.Second,
 				Now:      clock.Now,
 			})
 			gw := gatewayTo(t, RouteOptions{Upstream: u}, Options{})
@@ -116,21 +119,27 @@ func TestHealthyAfterFailures(t *testing.T) {
 			if st := u.Status()[0]; st.Healthy || st.ConsecutiveFails != maxFails || st.DownUntil.IsZero() {
 				t.Errorf("Status: got %+v; want unhealthy, %d failures, a down-until time", st, maxFails)
 			}
-			if code, _ := get(t, c, gw.URL); code != http.StatusServiceUnavailable {
-				t.Errorf("request while out: got %d; want 503", code)
+			if code, _ := get(t, c, gw.URL); code != http.StatusBadGateway {
+				t.Errorf("request while out: got %d; want 502 (tried as the panic pick)", code)
+			}
+			if n := u.Unavailable(); n != 0 {
+				t.Errorf("Unavailable: got %d; want 0", n)
 			}
 
-			clock.Advance(coolDown - time.Second)
+			clock.Advance(balance.BaseCoolDown - time.Millisecond)
 			if u.Healthy() {
 				t.Errorf("Healthy before the cool-down ends: got true; want false")
 			}
-			clock.Advance(time.Second)
+			clock.Advance(time.Millisecond)
 			if !u.Healthy() {
 				t.Errorf("Healthy after the cool-down: got false; want true")
 			}
-			// Back in rotation, it is tried again (and fails again).
+			// Half-open, it is probed (and fails again): out for twice as long.
 			if code, _ := get(t, c, gw.URL); code != http.StatusBadGateway {
 				t.Errorf("request after the cool-down: got %d; want 502", code)
+			}
+			if st := u.Status()[0]; st.DownUntil.Sub(clock.Now()) != 2*balance.BaseCoolDown {
+				t.Errorf("after a failed probe: down until %v from now; want %v", st.DownUntil.Sub(clock.Now()), 2*balance.BaseCoolDown)
 			}
 		})
 	}

@@ -9,20 +9,41 @@
 // an optional active check (a GET on every target at an interval) adds a
 // second one that also catches targets no traffic is reaching.
 //
-// A target is healthy when it is not cooling down after MaxFails
-// consecutive failures and, with active checks on, its last check passed.
-// When a cool-down ends the target is half-open: the failure count is left
-// as it was, so a single further failure takes it out for another
-// cool-down, and only a success resets the count. A target that is still
-// down thus costs one failed request per cool-down instead of MaxFails.
+// A target is in rotation until MaxFails consecutive failures take it out
+// for a cool-down. The n-th cool-down in a row lasts
+// min(BaseCoolDown<<(n-1), CoolDown), with the base lowered to CoolDown
+// when CoolDown is shorter: 1s, 2s, 4s, 8s, then 10s each time with the
+// default CoolDown of 10s. When a cool-down ends the target is half-open:
+// the next pick that reaches it claims it as the probe, and no other pick
+// takes it while the probe is out (a claim never reported lapses after
+// CoolDown). The probe's success puts the target back in rotation and
+// resets the failure count and the escalation; its failure (or any
+// failure while half-open) starts the next, longer cool-down. Failures
+// during a cool-down do not extend it. A success during a cool-down comes
+// from a request sent before the target went out and changes nothing,
+// unless the request was a panic pick (below). A passing active check puts
+// a target back in rotation at once, ending any cool-down and resetting
+// the count and the escalation; a failing one takes it out until a check
+// passes.
+//
+// When no target may be picked (every one cooling down, failing its
+// active check, or half-open with its probe out), a first attempt does not
+// fail: Pick and Acquire return the target whose last failure (request or
+// check) is the oldest, as Envoy's panic threshold and nginx's rule for a
+// single server do, so a lone target that is back serves the first request
+// after its restart. A success of such a panic pick puts the target back
+// in rotation. Retries (a non-empty exclusion) never take a panic pick:
+// they return nil instead.
 //
 // With Options.Breaker each target also has a circuit breaker
 // (breaker.go): it opens on a failure ratio over a window rather than on
 // consecutive failures, and closes only after half-open probes succeed.
-// Pick skips open targets; Acquire also passes the request through the
-// chosen target's breaker and moves on to the next target when that
-// breaker refuses, so while every target is open it returns nil at once
-// and the request fails without a dial.
+// An open breaker is the operator's choice to fail fast, so no pick,
+// panic included, takes a target whose breaker is open; Acquire also
+// passes the request through the chosen target's breaker and moves on to
+// the next target when that breaker refuses. While every breaker refuses
+// Acquire returns nil at once, the request fails without a dial, and
+// Pool.RetryAfter says when the first breaker lets a probe through.
 //
 // Pick runs for every request, so its paths read atomics only and do not
 // allocate; everything that can be computed ahead (the hash ring, the
@@ -58,6 +79,11 @@ const (
 	// DefaultCoolDown applies when MaxFails is set but CoolDown is not:
 	// without it a failed target would come straight back.
 	DefaultCoolDown = 10 * time.Second
+	// BaseCoolDown is the first cool-down of a target (CoolDown when
+	// that is shorter); each further one in a row doubles, up to
+	// CoolDown. Short enough that a target back from a blip is probed
+	// within a second.
+	BaseCoolDown = time.Second
 	// DefaultHealthInterval applies when HealthPath is set without an
 	// interval.
 	DefaultHealthInterval = 10 * time.Second
@@ -74,11 +100,12 @@ type Options struct {
 	// "cookie:NAME". Other policies ignore it.
 	HashOn string
 
-	// MaxFails consecutive failures take a target out for CoolDown;
+	// MaxFails consecutive failures take a target out for a cool-down;
 	// 0 turns passive health off.
 	MaxFails int
-	// CoolDown is how long a failed target stays out
-	// (DefaultCoolDown when 0).
+	// CoolDown is the longest cool-down (DefaultCoolDown when 0): the
+	// first lasts BaseCoolDown (or CoolDown, if shorter) and each
+	// further one in a row doubles, up to CoolDown.
 	CoolDown time.Duration
 
 	// HealthPath, when set, turns on active checks: GET HealthPath
@@ -94,7 +121,8 @@ type Options struct {
 	// protocol settings as real traffic.
 	HealthClient *http.Client
 
-	// Now is the clock for cool-downs; nil means time.Now.
+	// Now is the clock for cool-downs and the panic pick's order; nil
+	// means time.Now. Breakers run on the wall clock.
 	Now func() time.Time
 	// Logger receives health transitions; nil means slog.Default().
 	Logger *slog.Logger
@@ -123,6 +151,9 @@ type Pool struct {
 	// rr is the rotation shared by round_robin, least_requests' tie
 	// break and hash's fallback for requests without a key.
 	rr atomic.Uint64
+	// panicRR breaks ties among panic candidates, as among targets
+	// whose checks failed in the same round of a clock that stands still.
+	panicRR atomic.Uint64
 
 	maxFails int64
 	coolDown time.Duration
@@ -257,7 +288,9 @@ func (p *Pool) Targets() []*Target {
 	return append([]*Target(nil), p.targets...)
 }
 
-// Healthy reports whether at least one target may be picked.
+// Healthy reports whether at least one target is in rotation or
+// half-open. When none is, Pick still returns a panic pick unless every
+// breaker is open.
 func (p *Pool) Healthy() bool {
 	var now int64
 	for _, t := range p.targets {
@@ -268,24 +301,40 @@ func (p *Pool) Healthy() bool {
 	return false
 }
 
-// Pick returns the target for r, never exclude, or nil when no other
-// target is healthy. exclude is the target a retry is moving away from;
-// pass nil on a first attempt. Pick skips targets whose breaker is open
-// but does not pass the request through the breaker; with breakers,
-// use Acquire.
-func (p *Pool) Pick(r *http.Request, exclude *Target) *Target {
-	var one [1]*Target
-	skip := one[:0]
-	if exclude != nil {
-		one[0] = exclude
-		skip = one[:]
+// coolDownFor is the length of a target's trips-th cool-down in a row.
+func (p *Pool) coolDownFor(trips int) time.Duration {
+	d := min(BaseCoolDown, p.coolDown)
+	for i := 1; i < trips && d < p.coolDown; i++ {
+		d *= 2
 	}
-	return p.pick(r, skip)
+	return min(d, p.coolDown)
 }
 
-// pick is Pick with any number of targets to avoid; a non-empty skip is
-// a retry or a re-pick after a breaker refused.
-func (p *Pool) pick(r *http.Request, skip []*Target) *Target {
+// Pick returns the target for r, never exclude. exclude is the target a
+// retry is moving away from; pass nil on a first attempt. A first attempt
+// gets a panic pick when no target is in rotation (see the package
+// comment), and nil only when every target's breaker is open; a retry
+// gets nil when no other target is in rotation. Pick skips targets whose
+// breaker is open but does not pass the request through the breaker;
+// with breakers, use Acquire.
+func (p *Pool) Pick(r *http.Request, exclude *Target) *Target {
+	if exclude == nil {
+		t, _ := p.pick(r, nil)
+		if t == nil {
+			t = p.pickPanic(nil)
+		}
+		return t
+	}
+	one := [1]*Target{exclude}
+	t, _ := p.pick(r, one[:])
+	return t
+}
+
+// pick is Pick without the panic pick, with any number of targets to
+// avoid; a non-empty skip is a retry or a re-pick after a breaker
+// refused. probe is true when t is half-open and this pick claimed its
+// probe.
+func (p *Pool) pick(r *http.Request, skip []*Target) (t *Target, probe bool) {
 	switch p.policy {
 	case leastRequests:
 		return p.pickLeast(skip)
@@ -298,6 +347,29 @@ func (p *Pool) pick(r *http.Request, skip []*Target) *Target {
 	return p.pickRoundRobin(skip)
 }
 
+// pickPanic is the pick when none is in rotation: of the targets not in
+// skip whose breaker is not open, the one whose last failure is the
+// oldest. Ties, as among targets that never failed, take turns.
+func (p *Pool) pickPanic(skip []*Target) *Target {
+	n := uint64(len(p.targets))
+	start := p.panicRR.Add(1) - 1
+	var best *Target
+	var bestAt int64
+	for i := range n {
+		t := p.targets[(start+i)%n]
+		if skipped(skip, t) || (t.breaker != nil && !t.breaker.mayPass()) {
+			continue
+		}
+		if at := t.lastFail.Load(); best == nil || at < bestAt {
+			best, bestAt = t, at
+		}
+	}
+	if best != nil && !best.panicked.Load() {
+		best.panicked.Store(true)
+	}
+	return best
+}
+
 // skipped reports whether t is in skip; skip holds a few targets at most.
 func skipped(skip []*Target, t *Target) bool {
 	for _, s := range skip {
@@ -308,7 +380,7 @@ func skipped(skip []*Target, t *Target) bool {
 	return false
 }
 
-func (p *Pool) pickRoundRobin(skip []*Target) *Target {
+func (p *Pool) pickRoundRobin(skip []*Target) (*Target, bool) {
 	if len(skip) > 0 {
 		// A retry takes the next target without turning the rotation:
 		// turning it would line every first attempt up on the target
@@ -318,13 +390,20 @@ func (p *Pool) pickRoundRobin(skip []*Target) *Target {
 	return p.scan(p.rr.Add(1)-1, nil, true)
 }
 
-func (p *Pool) scan(start uint64, skip []*Target, charge bool) *Target {
+func (p *Pool) scan(start uint64, skip []*Target, charge bool) (*Target, bool) {
 	n := uint64(len(p.targets))
 	var now int64
 	for i := range n {
 		t := p.targets[(start+i)%n]
-		if skipped(skip, t) || !t.available(&now) {
+		if skipped(skip, t) {
 			continue
+		}
+		probe := false
+		if !t.inRotation() {
+			var ok bool
+			if ok, probe = t.take(&now); !ok {
+				continue
+			}
 		}
 		// Charging the skipped slots to the rotation hands an unhealthy
 		// target's share to all others evenly rather than all of it to
@@ -332,17 +411,19 @@ func (p *Pool) scan(start uint64, skip []*Target, charge bool) *Target {
 		if charge && i > 0 {
 			p.rr.Add(i)
 		}
-		return t
+		return t, probe
 	}
-	return nil
+	return nil, false
 }
 
 // pickLeast scans every target for the fewest in-flight requests. Target
 // lists are short, so the exact answer costs a handful of atomic loads;
 // sampling two at random would only pay off for hundreds of targets. The
 // scan starts at a rotating offset so that ties, the norm when traffic is
-// light, are spread instead of always going to the first target.
-func (p *Pool) pickLeast(skip []*Target) *Target {
+// light, are spread instead of always going to the first target. A
+// half-open target whose probe this pick claims is taken at once: the
+// sooner it is probed, the sooner it is back.
+func (p *Pool) pickLeast(skip []*Target) (*Target, bool) {
 	n := uint64(len(p.targets))
 	start := p.rr.Add(1) - 1
 	var now int64
@@ -350,17 +431,28 @@ func (p *Pool) pickLeast(skip []*Target) *Target {
 	var bestLoad int64
 	for i := range n {
 		t := p.targets[(start+i)%n]
-		if skipped(skip, t) || !t.available(&now) {
+		if skipped(skip, t) {
 			continue
+		}
+		if !t.inRotation() {
+			switch t.state(&now) {
+			case stateOut:
+				continue
+			case stateHalfOpen:
+				if ok, probe := t.take(&now); ok {
+					return t, probe
+				}
+				continue
+			}
 		}
 		if load := t.inFlight.Load(); best == nil || load < bestLoad {
 			best, bestLoad = t, load
 		}
 	}
-	return best
+	return best, false
 }
 
-func (p *Pool) pickHash(key string, skip []*Target) *Target {
+func (p *Pool) pickHash(key string, skip []*Target) (*Target, bool) {
 	return p.ring.pick(p.targets, key, skip)
 }
 

@@ -418,6 +418,12 @@ func TestHashUnhealthyWalksAndReturns(t *testing.T) {
 		}
 	}
 	clock.Advance(time.Minute)
+	// Half-open, it takes one of its keys as the probe; the probe's
+	// success brings every key home.
+	if got := hashPick(p, "k0"); got != down.URL.String() {
+		t.Fatalf("probe: key k0 goes to %s, want %s", got, down.URL)
+	}
+	down.ReportSuccess()
 	for k, h := range home {
 		if got := hashPick(p, k); got != h {
 			t.Fatalf("after recovery key %s goes to %s, want %s", k, got, h)
@@ -428,7 +434,7 @@ func TestHashUnhealthyWalksAndReturns(t *testing.T) {
 func TestPassiveHealth(t *testing.T) {
 	const maxFails = 3
 	type step struct {
-		op          string // "fail", "ok", "tick" (4s), "advance" (a whole cool-down)
+		op          string // "fail", "ok", "tick" (400ms), "advance" (the longest cool-down)
 		wantHealthy bool   // target 0 after the step
 	}
 	tests := []struct {
@@ -452,6 +458,7 @@ func TestPassiveHealth(t *testing.T) {
 			{"fail", true}, {"fail", true}, {"fail", false},
 		}},
 		{"failures during cool-down do not extend it", []step{
+			// The first cool-down is BaseCoolDown, 1s.
 			{"fail", true}, {"fail", true}, {"fail", false}, {"tick", false},
 			{"fail", false}, {"fail", false}, {"tick", false}, {"tick", true},
 		}},
@@ -469,7 +476,7 @@ func TestPassiveHealth(t *testing.T) {
 				case "fail":
 					tg.ReportFailure()
 				case "tick":
-					clock.Advance(4 * time.Second)
+					clock.Advance(400 * time.Millisecond)
 				case "ok":
 					tg.ReportSuccess()
 				case "advance":
@@ -516,8 +523,13 @@ func TestPassiveHealth(t *testing.T) {
 			if p.Healthy() {
 				t.Errorf("%s: Healthy with every target out", policy)
 			}
-			if got := p.Pick(get("/x"), nil); got != nil {
-				t.Errorf("%s: picked %s with every target out", policy, got.URL)
+			// A first attempt gets a panic pick, a retry nothing.
+			got := p.Pick(get("/x"), nil)
+			if got == nil {
+				t.Fatalf("%s: got no pick with every target out; want a panic pick", policy)
+			}
+			if again := p.Pick(get("/x"), got); again != nil {
+				t.Errorf("%s: retry picked %s with every target out; want nil", policy, again.URL)
 			}
 			clock.Advance(time.Second)
 			if !p.Healthy() || p.Pick(get("/x"), nil) == nil {
@@ -767,22 +779,34 @@ func TestActiveTransitions(t *testing.T) {
 	}
 }
 
-func TestActiveAndPassiveCombine(t *testing.T) {
+// TestActivePassEndsCoolDown: a passing active check puts a target that
+// passive health took out back in rotation at once, with its failure
+// count reset, though the clock never reaches the cool-down's end; a
+// failing check takes it out.
+func TestActivePassEndsCoolDown(t *testing.T) {
 	hs := newHealthServer(t, 200)
 	clock := newClock()
-	p := newPool(t, balance.Options{Targets: []*url.URL{mustURL(hs.URL)}, MaxFails: 1, CoolDown: time.Second,
-		Now: clock.Now, HealthPath: "/h", HealthInterval: 20 * time.Millisecond})
-	p.Start()
+	p := newPool(t, balance.Options{Targets: []*url.URL{mustURL(hs.URL)}, MaxFails: 1, CoolDown: time.Hour, Now: clock.Now, HealthPath: "/h", HealthInterval: 20 * time.Millisecond})
 	tg := p.Targets()[0]
 	takeOut(tg, 1)
-	waitFor(t, "two checks", func() bool { return hs.hits.Load() >= 2 })
 	if tg.Healthy() {
-		t.Error("a passing check ended a passive cool-down")
+		t.Fatal("healthy right after max_fails failures")
 	}
-	clock.Advance(time.Second)
+	p.Start()
+	waitFor(t, "a passing check to end the cool-down", tg.Healthy)
+	if st := tg.Status(); st.ConsecutiveFails != 0 || !st.DownUntil.IsZero() {
+		t.Errorf("after a passing check: got %+v; want no failures, no cool-down", st)
+	}
+	// The count starts from zero: one failure takes it out again, for
+	// the first (shortest) cool-down.
+	takeOut(tg, 1)
+	if st := tg.Status(); st.Healthy || st.DownUntil.Sub(clock.Now()) != balance.BaseCoolDown {
+		t.Errorf("out again: got %+v; want out for %v", st, balance.BaseCoolDown)
+	}
+	waitFor(t, "the next passing check", tg.Healthy)
 	hs.status.Store(500)
 	waitFor(t, "active down", func() bool { return !tg.Status().ActiveOK })
-	if tg.Healthy() || p.Healthy() {
+	if tg.Healthy() {
 		t.Error("healthy with a failing check")
 	}
 }
@@ -845,6 +869,20 @@ func TestPickDoesNotAllocate(t *testing.T) {
 		r.Header.Set("Cookie", "a=b; sid=42")
 		if n := testing.AllocsPerRun(100, func() { p.Pick(r, nil).ReportSuccess() }); n != 0 {
 			t.Errorf("%s %s: %v allocations per Pick", tc.policy, tc.hashOn, n)
+		}
+		// Every target out: the panic pick, and an Acquire that ends in it.
+		clock := newClock()
+		p = newPool(t, balance.Options{Targets: targetURLs(4), Policy: tc.policy, HashOn: tc.hashOn, MaxFails: 1, Now: clock.Now})
+		for _, tg := range p.Targets() {
+			takeOut(tg, 1)
+		}
+		if n := testing.AllocsPerRun(100, func() {
+			p.Pick(r, nil)
+			tg, a := p.Acquire(r)
+			a.Done(balance.Ignored)
+			tg.ReportFailure()
+		}); n != 0 {
+			t.Errorf("%s %s: %v allocations per panic Pick", tc.policy, tc.hashOn, n)
 		}
 	}
 }

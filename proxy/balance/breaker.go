@@ -51,12 +51,22 @@ const (
 var errIgnored = errors.New("ignored")
 var errFailed = errors.New("failed")
 
-// Admission is a request's pass through a target's breaker. The zero
-// value (no breaker) is valid; Done on it does nothing.
-type Admission struct{ done func(error) }
+// Admission is a request's pass through a target's breaker, and its
+// claim on the target's half-open probe if it holds one. The zero value
+// (no breaker, no probe) is valid; Done on it does nothing.
+type Admission struct {
+	done  func(error)
+	probe *Target // the target whose half-open probe this request is
+}
 
 // Done reports the request's outcome to the breaker. Call it once.
+// Ignored also gives up the request's claim on a half-open probe, as
+// passive health hears nothing of such a request; ReportSuccess and
+// ReportFailure end the claim otherwise.
 func (a Admission) Done(o Outcome) {
+	if a.probe != nil && o == Ignored {
+		a.probe.releaseProbe()
+	}
 	if a.done == nil {
 		return
 	}
@@ -190,21 +200,52 @@ func (t *Target) Admit() (a Admission, ok bool) {
 
 // Acquire picks a target for r that is not in tried and whose breaker
 // admits the request, trying the others in the policy's order when the
-// pick's breaker refuses. It returns nil when no target is left. Report
-// the outcome with the Admission's Done.
+// pick's breaker refuses. A first attempt (tried empty) falls back on a
+// panic pick as Pick does. It returns nil when no target is left; see
+// RetryAfter. Report the outcome with the Admission's Done.
 func (p *Pool) Acquire(r *http.Request, tried ...*Target) (*Target, Admission) {
 	var buf [4]*Target
 	skip := append(buf[:0], tried...)
+	first := len(tried) == 0
 	for {
-		t := p.pick(r, skip)
+		t, probe := p.pick(r, skip)
+		if t == nil && first {
+			t = p.pickPanic(skip)
+		}
 		if t == nil {
 			return nil, Admission{}
 		}
 		if a, ok := t.Admit(); ok {
+			if probe {
+				a.probe = t
+			}
 			return t, a
+		}
+		if probe {
+			t.releaseProbe()
 		}
 		skip = append(skip, t)
 	}
+}
+
+// RetryAfter is how long until a target may be tried again when Acquire
+// has found none on a first attempt, which happens only when every
+// target's breaker refuses: the shortest time left on an open breaker,
+// 0 when some breaker is half-open (its probes all out) or the pool has
+// no breakers.
+func (p *Pool) RetryAfter() time.Duration {
+	if !p.breakers {
+		return 0
+	}
+	now := time.Now().UnixNano()
+	wait := int64(-1)
+	for _, t := range p.targets {
+		w := max(t.breaker.open.Load()-now, 0)
+		if wait < 0 || w < wait {
+			wait = w
+		}
+	}
+	return time.Duration(max(wait, 0))
 }
 
 // BreakerStates returns the state of every target's breaker, in

@@ -115,6 +115,36 @@ func TestBreakerAllOpen(t *testing.T) {
 	if st := tg.Status(); st.Healthy || st.Breaker != balance.BreakerOpen {
 		t.Errorf("status: got %+v; want unhealthy, breaker open", st)
 	}
+	// An open breaker is no panic candidate: failing fast is its point.
+	if w := p.RetryAfter(); w <= 59*time.Minute || w > time.Hour {
+		t.Errorf("RetryAfter: got %v; want the open timeout's remainder, just under 1h", w)
+	}
+}
+
+// TestBreakerPanicSkipsOpen: with every target out of rotation, the
+// panic pick passes over targets whose breaker is open.
+func TestBreakerPanicSkipsOpen(t *testing.T) {
+	clock := newClock()
+	p := newPool(t, balance.Options{
+		Targets:  targetURLs(2),
+		MaxFails: 1, CoolDown: time.Hour, Now: clock.Now,
+		Breaker: &balance.BreakerOptions{MinRequests: 1, OpenTimeout: time.Hour},
+	})
+	ts := p.Targets()
+	acquireFor(t, p, ts[0]).Done(balance.Failure) // opens 0's breaker
+	ts[0].ReportFailure()
+	clock.Advance(time.Second)
+	ts[1].ReportFailure() // 1 is out for passive health only, and failed last
+	for i := range 10 {
+		if got, a := p.Acquire(get("/")); got != ts[1] {
+			t.Fatalf("acquire %d: got %v; want %s, the only one not open", i, got, ts[1].URL)
+		} else {
+			a.Done(balance.Ignored)
+		}
+	}
+	if p.RetryAfter() != 0 {
+		t.Errorf("RetryAfter: got %v; want 0 with a breaker closed", p.RetryAfter())
+	}
 }
 
 // TestBreakerIgnoredOutcomes: canceled requests neither trip nor count.

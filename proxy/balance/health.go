@@ -91,12 +91,20 @@ func (p *Pool) check(ctx context.Context, t *Target) {
 		return
 	}
 	ok := err == nil
-	if t.activeOK.Swap(ok) == ok {
-		return
+	if !ok {
+		t.lastFail.Store(p.now().UnixNano())
 	}
+	changed := t.activeOK.Swap(ok) != ok
 	if ok {
-		p.log.Info("upstream target up", "target", t.name, "reason", "health check passed")
-	} else {
+		if changed {
+			p.log.Info("upstream target up", "target", t.name, "reason", "health check passed")
+		}
+		// A pass is fresher news than the failures behind a cool-down:
+		// the target is back at once, not when the cool-down ends.
+		if t.downUntil.Load() != 0 || t.fails.Load() != 0 {
+			t.restore("health check passed")
+		}
+	} else if changed {
 		p.log.Warn("upstream target down", "target", t.name, "reason", err.Error())
 	}
 }

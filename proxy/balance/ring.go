@@ -54,7 +54,7 @@ func buildRing(targets []*Target) ring {
 // unhealthy, the next healthy one clockwise. Walking on (rather than
 // rehashing) sends a down target's keys to its ring neighbours and brings
 // them back unchanged when it recovers.
-func (r *ring) pick(targets []*Target, key string, skip []*Target) *Target {
+func (r *ring) pick(targets []*Target, key string, skip []*Target) (*Target, bool) {
 	n := len(r.points)
 	i, _ := slices.BinarySearch(r.points, xxhash.Sum64String(key))
 	var now int64
@@ -69,11 +69,16 @@ func (r *ring) pick(targets []*Target, key string, skip []*Target) *Target {
 			continue
 		}
 		last = o
-		if t := targets[o]; !skipped(skip, t) && t.available(&now) {
-			return t
+		if t := targets[o]; !skipped(skip, t) {
+			if t.inRotation() {
+				return t, false
+			}
+			if ok, probe := t.take(&now); ok {
+				return t, probe
+			}
 		}
 	}
-	return nil
+	return nil, false
 }
 
 type keyKind uint8

@@ -2,6 +2,7 @@ package balance
 
 import (
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -20,10 +21,29 @@ type Target struct {
 	inFlight atomic.Int64
 	fails    atomic.Int64
 	// downUntil is the end of the current cool-down in Unix nanoseconds
-	// of the pool's clock; 0 when the target is not cooling down.
+	// of the pool's clock; 0 while the target is in rotation. It stays
+	// set past its end, while the target is half-open, until a success
+	// or a passing active check closes the target.
 	downUntil atomic.Int64
-	activeOK  atomic.Bool
-	breaker   *breaker // nil without Options.Breaker
+	// probe is when the claim on the half-open probe lapses (pool's
+	// clock, Unix nanoseconds); 0 while no probe is out.
+	probe atomic.Int64
+	// lastFail is when t last failed a request or an active check
+	// (pool's clock, Unix nanoseconds), for the panic pick.
+	lastFail atomic.Int64
+	// panicked is set when a panic pick sends a request to t while it
+	// cools down: that request's success is news of t, not a straggler
+	// from before t went out, so it closes t.
+	panicked atomic.Bool
+	activeOK atomic.Bool
+	breaker  *breaker // nil without Options.Breaker
+
+	// mu serializes the passive-health transitions (out, back in) so that
+	// downUntil and trips move together; picks read the atomics only.
+	mu sync.Mutex
+	// trips counts the cool-downs since t last served a request or
+	// passed an active check; it sets the next cool-down's length.
+	trips int
 }
 
 // TargetStatus is a snapshot of a target for status pages.
@@ -53,57 +73,95 @@ func (t *Target) Begin() { t.inFlight.Add(1) }
 // Done ends a request begun with Begin.
 func (t *Target) Done() { t.inFlight.Add(-1) }
 
-// ReportSuccess records that t served a request. It resets the failure
-// count but does not end a cool-down early: a success from a request that
-// was already in flight when t was taken out says little about t now,
-// though it does mean t needs MaxFails fresh failures to go out again.
+// ReportSuccess records that t served a request. Once t's cool-down has
+// ended (t is half-open), or when the request was a panic pick, the
+// success puts t back in rotation: the failure count, the half-open
+// probe and the cool-down escalation all reset. A success during the
+// cool-down otherwise comes from a request that was already in flight
+// when t went out, says little about t now, and changes nothing.
 func (t *Target) ReportSuccess() {
-	// Reading first keeps the common case (no failures) from writing to
-	// a cache line every request shares.
-	if t.fails.Load() == 0 {
+	// Reading first keeps the common case (in rotation, no failures)
+	// from writing to a cache line every request shares; kept this
+	// small, the check is inlined at the call.
+	if t.fails.Load()|t.downUntil.Load() == 0 {
 		return
 	}
-	old := t.fails.Swap(0)
-	p := t.pool
-	if p.maxFails == 0 || old < p.maxFails {
+	t.reportSuccess()
+}
+
+func (t *Target) reportSuccess() {
+	if d := t.downUntil.Load(); d != 0 && !t.panicked.Load() && t.pool.now().UnixNano() < d {
 		return
 	}
-	if d := t.downUntil.Load(); d == 0 || p.now().UnixNano() >= d {
-		p.log.Info("upstream target back in rotation", "target", t.name, "reason", "request succeeded after cool-down")
-	}
+	t.restore("request succeeded")
 }
 
 // ReportFailure records that a request to t failed. At MaxFails
-// consecutive failures t goes out for CoolDown. Past a cool-down the
-// count is still at MaxFails or above, so the first failure takes t out
-// again; see the package comment.
+// consecutive failures t goes out for a cool-down; once the cool-down
+// has ended, one failure (the half-open probe's, as a rule) takes it out
+// again for a longer one. Failures during a cool-down do not extend it.
+// See the package comment for the lengths.
 func (t *Target) ReportFailure() {
-	n := t.fails.Add(1)
 	p := t.pool
-	if p.maxFails == 0 || n < p.maxFails {
+	now := p.now().UnixNano()
+	t.lastFail.Store(now)
+	n := t.fails.Add(1)
+	if p.maxFails == 0 {
 		return
 	}
-	now := p.now()
-	nowNs := now.UnixNano()
-	until := now.Add(p.coolDown).UnixNano()
-	for {
-		cur := t.downUntil.Load()
-		// Failures of requests that were in flight when t went out must
-		// not stretch its cool-down.
-		if cur != 0 && nowNs < cur {
-			return
-		}
-		if t.downUntil.CompareAndSwap(cur, until) {
-			break
-		}
+	d := t.downUntil.Load()
+	if (d == 0 && n < p.maxFails) || (d != 0 && now < d) {
+		return
 	}
-	p.log.Warn("upstream target out of rotation", "target", t.name,
-		"reason", "consecutive failures", "fails", n, "cool_down", p.coolDown)
+	t.trip(d, now)
 }
 
-// Healthy reports whether t may be picked now: it is not out after
-// failures or a failed active check, and its breaker, if any, is not
-// open.
+// trip takes t out for its next cool-down, unless another failure or a
+// success has moved t on since downUntil read seen.
+func (t *Target) trip(seen, now int64) {
+	p := t.pool
+	t.mu.Lock()
+	if t.downUntil.Load() != seen {
+		t.mu.Unlock()
+		return
+	}
+	t.trips++
+	trips := t.trips
+	cd := p.coolDownFor(trips)
+	t.downUntil.Store(now + int64(cd))
+	t.probe.Store(0)
+	t.panicked.Store(false)
+	t.mu.Unlock()
+	reason := "consecutive failures"
+	if seen != 0 {
+		reason = "failed after cool-down"
+	}
+	p.log.Warn("upstream target out of rotation", "target", t.name,
+		"reason", reason, "fails", t.fails.Load(), "cool_down", cd, "trips", trips)
+}
+
+// restore puts t back in rotation and resets its passive-health state.
+func (t *Target) restore(reason string) {
+	t.mu.Lock()
+	was := t.downUntil.Swap(0)
+	t.fails.Store(0)
+	t.trips = 0
+	t.probe.Store(0)
+	t.panicked.Store(false)
+	t.mu.Unlock()
+	if was != 0 {
+		t.pool.log.Info("upstream target back in rotation", "target", t.name, "reason", reason)
+	}
+}
+
+// releaseProbe gives up a claim on t's half-open probe that will not be
+// reported, so that the next pick may probe t.
+func (t *Target) releaseProbe() { t.probe.Store(0) }
+
+// Healthy reports whether t is in rotation or half-open: it is not
+// cooling down after failures, not failing its active check, and its
+// breaker, if any, is not open. A half-open target is healthy even while
+// its probe is out and picks pass it by.
 func (t *Target) Healthy() bool {
 	var now int64
 	return t.available(&now)
@@ -133,26 +191,62 @@ func (t *Target) Status() TargetStatus {
 	return s
 }
 
-// available reports whether t is healthy. *now caches the pool's clock in
-// Unix nanoseconds across the targets of one Pick; 0 means not yet read,
-// so the clock is only consulted when some target is cooling down.
-func (t *Target) available(now *int64) bool {
+// Pick states of a target.
+type state uint8
+
+const (
+	stateOut      state = iota // cooling down, failed its check, or breaker open
+	stateIn                    // in rotation
+	stateHalfOpen              // cool-down over: one pick at a time may probe it
+)
+
+// state reads t's pick state. *now caches the pool's clock in Unix
+// nanoseconds across the targets of one Pick; 0 means not yet read, so
+// the clock is only consulted when some target is out or half-open.
+func (t *Target) state(now *int64) state {
 	if !t.activeOK.Load() || (t.breaker != nil && !t.breaker.mayPass()) {
-		return false
+		return stateOut
 	}
 	d := t.downUntil.Load()
 	if d == 0 {
-		return true
+		return stateIn
 	}
 	if *now == 0 {
 		*now = t.pool.now().UnixNano()
 	}
 	if *now < d {
-		return false
+		return stateOut
 	}
-	// Clearing an expired cool-down spares later picks the clock read.
-	// If a new failure has set another deadline meanwhile, the swap
-	// fails and that deadline stands.
-	t.downUntil.CompareAndSwap(d, 0)
-	return true
+	return stateHalfOpen
+}
+
+// available reports whether t is in rotation or half-open, claiming
+// nothing: a half-open target counts as healthy for status and
+// readiness even while its probe is out, as it did before the probe.
+func (t *Target) available(now *int64) bool { return t.state(now) != stateOut }
+
+// inRotation is the common case of state, small enough to be inlined
+// into the pick loops: no breaker, the check passing (or off), not out.
+// The loops test it before calling take.
+func (t *Target) inRotation() bool {
+	return t.breaker == nil && t.activeOK.Load() && t.downUntil.Load() == 0
+}
+
+// take reports whether a pick may have t. When t is half-open it must
+// win the claim on t's probe first, and probe is then true: the claim
+// ends with the request's report (or releaseProbe). Claims lapse after
+// the longest cool-down, in case one is never reported.
+func (t *Target) take(now *int64) (ok, probe bool) {
+	switch t.state(now) {
+	case stateIn:
+		return true, false
+	case stateHalfOpen:
+		p := t.probe.Load()
+		if p != 0 && *now < p {
+			return false, false
+		}
+		ok := t.probe.CompareAndSwap(p, *now+int64(t.pool.coolDown))
+		return ok, ok
+	}
+	return false, false
 }
