@@ -23,6 +23,7 @@ import (
 	"gateway/cache"
 	"gateway/compress"
 	"gateway/config"
+	"gateway/entrypoint"
 	"gateway/gcfloor"
 	"gateway/internal/httpmethod"
 	"gateway/metrics"
@@ -39,7 +40,7 @@ import (
 type app struct {
 	cfg     *config.Config // the config the listeners were built from
 	log     *slog.Logger
-	server  *proxy.Server
+	server  *entrypoint.Group
 	admin   *http.Server
 	adminLn net.Listener
 	// health serves only /healthz and /readyz (admin.health_address).
@@ -86,9 +87,9 @@ func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*
 	g.activateObservability()
 	a.gen.Store(g)
 
-	var ls []proxy.ListenerOptions
+	var ls []entrypoint.Options
 	for _, l := range cfg.Listeners {
-		ls = append(ls, proxy.ListenerOptions{
+		ls = append(ls, entrypoint.Options{
 			Address:           l.Address,
 			CertFile:          l.TLS.CertFile,
 			KeyFile:           l.TLS.KeyFile,
@@ -100,7 +101,15 @@ func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*
 			MaxHeaderBytes:    int(l.MaxHeaderBytes),
 		})
 	}
-	if a.server, err = proxy.NewServer(http.HandlerFunc(a.serveHTTP), ls, log); err != nil {
+	// Upgraded connections (WebSocket) outlive http.Server's tracking;
+	// the entrypoints' requests carry this set, and the shutdown drains
+	// it after the entrypoints.
+	tunnels := proxy.NewTunnels()
+	if a.server, err = entrypoint.NewGroup(http.HandlerFunc(a.serveHTTP), ls, entrypoint.GroupOptions{
+		BaseContext: tunnels.Context(context.Background()),
+		Drain:       tunnels.Shutdown,
+		Logger:      log,
+	}); err != nil {
 		a.close()
 		return nil, err
 	}

@@ -172,7 +172,7 @@ func TestLoadCertificatesAllOrNothing(t *testing.T) {
 	checkLeaks(t)
 	c1, k1, _ := writeCert(t, t.TempDir())
 	c2, k2, _ := writeCert(t, t.TempDir())
-	s, err := NewServer(okGateway(t), []ListenerOptions{
+	s, err := newServer(okGateway(t), []ListenerOptions{
 		{Address: "127.0.0.1:0", CertFile: c1, KeyFile: k1},
 		{Address: "127.0.0.1:0"},
 		{Address: "127.0.0.1:0", CertFile: c2, KeyFile: k2},

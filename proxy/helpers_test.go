@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"gateway/entrypoint"
 	"gateway/internal/leakcheck"
 	"io"
 	"log/slog"
@@ -309,29 +310,46 @@ func writeCert(t testing.TB, dir string) (certFile, keyFile string, roots *x509.
 	return certFile, keyFile, roots
 }
 
-// running is the package's own Server, serving in a goroutine.
+// ListenerOptions are an entrypoint's options, under the name these
+// tests have always used.
+type ListenerOptions = entrypoint.Options
+
+// newServer is an entrypoint group with the tunnel registry, as the
+// gateway builds it.
+func newServer(h http.Handler, ls []ListenerOptions, log *slog.Logger) (*entrypoint.Group, error) {
+	tunnels := NewTunnels()
+	return entrypoint.NewGroup(h, ls, entrypoint.GroupOptions{
+		BaseContext: tunnels.Context(context.Background()),
+		Drain:       tunnels.Shutdown,
+		Logger:      log,
+	})
+}
+
+// running is an entrypoint group serving one listener in a goroutine,
+// with the tunnel registry the gateway gives its entrypoints.
 type running struct {
-	*Server
+	*entrypoint.Group
 	addr   string
 	done   chan struct{} // closed when Serve has returned
 	served error         // what Serve returned, once done is closed
 }
 
-// startServer runs NewServer with one listener on a loopback port.
-// Cleanup shuts it down and checks that Serve ended without error.
+// startServer serves h on one listener on a loopback port, as the
+// gateway does. Cleanup shuts it down and checks that Serve ended
+// without error.
 func startServer(t testing.TB, h http.Handler, lo ListenerOptions) *running {
 	t.Helper()
 	if lo.Address == "" {
 		lo.Address = "127.0.0.1:0"
 	}
-	s, err := NewServer(h, []ListenerOptions{lo}, quiet())
+	s, err := newServer(h, []ListenerOptions{lo}, quiet())
 	if err != nil {
-		t.Fatalf("NewServer: got error %v; want nil", err)
+		t.Fatalf("NewGroup: got error %v; want nil", err)
 	}
 	if err := s.Listen(); err != nil {
 		t.Fatalf("Listen: got error %v; want nil", err)
 	}
-	r := &running{Server: s, addr: s.Addrs()[0].String(), done: make(chan struct{})}
+	r := &running{Group: s, addr: s.Addrs()[0].String(), done: make(chan struct{})}
 	go func() {
 		r.served = s.Serve()
 		close(r.done)

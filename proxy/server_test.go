@@ -348,13 +348,13 @@ func TestNewServerRejects(t *testing.T) {
 		{"missing cert file", []ListenerOptions{{Address: "127.0.0.1:0", CertFile: certFile + ".x", KeyFile: keyFile}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if s, err := NewServer(h, tt.ls, quiet()); err == nil || s != nil {
-				t.Errorf("NewServer: got (%v, %v); want (nil, error)", s, err)
+			if s, err := newServer(h, tt.ls, quiet()); err == nil || s != nil {
+				t.Errorf("newServer: got (%v, %v); want (nil, error)", s, err)
 			}
 		})
 	}
 	// Serve before Listen is an error, not a hang.
-	s, err := NewServer(h, []ListenerOptions{{Address: "127.0.0.1:0"}}, quiet())
+	s, err := newServer(h, []ListenerOptions{{Address: "127.0.0.1:0"}}, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestNewServerRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	s, err = NewServer(h, []ListenerOptions{{Address: "127.0.0.1:0"}, {Address: ln.Addr().String()}}, quiet())
+	s, err = newServer(h, []ListenerOptions{{Address: "127.0.0.1:0"}, {Address: ln.Addr().String()}}, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestShutdownGraceEndsHTTP2(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
-	s, err := NewServer(newHandler(t, Options{Routes: []RouteOptions{{Upstream: u}}}), []ListenerOptions{{Address: "127.0.0.1:0", H2C: true}}, quiet())
+	s, err := newServer(newHandler(t, Options{Routes: []RouteOptions{{Upstream: u}}}), []ListenerOptions{{Address: "127.0.0.1:0", H2C: true}}, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

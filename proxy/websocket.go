@@ -30,9 +30,11 @@ import (
 //   - wraps the hijacked connection to count bytes each way and to close
 //     a tunnel that carried no byte in either direction for the idle
 //     timeout;
-//   - registers the tunnel with the Server whose listener accepted it,
-//     since http.Server.Shutdown forgets hijacked connections: Server's
-//     Shutdown lets tunnels run until its context ends, then closes them.
+//   - registers the tunnel with the Tunnels its request's context carries
+//     (the entrypoints' base context), since http.Server.Shutdown forgets
+//     hijacked connections: Tunnels.Shutdown, which runs after the
+//     entrypoints have drained, lets tunnels run until its context ends,
+//     then closes them.
 //
 // WebSockets are HTTP/1.1 only here: HTTP/2 has no Upgrade, and an
 // upstream that speaks only HTTP/2 (h2, h2c) cannot take one. With
@@ -222,7 +224,7 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, ro *route
 		return
 	}
 	tw := &tunnelWriter{ResponseWriter: w, ws: ws}
-	tw.set, _ = r.Context().Value(tunnelSetKey{}).(*tunnelSet)
+	tw.set, _ = r.Context().Value(tunnelsKey{}).(*Tunnels)
 	// The slot is free before the tunnel stops counting as open, so a
 	// client that saw the count drop finds the slot too.
 	defer tw.finish()
@@ -246,7 +248,7 @@ func (h *Handler) serveUpgrade(w http.ResponseWriter, r *http.Request, ro *route
 type tunnelWriter struct {
 	http.ResponseWriter
 	ws        *wsRoute
-	set       *tunnelSet  // the accepting Server's, or nil
+	set       *Tunnels    // the entrypoint's, or nil
 	handshake *time.Timer // the route timeout, until Hijack; or nil
 	t         *tunnel
 }
@@ -429,22 +431,30 @@ func (t *tunnel) closeFor(reason *atomic.Uint64) bool {
 	return true
 }
 
-// tunnelSetKey is the request context key of the accepting Server's
-// tunnelSet.
-type tunnelSetKey struct{}
+// tunnelsKey is the request context key of the Tunnels that upgraded
+// connections register with.
+type tunnelsKey struct{}
 
-// tunnelSet holds a Server's open tunnels, which http.Server's Shutdown
-// does not track once hijacked.
-type tunnelSet struct {
+// Tunnels holds the open tunnels (upgraded connections) of the
+// entrypoints whose requests carry it in their context (Context), which
+// http.Server's Shutdown does not track once hijacked; Shutdown ends
+// them. Without one, tunnels are not tracked.
+type Tunnels struct {
 	mu     sync.Mutex
 	m      map[*tunnel]struct{}
 	closed bool          // the shutdown grace is over: close new tunnels at once
 	empty  chan struct{} // closed when m becomes empty, if someone waits
 }
 
-func newTunnelSet() *tunnelSet { return &tunnelSet{m: map[*tunnel]struct{}{}} }
+// NewTunnels makes an empty set.
+func NewTunnels() *Tunnels { return &Tunnels{m: map[*tunnel]struct{}{}} }
 
-func (s *tunnelSet) add(t *tunnel) {
+// Context returns ctx carrying s, for the entrypoints' base context.
+func (s *Tunnels) Context(ctx context.Context) context.Context {
+	return context.WithValue(ctx, tunnelsKey{}, s)
+}
+
+func (s *Tunnels) add(t *tunnel) {
 	s.mu.Lock()
 	s.m[t] = struct{}{}
 	closed := s.closed
@@ -454,7 +464,7 @@ func (s *tunnelSet) add(t *tunnel) {
 	}
 }
 
-func (s *tunnelSet) remove(t *tunnel) {
+func (s *Tunnels) remove(t *tunnel) {
 	s.mu.Lock()
 	delete(s.m, t)
 	if len(s.m) == 0 && s.empty != nil {
@@ -466,7 +476,7 @@ func (s *tunnelSet) remove(t *tunnel) {
 
 // wait returns a channel closed once no tunnel is open, or nil if none
 // is.
-func (s *tunnelSet) wait() <-chan struct{} {
+func (s *Tunnels) wait() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.m) == 0 {
@@ -478,10 +488,10 @@ func (s *tunnelSet) wait() <-chan struct{} {
 	return s.empty
 }
 
-// shutdown lets the open tunnels run until they end or ctx is done,
+// Shutdown lets the open tunnels run until they end or ctx is done,
 // then closes the rest (and any opened later) and waits for their
 // handlers to return. It returns ctx's error if it had to close any.
-func (s *tunnelSet) shutdown(ctx context.Context) error {
+func (s *Tunnels) Shutdown(ctx context.Context) error {
 	empty := s.wait()
 	if empty == nil {
 		return nil

@@ -1,0 +1,31 @@
+// Package entrypoint is where clients' connections come in: the sockets
+// the gateway listens on, the protocols spoken on them, and the
+// certificates TLS presents.
+//
+// An Entrypoint binds, serves and drains one socket. TCP is the one for
+// HTTP/1.1 and HTTP/2; a QUIC entrypoint for HTTP/3 joins a Group
+// through Group.Add. A Group is the entrypoints of one configuration:
+// bound together (all or none), served over one handler, drained
+// together on Shutdown, after which GroupOptions.Drain ends what the
+// HTTP servers no longer track (the proxy's upgraded tunnels).
+//
+// A TCP entrypoint sorts each connection before any HTTP server sees it
+// (sort.go): it runs the TLS handshake itself and, on an h2c listener,
+// reads the first bytes until they differ from the HTTP/2 preface. An
+// HTTP/2 connection goes to x/net/http2's server through h2Guard
+// (h2guard.go), which follows its frames and closes it with GOAWAY
+// ENHANCE_YOUR_CALM once it has spent its budget of resets and frames
+// that get no response (rapid reset and control-frame floods). Any other
+// connection goes to net/http's HTTP/1 server through clientConn
+// (h1framing.go), which counts the Content-Length fields that pass, so
+// that a chunked request that also carried one (request smuggling;
+// net/http drops the field before any handler runs) has its connection
+// closed after the response. Read and write timeouts bound stalls rather
+// than whole exchanges (timeouts.go).
+//
+// Certificates come from a CertSource at every handshake: Files serves
+// a configured pair and renews it when Group.LoadCertificates is called
+// (on reload); a source that obtains certificates itself (ACME) plugs in
+// the same way, with Options.Challenge answering its HTTP-01 challenges
+// on a cleartext entrypoint and Options.AltSvc advertising HTTP/3.
+package entrypoint

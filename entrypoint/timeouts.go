@@ -1,0 +1,92 @@
+package entrypoint
+
+import (
+	"io"
+	"net/http"
+	"time"
+)
+
+// withIOTimeouts enforces ReadTimeout and WriteTimeout as limits on
+// stalls rather than on whole requests. Deadlines are pushed forward
+// at most every quarter of the timeout, so a small response sets none.
+//
+// The first write deadline is the server's own WriteTimeout, which
+// net/http arms before the handler runs: on an HTTP/1.1 connection when
+// it reads the request, on an HTTP/2 stream as the connection's
+// goroutine opens it. Setting it from the handler instead would cost
+// every HTTP/2 request a message to that goroutine and a second timer.
+func withIOTimeouts(h http.Handler, rt, wt time.Duration) http.Handler {
+	if rt <= 0 && wt <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if rt > 0 && r.Body != nil && r.Body != http.NoBody {
+			// On a copy: net/http keeps its own Request, and must still
+			// find its body there. With Expect: 100-continue, a body it
+			// no longer recognises is drained before an early answer (a
+			// 413) while the client waits for the 100 that never comes.
+			r = r.WithContext(r.Context())
+			r.Body = &stallReader{ReadCloser: r.Body, rc: rc, d: rt}
+		}
+		if wt > 0 {
+			w = &stallWriter{ResponseWriter: w, rc: rc, d: wt, last: time.Now()}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type stallReader struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	d    time.Duration
+	last time.Time
+	done bool
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.done {
+		return s.ReadCloser.Read(p)
+	}
+	if now := time.Now(); now.Sub(s.last) > s.d/4 {
+		s.last = now
+		_ = s.rc.SetReadDeadline(now.Add(s.d))
+	}
+	n, err := s.ReadCloser.Read(p)
+	if err != nil {
+		s.done = true
+		// Once the body is read, net/http keeps reading in the
+		// background to notice a client that hangs up; a deadline left
+		// behind would fire there and cancel a request still waiting on
+		// its upstream. After any other error the deadline must stay:
+		// net/http drains the rest of the body when the handler ends,
+		// and without it a stalled client would hold that read forever.
+		if err == io.EOF {
+			_ = s.rc.SetReadDeadline(time.Time{})
+		}
+	}
+	return n, err
+}
+
+type stallWriter struct {
+	http.ResponseWriter
+	rc   *http.ResponseController
+	d    time.Duration
+	last time.Time
+}
+
+func (s *stallWriter) extend() {
+	if now := time.Now(); now.Sub(s.last) > s.d/4 {
+		s.last = now
+		_ = s.rc.SetWriteDeadline(now.Add(s.d))
+	}
+}
+
+func (s *stallWriter) WriteHeader(code int) { s.extend(); s.ResponseWriter.WriteHeader(code) }
+
+func (s *stallWriter) Write(p []byte) (int, error) { s.extend(); return s.ResponseWriter.Write(p) }
+
+func (s *stallWriter) Flush() { s.extend(); _ = s.rc.Flush() }
+
+// Unwrap lets http.ResponseController reach Hijack and the deadlines.
+func (s *stallWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
