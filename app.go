@@ -26,6 +26,7 @@ import (
 	"gateway/entrypoint"
 	"gateway/gcfloor"
 	"gateway/internal/httpmethod"
+	"gateway/memlimit"
 	"gateway/metrics"
 	"gateway/proxy"
 )
@@ -148,6 +149,19 @@ func applyGCFloor(cfg *config.Config, log *slog.Logger) {
 	if !gcfloor.Set(int64(cfg.GCHeapFloor)) && cfg.GCHeapFloor > 0 {
 		log.Info("gc_heap_floor not applied: GOGC is set in the environment", "GOGC", os.Getenv("GOGC"))
 	}
+}
+
+// applyMemoryLimit sets the process's soft memory limit for a cache of
+// cfg's max_size (memlimit.For) unless GOMEMLIMIT is set, then tunes the
+// GC floor again, which shrinks to fit under the limit.
+func applyMemoryLimit(cfg *config.Config, log *slog.Logger) {
+	limit, set := memlimit.Set(int64(cfg.Cache.MaxSize))
+	if set {
+		log.Debug("soft memory limit set", "limit_mib", limit>>20, "cache_max_size_mib", int64(cfg.Cache.MaxSize)>>20)
+	} else {
+		log.Info("soft memory limit from GOMEMLIMIT in the environment", "GOMEMLIMIT", os.Getenv("GOMEMLIMIT"))
+	}
+	gcfloor.Set(int64(cfg.GCHeapFloor))
 }
 
 // adminServer is the server of the admin listener and of the health

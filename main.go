@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"gateway/config"
+	"gateway/memlimit"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -143,12 +144,17 @@ func runConfigFile(path string, watch bool, cfg *config.Config, stdout, stderr i
 		a.close()
 		return err
 	}
-	if a.cache != nil && os.Getenv("GOMEMLIMIT") == "" {
+	if a.cache != nil {
 		// The cache holds up to max_size of live heap; with the default
 		// GOGC the heap would grow to twice that between collections.
-		// A soft limit keeps the process near max_size plus a fixed
-		// allowance for everything else instead. GOMEMLIMIT overrides.
-		debug.SetMemoryLimit(int64(cfg.Cache.MaxSize) + memoryAllowance)
+		// The soft limit keeps the process near max_size instead, and
+		// the trimmer gives back what a load left once it is over.
+		// Without a cache the process's memory is left to Go.
+		applyMemoryLimit(cfg, log)
+		trim := memlimit.StartTrimmer(memlimit.TrimOptions{OnTrim: func(before, after uint64) {
+			log.Debug("idle: memory returned to the OS", "held_mib", before>>20, "now_mib", after>>20)
+		}})
+		defer trim.Close()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	go func() {
@@ -186,10 +192,6 @@ func runConfigFile(path string, watch bool, cfg *config.Config, stdout, stderr i
 	}
 	return a.serve(ctx)
 }
-
-// memoryAllowance is the heap beyond the cache's max_size that the soft
-// memory limit leaves for connections, buffers and garbage.
-const memoryAllowance = 256 << 20
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level

@@ -162,7 +162,7 @@ func (e *Entry) encodedForm(coding string, enc Encoder) (f *encoded, fresh bool)
 			return
 		}
 		f := &encoded{
-			body: body,
+			body: tightBody(body),
 			ce:   []string{coding},
 			cl:   []string{strconv.Itoa(len(body))},
 		}

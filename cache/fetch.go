@@ -263,7 +263,7 @@ func (f *fill) decide() {
 	stripTagFields(f.stored)
 	f.varyKey = VariantKey(nil, f.vary, f.out)
 	if f.length > 0 {
-		f.body = make([]byte, 0, f.length)
+		f.body = bodyBuffer(int(f.length))
 	}
 }
 
@@ -372,7 +372,7 @@ func (f *fill) entry() *Entry {
 	if bodyAllowed(f.status) {
 		hdr["Content-Length"] = []string{strconv.Itoa(len(f.body))}
 	}
-	return newEntry(f.status, hdr, f.body, f.varyKey, f.tags, f.reqTime, f.respTime, f.h.rt.o.Policy, f.h.rt.o.Compress)
+	return newEntry(f.status, hdr, tightBody(f.body), f.varyKey, f.tags, f.reqTime, f.respTime, f.h.rt.o.Policy, f.h.rt.o.Compress)
 }
 
 // newEntry derives what serving needs from a response to be stored; hdr

@@ -68,9 +68,12 @@ const (
 	setMemberOverhead  = 64  // one member of a URL or tag set
 )
 
-// Size is the entry's contribution to the store's cost.
+// Size is the entry's contribution to the store's cost. Byte slices
+// count by capacity, which is what they hold of the heap: a body is
+// allocated rounded up to the runtime's size class (up to an eighth more,
+// 8 KiB pages above 32 KiB), see bodyBuffer and tightBody.
 func (e *Entry) Size() int64 {
-	n := entryOverhead + len(e.Body) + len(e.VaryKey)
+	n := entryOverhead + cap(e.Body) + cap(e.VaryKey)
 	for name, vs := range e.Header {
 		n += len(name)
 		for _, v := range vs {
@@ -82,10 +85,25 @@ func (e *Entry) Size() int64 {
 	}
 	for i := range e.forms {
 		if f := e.forms[i].done.Load(); f != nil {
-			n += len(f.body) + entryOverhead
+			n += cap(f.body) + entryOverhead
 		}
 	}
 	return int64(n)
+}
+
+// bodyBuffer returns an empty buffer for a body of n bytes whose capacity
+// is the whole allocation (n rounded up to its size class), so that the
+// cost charged for it is the heap it takes.
+func bodyBuffer(n int) []byte { return slices.Grow([]byte(nil), n) }
+
+// tightBody returns b, or a copy of it that holds no more than its size
+// class when growing it by appends left more than an eighth unused: the
+// stored body of a response without Content-Length, or an encoded form.
+func tightBody(b []byte) []byte {
+	if cap(b)-len(b) <= len(b)/8 {
+		return b
+	}
+	return bytes.Clone(b)
 }
 
 // Object is a read-only snapshot of what is stored under one primary key.

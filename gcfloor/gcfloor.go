@@ -14,12 +14,16 @@
 // is large enough that GOGC alone gives at least the floor.
 //
 // It is the job a "ballast" allocation used to do, without making the
-// heap look bigger than it is in the gateway's metrics. GOMEMLIMIT
-// still bounds the total, and a GOGC set in the environment wins: the
-// floor is then not applied.
+// heap look bigger than it is in the gateway's metrics. A GOGC set in the
+// environment wins: the floor is then not applied. Under a soft memory
+// limit (debug.SetMemoryLimit, GOMEMLIMIT) the floor shrinks to the room
+// the limit leaves above what is live, so the goal it sets never lies
+// past the limit: the limit stays a backstop rather than the pacer, and
+// the runtime keeps its usual runway and scavenging goal.
 package gcfloor
 
 import (
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -113,7 +117,7 @@ func tuneLocked() {
 				scanned += s.Value.Uint64()
 			}
 		}
-		p = percentFor(floor, scanned)
+		p = percentFor(floor, scanned, debug.SetMemoryLimit(-1))
 	}
 	// A change of a few percent is not worth the runtime's lock.
 	if p != percent && (p > percent*21/20 || p < percent*19/20 || p == basePercent) {
@@ -123,14 +127,38 @@ func tuneLocked() {
 }
 
 // percentFor is the GOGC percent that lets the heap grow by at least
-// floor bytes. Go's pacer grows the heap by GOGC percent of the live
-// heap plus the stacks and globals it scans (scanned), and never aims
-// below heapMinimum scaled by that percent.
-func percentFor(floor int64, scanned uint64) int {
+// floor bytes, or by what the soft memory limit (math.MaxInt64: none)
+// leaves above scanned, if that is less. Go's pacer grows the heap by
+// GOGC percent of the live heap plus the stacks and globals it scans
+// (scanned), and never aims below heapMinimum scaled by that percent.
+// The floor only ever raises the percent above Go's default.
+func percentFor(floor int64, scanned uint64, limit int64) int {
 	f := uint64(min(max(floor, 0), maxFloor))
+	if limit < math.MaxInt64 {
+		f = min(f, room(limit, scanned))
+	}
 	p := f * 100 / heapMinimum
 	if scanned > 0 {
 		p = min(f*100/scanned, p)
 	}
 	return int(min(max(p, basePercent), maxPercent))
+}
+
+// limitReserve is the share of a soft memory limit (1/limitReserve)
+// kept for what the heap goal does not count: goroutine stacks, the
+// runtime's metadata and the few percent below the limit at which the
+// runtime itself aims the heap.
+const limitReserve = 16
+
+// room is how far the heap may grow above scanned before it meets the
+// part of limit that is left for the heap.
+func room(limit int64, scanned uint64) uint64 {
+	if limit <= 0 {
+		return 0
+	}
+	heap := uint64(limit - limit/limitReserve)
+	if heap <= scanned {
+		return 0
+	}
+	return heap - scanned
 }
