@@ -1,7 +1,8 @@
 // Package admin serves the operator's endpoints on their own listener,
 // apart from client traffic: liveness, readiness, the effective config,
-// and upstream status. Later stages (cache stats, purge, metrics) add
-// their handlers with Handle.
+// upstream status, cache stats and purge, compression and WebSocket
+// stats, metrics and reload. It reads and acts on the gateway through a
+// Backend and owns the HTTP and JSON (unversioned.go).
 //
 // The listener is for loopback by default; New refuses any other address
 // unless a bearer token guards it. Health serves /healthz and /readyz
@@ -10,6 +11,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -28,12 +30,12 @@ type Options struct {
 	Address string
 	// Token, when set, must come as "Authorization: Bearer <token>".
 	Token string
-	// Ready reports readiness and a JSON-able detail for /readyz.
-	Ready func() (bool, any)
-	// Config returns the effective config with secrets redacted.
-	Config func() any
-	// Upstreams returns upstream and target status for /upstreams.
-	Upstreams func() any
+	// Backend is the gateway the endpoints report on. If nil, only
+	// /healthz, /readyz (always ready), /metrics and /debug/pprof/ are
+	// served.
+	Backend Backend
+	// Metrics, if set, serves GET /metrics.
+	Metrics http.Handler
 }
 
 // Handler is the admin HTTP handler.
@@ -53,16 +55,14 @@ func New(o Options) (*Handler, error) {
 	if o.Token != "" {
 		h.token = []byte(o.Token)
 	}
-	handleHealth(h.mux, o.Ready)
-	if o.Config != nil {
-		h.mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, o.Config())
-		})
+	var ready func() (bool, any)
+	if b := o.Backend; b != nil {
+		ready = func() (bool, any) { return b.Ready(context.Background()) }
+		handleUnversioned(h.mux, b)
 	}
-	if o.Upstreams != nil {
-		h.mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, o.Upstreams())
-		})
+	handleHealth(h.mux, ready)
+	if o.Metrics != nil {
+		h.mux.Handle("GET /metrics", o.Metrics)
 	}
 	// Profiles are as sensitive as the config: the same token guards them.
 	h.mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -73,17 +73,14 @@ func New(o Options) (*Handler, error) {
 	return h, nil
 }
 
-// Handle adds an endpoint behind the same token check.
-func (h *Handler) Handle(pattern string, handler http.Handler) { h.mux.Handle(pattern, handler) }
-
 // ServeHTTP checks the token, then dispatches.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
 	if h.token != nil && !h.authorized(r.Header.Get("Authorization")) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gateway admin"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	h.mux.ServeHTTP(w, r)
 }
 
