@@ -2,7 +2,9 @@
 // apart from client traffic: liveness, readiness, the effective config,
 // upstream status, cache stats and purge, compression and WebSocket
 // stats, metrics and reload. It reads and acts on the gateway through a
-// Backend and owns the HTTP and JSON (unversioned.go).
+// Backend and owns the HTTP and JSON: the unversioned paths operators
+// have scripted against (unversioned.go) and the versioned JSON API
+// under /api/v1/ (api.go, documented in docs/admin-api.md).
 //
 // The listener is for loopback by default; New refuses any other address
 // unless a bearer token guards it. Health serves /healthz and /readyz
@@ -21,6 +23,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Options configure the admin handler.
@@ -36,6 +39,8 @@ type Options struct {
 	Backend Backend
 	// Metrics, if set, serves GET /metrics.
 	Metrics http.Handler
+	// Now is the clock of uptimes; nil means time.Now.
+	Now func() time.Time
 }
 
 // Handler is the admin HTTP handler.
@@ -51,6 +56,9 @@ func New(o Options) (*Handler, error) {
 	if err := CheckAddress(o.Address, o.Token); err != nil {
 		return nil, err
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	h := &Handler{mux: http.NewServeMux()}
 	if o.Token != "" {
 		h.token = []byte(o.Token)
@@ -59,6 +67,9 @@ func New(o Options) (*Handler, error) {
 	if b := o.Backend; b != nil {
 		ready = func() (bool, any) { return b.Ready(context.Background()) }
 		handleUnversioned(h.mux, b)
+		api := newAPI(b, o.Now)
+		h.mux.Handle(apiPrefix, api)
+		h.mux.Handle(strings.TrimSuffix(apiPrefix, "/"), api) // a JSON 404, not a redirect
 	}
 	handleHealth(h.mux, ready)
 	if o.Metrics != nil {
@@ -73,11 +84,16 @@ func New(o Options) (*Handler, error) {
 	return h, nil
 }
 
-// ServeHTTP checks the token, then dispatches.
+// ServeHTTP checks the token, then dispatches. A refusal under /api/v1/
+// is JSON, as everything there is.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if h.token != nil && !h.authorized(r.Header.Get("Authorization")) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gateway admin"`)
+		if isAPI(r.URL.Path) {
+			writeError(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
