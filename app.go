@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +53,8 @@ type app struct {
 
 	stdout, stderr io.Writer // where access_log.output stdout and stderr go
 	gen            atomic.Pointer[generation]
-	draining       atomic.Bool // the shutdown has begun (ready says so)
+	draining       atomic.Bool // the shutdown has begun (Ready says so)
+	started        time.Time   // when newApp ran, for the admin status
 	reload         reloader    // app_reload.go
 }
 
@@ -68,6 +68,10 @@ type generation struct {
 	handler     *proxy.Handler
 	root        http.Handler
 	life        genLife // in-flight count and retirement (app_reload.go)
+	// seq numbers the generations from 1; loaded is when g began to
+	// serve (the admin status).
+	seq    uint64
+	loaded time.Time
 }
 
 func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
@@ -77,7 +81,7 @@ func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
 // newAppIO is newApp with the writers that access_log.output's stdout
 // and stderr name.
 func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app, error) {
-	a := &app{cfg: cfg, log: log, stdout: stdout, stderr: stderr}
+	a := &app{cfg: cfg, log: log, stdout: stdout, stderr: stderr, started: time.Now()}
 	applyGCFloor(cfg, log)
 	a.newMetrics(cfg)
 	g, err := a.build(cfg)
@@ -86,6 +90,7 @@ func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*
 		return nil, err
 	}
 	g.activateObservability()
+	g.stamp(nil, a.started)
 	a.gen.Store(g)
 
 	var ls []entrypoint.Options
@@ -115,30 +120,22 @@ func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*
 		return nil, err
 	}
 	if cfg.Admin.Enabled() {
+		// The app is the admin endpoints' Backend (app_admin.go);
+		// metrics are there whenever the admin listener is.
 		ah, err := admin.New(admin.Options{
-			Address:   cfg.Admin.Address,
-			Token:     cfg.Admin.Token,
-			Ready:     a.ready,
-			Config:    func() any { return a.gen.Load().cfg.Redacted() },
-			Upstreams: a.upstreamStatus,
+			Address: cfg.Admin.Address,
+			Token:   cfg.Admin.Token,
+			Backend: a,
+			Metrics: a.metrics.Handler(),
 		})
 		if err != nil {
 			a.close()
 			return nil, err
 		}
-		// These read the current generation (and the cache made by a
-		// reload that first enables caching).
-		ah.Handle("/cache/", http.HandlerFunc(a.cacheAdmin))
-		ah.Handle("GET /compress/stats", http.HandlerFunc(a.compressStats))
-		ah.Handle("GET /websocket/stats", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			a.gen.Load().handler.WebSocketStatsHandler().ServeHTTP(w, r)
-		}))
-		a.mountMetrics(ah)
-		ah.Handle("POST /reload", http.HandlerFunc(a.reloadHandler))
 		a.admin = adminServer(cfg.Admin.Address, ah, log)
 	}
 	if cfg.Admin.HealthAddress != "" {
-		a.health = adminServer(cfg.Admin.HealthAddress, admin.Health(a.ready), log)
+		a.health = adminServer(cfg.Admin.HealthAddress, admin.Health(func() (bool, any) { return a.Ready(context.Background()) }), log)
 	}
 	return a, nil
 }
@@ -379,32 +376,6 @@ func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
 	return t, nil
 }
 
-// ready is true when every upstream has a healthy target, and false
-// from the start of a shutdown: the listeners take no new connection
-// then, while the admin listener still answers until the drain ends, and
-// a load balancer that probes /readyz should stop sending.
-func (a *app) ready() (bool, any) {
-	if a.draining.Load() {
-		return false, "draining"
-	}
-	ok := true
-	detail := map[string]bool{}
-	for name, u := range a.gen.Load().upstreams {
-		h := u.Healthy()
-		detail[name] = h
-		ok = ok && h
-	}
-	return ok, detail
-}
-
-func (a *app) upstreamStatus() any {
-	out := map[string]any{}
-	for name, u := range a.gen.Load().upstreams {
-		out[name] = map[string]any{"healthy": u.Healthy(), "targets": u.Status()}
-	}
-	return out
-}
-
 // listen binds every socket, so a port in use is reported before the
 // gateway claims to be up.
 func (a *app) listen() error {
@@ -556,46 +527,6 @@ func cacheEncoder(c *compress.Compressor) cache.Encoder {
 type encoderAdapter struct{ *compress.Compressor }
 
 func (encoderAdapter) ETag(etag, coding string) string { return compress.ETag(etag, coding) }
-
-// compressStats serves the compression counters of every compressing
-// route and their sum per coding.
-func (a *app) compressStats(w http.ResponseWriter, r *http.Request) {
-	g := a.gen.Load()
-	if g.compressors == nil {
-		http.NotFound(w, r)
-		return
-	}
-	total := map[string]compress.CodingStats{}
-	routes := map[string]map[string]compress.CodingStats{}
-	for name, c := range g.compressors {
-		st := c.Stats()
-		routes[name] = st
-		for coding, s := range st {
-			t := total[coding]
-			t.Responses += s.Responses
-			t.BytesIn += s.BytesIn
-			t.BytesOut += s.BytesOut
-			total[coding] = t
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(map[string]any{"total": total, "routes": routes})
-}
-
-// cacheAdmin serves the cache's admin endpoints, 404 while no route
-// has cached.
-func (a *app) cacheAdmin(w http.ResponseWriter, r *http.Request) {
-	a.reload.mu.Lock()
-	c := a.cache
-	a.reload.mu.Unlock()
-	if c == nil {
-		http.NotFound(w, r)
-		return
-	}
-	c.AdminHandler().ServeHTTP(w, r)
-}
 
 // close releases what newApp built: the current generation, then the
 // cache (after its background refreshes end). Generations retired by a

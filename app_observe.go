@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"sort"
 
-	"gateway/admin"
 	"gateway/config"
 	"gateway/metrics"
 	"gateway/observe"
@@ -88,14 +87,6 @@ func (a *app) observeRoot(g *generation, root http.Handler, h *proxy.Handler, tr
 func (g *generation) activateObservability() {
 	if g.obs.metrics != nil {
 		g.obs.metrics.Activate()
-	}
-}
-
-// mountMetrics serves GET /metrics on the admin listener: the one
-// registry, whose counters run across reloads.
-func (a *app) mountMetrics(ah *admin.Handler) {
-	if a.metrics != nil {
-		ah.Handle("GET /metrics", a.metrics.Handler())
 	}
 }
 

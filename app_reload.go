@@ -1,17 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"gateway/admin"
 	"gateway/config"
 )
 
-// Hot reload: on SIGHUP or POST /reload at the admin listener the config
+// Hot reload: on SIGHUP or POST /reload at the admin listener (or POST /api/v1/reload) the config
 // file is read and validated again and, when valid, a new generation
 // (upstreams, routes, limits, compression, metrics, access log) is built
 // and swapped in with one atomic store. The listeners' handler picks the
@@ -134,27 +137,28 @@ var errRestart = errors.New("restart to apply")
 
 // reloadConfig reads the config file again and, if it is valid and only
 // changes what a reload can, swaps a generation built from it in. It
-// returns a short summary, or the errors (the old config keeps serving).
-func (a *app) reloadConfig() (string, error) {
+// returns a short summary and the new generation's number, or the errors
+// (the old config keeps serving).
+func (a *app) reloadConfig() (admin.ReloadResult, error) {
 	a.reload.mu.Lock()
 	defer a.reload.mu.Unlock()
 	path := a.reload.path
 	switch {
 	case path == "":
-		return "", errors.New("reload: the gateway was not started from a config file")
+		return admin.ReloadResult{}, errors.New("reload: the gateway was not started from a config file")
 	case a.reload.stopped:
-		return "", errors.New("reload: the gateway is shutting down")
+		return admin.ReloadResult{}, errors.New("reload: the gateway is shutting down")
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		return "", err
+		return admin.ReloadResult{}, err
 	}
 	old := a.gen.Load()
 	if !reflect.DeepEqual(a.cfg.Listeners, cfg.Listeners) || !reflect.DeepEqual(a.cfg.Admin, cfg.Admin) {
-		return "", fmt.Errorf("listeners/admin changed: %w", errRestart)
+		return admin.ReloadResult{}, fmt.Errorf("listeners/admin changed: %w", errRestart)
 	}
 	if a.cache != nil && !reflect.DeepEqual(old.cfg.Cache, cfg.Cache) {
-		return "", fmt.Errorf("cache max_size/max_object_size changed: %w", errRestart)
+		return admin.ReloadResult{}, fmt.Errorf("cache max_size/max_object_size changed: %w", errRestart)
 	}
 	// Certificates renewed in place (same cert_file and key_file, new
 	// contents) are read now, before anything is built, and installed
@@ -163,14 +167,14 @@ func (a *app) reloadConfig() (string, error) {
 	// for any reason leaves every listener on the certificate it had.
 	installCerts, err := a.server.LoadCertificates()
 	if err != nil {
-		return "", fmt.Errorf("reload: %w", err)
+		return admin.ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
 	if !reflect.DeepEqual(a.cfg.Log, cfg.Log) {
 		a.log.Warn("config reload: log changes apply after a restart")
 	}
 	g, err := a.build(cfg)
 	if err != nil {
-		return "", err
+		return admin.ReloadResult{}, err
 	}
 	if a.reload.serving {
 		for _, u := range g.upstreams {
@@ -180,32 +184,16 @@ func (a *app) reloadConfig() (string, error) {
 	g.activateObservability()
 	applyGCFloor(cfg, a.log)
 	installCerts()
+	g.stamp(old, time.Now())
 	a.gen.Store(g)
 	a.retire(old)
 	summary := fmt.Sprintf("reloaded %s: %d routes, %d upstreams", path, len(cfg.Routes), len(cfg.Upstreams))
 	a.log.Info("config reloaded", "config", path, "routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))
-	return summary, nil
+	return admin.ReloadResult{Summary: summary, Generation: g.seq}, nil
 }
 
 // reloadSignal is the SIGHUP path: reload and log the outcome.
 func (a *app) reloadSignal() error {
-	_, err := a.reloadConfig()
-	if err != nil {
-		a.log.Error("config reload failed; the old config keeps serving", "err", err)
-	}
+	_, err := a.Reload(context.Background())
 	return err
-}
-
-// reloadHandler serves POST /reload: 200 with a summary, or 400 with the
-// errors.
-func (a *app) reloadHandler(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	summary, err := a.reloadConfig()
-	if err != nil {
-		a.log.Error("config reload failed; the old config keeps serving", "err", err)
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprintln(w, err)
-		return
-	}
-	fmt.Fprintln(w, summary)
 }

@@ -1,7 +1,10 @@
 // Package admin serves the operator's endpoints on their own listener,
 // apart from client traffic: liveness, readiness, the effective config,
-// and upstream status. Later stages (cache stats, purge, metrics) add
-// their handlers with Handle.
+// upstream status, cache stats and purge, compression and WebSocket
+// stats, metrics and reload. It reads and acts on the gateway through a
+// Backend and owns the HTTP and JSON: the unversioned paths operators
+// have scripted against (unversioned.go) and the versioned JSON API
+// under /api/v1/ (api.go, documented in docs/admin-api.md).
 //
 // The listener is for loopback by default; New refuses any other address
 // unless a bearer token guards it. Health serves /healthz and /readyz
@@ -10,6 +13,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -19,6 +23,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Options configure the admin handler.
@@ -28,12 +33,14 @@ type Options struct {
 	Address string
 	// Token, when set, must come as "Authorization: Bearer <token>".
 	Token string
-	// Ready reports readiness and a JSON-able detail for /readyz.
-	Ready func() (bool, any)
-	// Config returns the effective config with secrets redacted.
-	Config func() any
-	// Upstreams returns upstream and target status for /upstreams.
-	Upstreams func() any
+	// Backend is the gateway the endpoints report on. If nil, only
+	// /healthz, /readyz (always ready), /metrics and /debug/pprof/ are
+	// served.
+	Backend Backend
+	// Metrics, if set, serves GET /metrics.
+	Metrics http.Handler
+	// Now is the clock of uptimes; nil means time.Now.
+	Now func() time.Time
 }
 
 // Handler is the admin HTTP handler.
@@ -49,20 +56,24 @@ func New(o Options) (*Handler, error) {
 	if err := CheckAddress(o.Address, o.Token); err != nil {
 		return nil, err
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	h := &Handler{mux: http.NewServeMux()}
 	if o.Token != "" {
 		h.token = []byte(o.Token)
 	}
-	handleHealth(h.mux, o.Ready)
-	if o.Config != nil {
-		h.mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, o.Config())
-		})
+	var ready func() (bool, any)
+	if b := o.Backend; b != nil {
+		ready = func() (bool, any) { return b.Ready(context.Background()) }
+		handleUnversioned(h.mux, b)
+		api := newAPI(b, o.Now)
+		h.mux.Handle(apiPrefix, api)
+		h.mux.Handle(strings.TrimSuffix(apiPrefix, "/"), api) // a JSON 404, not a redirect
 	}
-	if o.Upstreams != nil {
-		h.mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, o.Upstreams())
-		})
+	handleHealth(h.mux, ready)
+	if o.Metrics != nil {
+		h.mux.Handle("GET /metrics", o.Metrics)
 	}
 	// Profiles are as sensitive as the config: the same token guards them.
 	h.mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -73,17 +84,19 @@ func New(o Options) (*Handler, error) {
 	return h, nil
 }
 
-// Handle adds an endpoint behind the same token check.
-func (h *Handler) Handle(pattern string, handler http.Handler) { h.mux.Handle(pattern, handler) }
-
-// ServeHTTP checks the token, then dispatches.
+// ServeHTTP checks the token, then dispatches. A refusal under /api/v1/
+// is JSON, as everything there is.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
 	if h.token != nil && !h.authorized(r.Header.Get("Authorization")) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gateway admin"`)
+		if isAPI(r.URL.Path) {
+			writeError(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	h.mux.ServeHTTP(w, r)
 }
 

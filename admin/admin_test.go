@@ -34,13 +34,9 @@ func TestCheckAddress(t *testing.T) {
 }
 
 func TestEndpoints(t *testing.T) {
-	var ready atomic.Bool
-	h, err := New(Options{
-		Address:   "127.0.0.1:0",
-		Ready:     func() (bool, any) { r := ready.Load(); return r, map[string]bool{"app": r} },
-		Config:    func() any { return map[string]string{"token": "REDACTED"} },
-		Upstreams: func() any { return map[string]int{"app": 1} },
-	})
+	b := newFakeBackend()
+	b.ready.Store(false)
+	h, err := New(Options{Address: "127.0.0.1:0", Backend: b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +56,10 @@ func TestEndpoints(t *testing.T) {
 	}
 	check("/healthz", 200, "ok")
 	check("/readyz", 503, `"ready": false`)
-	ready.Store(true)
+	b.ready.Store(true)
 	check("/readyz", 200, `"ready": true`)
 	check("/config", 200, "REDACTED")
-	check("/upstreams", 200, `"app": 1`)
+	check("/upstreams", 200, `"app": {`)
 	check("/nothing", 404, "")
 }
 

@@ -3,13 +3,13 @@ package cache
 import (
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 )
 
-// AdminHandler serves the cache's operator endpoints, mounted on the admin
-// listener:
+// AdminHandler serves the cache's operator endpoints:
 //
 //	GET  /cache/stats                 totals and per-route counters (JSON)
 //	GET  /cache/stats?route=NAME      one route's counters
@@ -21,6 +21,8 @@ import (
 // Add soft=true to a purge to mark entries stale instead of removing them,
 // so that stale-if-error can still serve them while the origin is down.
 // URLs are absolute (http://host/path?query), as clients request them.
+// The gateway's admin listener serves the same endpoints itself (package
+// admin) from Stats, ParsePurge and Purge.
 func (c *Cache) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /cache/stats", c.serveStats)
@@ -46,17 +48,47 @@ func (c *Cache) serveStats(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	soft := false
+	p, err := ParsePurge(r.URL.Query())
+	var n int
+	if err == nil {
+		n, err = c.Purge(p)
+	}
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"purged": n, "soft": p.Soft})
+}
+
+// Purge names what to purge: exactly one of URL, Prefix, Tag and All.
+type Purge struct {
+	// URL purges every stored variant of an absolute http or https URL.
+	URL string
+	// Prefix purges everything under an absolute URL prefix (no query).
+	Prefix string
+	// Tag purges everything tagged Tag (Surrogate-Key, Cache-Tag), exact
+	// match.
+	Tag string
+	// All purges everything.
+	All bool
+	// Soft marks entries stale instead of removing them, so that
+	// stale-if-error can still serve them while the origin is down.
+	Soft bool
+}
+
+// ParsePurge reads a purge from the admin endpoint's query parameters
+// (url, prefix, tag, all=true, soft=true) and checks it: a Purge it
+// returns without error is one Cache.Purge accepts. Its errors are the
+// client's to fix.
+func ParsePurge(q url.Values) (Purge, error) {
+	var p Purge
 	switch v := q.Get("soft"); v {
 	case "", "false", "0":
 	case "true", "1":
-		soft = true
+		p.Soft = true
 	default:
-		httpError(w, http.StatusBadRequest, "soft: want true or false")
-		return
+		return Purge{}, errors.New("soft: want true or false")
 	}
-	var n int
 	set := 0
 	for _, k := range [...]string{"url", "prefix", "tag", "all"} {
 		if q.Has(k) {
@@ -64,43 +96,98 @@ func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if set != 1 {
-		httpError(w, http.StatusBadRequest, "give exactly one of url, prefix, tag or all")
-		return
+		return Purge{}, errors.New("give exactly one of url, prefix, tag or all")
 	}
 	switch {
 	case q.Has("tag"):
-		tag := q.Get("tag")
-		if tag == "" {
-			httpError(w, http.StatusBadRequest, "tag: empty")
-			return
+		if p.Tag = q.Get("tag"); p.Tag == "" {
+			return Purge{}, errors.New("tag: empty")
 		}
-		n = c.store.PurgeTag(tag, soft)
 	case q.Has("all"):
 		if v := q.Get("all"); v != "true" && v != "1" {
-			httpError(w, http.StatusBadRequest, "all: want true")
-			return
+			return Purge{}, errors.New("all: want true")
 		}
-		n = c.store.PurgeAll(soft)
+		p.All = true
+	case q.Has("prefix"):
+		p.Prefix = q.Get("prefix")
+		if _, err := parsePurgeURL(p.Prefix, true); err != nil {
+			return Purge{}, err
+		}
 	default:
-		prefix := q.Has("prefix")
-		raw := q.Get("url")
-		if prefix {
-			raw = q.Get("prefix")
-		}
-		parts, err := c.urlParts(raw, prefix)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		for _, p := range parts {
-			if prefix {
-				n += c.store.PurgePrefix(p, soft)
-			} else {
-				n += c.store.PurgeURL(p, soft)
-			}
+		p.URL = q.Get("url")
+		if _, err := parsePurgeURL(p.URL, false); err != nil {
+			return Purge{}, err
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"purged": n, "soft": soft})
+	return p, nil
+}
+
+// check reports what is wrong with p: not exactly one target, a URL
+// that is not absolute, a prefix with a query.
+func (p Purge) check() error {
+	set := 0
+	for _, b := range [...]bool{p.URL != "", p.Prefix != "", p.Tag != "", p.All} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		return errors.New("give exactly one of url, prefix, tag or all")
+	}
+	var err error
+	switch {
+	case p.URL != "":
+		_, err = parsePurgeURL(p.URL, false)
+	case p.Prefix != "":
+		_, err = parsePurgeURL(p.Prefix, true)
+	}
+	return err
+}
+
+// parsePurgeURL parses the absolute URL of a purge by url or prefix.
+func parsePurgeURL(raw string, prefix bool) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, purgeError("want an absolute http or https URL")
+	}
+	if prefix && u.RawQuery != "" {
+		return nil, purgeError("prefix: a prefix has no query")
+	}
+	return u, nil
+}
+
+// Purge removes what p names, or marks it stale when p.Soft, and
+// returns how many entries it touched. The error (a URL that is not
+// absolute, a prefix with a query, not exactly one target) is the
+// caller's to fix; nothing was purged then.
+func (c *Cache) Purge(p Purge) (int, error) {
+	if err := p.check(); err != nil {
+		return 0, err
+	}
+	switch {
+	case p.Tag != "":
+		return c.store.PurgeTag(p.Tag, p.Soft), nil
+	case p.All:
+		return c.store.PurgeAll(p.Soft), nil
+	}
+	prefix := p.Prefix != ""
+	raw := p.URL
+	if prefix {
+		raw = p.Prefix
+	}
+	parts, err := c.urlParts(raw, prefix)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, part := range parts {
+		if prefix {
+			n += c.store.PurgePrefix(part, p.Soft)
+		} else {
+			n += c.store.PurgeURL(part, p.Soft)
+		}
+	}
+	return n, nil
 }
 
 type purgeError string
@@ -112,12 +199,9 @@ func (e purgeError) Error() string { return string(e) }
 // parameters). For a prefix the part stops after the path, so that it is
 // a byte prefix of every key below it.
 func (c *Cache) urlParts(raw string, prefix bool) ([]string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, purgeError("want an absolute http or https URL")
-	}
-	if prefix && u.RawQuery != "" {
-		return nil, purgeError("prefix: a prefix has no query")
+	u, err := parsePurgeURL(raw, prefix)
+	if err != nil {
+		return nil, err
 	}
 	req := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}}
 	if u.Scheme == "https" {

@@ -1,0 +1,90 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gateway/cache"
+	"gateway/compress"
+	"gateway/config"
+	"gateway/proxy"
+	"gateway/proxy/balance"
+)
+
+// Backend is the running gateway as the admin endpoints see it: what
+// they report and what they act on. Each method answers for the config
+// current when it is called and returns soon; the admin package turns
+// the values into HTTP and JSON, so a Backend knows nothing of either.
+// The root package implements it on its app.
+type Backend interface {
+	// Status reports the process: version, start, drain and config
+	// generation. Readiness comes from Ready.
+	Status(ctx context.Context) Status
+	// Ready reports whether the gateway should get traffic, with a
+	// JSON-able detail (/readyz).
+	Ready(ctx context.Context) (ready bool, detail any)
+	// Config returns the effective config with its secrets redacted.
+	Config(ctx context.Context) *config.Config
+	// Upstreams reports every upstream by name.
+	Upstreams(ctx context.Context) map[string]UpstreamStatus
+	// CacheStats returns the cache's totals and each cached route's
+	// counters; ErrDisabled while no route caches.
+	CacheStats(ctx context.Context) (CacheStats, error)
+	// PurgeCache purges what p names (cache.ParsePurge checked it) and
+	// returns how many entries it touched; ErrDisabled while no route
+	// caches. Any other error is the client's to fix.
+	PurgeCache(ctx context.Context, p cache.Purge) (int, error)
+	// CompressStats returns each compressing route's counters by coding;
+	// ErrDisabled when no route compresses.
+	CompressStats(ctx context.Context) (map[string]map[string]compress.CodingStats, error)
+	// WebSocketStats returns each route's WebSocket counters by route
+	// name.
+	WebSocketStats(ctx context.Context) map[string]proxy.WSStats
+	// Reload reads the config file again and, if it is valid, serves it.
+	// On error the config before it keeps serving; the error's lines are
+	// its problems.
+	Reload(ctx context.Context) (ReloadResult, error)
+}
+
+// ErrDisabled is what a Backend returns for a feature the config does
+// not turn on (a cache, compression).
+var ErrDisabled = errors.New("admin: not enabled by the config")
+
+// Status describes the process.
+type Status struct {
+	Version   string
+	StartedAt time.Time
+	// Draining is true from the start of a shutdown.
+	Draining bool
+	// Generation counts the configs served: 1 for the one the process
+	// started with, one more for each successful reload.
+	Generation uint64
+	// LoadedAt is when the current config began to serve.
+	LoadedAt time.Time
+}
+
+// UpstreamStatus is one upstream's health and its targets'.
+type UpstreamStatus struct {
+	// Healthy is true when at least one target can take traffic.
+	Healthy bool
+	// Targets are in configuration order.
+	Targets []balance.TargetStatus
+	// Breakers are the targets' circuit breakers in configuration
+	// order; nil without breakers.
+	Breakers []balance.BreakerState
+}
+
+// CacheStats are the cache's totals and each cached route's counters.
+type CacheStats struct {
+	cache.Stats
+	Routes map[string]cache.RouteStats `json:"routes"`
+}
+
+// ReloadResult describes a successful reload.
+type ReloadResult struct {
+	// Summary is one line for a person ("reloaded FILE: 3 routes, ...").
+	Summary string
+	// Generation is the generation now serving (see Status).
+	Generation uint64
+}

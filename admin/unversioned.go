@@ -1,0 +1,179 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"gateway/cache"
+	"gateway/compress"
+	"gateway/proxy"
+	"gateway/proxy/balance"
+)
+
+// handleUnversioned registers the paths the admin listener served before
+// /api/v1/, answering as they did: text errors, the old body shapes, 404
+// for a feature the config leaves off. New fields go to /api/v1/ only.
+func handleUnversioned(mux *http.ServeMux, b Backend) {
+	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, b.Config(r.Context()))
+	})
+	mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, r *http.Request) {
+		type upstream struct {
+			Healthy bool                   `json:"healthy"`
+			Targets []balance.TargetStatus `json:"targets"`
+		}
+		out := map[string]upstream{}
+		for name, u := range b.Upstreams(r.Context()) {
+			out[name] = upstream{u.Healthy, u.Targets}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+
+	// Everything under /cache/ is 404 while no route caches, as when
+	// the cache's own handler served it.
+	cacheMux := http.NewServeMux()
+	cacheMux.HandleFunc("GET /cache/stats", func(w http.ResponseWriter, r *http.Request) {
+		serveCacheStats(w, r, b)
+	})
+	cacheMux.HandleFunc("POST /cache/purge", func(w http.ResponseWriter, r *http.Request) {
+		servePurge(w, r, b)
+	})
+	mux.HandleFunc("/cache/", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := b.CacheStats(r.Context()); errors.Is(err, ErrDisabled) {
+			http.NotFound(w, r)
+			return
+		}
+		cacheMux.ServeHTTP(w, r)
+	})
+
+	mux.HandleFunc("GET /compress/stats", func(w http.ResponseWriter, r *http.Request) {
+		routes, err := b.CompressStats(r.Context())
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		writeJSON(w, http.StatusOK, sumCompress(routes))
+	})
+	mux.HandleFunc("GET /websocket/stats", func(w http.ResponseWriter, r *http.Request) {
+		routes := b.WebSocketStats(r.Context())
+		if name := r.URL.Query().Get("route"); name != "" {
+			s, ok := routes[name]
+			if !ok {
+				textError(w, http.StatusNotFound, "no route named "+name)
+				return
+			}
+			writeJSON(w, http.StatusOK, s)
+			return
+		}
+		writeJSON(w, http.StatusOK, sumWebSocket(routes))
+	})
+	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		res, err := b.Reload(r.Context())
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintln(w, err)
+			return
+		}
+		fmt.Fprintln(w, res.Summary)
+	})
+}
+
+func serveCacheStats(w http.ResponseWriter, r *http.Request, b Backend) {
+	st, err := b.CacheStats(r.Context())
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	if name := r.URL.Query().Get("route"); name != "" {
+		s, ok := st.Routes[name]
+		if !ok {
+			textError(w, http.StatusNotFound, "no cached route named "+name)
+			return
+		}
+		writeJSON(w, http.StatusOK, s)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func servePurge(w http.ResponseWriter, r *http.Request, b Backend) {
+	p, err := cache.ParsePurge(r.URL.Query())
+	var n int
+	if err == nil {
+		n, err = b.PurgeCache(r.Context(), p)
+	}
+	switch {
+	case errors.Is(err, ErrDisabled):
+		http.NotFound(w, r)
+	case err != nil:
+		textError(w, http.StatusBadRequest, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, purgeResult{n, p.Soft})
+	}
+}
+
+// purgeResult is the answer to a purge, on both paths.
+type purgeResult struct {
+	Purged int  `json:"purged"`
+	Soft   bool `json:"soft"`
+}
+
+// textError writes a short plain-text error, as the unversioned paths
+// always have.
+func textError(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(msg + "\n"))
+}
+
+// compressStats are the compression counters of every route and their
+// sum, by coding.
+type compressStats struct {
+	Total  map[string]compress.CodingStats            `json:"total"`
+	Routes map[string]map[string]compress.CodingStats `json:"routes"`
+}
+
+func sumCompress(routes map[string]map[string]compress.CodingStats) compressStats {
+	out := compressStats{Total: map[string]compress.CodingStats{}, Routes: routes}
+	if out.Routes == nil {
+		out.Routes = map[string]map[string]compress.CodingStats{}
+	}
+	for _, st := range routes {
+		for coding, s := range st {
+			t := out.Total[coding]
+			t.Responses += s.Responses
+			t.BytesIn += s.BytesIn
+			t.BytesOut += s.BytesOut
+			out.Total[coding] = t
+		}
+	}
+	return out
+}
+
+// webSocketStats are the WebSocket counters of every route and their
+// sum.
+type webSocketStats struct {
+	Total  proxy.WSStats            `json:"total"`
+	Routes map[string]proxy.WSStats `json:"routes"`
+}
+
+func sumWebSocket(routes map[string]proxy.WSStats) webSocketStats {
+	out := webSocketStats{Routes: routes}
+	if out.Routes == nil {
+		out.Routes = map[string]proxy.WSStats{}
+	}
+	for _, s := range routes {
+		out.Total.Open += s.Open
+		out.Total.Upgraded += s.Upgraded
+		out.Total.Rejected += s.Rejected
+		out.Total.IdleClosed += s.IdleClosed
+		out.Total.BytesToUpstream += s.BytesToUpstream
+		out.Total.BytesToClient += s.BytesToClient
+	}
+	return out
+}

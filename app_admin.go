@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"gateway/admin"
+	"gateway/cache"
+	"gateway/compress"
+	"gateway/config"
+	"gateway/proxy"
+)
+
+// The app is the admin listener's Backend: the admin package serves the
+// endpoints and their JSON from what these methods return, read from
+// the current generation (and the cache, which a reload that first
+// enables caching may make).
+
+var _ admin.Backend = (*app)(nil)
+
+// Status reports the version, the start, the drain and the generation.
+func (a *app) Status(context.Context) admin.Status {
+	g := a.gen.Load()
+	return admin.Status{
+		Version:    version,
+		StartedAt:  a.started,
+		Draining:   a.draining.Load(),
+		Generation: g.seq,
+		LoadedAt:   g.loaded,
+	}
+}
+
+// Ready is true when every upstream has a healthy target, and false
+// from the start of a shutdown: the listeners take no new connection
+// then, while the admin listener still answers until the drain ends, and
+// a load balancer that probes /readyz should stop sending.
+func (a *app) Ready(context.Context) (bool, any) {
+	if a.draining.Load() {
+		return false, "draining"
+	}
+	ok := true
+	detail := map[string]bool{}
+	for name, u := range a.gen.Load().upstreams {
+		h := u.Healthy()
+		detail[name] = h
+		ok = ok && h
+	}
+	return ok, detail
+}
+
+// Config returns the current config with its secrets redacted.
+func (a *app) Config(context.Context) *config.Config {
+	return a.gen.Load().cfg.Redacted()
+}
+
+// Upstreams reports the current generation's upstreams.
+func (a *app) Upstreams(context.Context) map[string]admin.UpstreamStatus {
+	out := map[string]admin.UpstreamStatus{}
+	for name, u := range a.gen.Load().upstreams {
+		out[name] = admin.UpstreamStatus{Healthy: u.Healthy(), Targets: u.Status(), Breakers: u.BreakerStates()}
+	}
+	return out
+}
+
+// sharedCache returns the store, nil while no route has cached; a
+// reload may make it, under the reload lock.
+func (a *app) sharedCache() *cache.Cache {
+	a.reload.mu.Lock()
+	defer a.reload.mu.Unlock()
+	return a.cache
+}
+
+// CacheStats returns the cache's counters.
+func (a *app) CacheStats(context.Context) (admin.CacheStats, error) {
+	c := a.sharedCache()
+	if c == nil {
+		return admin.CacheStats{}, admin.ErrDisabled
+	}
+	total, routes := c.Stats()
+	return admin.CacheStats{Stats: total, Routes: routes}, nil
+}
+
+// PurgeCache purges what p names.
+func (a *app) PurgeCache(_ context.Context, p cache.Purge) (int, error) {
+	c := a.sharedCache()
+	if c == nil {
+		return 0, admin.ErrDisabled
+	}
+	return c.Purge(p)
+}
+
+// CompressStats returns the counters of every compressing route.
+func (a *app) CompressStats(context.Context) (map[string]map[string]compress.CodingStats, error) {
+	g := a.gen.Load()
+	if g.compressors == nil {
+		return nil, admin.ErrDisabled
+	}
+	out := make(map[string]map[string]compress.CodingStats, len(g.compressors))
+	for name, c := range g.compressors {
+		out[name] = c.Stats()
+	}
+	return out, nil
+}
+
+// WebSocketStats returns every route's WebSocket counters.
+func (a *app) WebSocketStats(context.Context) map[string]proxy.WSStats {
+	return a.gen.Load().handler.WebSocketStats()
+}
+
+// Reload reads the config file again (POST /reload, SIGHUP, a watched
+// change); a failure is logged, and the old config keeps serving.
+func (a *app) Reload(context.Context) (admin.ReloadResult, error) {
+	res, err := a.reloadConfig()
+	if err != nil {
+		a.log.Error("config reload failed; the old config keeps serving", "err", err)
+	}
+	return res, err
+}
+
+// stamp numbers g as the generation after prev (nil: the first) and
+// notes when it began to serve.
+func (g *generation) stamp(prev *generation, now time.Time) {
+	g.seq = 1
+	if prev != nil {
+		g.seq = prev.seq + 1
+	}
+	g.loaded = now
+}
