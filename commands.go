@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"gateway/app"
 	"gateway/config"
 	"gateway/demo"
 )
@@ -154,8 +155,12 @@ routes:
 	if err != nil {
 		return err
 	}
-	return runConfig(cfg, stdout, stderr, func(a *app) {
-		printDemo(stdout, a.server.Addrs()[0].String(), a.adminLn.Addr().String())
+	return runConfig(cfg, stdout, stderr, func(a *app.App) {
+		adm := ""
+		if ad := a.AdminAddr(); ad != nil {
+			adm = ad.String()
+		}
+		printDemo(stdout, a.Addrs()[0].String(), adm)
 	})
 }
 

@@ -21,7 +21,9 @@ import (
 	"strings"
 	"syscall"
 
+	"gateway/app"
 	"gateway/config"
+	"gateway/gcfloor"
 	"gateway/memlimit"
 )
 
@@ -126,25 +128,24 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 // runConfig serves cfg until SIGTERM or SIGINT, then drains. The
 // access log's stdout and stderr are stdout and stderr. started,
 // when not nil, is called once every socket is bound.
-func runConfig(cfg *config.Config, stdout, stderr io.Writer, started func(*app)) error {
+func runConfig(cfg *config.Config, stdout, stderr io.Writer, started func(*app.App)) error {
 	return runConfigFile("", false, cfg, stdout, stderr, started)
 }
 
 // runConfigFile is runConfig for a config read from path, which SIGHUP
-// and POST /reload read again (hot reload, app_reload.go), and, with
-// watch, any change to it (app_watch.go).
-func runConfigFile(path string, watch bool, cfg *config.Config, stdout, stderr io.Writer, started func(*app)) error {
+// and POST /reload read again (hot reload, app/reload.go), and, with
+// watch, any change to it (app/watch.go).
+func runConfigFile(path string, watch bool, cfg *config.Config, stdout, stderr io.Writer, started func(*app.App)) error {
 	log := newLogger(cfg.Log, stderr)
-	a, err := newAppIO(cfg, log, stdout, stderr)
+	a, err := app.New(cfg, app.Options{Logger: log, Stdout: stdout, Stderr: stderr, ConfigPath: path, Version: buildVersion()})
 	if err != nil {
 		return err
 	}
-	a.reload.path = path
-	if err := a.listen(); err != nil {
-		a.close()
+	if err := a.Listen(); err != nil {
+		_ = a.Shutdown(context.Background())
 		return err
 	}
-	if a.cache != nil {
+	if a.Caches() {
 		// The cache holds up to max_size of live heap; with the default
 		// GOGC the heap would grow to twice that between collections.
 		// The soft limit keeps the process near max_size instead, and
@@ -164,9 +165,9 @@ func runConfigFile(path string, watch bool, cfg *config.Config, stdout, stderr i
 		stop()
 	}()
 	// SIGHUP reloads; without a config file (gateway proxy, demo) there
-	// is nothing to reload and reloadSignal says so in the log. It is
-	// caught either way: its default action ends the process, cutting
-	// off requests in flight.
+	// is nothing to reload and Reload says so in the log. It is caught
+	// either way: its default action ends the process, cutting off
+	// requests in flight.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -176,21 +177,32 @@ func runConfigFile(path string, watch bool, cfg *config.Config, stdout, stderr i
 			case <-ctx.Done():
 				return
 			case <-hup:
-				_ = a.reloadSignal()
+				_, _ = a.Reload(ctx)
 			}
 		}
 	}()
-	if path != "" {
-		if watch {
-			if err := a.watchConfig(ctx, path); err != nil {
-				log.Warn("config file not watched; SIGHUP and POST /reload still reload it", "config", path, "err", err)
-			}
+	if path != "" && watch {
+		if err := a.Watch(ctx); err != nil {
+			log.Warn("config file not watched; SIGHUP and POST /reload still reload it", "config", path, "err", err)
 		}
 	}
 	if started != nil {
 		started(a)
 	}
-	return a.serve(ctx)
+	return a.Serve(ctx)
+}
+
+// applyMemoryLimit sets the process's soft memory limit for a cache of
+// cfg's max_size (memlimit.For) unless GOMEMLIMIT is set, then tunes the
+// GC floor again, which shrinks to fit under the limit.
+func applyMemoryLimit(cfg *config.Config, log *slog.Logger) {
+	limit, set := memlimit.Set(int64(cfg.Cache.MaxSize))
+	if set {
+		log.Debug("soft memory limit set", "limit_mib", limit>>20, "cache_max_size_mib", int64(cfg.Cache.MaxSize)>>20)
+	} else {
+		log.Info("soft memory limit from GOMEMLIMIT in the environment", "GOMEMLIMIT", os.Getenv("GOMEMLIMIT"))
+	}
+	gcfloor.Set(int64(cfg.GCHeapFloor))
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -17,7 +17,11 @@ const watchDebounce = 250 * time.Millisecond
 // (gateway run -watch). It watches the file's directory, not the file,
 // so that a file replaced by rename or a ConfigMap update (which swaps
 // the ..data symlink) is still seen.
-func (a *app) watchConfig(ctx context.Context, path string) error {
+// Watch reloads the config file whenever it changes, until ctx ends
+// (see watchConfig).
+func (a *App) Watch(ctx context.Context) error { return a.watchConfig(ctx, a.reload.path) }
+
+func (a *App) watchConfig(ctx context.Context, path string) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +18,7 @@ import (
 )
 
 // startAppFile runs a gateway from the config file path, reloadable.
-func startAppFile(t *testing.T, path string) *app {
+func startAppFile(t *testing.T, path string) *App {
 	t.Helper()
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -231,70 +230,6 @@ func reloadFixture(t *testing.T) (two, path string) {
 		t.Fatal(err)
 	}
 	return two, path
-}
-
-// TestSIGHUPReloads: a real gateway process reloads its config file on
-// SIGHUP and keeps running.
-func TestSIGHUPReloads(t *testing.T) {
-	two, path := reloadFixture(t)
-	c := startChild(t, "run", "-config", path)
-	gw, _ := c.waitAddrs(t, true)
-	get := func() string {
-		t.Helper()
-		resp, err := http.Get("http://" + gw + "/api/x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
-	if got := get(); got != "one" {
-		t.Fatalf("before: %q", got)
-	}
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(reloadYAML, two)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	c.waitLog(t, "config reloaded", "reload")
-	if got := get(); got != "two" {
-		t.Fatalf("after SIGHUP: %q", got)
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-c.done; err != nil {
-		t.Fatalf("exit: %v; log:\n%s", err, c.logs())
-	}
-}
-
-// TestSIGHUPWithoutConfigFile: gateway proxy has no file to reload; a
-// SIGHUP is logged as such and does not end the process (its default
-// action), which would cut off requests in flight.
-func TestSIGHUPWithoutConfigFile(t *testing.T) {
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "up")
-	}))
-	defer origin.Close()
-	c := startChild(t, "proxy", "--listen", "127.0.0.1:0", "--admin", "off", "--to", origin.URL)
-	gw, _ := c.waitAddrs(t, false)
-	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	c.waitLog(t, "not started from a config file", "SIGHUP refusal")
-	resp, err := http.Get("http://" + gw + "/")
-	if err != nil {
-		t.Fatalf("after SIGHUP: %v", err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(b) != "up" {
-		t.Errorf("after SIGHUP: %q; want \"up\"", b)
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-c.done; err != nil {
-		t.Fatalf("exit: %v; log:\n%s", err, c.logs())
-	}
 }
 
 // TestWatchReloads: with -watch, writing the config file reloads it.

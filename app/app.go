@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +26,6 @@ import (
 	"gateway/entrypoint"
 	"gateway/gcfloor"
 	"gateway/internal/httpmethod"
-	"gateway/memlimit"
 	"gateway/metrics"
 	"gateway/proxy"
 )
@@ -37,7 +37,7 @@ import (
 // generation, so a reload keeps its entries. The root package (app*.go)
 // and config's option methods are where the config is mapped into each
 // package's options.
-type app struct {
+type App struct {
 	cfg     *config.Config // the config the listeners were built from
 	log     *slog.Logger
 	server  *entrypoint.Group
@@ -54,8 +54,14 @@ type app struct {
 	stdout, stderr io.Writer // where access_log.output stdout and stderr go
 	gen            atomic.Pointer[generation]
 	draining       atomic.Bool // the shutdown has begun (Ready says so)
-	started        time.Time   // when newApp ran, for the admin status
-	reload         reloader    // app_reload.go
+	started        time.Time   // when New ran, for the admin status
+	version        string      // Options.Version
+	reload         reloader    // reload.go
+
+	serving  atomic.Bool   // Serve has begun, or Shutdown came first
+	stop     chan struct{} // closed by Shutdown: Serve drains and returns
+	stopOnce sync.Once
+	served   chan struct{} // closed when Serve has returned
 }
 
 // generation is what one config builds below the listeners.
@@ -74,14 +80,48 @@ type generation struct {
 	loaded time.Time
 }
 
-func newApp(cfg *config.Config, log *slog.Logger) (*app, error) {
-	return newAppIO(cfg, log, os.Stdout, os.Stderr)
+// Options are what New takes besides the config.
+type Options struct {
+	// Logger is the gateway's own log; nil means slog.Default().
+	Logger *slog.Logger
+	// Stdout and Stderr are where access_log.output's "stdout" and
+	// "stderr" go; nil means os.Stdout and os.Stderr.
+	Stdout, Stderr io.Writer
+	// ConfigPath is the file Reload reads the config from again; empty
+	// for a config that came from no file, which Reload then refuses.
+	ConfigPath string
+	// Version is what /api/v1/status and gateway_build_info report.
+	Version string
 }
 
-// newAppIO is newApp with the writers that access_log.output's stdout
-// and stderr name.
-func newAppIO(cfg *config.Config, log *slog.Logger, stdout, stderr io.Writer) (*app, error) {
-	a := &app{cfg: cfg, log: log, stdout: stdout, stderr: stderr, started: time.Now()}
+// New builds the gateway cfg describes, without binding any socket:
+// its first generation, its entrypoints and its admin listeners.
+func New(cfg *config.Config, o Options) (*App, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	return newAppIO(cfg, o)
+}
+
+// newApp is New for the tests, with the process's stdout and stderr.
+func newApp(cfg *config.Config, log *slog.Logger) (*App, error) {
+	return New(cfg, Options{Logger: log})
+}
+
+func newAppIO(cfg *config.Config, o Options) (*App, error) {
+	log := o.Logger
+	a := &App{cfg: cfg, log: log, stdout: o.Stdout, stderr: o.Stderr, started: time.Now(), version: o.Version,
+		stop: make(chan struct{}), served: make(chan struct{})}
+	a.reload.path = o.ConfigPath
 	applyGCFloor(cfg, log)
 	a.newMetrics(cfg)
 	g, err := a.build(cfg)
@@ -148,19 +188,6 @@ func applyGCFloor(cfg *config.Config, log *slog.Logger) {
 	}
 }
 
-// applyMemoryLimit sets the process's soft memory limit for a cache of
-// cfg's max_size (memlimit.For) unless GOMEMLIMIT is set, then tunes the
-// GC floor again, which shrinks to fit under the limit.
-func applyMemoryLimit(cfg *config.Config, log *slog.Logger) {
-	limit, set := memlimit.Set(int64(cfg.Cache.MaxSize))
-	if set {
-		log.Debug("soft memory limit set", "limit_mib", limit>>20, "cache_max_size_mib", int64(cfg.Cache.MaxSize)>>20)
-	} else {
-		log.Info("soft memory limit from GOMEMLIMIT in the environment", "GOMEMLIMIT", os.Getenv("GOMEMLIMIT"))
-	}
-	gcfloor.Set(int64(cfg.GCHeapFloor))
-}
-
 // adminServer is the server of the admin listener and of the health
 // one: operators' and probes' requests, short and few.
 func adminServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
@@ -176,7 +203,7 @@ func adminServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 // build makes a generation from cfg: upstreams, routes with their
 // limits, compression and cache middleware, the batch endpoint and the
 // observability wrapper. The cache store is a's, made on first use.
-func (a *app) build(cfg *config.Config) (_ *generation, err error) {
+func (a *App) build(cfg *config.Config) (_ *generation, err error) {
 	log := a.log
 	g := &generation{cfg: cfg, upstreams: map[string]*proxy.Upstream{}}
 	// A store this build creates (the first config with a cached route)
@@ -378,7 +405,7 @@ func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
 
 // listen binds every socket, so a port in use is reported before the
 // gateway claims to be up.
-func (a *app) listen() error {
+func (a *App) listen() error {
 	if err := a.server.Listen(); err != nil {
 		return err
 	}
@@ -404,8 +431,55 @@ func (a *app) listen() error {
 	return nil
 }
 
+// Listen binds every socket, so that a port in use is reported before
+// the gateway claims to be up.
+func (a *App) Listen() error { return a.listen() }
+
+// Serve serves until ctx ends or Shutdown is called, then drains within
+// the config's shutdown_grace and releases everything the App holds.
+// Call it once, after Listen.
+func (a *App) Serve(ctx context.Context) error { return a.serve(ctx) }
+
+// Shutdown makes Serve drain and return, and waits for it until ctx
+// ends. Serve's drain is bounded by shutdown_grace, not by ctx.
+//
+// Before Serve, it releases what New and Listen took instead.
+func (a *App) Shutdown(ctx context.Context) error {
+	if a.serving.CompareAndSwap(false, true) {
+		a.close()
+		close(a.served)
+		return nil
+	}
+	a.stopOnce.Do(func() { close(a.stop) })
+	select {
+	case <-a.served:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Addrs are the entrypoints' bound addresses, in config order.
+func (a *App) Addrs() []net.Addr { return a.server.Addrs() }
+
+// AdminAddr is the admin listener's bound address; nil when it is off.
+func (a *App) AdminAddr() net.Addr {
+	if a.adminLn == nil {
+		return nil
+	}
+	return a.adminLn.Addr()
+}
+
+// Caches reports whether a route caches, and so whether the process
+// holds a cache of max_size.
+func (a *App) Caches() bool { return a.sharedCache() != nil }
+
 // serve runs until ctx ends, then drains within the shutdown grace.
-func (a *app) serve(ctx context.Context) error {
+func (a *App) serve(ctx context.Context) error {
+	if !a.serving.CompareAndSwap(false, true) {
+		return errors.New("app: Serve after Shutdown or a second Serve")
+	}
+	defer close(a.served)
 	a.startServing()
 	errc := make(chan error, 3)
 	go func() { errc <- a.server.Serve() }()
@@ -432,6 +506,7 @@ func (a *app) serve(ctx context.Context) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
+	case <-a.stop:
 	case serveErr = <-errc:
 	}
 	a.stopReloads()
@@ -456,7 +531,7 @@ func (a *app) serve(ctx context.Context) error {
 }
 
 // openCache creates the shared store on first use.
-func (a *app) openCache(cfg *config.Config) error {
+func (a *App) openCache(cfg *config.Config) error {
 	if a.cache != nil {
 		return nil
 	}
@@ -488,7 +563,7 @@ func mayWrite(methods []string) bool {
 
 // cacheRoute builds the cache middleware of route r on the shared store,
 // which openCache made.
-func (a *app) cacheRoute(r config.Route, trusted []netip.Prefix, comp *compress.Compressor) (proxy.Middleware, error) {
+func (a *App) cacheRoute(r config.Route, trusted []netip.Prefix, comp *compress.Compressor) (proxy.Middleware, error) {
 	rc := r.Cache
 	heuristicMax := rc.HeuristicMax.D()
 	if heuristicMax == 0 {
@@ -531,7 +606,7 @@ func (encoderAdapter) ETag(etag, coding string) string { return compress.ETag(et
 // close releases what newApp built: the current generation, then the
 // cache (after its background refreshes end). Generations retired by a
 // reload close their own upstreams when their last request ends.
-func (a *app) close() {
+func (a *App) close() {
 	if g := a.gen.Load(); g != nil {
 		g.close()
 	}

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -16,13 +16,13 @@ import (
 // the current generation (and the cache, which a reload that first
 // enables caching may make).
 
-var _ admin.Backend = (*app)(nil)
+var _ admin.Backend = (*App)(nil)
 
 // Status reports the version, the start, the drain and the generation.
-func (a *app) Status(context.Context) admin.Status {
+func (a *App) Status(context.Context) admin.Status {
 	g := a.gen.Load()
 	return admin.Status{
-		Version:    version,
+		Version:    a.version,
 		StartedAt:  a.started,
 		Draining:   a.draining.Load(),
 		Generation: g.seq,
@@ -34,7 +34,7 @@ func (a *app) Status(context.Context) admin.Status {
 // from the start of a shutdown: the listeners take no new connection
 // then, while the admin listener still answers until the drain ends, and
 // a load balancer that probes /readyz should stop sending.
-func (a *app) Ready(context.Context) (bool, any) {
+func (a *App) Ready(context.Context) (bool, any) {
 	if a.draining.Load() {
 		return false, "draining"
 	}
@@ -49,12 +49,12 @@ func (a *app) Ready(context.Context) (bool, any) {
 }
 
 // Config returns the current config with its secrets redacted.
-func (a *app) Config(context.Context) *config.Config {
+func (a *App) Config(context.Context) *config.Config {
 	return a.gen.Load().cfg.Redacted()
 }
 
 // Upstreams reports the current generation's upstreams.
-func (a *app) Upstreams(context.Context) map[string]admin.UpstreamStatus {
+func (a *App) Upstreams(context.Context) map[string]admin.UpstreamStatus {
 	out := map[string]admin.UpstreamStatus{}
 	for name, u := range a.gen.Load().upstreams {
 		out[name] = admin.UpstreamStatus{Healthy: u.Healthy(), Targets: u.Status(), Breakers: u.BreakerStates()}
@@ -64,14 +64,14 @@ func (a *app) Upstreams(context.Context) map[string]admin.UpstreamStatus {
 
 // sharedCache returns the store, nil while no route has cached; a
 // reload may make it, under the reload lock.
-func (a *app) sharedCache() *cache.Cache {
+func (a *App) sharedCache() *cache.Cache {
 	a.reload.mu.Lock()
 	defer a.reload.mu.Unlock()
 	return a.cache
 }
 
 // CacheStats returns the cache's counters.
-func (a *app) CacheStats(context.Context) (admin.CacheStats, error) {
+func (a *App) CacheStats(context.Context) (admin.CacheStats, error) {
 	c := a.sharedCache()
 	if c == nil {
 		return admin.CacheStats{}, admin.ErrDisabled
@@ -81,7 +81,7 @@ func (a *app) CacheStats(context.Context) (admin.CacheStats, error) {
 }
 
 // PurgeCache purges what p names.
-func (a *app) PurgeCache(_ context.Context, p cache.Purge) (int, error) {
+func (a *App) PurgeCache(_ context.Context, p cache.Purge) (int, error) {
 	c := a.sharedCache()
 	if c == nil {
 		return 0, admin.ErrDisabled
@@ -90,7 +90,7 @@ func (a *app) PurgeCache(_ context.Context, p cache.Purge) (int, error) {
 }
 
 // CompressStats returns the counters of every compressing route.
-func (a *app) CompressStats(context.Context) (map[string]map[string]compress.CodingStats, error) {
+func (a *App) CompressStats(context.Context) (map[string]map[string]compress.CodingStats, error) {
 	g := a.gen.Load()
 	if g.compressors == nil {
 		return nil, admin.ErrDisabled
@@ -103,13 +103,13 @@ func (a *app) CompressStats(context.Context) (map[string]map[string]compress.Cod
 }
 
 // WebSocketStats returns every route's WebSocket counters.
-func (a *app) WebSocketStats(context.Context) map[string]proxy.WSStats {
+func (a *App) WebSocketStats(context.Context) map[string]proxy.WSStats {
 	return a.gen.Load().handler.WebSocketStats()
 }
 
 // Reload reads the config file again (POST /reload, SIGHUP, a watched
 // change); a failure is logged, and the old config keeps serving.
-func (a *app) Reload(context.Context) (admin.ReloadResult, error) {
+func (a *App) Reload(context.Context) (admin.ReloadResult, error) {
 	res, err := a.reloadConfig()
 	if err != nil {
 		a.log.Error("config reload failed; the old config keeps serving", "err", err)

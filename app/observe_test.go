@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bufio"
@@ -64,7 +64,7 @@ const zBody = 4096
 // observedApp runs a gateway with a caching, a compressing, a dead (its
 // breaker opens on the first failure) and a flaky (one dead target of
 // two) route, metrics on the admin listener and the access log in a file.
-func observedApp(t *testing.T) (a *app, gw, adm, appURL, dead, logPath string) {
+func observedApp(t *testing.T) (a *App, gw, adm, appURL, dead, logPath string) {
 	t.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {

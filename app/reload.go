@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -47,7 +47,7 @@ type genLife struct {
 
 // serveHTTP is the listeners' handler: the current generation's root,
 // counted in flight on that generation.
-func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
+func (a *App) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	g := a.acquire()
 	defer a.release(g)
 	g.root.ServeHTTP(w, r)
@@ -56,7 +56,7 @@ func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // acquire counts a request on the current generation. A request that
 // raced a swap counts itself off the retired one and tries again, so a
 // retired generation whose count reached zero gets no new request.
-func (a *app) acquire() *generation {
+func (a *App) acquire() *generation {
 	for {
 		g := a.gen.Load()
 		g.life.refs.Add(1)
@@ -67,14 +67,14 @@ func (a *app) acquire() *generation {
 	}
 }
 
-func (a *app) release(g *generation) {
+func (a *App) release(g *generation) {
 	if g.life.refs.Add(-1) == 0 && g.life.retired.Load() {
 		a.finish(g)
 	}
 }
 
 // retire marks g, just swapped out, for closing once idle.
-func (a *app) retire(g *generation) {
+func (a *App) retire(g *generation) {
 	g.life.done = make(chan struct{})
 	if a.reload.retired == nil {
 		a.reload.retired = map[*generation]struct{}{}
@@ -87,7 +87,7 @@ func (a *app) retire(g *generation) {
 }
 
 // finish closes a retired generation, once, off the request path.
-func (a *app) finish(g *generation) {
+func (a *App) finish(g *generation) {
 	g.life.once.Do(func() {
 		go func() {
 			g.close()
@@ -101,7 +101,7 @@ func (a *app) finish(g *generation) {
 
 // startServing starts the current generation's upstreams (health
 // checks, pool sweeps); from now on a reload starts the new ones.
-func (a *app) startServing() {
+func (a *App) startServing() {
 	a.reload.mu.Lock()
 	defer a.reload.mu.Unlock()
 	a.reload.serving = true
@@ -111,7 +111,7 @@ func (a *app) startServing() {
 }
 
 // stopReloads refuses reloads from now on (the shutdown has begun).
-func (a *app) stopReloads() {
+func (a *App) stopReloads() {
 	a.reload.mu.Lock()
 	a.reload.stopped = true
 	a.reload.mu.Unlock()
@@ -119,7 +119,7 @@ func (a *app) stopReloads() {
 
 // closeRetired closes the retired generations still draining, when the
 // shutdown grace has ended.
-func (a *app) closeRetired() {
+func (a *App) closeRetired() {
 	a.reload.mu.Lock()
 	var gs []*generation
 	for g := range a.reload.retired {
@@ -139,7 +139,7 @@ var errRestart = errors.New("restart to apply")
 // changes what a reload can, swaps a generation built from it in. It
 // returns a short summary and the new generation's number, or the errors
 // (the old config keeps serving).
-func (a *app) reloadConfig() (admin.ReloadResult, error) {
+func (a *App) reloadConfig() (admin.ReloadResult, error) {
 	a.reload.mu.Lock()
 	defer a.reload.mu.Unlock()
 	path := a.reload.path
@@ -193,7 +193,7 @@ func (a *app) reloadConfig() (admin.ReloadResult, error) {
 }
 
 // reloadSignal is the SIGHUP path: reload and log the outcome.
-func (a *app) reloadSignal() error {
+func (a *App) reloadSignal() error {
 	_, err := a.Reload(context.Background())
 	return err
 }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"net/http"
@@ -21,9 +21,9 @@ type observability struct {
 // newMetrics makes the process's one registry when the admin listener
 // is on: Prometheus expects counters to run as long as the process, not
 // restart at every reload.
-func (a *app) newMetrics(cfg *config.Config) {
+func (a *App) newMetrics(cfg *config.Config) {
 	if cfg.Admin.Enabled() {
-		a.metrics = metrics.New(version)
+		a.metrics = metrics.New(a.version)
 	}
 }
 
@@ -31,7 +31,7 @@ func (a *app) newMetrics(cfg *config.Config) {
 // serves them) and the access log, and wraps root, the whole
 // client-facing handler, in request ids, the access log, metrics and
 // Server-Timing.
-func (a *app) observeRoot(g *generation, root http.Handler, h *proxy.Handler, trusted []netip.Prefix) (http.Handler, error) {
+func (a *App) observeRoot(g *generation, root http.Handler, h *proxy.Handler, trusted []netip.Prefix) (http.Handler, error) {
 	cfg := g.cfg
 	routes := make([]string, len(cfg.Routes))
 	for i, r := range cfg.Routes {

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -14,8 +14,12 @@ import (
 	"gateway/config"
 )
 
+// version is what an App built by newApp reports: Options.Version's
+// default.
+const version = "dev"
+
 // startApp runs a gateway in-process from YAML and stops it at cleanup.
-func startApp(t *testing.T, yaml string) *app {
+func startApp(t *testing.T, yaml string) *App {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml))
 	if err != nil {
@@ -26,7 +30,7 @@ func startApp(t *testing.T, yaml string) *app {
 
 // serveApp builds an app from cfg, serves it until cleanup and, with a
 // path, lets it reload from that file.
-func serveApp(t *testing.T, cfg *config.Config, path string) *app {
+func serveApp(t *testing.T, cfg *config.Config, path string) *App {
 	t.Helper()
 	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
