@@ -13,7 +13,9 @@
 // and leaves Go's pacing alone once the live heap (a full cache, say)
 // is large enough that GOGC alone gives at least the floor.
 //
-// It is the job a "ballast" allocation used to do, without making the
+// The floor is set through the GOGC percent, recomputed after every
+// collection from the live heap, stacks and globals the collector
+// scans. It does what a "ballast" allocation does, without making the
 // heap look bigger than it is in the gateway's metrics. GOMEMLIMIT
 // still bounds the total, and a GOGC set in the environment wins: the
 // floor is then not applied.
