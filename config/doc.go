@@ -3,8 +3,9 @@
 //
 // Load reads the file; Parse does the work on bytes already in memory.
 // Both decode strictly: an unknown key, a value of the wrong type, a
-// duplicate key or a value that fails validation is reported, and every
-// problem in the file is reported at once, one per line, in the form
+// duplicate key or a value that fails validation is reported, and the
+// problems in the file are reported at once (the first hundred, by
+// line), one per line, in the form
 //
 //	gateway.yaml:12: routes[1].timeout: invalid duration "5x" (want e.g. 250ms, 30s, 2m)
 //
@@ -32,8 +33,9 @@
 // Relative file names (TLS certificates, CA bundles) are relative to the
 // gateway's working directory, not to the config file.
 //
-// Of the module's packages this one imports only cache, compress and
-// batch, to check cache key, compression, batch and composite settings
-// with the code that will use them, so any other package may depend on
-// it; cache, compress and batch must not.
+// Of the module's packages this one imports only cache, compress,
+// batch, limit and proxy/balance: it checks cache key, compression,
+// batch, composite and rate limit key settings with the code that will
+// use them, and takes the rate limit and circuit breaker defaults from
+// there. Any other package may depend on it; those five must not.
 package config

@@ -13,13 +13,15 @@
 // and leaves Go's pacing alone once the live heap (a full cache, say)
 // is large enough that GOGC alone gives at least the floor.
 //
-// It is the job a "ballast" allocation used to do, without making the
-// heap look bigger than it is in the gateway's metrics. A GOGC set in the
-// environment wins: the floor is then not applied. Under a soft memory
-// limit (debug.SetMemoryLimit, GOMEMLIMIT) the floor shrinks to the room
-// the limit leaves above what is live, so the goal it sets never lies
-// past the limit: the limit stays a backstop rather than the pacer, and
-// the runtime keeps its usual runway and scavenging goal.
+// The floor is set through the GOGC percent, recomputed after every
+// collection from the live heap, stacks and globals the collector
+// scans. It does what a "ballast" allocation does, without making the
+// heap look bigger than it is in the gateway's metrics. A GOGC set in
+// the environment wins: the floor is then not applied. Under a soft
+// memory limit (debug.SetMemoryLimit, GOMEMLIMIT) the floor shrinks to
+// the room the limit leaves above what is live, so the goal it sets
+// never lies past the limit: the limit stays a backstop rather than the
+// pacer, and the runtime keeps its usual runway and scavenging goal.
 package gcfloor
 
 import (

@@ -1,5 +1,9 @@
-// Package limit holds the gateway's overload protection, without HTTP:
-// token buckets per client key (Keyed) and a bounded, queued limit on
-// concurrent requests (Concurrency). Package proxy decides what a key is
-// and what a refused request is answered with.
+// Package limit holds the gateway's overload protection, apart from
+// any request or response: token buckets per client key, at most
+// MaxKeys of them, idle ones swept (Keyed), and a limit on concurrent
+// requests with a bounded, timed queue (Concurrency). ParseKey reads
+// what a rate limit is keyed by, for the config loader and the proxy
+// alike; package proxy takes each request's key (its client address or
+// a header) and answers a refused request (429 or 503, with
+// Retry-After).
 package limit

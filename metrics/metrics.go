@@ -26,7 +26,7 @@
 // attached (the current one and those still draining); when a drained
 // Gen is retired, its final values are folded into a base that later
 // scrapes add, so nothing drops when it goes. Gauges are never folded:
-// they describe what is attached now.
+// they describe what is attached at the scrape.
 package metrics
 
 import (

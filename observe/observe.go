@@ -2,7 +2,8 @@
 // request an id, a line in the access log, its request metrics and,
 // when enabled, a Server-Timing header.
 //
-// The wrapper is outermost, inside only the listener's own timeouts, so
+// The wrapper is outermost, inside only the listener's own wrappers
+// (its I/O timeouts and the HTTP/1 framing check, see package proxy), so
 // it sees the status, the bytes and the headers the client gets after
 // compression and caching. Its ResponseWriter records them and passes
 // Flush and Hijack on (and Unwrap, for http.ResponseController). It
@@ -17,7 +18,7 @@
 // upstream and back to the client. Other tracing headers, W3C
 // traceparent and tracestate included, pass through untouched.
 //
-// A request costs one allocation here (two with Server-Timing), plus
+// A request costs one allocation here (three with Server-Timing), plus
 // what the access log's slog handler does; the log's output is buffered
 // (see Output) so it costs no system call per line.
 package observe

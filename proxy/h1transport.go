@@ -340,7 +340,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			c.close()
 			continue
 		}
-		resp, err, fresh := c.roundTrip(req, hasBody)
+		resp, fresh, err := c.roundTrip(req, hasBody)
 		if err == nil {
 			return resp, nil
 		}
@@ -451,156 +451,230 @@ const maxInterim = 5
 // aLongTimeAgo is a deadline in the past, to interrupt blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
 
+var (
+	errTooManyInterim  = errors.New("upstream sent too many 1xx responses")
+	errUpgradeWithBody = errors.New("101 Switching Protocols in answer to a request with a body")
+)
+
+// exchange is one request and its response on a connection, from the
+// request's first byte to the response body's end. One is allocated per
+// request; the response body is a field of it.
+type exchange struct {
+	c    *h1Conn
+	req  *http.Request // its context done: the connection may have a past deadline
+	stop func() bool   // unhooks the context's cancellation from the connection
+
+	// With a request body, the body writer goroutine writes the request
+	// (see writeRequest) while the response is read. Its send on
+	// bodyDone is its last act: after it, it neither writes to the
+	// connection nor reads the client's body. bodyDone is nil without a
+	// body.
+	body     bodyErr
+	bodyDone chan error
+
+	// mu guards headers, set once the response headers are read: the
+	// body writer starts the response header timeout only before then.
+	mu      sync.Mutex
+	headers bool
+
+	resp h1Body
+}
+
 // roundTrip runs one exchange. fresh reports that the connection failed
 // before any byte of the response was read. On error the connection is
-// closed.
-func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response, err error, fresh bool) {
-	ctx := req.Context()
-	stop := context.AfterFunc(ctx, func() { _ = c.Conn.SetDeadline(aLongTimeAgo) })
-	fail := func(e error, fresh bool) (*http.Response, error, bool) {
-		stop()
-		c.close()
-		return nil, e, fresh
-	}
-	var bodyDone chan error
-	// The response header timeout starts once the request is written, as
-	// net/http's ResponseHeaderTimeout does, so a slow upload is not cut
-	// off. With a body, the writer starts it, unless the headers already
-	// came: then the deadline would cut the response body short.
-	var timer struct {
-		sync.Mutex
-		headers bool // the response headers were read
-	}
-	startTimer := func() {
-		if t := c.host.t.responseTimeout; t > 0 {
-			// A deadline is wall-clock time, whatever clock t.now reads.
-			c.setReadDeadline(ctx, time.Now().Add(t))
-		}
-	}
+// closed and the body writer has returned.
+func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response, fresh bool, err error) {
+	x := &exchange{c: c, req: req}
+	x.stop = context.AfterFunc(req.Context(), func() { _ = c.Conn.SetDeadline(aLongTimeAgo) })
 	if hasBody {
-		// The upstream may answer (413, say) before reading all of the
-		// body, so the body is written while the response is read.
-		bodyDone = make(chan error, 1)
-		// req.Write hides the body's own error in a type without Unwrap;
-		// keep it, so a body over the limit is still a 413.
-		rec := &bodyErr{ReadCloser: req.Body}
-		req.Body = rec
-		go func() {
-			err := req.Write(c.bw)
-			if rec.err != nil {
-				err = rec.err
-			}
-			if err == nil {
-				err = c.bw.Flush()
-			}
-			if err == nil {
-				timer.Lock()
-				if !timer.headers {
-					startTimer()
-				}
-				timer.Unlock()
-			}
-			if err != nil {
-				// A body that cannot be finished (the client's read
-				// failed, or it went over the limit) leaves the upstream
-				// waiting for the rest: end the exchange.
-				c.Conn.Close()
-			}
-			bodyDone <- err
-		}()
-	} else {
-		if !writeHead(c.bw, req) {
-			if err := req.Write(c.bw); err != nil {
-				return fail(notSentError{err}, true)
-			}
-		}
+		x.startBodyWriter()
+	} else if err := x.writeHead(); err != nil {
 		// The head fits the buffer and goes in one write: when that
 		// fails, the upstream got none of it.
-		if err := c.bw.Flush(); err != nil {
-			return fail(notSentError{err}, true)
-		}
-		startTimer()
+		return x.abort(notSentError{err}, true)
 	}
 	c.inHead, c.headLeft = true, maxResponseHeaderBytes
 	if _, err := c.br.Peek(1); err != nil {
-		if hasBody {
-			c.Conn.Close() // ends a writer blocked on a full socket
-			if werr := <-bodyDone; werr != nil {
-				err = werr // the cause, such as a body over the limit
-			}
-		}
-		return fail(err, true)
+		return x.abort(readError{err}, true)
 	}
+	if resp, err = x.readResponse(); err != nil {
+		return x.abort(err, false)
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols && hasBody {
+		return x.abort(errUpgradeWithBody, false)
+	}
+	return x.wrapBody(resp), false, nil
+}
+
+// readError is a failure to read the response. When the body writer
+// failed too, its error is the likelier cause (a body over the limit, a
+// client that went away), and abort reports that one instead.
+type readError struct{ err error }
+
+func (e readError) Error() string { return e.err.Error() }
+func (e readError) Unwrap() error { return e.err }
+
+// abort ends a failed exchange, and is the only way one ends before its
+// response is handed on. Closing the connection fails the body writer's
+// next write and ends one blocked on a full socket; abort then waits for
+// the writer to return, however long the client's body takes to give
+// its next bytes, so that nothing writes to the connection or reads the
+// client's body after RoundTrip returns.
+func (x *exchange) abort(err error, fresh bool) (*http.Response, bool, error) {
+	x.stop()
+	werr := x.shut()
+	if re, ok := err.(readError); ok {
+		err = re.err
+		// An upstream's oversized header is no fault of the body's.
+		if werr != nil && !errors.Is(err, errResponseHeaderTooLarge) {
+			err = werr
+		}
+	}
+	x.c.host.release()
+	return nil, fresh, err
+}
+
+// shut closes the connection and returns once the body writer has, with
+// its error.
+func (x *exchange) shut() error {
+	x.c.Conn.Close()
+	if x.bodyDone == nil {
+		return nil
+	}
+	return <-x.bodyDone
+}
+
+// writeHead writes a request without a body and starts the response
+// header timeout.
+func (x *exchange) writeHead() error {
+	bw := x.c.bw
+	if !writeHead(bw, x.req) {
+		if err := x.req.Write(bw); err != nil {
+			return err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	x.startTimer()
+	return nil
+}
+
+// startBodyWriter starts the goroutine that writes a request with a
+// body. The upstream may answer (413, say) before reading all of the
+// body, so the body is written while the response is read.
+func (x *exchange) startBodyWriter() {
+	// req.Write hides the body's own error in a type without Unwrap;
+	// keep it, so a body over the limit is still a 413.
+	x.body.ReadCloser = x.req.Body
+	x.req.Body = &x.body
+	x.bodyDone = make(chan error, 1)
+	go x.writeRequest()
+}
+
+// writeRequest is the body writer goroutine.
+func (x *exchange) writeRequest() {
+	c := x.c
+	err := x.req.Write(c.bw)
+	if x.body.err != nil {
+		err = x.body.err
+	}
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err == nil {
+		x.mu.Lock()
+		if !x.headers {
+			x.startTimer()
+		}
+		x.mu.Unlock()
+	} else {
+		// A body that cannot be finished (the client's read failed, or
+		// it went over the limit) leaves the upstream waiting for the
+		// rest: end the exchange.
+		c.Conn.Close()
+	}
+	x.bodyDone <- err
+}
+
+// startTimer starts the response header timeout once the request is
+// written, as net/http's ResponseHeaderTimeout does, so a slow upload is
+// not cut off.
+func (x *exchange) startTimer() {
+	if t := x.c.host.t.responseTimeout; t > 0 {
+		// A deadline is wall-clock time, whatever clock t.now reads.
+		x.c.setReadDeadline(x.req.Context(), time.Now().Add(t))
+	}
+}
+
+// readResponse reads response heads until the final one, passing each
+// interim 1xx response on (see passInterim), and stops the response
+// header timeout: once the headers are read, a deadline would cut the
+// response body short.
+func (x *exchange) readResponse() (*http.Response, error) {
+	c := x.c
 	for interim := 0; ; interim++ {
 		if interim > maxInterim {
-			err = errors.New("upstream sent too many 1xx responses")
-			if hasBody {
-				c.Conn.Close()
-				<-bodyDone
-			}
-			return fail(err, false)
+			return nil, errTooManyInterim
 		}
-		resp, err = http.ReadResponse(c.br, req)
+		resp, err := http.ReadResponse(c.br, x.req)
 		if err != nil {
-			if hasBody {
-				c.Conn.Close()
-				// The body's failure is the cause, unless the upstream's
-				// header was too large: that is no fault of the body's.
-				if werr := <-bodyDone; werr != nil && !errors.Is(err, errResponseHeaderTooLarge) {
-					err = werr
-				}
-			}
-			return fail(err, false)
+			return nil, readError{err}
 		}
 		// 101 ends the exchange like a final response.
-		code := resp.StatusCode
-		if code >= 200 || code == http.StatusSwitchingProtocols {
-			break
-		}
-		// Interim responses are the client's: a proxy must pass them on
-		// (RFC 9110, section 15.2), 103 Early Hints above all, and
-		// ReverseProxy writes them to the client from its trace's
-		// Got1xxResponse. Not a 100 Continue to a request with a body
-		// and Expect: 100-continue, though: the body is on its way
-		// already, and the gateway's server answered the client's
-		// expectation itself when the body was first read, so that 100
-		// would reach the client twice.
-		// Nor to an HTTP/1.0 client, which may not get any (section 15.2).
-		if req.ProtoAtLeast(1, 1) && (code != http.StatusContinue || !hasBody || !httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue")) {
-			if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
-				if err = trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
-					if hasBody {
-						c.Conn.Close()
-						<-bodyDone
-					}
-					return fail(err, false)
-				}
+		if code := resp.StatusCode; code >= 200 || code == http.StatusSwitchingProtocols {
+			c.inHead = false
+			if c.host.t.responseTimeout > 0 {
+				x.mu.Lock()
+				x.headers = true
+				c.setReadDeadline(x.req.Context(), time.Time{})
+				x.mu.Unlock()
 			}
+			return resp, nil
+		}
+		if err := x.passInterim(resp); err != nil {
+			return nil, err
 		}
 		c.headLeft = maxResponseHeaderBytes // each response head has its own bound
 	}
-	c.inHead = false
-	if c.host.t.responseTimeout > 0 {
-		timer.Lock()
-		timer.headers = true
-		c.setReadDeadline(ctx, time.Time{})
-		timer.Unlock()
+}
+
+// passInterim hands an interim response to the client's trace.
+// Interim responses are the client's: a proxy must pass them on (RFC
+// 9110, section 15.2), 103 Early Hints above all, and ReverseProxy
+// writes them to the client from its trace's Got1xxResponse. Not a 100
+// Continue to a request with a body and Expect: 100-continue, though:
+// the body is on its way already, and the gateway's server answered the
+// client's expectation itself when the body was first read, so that 100
+// would reach the client twice. Nor to an HTTP/1.0 client, which may not
+// get any (section 15.2).
+func (x *exchange) passInterim(resp *http.Response) error {
+	code, req := resp.StatusCode, x.req
+	if !req.ProtoAtLeast(1, 1) ||
+		(code == http.StatusContinue && x.bodyDone != nil && httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue")) {
+		return nil
 	}
+	if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
+		return trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header))
+	}
+	return nil
+}
+
+// wrapBody hands the connection to the response body, which returns it
+// to the pool or closes it at its end (see h1Body.finish), or, after
+// 101 Switching Protocols, to the upgraded protocol.
+func (x *exchange) wrapBody(resp *http.Response) *http.Response {
 	if resp.StatusCode == http.StatusSwitchingProtocols {
-		if hasBody {
-			c.Conn.Close()
-			<-bodyDone
-			return fail(errors.New("101 Switching Protocols in answer to a request with a body"), false)
-		}
-		stop()
-		// The connection now belongs to the upgraded protocol; it
-		// leaves the pool for good.
-		c.host.release()
-		resp.Body = &upgradedConn{c}
-		return resp, nil, false
+		x.stop()
+		// The connection belongs to the upgraded protocol; it leaves
+		// the pool for good.
+		x.c.host.release()
+		resp.Body = &upgradedConn{x.c}
+		return resp
 	}
-	resp.Body = &h1Body{rc: resp.Body, c: c, ctx: ctx, stop: stop, bodyDone: bodyDone, keep: !resp.Close && !req.Close}
-	return resp, nil, false
+	x.resp = h1Body{x: x, rc: resp.Body, keep: !resp.Close && !x.req.Close}
+	resp.Body = &x.resp
+	return resp
 }
 
 // setReadDeadline sets a read deadline without undoing the past deadline
@@ -616,13 +690,10 @@ func (c *h1Conn) setReadDeadline(ctx context.Context, t time.Time) {
 // h1Body returns the connection to the pool when the response body has
 // been read to its end, and closes it otherwise.
 type h1Body struct {
-	rc       io.ReadCloser
-	c        *h1Conn
-	ctx      context.Context // done: the connection may have a past deadline
-	stop     func() bool
-	bodyDone chan error // nil when the request had no body
-	keep     bool
-	done     bool
+	x    *exchange
+	rc   io.ReadCloser
+	keep bool
+	done bool
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
@@ -640,7 +711,7 @@ func (b *h1Body) Close() error {
 	if !b.done {
 		// Unread body left: the connection cannot carry another request.
 		// Closing it first keeps net/http's Close from draining the rest.
-		b.c.Conn.Close()
+		b.x.c.Conn.Close()
 		b.rc.Close()
 		b.finish(false)
 	}
@@ -649,17 +720,18 @@ func (b *h1Body) Close() error {
 
 func (b *h1Body) finish(eof bool) {
 	b.done = true
-	reuse := b.stop() && b.ctx.Err() == nil && eof && b.keep // stop first: it must always run
+	x, c := b.x, b.x.c
+	reuse := x.stop() && x.req.Context().Err() == nil && eof && b.keep // stop first: it must always run
 	// Bytes past the end of the response (a body longer than its
 	// Content-Length, a body after HEAD, 204 or 304) would be read as the
 	// response to the next request on the connection.
-	reuse = reuse && b.c.br.Buffered() == 0
-	if b.bodyDone != nil {
+	reuse = reuse && c.br.Buffered() == 0
+	if x.bodyDone != nil {
 		var werr error
 		written := false
 		if reuse {
 			select {
-			case werr = <-b.bodyDone:
+			case werr = <-x.bodyDone:
 				written = true
 			default:
 				// Usually the writer is a scheduling step from done; if it
@@ -667,7 +739,7 @@ func (b *h1Body) finish(eof bool) {
 				// without taking the whole body, and the connection goes.
 				timer := time.NewTimer(50 * time.Millisecond)
 				select {
-				case werr = <-b.bodyDone:
+				case werr = <-x.bodyDone:
 					written = true
 				case <-timer.C:
 				}
@@ -675,16 +747,15 @@ func (b *h1Body) finish(eof bool) {
 			}
 		}
 		if !written {
-			b.c.Conn.Close() // ends a writer blocked on a full socket
-			werr = <-b.bodyDone
+			werr = x.shut() // ends a writer blocked on a full socket
 			reuse = false
 		}
 		reuse = reuse && werr == nil
 	}
 	if reuse {
-		b.c.host.put(b.c)
+		c.host.put(c)
 	} else {
-		b.c.close()
+		c.close()
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1325,4 +1326,119 @@ func TestH1SurplusIdle(t *testing.T) {
 	if n := s.accepted.Load(); n != burst {
 		t.Errorf("connections accepted after the sweep: got %d; want %d (a kept one reused)", n, burst)
 	}
+}
+
+// h1EventLog is an ordered record of events from several goroutines.
+type h1EventLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (l *h1EventLog) add(e string) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
+
+func (l *h1EventLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
+}
+
+// stallingBody gives n bytes, then reports stalled and blocks its next
+// Read until release is closed; it logs that Read's end and its Close.
+type stallingBody struct {
+	n       int
+	stalled chan struct{}
+	release chan struct{}
+	log     *h1EventLog
+}
+
+func (b *stallingBody) Read(p []byte) (int, error) {
+	if b.n > 0 {
+		p = p[:min(len(p), b.n)]
+		b.n -= len(p)
+		clear(p)
+		return len(p), nil
+	}
+	close(b.stalled)
+	<-b.release
+	b.log.add("body read")
+	return 0, errors.New("client went away")
+}
+
+func (b *stallingBody) Close() error {
+	b.log.add("body closed")
+	return nil
+}
+
+// h1CloseConn reports its first Close on closed.
+type h1CloseConn struct {
+	net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *h1CloseConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// TestH1UpstreamFailsMidUpload: the upstream closes the connection while
+// the body writer waits for the client's next bytes. RoundTrip fails,
+// but only after the writer is done with the client's body: its last
+// Read and its Close come before RoundTrip returns, so that nothing
+// reads the client's body (or writes to the connection) afterwards.
+func TestH1UpstreamFailsMidUpload(t *testing.T) {
+	checkLeaks(t)
+	const sent = 64 << 10
+	var log h1EventLog
+	body := &stallingBody{n: sent, stalled: make(chan struct{}), release: make(chan struct{}), log: &log}
+	s := newH1RawServer(t, func(s *h1RawServer, c net.Conn, br *bufio.Reader) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		if _, err := io.CopyN(io.Discard, req.Body, sent); err != nil {
+			return
+		}
+		select {
+		case <-body.stalled:
+		case <-s.done:
+		}
+		// Return: the connection closes mid-upload.
+	})
+	tr := newH1TestTransport(t)
+	connClosed := make(chan struct{})
+	dial := tr.dial
+	tr.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &h1CloseConn{Conn: conn, closed: connClosed}, nil
+	}
+	req := h1NewRequest(t, context.Background(), http.MethodPost, s.url+"/upload", body)
+	req.ContentLength = 1 << 20
+	res := make(chan h1Result, 1)
+	go func() {
+		resp, err := tr.RoundTrip(req)
+		log.add("RoundTrip returned")
+		res <- h1Result{resp, err}
+	}()
+	// The transport saw the upstream's end and closed the connection;
+	// the body writer is still blocked reading the client's body.
+	waitFor(t, connClosed, "the transport to close the connection")
+	close(body.release)
+	r := waitFor(t, res, "the round trip to return")
+	if r.err == nil {
+		r.resp.Body.Close()
+		t.Fatalf("POST: got status %d; want an error", r.resp.StatusCode)
+	}
+	want := []string{"body read", "body closed", "RoundTrip returned"}
+	if got := log.all(); !slices.Equal(got, want) {
+		t.Errorf("events: got %q; want %q", got, want)
+	}
+	h1CheckState(t, tr, s.url, h1PoolState{})
 }

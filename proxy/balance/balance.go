@@ -31,7 +31,8 @@
 // fail: Pick and Acquire return the target whose last failure (request or
 // check) is the oldest, as Envoy's panic threshold and nginx's rule for a
 // single server do, so a lone target that is back serves the first request
-// after its restart. A success of such a panic pick puts the target back
+// after its restart; targets whose last failures are equally old (those
+// that failed at the same instant, or never) take turns. A success of such a panic pick puts the target back
 // in rotation. Retries (a non-empty exclusion) never take a panic pick:
 // they return nil instead.
 //
@@ -45,7 +46,7 @@
 // Acquire returns nil at once, the request fails without a dial, and
 // Pool.RetryAfter says when the first breaker lets a probe through.
 //
-// Pick runs for every request, so its paths read atomics only and do not
+// Pick runs for every request, so its paths take no lock and do not
 // allocate; everything that can be computed ahead (the hash ring, the
 // health-check URLs) is computed in New because a pool's targets are fixed
 // for its lifetime. A configuration change builds a new pool.
