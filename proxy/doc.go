@@ -21,7 +21,8 @@
 //
 // The pieces meet at the standard seams: a route's handler is an
 // http.Handler that the cache and compression wrap as Middleware, and an
-// Upstream is an http.RoundTripper. The constructors (New, NewUpstream) validate their options and return an error; on the request
+// Upstream is an http.RoundTripper. The constructors (New, NewUpstream)
+// validate their options and return an error; on the request
 // path, classify (errors.go) picks the status of every upstream failure
 // the client sees, and keeps the detail for the log.
 package proxy
