@@ -16,7 +16,7 @@ import (
 // they report and what they act on. Each method answers for the config
 // current when it is called and returns soon; the admin package turns
 // the values into HTTP and JSON, so a Backend knows nothing of either.
-// The root package implements it on its app.
+// The gateway implements it on its app.App.
 type Backend interface {
 	// Status reports the process: version, start, drain and config
 	// generation. Readiness comes from Ready.

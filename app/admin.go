@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"time"
 
 	"gateway/admin"
 	"gateway/cache"
@@ -62,17 +61,9 @@ func (a *App) Upstreams(context.Context) map[string]admin.UpstreamStatus {
 	return out
 }
 
-// sharedCache returns the store, nil while no route has cached; a
-// reload may make it, under the reload lock.
-func (a *App) sharedCache() *cache.Cache {
-	a.reload.mu.Lock()
-	defer a.reload.mu.Unlock()
-	return a.cache
-}
-
 // CacheStats returns the cache's counters.
 func (a *App) CacheStats(context.Context) (admin.CacheStats, error) {
-	c := a.sharedCache()
+	c := a.shared.Cache()
 	if c == nil {
 		return admin.CacheStats{}, admin.ErrDisabled
 	}
@@ -82,7 +73,7 @@ func (a *App) CacheStats(context.Context) (admin.CacheStats, error) {
 
 // PurgeCache purges what p names.
 func (a *App) PurgeCache(_ context.Context, p cache.Purge) (int, error) {
-	c := a.sharedCache()
+	c := a.shared.Cache()
 	if c == nil {
 		return 0, admin.ErrDisabled
 	}
@@ -115,14 +106,4 @@ func (a *App) Reload(context.Context) (admin.ReloadResult, error) {
 		a.log.Error("config reload failed; the old config keeps serving", "err", err)
 	}
 	return res, err
-}
-
-// stamp numbers g as the generation after prev (nil: the first) and
-// notes when it began to serve.
-func (g *generation) stamp(prev *generation, now time.Time) {
-	g.seq = 1
-	if prev != nil {
-		g.seq = prev.seq + 1
-	}
-	g.loaded = now
 }

@@ -2,41 +2,28 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"gateway/admin"
-	"gateway/batch"
-	"gateway/cache"
-	"gateway/compress"
 	"gateway/config"
 	"gateway/entrypoint"
 	"gateway/gcfloor"
-	"gateway/internal/httpmethod"
-	"gateway/metrics"
 	"gateway/proxy"
 )
 
-// app is one running gateway: the client listeners, the admin listener
-// and the current generation of what the config builds below them
-// (upstreams, routes, limits, compression, metrics, access log), which a
-// reload replaces (app_reload.go). The cache store is shared by every
-// generation, so a reload keeps its entries. The root package (app*.go)
-// and config's option methods are where the config is mapped into each
-// package's options.
+// App is one running gateway: its entrypoints, its admin listeners, the
+// resources that outlive a configuration (Shared) and the current
+// generation of what the config builds below the entrypoints, which a
+// reload replaces (reload.go, generation.go).
 type App struct {
 	cfg     *config.Config // the config the listeners were built from
 	log     *slog.Logger
@@ -46,10 +33,9 @@ type App struct {
 	// health serves only /healthz and /readyz (admin.health_address).
 	health   *http.Server
 	healthLn net.Listener
-	cache    *cache.Cache // nil until a route caches
-	// metrics outlive generations, so counters survive reloads
-	// (app_observe.go); nil when the admin listener is off.
-	metrics *metrics.Metrics
+	// shared is what outlives generations: the cache store and the
+	// metrics registry (shared.go).
+	shared *Shared
 
 	stdout, stderr io.Writer // where access_log.output stdout and stderr go
 	gen            atomic.Pointer[generation]
@@ -62,22 +48,6 @@ type App struct {
 	stop     chan struct{} // closed by Shutdown: Serve drains and returns
 	stopOnce sync.Once
 	served   chan struct{} // closed when Serve has returned
-}
-
-// generation is what one config builds below the listeners.
-type generation struct {
-	cfg       *config.Config
-	upstreams map[string]*proxy.Upstream
-	// compressors by route name, for /compress/stats.
-	compressors map[string]*compress.Compressor
-	obs         observability // access log and metrics (app_observe.go)
-	handler     *proxy.Handler
-	root        http.Handler
-	life        genLife // in-flight count and retirement (app_reload.go)
-	// seq numbers the generations from 1; loaded is when g began to
-	// serve (the admin status).
-	seq    uint64
-	loaded time.Time
 }
 
 // Options are what New takes besides the config.
@@ -123,12 +93,23 @@ func newAppIO(cfg *config.Config, o Options) (*App, error) {
 		stop: make(chan struct{}), served: make(chan struct{})}
 	a.reload.path = o.ConfigPath
 	applyGCFloor(cfg, log)
-	a.newMetrics(cfg)
-	g, err := a.build(cfg)
+	shared, err := OpenShared(cfg, log, o.Version)
+	if err != nil {
+		return nil, err
+	}
+	a.shared = shared
+	res, err := shared.prepare(cfg)
 	if err != nil {
 		a.close()
 		return nil, err
 	}
+	g, err := a.build(cfg, res)
+	if err != nil {
+		shared.abort(res)
+		a.close()
+		return nil, err
+	}
+	shared.commit(res)
 	g.activateObservability()
 	g.stamp(nil, a.started)
 	a.gen.Store(g)
@@ -160,13 +141,13 @@ func newAppIO(cfg *config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	if cfg.Admin.Enabled() {
-		// The app is the admin endpoints' Backend (app_admin.go);
+		// The app is the admin endpoints' Backend (admin.go);
 		// metrics are there whenever the admin listener is.
 		ah, err := admin.New(admin.Options{
 			Address: cfg.Admin.Address,
 			Token:   cfg.Admin.Token,
 			Backend: a,
-			Metrics: a.metrics.Handler(),
+			Metrics: shared.Metrics().Handler(),
 		})
 		if err != nil {
 			a.close()
@@ -198,209 +179,6 @@ func adminServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-}
-
-// build makes a generation from cfg: upstreams, routes with their
-// limits, compression and cache middleware, the batch endpoint and the
-// observability wrapper. The cache store is a's, made on first use.
-func (a *App) build(cfg *config.Config) (_ *generation, err error) {
-	log := a.log
-	g := &generation{cfg: cfg, upstreams: map[string]*proxy.Upstream{}}
-	// A store this build creates (the first config with a cached route)
-	// goes again when the build fails: a rejected reload must not leave a
-	// cache sized by its config behind for the next one.
-	if a.cache == nil {
-		defer func() {
-			if err != nil && a.cache != nil {
-				a.cache.Close()
-				a.cache = nil
-				if a.metrics != nil {
-					a.metrics.SetCache(nil)
-				}
-			}
-		}()
-	}
-	names := make([]string, 0, len(cfg.Upstreams))
-	for name := range cfg.Upstreams {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		u, err := newUpstream(name, cfg.Upstreams[name], log)
-		if err != nil {
-			g.closeUpstreams()
-			return nil, err
-		}
-		g.upstreams[name] = u
-	}
-
-	var trusted []netip.Prefix
-	for _, s := range cfg.TrustedProxies {
-		p, err := config.ParsePrefix(s)
-		if err != nil {
-			g.closeUpstreams()
-			return nil, fmt.Errorf("trusted_proxies: %w", err)
-		}
-		trusted = append(trusted, p)
-	}
-	opts := proxy.Options{TrustedProxies: trusted, Logger: log}
-	// The store exists before any route is built, so that routes without
-	// a cache, built before the first one that caches, invalidate it too.
-	for _, r := range cfg.Routes {
-		if r.Cache.Enabled {
-			if err := a.openCache(cfg); err != nil {
-				g.close()
-				return nil, fmt.Errorf("route %s: %w", r.Name, err)
-			}
-			break
-		}
-	}
-	var composites []*batch.Composite
-	for _, r := range cfg.Routes {
-		ro := proxy.RouteOptions{
-			Name:        r.Name,
-			Hosts:       r.Hosts,
-			Path:        r.Path,
-			Methods:     r.Methods,
-			Upstream:    g.upstreams[r.Upstream],
-			StripPrefix: r.StripPrefix,
-			Timeout:     r.Timeout.D(),
-			MaxBodySize: int64(r.MaxBodySize),
-			Batchable:   r.Batchable,
-			WebSocket:   proxy.WebSocketOptions{MaxConnections: r.WebSocket.MaxConnections, IdleTimeout: r.WebSocket.IdleTimeout.D()},
-			RateLimit:   rateLimitOptions(r.RateLimit),     // app_limits.go
-			Concurrency: concurrencyOptions(r.Concurrency), // app_limits.go
-		}
-		// A composite route is served by its handler instead of a proxy,
-		// under the literal prefix of its {name} path.
-		if co := r.CompositeOptions(); co != nil {
-			co.Logger = log
-			c, err := batch.NewComposite(*co)
-			if err != nil {
-				g.close()
-				return nil, fmt.Errorf("route %s: %w", r.Name, err)
-			}
-			ro.Path, ro.Handler = c.Prefix(), c
-			composites = append(composites, c)
-		}
-		// Compression wraps the cache: the cache serves hits already
-		// encoded (each coding made once per entry), and what it
-		// forwards is compressed as it streams.
-		var comp *compress.Compressor
-		if r.Compress.Enabled {
-			co, err := r.Compress.Options()
-			if err == nil {
-				comp, err = compress.New(co)
-			}
-			if err != nil {
-				g.close()
-				return nil, fmt.Errorf("route %s: compress: %w", r.Name, err)
-			}
-			if g.compressors == nil {
-				g.compressors = map[string]*compress.Compressor{}
-			}
-			g.compressors[r.Name] = comp
-			ro.Middleware = append(ro.Middleware, comp.Wrap)
-		}
-		if r.Cache.Enabled {
-			mw, err := a.cacheRoute(r, trusted, comp)
-			if err != nil {
-				g.close()
-				return nil, fmt.Errorf("route %s: %w", r.Name, err)
-			}
-			ro.Middleware = append(ro.Middleware, mw)
-		} else if a.cache != nil && ro.Handler == nil && mayWrite(r.Methods) {
-			// A successful unsafe request must invalidate what the cache
-			// stored for its URL (RFC 9111 4.4), also when it goes
-			// through a route that does not cache, e.g. writes routed
-			// apart from cached reads. OnUnsafe rather than Middleware:
-			// safe requests skip it for a method check, and the route's
-			// deadline stays armed as on any route without middleware.
-			ro.OnUnsafe = a.cache.Invalidator
-		}
-		opts.Routes = append(opts.Routes, ro)
-	}
-	h, err := proxy.New(opts)
-	if err != nil {
-		g.close()
-		return nil, err
-	}
-	// Composite parts and batch items go through the same handler.
-	for _, c := range composites {
-		c.Bind(h)
-	}
-	var root http.Handler = h
-	if cfg.Batch.Enabled {
-		bo := cfg.Batch.Options()
-		bo.Logger = log
-		if root, err = batch.New(bo, h); err != nil {
-			g.close()
-			return nil, err
-		}
-	}
-	if root, err = a.observeRoot(g, root, h, trusted); err != nil {
-		g.close()
-		return nil, err
-	}
-	g.handler, g.root = h, root
-	return g, nil
-}
-
-func newUpstream(name string, c config.Upstream, log *slog.Logger) (*proxy.Upstream, error) {
-	var targets []*url.URL
-	for _, t := range c.Targets {
-		u, err := url.Parse(t)
-		if err != nil {
-			return nil, fmt.Errorf("upstream %s: %w", name, err)
-		}
-		targets = append(targets, u)
-	}
-	tlsConf, err := upstreamTLS(c.TLS)
-	if err != nil {
-		return nil, fmt.Errorf("upstream %s: %w", name, err)
-	}
-	return proxy.NewUpstream(proxy.UpstreamOptions{
-		Name:                  name,
-		Targets:               targets,
-		Protocol:              c.Protocol,
-		Balance:               c.Balance,
-		HashOn:                c.HashOn,
-		MaxConnsPerTarget:     c.MaxConnsPerTarget,
-		MaxIdlePerTarget:      c.MaxIdlePerTarget,
-		IdleConnTimeout:       c.IdleConnTimeout.D(),
-		DialTimeout:           c.DialTimeout.D(),
-		ResponseHeaderTimeout: c.ResponseHeaderTimeout.D(),
-		TLSConfig:             tlsConf,
-		ReadIdleTimeout:       c.HTTP2.ReadIdleTimeout.D(),
-		PingTimeout:           c.HTTP2.PingTimeout.D(),
-		MaxFails:              c.HealthCheck.MaxFails,
-		CoolDown:              c.HealthCheck.CoolDown.D(),
-		HealthPath:            c.HealthCheck.Path,
-		HealthInterval:        c.HealthCheck.Interval.D(),
-		HealthTimeout:         c.HealthCheck.Timeout.D(),
-		Retry:                 c.RetryEnabled(),
-		Breaker:               breakerOptions(c.CircuitBreaker), // app_limits.go
-		Logger:                log,
-	})
-}
-
-func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
-	t := &tls.Config{
-		ServerName:         c.ServerName,
-		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // an operator's explicit choice
-		MinVersion:         tls.VersionTLS12,
-	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		t.RootCAs = x509.NewCertPool()
-		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificates", c.CAFile)
-		}
-	}
-	return t, nil
 }
 
 // listen binds every socket, so a port in use is reported before the
@@ -472,7 +250,7 @@ func (a *App) AdminAddr() net.Addr {
 
 // Caches reports whether a route caches, and so whether the process
 // holds a cache of max_size.
-func (a *App) Caches() bool { return a.sharedCache() != nil }
+func (a *App) Caches() bool { return a.shared.Cache() != nil }
 
 // serve runs until ctx ends, then drains within the shutdown grace.
 func (a *App) serve(ctx context.Context) error {
@@ -530,99 +308,14 @@ func (a *App) serve(ctx context.Context) error {
 	return serveErr
 }
 
-// openCache creates the shared store on first use.
-func (a *App) openCache(cfg *config.Config) error {
-	if a.cache != nil {
-		return nil
-	}
-	c, err := cache.New(cache.Options{
-		MaxSize:       int64(cfg.Cache.MaxSize),
-		MaxObjectSize: int64(cfg.Cache.MaxObjectSize),
-		Logger:        a.log,
-	})
-	if err != nil {
-		return err
-	}
-	a.cache = c
-	return nil
-}
-
-// mayWrite reports whether a route with these methods (none: every
-// method) takes an unsafe one.
-func mayWrite(methods []string) bool {
-	if len(methods) == 0 {
-		return true
-	}
-	for _, m := range methods {
-		if !httpmethod.Safe(m) {
-			return true
-		}
-	}
-	return false
-}
-
-// cacheRoute builds the cache middleware of route r on the shared store,
-// which openCache made.
-func (a *App) cacheRoute(r config.Route, trusted []netip.Prefix, comp *compress.Compressor) (proxy.Middleware, error) {
-	rc := r.Cache
-	heuristicMax := rc.HeuristicMax.D()
-	if heuristicMax == 0 {
-		heuristicMax = -1 // the config's 0 turns the heuristic off
-	}
-	rt, err := a.cache.Route(cache.RouteOptions{
-		Name: r.Name,
-		Key:  cache.KeyOptions{IgnoreParams: rc.IgnoreParams, Headers: rc.KeyHeaders, Cookies: rc.KeyCookies},
-		Policy: cache.StoreOptions{
-			AllowSetCookie: rc.AllowSetCookie,
-			HeuristicMax:   heuristicMax,
-		},
-		StaleWhileRevalidate: rc.StaleWhileRevalidate.D(),
-		StaleIfError:         rc.StaleIfError.D(),
-		HitForPass:           rc.HitForPass.D(),
-		LockTimeout:          rc.LockTimeout.D(),
-		Timeout:              r.Timeout.D(),
-		TrustedPeer:          func(req *http.Request) bool { return proxy.TrustsPeer(trusted, req.RemoteAddr) },
-		Compress:             cacheEncoder(comp),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return rt.Wrap, nil
-}
-
-// cacheEncoder adapts a route's compressor to what the cache asks of it;
-// nil when the route does not compress.
-func cacheEncoder(c *compress.Compressor) cache.Encoder {
-	if c == nil {
-		return nil
-	}
-	return encoderAdapter{c}
-}
-
-type encoderAdapter struct{ *compress.Compressor }
-
-func (encoderAdapter) ETag(etag, coding string) string { return compress.ETag(etag, coding) }
-
-// close releases what newApp built: the current generation, then the
-// cache (after its background refreshes end). Generations retired by a
+// close releases what New built: the current generation, then the
+// shared resources (the cache after its background refreshes end). Generations retired by a
 // reload close their own upstreams when their last request ends.
 func (a *App) close() {
 	if g := a.gen.Load(); g != nil {
 		g.close()
 	}
-	if a.cache != nil {
-		a.cache.Close()
-	}
-}
-
-// close releases a generation's upstream transports and access log.
-func (g *generation) close() {
-	g.closeUpstreams()
-	g.closeObservability()
-}
-
-func (g *generation) closeUpstreams() {
-	for _, u := range g.upstreams {
-		u.Close()
+	if a.shared != nil {
+		a.shared.Close()
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"sort"
 
-	"gateway/config"
 	"gateway/metrics"
 	"gateway/observe"
 	"gateway/proxy"
@@ -18,20 +17,11 @@ type observability struct {
 	out     *observe.Output // the access log's; nil when it is off
 }
 
-// newMetrics makes the process's one registry when the admin listener
-// is on: Prometheus expects counters to run as long as the process, not
-// restart at every reload.
-func (a *App) newMetrics(cfg *config.Config) {
-	if cfg.Admin.Enabled() {
-		a.metrics = metrics.New(a.version)
-	}
-}
-
 // observeRoot builds the generation's metrics (when the admin listener
 // serves them) and the access log, and wraps root, the whole
 // client-facing handler, in request ids, the access log, metrics and
 // Server-Timing.
-func (a *App) observeRoot(g *generation, root http.Handler, h *proxy.Handler, trusted []netip.Prefix) (http.Handler, error) {
+func (a *App) observeRoot(g *generation, res *resources, root http.Handler, h *proxy.Handler, trusted []netip.Prefix) (http.Handler, error) {
 	cfg := g.cfg
 	routes := make([]string, len(cfg.Routes))
 	for i, r := range cfg.Routes {
@@ -45,7 +35,7 @@ func (a *App) observeRoot(g *generation, root http.Handler, h *proxy.Handler, tr
 	if cfg.Batch.Enabled {
 		o.BatchPath = cfg.Batch.Path
 	}
-	if a.metrics != nil {
+	if res.metrics != nil {
 		names := make([]string, 0, len(g.upstreams))
 		for name := range g.upstreams {
 			names = append(names, name)
@@ -55,12 +45,7 @@ func (a *App) observeRoot(g *generation, root http.Handler, h *proxy.Handler, tr
 		for i, name := range names {
 			ups[i] = g.upstreams[name]
 		}
-		if a.cache != nil {
-			// The first build that caches makes the store, possibly a
-			// reload's.
-			a.metrics.SetCache(a.cache)
-		}
-		mg := a.metrics.NewGen(metrics.GenOptions{
+		mg := res.metrics.NewGen(metrics.GenOptions{
 			Routes:      routes,
 			Batch:       o.BatchPath != "", // so both count the endpoint at the same index
 			Upstreams:   ups,

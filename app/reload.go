@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"reflect"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"gateway/admin"
@@ -30,73 +28,11 @@ import (
 
 // reloader is the app's reload state.
 type reloader struct {
-	mu      sync.Mutex // serializes reloads; guards the fields and app.cache once serving
+	mu      sync.Mutex // serializes reloads; guards the fields below
 	path    string     // the config file; "" when the config came from elsewhere
 	serving bool       // upstreams of a new generation are started at once
 	stopped bool       // shutting down: no more reloads
 	retired map[*generation]struct{}
-}
-
-// genLife counts a generation's requests in flight and retires it.
-type genLife struct {
-	refs    atomic.Int64
-	retired atomic.Bool
-	once    sync.Once
-	done    chan struct{} // closed when a retired generation is closed
-}
-
-// serveHTTP is the listeners' handler: the current generation's root,
-// counted in flight on that generation.
-func (a *App) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	g := a.acquire()
-	defer a.release(g)
-	g.root.ServeHTTP(w, r)
-}
-
-// acquire counts a request on the current generation. A request that
-// raced a swap counts itself off the retired one and tries again, so a
-// retired generation whose count reached zero gets no new request.
-func (a *App) acquire() *generation {
-	for {
-		g := a.gen.Load()
-		g.life.refs.Add(1)
-		if a.gen.Load() == g {
-			return g
-		}
-		a.release(g)
-	}
-}
-
-func (a *App) release(g *generation) {
-	if g.life.refs.Add(-1) == 0 && g.life.retired.Load() {
-		a.finish(g)
-	}
-}
-
-// retire marks g, just swapped out, for closing once idle.
-func (a *App) retire(g *generation) {
-	g.life.done = make(chan struct{})
-	if a.reload.retired == nil {
-		a.reload.retired = map[*generation]struct{}{}
-	}
-	a.reload.retired[g] = struct{}{}
-	g.life.retired.Store(true)
-	if g.life.refs.Load() == 0 {
-		a.finish(g)
-	}
-}
-
-// finish closes a retired generation, once, off the request path.
-func (a *App) finish(g *generation) {
-	g.life.once.Do(func() {
-		go func() {
-			g.close()
-			a.reload.mu.Lock()
-			delete(a.reload.retired, g)
-			a.reload.mu.Unlock()
-			close(g.life.done)
-		}()
-	})
 }
 
 // startServing starts the current generation's upstreams (health
@@ -115,21 +51,6 @@ func (a *App) stopReloads() {
 	a.reload.mu.Lock()
 	a.reload.stopped = true
 	a.reload.mu.Unlock()
-}
-
-// closeRetired closes the retired generations still draining, when the
-// shutdown grace has ended.
-func (a *App) closeRetired() {
-	a.reload.mu.Lock()
-	var gs []*generation
-	for g := range a.reload.retired {
-		gs = append(gs, g)
-	}
-	a.reload.mu.Unlock()
-	for _, g := range gs {
-		a.finish(g)
-		<-g.life.done
-	}
 }
 
 // errRestart is a reload refused because what changed is bound at start.
@@ -157,7 +78,7 @@ func (a *App) reloadConfig() (admin.ReloadResult, error) {
 	if !reflect.DeepEqual(a.cfg.Listeners, cfg.Listeners) || !reflect.DeepEqual(a.cfg.Admin, cfg.Admin) {
 		return admin.ReloadResult{}, fmt.Errorf("listeners/admin changed: %w", errRestart)
 	}
-	if a.cache != nil && !reflect.DeepEqual(old.cfg.Cache, cfg.Cache) {
+	if a.shared.Cache() != nil && !reflect.DeepEqual(old.cfg.Cache, cfg.Cache) {
 		return admin.ReloadResult{}, fmt.Errorf("cache max_size/max_object_size changed: %w", errRestart)
 	}
 	// Certificates renewed in place (same cert_file and key_file, new
@@ -172,8 +93,13 @@ func (a *App) reloadConfig() (admin.ReloadResult, error) {
 	if !reflect.DeepEqual(a.cfg.Log, cfg.Log) {
 		a.log.Warn("config reload: log changes apply after a restart")
 	}
-	g, err := a.build(cfg)
+	res, err := a.shared.prepare(cfg)
 	if err != nil {
+		return admin.ReloadResult{}, err
+	}
+	g, err := a.build(cfg, res)
+	if err != nil {
+		a.shared.abort(res)
 		return admin.ReloadResult{}, err
 	}
 	if a.reload.serving {
@@ -181,6 +107,7 @@ func (a *App) reloadConfig() (admin.ReloadResult, error) {
 			u.Start()
 		}
 	}
+	a.shared.commit(res)
 	g.activateObservability()
 	applyGCFloor(cfg, a.log)
 	installCerts()

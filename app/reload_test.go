@@ -419,7 +419,7 @@ routes:
 	}
 	write("access_log: {enabled: false}\n" + fmt.Sprintf(base, two))
 	a := startAppFile(t, path)
-	if a.cache != nil {
+	if a.shared.Cache() != nil {
 		t.Fatal("a config without a cached route made a cache")
 	}
 	cached := fmt.Sprintf(base, two) + "    cache: {enabled: true}\ncache:\n  max_size: %s\n"
@@ -427,18 +427,18 @@ routes:
 	if _, err := a.reloadConfig(); err == nil {
 		t.Fatal("reload with an access log under /proc: got nil error")
 	}
-	if a.cache != nil {
-		total, _ := a.cache.Stats()
+	if a.shared.Cache() != nil {
+		total, _ := a.shared.Cache().Stats()
 		t.Fatalf("after the failed reload a cache of %d bytes is left; want none", total.MaxBytes)
 	}
 	write("access_log: {enabled: false}\n" + fmt.Sprintf(cached, "2MiB"))
 	if _, err := a.reloadConfig(); err != nil {
 		t.Fatal(err)
 	}
-	if a.cache == nil {
+	if a.shared.Cache() == nil {
 		t.Fatal("no cache after a reload with a cached route")
 	}
-	if total, _ := a.cache.Stats(); total.MaxBytes != 2<<20 {
+	if total, _ := a.shared.Cache().Stats(); total.MaxBytes != 2<<20 {
 		t.Fatalf("cache after the good reload: max %d bytes; want 2MiB", total.MaxBytes)
 	}
 }
