@@ -1,7 +1,6 @@
 package entrypoint
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"gateway/internal/sockread"
 )
 
 // connListener decides, for each connection of one listener, which
@@ -170,6 +171,20 @@ func (l *connListener) acceptLoop() {
 			c.Close()
 			return
 		}
+		if l.tls == nil {
+			// A client sends its first bytes right after connecting, so
+			// they are often there already: sorted now, the connection
+			// costs no goroutine, deadline or second read of its own.
+			h1, h2, ok := l.sniffNow(c)
+			if ok {
+				l.wg.Add(1)
+				l.dispatch(c, h1, h2)
+				continue
+			}
+			if h1 != nil {
+				c = h1 // sort goes on from the bytes read
+			}
+		}
 		l.wg.Add(1)
 		go l.sort(c)
 	}
@@ -205,20 +220,38 @@ func (l *connListener) untrack(c net.Conn) {
 
 // sort finds c's protocol and hands it on.
 func (l *connListener) sort(c net.Conn) {
-	defer l.wg.Done()
 	var h1, h2 net.Conn
 	if l.tls != nil {
 		h1, h2 = l.handshake(c)
 	} else {
 		h1, h2 = l.sniff(c)
 	}
+	l.dispatch(raw(c), h1, h2)
+}
+
+// raw is the accepted connection under a clientConn of sniffNow's.
+func raw(c net.Conn) net.Conn {
+	if cc, ok := c.(*clientConn); ok {
+		return cc.Conn
+	}
+	return c
+}
+
+// dispatch hands the accepted connection c on as h1 (to net/http) or h2
+// (served here, on a goroutine of its own), or closes it when it is
+// neither. It is counted in l.wg, and marks its end.
+func (l *connListener) dispatch(c, h1, h2 net.Conn) {
 	switch {
 	case h2 != nil:
-		if l.track(c, true) {
-			l.serveH2(h2)
-		}
-		c.Close()
-		l.untrack(c)
+		go func() {
+			defer l.wg.Done()
+			if l.track(c, true) {
+				l.serveH2(h2)
+			}
+			c.Close()
+			l.untrack(c)
+		}()
+		return
 	case h1 != nil:
 		l.untrack(c)
 		select {
@@ -230,6 +263,7 @@ func (l *connListener) sort(c net.Conn) {
 		c.Close()
 		l.untrack(c)
 	}
+	l.wg.Done()
 }
 
 // handshake runs the TLS handshake within the listener's timeout, as
@@ -262,29 +296,79 @@ func looksLikeHTTP(hdr [5]byte) bool {
 	return false
 }
 
-// sniff reads until the bytes differ from the HTTP/2 client preface or
-// are the whole of it.
+// sniffBuffer is what the first read of a cleartext connection takes,
+// so that a request that arrived whole is read once, not once here and
+// again by net/http.
+const sniffBuffer = 4 << 10
+
+var sniffBuffers = sync.Pool{New: func() any { b := make([]byte, sniffBuffer); return &b }}
+
+// prefaceVerdict tells from the first bytes of a connection whether it
+// speaks HTTP/2 with prior knowledge: decided at the first byte that
+// differs from the client preface, or once the whole preface is there.
+func prefaceVerdict(b []byte) (decided, h2 bool) {
+	k := min(len(b), len(clientPreface))
+	if string(b[:k]) != clientPreface[:k] {
+		return true, false
+	}
+	return len(b) >= len(clientPreface), true
+}
+
+// sorted wraps c, whose first bytes are b, for the protocol they show.
+func (l *connListener) sorted(c net.Conn, b []byte, h2 bool) (h1c, h2c net.Conn) {
+	prefix := append([]byte(nil), b...) // b is a pooled buffer's
+	if h2 {
+		return nil, newH2Guard(&prefixConn{Conn: c, prefix: prefix}, l.log)
+	}
+	return &clientConn{Conn: c, prefix: prefix}, nil
+}
+
+// sniffNow sorts c by what has already arrived on it, without waiting;
+// ok is false when that is not enough (or nothing has arrived), and
+// sniff must wait for more.
+func (l *connListener) sniffNow(c net.Conn) (h1, h2 net.Conn, ok bool) {
+	bp := sniffBuffers.Get().(*[]byte)
+	defer sniffBuffers.Put(bp)
+	n, err := sockread.Now(c, *bp)
+	if err != nil {
+		return nil, nil, false
+	}
+	decided, isH2 := prefaceVerdict((*bp)[:n])
+	if !decided {
+		// A partial preface: sniff goes on from here, with these bytes.
+		h1, _ = l.sorted(c, (*bp)[:n], false)
+		return h1, nil, false
+	}
+	h1, h2 = l.sorted(c, (*bp)[:n], isH2)
+	return h1, h2, true
+}
+
+// sniff reads, within the listener's timeout, until the bytes differ
+// from the HTTP/2 client preface or are the whole of it. c may hold bytes
+// already read (a clientConn from sniffNow).
 func (l *connListener) sniff(c net.Conn) (h1, h2 net.Conn) {
-	buf := make([]byte, len(clientPreface))
-	n := 0
+	var got []byte
+	if cc, ok := c.(*clientConn); ok {
+		got, c = cc.prefix, cc.Conn
+	}
+	bp := sniffBuffers.Get().(*[]byte)
+	defer sniffBuffers.Put(bp)
+	buf := append((*bp)[:0], got...)
 	_ = c.SetReadDeadline(time.Now().Add(l.timeout))
-	for n < len(buf) {
-		k, err := c.Read(buf[n:])
-		n += k
-		if !bytes.Equal(buf[:n], []byte(clientPreface[:n])) {
-			break
+	for {
+		if decided, isH2 := prefaceVerdict(buf); decided {
+			_ = c.SetReadDeadline(time.Time{})
+			return l.sorted(c, buf, isH2)
 		}
+		k, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
 		if err != nil {
-			if n < len(buf) {
-				return nil, nil // gone or silent before it said anything useful
+			if decided, _ := prefaceVerdict(buf); decided {
+				continue
 			}
+			return nil, nil // gone or silent before it said anything useful
 		}
 	}
-	_ = c.SetReadDeadline(time.Time{})
-	if n == len(buf) && string(buf) == clientPreface {
-		return nil, newH2Guard(&prefixConn{Conn: c, prefix: buf}, l.log)
-	}
-	return &clientConn{Conn: c, prefix: buf[:n]}, nil
 }
 
 // prefixConn returns the bytes already read from its connection first.

@@ -10,12 +10,12 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
-	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"gateway/internal/sockread"
 )
 
 // h1Transport is the HTTP/1.1 client the gateway uses for upstreams that
@@ -406,41 +406,16 @@ func (p *hostConns) dropIdle() {
 }
 
 // alive reports whether an idle connection is still open: a read that
-// must return at once finds either nothing (open) or EOF (closed). The
-// socket is read directly: with a read deadline in the past, the runtime
-// fails a read before it reaches the socket, so it never sees the EOF.
+// must return at once finds either nothing (open) or EOF (closed).
 func (c *h1Conn) alive() bool {
 	if c.br.Buffered() > 0 {
 		return false // the upstream sent bytes nobody asked for
 	}
-	// A TLS connection is no syscall.Conn: a TLS record read cannot be
-	// interrupted safely. Windows sockets cannot be read without waiting.
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok || runtime.GOOS == "windows" {
-		return true
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return true
-	}
-	var rerr error
+	// A byte read is one nobody asked for. A TLS connection or a Windows
+	// socket cannot be read without waiting: it is taken as open.
 	var b [1]byte
-	if err := rc.Read(func(fd uintptr) bool {
-		// The socket is non-blocking: EAGAIN if nothing arrived, 0 bytes
-		// at EOF. A byte read is one nobody asked for.
-		_, rerr = sysRead(syscall.Read, fd, b[:])
-		return true // done, without waiting for the socket
-	}); err != nil {
-		return true // cannot tell
-	}
-	var te interface{ Timeout() bool }
-	return errors.As(rerr, &te) && te.Timeout() // EAGAIN
-}
-
-// sysRead calls syscall.Read, whose descriptor is an int on Unix and a
-// Handle on Windows, with the descriptor a syscall.RawConn passes.
-func sysRead[FD ~int | ~uintptr](read func(FD, []byte) (int, error), fd uintptr, p []byte) (int, error) {
-	return read(FD(fd), p)
+	_, err := sockread.Now(c.Conn, b[:])
+	return errors.Is(err, sockread.ErrWouldBlock) || errors.Is(err, sockread.ErrUnsupported)
 }
 
 // maxInterim bounds the 1xx responses before the final one, as net/http
