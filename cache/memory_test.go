@@ -88,7 +88,7 @@ func TestChargedCostFollowsHeap(t *testing.T) {
 		{"small entries", func(s *Store, i int) {
 			h := http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"max-age=60"},
 				"Date": {"Thu, 26 Nov 2026 22:39:56 GMT"}, "Content-Length": {"100"}, "Etag": {`"abcdef0123"`}}
-			e := &Entry{Status: 200, Header: h, Body: make([]byte, 100), CC: ParseCacheControlValue("max-age=60")}
+			e := &Entry{Record: Record{Status: 200, Header: h, Body: make([]byte, 100)}, CC: ParseCacheControlValue("max-age=60")}
 			s.Put("http\x00example.com\x00/obj\x00i="+strconv.Itoa(i), nil, e)
 		}},
 	} {

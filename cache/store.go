@@ -5,7 +5,6 @@ import (
 	"errors"
 	"hash/maphash"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -14,79 +13,6 @@ import (
 
 	"github.com/dgraph-io/ristretto/v2"
 )
-
-// Entry is one stored response: one Vary variant of a primary key.
-// Everything but the atomic flags is immutable once passed to Put.
-type Entry struct {
-	Status       int
-	Header       http.Header // stored response header; never mutated after Put
-	Body         []byte
-	RequestTime  time.Time // when the request that fetched it was sent
-	ResponseTime time.Time // when its response was received
-	VaryKey      []byte    // VariantKey of the fetching request under the object's Vary fields (nil when no Vary)
-	Tags         []string  // purge tags (from Surrogate-Key / Cache-Tag), unique
-	// Derived by the handler at store time; the store does not read them.
-	CC           Directives    // parsed response Cache-Control
-	Lifetime     time.Duration // freshness lifetime
-	InitialAge   time.Duration // corrected initial age (RFC 9111 4.2.3)
-	Heuristic    bool
-	ETag         string
-	LastModified string
-
-	softPurged atomic.Bool
-	refreshing atomic.Bool
-
-	// Compression (see encode.go): whether the route may encode this
-	// entry, whether its header holds digests (dropped from encoded
-	// forms), the Vary to send when its responses depend on
-	// Accept-Encoding (nil: as stored), the coding of a body stored
-	// encoded by the origin ("" none, on a compressing route only), and
-	// the encoded forms made so far, each computed once.
-	compressible bool
-	digests      bool
-	varyAE       []string
-	coding       string
-	forms        [numForms]form
-}
-
-// SoftPurged reports whether a soft purge has marked the entry stale.
-func (e *Entry) SoftPurged() bool { return e.softPurged.Load() }
-
-// TryRefresh claims the single background refresh of this entry: true for the first caller only.
-func (e *Entry) TryRefresh() bool { return e.refreshing.CompareAndSwap(false, true) }
-
-// Per-allocation overheads, so that the cost the store charges follows
-// the heap it really holds even for entries with tiny bodies and for pass
-// markers, of which there can be many. Measured with Go 1.26 on amd64
-// (see TestChargedCostFollowsHeap): the Entry struct with its parsed
-// directives, a header map's groups, an object with its slots in the
-// index, the URL set and ristretto's map and policy.
-const (
-	headerLineOverhead = 48  // string and slice headers, map slot
-	entryOverhead      = 640 // Entry struct, Header map, slice headers
-	objectOverhead     = 560 // object struct, its index slots, ristretto's item
-	setMemberOverhead  = 64  // one member of a URL or tag set
-)
-
-// Size is the entry's contribution to the store's cost.
-func (e *Entry) Size() int64 {
-	n := entryOverhead + len(e.Body) + len(e.VaryKey)
-	for name, vs := range e.Header {
-		n += len(name)
-		for _, v := range vs {
-			n += len(v) + headerLineOverhead
-		}
-	}
-	for _, t := range e.Tags {
-		n += len(t) + headerLineOverhead
-	}
-	for i := range e.forms {
-		if f := e.forms[i].done.Load(); f != nil {
-			n += len(f.body) + entryOverhead
-		}
-	}
-	return int64(n)
-}
 
 // Object is a read-only snapshot of what is stored under one primary key.
 type Object struct {

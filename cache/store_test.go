@@ -31,12 +31,12 @@ func pkey(host, path, query string, parts ...string) string {
 }
 
 func entry(varyKey string, tags ...string) *Entry {
-	e := &Entry{
+	e := &Entry{Record: Record{
 		Status: 200,
 		Header: http.Header{"Content-Type": {"text/plain"}},
 		Body:   []byte("body " + varyKey),
 		Tags:   tags,
-	}
+	}}
 	if varyKey != "" {
 		e.VaryKey = []byte(varyKey)
 	}
@@ -466,7 +466,7 @@ func TestStoreMemoryBound(t *testing.T) {
 	base := ms.HeapAlloc
 	s := newTestStore(t, StoreConfig{MaxSize: maxSize})
 	for i := range total / objSize {
-		s.Put(pkey("h", fmt.Sprintf("/%d", i), ""), nil, &Entry{Status: 200, Body: make([]byte, objSize), Tags: []string{fmt.Sprint(i)}})
+		s.Put(pkey("h", fmt.Sprintf("/%d", i), ""), nil, &Entry{Record: Record{Status: 200, Body: make([]byte, objSize), Tags: []string{fmt.Sprint(i)}}})
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
