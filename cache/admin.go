@@ -3,6 +3,7 @@ package cache
 import (
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -67,6 +68,8 @@ func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "give exactly one of url, prefix, tag or all")
 		return
 	}
+	ctx := r.Context()
+	var err error
 	switch {
 	case q.Has("tag"):
 		tag := q.Get("tag")
@@ -74,31 +77,41 @@ func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, "tag: empty")
 			return
 		}
-		n = c.store.PurgeTag(tag, soft)
+		n, err = c.store.PurgeTag(ctx, tag, soft)
 	case q.Has("all"):
 		if v := q.Get("all"); v != "true" && v != "1" {
 			httpError(w, http.StatusBadRequest, "all: want true")
 			return
 		}
-		n = c.store.PurgeAll(soft)
+		n, err = c.store.PurgeAll(ctx, soft)
 	default:
 		prefix := q.Has("prefix")
 		raw := q.Get("url")
 		if prefix {
 			raw = q.Get("prefix")
 		}
-		parts, err := c.urlParts(raw, prefix)
-		if err != nil {
-			httpError(w, http.StatusBadRequest, err.Error())
+		parts, perr := c.urlParts(raw, prefix)
+		if perr != nil {
+			httpError(w, http.StatusBadRequest, perr.Error())
 			return
 		}
 		for _, p := range parts {
+			var k int
+			var e error
 			if prefix {
-				n += c.store.PurgePrefix(p, soft)
+				k, e = c.store.PurgePrefix(ctx, p, soft)
 			} else {
-				n += c.store.PurgeURL(p, soft)
+				k, e = c.store.PurgeURL(ctx, p, soft)
 			}
+			n += k
+			err = errors.Join(err, e)
 		}
+	}
+	if err != nil {
+		// Some of it may be done: say how much, and that it is not all.
+		c.storeFailed("purge", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"purged": n, "soft": soft, "error": err.Error()})
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"purged": n, "soft": soft})
 }

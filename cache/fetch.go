@@ -76,13 +76,13 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		ok, reason := Storable(out, merged, h.rt.o.Policy)
 		switch {
 		case ok:
-			if h.c.store.Put(lk.primary, lk.vary, e) {
-				h.rt.stats.stores.Add(1)
-			}
+			h.store(out.Context(), lk.primary, e)
 			fr.entry, fr.vary = e, lk.vary
 		case requestRefusal(reason) && storableAlone(merged, h.rt.o.Policy):
 		default:
-			h.c.store.Remove(lk.primary)
+			if _, err := h.c.store.Delete(out.Context(), lk.primary); err != nil {
+				h.c.storeFailed("delete", err)
+			}
 			h.rt.stats.uncacheable.Add(1)
 		}
 		if w != nil {
@@ -109,21 +109,34 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 	}
 	if f.storing {
 		if e := f.entry(); e != nil {
-			if h.c.store.Put(lk.primary, f.vary, e) {
-				h.rt.stats.stores.Add(1)
-			}
+			h.store(out.Context(), lk.primary, e)
 			fr.entry, fr.vary = e, f.vary
 		}
 	} else if f.markPass {
 		h.rt.stats.uncacheable.Add(1)
 		if h.rt.o.HitForPass > 0 {
 			primary := lk.primary
+			// Called by a follower after the flight's context is done.
+			ctx := context.WithoutCancel(out.Context())
 			fr.pass = sync.OnceFunc(func() {
-				h.c.store.MarkPass(primary, h.c.now().Add(h.rt.o.HitForPass))
+				if err := h.c.store.SetPass(ctx, primary, h.c.now().Add(h.rt.o.HitForPass)); err != nil {
+					h.c.storeFailed("set pass", err)
+				}
 			})
 		}
 	}
 	return fr
+}
+
+// store stores e under primary and counts it when the store took it.
+func (h *handler) store(ctx context.Context, primary string, e *Entry) {
+	stored, err := h.c.store.Set(ctx, primary, e)
+	if err != nil {
+		h.c.storeFailed("set", err)
+	}
+	if stored {
+		h.rt.stats.stores.Add(1)
+	}
 }
 
 const (
