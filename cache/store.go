@@ -77,7 +77,7 @@ type StoreStats struct {
 	AdmissionDrops uint64 // Sets dropped by ristretto's buffer or rejected by its admission policy
 	Evictions      uint64 // objects evicted to make room
 	Purges         uint64 // entries removed or soft-purged by Purge* and Delete calls
-	Errors         uint64 // calls to a lower tier that failed (TieredStore)
+	Errors         uint64 // calls that failed without failing the caller (a TieredStore's second tier and its fills)
 }
 
 // URLPart returns primary up to (not including) the NUL that ends its 4th
