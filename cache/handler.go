@@ -279,8 +279,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 	if e.compressible && enc != nil {
 		if coding := enc.Choose(r); coding != "" {
 			f, fresh := e.encodedForm(coding, enc)
-			if rc, ok := h.c.store.(Recoster); ok && fresh {
-				rc.Recost(primary, e)
+			if fresh {
+				if rc, ok := h.c.store.(Recoster); ok {
+					rc.Recost(primary, e)
+				}
 			}
 			if f != nil {
 				madeHere = true

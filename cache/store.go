@@ -24,6 +24,8 @@ import (
 type Store interface {
 	// Get returns what is stored under primary; nil and no error is a miss.
 	// It is the hot path: a store in memory should allocate nothing.
+	// primary may be a view of a buffer the caller reuses: Get must not
+	// keep it (nor hand it to a call that does) without copying it.
 	Get(ctx context.Context, primary string) (*Object, error)
 	// Set stores e as a variant of primary, under the Vary fields e.Vary,
 	// replacing the variant with the same VaryKey and, when the stored

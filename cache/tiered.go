@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -68,6 +69,7 @@ func (t *TieredStore) Get(ctx context.Context, primary string) (*Object, error) 
 	if o == nil {
 		return nil, nil
 	}
+	primary = strings.Clone(primary) // the first tier keeps it; see Store.Get
 	t.fill(ctx, primary, o)
 	if busy || t.purging.Load() > 0 || t.purges.Load() != seq {
 		// Whatever the fill wrote may predate the purge: take it back.
