@@ -525,3 +525,28 @@ func TestFailingStore(t *testing.T) {
 		t.Errorf("purge: %d %q; want 500 naming the error", w.Code, w.Body.String())
 	}
 }
+
+// BenchmarkTieredGet is a first-tier hit through a TieredStore, beside
+// BenchmarkStoreGet's hit on the memory store alone.
+func BenchmarkTieredGet(b *testing.B) {
+	first, err := NewMemoryStore(MemoryConfig{MaxSize: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := NewTieredStore(first, newMapStore(), nil)
+	b.Cleanup(func() { ts.Close() })
+	k := pkey("example.com", "/bench", "a=1")
+	if ok, err := ts.Set(context.Background(), k, recordEntry("body")); !ok || err != nil {
+		b.Fatalf("Set = %v, %v", ok, err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if o, _ := ts.Get(ctx, k); o == nil {
+				b.Error("miss")
+				return
+			}
+		}
+	})
+}
