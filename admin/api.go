@@ -186,6 +186,8 @@ func (a *api) purge(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrDisabled):
 		writeError(w, http.StatusNotFound, "no route caches")
+	case errors.Is(err, cache.ErrStore):
+		writeJSON(w, http.StatusInternalServerError, purgeFailed{purgeResult{n, p.Soft}, err.Error()})
 	case err != nil:
 		writeError(w, http.StatusBadRequest, err.Error())
 	default:

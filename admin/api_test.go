@@ -186,6 +186,21 @@ func TestAPIReloadFails(t *testing.T) {
 	}
 }
 
+// TestPurgeStoreFails: a purge the store failed part-way is a 500 on
+// both paths, with what was done and why not all of it.
+func TestPurgeStoreFails(t *testing.T) {
+	b := newFakeBackend()
+	b.storeFails.Store(true)
+	srv := newAPIServer(t, b, "")
+	want := map[string]any{"purged": 1.0, "soft": false, "error": "cache: the store failed: second tier: connection refused"}
+	for _, path := range []string{"/api/v1/cache/purge?tag=x", "/cache/purge?tag=x"} {
+		status, _, v := apiCall(t, srv, "POST", path)
+		if status != http.StatusInternalServerError || !reflect.DeepEqual(v, want) {
+			t.Errorf("POST %s: got %d %#v; want 500 %#v", path, status, v, want)
+		}
+	}
+}
+
 // TestAPIErrors: unknown paths are JSON 404s, wrong methods JSON 405s
 // with Allow, and a cross-origin POST from a browser is refused.
 func TestAPIErrors(t *testing.T) {

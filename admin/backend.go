@@ -33,7 +33,8 @@ type Backend interface {
 	CacheStats(ctx context.Context) (CacheStats, error)
 	// PurgeCache purges what p names (cache.ParsePurge checked it) and
 	// returns how many entries it touched; ErrDisabled while no route
-	// caches. Any other error is the client's to fix.
+	// caches. An error wrapping cache.ErrStore is the store's, with the
+	// count of what was done; any other is the client's to fix.
 	PurgeCache(ctx context.Context, p cache.Purge) (int, error)
 	// CompressStats returns each compressing route's counters by coding;
 	// ErrDisabled when no route compresses.

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ type fakeBackend struct {
 	noCache    atomic.Bool
 	noCompress atomic.Bool
 	reloadErr  atomic.Pointer[error]
+	storeFails atomic.Bool // PurgeCache fails as a store would
 	gen        atomic.Uint64
 
 	mu     sync.Mutex
@@ -81,6 +83,9 @@ func (b *fakeBackend) PurgeCache(_ context.Context, p cache.Purge) (int, error) 
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.purges = append(b.purges, p)
+	if b.storeFails.Load() {
+		return 1, fmt.Errorf("%w: second tier: connection refused", cache.ErrStore)
+	}
 	return 2, nil
 }
 

@@ -107,6 +107,8 @@ func servePurge(w http.ResponseWriter, r *http.Request, b Backend) {
 	switch {
 	case errors.Is(err, ErrDisabled):
 		http.NotFound(w, r)
+	case errors.Is(err, cache.ErrStore):
+		writeJSON(w, http.StatusInternalServerError, purgeFailed{purgeResult{n, p.Soft}, err.Error()})
 	case err != nil:
 		textError(w, http.StatusBadRequest, err.Error())
 	default:
@@ -118,6 +120,13 @@ func servePurge(w http.ResponseWriter, r *http.Request, b Backend) {
 type purgeResult struct {
 	Purged int  `json:"purged"`
 	Soft   bool `json:"soft"`
+}
+
+// purgeFailed is the answer to a purge the store failed: what was done,
+// and why not all of it.
+type purgeFailed struct {
+	purgeResult
+	Error string `json:"error"`
 }
 
 // textError writes a short plain-text error, as the unversioned paths

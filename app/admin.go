@@ -72,12 +72,12 @@ func (a *App) CacheStats(context.Context) (admin.CacheStats, error) {
 }
 
 // PurgeCache purges what p names.
-func (a *App) PurgeCache(_ context.Context, p cache.Purge) (int, error) {
+func (a *App) PurgeCache(ctx context.Context, p cache.Purge) (int, error) {
 	c := a.shared.Cache()
 	if c == nil {
 		return 0, admin.ErrDisabled
 	}
-	return c.Purge(p)
+	return c.Purge(ctx, p)
 }
 
 // CompressStats returns the counters of every compressing route.

@@ -1,9 +1,11 @@
 package cache
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -51,13 +53,16 @@ func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
 	p, err := ParsePurge(r.URL.Query())
 	var n int
 	if err == nil {
-		n, err = c.Purge(p)
+		n, err = c.Purge(r.Context(), p)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrStore):
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"purged": n, "soft": p.Soft, "error": err.Error()})
+	case err != nil:
 		httpError(w, http.StatusBadRequest, err.Error())
-		return
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"purged": n, "soft": p.Soft})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"purged": n, "soft": p.Soft})
 }
 
 // Purge names what to purge: exactly one of URL, Prefix, Tag and All.
@@ -157,38 +162,56 @@ func parsePurgeURL(raw string, prefix bool) (*url.URL, error) {
 }
 
 // Purge removes what p names, or marks it stale when p.Soft, and
-// returns how many entries it touched. The error (a URL that is not
-// absolute, a prefix with a query, not exactly one target) is the
-// caller's to fix; nothing was purged then.
-func (c *Cache) Purge(p Purge) (int, error) {
+// returns how many entries it touched. An error wrapping ErrStore is the
+// store's; any other (a URL that is not absolute, a prefix with a query,
+// not exactly one target) is the caller's to fix, and nothing was purged
+// then.
+func (c *Cache) Purge(ctx context.Context, p Purge) (int, error) {
 	if err := p.check(); err != nil {
 		return 0, err
 	}
+	var n int
+	var err error
 	switch {
 	case p.Tag != "":
-		return c.store.PurgeTag(p.Tag, p.Soft), nil
+		n, err = c.store.PurgeTag(ctx, p.Tag, p.Soft)
 	case p.All:
-		return c.store.PurgeAll(p.Soft), nil
-	}
-	prefix := p.Prefix != ""
-	raw := p.URL
-	if prefix {
-		raw = p.Prefix
-	}
-	parts, err := c.urlParts(raw, prefix)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, part := range parts {
+		n, err = c.store.PurgeAll(ctx, p.Soft)
+	default:
+		prefix := p.Prefix != ""
+		raw := p.URL
 		if prefix {
-			n += c.store.PurgePrefix(part, p.Soft)
-		} else {
-			n += c.store.PurgeURL(part, p.Soft)
+			raw = p.Prefix
 		}
+		parts, perr := c.urlParts(raw, prefix)
+		if perr != nil {
+			return 0, perr
+		}
+		for _, part := range parts {
+			var k int
+			var e error
+			if prefix {
+				k, e = c.store.PurgePrefix(ctx, part, p.Soft)
+			} else {
+				k, e = c.store.PurgeURL(ctx, part, p.Soft)
+			}
+			n += k
+			err = errors.Join(err, e)
+		}
+	}
+	if err != nil {
+		// Some of it may be done: n says how much, the error that it is
+		// not all.
+		c.storeFailed("purge", err)
+		return n, fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	return n, nil
 }
+
+// ErrStore marks a purge the store failed, in part or in whole; the
+// count returned with it is what was done. Any other error of Purge is
+// the caller's to fix.
+var ErrStore = errors.New("cache: the store failed")
 
 type purgeError string
 

@@ -23,6 +23,11 @@ type Options struct {
 	MaxObjectSize int64
 	// Name is this cache's name in Cache-Status; "" means "gateway".
 	Name string
+	// Store is where responses are kept. nil means a MemoryStore of
+	// MaxSize, which the cache owns and closes. A Store given here (a
+	// TieredStore, say) may outlive the cache: Close leaves it open for
+	// its owner to close.
+	Store Store
 	// Now is the clock; nil means time.Now. Tests inject one so that
 	// freshness can be tested without sleeping.
 	Now    func() time.Time
@@ -33,7 +38,8 @@ type Options struct {
 // middleware (Route.Wrap) that answers from it. Create it with New and
 // release it with Close.
 type Cache struct {
-	store   *Store
+	store   Store
+	own     bool // store was built by New, and Close closes it
 	name    string
 	now     func() time.Time
 	maxObj  int64
@@ -70,15 +76,20 @@ func New(o Options) (*Cache, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s, err := NewStore(StoreConfig{MaxSize: o.MaxSize})
-	if err != nil {
-		return nil, err
+	s, own := o.Store, false
+	if s == nil {
+		m, err := NewMemoryStore(MemoryConfig{MaxSize: o.MaxSize})
+		if err != nil {
+			return nil, err
+		}
+		s, own = m, true
 	}
 	closing, stop := context.WithCancel(context.Background())
 	return &Cache{
 		closing: closing,
 		stop:    stop,
 		store:   s,
+		own:     own,
 		name:    o.Name,
 		now:     o.Now,
 		maxObj:  o.MaxObjectSize,
@@ -88,8 +99,8 @@ func New(o Options) (*Cache, error) {
 }
 
 // Close cancels the fetches that outlived their requests, waits for them
-// and releases the store. Requests still being
-// served afterwards pass through to the origin uncached.
+// and releases the store it built (see Options.Store). Requests still
+// being served afterwards pass through to the origin uncached.
 func (c *Cache) Close() {
 	c.mu.Lock()
 	if c.closed {
@@ -100,7 +111,9 @@ func (c *Cache) Close() {
 	c.stop()
 	c.mu.Unlock()
 	c.bg.Wait()
-	c.store.Close()
+	if c.own {
+		_ = c.store.Close() // a MemoryStore's Close never fails
+	}
 }
 
 // goBackground runs f on its own goroutine unless the cache is closing;
@@ -129,7 +142,13 @@ func (c *Cache) enterBackground() bool {
 }
 
 // Store exposes the underlying store, for tests and the admin handler.
-func (c *Cache) Store() *Store { return c.store }
+func (c *Cache) Store() Store { return c.store }
+
+// storeFailed logs a store call that failed. The request goes on as if
+// nothing were stored (Get) or as if the response could not be stored.
+func (c *Cache) storeFailed(op string, err error) {
+	c.log.Warn("cache store failed", "op", op, "err", err)
+}
 
 // RouteOptions configure caching on one route.
 type RouteOptions struct {

@@ -176,7 +176,7 @@ func TestCoalescingNoStore(t *testing.T) {
 	// Hit-for-pass: with the origin blocking again, N concurrent
 	// requests must all reach it before any is released. The marker is
 	// stored asynchronously; wait for it.
-	g.cache.Store().Wait()
+	g.cache.Store().(*cache.MemoryStore).Wait()
 	const m = 8
 	gt2 := newGate(t)
 	g.origin.handle(g.origin.static(resp{hdr: []string{"Cache-Control", "no-store"}, body: "v{n}", gate: gt2}))
@@ -238,7 +238,7 @@ func TestCoalescingAuthorization(t *testing.T) {
 		}
 	}
 	n := g.origin.count("/r")
-	g.cache.Store().Wait()
+	g.cache.Store().(*cache.MemoryStore).Wait()
 
 	r = g.get(t, "/r", "Accept-Language", "en")
 	checkResult(t, g, "en after the authorized requests", "/r", r, step{count: n, body: "en 1", cs: "hit; ttl=60", age: "0"})

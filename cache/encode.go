@@ -60,17 +60,37 @@ type encoded struct {
 // without them.
 var digestFields = [...]string{"Content-Md5", "Content-Digest", "Repr-Digest", "Digest"}
 
-// prepareEncoding records whether the route may encode e and the Vary
-// its responses carry: Accept-Encoding joins the stored Vary, because the
-// encoding sent depends on it even though the stored body does not.
+// compressMode is what the route's compressor (nil: none) decides for a
+// response to be stored: whether it may be encoded when served.
+func compressMode(status int, h http.Header, enc Encoder) CompressMode {
+	switch {
+	case enc == nil:
+		return CompressOff
+	case !encodable(h) || !enc.Eligible(status, h, http.MethodGet):
+		return CompressAsStored
+	}
+	return CompressEncode
+}
+
+// encodable reports whether a body with header h may be encoded by the
+// gateway: the origin did not encode it already.
+func encodable(h http.Header) bool {
+	coding, ok := contentCoding(h)
+	return coding == "" && ok
+}
+
+// prepareEncoding records, from e.Compress and the header, whether e may
+// be served encoded and the Vary its responses carry: Accept-Encoding
+// joins the stored Vary, because the encoding sent depends on it even
+// though the stored body does not.
 //
 // A body the origin sent encoded is not encoded again, but the route's
 // compressor decodes it for a client that does not accept its coding, so
 // its responses vary on Accept-Encoding too. The compressor adds that to
 // the 200 it sees; the entry carries it itself so that a 206 cut from the
 // entry, which the compressor passes on untouched, says the same.
-func prepareEncoding(e *Entry, enc Encoder) {
-	if enc == nil {
+func prepareEncoding(e *Entry) {
+	if e.Compress == CompressOff {
 		return
 	}
 	if coding, ok := contentCoding(e.Header); coding != "" || !ok {
@@ -80,7 +100,7 @@ func prepareEncoding(e *Entry, enc Encoder) {
 		}
 		return
 	}
-	if !enc.Eligible(e.Status, e.Header, http.MethodGet) {
+	if e.Compress != CompressEncode {
 		return
 	}
 	e.compressible = true

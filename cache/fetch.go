@@ -76,13 +76,13 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		ok, reason := Storable(out, merged, h.rt.o.Policy)
 		switch {
 		case ok:
-			if h.c.store.Put(lk.primary, lk.vary, e) {
-				h.rt.stats.stores.Add(1)
-			}
+			h.store(out.Context(), lk.primary, e)
 			fr.entry, fr.vary = e, lk.vary
 		case requestRefusal(reason) && storableAlone(merged, h.rt.o.Policy):
 		default:
-			h.c.store.Remove(lk.primary)
+			if _, err := h.c.store.Delete(out.Context(), lk.primary); err != nil {
+				h.c.storeFailed("delete", err)
+			}
 			h.rt.stats.uncacheable.Add(1)
 		}
 		if w != nil {
@@ -109,21 +109,34 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 	}
 	if f.storing {
 		if e := f.entry(); e != nil {
-			if h.c.store.Put(lk.primary, f.vary, e) {
-				h.rt.stats.stores.Add(1)
-			}
+			h.store(out.Context(), lk.primary, e)
 			fr.entry, fr.vary = e, f.vary
 		}
 	} else if f.markPass {
 		h.rt.stats.uncacheable.Add(1)
 		if h.rt.o.HitForPass > 0 {
 			primary := lk.primary
+			// Called by a follower after the flight's context is done.
+			ctx := context.WithoutCancel(out.Context())
 			fr.pass = sync.OnceFunc(func() {
-				h.c.store.MarkPass(primary, h.c.now().Add(h.rt.o.HitForPass))
+				if err := h.c.store.SetPass(ctx, primary, h.c.now().Add(h.rt.o.HitForPass)); err != nil {
+					h.c.storeFailed("set pass", err)
+				}
 			})
 		}
 	}
 	return fr
+}
+
+// store stores e under primary and counts it when the store took it.
+func (h *handler) store(ctx context.Context, primary string, e *Entry) {
+	stored, err := h.c.store.Set(ctx, primary, e)
+	if err != nil {
+		h.c.storeFailed("set", err)
+	}
+	if stored {
+		h.rt.stats.stores.Add(1)
+	}
 }
 
 const (
@@ -291,7 +304,7 @@ func (f *fill) fits() bool {
 	if n < 0 {
 		n = f.h.c.maxObj
 	}
-	e := Entry{Header: f.stored, VaryKey: f.varyKey, Tags: f.tags}
+	e := Entry{Record: Record{Header: f.stored, VaryKey: f.varyKey, Tags: f.tags}}
 	cost := e.Size() + n + keyCost(f.lk.primary)
 	return cost <= f.h.c.maxSize
 }
@@ -372,29 +385,7 @@ func (f *fill) entry() *Entry {
 	if bodyAllowed(f.status) {
 		hdr["Content-Length"] = []string{strconv.Itoa(len(f.body))}
 	}
-	return newEntry(f.status, hdr, tightBody(f.body), f.varyKey, f.tags, f.reqTime, f.respTime, f.h.rt.o.Policy, f.h.rt.o.Compress)
-}
-
-// newEntry derives what serving needs from a response to be stored; hdr
-// and body become the entry's and must not be changed afterwards.
-func newEntry(status int, hdr http.Header, body, varyKey []byte, tags []string, reqTime, respTime time.Time, o StoreOptions, enc Encoder) *Entry {
-	resp := &http.Response{StatusCode: status, Header: hdr}
-	e := &Entry{
-		Status:       status,
-		Header:       hdr,
-		Body:         body,
-		RequestTime:  reqTime,
-		ResponseTime: respTime,
-		VaryKey:      varyKey,
-		Tags:         tags,
-		CC:           ParseCacheControl(hdr),
-		ETag:         hdr.Get("Etag"),
-		LastModified: hdr.Get("Last-Modified"),
-	}
-	e.Lifetime, e.Heuristic = FreshnessLifetime(resp, o)
-	e.InitialAge = CurrentAge(resp, reqTime, respTime, respTime)
-	prepareEncoding(e, enc)
-	return e
+	return newEntry(f.status, hdr, tightBody(f.body), f.vary, f.varyKey, f.tags, f.reqTime, f.respTime, f.h.rt.o.Policy, f.h.rt.o.Compress)
 }
 
 // refreshed is old updated by the 304 in f (RFC 9111 4.3.4), or nil when
@@ -426,7 +417,7 @@ func (h *handler) refreshed(old *Entry, f *fill) *Entry {
 	if len(hdr["Date"]) == 0 || len(f.header["Date"]) == 0 {
 		hdr["Date"] = []string{f.respTime.UTC().Format(http.TimeFormat)}
 	}
-	e := newEntry(old.Status, hdr, old.Body, old.VaryKey, old.Tags, f.reqTime, f.respTime, h.rt.o.Policy, h.rt.o.Compress)
+	e := newEntry(old.Status, hdr, old.Body, old.Vary, old.VaryKey, old.Tags, f.reqTime, f.respTime, h.rt.o.Policy, h.rt.o.Compress)
 	if e.compressible && old.compressible && e.ETag == old.ETag {
 		// Same body, same validator: the encoded forms still hold.
 		for i := range old.forms {
@@ -553,18 +544,4 @@ func (cw *contentWriter) WriteHeader(code int) {
 	}
 	cw.status = code
 	cw.ResponseWriter.WriteHeader(code)
-}
-
-// lifetime is the freshness lifetime the entry is served with: none once
-// a soft purge marked it stale.
-func (e *Entry) lifetime() time.Duration {
-	if e.SoftPurged() {
-		return 0
-	}
-	return e.Lifetime
-}
-
-// age is the entry's current age at now (RFC 9111 4.2.3).
-func (e *Entry) age(now time.Time) time.Duration {
-	return addSat(e.InitialAge, nonNegative(now.Sub(e.ResponseTime)))
 }

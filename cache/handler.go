@@ -88,7 +88,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// retains; a request that goes forward copies it (forward).
 	lk := lookup{primary: unsafe.String(unsafe.SliceData(*bp), len(*bp)), reqCC: ParseCacheControl(r.Header), fwd: "uri-miss"}
 	now := h.c.now()
-	if obj := h.c.store.Get(lk.primary); obj != nil {
+	obj, err := h.c.store.Get(r.Context(), lk.primary)
+	if err != nil {
+		h.c.storeFailed("get", err) // a miss
+	}
+	if obj != nil {
 		lk.vary = obj.Vary
 		lk.passUntil = obj.PassUntil
 		if len(obj.Variants) > 0 {
@@ -276,7 +280,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 		if coding := enc.Choose(r); coding != "" {
 			f, fresh := e.encodedForm(coding, enc)
 			if fresh {
-				h.c.store.Recost(primary, e)
+				if rc, ok := h.c.store.(Recoster); ok {
+					rc.Recost(primary, e)
+				}
 			}
 			if f != nil {
 				madeHere = true
@@ -431,13 +437,17 @@ func (c *Cache) invalidate(r *http.Request, resp http.Header) {
 		keyers[i] = rt.keyer
 	}
 	c.mu.Unlock()
+	// The invalidation is owed even when the client has left.
+	ctx := context.WithoutCancel(r.Context())
 	var done []string
 	remove := func(req *http.Request) {
 		for _, k := range keyers {
 			u := URLPart(k.Key(req))
 			if !slices.Contains(done, u) {
 				done = append(done, u)
-				c.store.RemoveURL(u)
+				if _, err := c.store.PurgeURL(ctx, u, false); err != nil {
+					c.storeFailed("invalidate", err)
+				}
 			}
 		}
 	}
@@ -608,7 +618,10 @@ func (h *handler) countForward(lk *lookup) {
 // from a fresh entry stored since its lookup, and returns nil when there
 // is none.
 func (h *handler) recheck(w http.ResponseWriter, r, out *http.Request, lk *lookup) *flightResult {
-	obj := h.c.store.Get(lk.primary)
+	obj, err := h.c.store.Get(out.Context(), lk.primary)
+	if err != nil {
+		h.c.storeFailed("get", err)
+	}
 	if obj == nil || len(obj.Variants) == 0 {
 		return nil
 	}

@@ -100,23 +100,24 @@ func TestChargedCostFollowsHeap(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		put  func(s *Store, i int)
+		put  func(s memStore, i int)
 	}{
-		{"pass markers", func(s *Store, i int) {
+		{"pass markers", func(s memStore, i int) {
 			s.MarkPass("http\x00example.com\x00/nostore\x00i="+strconv.Itoa(i), time.Unix(1e9, 0))
 		}},
-		{"small entries", func(s *Store, i int) {
+		{"small entries", func(s memStore, i int) {
 			h := http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"max-age=60"},
 				"Date": {"Thu, 26 Nov 2026 22:39:56 GMT"}, "Content-Length": {"100"}, "Etag": {`"abcdef0123"`}}
-			e := &Entry{Status: 200, Header: h, Body: make([]byte, 100), CC: ParseCacheControlValue("max-age=60")}
+			e := &Entry{Record: Record{Status: 200, Header: h, Body: make([]byte, 100)}, CC: ParseCacheControlValue("max-age=60")}
 			s.Put("http\x00example.com\x00/obj\x00i="+strconv.Itoa(i), nil, e)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := NewStore(StoreConfig{MaxSize: 1 << 30})
+			ms, err := NewMemoryStore(MemoryConfig{MaxSize: 1 << 30})
 			if err != nil {
 				t.Fatal(err)
 			}
+			s := wrapStore(t, ms)
 			defer s.Close()
 			var before, after runtime.MemStats
 			runtime.GC()

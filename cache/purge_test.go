@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"context"
 	"net/url"
 	"testing"
 
@@ -56,11 +57,11 @@ func TestPurgeChecks(t *testing.T) {
 		{URL: "/relative"},
 		{Prefix: "http://h/a?x=1"},
 	} {
-		if n, err := c.Purge(p); err == nil {
+		if n, err := c.Purge(context.Background(), p); err == nil {
 			t.Errorf("Purge(%+v): got %d, nil; want an error", p, n)
 		}
 	}
-	if n, err := c.Purge(cache.Purge{All: true}); n != 0 || err != nil {
+	if n, err := c.Purge(context.Background(), cache.Purge{All: true}); n != 0 || err != nil {
 		t.Errorf("Purge(all) on an empty cache: got %d, %v; want 0, nil", n, err)
 	}
 }

@@ -2,93 +2,66 @@ package cache
 
 import (
 	"bytes"
-	"errors"
-	"hash/maphash"
-	"maps"
-	"net/http"
+	"context"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/dgraph-io/ristretto/v2"
 )
 
-// Entry is one stored response: one Vary variant of a primary key.
-// Everything but the atomic flags is immutable once passed to Put.
-type Entry struct {
-	Status       int
-	Header       http.Header // stored response header; never mutated after Put
-	Body         []byte
-	RequestTime  time.Time // when the request that fetched it was sent
-	ResponseTime time.Time // when its response was received
-	VaryKey      []byte    // VariantKey of the fetching request under the object's Vary fields (nil when no Vary)
-	Tags         []string  // purge tags (from Surrogate-Key / Cache-Tag), unique
-	// Derived by the handler at store time; the store does not read them.
-	CC           Directives    // parsed response Cache-Control
-	Lifetime     time.Duration // freshness lifetime
-	InitialAge   time.Duration // corrected initial age (RFC 9111 4.2.3)
-	Heuristic    bool
-	ETag         string
-	LastModified string
-
-	softPurged atomic.Bool
-	refreshing atomic.Bool
-
-	// Compression (see encode.go): whether the route may encode this
-	// entry, whether its header holds digests (dropped from encoded
-	// forms), the Vary to send when its responses depend on
-	// Accept-Encoding (nil: as stored), the coding of a body stored
-	// encoded by the origin ("" none, on a compressing route only), and
-	// the encoded forms made so far, each computed once.
-	compressible bool
-	digests      bool
-	varyAE       []string
-	coding       string
-	forms        [numForms]form
+// Store is where the cache keeps responses: MemoryStore in this process,
+// TieredStore over two stores, and later stores shared by several
+// processes. Keys are primary keys (Keyer); a key holds the variants of
+// one URL (Vary) or a hit-for-pass marker.
+//
+// Every call that reads or changes what is stored takes a context and may
+// fail; the cache treats a failed Get as a miss and a failed Set as a
+// response not stored, so a store that fails costs hits, never requests.
+// Purges select by URL part (URLPart), by byte prefix of it, by tag or
+// everything; a soft purge marks the entries stale (they may still be
+// served by stale-if-error, or revalidated) instead of removing them. The
+// index that purges need is each store's own.
+//
+// A Store is safe for concurrent use. The Objects and Entries it returns
+// are shared and must not be modified.
+type Store interface {
+	// Get returns what is stored under primary; nil and no error is a miss.
+	// It is the hot path: a store in memory should allocate nothing.
+	// primary may be a view of a buffer the caller reuses: Get must not
+	// keep it (nor hand it to a call that does) without copying it.
+	Get(ctx context.Context, primary string) (*Object, error)
+	// Set stores e as a variant of primary, under the Vary fields e.Vary,
+	// replacing the variant with the same VaryKey and, when the stored
+	// Vary differs, every other variant and any pass marker. It reports
+	// whether e is stored and visible to Get on return.
+	Set(ctx context.Context, primary string, e *Entry) (stored bool, err error)
+	// SetPass replaces whatever is stored under primary with a
+	// hit-for-pass marker that lasts until until.
+	SetPass(ctx context.Context, primary string, until time.Time) error
+	// Delete removes whatever is stored under primary and reports whether
+	// there was anything.
+	Delete(ctx context.Context, primary string) (found bool, err error)
+	// PurgeURL purges the keys whose URL part equals url, PurgePrefix
+	// those whose URL part has the byte prefix prefix, PurgeTag the
+	// entries tagged tag (exact equality) and PurgeAll everything. Each
+	// returns the number of entries purged.
+	PurgeURL(ctx context.Context, url string, soft bool) (int, error)
+	PurgePrefix(ctx context.Context, prefix string, soft bool) (int, error)
+	PurgeTag(ctx context.Context, tag string, soft bool) (int, error)
+	PurgeAll(ctx context.Context, soft bool) (int, error)
+	// Stats returns the store's counters, as this process knows them,
+	// without I/O.
+	Stats() StoreStats
+	// Close releases the store. Calls after it do nothing.
+	Close() error
 }
 
-// SoftPurged reports whether a soft purge has marked the entry stale.
-func (e *Entry) SoftPurged() bool { return e.softPurged.Load() }
-
-// TryRefresh claims the single background refresh of this entry: true for the first caller only.
-func (e *Entry) TryRefresh() bool { return e.refreshing.CompareAndSwap(false, true) }
-
-// Per-allocation overheads, so that the cost the store charges follows
-// the heap it really holds even for entries with tiny bodies and for pass
-// markers, of which there can be many. Measured with Go 1.26 on amd64
-// (see TestChargedCostFollowsHeap): the Entry struct with its parsed
-// directives, a header map's groups, an object with its slots in the
-// index, the URL set and ristretto's map and policy.
-const (
-	headerLineOverhead = 48  // string and slice headers, map slot
-	entryOverhead      = 640 // Entry struct, Header map, slice headers
-	objectOverhead     = 560 // object struct, its index slots, ristretto's item
-	setMemberOverhead  = 64  // one member of a URL or tag set
-)
-
-// Size is the entry's contribution to the store's cost. Byte slices
-// count by capacity, which is what they hold of the heap: a body is
-// allocated rounded up to the runtime's size class (up to an eighth more,
-// 8 KiB pages above 32 KiB), see bodyBuffer and tightBody.
-func (e *Entry) Size() int64 {
-	n := entryOverhead + cap(e.Body) + cap(e.VaryKey)
-	for name, vs := range e.Header {
-		n += len(name)
-		for _, v := range vs {
-			n += len(v) + headerLineOverhead
-		}
-	}
-	for _, t := range e.Tags {
-		n += len(t) + headerLineOverhead
-	}
-	for i := range e.forms {
-		if f := e.forms[i].done.Load(); f != nil {
-			n += cap(f.body) + entryOverhead
-		}
-	}
-	return int64(n)
+// Recoster is implemented by a store that bounds its memory by the size of
+// the entries it holds (Entry.Size). The cache calls Recost after an entry
+// it served from the store grew (an encoded form was added), so that the
+// bound keeps counting everything the entry holds. primary is only looked
+// up, never kept, so it may be a view of a reused buffer.
+type Recoster interface {
+	Recost(primary string, e *Entry)
 }
 
 // bodyBuffer returns an empty buffer for a body of n bytes whose capacity
@@ -110,14 +83,8 @@ func tightBody(b []byte) []byte {
 type Object struct {
 	Primary   string
 	Vary      []string  // canonical Vary field names of the stored variants (nil: no Vary)
-	Variants  []*Entry  // at most StoreConfig.MaxVariants, newest first
+	Variants  []*Entry  // newest first, each stored under Vary
 	PassUntil time.Time // hit-for-pass marker (zero: none). While set and in the future the handler does not coalesce misses for this key.
-}
-
-// StoreConfig sizes a Store.
-type StoreConfig struct {
-	MaxSize     int64 // bytes; the ristretto MaxCost. Must be > 0.
-	MaxVariants int   // per primary key; 0 means 32. Oldest variant dropped past it.
 }
 
 // StoreStats are a Store's counters.
@@ -125,294 +92,11 @@ type StoreStats struct {
 	Entries        int64  // variants stored now
 	Objects        int64  // primary keys stored now (pass markers included)
 	Bytes          int64  // sum of cost of stored objects now
-	Stores         uint64 // successful Put calls (stored after admission)
+	Stores         uint64 // successful Set calls (stored after admission)
 	AdmissionDrops uint64 // Sets dropped by ristretto's buffer or rejected by its admission policy
 	Evictions      uint64 // objects evicted to make room
-	Purges         uint64 // entries removed or soft-purged by Purge*/Remove calls
-}
-
-// object is what ristretto holds for one primary key. It is immutable:
-// every change installs a new object, so readers never lock it and the
-// index can tell by pointer whether ristretto still holds what it indexed.
-type object struct {
-	pub  Object // handed out by Get
-	hash uint64
-	url  string   // URLPart(pub.Primary)
-	tags []string // union of the variants' tags, sorted
-	cost int64
-	// replaced is set by ristretto's ShouldUpdate, which it calls only when
-	// a Set replaces a value already in its map: that Set is synchronous,
-	// any other one is admitted (or not) later by its processItems goroutine.
-	replaced atomic.Bool
-}
-
-const nShards = 256
-
-// shard is one 256th of the index, selected by the primary key's hash.
-type shard struct {
-	// mu guards m. Get holds it shared across ristretto.Get and install
-	// holds it across ristretto.Set, so ristretto and the index change
-	// together as far as Get can see. Nothing that may wait for ristretto's
-	// processItems goroutine (Wait, Del) runs under it, because that
-	// goroutine takes it in onEvict and onReject.
-	mu sync.RWMutex
-	m  map[string]*object
-	// wmu serializes the writers of the shard's keys, so that a
-	// read-modify-write of an object and its admission Wait are atomic.
-	wmu sync.Mutex
-	_   [64]byte // keep neighbouring shards' locks off one cache line
-}
-
-// Store is the cache's storage: a ristretto cache bounding memory, with
-// one item per primary key, plus an index of what ristretto holds by
-// primary key, by URL and by purge tag. The index is authoritative: Get
-// serves only what the index holds, so whatever is served can be purged.
-type Store struct {
-	rc          *ristretto.Cache[string, *object]
-	seed        maphash.Seed
-	maxVariants int
-	shards      [nShards]shard
-
-	secMu sync.Mutex                     // guards urls and tags; taken inside shard.mu
-	urls  map[string]map[string]struct{} // URL part -> primary keys
-	tags  map[string]map[string]struct{} // tag -> primary keys
-
-	// closeMu is held shared by every method that writes to ristretto, so
-	// Close never closes its channels under a Set, Del or Wait.
-	closeMu sync.RWMutex
-	closed  atomic.Bool
-
-	entries, objects, bytes                atomic.Int64
-	stores, drops, evictions, purgeEntries atomic.Uint64
-}
-
-// NewStore returns an empty store; Close releases it.
-func NewStore(c StoreConfig) (*Store, error) {
-	if c.MaxSize <= 0 {
-		return nil, errors.New("cache store: MaxSize must be > 0")
-	}
-	if c.MaxVariants < 0 {
-		return nil, errors.New("cache store: MaxVariants must not be negative")
-	}
-	if c.MaxVariants == 0 {
-		c.MaxVariants = 32
-	}
-	s := &Store{
-		seed:        maphash.MakeSeed(),
-		maxVariants: c.MaxVariants,
-		urls:        make(map[string]map[string]struct{}),
-		tags:        make(map[string]map[string]struct{}),
-	}
-	for i := range s.shards {
-		s.shards[i].m = make(map[string]*object)
-	}
-	// Ristretto advises ten counters per item it may hold; 4 KiB is a
-	// guess at the typical object.
-	counters := min(max(10*(c.MaxSize/4096), 1024), 1<<24)
-	rc, err := ristretto.NewCache(&ristretto.Config[string, *object]{
-		NumCounters:  counters,
-		MaxCost:      c.MaxSize,
-		BufferItems:  64,
-		OnEvict:      s.onEvict,
-		OnReject:     s.onReject,
-		ShouldUpdate: func(cur, _ *object) bool { cur.replaced.Store(true); return true },
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.rc = rc
-	return s, nil
-}
-
-// Get returns what is stored under primary, or nil. The Object must not be modified.
-func (s *Store) Get(primary string) *Object {
-	sh := &s.shards[s.hash(primary)%nShards]
-	var o *object
-	sh.mu.RLock()
-	if !s.closed.Load() {
-		if v, ok := s.rc.Get(primary); ok && v != nil && v == sh.m[primary] {
-			o = v
-		}
-	}
-	sh.mu.RUnlock()
-	if o == nil {
-		return nil
-	}
-	return &o.pub
-}
-
-// Put stores e as a variant of primary whose response varies on vary. It
-// reports whether e is stored and visible to Get on return.
-func (s *Store) Put(primary string, vary []string, e *Entry) bool {
-	if e == nil || !s.enter() {
-		return false
-	}
-	defer s.closeMu.RUnlock()
-	h := s.hash(primary)
-	sh := &s.shards[h%nShards]
-	sh.wmu.Lock()
-	defer sh.wmu.Unlock()
-
-	variants := []*Entry{e}
-	if old := s.lookup(sh, primary); old != nil && slices.Equal(old.pub.Vary, vary) {
-		vary = old.pub.Vary
-		for _, v := range old.pub.Variants {
-			if len(variants) == s.maxVariants {
-				break
-			}
-			if !bytes.Equal(v.VaryKey, e.VaryKey) {
-				variants = append(variants, v)
-			}
-		}
-	} else if len(vary) == 0 {
-		vary = nil
-	} else {
-		vary = slices.Clone(vary) // the caller may reuse its slice
-	}
-	ok := s.install(sh, s.newObject(h, primary, vary, variants, time.Time{}))
-	if ok {
-		s.stores.Add(1)
-	}
-	return ok
-}
-
-// Wait blocks until every write queued so far (a pass marker, see
-// MarkPass) has been admitted or refused. Tests use it; serving never
-// needs to.
-func (s *Store) Wait() {
-	if !s.enter() {
-		return
-	}
-	defer s.closeMu.RUnlock()
-	s.rc.Wait()
-}
-
-// Recost re-reads the cost of the object stored under primary, after one
-// of its entries grew (an encoded form was added), so that the bound on
-// memory keeps counting everything the entries hold. It does nothing when
-// e is no longer stored there. primary is only looked up, never kept, so
-// it may be a view of a reused buffer.
-func (s *Store) Recost(primary string, e *Entry) {
-	if !s.enter() {
-		return
-	}
-	defer s.closeMu.RUnlock()
-	h := s.hash(primary)
-	sh := &s.shards[h%nShards]
-	sh.wmu.Lock()
-	defer sh.wmu.Unlock()
-	old := s.lookup(sh, primary)
-	if old == nil || !slices.Contains(old.pub.Variants, e) {
-		return
-	}
-	s.install(sh, s.newObject(h, old.pub.Primary, old.pub.Vary, old.pub.Variants, old.pub.PassUntil))
-}
-
-// MarkPass replaces whatever is stored under primary with a pass marker (no variants).
-func (s *Store) MarkPass(primary string, until time.Time) {
-	if !s.enter() {
-		return
-	}
-	defer s.closeMu.RUnlock()
-	h := s.hash(primary)
-	sh := &s.shards[h%nShards]
-	sh.wmu.Lock()
-	defer sh.wmu.Unlock()
-	// Pass markers are not waited for: one is written for every
-	// uncacheable miss, and a marker admitted a moment late only lets a
-	// few more requests be collapsed. A marker ristretto refuses is
-	// unindexed by onReject like any other object.
-	if !s.installAsync(sh, s.newObject(h, primary, nil, nil, until)) {
-		// Not admitted: still drop the variants, which the caller has
-		// just found it must not serve.
-		s.removeLocked(sh, primary)
-	}
-}
-
-// Remove removes everything stored under primary and reports whether there was anything.
-func (s *Store) Remove(primary string) bool {
-	if !s.enter() {
-		return false
-	}
-	defer s.closeMu.RUnlock()
-	n, found := s.hardPurge(primary, nil)
-	s.purgeEntries.Add(uint64(n))
-	return found
-}
-
-// RemoveURL removes every primary key whose URL part equals url and returns the entries removed.
-func (s *Store) RemoveURL(url string) int { return s.PurgeURL(url, false) }
-
-// PurgeURL purges every primary key whose URL part equals url.
-func (s *Store) PurgeURL(url string, soft bool) int {
-	return s.purge(func() []string { return members(s.urls[url]) }, nil, soft)
-}
-
-// PurgePrefix purges every primary key whose URL part has the byte prefix prefix.
-func (s *Store) PurgePrefix(prefix string, soft bool) int {
-	return s.purge(func() (keys []string) {
-		for u, set := range s.urls {
-			if strings.HasPrefix(u, prefix) {
-				keys = append(keys, members(set)...)
-			}
-		}
-		return keys
-	}, nil, soft)
-}
-
-// PurgeTag purges the entries carrying tag (exact equality).
-func (s *Store) PurgeTag(tag string, soft bool) int {
-	return s.purge(func() []string { return members(s.tags[tag]) },
-		func(e *Entry) bool { return slices.Contains(e.Tags, tag) }, soft)
-}
-
-// PurgeAll purges everything.
-func (s *Store) PurgeAll(soft bool) int {
-	return s.purge(func() (keys []string) {
-		for _, set := range s.urls {
-			keys = append(keys, members(set)...)
-		}
-		return keys
-	}, nil, soft)
-}
-
-// Stats returns the store's counters; zero after Close.
-func (s *Store) Stats() StoreStats {
-	if s.closed.Load() {
-		return StoreStats{}
-	}
-	return StoreStats{
-		Entries:        s.entries.Load(),
-		Objects:        s.objects.Load(),
-		Bytes:          s.bytes.Load(),
-		Stores:         s.stores.Load(),
-		AdmissionDrops: s.drops.Load(),
-		Evictions:      s.evictions.Load(),
-		Purges:         s.purgeEntries.Load(),
-	}
-}
-
-// Close stops ristretto's goroutines and drops everything. Methods called
-// after it, Close included, do nothing and return zero values.
-func (s *Store) Close() {
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
-	if s.closed.Swap(true) {
-		return
-	}
-	// Taking every shard lock once waits out the Gets that started before
-	// closed was set; later ones see it and stay away from ristretto,
-	// whose Get may panic on the channels Close closes.
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		sh.m = nil
-		sh.mu.Unlock()
-	}
-	s.rc.Close() // its onEvict calls see closed and return
-	s.secMu.Lock()
-	s.urls, s.tags = nil, nil
-	s.secMu.Unlock()
+	Purges         uint64 // entries removed or soft-purged by Purge* and Delete calls
+	Errors         uint64 // calls that failed without failing the caller (a TieredStore's second tier and its fills)
 }
 
 // URLPart returns primary up to (not including) the NUL that ends its 4th
@@ -427,263 +111,4 @@ func URLPart(primary string) string {
 		end += i + 1
 	}
 	return primary[:end-1]
-}
-
-func (s *Store) hash(primary string) uint64 { return maphash.String(s.seed, primary) }
-
-// enter takes closeMu shared unless the store is closed.
-func (s *Store) enter() bool {
-	s.closeMu.RLock()
-	if s.closed.Load() {
-		s.closeMu.RUnlock()
-		return false
-	}
-	return true
-}
-
-func (s *Store) lookup(sh *shard, primary string) *object {
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	return sh.m[primary]
-}
-
-// keyCost is what an object costs besides its entries and tags: the
-// object itself, its key (in the index and in ristretto) and its URL part.
-func keyCost(primary string) int64 {
-	return objectOverhead + 2*int64(len(primary)) + int64(len(URLPart(primary)))
-}
-
-func (s *Store) newObject(h uint64, primary string, vary []string, variants []*Entry, passUntil time.Time) *object {
-	o := &object{
-		pub:  Object{Primary: primary, Vary: vary, Variants: variants, PassUntil: passUntil},
-		hash: h,
-		url:  URLPart(primary),
-	}
-	o.cost = keyCost(primary)
-	for _, v := range variants {
-		o.cost += v.Size()
-		o.tags = append(o.tags, v.Tags...)
-	}
-	slices.Sort(o.tags)
-	o.tags = slices.Compact(o.tags)
-	for _, t := range o.tags {
-		o.cost += int64(len(t)) + setMemberOverhead
-	}
-	return o
-}
-
-// install makes o the object stored under its key and reports whether
-// ristretto holds it on return. The caller holds sh.wmu.
-func (s *Store) install(sh *shard, o *object) bool {
-	if !s.installAsync(sh, o) {
-		return false
-	}
-	if !o.replaced.Load() {
-		// A new key, queued for admission. After Wait ristretto has
-		// stored it or rejected it, and onReject has unindexed it.
-		s.rc.Wait()
-	}
-	return s.lookup(sh, o.pub.Primary) == o
-}
-
-// installAsync is install without waiting for the admission of a new key:
-// it reports only whether ristretto took the Set. The caller holds sh.wmu.
-func (s *Store) installAsync(sh *shard, o *object) bool {
-	if cur := s.lookup(sh, o.pub.Primary); cur != nil {
-		if v, ok := s.rc.Get(o.pub.Primary); !ok || v != cur {
-			// The key's last write (an asynchronous pass marker) is still
-			// queued for admission. A second Set of a key ristretto does
-			// not hold yet would be queued as new too, and rejected as a
-			// duplicate, leaving the first one stored but unindexed:
-			// let the first settle.
-			s.rc.Wait()
-		}
-	}
-	sh.mu.Lock()
-	// Replacing a present key is synchronous and never fails; ristretto
-	// learns the new cost from a buffered message, which it may drop under
-	// load, so its own total can lag behind Bytes until the next update.
-	if !s.rc.Set(o.pub.Primary, o, o.cost) {
-		sh.mu.Unlock()
-		s.drops.Add(1)
-		return false
-	}
-	s.indexPut(sh, o)
-	sh.mu.Unlock()
-	return true
-}
-
-// removeLocked unindexes and deletes primary. The caller holds sh.wmu.
-func (s *Store) removeLocked(sh *shard, primary string) {
-	sh.mu.Lock()
-	o := sh.m[primary]
-	if o != nil {
-		s.indexDel(sh, o)
-	}
-	sh.mu.Unlock()
-	if o != nil {
-		s.rc.Del(primary) // after unindexing, so Get stops serving it at once
-	}
-}
-
-// indexPut indexes o in place of what its key held. The caller holds sh.mu.
-func (s *Store) indexPut(sh *shard, o *object) {
-	p := o.pub.Primary
-	old := sh.m[p]
-	sh.m[p] = o
-	s.account(old, -1)
-	s.account(o, 1)
-	s.secMu.Lock()
-	if old == nil {
-		addMember(s.urls, o.url, p)
-	} else {
-		for _, t := range old.tags {
-			if _, found := slices.BinarySearch(o.tags, t); !found {
-				delMember(s.tags, t, p)
-			}
-		}
-	}
-	for _, t := range o.tags {
-		addMember(s.tags, t, p) // idempotent
-	}
-	s.secMu.Unlock()
-}
-
-// indexDel unindexes o if its key still holds that very object, which it
-// may not when a later install replaced it. The caller holds sh.mu.
-func (s *Store) indexDel(sh *shard, o *object) bool {
-	p := o.pub.Primary
-	if sh.m[p] != o {
-		return false
-	}
-	delete(sh.m, p)
-	s.account(o, -1)
-	s.secMu.Lock()
-	delMember(s.urls, o.url, p)
-	for _, t := range o.tags {
-		delMember(s.tags, t, p)
-	}
-	s.secMu.Unlock()
-	return true
-}
-
-// account adds sign times o's share to the gauges.
-func (s *Store) account(o *object, sign int64) {
-	if o == nil {
-		return
-	}
-	s.entries.Add(sign * int64(len(o.pub.Variants)))
-	s.objects.Add(sign)
-	s.bytes.Add(sign * o.cost)
-}
-
-// onEvict and onReject run on ristretto's processItems goroutine after the
-// object left (or never entered) its map.
-func (s *Store) onEvict(it *ristretto.Item[*object]) {
-	if s.unindex(it.Value) {
-		s.evictions.Add(1)
-	}
-}
-
-func (s *Store) onReject(it *ristretto.Item[*object]) {
-	s.drops.Add(1)
-	s.unindex(it.Value)
-}
-
-func (s *Store) unindex(o *object) bool {
-	if o == nil || s.closed.Load() { // nil: a victim already deleted by Del
-		return false
-	}
-	sh := &s.shards[o.hash%nShards]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return s.indexDel(sh, o)
-}
-
-// purge applies a purge to the primary keys that keys lists (called with
-// secMu held) and to their variants that match selects (nil: all).
-func (s *Store) purge(keys func() []string, match func(*Entry) bool, soft bool) int {
-	if !s.enter() {
-		return 0
-	}
-	defer s.closeMu.RUnlock()
-	s.secMu.Lock()
-	list := keys()
-	s.secMu.Unlock()
-	n := 0
-	for _, p := range list {
-		if soft {
-			n += s.softPurge(p, match)
-		} else {
-			c, _ := s.hardPurge(p, match)
-			n += c
-		}
-	}
-	s.purgeEntries.Add(uint64(n))
-	return n
-}
-
-// softPurge marks the matching variants stale. The flags live on the
-// entries, which later objects share, so no write lock is needed.
-func (s *Store) softPurge(primary string, match func(*Entry) bool) int {
-	o := s.lookup(&s.shards[s.hash(primary)%nShards], primary)
-	if o == nil {
-		return 0
-	}
-	n := 0
-	for _, v := range o.pub.Variants {
-		if match == nil || match(v) {
-			v.softPurged.Store(true)
-			n++
-		}
-	}
-	return n
-}
-
-// hardPurge removes the matching variants of primary, and the object when
-// none is left. It returns the entries removed and whether an object was found.
-func (s *Store) hardPurge(primary string, match func(*Entry) bool) (int, bool) {
-	h := s.hash(primary)
-	sh := &s.shards[h%nShards]
-	sh.wmu.Lock()
-	defer sh.wmu.Unlock()
-	o := s.lookup(sh, primary)
-	if o == nil {
-		return 0, false
-	}
-	var keep []*Entry
-	if match != nil {
-		for _, v := range o.pub.Variants {
-			if !match(v) {
-				keep = append(keep, v)
-			}
-		}
-		if len(keep) == len(o.pub.Variants) { // replaced since the keys were listed
-			return 0, true
-		}
-	}
-	if len(keep) == 0 || !s.install(sh, s.newObject(h, primary, o.pub.Vary, keep, o.pub.PassUntil)) {
-		s.removeLocked(sh, primary)
-	}
-	return len(o.pub.Variants) - len(keep), true
-}
-
-func members(set map[string]struct{}) []string { return slices.Collect(maps.Keys(set)) }
-
-func addMember(m map[string]map[string]struct{}, k, primary string) {
-	set := m[k]
-	if set == nil {
-		set = make(map[string]struct{}, 1)
-		m[k] = set
-	}
-	set[primary] = struct{}{}
-}
-
-func delMember(m map[string]map[string]struct{}, k, primary string) {
-	if set := m[k]; set != nil {
-		delete(set, primary)
-		if len(set) == 0 {
-			delete(m, k)
-		}
-	}
 }

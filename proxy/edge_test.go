@@ -229,7 +229,7 @@ func TestBareUpgradeFieldHits(t *testing.T) {
 	gw := gatewayTo(t, RouteOptions{Name: "r", Path: "/", Upstream: u, Middleware: []Middleware{cacheRoute(t, c, cache.RouteOptions{Name: "r"})}}, Options{})
 	addr := gw.Listener.Addr().String()
 	rawRequest(t, addr, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n")
-	c.Store().Wait()
+	c.Store().(*cache.MemoryStore).Wait()
 	resp, body := rawRequest(t, addr, "GET /p HTTP/1.1\r\nHost: x\r\nUpgrade: foo\r\n\r\n")
 	if resp.StatusCode != http.StatusOK || body != "stored" || hits.Load() != 1 {
 		t.Errorf("with a bare Upgrade field: %d %q (Cache-Status %q), %d origin requests; want the stored response, 1 origin request",

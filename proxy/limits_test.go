@@ -647,7 +647,7 @@ func TestConnectionFieldsNotKeyed(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || body != "lang= te=trailers" {
 		t.Fatalf("request naming Accept-Language in Connection: %d %q; want 200 %q (the field dropped, TE kept)", resp.StatusCode, body, "lang= te=trailers")
 	}
-	c.Store().Wait()
+	c.Store().(*cache.MemoryStore).Wait()
 	resp, body = rawRequest(t, addr, "GET /p HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\n\r\n")
 	if resp.StatusCode != http.StatusOK || body != "lang=en te=" {
 		t.Errorf("plain request with Accept-Language en: %d %q (Cache-Status %q); want 200 %q, not the response made without the field",

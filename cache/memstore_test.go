@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -11,15 +12,82 @@ import (
 	"time"
 )
 
-func newTestStore(t testing.TB, c StoreConfig) *Store {
+// memStore is a MemoryStore with the calls the tests make, in the shape
+// they had before the Store interface: a background context, and a check
+// that no call fails, which a memory store's never do.
+type memStore struct {
+	*MemoryStore
+	t testing.TB
+}
+
+func wrapStore(t testing.TB, s *MemoryStore) memStore { return memStore{s, t} }
+
+func newTestStore(t testing.TB, c MemoryConfig) memStore {
 	t.Helper()
-	s, err := NewStore(c)
+	s, err := NewMemoryStore(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
-	return s
+	t.Cleanup(func() { s.Close() })
+	return wrapStore(t, s)
 }
+
+func (s memStore) check(err error) {
+	if err != nil {
+		s.t.Errorf("memory store: %v", err)
+	}
+}
+
+func (s memStore) Get(primary string) *Object {
+	o, err := s.MemoryStore.Get(context.Background(), primary)
+	s.check(err)
+	return o
+}
+
+// Put stores e under the Vary fields vary.
+func (s memStore) Put(primary string, vary []string, e *Entry) bool {
+	if e != nil {
+		e.Vary = vary
+	}
+	ok, err := s.MemoryStore.Set(context.Background(), primary, e)
+	s.check(err)
+	return ok
+}
+
+func (s memStore) MarkPass(primary string, until time.Time) {
+	s.check(s.MemoryStore.SetPass(context.Background(), primary, until))
+}
+
+func (s memStore) Remove(primary string) bool {
+	ok, err := s.MemoryStore.Delete(context.Background(), primary)
+	s.check(err)
+	return ok
+}
+
+func (s memStore) RemoveURL(url string) int { return s.PurgeURL(url, false) }
+
+func (s memStore) PurgeURL(url string, soft bool) int {
+	return s.count(s.MemoryStore.PurgeURL(context.Background(), url, soft))
+}
+
+func (s memStore) PurgePrefix(prefix string, soft bool) int {
+	return s.count(s.MemoryStore.PurgePrefix(context.Background(), prefix, soft))
+}
+
+func (s memStore) PurgeTag(tag string, soft bool) int {
+	return s.count(s.MemoryStore.PurgeTag(context.Background(), tag, soft))
+}
+
+func (s memStore) PurgeAll(soft bool) int {
+	return s.count(s.MemoryStore.PurgeAll(context.Background(), soft))
+}
+
+func (s memStore) count(n int, err error) int {
+	s.check(err)
+	return n
+}
+
+func (s memStore) Close() { s.check(s.MemoryStore.Close()) }
 
 // pkey builds a primary key from its components, as Keyer does.
 func pkey(host, path, query string, parts ...string) string {
@@ -31,19 +99,19 @@ func pkey(host, path, query string, parts ...string) string {
 }
 
 func entry(varyKey string, tags ...string) *Entry {
-	e := &Entry{
+	e := &Entry{Record: Record{
 		Status: 200,
 		Header: http.Header{"Content-Type": {"text/plain"}},
 		Body:   []byte("body " + varyKey),
 		Tags:   tags,
-	}
+	}}
 	if varyKey != "" {
 		e.VaryKey = []byte(varyKey)
 	}
 	return e
 }
 
-func mustPut(t *testing.T, s *Store, primary string, vary []string, e *Entry) {
+func mustPut(t *testing.T, s memStore, primary string, vary []string, e *Entry) {
 	t.Helper()
 	if !s.Put(primary, vary, e) {
 		t.Fatalf("Put(%q) = false", primary)
@@ -51,7 +119,7 @@ func mustPut(t *testing.T, s *Store, primary string, vary []string, e *Entry) {
 }
 
 // variantsOf returns the stored variants of primary, failing when nothing is stored.
-func variantsOf(t *testing.T, s *Store, primary string) []*Entry {
+func variantsOf(t *testing.T, s memStore, primary string) []*Entry {
 	t.Helper()
 	o := s.Get(primary)
 	if o == nil {
@@ -62,7 +130,7 @@ func variantsOf(t *testing.T, s *Store, primary string) []*Entry {
 
 // checkConsistent checks, on a quiet store, that ristretto and the index
 // hold the very same objects and that the gauges and secondary maps match.
-func checkConsistent(t *testing.T, s *Store) {
+func checkConsistent(t *testing.T, s memStore) {
 	t.Helper()
 	s.rc.Wait()
 	var entries, objects, bytes int64
@@ -131,8 +199,8 @@ func TestURLPart(t *testing.T) {
 }
 
 func TestNewStoreConfig(t *testing.T) {
-	for _, c := range []StoreConfig{{}, {MaxSize: -1}, {MaxSize: 1 << 20, MaxVariants: -1}} {
-		if s, err := NewStore(c); err == nil {
+	for _, c := range []MemoryConfig{{}, {MaxSize: -1}, {MaxSize: 1 << 20, MaxVariants: -1}} {
+		if s, err := NewMemoryStore(c); err == nil {
 			s.Close()
 			t.Errorf("NewStore(%+v) succeeded", c)
 		}
@@ -140,7 +208,7 @@ func TestNewStoreConfig(t *testing.T) {
 }
 
 func TestStorePutGet(t *testing.T) {
-	s := newTestStore(t, StoreConfig{MaxSize: 1 << 20})
+	s := newTestStore(t, MemoryConfig{MaxSize: 1 << 20})
 	k := pkey("example.com", "/a", "")
 	if s.Get(k) != nil {
 		t.Fatal("Get on an empty store returned an object")
@@ -165,7 +233,7 @@ func TestStorePutGet(t *testing.T) {
 }
 
 func TestStoreVariants(t *testing.T) {
-	s := newTestStore(t, StoreConfig{MaxSize: 1 << 20})
+	s := newTestStore(t, MemoryConfig{MaxSize: 1 << 20})
 	k := pkey("example.com", "/v", "")
 	vary := []string{"Accept-Encoding"}
 	gz, br := entry("gzip"), entry("br")
@@ -194,7 +262,7 @@ func TestStoreVariants(t *testing.T) {
 }
 
 func TestStoreMaxVariants(t *testing.T) {
-	s := newTestStore(t, StoreConfig{MaxSize: 1 << 20, MaxVariants: 3})
+	s := newTestStore(t, MemoryConfig{MaxSize: 1 << 20, MaxVariants: 3})
 	k := pkey("example.com", "/m", "")
 	var es []*Entry
 	for i := range 5 {
@@ -212,7 +280,7 @@ func TestStoreMaxVariants(t *testing.T) {
 }
 
 func TestStoreMarkPass(t *testing.T) {
-	s := newTestStore(t, StoreConfig{MaxSize: 1 << 20})
+	s := newTestStore(t, MemoryConfig{MaxSize: 1 << 20})
 	k := pkey("example.com", "/p", "")
 	mustPut(t, s, k, nil, entry("", "t"))
 	until := time.Now().Add(time.Minute)
@@ -243,7 +311,7 @@ func TestStoreMarkPass(t *testing.T) {
 func TestStorePurgeURL(t *testing.T) {
 	for _, soft := range []bool{false, true} {
 		t.Run(fmt.Sprintf("soft=%v", soft), func(t *testing.T) {
-			s := newTestStore(t, StoreConfig{MaxSize: 1 << 20})
+			s := newTestStore(t, MemoryConfig{MaxSize: 1 << 20})
 			a1 := pkey("example.com", "/a", "x=1", "h:Accept=text/html")
 			a2 := pkey("example.com", "/a", "x=1", "h:Accept=image/png")
 			other := pkey("example.com", "/a", "x=2", "h:Accept=text/html")
@@ -286,7 +354,7 @@ func TestStorePurgeURL(t *testing.T) {
 }
 
 func TestStoreRemove(t *testing.T) {
-	s := newTestStore(t, StoreConfig{MaxSize: 1 << 20})
+	s := newTestStore(t, MemoryConfig{MaxSize: 1 << 20})
 	k := pkey("example.com", "/r", "")
 	k5 := pkey("example.com", "/r", "", "c:id=1")
 	mustPut(t, s, k, nil, entry(""))
@@ -311,7 +379,7 @@ func TestStoreRemove(t *testing.T) {
 func TestStorePurgePrefix(t *testing.T) {
 	for _, soft := range []bool{false, true} {
 		t.Run(fmt.Sprintf("soft=%v", soft), func(t *testing.T) {
-			s := newTestStore(t, StoreConfig{MaxSize: 1 << 20})
+			s := newTestStore(t, MemoryConfig{MaxSize: 1 << 20})
 			in := []string{
 				pkey("example.com", "/static/a.css", ""),
 				pkey("example.com", "/static/b.js", "v=2", "h:Accept-Encoding=gzip"),
@@ -342,7 +410,7 @@ func TestStorePurgePrefix(t *testing.T) {
 func TestStorePurgeTag(t *testing.T) {
 	for _, soft := range []bool{false, true} {
 		t.Run(fmt.Sprintf("soft=%v", soft), func(t *testing.T) {
-			s := newTestStore(t, StoreConfig{MaxSize: 1 << 20})
+			s := newTestStore(t, MemoryConfig{MaxSize: 1 << 20})
 			ka, kab, kmix := pkey("h", "/a", ""), pkey("h", "/ab", ""), pkey("h", "/mix", "")
 			mustPut(t, s, ka, nil, entry("", "a", "x"))
 			mustPut(t, s, kab, nil, entry("", "ab"))
@@ -381,7 +449,7 @@ func TestStorePurgeTag(t *testing.T) {
 }
 
 func TestStorePurgeAll(t *testing.T) {
-	s := newTestStore(t, StoreConfig{MaxSize: 1 << 20})
+	s := newTestStore(t, MemoryConfig{MaxSize: 1 << 20})
 	var es []*Entry
 	for i := range 10 {
 		e := entry("", "t")
@@ -408,7 +476,7 @@ func TestStorePurgeAll(t *testing.T) {
 
 func TestStoreEviction(t *testing.T) {
 	const maxSize = 64 << 10
-	s := newTestStore(t, StoreConfig{MaxSize: maxSize})
+	s := newTestStore(t, MemoryConfig{MaxSize: maxSize})
 	var keys []string
 	for i := range 2000 {
 		k := pkey("h", fmt.Sprintf("/%d", i), "")
@@ -442,7 +510,7 @@ func TestStoreEviction(t *testing.T) {
 }
 
 func TestStoreRejectsOversized(t *testing.T) {
-	s := newTestStore(t, StoreConfig{MaxSize: 4096})
+	s := newTestStore(t, MemoryConfig{MaxSize: 4096})
 	e := entry("")
 	e.Body = make([]byte, 8192)
 	k := pkey("h", "/big", "")
@@ -464,9 +532,9 @@ func TestStoreMemoryBound(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapAlloc
-	s := newTestStore(t, StoreConfig{MaxSize: maxSize})
+	s := newTestStore(t, MemoryConfig{MaxSize: maxSize})
 	for i := range total / objSize {
-		s.Put(pkey("h", fmt.Sprintf("/%d", i), ""), nil, &Entry{Status: 200, Body: make([]byte, objSize), Tags: []string{fmt.Sprint(i)}})
+		s.Put(pkey("h", fmt.Sprintf("/%d", i), ""), nil, &Entry{Record: Record{Status: 200, Body: make([]byte, objSize), Tags: []string{fmt.Sprint(i)}}})
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
@@ -482,7 +550,7 @@ func TestStoreMemoryBound(t *testing.T) {
 }
 
 func TestStoreConcurrent(t *testing.T) {
-	s := newTestStore(t, StoreConfig{MaxSize: 256 << 10, MaxVariants: 4})
+	s := newTestStore(t, MemoryConfig{MaxSize: 256 << 10, MaxVariants: 4})
 	var keys []string
 	for i := range 16 {
 		u := fmt.Sprintf("/%d", i%8)
@@ -550,16 +618,17 @@ func settledGoroutines(n int) int {
 
 func TestStoreClose(t *testing.T) {
 	before := runtime.NumGoroutine()
-	s, err := NewStore(StoreConfig{MaxSize: 1 << 20})
+	ms, err := NewMemoryStore(MemoryConfig{MaxSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := wrapStore(t, ms)
 	k := pkey("h", "/c", "")
 	mustPut(t, s, k, nil, entry("", "t"))
 	s.Close()
 	s.Close()
 	if got := settledGoroutines(before); got > before {
-		t.Errorf("%d goroutines after Close, %d before NewStore", got, before)
+		t.Errorf("%d goroutines after Close, %d before NewMemoryStore", got, before)
 	}
 	if s.Get(k) != nil || s.Put(k, nil, entry("")) || s.Remove(k) || s.RemoveURL(URLPart(k)) != 0 ||
 		s.PurgeURL(URLPart(k), true) != 0 || s.PurgePrefix("", false) != 0 || s.PurgeTag("t", false) != 0 ||
@@ -570,10 +639,11 @@ func TestStoreClose(t *testing.T) {
 }
 
 func TestStoreCloseConcurrent(t *testing.T) {
-	s, err := NewStore(StoreConfig{MaxSize: 1 << 20})
+	ms, err := NewMemoryStore(MemoryConfig{MaxSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := wrapStore(t, ms)
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
@@ -592,15 +662,19 @@ func TestStoreCloseConcurrent(t *testing.T) {
 }
 
 func BenchmarkStoreGet(b *testing.B) {
-	s := newTestStore(b, StoreConfig{MaxSize: 64 << 20})
+	s := newTestStore(b, MemoryConfig{MaxSize: 64 << 20})
 	k := pkey("example.com", "/bench", "a=1")
 	if !s.Put(k, nil, entry("")) {
 		b.Fatal("Put failed")
 	}
+	// Through the Store interface, as the handler calls it, not through
+	// the tests' wrapper.
+	var st Store = s.MemoryStore
+	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if s.Get(k) == nil {
+			if o, _ := st.Get(ctx, k); o == nil {
 				b.Error("miss")
 				return
 			}

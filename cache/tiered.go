@@ -1,0 +1,207 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// TieredStore is a Store over two: a first tier that answers fast (a
+// MemoryStore) and a second one that is larger or shared with other
+// processes. The cache sees one store; it plugs in through Options.Store,
+// and nothing in the request path knows the tiers are there.
+//
+//   - Get asks the first tier, and on a miss the second. What the second
+//     holds is copied into the first (oldest variant first, so the order
+//     is kept), so that the next Get is a first-tier hit.
+//   - Set and SetPass write both tiers; Set reports stored when either
+//     tier took the entry.
+//   - Delete and the purges go to both tiers. A purge returns the larger
+//     of the two counts, the tiers mostly holding the same entries.
+//   - A Get that read the second tier while a purge, Delete or SetPass
+//     was under way in this process does not fill the first tier and
+//     answers a miss: what it read may be what the purge removed, and
+//     copying it into the first tier would undo the purge there.
+//
+// The second tier is an accelerator: its errors never fail a call. A
+// second-tier Get that fails is a miss, a write or purge that fails
+// leaves the first tier's result as the answer; each error is counted in
+// Stats().Errors and passed to the onError hook. The first tier's errors
+// are returned as they are, except while filling it from the second
+// tier: the Get then still answers with what it read.
+type TieredStore struct {
+	first, second Store
+	onError       func(op string, err error)
+	errors        atomic.Uint64
+	// purges counts the removals begun (purges, Delete, SetPass) and
+	// purging those under way, for Get's check on what it read.
+	purges  atomic.Uint64
+	purging atomic.Int64
+}
+
+var (
+	_ Store    = (*TieredStore)(nil)
+	_ Recoster = (*TieredStore)(nil)
+)
+
+// NewTieredStore returns a store over first and second, which it closes on
+// Close. onError, when not nil, is called with each error of the second
+// tier, and with each error of the first tier while it is filled from
+// the second (op is "get", "set", "set pass", "delete", "purge" or
+// "fill"); it must be safe for concurrent use.
+func NewTieredStore(first, second Store, onError func(op string, err error)) *TieredStore {
+	return &TieredStore{first: first, second: second, onError: onError}
+}
+
+// Get returns the first tier's object, else the second's; see TieredStore.
+func (t *TieredStore) Get(ctx context.Context, primary string) (*Object, error) {
+	if o, err := t.first.Get(ctx, primary); o != nil || err != nil {
+		return o, err
+	}
+	seq, busy := t.purges.Load(), t.purging.Load() > 0
+	o, err := t.second.Get(ctx, primary)
+	if err != nil {
+		t.failed("get", err)
+		return nil, nil
+	}
+	if o == nil {
+		return nil, nil
+	}
+	primary = strings.Clone(primary) // the first tier keeps it; see Store.Get
+	t.fill(ctx, primary, o)
+	if busy || t.purging.Load() > 0 || t.purges.Load() != seq {
+		// Whatever the fill wrote may predate the purge: take it back.
+		// It may take a newer entry with it, which costs a miss.
+		if _, err := t.first.Delete(ctx, primary); err != nil {
+			t.failed("delete", err)
+		}
+		return nil, nil
+	}
+	return o, nil
+}
+
+// fill copies o, read from the second tier, into the first.
+func (t *TieredStore) fill(ctx context.Context, primary string, o *Object) {
+	if len(o.Variants) == 0 {
+		if !o.PassUntil.IsZero() {
+			if err := t.first.SetPass(ctx, primary, o.PassUntil); err != nil {
+				t.failed("fill", err)
+			}
+		}
+		return
+	}
+	for i := len(o.Variants) - 1; i >= 0; i-- {
+		if _, err := t.first.Set(ctx, primary, o.Variants[i]); err != nil {
+			t.failed("fill", err)
+			return
+		}
+	}
+}
+
+// Set writes e to both tiers.
+func (t *TieredStore) Set(ctx context.Context, primary string, e *Entry) (bool, error) {
+	ok, err := t.first.Set(ctx, primary, e)
+	ok2, err2 := t.second.Set(ctx, primary, e)
+	if err2 != nil {
+		t.failed("set", err2)
+	}
+	return ok || ok2 && err2 == nil, err
+}
+
+// SetPass writes the marker to both tiers.
+func (t *TieredStore) SetPass(ctx context.Context, primary string, until time.Time) error {
+	defer t.removing()()
+	err := t.first.SetPass(ctx, primary, until)
+	if err2 := t.second.SetPass(ctx, primary, until); err2 != nil {
+		t.failed("set pass", err2)
+	}
+	return err
+}
+
+// Delete deletes from both tiers.
+func (t *TieredStore) Delete(ctx context.Context, primary string) (bool, error) {
+	defer t.removing()()
+	found, err := t.first.Delete(ctx, primary)
+	found2, err2 := t.second.Delete(ctx, primary)
+	if err2 != nil {
+		t.failed("delete", err2)
+	}
+	return found || found2 && err2 == nil, err
+}
+
+// PurgeURL purges both tiers.
+func (t *TieredStore) PurgeURL(ctx context.Context, url string, soft bool) (int, error) {
+	return t.purge(func(s Store) (int, error) { return s.PurgeURL(ctx, url, soft) })
+}
+
+// PurgePrefix purges both tiers.
+func (t *TieredStore) PurgePrefix(ctx context.Context, prefix string, soft bool) (int, error) {
+	return t.purge(func(s Store) (int, error) { return s.PurgePrefix(ctx, prefix, soft) })
+}
+
+// PurgeTag purges both tiers.
+func (t *TieredStore) PurgeTag(ctx context.Context, tag string, soft bool) (int, error) {
+	return t.purge(func(s Store) (int, error) { return s.PurgeTag(ctx, tag, soft) })
+}
+
+// PurgeAll purges both tiers.
+func (t *TieredStore) PurgeAll(ctx context.Context, soft bool) (int, error) {
+	return t.purge(func(s Store) (int, error) { return s.PurgeAll(ctx, soft) })
+}
+
+func (t *TieredStore) purge(f func(Store) (int, error)) (int, error) {
+	defer t.removing()()
+	n, err := f(t.first)
+	n2, err2 := f(t.second)
+	if err2 != nil {
+		t.failed("purge", err2)
+		n2 = 0
+	}
+	return max(n, n2), err
+}
+
+// removing marks a removal under way until the returned func is called.
+// purges is counted before the removal touches a tier, so a Get that read
+// the second tier before this removal reached it sees the count change.
+func (t *TieredStore) removing() func() {
+	t.purging.Add(1)
+	t.purges.Add(1)
+	return func() { t.purging.Add(-1) }
+}
+
+// Recost passes the call on to the first tier, which holds what is served.
+func (t *TieredStore) Recost(primary string, e *Entry) {
+	if rc, ok := t.first.(Recoster); ok {
+		rc.Recost(primary, e)
+	}
+}
+
+// Wait waits for the first tier's queued writes (see MemoryStore.Wait),
+// for tests.
+func (t *TieredStore) Wait() {
+	if w, ok := t.first.(interface{ Wait() }); ok {
+		w.Wait()
+	}
+}
+
+// Stats are the first tier's counters, which bound this process's memory,
+// with the second tier's errors in Errors.
+func (t *TieredStore) Stats() StoreStats {
+	st := t.first.Stats()
+	st.Errors += t.errors.Load()
+	return st
+}
+
+// Close closes both tiers.
+func (t *TieredStore) Close() error {
+	return errors.Join(t.first.Close(), t.second.Close())
+}
+
+func (t *TieredStore) failed(op string, err error) {
+	t.errors.Add(1)
+	if t.onError != nil {
+		t.onError(op, err)
+	}
+}
