@@ -47,6 +47,11 @@ type Options struct {
 type Handler struct {
 	mux   *http.ServeMux
 	token []byte
+	// csrf refuses a browser's cross-origin POST to the unversioned
+	// paths (/api/v1/ has its own, answering in JSON): without a token, a
+	// page on any site could otherwise make an operator's browser purge
+	// the cache or reload the config.
+	csrf *http.CrossOriginProtection
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -59,7 +64,7 @@ func New(o Options) (*Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	h := &Handler{mux: http.NewServeMux()}
+	h := &Handler{mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
 	if o.Token != "" {
 		h.token = []byte(o.Token)
 	}
@@ -96,6 +101,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
+	}
+	if !isAPI(r.URL.Path) {
+		if err := h.csrf.Check(r); err != nil {
+			http.Error(w, "cross-origin request refused", http.StatusForbidden)
+			return
+		}
 	}
 	h.mux.ServeHTTP(w, r)
 }

@@ -246,8 +246,9 @@ func TestAPIErrors(t *testing.T) {
 		t.Errorf("HEAD /api/v1/status: got %d; want 200", status)
 	}
 
-	// A page elsewhere must not purge through an operator's browser; the
-	// admin page itself (same origin) and curl (no Origin) may.
+	// A page elsewhere must not purge or reload through an operator's
+	// browser, on either path; the admin page itself (same origin) and
+	// curl (no Origin) may.
 	for _, tt := range []struct {
 		hdr    []string
 		status int
@@ -260,6 +261,23 @@ func TestAPIErrors(t *testing.T) {
 		status, _, v := apiCall(t, srv, "POST", "/api/v1/cache/purge?all=true", tt.hdr...)
 		if status != tt.status {
 			t.Errorf("POST purge with %q: got %d %v; want %d", tt.hdr, status, v, tt.status)
+		}
+		for _, path := range []string{"/cache/purge?all=true", "/reload"} {
+			req, err := http.NewRequest("POST", srv.URL+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i+1 < len(tt.hdr); i += 2 {
+				req.Header.Set(tt.hdr[i], tt.hdr[i+1])
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("POST %s with %q: got %d; want %d", path, tt.hdr, resp.StatusCode, tt.status)
+			}
 		}
 	}
 }
