@@ -7,7 +7,6 @@ import (
 
 	"gateway/cache"
 	"gateway/compress"
-	"gateway/config"
 	"gateway/proxy"
 	"gateway/proxy/balance"
 )
@@ -24,8 +23,9 @@ type Backend interface {
 	// Ready reports whether the gateway should get traffic, with a
 	// JSON-able detail (/readyz).
 	Ready(ctx context.Context) (ready bool, detail any)
-	// Config returns the effective config with its secrets redacted.
-	Config(ctx context.Context) *config.Config
+	// Config returns the effective config with its secrets redacted, as
+	// a value that encodes to JSON.
+	Config(ctx context.Context) any
 	// Upstreams reports every upstream by name.
 	Upstreams(ctx context.Context) map[string]UpstreamStatus
 	// CacheStats returns the cache's totals and each cached route's

@@ -51,7 +51,7 @@ func (b *fakeBackend) Ready(context.Context) (bool, any) {
 	return r, map[string]bool{"app": r}
 }
 
-func (b *fakeBackend) Config(context.Context) *config.Config {
+func (b *fakeBackend) Config(context.Context) any {
 	return &config.Config{Admin: config.Admin{Address: "127.0.0.1:9090", Token: "REDACTED"}}
 }
 

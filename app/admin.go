@@ -6,7 +6,6 @@ import (
 	"gateway/admin"
 	"gateway/cache"
 	"gateway/compress"
-	"gateway/config"
 	"gateway/proxy"
 )
 
@@ -48,7 +47,7 @@ func (a *App) Ready(context.Context) (bool, any) {
 }
 
 // Config returns the current config with its secrets redacted.
-func (a *App) Config(context.Context) *config.Config {
+func (a *App) Config(context.Context) any {
 	return a.gen.Load().cfg.Redacted()
 }
 
