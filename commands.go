@@ -164,9 +164,10 @@ routes:
 	})
 }
 
+// printDemo prints the lines to try against the demo at gw, and those of
+// its admin listener at adm unless that is "" (--admin off).
 func printDemo(w io.Writer, gw, adm string) {
 	base := (&url.URL{Scheme: "http", Host: gw}).String()
-	admin := (&url.URL{Scheme: "http", Host: adm}).String()
 	fmt.Fprintf(w, `
 The gateway is serving on %[1]s, in front of two sample backends.
 Try, in another terminal:
@@ -201,7 +202,10 @@ and is fresh for 30 s; watch Cache-Status and Age change:
   # several requests in one round trip, run side by side in the gateway
   # (through the route and its cache), answered in order
   curl -s %[1]s/_batch -H 'Content-Type: application/json' -d '{"requests": [{"id": "h", "path": "/api/hello"}, {"id": "c", "path": "/api/cached?ms=300"}]}'
-
+`, base)
+	if adm != "" {
+		admin := (&url.URL{Scheme: "http", Host: adm}).String()
+		fmt.Fprintf(w, `
 Admin (loopback only):
   curl -s %[2]s/readyz
   curl -s %[2]s/upstreams
@@ -213,7 +217,9 @@ Admin (loopback only):
   # purge what the backend tagged "demo" (Surrogate-Key), or one URL
   curl -s -X POST '%[2]s/cache/purge?tag=demo'
   curl -s -X POST '%[2]s/cache/purge?url=%[1]s/api/cached?ms=300'
-
-Stop with Ctrl-C: in-flight requests finish first.
 `, base, admin)
+	}
+	fmt.Fprint(w, `
+Stop with Ctrl-C: in-flight requests finish first.
+`)
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -451,5 +452,49 @@ func TestFlagValuesTakenAsTyped(t *testing.T) {
 	}
 	if got := cfg.AccessLog.Output; got != typed {
 		t.Errorf("access log output %q; want %q as typed", got, typed)
+	}
+}
+
+// TestPartsOff: demo and proxy run, serve and stop cleanly with each
+// flag that turns a part off, alone and together; the demo's banner
+// leaves out the admin lines when there is no admin listener.
+func TestPartsOff(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "up") }))
+	defer up.Close()
+	for _, args := range [][]string{
+		{"demo", "--admin", "off"},
+		{"demo", "--access-log", "off"},
+		{"demo", "--admin", "off", "--access-log", "off"},
+		{"proxy", "--to", up.URL, "--admin", "off"},
+		{"proxy", "--to", up.URL, "--no-cache"},
+		{"proxy", "--to", up.URL, "--no-compress"},
+		{"proxy", "--to", up.URL, "--h2c=false"},
+		{"proxy", "--to", up.URL, "--access-log", "off"},
+		{"proxy", "--to", up.URL, "--admin", "off", "--no-cache", "--no-compress", "--h2c=false", "--access-log", "off"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			full := append([]string{args[0], "--listen", "127.0.0.1:0"}, args[1:]...)
+			adminOff := slices.Contains(args, "--admin") // only ever "--admin off" above
+			if !adminOff {
+				full = append(full, "--admin", "127.0.0.1:0")
+			}
+			c := startChild(t, full...)
+			gw, _ := c.waitAddrs(t, !adminOff)
+			path := "/"
+			if args[0] == "demo" {
+				path = "/api/hello"
+			}
+			get(t, "http://"+gw+path, http.StatusOK)
+			_ = c.cmd.Process.Signal(syscall.SIGTERM)
+			if code := c.wait(t); code != 0 {
+				t.Fatalf("exit code %d; want 0; log:\n%s", code, c.logs())
+			}
+			c.mu.Lock()
+			out := c.stdout.String()
+			c.mu.Unlock()
+			if args[0] == "demo" && strings.Contains(out, "Admin (loopback only)") == adminOff {
+				t.Errorf("demo banner with admin off=%t: admin lines present=%t; want %t", adminOff, !adminOff, !adminOff)
+			}
+		})
 	}
 }
