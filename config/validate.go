@@ -18,6 +18,7 @@ import (
 	"gateway/batch"
 	"gateway/cache"
 	"gateway/compress"
+	"gateway/internal/fielderr"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -699,6 +700,9 @@ func firstKeyError(names []string, opts func([]string) cache.KeyOptions) (int, e
 // keyErrorMsg drops the package's own prefix: the field path already
 // says the value is part of the cache key.
 func keyErrorMsg(err error) string {
+	if fs, _ := fielderr.Split(err); len(fs) > 0 {
+		return fs[0].Msg
+	}
 	return strings.TrimPrefix(err.Error(), "cache key: ")
 }
 
