@@ -217,8 +217,9 @@ func (k *Keyed) Evicted() uint64 { return k.evicted.Load() }
 
 // ParseKey reads what a rate limit is keyed by: "ip" (or empty) for the
 // client address, giving header "", or "header:NAME" for a request
-// field, giving NAME in canonical form. The config loader and the proxy
-// both call it, so what one accepts the other serves.
+// field, giving NAME in canonical form. proxy.RateLimitOptions.Validate
+// and the proxy's rate limiter both call it, so what one accepts the
+// other serves.
 func ParseKey(key string) (header string, err error) {
 	if key == "" || key == "ip" {
 		return "", nil
