@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"gateway/app"
-	"gateway/config"
 	"gateway/demo"
 )
 
@@ -73,7 +72,7 @@ routes:
       enabled: %t
 `, yamlString(*listen), *h2c, yamlString(*adminAddr), strings.Join(targets, ", "), yamlString(*protocol), yamlString(*cacheSize), *batchOn, *batchOn, !*noCache, !*noCompress)
 	yaml += accessLogYAML(*accessLog)
-	cfg, err := config.Parse("proxy flags", []byte(yaml))
+	cfg, err := app.Parse("proxy flags", []byte(yaml))
 	if err != nil {
 		return err
 	}
@@ -151,7 +150,7 @@ routes:
       enabled: true
 `, yamlString(*listen), yamlString(*adminAddr), strings.Join(backends, ", "))
 	yaml += accessLogYAML(*accessLog)
-	cfg, err := config.Parse("demo", []byte(yaml))
+	cfg, err := app.Parse("demo", []byte(yaml))
 	if err != nil {
 		return err
 	}

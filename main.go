@@ -104,7 +104,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := app.Load(*path)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if _, err := config.Load(*path); err != nil {
+	if _, err := app.Load(*path); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *path)

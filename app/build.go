@@ -62,12 +62,12 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 			MaxBodySize: int64(r.MaxBodySize),
 			Batchable:   r.Batchable,
 			WebSocket:   proxy.WebSocketOptions{MaxConnections: r.WebSocket.MaxConnections, IdleTimeout: r.WebSocket.IdleTimeout.D()},
-			RateLimit:   rateLimitOptions(r.RateLimit),     // limits.go
-			Concurrency: concurrencyOptions(r.Concurrency), // limits.go
+			RateLimit:   rateLimitOptions(r.RateLimit),     // options.go
+			Concurrency: concurrencyOptions(r.Concurrency), // options.go
 		}
 		// A composite route is served by its handler instead of a proxy,
 		// under the literal prefix of its {name} path.
-		if co := r.CompositeOptions(); co != nil {
+		if co := compositeOptions(r); co != nil {
 			co.Logger = log
 			c, err := batch.NewComposite(*co)
 			if err != nil {
@@ -82,7 +82,7 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 		// forwards is compressed as it streams.
 		var comp *compress.Compressor
 		if r.Compress.Enabled {
-			co, err := r.Compress.Options()
+			co, err := compressOptions(r.Compress)
 			if err == nil {
 				comp, err = compress.New(co)
 			}
@@ -125,7 +125,7 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 	}
 	var root http.Handler = h
 	if cfg.Batch.Enabled {
-		bo := cfg.Batch.Options()
+		bo := batchOptions(cfg.Batch)
 		bo.Logger = log
 		if root, err = batch.New(bo, h); err != nil {
 			g.close()
@@ -173,7 +173,7 @@ func newUpstream(name string, c config.Upstream, log *slog.Logger) (*proxy.Upstr
 		HealthInterval:        c.HealthCheck.Interval.D(),
 		HealthTimeout:         c.HealthCheck.Timeout.D(),
 		Retry:                 c.RetryEnabled(),
-		Breaker:               breakerOptions(c.CircuitBreaker), // limits.go
+		Breaker:               breakerOptions(c.CircuitBreaker), // options.go
 		Logger:                log,
 	})
 }
@@ -220,7 +220,7 @@ func cacheRoute(c *cache.Cache, r config.Route, trusted []netip.Prefix, comp *co
 	}
 	rt, err := c.Route(cache.RouteOptions{
 		Name: r.Name,
-		Key:  cache.KeyOptions{IgnoreParams: rc.IgnoreParams, Headers: rc.KeyHeaders, Cookies: rc.KeyCookies},
+		Key:  cacheKeyOptions(rc),
 		Policy: cache.StoreOptions{
 			AllowSetCookie: rc.AllowSetCookie,
 			HeuristicMax:   heuristicMax,

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"gateway/admin"
-	"gateway/config"
 )
 
 // Hot reload: on SIGHUP or POST /reload at the admin listener (or POST /api/v1/reload) the config
@@ -70,7 +69,7 @@ func (a *App) reloadConfig() (admin.ReloadResult, error) {
 	case a.reload.stopped:
 		return admin.ReloadResult{}, errors.New("reload: the gateway is shutting down")
 	}
-	cfg, err := config.Load(path)
+	cfg, err := Load(path)
 	if err != nil {
 		return admin.ReloadResult{}, err
 	}

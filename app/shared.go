@@ -65,11 +65,9 @@ func firstCaching(cfg *config.Config) string {
 // openCache opens the store with cfg's sizes; an error names the first
 // route that caches, whose setting it is.
 func openCache(cfg *config.Config, log *slog.Logger) (*cache.Cache, error) {
-	c, err := cache.New(cache.Options{
-		MaxSize:       int64(cfg.Cache.MaxSize),
-		MaxObjectSize: int64(cfg.Cache.MaxObjectSize),
-		Logger:        log,
-	})
+	o := cacheOptions(cfg.Cache) // options.go
+	o.Logger = log
+	c, err := cache.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", firstCaching(cfg), err)
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gateway/internal/fielderr"
 )
 
 // Router is the handler that batch items go through, with the routing
@@ -91,10 +93,71 @@ type Handler struct {
 
 var _ http.Handler = (*Handler)(nil)
 
-// New checks o and returns the endpoint in front of next.
+// Validate reports every problem with o, each a *fielderr.Error naming
+// its field, joined. Zero values stand for their defaults and are not
+// problems.
+func (o Options) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fielderr.New("batch", field, fmt.Sprintf(format, args...)))
+	}
+	switch p := o.Path; {
+	case p == "":
+	case !strings.HasPrefix(p, "/"):
+		bad("Path", "%q must start with \"/\"", p)
+	case strings.ContainsAny(p, "?#{}"):
+		bad("Path", "%q: the batch path cannot hold \"?\", \"#\", \"{\" or \"}\"", p)
+	case path.Clean(p) != p:
+		bad("Path", "%q: want a clean path (no \"//\", \".\" or \"..\" segments, no trailing \"/\")", p)
+	}
+	for _, f := range []struct {
+		field string
+		v     int64
+	}{
+		{"MaxItems", int64(o.MaxItems)},
+		{"MaxBodySize", o.MaxBodySize},
+		{"MaxResponseSize", o.MaxResponseSize},
+		{"MaxTotalResponseSize", o.MaxTotalResponseSize},
+		{"Concurrency", int64(o.Concurrency)},
+		{"ItemTimeout", int64(o.ItemTimeout)},
+	} {
+		if f.v < 0 {
+			bad(f.field, "%d must not be negative", f.v)
+		}
+	}
+	resp := o.MaxResponseSize
+	if resp == 0 {
+		resp = DefaultMaxResponseSize
+	}
+	if total := o.MaxTotalResponseSize; total > 0 && total < resp {
+		// One item's largest body could never fit.
+		bad("MaxTotalResponseSize", "%d is below MaxResponseSize %d", total, resp)
+	}
+	seen := map[string]int{}
+	for i, name := range o.InheritHeaders {
+		if err := CheckInheritHeader(name); err != nil {
+			errs = append(errs, fielderr.At("batch", "InheritHeaders", i, err.Error()))
+			continue
+		}
+		k := textproto.CanonicalMIMEHeaderKey(name)
+		if j, dup := seen[k]; dup {
+			e := fielderr.At("batch", "InheritHeaders", i, fmt.Sprintf("duplicate header %q", name))
+			e.Also = j
+			errs = append(errs, e)
+			continue
+		}
+		seen[k] = i
+	}
+	return errors.Join(errs...)
+}
+
+// New checks o (see Validate) and returns the endpoint in front of next.
 func New(o Options, next Router) (*Handler, error) {
 	if next == nil {
 		return nil, errors.New("batch: no router")
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	if o.Path == "" {
 		o.Path = DefaultPath
@@ -117,26 +180,9 @@ func New(o Options, next Router) (*Handler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	var errs []error
-	if o.Path[0] != '/' || strings.ContainsAny(o.Path, "?#") || path.Clean(o.Path) != o.Path {
-		errs = append(errs, fmt.Errorf("batch: path %q: want a clean absolute path without query", o.Path))
-	}
-	if o.MaxItems < 0 || o.MaxBodySize < 0 || o.MaxResponseSize < 0 || o.MaxTotalResponseSize < 0 || o.Concurrency < 0 || o.ItemTimeout < 0 {
-		errs = append(errs, errors.New("batch: limits must not be negative"))
-	} else if o.MaxTotalResponseSize < o.MaxResponseSize {
-		// One item's largest body could never fit.
-		errs = append(errs, fmt.Errorf("batch: max total response size %d is below max response size %d", o.MaxTotalResponseSize, o.MaxResponseSize))
-	}
 	h := &Handler{o: o, next: next, log: o.Logger}
 	for _, name := range o.InheritHeaders {
-		if err := CheckInheritHeader(name); err != nil {
-			errs = append(errs, fmt.Errorf("batch: inherit headers: %w", err))
-			continue
-		}
 		h.inherit = append(h.inherit, textproto.CanonicalMIMEHeaderKey(name))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
 	}
 	return h, nil
 }

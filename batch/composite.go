@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"gateway/internal/fielderr"
 )
 
 // Composite serves a route that has parts instead of an upstream: each
@@ -72,48 +74,68 @@ type CompositeOptions struct {
 	Logger      *slog.Logger
 }
 
-// NewComposite checks o. The handler that fetches the parts is given
-// later, with Bind, since it is the one the composite is a route of.
-func NewComposite(o CompositeOptions) (*Composite, error) {
-	p, err := ParsePattern(o.Path)
+// Validate reports every problem with o, each a *fielderr.Error naming
+// its field (OnError, Path, Parts, or Parts.Key and Parts.Path with the
+// part's index), joined. The parts' paths are checked against the
+// route's path only when that is a good pattern.
+func (o CompositeOptions) Validate() error {
+	var errs []error
+	bad := func(field string, i int, msg string) *fielderr.Error {
+		e := fielderr.At("composite", field, i, msg)
+		errs = append(errs, e)
+		return e
+	}
+	switch o.OnError {
+	case "", OnErrorFail, OnErrorOmit:
+	default:
+		bad("OnError", -1, fmt.Sprintf("invalid value %q (want %s or %s)", o.OnError, OnErrorFail, OnErrorOmit))
+	}
+	pat, err := ParsePattern(o.Path)
 	if err != nil {
+		bad("Path", -1, strings.TrimPrefix(err.Error(), "path "))
+	}
+	if len(o.Parts) == 0 {
+		bad("Parts", -1, `no parts (want at least one, e.g. - {key: profile, path: "/users/{user}"})`)
+	}
+	keys := map[string]int{}
+	for i, part := range o.Parts {
+		if err := CheckPartKey(part.Key); err != nil {
+			bad("Parts.Key", i, err.Error())
+		} else if j, dup := keys[part.Key]; dup {
+			bad("Parts.Key", i, fmt.Sprintf("duplicate key %q", part.Key)).Also = j
+		} else {
+			keys[part.Key] = i
+		}
+		switch {
+		case part.Path == "":
+			bad("Parts.Path", i, "missing (want a path such as /users/{user})")
+		case pat != nil:
+			if _, err := pat.ParseTemplate(part.Path); err != nil {
+				bad("Parts.Path", i, strings.TrimPrefix(err.Error(), "path "))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NewComposite checks o (see Validate). The handler that fetches the
+// parts is given later, with Bind, since it is the one the composite is
+// a route of.
+func NewComposite(o CompositeOptions) (*Composite, error) {
+	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("composite %s: %w", o.Name, err)
 	}
+	p, _ := ParsePattern(o.Path) // checked by Validate
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	if o.MaxPartSize == 0 {
 		o.MaxPartSize = DefaultMaxResponseSize
 	}
-	c := &Composite{name: o.Name, pattern: p, maxPart: o.MaxPartSize, log: o.Logger}
-	switch o.OnError {
-	case "", OnErrorFail:
-	case OnErrorOmit:
-		c.omit = true
-	default:
-		return nil, fmt.Errorf("composite %s: on_error %q (want fail or omit)", o.Name, o.OnError)
-	}
-	var errs []error
-	if len(o.Parts) == 0 {
-		errs = append(errs, fmt.Errorf("composite %s: no parts", o.Name))
-	}
-	seen := map[string]bool{}
-	for i, part := range o.Parts {
-		if err := CheckPartKey(part.Key); err != nil {
-			errs = append(errs, fmt.Errorf("composite %s: part %d: %w", o.Name, i, err))
-		} else if seen[part.Key] {
-			errs = append(errs, fmt.Errorf("composite %s: part %d: duplicate key %q", o.Name, i, part.Key))
-		}
-		seen[part.Key] = true
-		t, err := p.ParseTemplate(part.Path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("composite %s: part %d (%s): %w", o.Name, i, part.Key, err))
-			continue
-		}
+	c := &Composite{name: o.Name, pattern: p, maxPart: o.MaxPartSize, log: o.Logger, omit: o.OnError == OnErrorOmit}
+	for _, part := range o.Parts {
+		t, _ := p.ParseTemplate(part.Path) // checked by Validate
 		c.parts = append(c.parts, compiledPart{key: part.Key, tmpl: t})
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
 	}
 	return c, nil
 }

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gateway/internal/fielderr"
+
 	"golang.org/x/sync/singleflight"
 )
 
@@ -56,13 +58,22 @@ type Cache struct {
 	stop    context.CancelFunc
 }
 
-// New validates o and builds the store.
-func New(o Options) (*Cache, error) {
+// Validate reports the problems with o's sizes, each a *fielderr.Error
+// naming MaxSize or MaxObjectSize.
+func (o Options) Validate() error {
 	if o.MaxSize <= 0 {
-		return nil, errors.New("cache: max size must be positive")
+		return fielderr.New("cache", "MaxSize", "must be positive")
 	}
 	if o.MaxObjectSize < 0 || o.MaxObjectSize > o.MaxSize {
-		return nil, fmt.Errorf("cache: max object size %d must be between 0 and max size %d", o.MaxObjectSize, o.MaxSize)
+		return fielderr.New("cache", "MaxObjectSize", fmt.Sprintf("%d must be between 0 and MaxSize %d", o.MaxObjectSize, o.MaxSize))
+	}
+	return nil
+}
+
+// New checks o (see Validate) and builds the store.
+func New(o Options) (*Cache, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	if o.MaxObjectSize == 0 {
 		o.MaxObjectSize = o.MaxSize / 8

@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strings"
 
+	"gateway/internal/fielderr"
+
 	"golang.org/x/net/http/httpguts"
 )
 
-// KeyOptions is a route's cache-key configuration, validated by NewKeyer.
+// KeyOptions is a route's cache-key configuration; see Validate.
 type KeyOptions struct {
 	IgnoreParams []string // exact names, or prefixes ending in "*" such as "utm_*"
 	Headers      []string // request headers whose values join the key (canonicalized names)
@@ -74,56 +76,104 @@ type Keyer struct {
 	cookies      []string // sorted, unique (case-insensitively)
 }
 
-// NewKeyer validates o and returns its Keyer. It rejects empty names,
-// header names that are not valid tokens, a '*' in an ignored parameter
-// anywhere but at the end, a bare "*" (which would drop the whole query and
-// is almost certainly a mistake), and duplicates, which are likely typos.
-func NewKeyer(o KeyOptions) (*Keyer, error) {
-	k := &Keyer{ignoreExact: make(map[string]struct{})}
-	for _, p := range o.IgnoreParams {
+// Validate reports the problems with o: empty names, header and cookie
+// names that are not valid tokens, a '*' in an ignored parameter anywhere
+// but at the end, a bare "*" (which would drop the whole query and is
+// almost certainly a mistake), and duplicates, which are likely typos.
+// Each list is checked on its own and its first problem reported, as a
+// *fielderr.Error naming the field (IgnoreParams, Headers or Cookies)
+// and the entry; the problems of several lists are joined.
+func (o KeyOptions) Validate() error {
+	return errors.Join(
+		firstError("IgnoreParams", o.IgnoreParams, checkIgnoreParams),
+		firstError("Headers", o.Headers, checkHeaders),
+		firstError("Cookies", o.Cookies, checkCookies),
+	)
+}
+
+// firstError runs check over names and reports its first problem at
+// field.
+func firstError(field string, names []string, check func([]string) (int, string)) error {
+	if i, msg := check(names); msg != "" {
+		return fielderr.At("cache key", field, i, msg)
+	}
+	return nil
+}
+
+func checkIgnoreParams(params []string) (int, string) {
+	var exact, prefixes []string
+	for i, p := range params {
+		star := strings.IndexByte(p, '*')
 		switch {
 		case p == "":
-			return nil, errors.New("cache key: empty ignored parameter name")
+			return i, "empty ignored parameter name"
 		case p == "*":
-			return nil, errors.New(`cache key: ignored parameter "*" would ignore the whole query`)
-		case strings.IndexByte(p, '*') < len(p)-1 && strings.IndexByte(p, '*') >= 0:
-			return nil, fmt.Errorf("cache key: ignored parameter %q: '*' is only allowed at the end", p)
-		case strings.HasSuffix(p, "*"):
-			prefix := p[:len(p)-1]
-			if slices.Contains(k.ignorePrefix, prefix) {
-				return nil, fmt.Errorf("cache key: duplicate ignored parameter %q", p)
+			return i, `ignored parameter "*" would ignore the whole query`
+		case star >= 0 && star < len(p)-1:
+			return i, fmt.Sprintf("ignored parameter %q: '*' is only allowed at the end", p)
+		case star >= 0:
+			if slices.Contains(prefixes, p[:len(p)-1]) {
+				return i, fmt.Sprintf("duplicate ignored parameter %q", p)
 			}
-			k.ignorePrefix = append(k.ignorePrefix, prefix)
+			prefixes = append(prefixes, p[:len(p)-1])
 		default:
-			if _, dup := k.ignoreExact[p]; dup {
-				return nil, fmt.Errorf("cache key: duplicate ignored parameter %q", p)
+			if slices.Contains(exact, p) {
+				return i, fmt.Sprintf("duplicate ignored parameter %q", p)
 			}
+			exact = append(exact, p)
+		}
+	}
+	return 0, ""
+}
+
+func checkHeaders(headers []string) (int, string) {
+	var seen []string
+	for i, h := range headers {
+		if !httpguts.ValidHeaderFieldName(h) {
+			return i, fmt.Sprintf("invalid header name %q", h)
+		}
+		c := http.CanonicalHeaderKey(h)
+		if slices.Contains(seen, c) {
+			return i, fmt.Sprintf("duplicate header %q", h)
+		}
+		seen = append(seen, c)
+	}
+	return 0, ""
+}
+
+func checkCookies(cookies []string) (int, string) {
+	for i, c := range cookies {
+		// Cookie names are tokens (RFC 6265 section 4.1.1); net/http skips
+		// cookies with other names.
+		if !httpguts.ValidHeaderFieldName(c) {
+			return i, fmt.Sprintf("invalid cookie name %q", c)
+		}
+		for _, prev := range cookies[:i] {
+			if equalFoldASCII(prev, c) {
+				return i, fmt.Sprintf("duplicate cookie %q (names match case-insensitively)", c)
+			}
+		}
+	}
+	return 0, ""
+}
+
+// NewKeyer checks o (see Validate) and returns its Keyer.
+func NewKeyer(o KeyOptions) (*Keyer, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	k := &Keyer{ignoreExact: make(map[string]struct{})}
+	for _, p := range o.IgnoreParams {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			k.ignorePrefix = append(k.ignorePrefix, prefix)
+		} else {
 			k.ignoreExact[p] = struct{}{}
 		}
 	}
 	for _, h := range o.Headers {
-		if !httpguts.ValidHeaderFieldName(h) {
-			return nil, fmt.Errorf("cache key: invalid header name %q", h)
-		}
-		c := http.CanonicalHeaderKey(h)
-		if slices.Contains(k.headers, c) {
-			return nil, fmt.Errorf("cache key: duplicate header %q", h)
-		}
-		k.headers = append(k.headers, c)
+		k.headers = append(k.headers, http.CanonicalHeaderKey(h))
 	}
-	for _, c := range o.Cookies {
-		// Cookie names are tokens (RFC 6265 section 4.1.1); net/http skips
-		// cookies with other names.
-		if !httpguts.ValidHeaderFieldName(c) {
-			return nil, fmt.Errorf("cache key: invalid cookie name %q", c)
-		}
-		for _, prev := range k.cookies {
-			if equalFoldASCII(prev, c) {
-				return nil, fmt.Errorf("cache key: duplicate cookie %q (names match case-insensitively)", c)
-			}
-		}
-		k.cookies = append(k.cookies, c)
-	}
+	k.cookies = append(k.cookies, o.Cookies...)
 	slices.Sort(k.headers)
 	slices.Sort(k.cookies)
 	return k, nil

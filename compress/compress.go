@@ -70,9 +70,9 @@ type Options struct {
 	Types []string
 }
 
-// OptionError is one problem New found; New returns all of them joined
-// (errors.Join), so callers such as the config loader can point at each
-// field.
+// OptionError is one problem Validate found; Validate (and so New)
+// returns all of them joined (errors.Join), so callers such as the
+// config mapping can point at each field.
 type OptionError struct {
 	// Field is the Options field: Codings, StreamLevel, CachedLevel,
 	// MinSize or Types.
@@ -126,20 +126,16 @@ func (c *counters) add(in, out uint64) {
 // level, so routes with the same levels reuse each other's encoders.
 var encoders = NewEncoders()
 
-// New checks o and builds a Compressor.
-func New(o Options) (*Compressor, error) {
+// Validate reports every problem with o, each an *OptionError, joined
+// (errors.Join), so that a caller such as the config mapping can point
+// at each field. New calls it.
+func (o Options) Validate() error {
 	var errs []error
 	bad := func(field string, i int, format string, args ...any) {
 		errs = append(errs, &OptionError{Field: field, Index: i, Msg: fmt.Sprintf(format, args...)})
 	}
-	c := &Compressor{enc: encoders, stream: o.StreamLevel, cached: o.CachedLevel, minSize: o.MinSize}
-
-	codings := o.Codings
-	if len(codings) == 0 {
-		codings = DefaultPreference
-	}
 	var seen [numCodings]bool
-	for i, name := range codings {
+	for i, name := range o.Codings {
 		canon := canonicalCoding(name)
 		switch {
 		case canon == "" && strings.EqualFold(strings.TrimSpace(name), Identity):
@@ -150,49 +146,64 @@ func New(o Options) (*Compressor, error) {
 			bad("Codings", i, "duplicate coding %q", name)
 		default:
 			seen[codingIdx(canon)] = true
-			c.codings = append(c.codings, canon)
 		}
 	}
-
 	for _, l := range []struct {
 		field string
-		v     *Level
-		def   Level
-	}{{"StreamLevel", &c.stream, Fastest}, {"CachedLevel", &c.cached, Default}} {
-		switch {
-		case *l.v == 0:
-			*l.v = l.def
-		case *l.v < Fastest || *l.v > Best:
-			bad(l.field, -1, "invalid level %d (want Fastest, Default or Best)", int(*l.v))
+		v     Level
+	}{{"StreamLevel", o.StreamLevel}, {"CachedLevel", o.CachedLevel}} {
+		if l.v != 0 && (l.v < Fastest || l.v > Best) {
+			bad(l.field, -1, "invalid level %d (want Fastest, Default or Best)", int(l.v))
 		}
 	}
-
-	switch {
-	case c.minSize < 0:
-		bad("MinSize", -1, "%d must not be negative", c.minSize)
-	case c.minSize == 0:
-		c.minSize = DefaultMinSize
+	if o.MinSize < 0 {
+		bad("MinSize", -1, "%d must not be negative", o.MinSize)
 	}
-
-	types := o.Types
-	if len(types) == 0 {
-		types = defaultTypes
-	}
-	for i, s := range types {
+	var types []typePattern
+	for i, s := range o.Types {
 		p, err := parseTypePattern(s)
 		if err != nil {
 			bad("Types", i, "%v", err)
 			continue
 		}
-		if slices.Contains(c.types, p) {
+		if slices.Contains(types, p) {
 			bad("Types", i, "duplicate type %q", s)
 			continue
 		}
-		c.types = append(c.types, p)
+		types = append(types, p)
 	}
+	return errors.Join(errs...)
+}
 
-	if err := errors.Join(errs...); err != nil {
+// New checks o (see Validate) and builds a Compressor.
+func New(o Options) (*Compressor, error) {
+	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	c := &Compressor{enc: encoders, stream: o.StreamLevel, cached: o.CachedLevel, minSize: o.MinSize}
+	codings := o.Codings
+	if len(codings) == 0 {
+		codings = DefaultPreference
+	}
+	for _, name := range codings {
+		c.codings = append(c.codings, canonicalCoding(name))
+	}
+	if c.stream == 0 {
+		c.stream = Fastest
+	}
+	if c.cached == 0 {
+		c.cached = Default
+	}
+	if c.minSize == 0 {
+		c.minSize = DefaultMinSize
+	}
+	types := o.Types
+	if len(types) == 0 {
+		types = defaultTypes
+	}
+	for _, s := range types {
+		p, _ := parseTypePattern(s) // checked by Validate; the defaults are good
+		c.types = append(c.types, p)
 	}
 	return c, nil
 }

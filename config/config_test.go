@@ -13,7 +13,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"gateway/compress"
 	"gateway/internal/testcert"
 )
 
@@ -247,10 +246,6 @@ var badCases = []badCase{
 		}, n: 7},
 	{name: "route methods", in: minimal + "    methods: [GET, \"BAD METHOD\", \"\"]\n",
 		want: []string{`t.yaml:8: routes[0].methods[1]: invalid method "BAD METHOD"`, `t.yaml:8: routes[0].methods[2]: invalid method ""`}},
-	{name: "duplicate routes", in: minimal + "    hosts: [a.com, B.com]\n    methods: [get]\n  - upstream: app\n    hosts: [b.com, a.com]\n    methods: [GET]\n",
-		want: []string{"t.yaml:10: routes[1]: same hosts, path and methods as routes[0] (line 7), so it can never match"}},
-	{name: "duplicate default routes", in: minimal + "  - upstream: app\n    path: /\n",
-		want: []string{"t.yaml:8: routes[1]: same hosts, path and methods as routes[0] (line 7)"}},
 	{name: "duplicate route names", in: minimal + "    name: r\n  - upstream: app\n    name: r\n    path: /b\n",
 		want: []string{`t.yaml:10: routes[1].name: "r" is already the name of routes[0] (line 7)`}, n: 1},
 	{name: "route name taken by a default name", in: minimal + "  - upstream: app\n    name: route0\n    path: /b\n",
@@ -269,14 +264,8 @@ var badCases = []badCase{
 		want: []string{`t.yaml:9: cache.max_sise: unknown field (did you mean "max_size"?)`}, n: 1},
 	{name: "cache unknown field without suggestion", in: minimal + "cache:\n  path: /var/cache\n",
 		want: []string{"t.yaml:9: cache.path: unknown field (want one of: max_size, max_object_size)"}, n: 1},
-	{name: "max_object_size over max_size", in: minimal + "cache:\n  max_size: 1MiB\n  max_object_size: 2MiB\n",
-		want: []string{"t.yaml:10: cache.max_object_size: 2MiB is larger than cache.max_size 1MiB (line 9); want at most the whole cache"}, n: 1},
-	{name: "max_object_size over default max_size", in: minimal + "cache:\n  max_object_size: 1GiB\n",
-		want: []string{"t.yaml:9: cache.max_object_size: 1GiB is larger than cache.max_size 256MiB (the default)"}, n: 1},
 	{name: "max_object_size zero", in: minimal + "cache:\n  max_object_size: 0\n",
 		want: []string{"t.yaml:9: cache.max_object_size: must be positive"}, n: 1},
-	{name: "max_size zero with a caching route", in: minimal + "    cache: {enabled: true}\n  - upstream: app\n    path: /b\n    cache:\n      enabled: true\ncache:\n  max_size: 0\n",
-		want: []string{"t.yaml:14: cache.max_size: must be positive when a route caches (routes[0].cache.enabled at line 8)"}, n: 1},
 	{name: "max_size bad, not also compared", in: minimal + "cache:\n  max_size: 1XB\n  max_object_size: 1GiB\n",
 		want: []string{`t.yaml:9: cache.max_size: invalid size "1XB": unknown unit "XB"`}, n: 1},
 	{name: "route cache not a mapping", in: minimal + "    cache: true\n",
@@ -317,31 +306,6 @@ var badCases = []badCase{
 		want: []string{"t.yaml:9: routes[0].cache.ttl: unknown field (want one of: enabled, ignore_params, key_headers, key_cookies, allow_set_cookie, heuristic_max, stale_while_revalidate, stale_if_error, hit_for_pass, lock_timeout)"}, n: 1},
 	{name: "lock_timeout zero when enabled", in: minimal + "    cache:\n      enabled: true\n      lock_timeout: 0s\n",
 		want: []string{"t.yaml:10: routes[0].cache.lock_timeout: must be positive when caching is enabled"}, n: 1},
-	{name: "bad header name", in: minimal + "    cache:\n      key_headers:\n        - Accept-Language\n        - \"X User\"\n",
-		want: []string{`t.yaml:11: routes[0].cache.key_headers[1]: invalid header name "X User"`}, n: 1},
-	{name: "duplicate header name", in: minimal + "    cache:\n      key_headers: [Accept, x-a, X-B, ACCEPT]\n",
-		want: []string{`t.yaml:9: routes[0].cache.key_headers[3]: duplicate header "ACCEPT"`}, n: 1},
-	{name: "bad ignore params", in: minimal + "    cache:\n      ignore_params:\n        - utm_*\n        - a*b\n  - upstream: app\n    path: /b\n    cache:\n      ignore_params: [\"*\"]\n  - upstream: app\n    path: /c\n    cache:\n      ignore_params: [a, b, \"\"]\n",
-		want: []string{
-			`t.yaml:11: routes[0].cache.ignore_params[1]: ignored parameter "a*b": '*' is only allowed at the end`,
-			`t.yaml:15: routes[1].cache.ignore_params[0]: ignored parameter "*" would ignore the whole query`,
-			`t.yaml:19: routes[2].cache.ignore_params[2]: empty ignored parameter name`,
-		}, n: 3},
-	{name: "duplicate ignore param", in: minimal + "    cache:\n      ignore_params: [utm_*, gclid, fbclid, utm_*]\n",
-		want: []string{`t.yaml:9: routes[0].cache.ignore_params[3]: duplicate ignored parameter "utm_*"`}, n: 1},
-	{name: "bad cookie names", in: minimal + "    cache:\n      enabled: true\n      key_cookies: [session, \"a b\"]\n  - upstream: app\n    path: /b\n    cache:\n      key_cookies: [SID, sid]\n",
-		want: []string{
-			`t.yaml:10: routes[0].cache.key_cookies[1]: invalid cookie name "a b"`,
-			`t.yaml:14: routes[1].cache.key_cookies[1]: duplicate cookie "sid"`,
-		}, n: 2},
-	{name: "cache key lists each reported", in: minimal + "    cache:\n      ignore_params: [\"\"]\n      key_headers: [\"a:b\"]\n      key_cookies: [\"\"]\n",
-		want: []string{
-			"t.yaml:9: routes[0].cache.ignore_params[0]: empty ignored parameter name",
-			`t.yaml:10: routes[0].cache.key_headers[0]: invalid header name "a:b"`,
-			`t.yaml:11: routes[0].cache.key_cookies[0]: invalid cookie name ""`,
-		}, n: 3},
-	{name: "cache key from empty variable", in: minimal + "    cache:\n      key_headers: [\"${GATEWAY_TEST_SURELY_UNSET:-}\"]\n",
-		want: []string{`t.yaml:9: routes[0].cache.key_headers[0]: invalid header name ""`}, n: 1},
 
 	// Compression.
 	{name: "route compress not a mapping", in: minimal + "    compress: true\n",
@@ -363,29 +327,8 @@ var badCases = []badCase{
 		want: []string{"t.yaml:9: routes[0].compress.level: unknown field (want one of: enabled, encodings, stream_level, cached_level, min_size, types)"}, n: 1},
 	{name: "compress unknown field with suggestion", in: minimal + "    compress:\n      encoding: [gzip]\n",
 		want: []string{`t.yaml:9: routes[0].compress.encoding: unknown field (did you mean "encodings"?)`}, n: 1},
-	{name: "compress bad encodings", in: minimal + "    compress:\n      enabled: true\n      encodings:\n        - gzip\n        - deflate\n        - identity\n        - GZIP\n",
-		want: []string{
-			`t.yaml:12: routes[0].compress.encodings[1]: unknown coding "deflate" (want br, zstd or gzip)`,
-			`t.yaml:13: routes[0].compress.encodings[2]: identity is always available and is not offered (want br, zstd or gzip)`,
-			`t.yaml:14: routes[0].compress.encodings[3]: duplicate coding "GZIP"`,
-		}, n: 3},
-	{name: "compress bad levels", in: minimal + "    compress:\n      stream_level: fast\n      cached_level: 11\n",
-		want: []string{
-			`t.yaml:9: routes[0].compress.stream_level: invalid value "fast" (want fastest, default or best)`,
-			`t.yaml:10: routes[0].compress.cached_level: invalid value "11" (want fastest, default or best)`,
-		}, n: 2},
 	{name: "compress negative min_size", in: minimal + "    compress:\n      min_size: -1KiB\n",
 		want: []string{`t.yaml:9: routes[0].compress.min_size: invalid size "-1KiB": must not be negative`}, n: 1},
-	{name: "compress bad types", in: minimal + "    compress:\n      types: [text/*, \"*/*\", text, application/json, \"application/*json\", TEXT/*]\n  - upstream: app\n    path: /b\n    compress:\n      types:\n        - \"text/html; charset=utf-8\"\n",
-		want: []string{
-			`t.yaml:9: routes[0].compress.types[1]: type "*/*" would compress any type, images and archives too; list the types instead`,
-			`t.yaml:9: routes[0].compress.types[2]: invalid type "text" (want type/subtype, type/* or type/*+suffix, e.g. application/json, text/*, application/*+json)`,
-			`t.yaml:9: routes[0].compress.types[4]: invalid type "application/*json"`,
-			`t.yaml:9: routes[0].compress.types[5]: duplicate type "TEXT/*"`,
-			`t.yaml:14: routes[1].compress.types[0]: invalid type "text/html; charset=utf-8"`,
-		}, n: 5},
-	{name: "compress empty type from variable", in: minimal + "    compress:\n      types: [\"${GATEWAY_TEST_SURELY_UNSET:-}\"]\n",
-		want: []string{`t.yaml:9: routes[0].compress.types[0]: invalid type ""`}, n: 1},
 
 	// Batch.
 	{name: "batch not a mapping", in: minimal + "batch: true\n",
@@ -401,80 +344,14 @@ var badCases = []badCase{
 			`t.yaml:11: batch.item_timeout: invalid duration "10" (want e.g. 250ms, 30s, 2m)`,
 			`t.yaml:12: batch.inherit_headers: want a list, got "Cookie"`,
 		}, n: 4},
-	{name: "batch bad values", in: minimal + `batch:
-  path: x
-  max_items: 0
-  concurrency: -1
-  max_body_size: 0
-  max_response_size: 0
-  inherit_headers: [Connection, "bad name", Accept-Encoding, X-Forwarded-For, Host, Cookie, cookie, Proxy-Authorization]
-`, want: []string{
-		`t.yaml:9: batch.path: "x" must start with "/"`,
-		`t.yaml:10: batch.max_items: 0: must be at least 1`,
-		`t.yaml:11: batch.concurrency: -1: must be at least 1`,
-		`t.yaml:12: batch.max_body_size: must be positive`,
-		`t.yaml:13: batch.max_response_size: must be positive`,
-		`t.yaml:14: batch.inherit_headers[0]: Connection is hop-by-hop and cannot be inherited`,
-		`t.yaml:14: batch.inherit_headers[1]: invalid header name "bad name"`,
-		`t.yaml:14: batch.inherit_headers[2]: Accept-Encoding is never sent on sub-requests`,
-		`t.yaml:14: batch.inherit_headers[3]: X-Forwarded-For is set by the gateway and cannot be inherited`,
-		`t.yaml:14: batch.inherit_headers[4]: Host is set by the gateway and cannot be inherited`,
-		`t.yaml:14: batch.inherit_headers[6]: duplicate header "cookie" (also batch.inherit_headers[5])`,
-		`t.yaml:14: batch.inherit_headers[7]: Proxy-Authorization is hop-by-hop`,
-	}, n: 12},
-	{name: "batch path not clean", in: minimal + "batch:\n  path: /a/../_batch/\n",
-		want: []string{`t.yaml:9: batch.path: "/a/../_batch/": want a clean path`}, n: 1},
-	{name: "batch path with braces", in: minimal + "batch:\n  path: /b/{x}\n",
-		want: []string{`t.yaml:9: batch.path: "/b/{x}": the batch path cannot hold "?", "#", "{" or "}"`}, n: 1},
 	{name: "batchable not a bool", in: minimal + "    batchable: 1\n",
 		want: []string{`t.yaml:8: routes[0].batchable: invalid boolean "1" (want true or false)`}, n: 1},
 
 	// Composite routes.
 	{name: "composite not a mapping", in: minimal + "    composite: [a]\n",
 		want: []string{"t.yaml:8: routes[0].composite: want a mapping, got a list"}, n: 1},
-	{name: "composite empty", in: minimal + "    composite: {}\n",
-		want: []string{
-			"t.yaml:7: routes[0].upstream: a composite route has no upstream (its parts are requests to other routes)",
-			"t.yaml:8: routes[0].composite.parts: no parts (want at least one, e.g. - {key: profile, path: \"/users/{user}\"})",
-		}, n: 2},
-	{name: "composite problems", in: minimal + `  - path: /dash/{user}
-    upstream: app
-    strip_prefix: true
-    methods: [GET, post]
-    cache: {enabled: true}
-    composite:
-      on_error: ignore
-      parts:
-        - key: errors
-          path: /users/{user}
-        - key: a
-          path: /orders?user={usr}
-        - key: a
-          path: users/{user}
-        - key: b
-        - path: /x
-`, want: []string{
-		"t.yaml:9: routes[1].upstream: a composite route has no upstream",
-		"t.yaml:10: routes[1].strip_prefix: a composite route has no upstream to strip the prefix for",
-		"t.yaml:11: routes[1].methods[1]: POST: a composite route answers GET and HEAD only",
-		"t.yaml:12: routes[1].cache.enabled: a composite response is never stored; its parts are cached on their own routes",
-		`t.yaml:14: routes[1].composite.on_error: invalid value "ignore" (want fail or omit)`,
-		`t.yaml:16: routes[1].composite.parts[0].key: key "errors" is where failed parts are listed`,
-		`t.yaml:19: routes[1].composite.parts[1].path: "/orders?user={usr}": unknown parameter {usr} (the route's path has {user})`,
-		`t.yaml:20: routes[1].composite.parts[2].key: duplicate key "a" (also routes[1].composite.parts[1])`,
-		`t.yaml:21: routes[1].composite.parts[2].path: "users/{user}" must start with "/"`,
-		"t.yaml:22: routes[1].composite.parts[3].path: missing (want a path such as /users/{user})",
-		"t.yaml:23: routes[1].composite.parts[4].key: missing key",
-	}, n: 11},
-	{name: "composite path patterns", in: minimal + "  - path: /dash/{user}x\n    composite:\n      parts: [{key: a, path: /a}]\n  - path: /d/{a}/{a}\n    composite:\n      parts: [{key: a, path: \"/a/{b}\"}]\n",
-		want: []string{
-			`t.yaml:8: routes[1].path: "/dash/{user}x": segment "{user}x": a parameter is a whole segment {name}, name of letters, digits and _`,
-			`t.yaml:11: routes[2].path: "/d/{a}/{a}": parameter {a} used twice`,
-		}, n: 2},
 	{name: "braces outside a composite", in: minimal + "  - upstream: app\n    path: /users/{id}\n",
 		want: []string{`t.yaml:9: routes[1].path: "/users/{id}": {name} segments are only for composite routes`}, n: 1},
-	{name: "composite shadows a route", in: minimal + "  - upstream: app\n    path: /dash\n  - path: /dash/{u}\n    composite:\n      parts: [{key: a, path: \"/a/{u}\"}]\n",
-		want: []string{"t.yaml:10: routes[2]: same hosts, path and methods as routes[1] (line 8), so it can never match"}, n: 1},
 
 	// Several problems at once, reported in line order.
 	{name: "many problems", in: `listeners:
@@ -1349,47 +1226,6 @@ log:
 		if got := shown.Routes[i].Compress; !reflect.DeepEqual(got, want) {
 			t.Errorf("got routes[%d].compress %v; want %v", i, got, want)
 		}
-	}
-}
-
-// TestCompressOptions checks the section converts into options that
-// compress.New takes, with the meaning the config documents.
-func TestCompressOptions(t *testing.T) {
-	c, err := Parse("t.yaml", []byte(minimal+"    compress:\n      enabled: true\n      encodings: [zstd, GZIP]\n      stream_level: best\n      min_size: 0\n      types: [text/html]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := c.Routes[0].Compress
-	o, err := rc.Options()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := compress.Options{Codings: []string{"zstd", "gzip"}, StreamLevel: compress.Best, CachedLevel: compress.Default, MinSize: 1, Types: []string{"text/html"}}
-	if !reflect.DeepEqual(o, want) {
-		t.Errorf("got %+v; want %+v", o, want)
-	}
-	if _, err := compress.New(o); err != nil {
-		t.Errorf("compress.New: %v", err)
-	}
-	o.Codings[0] = "changed"
-	if rc.Encodings[0] != "zstd" {
-		t.Errorf("Options shares the config's slice")
-	}
-	// The defaults convert too, to the package's own defaults.
-	d, err := Parse("t.yaml", []byte(minimal))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err = d.Routes[0].Compress.Options()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want = compress.Options{Codings: compress.DefaultPreference, StreamLevel: compress.Fastest, CachedLevel: compress.Default, MinSize: compress.DefaultMinSize, Types: []string{}}
-	if !reflect.DeepEqual(o, want) {
-		t.Errorf("defaults: got %+v; want %+v", o, want)
-	}
-	if _, err := (RouteCompress{StreamLevel: "fast", CachedLevel: "best"}).Options(); err == nil {
-		t.Errorf("Options with a bad level: got no error")
 	}
 }
 

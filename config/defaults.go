@@ -4,9 +4,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-
-	"gateway/batch"
-	"gateway/compress"
 )
 
 // Defaults. gateway.yaml shows each of them; a test keeps the two in
@@ -15,6 +12,28 @@ const (
 	defaultAdminAddress = "127.0.0.1:9090"
 	// AdminOff as admin.address disables the admin listener.
 	AdminOff = "off"
+)
+
+// Defaults that are also the packages' own (batch.Default*,
+// defaultCompressMinSize, defaultEncodings, the level
+// names). This package imports none of them, so they are written out
+// here; a test in package app, which imports both, keeps them equal.
+const (
+	defaultBatchPath                 = "/_batch"
+	defaultBatchMaxItems             = 50
+	defaultBatchMaxBodySize          = 1 * mib
+	defaultBatchMaxResponseSize      = 4 * mib
+	defaultBatchMaxTotalResponseSize = 16 * mib
+	defaultBatchConcurrency          = 8
+	defaultCompositeOnError          = "fail"
+	defaultStreamLevel               = "fastest"
+	defaultCachedLevel               = "default"
+	defaultCompressMinSize           = 1024
+)
+
+var (
+	defaultInheritHeaders = []string{"Authorization", "Cookie", "Accept-Language"}
+	defaultEncodings      = []string{"br", "zstd", "gzip"}
 )
 
 // applyDefaults fills in what the file left out. Numbers and durations
@@ -107,21 +126,21 @@ func applyDefaults(c *Config, d *decoder) {
 	size(&c.Cache.MaxObjectSize, "cache.max_object_size", objDefault)
 
 	// The batch settings are filled in whether or not it is enabled.
-	str(&c.Batch.Path, batch.DefaultPath)
+	str(&c.Batch.Path, defaultBatchPath)
 	if !d.set["batch.max_items"] {
-		c.Batch.MaxItems = batch.DefaultMaxItems
+		c.Batch.MaxItems = defaultBatchMaxItems
 	}
-	size(&c.Batch.MaxBodySize, "batch.max_body_size", batch.DefaultMaxBodySize)
-	size(&c.Batch.MaxResponseSize, "batch.max_response_size", batch.DefaultMaxResponseSize)
+	size(&c.Batch.MaxBodySize, "batch.max_body_size", defaultBatchMaxBodySize)
+	size(&c.Batch.MaxResponseSize, "batch.max_response_size", defaultBatchMaxResponseSize)
 	// Never below one item's largest body, so that raising
 	// max_response_size alone never makes the default total an error.
-	size(&c.Batch.MaxTotalResponseSize, "batch.max_total_response_size", max(batch.DefaultMaxTotalResponseSize, c.Batch.MaxResponseSize))
+	size(&c.Batch.MaxTotalResponseSize, "batch.max_total_response_size", max(defaultBatchMaxTotalResponseSize, c.Batch.MaxResponseSize))
 	if !d.set["batch.concurrency"] {
-		c.Batch.Concurrency = batch.DefaultConcurrency
+		c.Batch.Concurrency = defaultBatchConcurrency
 	}
 	dur(&c.Batch.ItemTimeout, "batch.item_timeout", 10*time.Second)
 	if c.Batch.InheritHeaders == nil {
-		c.Batch.InheritHeaders = slices.Clone(batch.DefaultInheritHeaders)
+		c.Batch.InheritHeaders = slices.Clone(defaultInheritHeaders)
 	}
 
 	for i := range c.Routes {
@@ -131,7 +150,7 @@ func applyDefaults(c *Config, d *decoder) {
 		str(&r.Path, "/")
 		dur(&r.Timeout, p+".timeout", 60*time.Second)
 		if r.Composite != nil {
-			str(&r.Composite.OnError, batch.OnErrorFail)
+			str(&r.Composite.OnError, defaultCompositeOnError)
 		}
 
 		// The cache settings are filled in on every route, caching or
@@ -147,11 +166,11 @@ func applyDefaults(c *Config, d *decoder) {
 		// Likewise compression.
 		zp := p + ".compress"
 		if r.Compress.Encodings == nil {
-			r.Compress.Encodings = slices.Clone(compress.DefaultPreference)
+			r.Compress.Encodings = slices.Clone(defaultEncodings)
 		}
-		str(&r.Compress.StreamLevel, compress.Fastest.String())
-		str(&r.Compress.CachedLevel, compress.Default.String())
-		size(&r.Compress.MinSize, zp+".min_size", compress.DefaultMinSize)
+		str(&r.Compress.StreamLevel, defaultStreamLevel)
+		str(&r.Compress.CachedLevel, defaultCachedLevel)
+		size(&r.Compress.MinSize, zp+".min_size", defaultCompressMinSize)
 		dur(&r.WebSocket.IdleTimeout, p+".websocket.idle_timeout", 5*time.Minute)
 		list(&r.Compress.Types)
 	}

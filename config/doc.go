@@ -1,5 +1,6 @@
-// Package config loads and validates gateway.yaml, the gateway's only
-// configuration file.
+// Package config is the schema and the defaults of gateway.yaml, the
+// gateway's only configuration file: it loads it and checks what is
+// about the file itself.
 //
 // Load reads the file; Parse does the work on bytes already in memory.
 // Both decode strictly: an unknown key, a value of the wrong type, a
@@ -33,9 +34,29 @@
 // Relative file names (TLS certificates, CA bundles) are relative to the
 // gateway's working directory, not to the config file.
 //
-// Of the module's packages this one imports only cache, compress,
-// batch, limit and proxy/balance: it checks cache key, compression,
-// batch, composite and rate limit key settings with the code that will
-// use them, and takes the rate limit and circuit breaker defaults from
-// there. Any other package may depend on it; those five must not.
+// # What is checked where
+//
+// This package checks the file: its syntax and structure (unknown keys,
+// types, duplicate keys), environment references, sizes, durations and
+// rates, required fields, values the file may not give (an explicit 0
+// where 0 has no meaning), and references between sections (a route's
+// upstream, conflicting listen addresses, duplicate route names).
+//
+// Whether a section makes good options for the package that uses it is
+// that package's to say, with its Options.Validate (cache, compress,
+// batch, limit, proxy, proxy/balance). Package app maps the config to
+// those options and passes its Check to Parse or Load; a Check reports
+// through a Reporter, which gives it the line of any field path
+// (Reporter.Line), whether the file gave a value (Given) or one was
+// rejected (Rejected), so its problems read and sort exactly as the
+// file's own. Parse without a Check leaves the packages' rules out: the
+// gateway loads its config through app.Load and app.Parse.
+//
+// Of the module's packages this one imports none but gateway/internal
+// ones (a test keeps it so). The defaults it shows in gateway.yaml that
+// are also a package's own (batch's limits, compression's codings,
+// levels and minimum size, the rate limit's key cap, the circuit
+// breaker's settings) are written out here, and a test in package app
+// keeps them equal to the packages' constants. Any package may depend
+// on this one.
 package config

@@ -7,23 +7,22 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"gateway/limit"
-	"gateway/proxy/balance"
 )
 
 // Overload protection: a route's rate_limit and concurrency sections and
 // an upstream's circuit_breaker section, with their defaults and checks.
 
 // Defaults of the overload sections, shown in gateway.yaml. Those the
-// packages also apply come from them, so the two cannot drift.
+// packages also apply (limit.DefaultMaxKeys, balance's breaker
+// defaults) are written out here, as this package imports neither; a
+// test in package app keeps them equal.
 const (
 	defaultQueueTimeout     = time.Second
-	defaultRateLimitMaxKeys = limit.DefaultMaxKeys
-	defaultFailureRatio     = balance.DefaultFailureRatio
-	defaultMinRequests      = balance.DefaultMinRequests
-	defaultBreakerWindow    = balance.DefaultWindow
-	defaultOpenTimeout      = balance.DefaultBreakerOpen
+	defaultRateLimitMaxKeys = 100_000
+	defaultFailureRatio     = 0.5
+	defaultMinRequests      = 20
+	defaultBreakerWindow    = 10 * time.Second
+	defaultOpenTimeout      = 10 * time.Second
 	defaultHalfOpenRequests = 1
 )
 
@@ -181,7 +180,9 @@ func limitDefaults(c *Config, d *decoder) {
 	}
 }
 
-// validateLimits checks the overload sections.
+// validateLimits checks the overload sections for what the file must
+// give. The rate limit's key and burst and the concurrency section are
+// the proxy's to check (see Check).
 func validateLimits(c *Config, d *decoder) {
 	for name, u := range c.Upstreams {
 		if u.CircuitBreaker != nil {
@@ -190,7 +191,6 @@ func validateLimits(c *Config, d *decoder) {
 	}
 	for i, r := range c.Routes {
 		p := indexPath("routes", i)
-		validateConcurrency(d, p+".concurrency", r.Concurrency)
 		if r.RateLimit != nil {
 			validateRateLimit(d, p+".rate_limit", r.RateLimit)
 		}
@@ -217,20 +217,6 @@ func validateBreaker(d *decoder, p string, cb *CircuitBreaker) {
 	}
 }
 
-func validateConcurrency(d *decoder, p string, cc RouteConcurrency) {
-	if cc.MaxInFlight < 0 {
-		d.report(p+".max_in_flight", "%d: must not be negative", cc.MaxInFlight)
-	}
-	switch {
-	case cc.Queue < 0:
-		d.report(p+".queue", "%d: must not be negative", cc.Queue)
-	case cc.Queue > 0 && cc.MaxInFlight == 0:
-		d.report(p+".queue", "a queue needs max_in_flight (requests wait for one of its slots)")
-	case cc.Queue > 0 && cc.QueueTimeout == 0:
-		d.report(p+".queue_timeout", "must be positive when queue is set")
-	}
-}
-
 func validateRateLimit(d *decoder, p string, rl *RouteRateLimit) {
 	rp, qp := p+".rate", p+".requests_per_second"
 	switch {
@@ -247,13 +233,7 @@ func validateRateLimit(d *decoder, p string, rl *RouteRateLimit) {
 		}
 		d.report(field, "must be positive (a route that takes no requests needs no rate limit)")
 	}
-	if rl.Burst < 1 {
-		d.report(p+".burst", "%d: must be at least 1", rl.Burst)
-	}
 	if rl.MaxKeys < 1 {
 		d.report(p+".max_keys", "%d: must be at least 1", rl.MaxKeys)
-	}
-	if _, err := limit.ParseKey(rl.Key); err != nil {
-		d.report(p+".key", "%v", err)
 	}
 }

@@ -39,29 +39,10 @@ var limitBadCases = []badCase{
 		want: []string{`t.yaml:9: routes[0].rate_limit.requests_per_second: invalid number "100/s"`}, n: 1},
 	{name: "rate_limit rate and requests_per_second", in: minimal + "    rate_limit:\n      rate: 100/s\n      requests_per_second: 100\n",
 		want: []string{`t.yaml:10: routes[0].rate_limit.requests_per_second: give rate or requests_per_second, not both (rate at line 9)`}, n: 1},
-	{name: "rate_limit bad burst and keys", in: minimal + "    rate_limit:\n      rate: 10/s\n      burst: 0\n      max_keys: 0\n",
-		want: []string{
-			`t.yaml:10: routes[0].rate_limit.burst: 0: must be at least 1`,
-			`t.yaml:11: routes[0].rate_limit.max_keys: 0: must be at least 1`,
-		}, n: 2},
-	{name: "rate_limit bad key", in: minimal + "    rate_limit:\n      rate: 10/s\n      key: cookie:session\n",
-		want: []string{`t.yaml:10: routes[0].rate_limit.key: invalid value "cookie:session" (want ip or header:NAME)`}, n: 1},
-	{name: "rate_limit bad header name", in: minimal + "    rate_limit:\n      rate: 10/s\n      key: \"header:X Key\"\n",
-		want: []string{`t.yaml:10: routes[0].rate_limit.key: invalid header name "X Key" in "header:X Key"`}, n: 1},
 	{name: "rate_limit unknown field", in: minimal + "    rate_limit:\n      rate: 10/s\n      brust: 5\n",
 		want: []string{`t.yaml:10: routes[0].rate_limit.brust: unknown field (did you mean "burst"?)`}, n: 1},
 
 	// concurrency
-	{name: "concurrency negative", in: minimal + "    concurrency:\n      max_in_flight: -1\n      queue: -2\n      queue_timeout: -1s\n",
-		want: []string{
-			`t.yaml:9: routes[0].concurrency.max_in_flight: -1: must not be negative`,
-			`t.yaml:10: routes[0].concurrency.queue: -2: must not be negative`,
-			`t.yaml:11: routes[0].concurrency.queue_timeout: invalid duration "-1s": must not be negative`,
-		}, n: 3},
-	{name: "concurrency queue without max", in: minimal + "    concurrency:\n      queue: 10\n",
-		want: []string{`t.yaml:9: routes[0].concurrency.queue: a queue needs max_in_flight`}, n: 1},
-	{name: "concurrency queue without timeout", in: minimal + "    concurrency:\n      max_in_flight: 5\n      queue: 10\n      queue_timeout: 0s\n",
-		want: []string{`t.yaml:11: routes[0].concurrency.queue_timeout: must be positive when queue is set`}, n: 1},
 	{name: "concurrency wrong type", in: minimal + "    concurrency:\n      max_in_flight: lots\n",
 		want: []string{`t.yaml:9: routes[0].concurrency.max_in_flight: invalid integer "lots"`}, n: 1},
 

@@ -18,19 +18,23 @@ import (
 
 // Load reads the config file at path, then parses and validates it as
 // Parse does.
-func Load(path string) (*Config, error) {
+func Load(path string, checks ...Check) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	return Parse(path, data, checks...)
 }
 
 // Parse decodes data, expands environment references, applies defaults
-// and validates the result. file names the source in messages and in
+// and validates the result: the file's own checks, then checks, whose
+// problems join the file's. file names the source in messages and in
 // Config.File. On failure the error is an Errors listing every problem,
 // and the Config is nil.
-func Parse(file string, data []byte) (*Config, error) {
+//
+// Without checks the options of the runtime packages are not checked;
+// package app's Load and Parse pass the check that does.
+func Parse(file string, data []byte, checks ...Check) (*Config, error) {
 	d := newDecoder(file)
 	root, ok := d.parseYAML(data)
 	if !ok {
@@ -43,6 +47,10 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	applyDefaults(c, d)
 	validate(c, d)
+	for _, check := range checks {
+		check(c, &Reporter{d})
+	}
+	normalize(c)
 	if err := d.result(); err != nil {
 		return nil, err
 	}

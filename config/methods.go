@@ -3,9 +3,6 @@ package config
 import (
 	"maps"
 	"slices"
-
-	"gateway/batch"
-	"gateway/compress"
 )
 
 // RetryEnabled reports whether failed idempotent requests may be retried;
@@ -65,53 +62,4 @@ func (c *Config) Redacted() *Config {
 		}
 	}
 	return &r
-}
-
-// Options converts a route's compress section, as Load returns it,
-// into the options for compress.New. min_size 0 ("any size") becomes
-// MinSize 1, since MinSize 0 stands for the package's default; the two
-// mean the same, as an empty body is never compressed.
-func (rc RouteCompress) Options() (compress.Options, error) {
-	stream, err := compress.ParseLevel(rc.StreamLevel)
-	if err != nil {
-		return compress.Options{}, err
-	}
-	cached, err := compress.ParseLevel(rc.CachedLevel)
-	if err != nil {
-		return compress.Options{}, err
-	}
-	return compress.Options{
-		Codings:     slices.Clone(rc.Encodings),
-		StreamLevel: stream,
-		CachedLevel: cached,
-		MinSize:     max(int64(rc.MinSize), 1),
-		Types:       slices.Clone(rc.Types),
-	}, nil
-}
-
-// Options converts the batch section into the options for batch.New.
-func (b Batch) Options() batch.Options {
-	return batch.Options{
-		Path:                 b.Path,
-		MaxItems:             b.MaxItems,
-		MaxBodySize:          int64(b.MaxBodySize),
-		MaxResponseSize:      int64(b.MaxResponseSize),
-		MaxTotalResponseSize: int64(b.MaxTotalResponseSize),
-		Concurrency:          b.Concurrency,
-		ItemTimeout:          b.ItemTimeout.D(),
-		InheritHeaders:       slices.Clone(b.InheritHeaders),
-	}
-}
-
-// CompositeOptions converts a composite route into the options for
-// batch.NewComposite; nil when the route is not composite.
-func (r Route) CompositeOptions() *batch.CompositeOptions {
-	if r.Composite == nil {
-		return nil
-	}
-	o := &batch.CompositeOptions{Name: r.Name, Path: r.Path, OnError: r.Composite.OnError}
-	for _, p := range r.Composite.Parts {
-		o.Parts = append(o.Parts, batch.Part{Key: p.Key, Path: p.Path})
-	}
-	return o
 }

@@ -7,17 +7,12 @@ import (
 	"maps"
 	"net"
 	"net/netip"
-	"net/textproto"
 	"net/url"
 	"os"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
-
-	"gateway/batch"
-	"gateway/cache"
-	"gateway/compress"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -40,10 +35,24 @@ func validate(c *Config, d *decoder) {
 	validateCache(c, d)
 	validateBatch(c, d)
 	for i := range c.Routes {
-		validateRouteCompress(d, indexPath("routes", i)+".compress", &c.Routes[i].Compress)
 		validateRouteWebSocket(c, d, i)
 	}
 	validateLimits(c, d) // limits.go
+}
+
+// normalize lower-cases what is matched case-insensitively, so the
+// effective config shows one spelling. It runs after every check, so
+// that messages quote values as the file writes them.
+func normalize(c *Config) {
+	for i := range c.Routes {
+		rc := &c.Routes[i].Compress
+		for j, e := range rc.Encodings {
+			rc.Encodings[j] = strings.ToLower(e)
+		}
+		for j, t := range rc.Types {
+			rc.Types[j] = strings.ToLower(t)
+		}
+	}
 }
 
 // bind is a listening address, kept to find two sockets that could not
@@ -393,7 +402,6 @@ func validateRoutes(c *Config, d *decoder) {
 	if defined == "" {
 		defined = "none"
 	}
-	seen := map[string]int{}
 	names := map[string]int{}
 	for i := range c.Routes {
 		r := &c.Routes[i]
@@ -443,40 +451,13 @@ func validateRoutes(c *Config, d *decoder) {
 		if r.Composite != nil {
 			validateComposite(d, p, r)
 		}
-
-		key := routeKey(r)
-		if k, dup := seen[key]; dup {
-			other := indexPath("routes", k)
-			d.report(p, "same hosts, path and methods as %s (line %d), so it can never match", other, d.line(other))
-		} else {
-			seen[key] = i
-		}
 	}
 }
 
-// routeKey identifies what a route matches, independent of the order
-// hosts and methods are listed in.
-func routeKey(r *Route) string {
-	set := func(s []string) string {
-		s = slices.Clone(s)
-		slices.Sort(s)
-		return strings.Join(slices.Compact(s), "\x00")
-	}
-	p := r.Path
-	if r.Composite != nil {
-		// A composite route is routed by the prefix before its first
-		// {name}.
-		if pat, err := batch.ParsePattern(p); err == nil {
-			p = pat.Prefix()
-		}
-	}
-	return set(r.Hosts) + "\x01" + p + "\x01" + set(r.Methods)
-}
-
-// validateComposite checks a composite route: no upstream, GET and HEAD
-// only, a path pattern, and parts whose paths use its parameters.
+// validateComposite checks what a composite route leaves out: an
+// upstream, and methods other than GET and HEAD. Its path pattern and
+// parts are package batch's to check (see Check).
 func validateComposite(d *decoder, p string, r *Route) {
-	cp := p + ".composite"
 	if r.Upstream != "" {
 		d.report(p+".upstream", "a composite route has no upstream (its parts are requests to other routes)")
 	}
@@ -491,49 +472,12 @@ func validateComposite(d *decoder, p string, r *Route) {
 			d.report(indexPath(p+".methods", j), "%s: a composite route answers GET and HEAD only", m)
 		}
 	}
-	oneOf(d, cp+".on_error", r.Composite.OnError, batch.OnErrorFail, batch.OnErrorOmit)
-	var pat *batch.Pattern
-	if strings.HasPrefix(r.Path, "/") && !strings.ContainsAny(r.Path, "?#") {
-		var err error
-		if pat, err = batch.ParsePattern(r.Path); err != nil {
-			d.report(p+".path", "%s", strings.TrimPrefix(err.Error(), "path "))
-		}
-	}
-	if len(r.Composite.Parts) == 0 {
-		d.report(cp+".parts", "no parts (want at least one, e.g. - {key: profile, path: \"/users/{user}\"})")
-	}
-	keys := map[string]int{}
-	for j, part := range r.Composite.Parts {
-		pp := indexPath(cp+".parts", j)
-		if err := batch.CheckPartKey(part.Key); err != nil {
-			d.report(pp+".key", "%v", err)
-		} else if k, dup := keys[part.Key]; dup {
-			d.report(pp+".key", "duplicate key %q (also %s)", part.Key, indexPath(cp+".parts", k))
-		} else {
-			keys[part.Key] = j
-		}
-		switch {
-		case part.Path == "":
-			d.report(pp+".path", "missing (want a path such as /users/{user})")
-		case pat != nil:
-			if _, err := pat.ParseTemplate(part.Path); err != nil {
-				d.report(pp+".path", "%s", strings.TrimPrefix(err.Error(), "path "))
-			}
-		}
-	}
 }
 
-// validateBatch checks the batch section, enabled or not.
+// validateBatch checks the batch section, enabled or not, for values
+// the file may not give: zeros. The rest is package batch's to check.
 func validateBatch(c *Config, d *decoder) {
 	b := &c.Batch
-	switch {
-	case !strings.HasPrefix(b.Path, "/"):
-		d.report("batch.path", "%q must start with \"/\"", b.Path)
-	case strings.ContainsAny(b.Path, "?#{}"):
-		d.report("batch.path", "%q: the batch path cannot hold \"?\", \"#\", \"{\" or \"}\"", b.Path)
-	case path.Clean(b.Path) != b.Path:
-		d.report("batch.path", "%q: want a clean path (no \"//\", \".\" or \"..\" segments, no trailing \"/\")", b.Path)
-	}
 	if b.MaxItems < 1 {
 		d.report("batch.max_items", "%d: must be at least 1", b.MaxItems)
 	}
@@ -546,31 +490,8 @@ func validateBatch(c *Config, d *decoder) {
 	if b.MaxResponseSize == 0 {
 		d.report("batch.max_response_size", "must be positive")
 	}
-	const tp, rp = "batch.max_total_response_size", "batch.max_response_size"
 	if b.MaxTotalResponseSize == 0 {
-		d.report(tp, "must be positive (the item response bodies of one batch together)")
-	} else if b.MaxResponseSize > 0 && b.MaxTotalResponseSize < b.MaxResponseSize && !d.bad[rp] {
-		// An item's body could be within its own limit and still never
-		// fit the batch's.
-		where := "the default"
-		if d.set[rp] {
-			where = "line " + strconv.Itoa(d.line(rp))
-		}
-		d.report(tp, "%s is smaller than %s %s (%s); want at least one item's largest body", b.MaxTotalResponseSize, rp, b.MaxResponseSize, where)
-	}
-	seen := map[string]int{}
-	for i, h := range b.InheritHeaders {
-		ip := indexPath("batch.inherit_headers", i)
-		if err := batch.CheckInheritHeader(h); err != nil {
-			d.report(ip, "%v", err)
-			continue
-		}
-		k := textproto.CanonicalMIMEHeaderKey(h)
-		if j, dup := seen[k]; dup {
-			d.report(ip, "duplicate header %q (also %s)", h, indexPath("batch.inherit_headers", j))
-			continue
-		}
-		seen[k] = i
+		d.report("batch.max_total_response_size", "must be positive (the item response bodies of one batch together)")
 	}
 }
 
@@ -611,147 +532,20 @@ func checkHost(h string) error {
 	return nil
 }
 
-// validateCache checks the shared cache section against the routes that
-// use it, and each route's cache section, enabled or not: a setting
-// that is wrong now would only fail later, when caching is turned on.
+// validateCache checks each route's cache section, enabled or not: a
+// setting that is wrong now would only fail later, when caching is
+// turned on. The sizes and the key lists are package cache's to check.
 func validateCache(c *Config, d *decoder) {
-	enabled := ""
 	for i, r := range c.Routes {
-		p := indexPath("routes", i)
-		validateRouteCache(d, p+".cache", r.Cache)
-		if r.Cache.Enabled && enabled == "" {
-			enabled = p + ".cache.enabled"
+		rc := r.Cache
+		if rc.Enabled && rc.LockTimeout <= 0 {
+			d.report(indexPath("routes", i)+".cache.lock_timeout", "must be positive when caching is enabled (requests for one key wait at most this long for a fetch in progress)")
 		}
 	}
-
-	const sp, op = "cache.max_size", "cache.max_object_size"
-	size, object := c.Cache.MaxSize, c.Cache.MaxObjectSize
-	if size == 0 && enabled != "" {
-		d.report(sp, "must be positive when a route caches (%s at line %d)", enabled, d.line(enabled))
-	}
-	if object == 0 {
-		d.report(op, "must be positive (responses larger than it are not stored)")
-	} else if size > 0 && object > size && !d.bad[sp] {
-		where := "the default"
-		if d.set[sp] {
-			where = "line " + strconv.Itoa(d.line(sp))
-		}
-		d.report(op, "%s is larger than cache.max_size %s (%s); want at most the whole cache", object, size, where)
+	if c.Cache.MaxObjectSize == 0 {
+		d.report("cache.max_object_size", "must be positive (responses larger than it are not stored)")
 	}
 }
-
-func validateRouteCache(d *decoder, p string, rc RouteCache) {
-	if rc.Enabled && rc.LockTimeout <= 0 {
-		d.report(p+".lock_timeout", "must be positive when caching is enabled (requests for one key wait at most this long for a fetch in progress)")
-	}
-	// Each list is checked alone so the problem is reported at its own
-	// field, then all together for anything that spans them.
-	lists := []struct {
-		field string
-		names []string
-		opts  func([]string) cache.KeyOptions
-	}{
-		{"ignore_params", rc.IgnoreParams, func(s []string) cache.KeyOptions { return cache.KeyOptions{IgnoreParams: s} }},
-		{"key_headers", rc.KeyHeaders, func(s []string) cache.KeyOptions { return cache.KeyOptions{Headers: s} }},
-		{"key_cookies", rc.KeyCookies, func(s []string) cache.KeyOptions { return cache.KeyOptions{Cookies: s} }},
-	}
-	ok := true
-	for _, l := range lists {
-		if i, err := firstKeyError(l.names, l.opts); err != nil {
-			fp := p + "." + l.field
-			if i >= 0 {
-				fp = indexPath(fp, i)
-			}
-			d.report(fp, "%s", keyErrorMsg(err))
-			ok = false
-		}
-	}
-	if !ok {
-		return
-	}
-	if _, err := cache.NewKeyer(cache.KeyOptions{IgnoreParams: rc.IgnoreParams, Headers: rc.KeyHeaders, Cookies: rc.KeyCookies}); err != nil {
-		d.report(p, "%s", keyErrorMsg(err))
-	}
-}
-
-// firstKeyError returns the error NewKeyer gives for names and the
-// index of the entry to blame: the last of the shortest prefix of names
-// that fails (-1 for the list as a whole). NewKeyer checks the entries
-// in order, so once a prefix fails every longer one does, and a binary
-// search finds it in a few calls however long the list.
-func firstKeyError(names []string, opts func([]string) cache.KeyOptions) (int, error) {
-	_, err := cache.NewKeyer(opts(names))
-	if err == nil {
-		return 0, nil
-	}
-	lo, hi := 0, len(names) // names[:lo] passes; names[:hi] fails with err
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		if _, e := cache.NewKeyer(opts(names[:mid])); e != nil {
-			hi, err = mid, e
-		} else {
-			lo = mid
-		}
-	}
-	return hi - 1, err
-}
-
-// keyErrorMsg drops the package's own prefix: the field path already
-// says the value is part of the cache key.
-func keyErrorMsg(err error) string {
-	return strings.TrimPrefix(err.Error(), "cache key: ")
-}
-
-// validateRouteCompress checks a route's compress section, enabled or
-// not, by building the compressor it describes, and lower-cases the
-// encodings and types once they are known to be good.
-func validateRouteCompress(d *decoder, p string, rc *RouteCompress) {
-	levels := oneOf(d, p+".stream_level", rc.StreamLevel, compressLevels...)
-	levels = oneOf(d, p+".cached_level", rc.CachedLevel, compressLevels...) && levels
-	if !levels {
-		return
-	}
-	o, err := rc.Options()
-	if err == nil {
-		_, err = compress.New(o)
-	}
-	if err == nil {
-		for i, e := range rc.Encodings {
-			rc.Encodings[i] = strings.ToLower(e)
-		}
-		for i, t := range rc.Types {
-			rc.Types[i] = strings.ToLower(t)
-		}
-		return
-	}
-	fields := map[string]string{
-		"Codings":     "encodings",
-		"StreamLevel": "stream_level",
-		"CachedLevel": "cached_level",
-		"MinSize":     "min_size",
-		"Types":       "types",
-	}
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	for _, e := range errs {
-		var oe *compress.OptionError
-		if !errors.As(e, &oe) {
-			d.report(p, "%v", e)
-			continue
-		}
-		fp := p + "." + fields[oe.Field]
-		if oe.Index >= 0 {
-			fp = indexPath(fp, oe.Index)
-		}
-		d.report(fp, "%s", oe.Msg)
-	}
-}
-
-var compressLevels = []string{compress.Fastest.String(), compress.Default.String(), compress.Best.String()}
 
 // validateRouteWebSocket checks route i's websocket section. A cap on a
 // route whose upstream speaks only HTTP/2 is a mistake worth reporting:

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gateway/internal/fielderr"
 )
 
 // Errors of Concurrency.Acquire.
@@ -62,15 +64,26 @@ type ConcurrencyStats struct {
 	Waited        uint64 `json:"waited"`
 }
 
-// NewConcurrency validates o and builds the limiter.
-func NewConcurrency(o ConcurrencyOptions) (*Concurrency, error) {
+// Validate reports the problems with o, each a *fielderr.Error naming
+// MaxInFlight, Queue or QueueTimeout, joined.
+func (o ConcurrencyOptions) Validate() error {
+	var errs []error
+	if o.MaxInFlight < 1 {
+		errs = append(errs, fielderr.New("limit", "MaxInFlight", fmt.Sprintf("%d: must be at least 1", o.MaxInFlight)))
+	}
 	switch {
-	case o.MaxInFlight < 1:
-		return nil, fmt.Errorf("limit: max in flight %d: must be at least 1", o.MaxInFlight)
 	case o.Queue < 0:
-		return nil, fmt.Errorf("limit: queue %d: must not be negative", o.Queue)
+		errs = append(errs, fielderr.New("limit", "Queue", fmt.Sprintf("%d: must not be negative", o.Queue)))
 	case o.Queue > 0 && o.QueueTimeout <= 0:
-		return nil, errors.New("limit: a queue needs a positive queue timeout")
+		errs = append(errs, fielderr.New("limit", "QueueTimeout", "must be positive when Queue is set"))
+	}
+	return errors.Join(errs...)
+}
+
+// NewConcurrency checks o (see Validate) and builds the limiter.
+func NewConcurrency(o ConcurrencyOptions) (*Concurrency, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	return &Concurrency{max: o.MaxInFlight, maxQueue: o.Queue, timeout: o.QueueTimeout}, nil
 }

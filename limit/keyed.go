@@ -12,6 +12,8 @@ import (
 	"time"
 	"unsafe"
 
+	"gateway/internal/fielderr"
+
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/time/rate"
 )
@@ -74,15 +76,26 @@ type keyShard struct {
 	_         [24]byte // to 64 bytes: shards do not share cache lines
 }
 
-// NewKeyed validates o and builds the limiter.
+// Validate reports the problems with o, each a *fielderr.Error naming
+// Rate, Burst or MaxKeys, joined.
+func (o KeyedOptions) Validate() error {
+	var errs []error
+	if !(o.Rate > 0) || math.IsInf(o.Rate, 0) {
+		errs = append(errs, fielderr.New("limit", "Rate", fmt.Sprintf("%v: must be a positive number of requests per second", o.Rate)))
+	}
+	if o.Burst < 1 {
+		errs = append(errs, fielderr.New("limit", "Burst", fmt.Sprintf("%d: must be at least 1", o.Burst)))
+	}
+	if o.MaxKeys < 0 {
+		errs = append(errs, fielderr.New("limit", "MaxKeys", fmt.Sprintf("%d: must not be negative", o.MaxKeys)))
+	}
+	return errors.Join(errs...)
+}
+
+// NewKeyed checks o (see Validate) and builds the limiter.
 func NewKeyed(o KeyedOptions) (*Keyed, error) {
-	switch {
-	case !(o.Rate > 0) || math.IsInf(o.Rate, 0):
-		return nil, fmt.Errorf("limit: rate %v: must be a positive number of requests per second", o.Rate)
-	case o.Burst < 1:
-		return nil, fmt.Errorf("limit: burst %d: must be at least 1", o.Burst)
-	case o.MaxKeys < 0:
-		return nil, errors.New("limit: max keys must not be negative")
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	if o.MaxKeys == 0 {
 		o.MaxKeys = DefaultMaxKeys
@@ -204,8 +217,9 @@ func (k *Keyed) Evicted() uint64 { return k.evicted.Load() }
 
 // ParseKey reads what a rate limit is keyed by: "ip" (or empty) for the
 // client address, giving header "", or "header:NAME" for a request
-// field, giving NAME in canonical form. The config loader and the proxy
-// both call it, so what one accepts the other serves.
+// field, giving NAME in canonical form. proxy.RateLimitOptions.Validate
+// and the proxy's rate limiter both call it, so what one accepts the
+// other serves.
 func ParseKey(key string) (header string, err error) {
 	if key == "" || key == "ip" {
 		return "", nil

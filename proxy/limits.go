@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gateway/internal/fielderr"
 	"gateway/limit"
 )
 
@@ -118,16 +119,49 @@ type rateLimiter struct {
 	limited atomic.Uint64
 }
 
+// Validate reports the problems with o, each a *fielderr.Error naming
+// Key, Rate, Burst or MaxKeys, joined.
+func (o RateLimitOptions) Validate() error {
+	var errs []error
+	if _, err := limit.ParseKey(o.Key); err != nil {
+		errs = append(errs, fielderr.New("rate limit", "Key", err.Error()))
+	}
+	return errors.Join(append(errs, limit.KeyedOptions{Rate: o.Rate, Burst: o.Burst, MaxKeys: o.MaxKeys}.Validate())...)
+}
+
+// Validate reports the problems with o, each a *fielderr.Error naming
+// MaxInFlight, Queue or QueueTimeout, joined.
+func (o ConcurrencyOptions) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fielderr.New("concurrency", field, fmt.Sprintf(format, args...)))
+	}
+	if o.MaxInFlight < 0 {
+		bad("MaxInFlight", "%d: must not be negative", o.MaxInFlight)
+	}
+	switch {
+	case o.Queue < 0:
+		bad("Queue", "%d: must not be negative", o.Queue)
+	case o.Queue > 0 && o.MaxInFlight == 0:
+		bad("Queue", "a queue needs max_in_flight (requests wait for one of its slots)")
+	case o.Queue > 0 && o.QueueTimeout <= 0:
+		bad("QueueTimeout", "must be positive when queue is set")
+	}
+	if o.QueueTimeout < 0 {
+		bad("QueueTimeout", "%s: must not be negative", o.QueueTimeout)
+	}
+	return errors.Join(errs...)
+}
+
 func newRateLimiter(o *RateLimitOptions) (*rateLimiter, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	rl := &rateLimiter{now: o.Now}
 	if rl.now == nil {
 		rl.now = time.Now
 	}
-	h, err := limit.ParseKey(o.Key)
-	if err != nil {
-		return nil, fmt.Errorf("rate limit key: %w", err)
-	}
-	rl.header = h
+	rl.header, _ = limit.ParseKey(o.Key) // checked by Validate
 	k, err := limit.NewKeyed(limit.KeyedOptions{Rate: o.Rate, Burst: o.Burst, MaxKeys: o.MaxKeys})
 	if err != nil {
 		return nil, err
@@ -219,12 +253,10 @@ func (r *route) setLimits(o RouteOptions) error {
 		r.rate = rl
 	}
 	c := o.Concurrency
-	switch {
-	case c.MaxInFlight < 0 || c.Queue < 0 || c.QueueTimeout < 0:
-		return errors.New("concurrency limits must not be negative")
-	case c.MaxInFlight == 0 && c.Queue > 0:
-		return errors.New("a concurrency queue needs max in flight")
-	case c.MaxInFlight > 0:
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if c.MaxInFlight > 0 {
 		lc, err := limit.NewConcurrency(limit.ConcurrencyOptions{MaxInFlight: c.MaxInFlight, Queue: c.Queue, QueueTimeout: c.QueueTimeout})
 		if err != nil {
 			return err

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gateway/internal/fielderr"
+
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -17,6 +19,8 @@ const (
 	DefaultMinRequests  = 20
 	DefaultBreakerOpen  = 10 * time.Second
 	DefaultWindow       = 10 * time.Second
+	// DefaultHalfOpenRequests probes go through a half-open breaker.
+	DefaultHalfOpenRequests = 1
 )
 
 // BreakerOptions turn on a circuit breaker per target
@@ -112,7 +116,28 @@ type breaker struct {
 	opened atomic.Uint64
 }
 
+// Validate reports the problems with o, each a *fielderr.Error naming
+// FailureRatio, Window or OpenTimeout, joined. Zero fields stand for
+// their defaults.
+func (o BreakerOptions) Validate() error {
+	var errs []error
+	if o.FailureRatio != 0 && !(o.FailureRatio > 0 && o.FailureRatio <= 1) {
+		errs = append(errs, fielderr.New("balance: breaker", "FailureRatio", fmt.Sprintf("%v: want more than 0 and at most 1", o.FailureRatio)))
+	}
+	if o.Window < 0 {
+		errs = append(errs, fielderr.New("balance: breaker", "Window", "must not be negative"))
+	}
+	if o.OpenTimeout < 0 {
+		errs = append(errs, fielderr.New("balance: breaker", "OpenTimeout", "must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// checkBreaker validates o and fills in its defaults.
 func checkBreaker(o *BreakerOptions) (BreakerOptions, error) {
+	if err := o.Validate(); err != nil {
+		return BreakerOptions{}, err
+	}
 	b := *o
 	if b.FailureRatio == 0 {
 		b.FailureRatio = DefaultFailureRatio
@@ -127,13 +152,7 @@ func checkBreaker(o *BreakerOptions) (BreakerOptions, error) {
 		b.OpenTimeout = DefaultBreakerOpen
 	}
 	if b.HalfOpenRequests == 0 {
-		b.HalfOpenRequests = 1
-	}
-	switch {
-	case !(b.FailureRatio > 0 && b.FailureRatio <= 1):
-		return b, fmt.Errorf("balance: breaker failure ratio %v: want more than 0 and at most 1", b.FailureRatio)
-	case b.Window < 0 || b.OpenTimeout < 0:
-		return b, errors.New("balance: breaker durations must not be negative")
+		b.HalfOpenRequests = DefaultHalfOpenRequests
 	}
 	return b, nil
 }

@@ -1,4 +1,4 @@
-package config
+package app
 
 import (
 	"net/http"
@@ -8,7 +8,20 @@ import (
 	"time"
 
 	"gateway/batch"
+	"gateway/compress"
+	"gateway/config"
 )
+
+// minimal is the smallest valid config, as in package config's tests;
+// cases below start from it so their line numbers are easy to follow.
+const minimal = `listeners:
+  - address: 127.0.0.1:8080
+upstreams:
+  app:
+    targets: [http://127.0.0.1:9000]
+routes:
+  - upstream: app
+`
 
 type nopRouter struct{ http.Handler }
 
@@ -40,7 +53,7 @@ batch:
 	if !c.Routes[0].Batchable || c.Routes[1].Batchable {
 		t.Errorf("got batchable %v, %v; want true, false", c.Routes[0].Batchable, c.Routes[1].Batchable)
 	}
-	o := c.Batch.Options()
+	o := batchOptions(c.Batch)
 	want := batch.Options{
 		Path:                 "/_batch",
 		MaxItems:             50,
@@ -59,13 +72,13 @@ batch:
 	}
 	o.InheritHeaders[0] = "changed"
 	if c.Batch.InheritHeaders[0] != "Authorization" {
-		t.Errorf("Options shares the config's slice")
+		t.Errorf("the options share the config's slice")
 	}
 
-	if c.Routes[0].CompositeOptions() != nil {
+	if compositeOptions(c.Routes[0]) != nil {
 		t.Errorf("got composite options for an upstream route; want nil")
 	}
-	co := c.Routes[1].CompositeOptions()
+	co := compositeOptions(c.Routes[1])
 	wantCo := &batch.CompositeOptions{
 		Name:    "dash",
 		Path:    "/dash/{user}",
@@ -99,7 +112,7 @@ batch:
 func TestBatchMaxTotalResponseSize(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
-		want     Size
+		want     config.Size
 		err      string
 	}{
 		{"default", "", 16 << 20, ""},
@@ -128,7 +141,7 @@ func TestBatchMaxTotalResponseSize(t *testing.T) {
 			if c.Batch.MaxTotalResponseSize != tc.want {
 				t.Errorf("got %s; want %s", c.Batch.MaxTotalResponseSize, tc.want)
 			}
-			o := c.Batch.Options()
+			o := batchOptions(c.Batch)
 			if o.MaxTotalResponseSize != int64(tc.want) {
 				t.Errorf("options: got %d; want %d", o.MaxTotalResponseSize, tc.want)
 			}
@@ -136,5 +149,46 @@ func TestBatchMaxTotalResponseSize(t *testing.T) {
 				t.Errorf("batch.New: %v", err)
 			}
 		})
+	}
+}
+
+// TestCompressOptions checks the section converts into options that
+// compress.New takes, with the meaning the config documents.
+func TestCompressOptions(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(minimal+"    compress:\n      enabled: true\n      encodings: [zstd, GZIP]\n      stream_level: best\n      min_size: 0\n      types: [text/html]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := c.Routes[0].Compress
+	o, err := compressOptions(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := compress.Options{Codings: []string{"zstd", "gzip"}, StreamLevel: compress.Best, CachedLevel: compress.Default, MinSize: 1, Types: []string{"text/html"}}
+	if !reflect.DeepEqual(o, want) {
+		t.Errorf("got %+v; want %+v", o, want)
+	}
+	if _, err := compress.New(o); err != nil {
+		t.Errorf("compress.New: %v", err)
+	}
+	o.Codings[0] = "changed"
+	if rc.Encodings[0] != "zstd" {
+		t.Errorf("the options share the config's slice")
+	}
+	// The defaults convert too, to the package's own defaults.
+	d, err := Parse("t.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err = compressOptions(d.Routes[0].Compress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = compress.Options{Codings: compress.DefaultPreference, StreamLevel: compress.Fastest, CachedLevel: compress.Default, MinSize: compress.DefaultMinSize, Types: []string{}}
+	if !reflect.DeepEqual(o, want) {
+		t.Errorf("defaults: got %+v; want %+v", o, want)
+	}
+	if _, err := compressOptions(config.RouteCompress{StreamLevel: "fast", CachedLevel: "best"}); err == nil {
+		t.Errorf("Options with a bad level: got no error")
 	}
 }

@@ -1,0 +1,206 @@
+package app
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"gateway/config"
+)
+
+// These cases were package config's own (its TestParseErrors) until the
+// checks they exercise moved to the packages whose options they are;
+// they keep their inputs and their expected messages, file, line and
+// field, byte for byte, now through Parse and Check.
+
+type badCase struct {
+	name string
+	in   string
+	want []string // substrings of the error, each naming file:line: field
+	n    int      // exact number of problems, when not 0
+}
+
+var checkBadCases = []badCase{
+	{name: "duplicate routes", in: minimal + "    hosts: [a.com, B.com]\n    methods: [get]\n  - upstream: app\n    hosts: [b.com, a.com]\n    methods: [GET]\n",
+		want: []string{"t.yaml:10: routes[1]: same hosts, path and methods as routes[0] (line 7), so it can never match"}},
+	{name: "duplicate default routes", in: minimal + "  - upstream: app\n    path: /\n",
+		want: []string{"t.yaml:8: routes[1]: same hosts, path and methods as routes[0] (line 7)"}},
+	{name: "max_object_size over max_size", in: minimal + "cache:\n  max_size: 1MiB\n  max_object_size: 2MiB\n",
+		want: []string{"t.yaml:10: cache.max_object_size: 2MiB is larger than cache.max_size 1MiB (line 9); want at most the whole cache"}, n: 1},
+	{name: "max_object_size over default max_size", in: minimal + "cache:\n  max_object_size: 1GiB\n",
+		want: []string{"t.yaml:9: cache.max_object_size: 1GiB is larger than cache.max_size 256MiB (the default)"}, n: 1},
+	{name: "max_size zero with a caching route", in: minimal + "    cache: {enabled: true}\n  - upstream: app\n    path: /b\n    cache:\n      enabled: true\ncache:\n  max_size: 0\n",
+		want: []string{"t.yaml:14: cache.max_size: must be positive when a route caches (routes[0].cache.enabled at line 8)"}, n: 1},
+	{name: "bad header name", in: minimal + "    cache:\n      key_headers:\n        - Accept-Language\n        - \"X User\"\n",
+		want: []string{`t.yaml:11: routes[0].cache.key_headers[1]: invalid header name "X User"`}, n: 1},
+	{name: "duplicate header name", in: minimal + "    cache:\n      key_headers: [Accept, x-a, X-B, ACCEPT]\n",
+		want: []string{`t.yaml:9: routes[0].cache.key_headers[3]: duplicate header "ACCEPT"`}, n: 1},
+	{name: "bad ignore params", in: minimal + "    cache:\n      ignore_params:\n        - utm_*\n        - a*b\n  - upstream: app\n    path: /b\n    cache:\n      ignore_params: [\"*\"]\n  - upstream: app\n    path: /c\n    cache:\n      ignore_params: [a, b, \"\"]\n",
+		want: []string{
+			`t.yaml:11: routes[0].cache.ignore_params[1]: ignored parameter "a*b": '*' is only allowed at the end`,
+			`t.yaml:15: routes[1].cache.ignore_params[0]: ignored parameter "*" would ignore the whole query`,
+			`t.yaml:19: routes[2].cache.ignore_params[2]: empty ignored parameter name`,
+		}, n: 3},
+	{name: "duplicate ignore param", in: minimal + "    cache:\n      ignore_params: [utm_*, gclid, fbclid, utm_*]\n",
+		want: []string{`t.yaml:9: routes[0].cache.ignore_params[3]: duplicate ignored parameter "utm_*"`}, n: 1},
+	{name: "bad cookie names", in: minimal + "    cache:\n      enabled: true\n      key_cookies: [session, \"a b\"]\n  - upstream: app\n    path: /b\n    cache:\n      key_cookies: [SID, sid]\n",
+		want: []string{
+			`t.yaml:10: routes[0].cache.key_cookies[1]: invalid cookie name "a b"`,
+			`t.yaml:14: routes[1].cache.key_cookies[1]: duplicate cookie "sid"`,
+		}, n: 2},
+	{name: "cache key lists each reported", in: minimal + "    cache:\n      ignore_params: [\"\"]\n      key_headers: [\"a:b\"]\n      key_cookies: [\"\"]\n",
+		want: []string{
+			"t.yaml:9: routes[0].cache.ignore_params[0]: empty ignored parameter name",
+			`t.yaml:10: routes[0].cache.key_headers[0]: invalid header name "a:b"`,
+			`t.yaml:11: routes[0].cache.key_cookies[0]: invalid cookie name ""`,
+		}, n: 3},
+	{name: "cache key from empty variable", in: minimal + "    cache:\n      key_headers: [\"${GATEWAY_TEST_SURELY_UNSET:-}\"]\n",
+		want: []string{`t.yaml:9: routes[0].cache.key_headers[0]: invalid header name ""`}, n: 1},
+	{name: "compress bad encodings", in: minimal + "    compress:\n      enabled: true\n      encodings:\n        - gzip\n        - deflate\n        - identity\n        - GZIP\n",
+		want: []string{
+			`t.yaml:12: routes[0].compress.encodings[1]: unknown coding "deflate" (want br, zstd or gzip)`,
+			`t.yaml:13: routes[0].compress.encodings[2]: identity is always available and is not offered (want br, zstd or gzip)`,
+			`t.yaml:14: routes[0].compress.encodings[3]: duplicate coding "GZIP"`,
+		}, n: 3},
+	{name: "compress bad levels", in: minimal + "    compress:\n      stream_level: fast\n      cached_level: 11\n",
+		want: []string{
+			`t.yaml:9: routes[0].compress.stream_level: invalid value "fast" (want fastest, default or best)`,
+			`t.yaml:10: routes[0].compress.cached_level: invalid value "11" (want fastest, default or best)`,
+		}, n: 2},
+	{name: "compress bad types", in: minimal + "    compress:\n      types: [text/*, \"*/*\", text, application/json, \"application/*json\", TEXT/*]\n  - upstream: app\n    path: /b\n    compress:\n      types:\n        - \"text/html; charset=utf-8\"\n",
+		want: []string{
+			`t.yaml:9: routes[0].compress.types[1]: type "*/*" would compress any type, images and archives too; list the types instead`,
+			`t.yaml:9: routes[0].compress.types[2]: invalid type "text" (want type/subtype, type/* or type/*+suffix, e.g. application/json, text/*, application/*+json)`,
+			`t.yaml:9: routes[0].compress.types[4]: invalid type "application/*json"`,
+			`t.yaml:9: routes[0].compress.types[5]: duplicate type "TEXT/*"`,
+			`t.yaml:14: routes[1].compress.types[0]: invalid type "text/html; charset=utf-8"`,
+		}, n: 5},
+	{name: "compress empty type from variable", in: minimal + "    compress:\n      types: [\"${GATEWAY_TEST_SURELY_UNSET:-}\"]\n",
+		want: []string{`t.yaml:9: routes[0].compress.types[0]: invalid type ""`}, n: 1},
+	{name: "batch bad values", in: minimal + `batch:
+  path: x
+  max_items: 0
+  concurrency: -1
+  max_body_size: 0
+  max_response_size: 0
+  inherit_headers: [Connection, "bad name", Accept-Encoding, X-Forwarded-For, Host, Cookie, cookie, Proxy-Authorization]
+`, want: []string{
+		`t.yaml:9: batch.path: "x" must start with "/"`,
+		`t.yaml:10: batch.max_items: 0: must be at least 1`,
+		`t.yaml:11: batch.concurrency: -1: must be at least 1`,
+		`t.yaml:12: batch.max_body_size: must be positive`,
+		`t.yaml:13: batch.max_response_size: must be positive`,
+		`t.yaml:14: batch.inherit_headers[0]: Connection is hop-by-hop and cannot be inherited`,
+		`t.yaml:14: batch.inherit_headers[1]: invalid header name "bad name"`,
+		`t.yaml:14: batch.inherit_headers[2]: Accept-Encoding is never sent on sub-requests`,
+		`t.yaml:14: batch.inherit_headers[3]: X-Forwarded-For is set by the gateway and cannot be inherited`,
+		`t.yaml:14: batch.inherit_headers[4]: Host is set by the gateway and cannot be inherited`,
+		`t.yaml:14: batch.inherit_headers[6]: duplicate header "cookie" (also batch.inherit_headers[5])`,
+		`t.yaml:14: batch.inherit_headers[7]: Proxy-Authorization is hop-by-hop`,
+	}, n: 12},
+	{name: "batch path not clean", in: minimal + "batch:\n  path: /a/../_batch/\n",
+		want: []string{`t.yaml:9: batch.path: "/a/../_batch/": want a clean path`}, n: 1},
+	{name: "batch path with braces", in: minimal + "batch:\n  path: /b/{x}\n",
+		want: []string{`t.yaml:9: batch.path: "/b/{x}": the batch path cannot hold "?", "#", "{" or "}"`}, n: 1},
+	{name: "composite empty", in: minimal + "    composite: {}\n",
+		want: []string{
+			"t.yaml:7: routes[0].upstream: a composite route has no upstream (its parts are requests to other routes)",
+			"t.yaml:8: routes[0].composite.parts: no parts (want at least one, e.g. - {key: profile, path: \"/users/{user}\"})",
+		}, n: 2},
+	{name: "composite problems", in: minimal + `  - path: /dash/{user}
+    upstream: app
+    strip_prefix: true
+    methods: [GET, post]
+    cache: {enabled: true}
+    composite:
+      on_error: ignore
+      parts:
+        - key: errors
+          path: /users/{user}
+        - key: a
+          path: /orders?user={usr}
+        - key: a
+          path: users/{user}
+        - key: b
+        - path: /x
+`, want: []string{
+		"t.yaml:9: routes[1].upstream: a composite route has no upstream",
+		"t.yaml:10: routes[1].strip_prefix: a composite route has no upstream to strip the prefix for",
+		"t.yaml:11: routes[1].methods[1]: POST: a composite route answers GET and HEAD only",
+		"t.yaml:12: routes[1].cache.enabled: a composite response is never stored; its parts are cached on their own routes",
+		`t.yaml:14: routes[1].composite.on_error: invalid value "ignore" (want fail or omit)`,
+		`t.yaml:16: routes[1].composite.parts[0].key: key "errors" is where failed parts are listed`,
+		`t.yaml:19: routes[1].composite.parts[1].path: "/orders?user={usr}": unknown parameter {usr} (the route's path has {user})`,
+		`t.yaml:20: routes[1].composite.parts[2].key: duplicate key "a" (also routes[1].composite.parts[1])`,
+		`t.yaml:21: routes[1].composite.parts[2].path: "users/{user}" must start with "/"`,
+		"t.yaml:22: routes[1].composite.parts[3].path: missing (want a path such as /users/{user})",
+		"t.yaml:23: routes[1].composite.parts[4].key: missing key",
+	}, n: 11},
+	{name: "composite path patterns", in: minimal + "  - path: /dash/{user}x\n    composite:\n      parts: [{key: a, path: /a}]\n  - path: /d/{a}/{a}\n    composite:\n      parts: [{key: a, path: \"/a/{b}\"}]\n",
+		want: []string{
+			`t.yaml:8: routes[1].path: "/dash/{user}x": segment "{user}x": a parameter is a whole segment {name}, name of letters, digits and _`,
+			`t.yaml:11: routes[2].path: "/d/{a}/{a}": parameter {a} used twice`,
+		}, n: 2},
+	{name: "composite shadows a route", in: minimal + "  - upstream: app\n    path: /dash\n  - path: /dash/{u}\n    composite:\n      parts: [{key: a, path: \"/a/{u}\"}]\n",
+		want: []string{"t.yaml:10: routes[2]: same hosts, path and methods as routes[1] (line 8), so it can never match"}, n: 1},
+	{name: "rate_limit bad burst and keys", in: minimal + "    rate_limit:\n      rate: 10/s\n      burst: 0\n      max_keys: 0\n",
+		want: []string{
+			`t.yaml:10: routes[0].rate_limit.burst: 0: must be at least 1`,
+			`t.yaml:11: routes[0].rate_limit.max_keys: 0: must be at least 1`,
+		}, n: 2},
+	{name: "rate_limit bad key", in: minimal + "    rate_limit:\n      rate: 10/s\n      key: cookie:session\n",
+		want: []string{`t.yaml:10: routes[0].rate_limit.key: invalid value "cookie:session" (want ip or header:NAME)`}, n: 1},
+	{name: "rate_limit bad header name", in: minimal + "    rate_limit:\n      rate: 10/s\n      key: \"header:X Key\"\n",
+		want: []string{`t.yaml:10: routes[0].rate_limit.key: invalid header name "X Key" in "header:X Key"`}, n: 1},
+	{name: "concurrency negative", in: minimal + "    concurrency:\n      max_in_flight: -1\n      queue: -2\n      queue_timeout: -1s\n",
+		want: []string{
+			`t.yaml:9: routes[0].concurrency.max_in_flight: -1: must not be negative`,
+			`t.yaml:10: routes[0].concurrency.queue: -2: must not be negative`,
+			`t.yaml:11: routes[0].concurrency.queue_timeout: invalid duration "-1s": must not be negative`,
+		}, n: 3},
+	{name: "concurrency queue without max", in: minimal + "    concurrency:\n      queue: 10\n",
+		want: []string{`t.yaml:9: routes[0].concurrency.queue: a queue needs max_in_flight`}, n: 1},
+	{name: "concurrency queue without timeout", in: minimal + "    concurrency:\n      max_in_flight: 5\n      queue: 10\n      queue_timeout: 0s\n",
+		want: []string{`t.yaml:11: routes[0].concurrency.queue_timeout: must be positive when queue is set`}, n: 1},
+}
+
+func TestCheckErrors(t *testing.T) {
+	for _, tc := range checkBadCases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("t.yaml", []byte(tc.in))
+			if err == nil {
+				t.Fatalf("got no error; want %q", tc.want)
+			}
+			if cfg != nil {
+				t.Errorf("got a config with the error; want nil")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got\n%v\nwant it to contain\n%s", err, w)
+				}
+			}
+			var es config.Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("got %T; want config.Errors", err)
+			}
+			if tc.n != 0 && len(es) != tc.n {
+				t.Errorf("got %d problems:\n%v\nwant %d", len(es), err, tc.n)
+			}
+			for i := 1; i < len(es); i++ {
+				if es[i].Line != 0 && es[i].Line < es[i-1].Line {
+					t.Errorf("got line %d after line %d; want problems sorted by line", es[i].Line, es[i-1].Line)
+				}
+			}
+			// Each case has a problem that only Check finds: config
+			// alone, which knows no package's options, misses it.
+			_, alone := config.Parse("t.yaml", []byte(tc.in))
+			missed := alone == nil
+			for _, w := range tc.want {
+				missed = missed || !strings.Contains(alone.Error(), w)
+			}
+			if !missed {
+				t.Errorf("config.Parse alone reports every problem; want one found by Check only")
+			}
+		})
+	}
+}
