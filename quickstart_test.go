@@ -15,7 +15,7 @@ import (
 	"testing"
 	"unicode"
 
-	"gateway/config"
+	"gateway/app"
 )
 
 // The README's quick start and the examples it points to are kept true
@@ -27,7 +27,7 @@ import (
 // point to is valid.
 func TestExampleConfigsLoad(t *testing.T) {
 	for _, f := range []string{"examples/minimal.yaml", "examples/site.yaml"} {
-		if _, err := config.Load(f); err != nil {
+		if _, err := app.Load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
