@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gateway/internal/httpmethod"
+	"gateway/internal/routes"
 	"gateway/limit"
 )
 
@@ -107,7 +108,7 @@ type route struct {
 	batchable    bool
 	handler      http.Handler // the proxy, wrapped in the route's middleware
 	unsafe       http.Handler // handler wrapped in OnUnsafe, or nil
-	id           int          // position in Options.Routes, from 1 (Observation.Route)
+	id           routes.ID    // routes.Of its index in Options.Routes (Observation.Route)
 }
 
 // New validates the options and builds the handler.
@@ -120,14 +121,14 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &Handler{trusted: o.TrustedProxies, via: newViaHops(o.Via), log: o.Logger}
 	var errs []error
-	var routes []*route
+	var rs []*route
 	for i, ro := range o.Routes {
 		r, err := h.newRoute(ro)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("proxy: route %d (%s): %w", i, ro.Name, err))
 			continue
 		}
-		routes = append(routes, r)
+		rs = append(rs, r)
 	}
 	if len(o.Routes) == 0 {
 		errs = append(errs, errors.New("proxy: no routes"))
@@ -135,12 +136,24 @@ func New(o Options) (*Handler, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	for i, r := range routes {
-		r.id = i + 1
+	for i, r := range rs {
+		r.id = routes.Of(i)
 	}
-	h.router = newRouter(routes)
-	h.routes = routes
+	h.router = newRouter(rs)
+	h.routes = rs
 	return h, nil
+}
+
+// RouteTable is the table of the handler's routes, with the batching
+// endpoint's ID when batch is set, for the observers that name and count
+// what Observation.Route reports (see package routes). Build it once per
+// handler and give the same table to each.
+func (h *Handler) RouteTable(batch bool) *routes.Table {
+	names := make([]string, len(h.routes))
+	for i, r := range h.routes {
+		names[i] = r.name
+	}
+	return routes.New(names, batch)
 }
 
 func (h *Handler) newRoute(o RouteOptions) (*route, error) {
