@@ -40,6 +40,7 @@ type handler struct {
 	rt   *Route
 	c    *Cache
 	next http.Handler
+	arm  DeadlineArmer // next's, or nil: the route has no deadline to arm
 }
 
 var keyBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
@@ -117,10 +118,10 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now
 		return
 	}
 	lk.primary = strings.Clone(lk.primary)
-	if t := h.rt.o.Timeout; t > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), t)
+	if h.arm != nil {
+		var cancel context.CancelFunc
+		r, cancel = h.arm.ArmDeadline(r)
 		defer cancel()
-		r = r.WithContext(ctx)
 	}
 	if h.passes(r, &lk, now) {
 		h.rt.stats.passes.Add(1)
