@@ -17,7 +17,6 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/sync/singleflight"
 
-	"gateway/compress"
 	"gateway/internal/httpmethod"
 )
 
@@ -302,11 +301,12 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 			}
 		}
 	}
-	if len(e.Header["Content-Encoding"]) == 0 || enc == nil {
-		// Final bytes: the streaming compressor, when there is one in
-		// front, must not touch them. A body stored encoded is left to
-		// it, to decode for a client that does not accept the coding.
-		compress.Skip(w)
+	if len(e.Header["Content-Encoding"]) == 0 && enc != nil {
+		// Final bytes: the route's streaming compressor must not touch
+		// them. A body stored encoded is left to it, to decode for a
+		// client that does not accept the coding. (Without a compressor
+		// there is none in front to tell.)
+		enc.PassThrough(hdr)
 	}
 	if e.Status == http.StatusOK && hasPreconditions(r.Header) {
 		switch {
