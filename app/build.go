@@ -229,7 +229,6 @@ func cacheRoute(c *cache.Cache, r config.Route, trusted []netip.Prefix, comp *co
 		StaleIfError:         rc.StaleIfError.D(),
 		HitForPass:           rc.HitForPass.D(),
 		LockTimeout:          rc.LockTimeout.D(),
-		Timeout:              r.Timeout.D(),
 		TrustedPeer:          func(req *http.Request) bool { return proxy.TrustsPeer(trusted, req.RemoteAddr) },
 		Compress:             cacheEncoder(comp),
 	})

@@ -23,10 +23,9 @@ type observability struct {
 // Server-Timing.
 func (a *App) observeRoot(g *generation, res *resources, root http.Handler, h *proxy.Handler, trusted []netip.Prefix) (http.Handler, error) {
 	cfg := g.cfg
-	routes := make([]string, len(cfg.Routes))
-	for i, r := range cfg.Routes {
-		routes[i] = r.Name
-	}
+	// One table for the access log and the metrics, so that both name
+	// and count the route the proxy reports by the same IDs.
+	routes := h.RouteTable(cfg.Batch.Enabled)
 	o := observe.Options{
 		ServerTiming:   cfg.ServerTiming,
 		TrustedProxies: trusted,
@@ -47,7 +46,6 @@ func (a *App) observeRoot(g *generation, res *resources, root http.Handler, h *p
 		}
 		mg := res.metrics.NewGen(metrics.GenOptions{
 			Routes:      routes,
-			Batch:       o.BatchPath != "", // so both count the endpoint at the same index
 			Upstreams:   ups,
 			Compressors: g.compressors,
 			WebSocket:   h.WebSocketStats,

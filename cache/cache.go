@@ -179,12 +179,6 @@ type RouteOptions struct {
 	// fetch of the same key; then it goes to the origin itself. 0 means
 	// five seconds.
 	LockTimeout time.Duration
-	// Timeout is the route's deadline (0: none). The proxy arms it only
-	// for requests that go past the cache; the cache arms it itself as
-	// soon as a request cannot be answered from what is stored, so that
-	// waiting on another request's fetch and going to the origin after
-	// it share one deadline, as the client's whole wait.
-	Timeout time.Duration
 	// Compress, when the route compresses, encodes stored entries: each
 	// encoding a client asks for is made once and kept with the entry.
 	Compress Encoder
@@ -244,9 +238,26 @@ func (c *Cache) Route(o RouteOptions) (*Route, error) {
 	return r, nil
 }
 
-// Wrap returns next with this route's caching in front of it.
+// Wrap returns next with this route's caching in front of it. When next
+// arms the route's deadline (a DeadlineArmer: the proxy's handler for a
+// route with a timeout), the cache has it armed as soon as a request
+// cannot be answered from what is stored, so that waiting on another
+// request's fetch and going to the origin after it share one deadline,
+// the client's whole wait; next then arms no second one. A hit arms
+// none.
 func (rt *Route) Wrap(next http.Handler) http.Handler {
-	return &handler{rt: rt, c: rt.c, next: next}
+	h := &handler{rt: rt, c: rt.c, next: next}
+	h.arm, _ = next.(DeadlineArmer)
+	return h
+}
+
+// DeadlineArmer is implemented by a handler that bounds the requests it
+// serves by a deadline: ArmDeadline returns r with that deadline armed
+// (or r as it is, when its context ends no later already) and the
+// function that releases its timer. Serving a request it armed arms no
+// second deadline.
+type DeadlineArmer interface {
+	ArmDeadline(r *http.Request) (*http.Request, context.CancelFunc)
 }
 
 // RouteStats are one route's counters.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,9 +152,10 @@ func (u unwrapWriter) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 
 // TestCompressedHitThroughWrapper: with another middleware's writer
 // between the compressor and the cache, an encoded hit is still sent as
-// stored, gzip once. (The cache reaches the compressor's writer through
-// Unwrap, TestFindSkipper; were it not found, the compressor would pass
-// the encoded body on by its own rule, so this checks the outcome.)
+// stored, gzip once. (The cache marks it final with the compressor it was
+// given, Encoder.PassThrough, which needs no writer of the compressor's;
+// had the mark not reached it, the compressor would pass the encoded body
+// on by its own rule, so TestIdentityHitThroughWrapper checks the mark.)
 func TestCompressedHitThroughWrapper(t *testing.T) {
 	comp := newCompressor(t)
 	between := func(next http.Handler) http.Handler {
@@ -531,5 +533,60 @@ func TestIfNoneMatchCodingOnHit(t *testing.T) {
 	}
 	if n := g.origin.count("/doc"); n != 1 {
 		t.Errorf("origin requests %d; want 1", n)
+	}
+}
+
+// markWriter is a middleware's writer between the compressor and the
+// cache that notes whether the response it passes on is marked to pass
+// the compressor untouched (compress.Compressor.PassThrough).
+type markWriter struct {
+	http.ResponseWriter
+	marked *atomic.Bool
+}
+
+func (m markWriter) WriteHeader(code int) {
+	for k := range m.Header() {
+		if strings.Contains(k, "pass-through") {
+			m.marked.Store(true)
+		}
+	}
+	m.ResponseWriter.WriteHeader(code)
+}
+
+func (m markWriter) Write(p []byte) (int, error) { return m.ResponseWriter.Write(p) }
+
+// TestIdentityHitThroughWrapper: the cache tells the route's compressor
+// that a hit's bytes are final through the compressor it was given
+// (RouteOptions.Compress), not through the compressor's writer, so a
+// middleware's writer in between cannot hide it: the mark crosses that
+// writer, and the compressor takes it off before the client sees it.
+func TestIdentityHitThroughWrapper(t *testing.T) {
+	comp := newCompressor(t)
+	var marked atomic.Bool
+	between := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(markWriter{w, &marked}, r)
+		})
+	}
+	g := newGateway(t, gwConfig{compress: comp, between: between})
+	doc := serveJSONDoc(g)
+	g.get(t, "/doc") // the miss
+	if marked.Load() {
+		t.Error("miss: marked final; the compressor must handle what streams from the origin")
+	}
+	for _, ae := range []string{"", "gzip"} {
+		marked.Store(false)
+		hit := g.get(t, "/doc", "Accept-Encoding", ae)
+		if !marked.Load() {
+			t.Errorf("hit (Accept-Encoding %q): not marked final on its way to the compressor", ae)
+		}
+		for k := range hit.header {
+			if strings.Contains(k, "pass-through") {
+				t.Errorf("hit (Accept-Encoding %q): the mark reached the client: %q", ae, k)
+			}
+		}
+		if ae == "" && (hit.body != doc || hit.header.Get("Content-Encoding") != "") {
+			t.Errorf("identity hit: CE %q, body ok %v", hit.header.Get("Content-Encoding"), hit.body == doc)
+		}
 	}
 }

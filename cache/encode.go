@@ -23,6 +23,10 @@ type Encoder interface {
 	Encode(dst []byte, coding string, src []byte) ([]byte, error)
 	// ETag is the validator of the body encoded with coding.
 	ETag(etag, coding string) string
+	// PassThrough marks a response header so that the route's
+	// compression stage passes the response on as written: the cache's
+	// bytes are final.
+	PassThrough(h http.Header)
 }
 
 // The codings an entry may keep an encoded form of.

@@ -17,7 +17,6 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/sync/singleflight"
 
-	"gateway/compress"
 	"gateway/internal/httpmethod"
 )
 
@@ -40,6 +39,7 @@ type handler struct {
 	rt   *Route
 	c    *Cache
 	next http.Handler
+	arm  DeadlineArmer // next's, or nil: the route has no deadline to arm
 }
 
 var keyBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
@@ -117,10 +117,10 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now
 		return
 	}
 	lk.primary = strings.Clone(lk.primary)
-	if t := h.rt.o.Timeout; t > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), t)
+	if h.arm != nil {
+		var cancel context.CancelFunc
+		r, cancel = h.arm.ArmDeadline(r)
 		defer cancel()
-		r = r.WithContext(ctx)
 	}
 	if h.passes(r, &lk, now) {
 		h.rt.stats.passes.Add(1)
@@ -301,11 +301,12 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 			}
 		}
 	}
-	if len(e.Header["Content-Encoding"]) == 0 || enc == nil {
-		// Final bytes: the streaming compressor, when there is one in
-		// front, must not touch them. A body stored encoded is left to
-		// it, to decode for a client that does not accept the coding.
-		compress.Skip(w)
+	if len(e.Header["Content-Encoding"]) == 0 && enc != nil {
+		// Final bytes: the route's streaming compressor must not touch
+		// them. A body stored encoded is left to it, to decode for a
+		// client that does not accept the coding. (Without a compressor
+		// there is none in front to tell.)
+		enc.PassThrough(hdr)
 	}
 	if e.Status == http.StatusOK && hasPreconditions(r.Header) {
 		switch {

@@ -416,7 +416,6 @@ func newGateway(t testing.TB, cfg gwConfig) *gateway {
 	if ro.Name == "" {
 		ro.Name = "r"
 	}
-	ro.Timeout = cfg.timeout
 	mws := []proxy.Middleware{g.enter}
 	if cfg.compress != nil {
 		ro.Compress = testEncoder{cfg.compress}

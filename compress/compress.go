@@ -365,28 +365,22 @@ func SetEncoding(h http.Header, coding string) {
 }
 
 // Skipper is implemented by the ResponseWriter that Wrap passes down.
-// A handler inside the middleware calls SkipCompression, before it
-// writes the header, to have its response passed through as written,
-// for instance a cache serving an object it stored encoded already.
+// A handler given that writer calls SkipCompression, before it writes
+// the header, to have its response passed through as written.
 type Skipper interface{ SkipCompression() }
 
-// Skip finds a Skipper in w or in the writers it wraps (through
-// Unwrap() http.ResponseWriter, as http.ResponseController does) and
-// calls it. It reports whether there was one.
-func Skip(w http.ResponseWriter) bool {
-	for w != nil {
-		if s, ok := w.(Skipper); ok {
-			s.SkipCompression()
-			return true
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return false
-		}
-		w = u.Unwrap()
-	}
-	return false
-}
+// PassThrough marks the response whose header is h to be passed through
+// Wrap as written, like SkipCompression, for a handler that holds the
+// route's Compressor rather than its writer: a cache serving bytes that
+// are final (an object it stored, or encoded, itself), whatever writers
+// other middleware put between it and Wrap. The mark travels with the
+// header, which every writer passes on, and must be set before the
+// header is written; Wrap removes it. It is not a valid field name, so it
+// is never sent should no Wrap be in front.
+func (c *Compressor) PassThrough(h http.Header) { h[passThroughKey] = nil }
+
+// passThroughKey is PassThrough's mark in a response header.
+const passThroughKey = "\x00pass-through"
 
 // CodingStats counts the work done for one coding. Responses counts
 // bodies encoded (streamed responses and Encode calls) or, for

@@ -22,5 +22,5 @@
 // cache uses the same policy through [Compressor.Eligible],
 // [Compressor.Choose], [Compressor.Encode], [ETag] and [SetEncoding] to
 // store objects encoded once and serve them, telling the middleware to
-// keep out of the way with [Skipper].
+// keep out of the way with [Compressor.PassThrough].
 package compress

@@ -17,7 +17,8 @@ import (
 // Wrap returns the streaming compression middleware around next. It
 // decides per response, when the handler writes the header:
 //
-//  1. A handler that called SkipCompression (see Skipper), a 101
+//  1. A handler that called SkipCompression (see Skipper) or marked its
+//     header with PassThrough, a 101
 //     Switching Protocols (upgrades, then Hijack), a hijacked
 //     connection and a request with Cache-Control: no-transform pass
 //     through untouched; so do 1xx informational responses, which
@@ -193,6 +194,10 @@ func (w *writer) WriteHeader(code int) {
 func (w *writer) decide(code int) {
 	w.mode = modePass
 	h := w.rw.Header()
+	if _, ok := h[passThroughKey]; ok {
+		delete(h, passThroughKey)
+		w.skip = true
+	}
 	switch {
 	case w.skip || code == http.StatusSwitchingProtocols || w.req.Method == http.MethodConnect || hasNoTransform(w.req.Header):
 		// A request's no-transform asks intermediaries not to change

@@ -43,16 +43,18 @@ import (
 
 	"gateway/cache"
 	"gateway/compress"
+	"gateway/internal/routes"
 	"gateway/proxy"
 	"gateway/proxy/balance"
 )
 
-// Labels for requests that no configured route took.
+// Labels for requests that no configured route took: the names of
+// routes.None and of the batching endpoint's ID.
 const (
 	// NoRoute labels requests that matched no route (404, 405).
-	NoRoute = "(none)"
+	NoRoute = routes.NoneName
 	// BatchRoute labels the batching endpoint's requests.
-	BatchRoute = "(batch)"
+	BatchRoute = routes.BatchName
 )
 
 // Metrics holds the registry and everything that must outlive a config
@@ -152,12 +154,10 @@ func (m *Metrics) SetCache(c *cache.Cache) { m.cache.Store(c) }
 
 // GenOptions describe what one config generation measures.
 type GenOptions struct {
-	// Routes are the route names in the order of proxy.Options.Routes,
-	// so that an Observation's Route indexes them.
-	Routes []string
-	// Batch: the batching endpoint is served; its requests are counted
-	// as route BatchRoute, at index len(Routes)+1.
-	Batch bool
+	// Routes is the generation's route table (proxy.Handler.RouteTable),
+	// the one its observer names routes by: requests are counted by its
+	// IDs, under its names. nil counts every request as NoRoute.
+	Routes *routes.Table
 	// Upstreams are measured: latency, errors, retries, targets.
 	Upstreams []*proxy.Upstream
 	// Compressors by route name; their counters are summed by coding.
@@ -174,7 +174,7 @@ type GenOptions struct {
 // counters, and the sources read at scrape time once it is activated.
 type Gen struct {
 	m      *Metrics
-	routes []*routeMetrics // NoRoute, the routes, BatchRoute
+	routes []*routeMetrics // by routes.ID
 	o      GenOptions
 	state  genState // guarded by m.mu
 }
@@ -193,12 +193,8 @@ const (
 // build fails is never seen.
 func (m *Metrics) NewGen(o GenOptions) *Gen {
 	g := &Gen{m: m, o: o}
-	names := append([]string{NoRoute}, o.Routes...)
-	if o.Batch {
-		names = append(names, BatchRoute)
-	}
 	m.mu.Lock()
-	for _, name := range names {
+	for _, name := range o.Routes.Names() {
 		// By name, across generations too: a route that keeps its name
 		// keeps counting in the same cells, and routes of the same name
 		// share their series.
@@ -257,12 +253,12 @@ func (g *Gen) Retire() {
 }
 
 // Request counts one answered request and observes its duration. route
-// is an Observation's Route (0: none, 1 to len(GenOptions.Routes) the
-// routes), or len(GenOptions.Routes)+1 for the batching endpoint. It
-// takes no lock, looks up no map and does not allocate.
-func (g *Gen) Request(route int, method string, status int, outcome cache.Outcome, d time.Duration) {
-	if route < 0 || route >= len(g.routes) {
-		route = 0
+// is its ID in GenOptions.Routes: an Observation's Route, or the
+// batching endpoint's; one the table does not hold counts as
+// routes.None. It takes no lock, looks up no map and does not allocate.
+func (g *Gen) Request(route routes.ID, method string, status int, outcome cache.Outcome, d time.Duration) {
+	if route < 0 || int(route) >= len(g.routes) {
+		route = routes.None
 	}
 	rm := g.routes[route]
 	class := status/100 - 1

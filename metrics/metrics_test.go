@@ -15,6 +15,7 @@ import (
 
 	"gateway/cache"
 	"gateway/compress"
+	"gateway/internal/routes"
 	"gateway/proxy"
 )
 
@@ -54,7 +55,7 @@ func series(t *testing.T, m *Metrics) map[string]float64 {
 // counted nothing make no series, and the histograms count per route.
 func TestRequest(t *testing.T) {
 	m := New("v1.2.3")
-	g := m.NewGen(GenOptions{Routes: []string{"api", "static"}, Batch: true})
+	g := m.NewGen(GenOptions{Routes: routes.New([]string{"api", "static"}, true)})
 	g.Activate()
 	g.Request(1, "GET", 200, cache.OutcomeHit, time.Millisecond)
 	g.Request(1, "GET", 204, cache.OutcomeHit, 3*time.Millisecond)
@@ -101,8 +102,8 @@ func TestRequest(t *testing.T) {
 // the registry never collects one twice.
 func TestRouteNamesRepeat(t *testing.T) {
 	m := New("")
-	g := m.NewGen(GenOptions{Routes: []string{"api", "api", "(none)"}})
-	for route := range 4 {
+	g := m.NewGen(GenOptions{Routes: routes.New([]string{"api", "api", "(none)"}, false)})
+	for route := range routes.ID(4) {
 		g.Request(route, "GET", 200, cache.OutcomeNone, time.Millisecond)
 	}
 	got := series(t, m)
@@ -117,7 +118,7 @@ func TestRouteNamesRepeat(t *testing.T) {
 // TestHandler: the exposition format over HTTP.
 func TestHandler(t *testing.T) {
 	m := New("")
-	m.NewGen(GenOptions{Routes: []string{"api"}}).Request(1, "GET", 200, cache.OutcomeNone, time.Millisecond)
+	m.NewGen(GenOptions{Routes: routes.New([]string{"api"}, false)}).Request(1, "GET", 200, cache.OutcomeNone, time.Millisecond)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	b := rec.Body.String()
@@ -141,7 +142,7 @@ func TestHandler(t *testing.T) {
 // BenchmarkRequest is the per-request cost of the metrics: one counter
 // add and one histogram observation, from all CPUs at once.
 func BenchmarkRequest(b *testing.B) {
-	g := New("").NewGen(GenOptions{Routes: []string{"api"}})
+	g := New("").NewGen(GenOptions{Routes: routes.New([]string{"api"}, false)})
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -203,18 +204,18 @@ func TestRequestsSurviveGenerations(t *testing.T) {
 		oldDur  = "gateway_request_duration_seconds_count{route=old}"
 		noRoute = "gateway_request_duration_seconds_count{route=(none)}"
 	)
-	count := func(g *Gen, route, n int) {
+	count := func(g *Gen, route routes.ID, n int) {
 		for range n {
 			g.Request(route, "GET", 200, cache.OutcomeNone, time.Millisecond)
 		}
 	}
-	g1 := m.NewGen(GenOptions{Routes: []string{"api", "old"}})
+	g1 := m.NewGen(GenOptions{Routes: routes.New([]string{"api", "old"}, false)})
 	g1.Activate()
 	count(g1, 1, 3)
 	count(g1, 2, 1)
 	expect(t, s.scrape(), map[string]float64{api: 3, apiDur: 3, old: 1, oldDur: 1, added: -1, noRoute: 0})
 
-	g2 := m.NewGen(GenOptions{Routes: []string{"new", "api"}})
+	g2 := m.NewGen(GenOptions{Routes: routes.New([]string{"new", "api"}, false)})
 	expect(t, s.scrape(), map[string]float64{api: 3, added: -1})
 	g2.Activate()
 	count(g1, 1, 2) // draining
@@ -303,7 +304,7 @@ func TestGenCountersSurviveRetire(t *testing.T) {
 			t.Fatal(err)
 		}
 		return m.NewGen(GenOptions{
-			Routes:      []string{"api"},
+			Routes:      routes.New([]string{"api"}, false),
 			Upstreams:   []*proxy.Upstream{u},
 			Compressors: map[string]*compress.Compressor{"api": c},
 			WebSocket:   func() map[string]proxy.WSStats { return map[string]proxy.WSStats{"ws": ws} },
@@ -373,7 +374,7 @@ func TestGenNotActivated(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := m.NewGen(GenOptions{
-		Routes:      []string{"api"},
+		Routes:      routes.New([]string{"api"}, false),
 		Upstreams:   []*proxy.Upstream{u},
 		Compressors: map[string]*compress.Compressor{"api": c},
 		WebSocket:   func() map[string]proxy.WSStats { return map[string]proxy.WSStats{"api": {Open: 1}} },

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"gateway/internal/routes"
 	"gateway/metrics"
 	"gateway/proxy"
 )
@@ -49,7 +50,7 @@ func wrapCases(next http.Handler, m *metrics.Gen) []struct {
 	h    http.Handler
 } {
 	out := NewOutput(io.Discard, nil)
-	routes := []string{"api"}
+	routes := routes.New([]string{"api"}, false)
 	return []struct {
 		name string
 		h    http.Handler
@@ -65,7 +66,7 @@ func wrapCases(next http.Handler, m *metrics.Gen) []struct {
 // BenchmarkWrap is the wrapper's own cost per request, around a handler
 // that does nearly nothing.
 func BenchmarkWrap(b *testing.B) {
-	m := metrics.New("").NewGen(metrics.GenOptions{Routes: []string{"api"}})
+	m := metrics.New("").NewGen(metrics.GenOptions{Routes: routes.New([]string{"api"}, false)})
 	for _, c := range wrapCases(stub, m) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -106,9 +107,9 @@ func BenchmarkWrapProxy(b *testing.B) {
 	defer plainU.Close()
 	obsU, observed := newProxy()
 	defer obsU.Close()
-	m := metrics.New("").NewGen(metrics.GenOptions{Routes: []string{"api"}, Upstreams: []*proxy.Upstream{obsU}})
+	m := metrics.New("").NewGen(metrics.GenOptions{Routes: routes.New([]string{"api"}, false), Upstreams: []*proxy.Upstream{obsU}})
 	cases := wrapCases(observed, m)
-	cases[0].h, cases[1].h = plain, Wrap(plain, Options{Routes: []string{"api"}})
+	cases[0].h, cases[1].h = plain, Wrap(plain, Options{Routes: routes.New([]string{"api"}, false)})
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

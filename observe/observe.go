@@ -40,6 +40,7 @@ import (
 
 	"gateway/batch"
 	"gateway/cache"
+	"gateway/internal/routes"
 	"gateway/metrics"
 	"gateway/proxy"
 )
@@ -57,10 +58,12 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Request-Id is kept and whose
 	// X-Forwarded-For names the client in the log.
 	TrustedProxies []netip.Prefix
-	// Routes are the route names in the order of proxy.Options.Routes.
-	Routes []string
+	// Routes is the generation's route table (proxy.Handler.RouteTable),
+	// which names the route an Observation reports; Metrics must count
+	// by the same table.
+	Routes *routes.Table
 	// BatchPath is the batching endpoint's path, when it is enabled;
-	// Metrics must then have been made with GenOptions.Batch.
+	// Routes must then have its Batch ID.
 	BatchPath string
 	// CacheName is the cache's name in Cache-Status; "" is the default.
 	CacheName string
@@ -75,19 +78,16 @@ const maxIDLen = 128
 type handler struct {
 	next     http.Handler
 	o        Options
-	observed bool // someone reads the Observation
-	routes   []string
+	observed bool      // someone reads the Observation
+	batch    routes.ID // the batching endpoint's, routes.None when off
 }
 
 // Wrap returns next behind request ids, the access log, metrics and
 // Server-Timing as o asks.
 func Wrap(next http.Handler, o Options) http.Handler {
 	h := &handler{next: next, o: o, observed: o.Log != nil || o.Metrics != nil || o.ServerTiming}
-	// The same names, in the same order, as metrics.GenOptions counts
-	// them: NoRoute, the routes, then BatchRoute only when batching is on.
-	h.routes = append([]string{metrics.NoRoute}, o.Routes...)
 	if o.BatchPath != "" {
-		h.routes = append(h.routes, metrics.BatchRoute)
+		h.batch, _ = o.Routes.Batch()
 	}
 	return h
 }
@@ -251,8 +251,8 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 	d := end.Sub(s.start)
 	h := s.h
 	route := s.obs.Route
-	if route == 0 && h.o.BatchPath != "" && batch.IsPath(reqPath, h.o.BatchPath) {
-		route = len(h.routes) - 1
+	if route == routes.None && h.batch != routes.None && batch.IsPath(reqPath, h.o.BatchPath) {
+		route = h.batch
 	}
 	status := s.status
 	if status == 0 {
@@ -273,7 +273,7 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 	if jh, ok := h.o.Log.(*jsonHandler); ok && len(jh.prefix) == 0 && jh.groups == 0 {
 		l := accessLine{
 			id: s.idv[0], client: h.client(r), method: r.Method, host: r.Host, path: reqPath,
-			proto: r.Proto, route: h.routes[route], status: status, bytes: s.bytes, duration: d,
+			proto: r.Proto, route: h.o.Routes.Name(route), status: status, bytes: s.bytes, duration: d,
 			cache: outcome.String(), encoding: headerValue(hdr, "Content-Encoding"), aborted: aborted,
 		}
 		l.upstream, l.target, l.upstreamDur, l.hasUpstream = s.obs.Upstream()
@@ -288,7 +288,7 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 		slog.String("host", r.Host),
 		slog.String("path", reqPath),
 		slog.String("proto", r.Proto),
-		slog.String("route", h.routes[route]),
+		slog.String("route", h.o.Routes.Name(route)),
 		slog.Int("status", status),
 		slog.Int64("bytes", s.bytes),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"gateway/internal/routes"
 	"gateway/proxy"
 )
 
@@ -94,7 +95,7 @@ func gateway(t *testing.T, up http.HandlerFunc, o Options) (gw, upURL string, go
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Routes = []string{"api"}
+	o.Routes = h.RouteTable(false)
 	gs := httptest.NewServer(Wrap(h, o))
 	t.Cleanup(gs.Close)
 	return gs.URL, us.URL, got
@@ -339,7 +340,7 @@ func TestUpstreamFailureLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs syncBuffer
-	gs := httptest.NewServer(Wrap(h, Options{Log: NewHandler("json", &logs), Routes: []string{"dead", "slow"}}))
+	gs := httptest.NewServer(Wrap(h, Options{Log: NewHandler("json", &logs), Routes: h.RouteTable(false)}))
 	defer gs.Close()
 	resp, _ := do(t, mustReq(t, "GET", gs.URL+"/dead/x"))
 	if resp.StatusCode != http.StatusBadGateway {
@@ -529,7 +530,7 @@ func TestBatchRoute(t *testing.T) {
 		{"", "/_batch", "(none)"},
 	} {
 		var logs syncBuffer
-		h := Wrap(next, Options{Log: NewHandler("json", &logs), Routes: []string{"r"}, BatchPath: tc.batchPath})
+		h := Wrap(next, Options{Log: NewHandler("json", &logs), Routes: routes.New([]string{"r"}, tc.batchPath != ""), BatchPath: tc.batchPath})
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, tc.path, nil))
 		lines := logs.lines(t)
 		if len(lines) != 1 || lines[0]["route"] != tc.want {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gateway/internal/httpmethod"
+	"gateway/internal/routes"
 	"gateway/limit"
 )
 
@@ -107,7 +108,7 @@ type route struct {
 	batchable    bool
 	handler      http.Handler // the proxy, wrapped in the route's middleware
 	unsafe       http.Handler // handler wrapped in OnUnsafe, or nil
-	id           int          // position in Options.Routes, from 1 (Observation.Route)
+	id           routes.ID    // routes.Of its index in Options.Routes (Observation.Route)
 }
 
 // New validates the options and builds the handler.
@@ -120,14 +121,14 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &Handler{trusted: o.TrustedProxies, via: newViaHops(o.Via), log: o.Logger}
 	var errs []error
-	var routes []*route
+	var rs []*route
 	for i, ro := range o.Routes {
 		r, err := h.newRoute(ro)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("proxy: route %d (%s): %w", i, ro.Name, err))
 			continue
 		}
-		routes = append(routes, r)
+		rs = append(rs, r)
 	}
 	if len(o.Routes) == 0 {
 		errs = append(errs, errors.New("proxy: no routes"))
@@ -135,12 +136,24 @@ func New(o Options) (*Handler, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	for i, r := range routes {
-		r.id = i + 1
+	for i, r := range rs {
+		r.id = routes.Of(i)
 	}
-	h.router = newRouter(routes)
-	h.routes = routes
+	h.router = newRouter(rs)
+	h.routes = rs
 	return h, nil
+}
+
+// RouteTable is the table of the handler's routes, with the batching
+// endpoint's ID when batch is set, for the observers that name and count
+// what Observation.Route reports (see package routes). Build it once per
+// handler and give the same table to each.
+func (h *Handler) RouteTable(batch bool) *routes.Table {
+	names := make([]string, len(h.routes))
+	for i, r := range h.routes {
+		names[i] = r.name
+	}
+	return routes.New(names, batch)
 }
 
 func (h *Handler) newRoute(o RouteOptions) (*route, error) {
@@ -215,11 +228,10 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 		// A stage in front (the cache) answers many requests itself, and
 		// a deadline does nothing for those but cost a timer and a
 		// context each: it is armed for the requests that go on toward
-		// the upstream, the exchange it bounds. The cache arms the same
-		// deadline itself as soon as it forwards a request, so that its
-		// wait on another request's fetch counts too (cache.RouteOptions
-		// Timeout); here it is then already set and not extended.
-		next = withTimeout(next, r.timeout)
+		// the upstream, the exchange it bounds. The innermost middleware
+		// (the cache) may arm it earlier through the same handler; see
+		// deadline.
+		next = &deadline{next: next, d: r.timeout}
 		r.innerTimeout = true
 	}
 	for i := len(o.Middleware) - 1; i >= 0; i-- {
@@ -367,26 +379,50 @@ func withoutConnectionFields(r *http.Request) *http.Request {
 	return r
 }
 
-// withTimeout bounds each request through h by d, except an upgrade,
-// whose tunnel outlives the exchange (as in ServeHTTP), and one whose
-// context ends no later already.
-func withTimeout(h http.Handler, d time.Duration) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isUpgradeRequest(r) {
-			h.ServeHTTP(w, r)
-			return
-		}
-		// The cache arms the same deadline on what it forwards: a
-		// second context and copy of the request would change nothing.
-		if dl, ok := r.Context().Deadline(); ok && time.Until(dl) <= d {
-			h.ServeHTTP(w, r)
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		defer cancel()
-		h.ServeHTTP(w, r.WithContext(ctx))
-	})
+// deadline is the route's deadline armed inside its middleware, in
+// front of the proxy: it bounds each request through next by d, except
+// an upgrade, whose tunnel outlives the exchange (as in ServeHTTP).
+//
+// It is also the one way the middleware arms that deadline earlier: the
+// cache, which it wraps, calls ArmDeadline as soon as a request cannot
+// be answered from what is stored (cache.DeadlineArmer), so that its wait
+// on another request's fetch counts too. ServeHTTP then finds the
+// deadline armed and arms no second one.
+type deadline struct {
+	next http.Handler
+	d    time.Duration
 }
+
+func (dl *deadline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, cancel := dl.ArmDeadline(r)
+	defer cancel()
+	dl.next.ServeHTTP(w, r)
+}
+
+// ArmDeadline returns r bounded by the route's deadline and the function
+// that releases its timer. r is returned as it is, with a no-op release,
+// for an upgrade and when its context already ends no later: the
+// deadline is armed (by an earlier ArmDeadline), or the client's own
+// ends first.
+func (dl *deadline) ArmDeadline(r *http.Request) (*http.Request, context.CancelFunc) {
+	if isUpgradeRequest(r) {
+		return r, noCancel
+	}
+	if end, ok := r.Context().Deadline(); ok && time.Until(end) <= dl.d {
+		return r, noCancel
+	}
+	if testHookArmDeadline != nil {
+		testHookArmDeadline()
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), dl.d)
+	return r.WithContext(ctx), cancel
+}
+
+func noCancel() {}
+
+// testHookArmDeadline, when set, is called for each route deadline
+// ArmDeadline arms.
+var testHookArmDeadline func()
 
 // rewrite shapes the outbound request. ReverseProxy has already removed
 // hop-by-hop and X-Forwarded-* headers from it.

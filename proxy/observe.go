@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"gateway/internal/routes"
 	"gateway/proxy/balance"
 )
 
@@ -20,9 +21,10 @@ import (
 // another writer (batch items, composite parts, which run in-process)
 // leave it alone, so the outer request is described, not its parts.
 type Observation struct {
-	// Route is the position, from 1, in Options.Routes of the route
-	// that took the request; 0 when none matched.
-	Route int
+	// Route is the ID of the route that took the request (routes.Of
+	// its index in Options.Routes), routes.None when none did; the
+	// Handler's RouteTable names it.
+	Route routes.ID
 	// The upstream's fields are written by whichever goroutine runs
 	// the upstream exchange: a request collapsed with others by the
 	// cache may have its fetch run after the client was answered, so

@@ -12,6 +12,8 @@ import (
 	"os"
 	"syscall"
 	"testing"
+
+	"gateway/internal/routes"
 )
 
 // TestErrorKind: upstream failures fall into the four kinds that
@@ -67,4 +69,47 @@ func TestObservationTarget(t *testing.T) {
 			t.Errorf("request %d: observed %s %s; want %s %s", i, name, target, u.Name(), want)
 		}
 	}
+}
+
+// TestObservationRoute: the route an Observation reports is named, in
+// the handler's RouteTable, as the route that took the request, for
+// routes listed in any order of specificity and with the batching
+// endpoint's ID after them; a request no route takes reports None.
+func TestObservationRoute(t *testing.T) {
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{mustURL(t, "http://127.0.0.1:1")}})
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	h := newHandler(t, Options{Routes: []RouteOptions{
+		{Name: "catchall", Upstream: u},
+		{Name: "api", Path: "/api", Handler: inner},
+		{Name: "host", Hosts: []string{"a.example.com"}, Path: "/api", Handler: inner},
+		{Name: "get", Path: "/get", Methods: []string{"GET"}, Handler: inner, Middleware: []Middleware{func(h http.Handler) http.Handler { return h }}},
+	}})
+	for _, batch := range []bool{false, true} {
+		tab := h.RouteTable(batch)
+		for _, tc := range []struct{ method, url, want string }{
+			{"GET", "http://b.example.com/api/x", "api"},
+			{"GET", "http://a.example.com/api/x", "host"},
+			{"GET", "http://b.example.com/get", "get"},
+			{"POST", "http://b.example.com/get", routes.NoneName}, // 405
+		} {
+			var o Observation
+			h.ServeHTTP(obsWriter{httptest.NewRecorder(), &o}, httptest.NewRequest(tc.method, tc.url, nil))
+			if got := tab.Name(o.Route); got != tc.want {
+				t.Errorf("batch %v: %s %s: route %d named %q; want %q", batch, tc.method, tc.url, o.Route, got, tc.want)
+			}
+		}
+		if id, ok := tab.Batch(); ok != batch || (batch && tab.Name(id) != routes.BatchName) {
+			t.Errorf("batch %v: Batch() %d, %v", batch, id, ok)
+		}
+		if got, want := tab.Len(), 5+btoi(batch); got != want {
+			t.Errorf("batch %v: %d IDs; want %d", batch, got, want)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
