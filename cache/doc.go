@@ -7,7 +7,11 @@
 // ParseCacheControl (cachecontrol.go); Storable, FreshnessLifetime,
 // CurrentAge and Usable (policy.go); the primary key (Keyer, key.go) and
 // the variant key (VariantKey, vary.go); Cache-Status (status.go) and the
-// Outcome observers read from it (outcome.go).
+// Outcome it classifies (outcome.go). As the cache writes a response's
+// Cache-Status it reports that Outcome to the outcome.Recorder in the
+// request's context, the proxy's Observation when an observer (the
+// access log, the metrics) describes the request; the header itself is
+// for clients and is never parsed back.
 //
 // The request path is handler.go and fetch.go: look the key up, serve a
 // fresh (or acceptably stale) variant, else go forward, collapsing

@@ -219,7 +219,7 @@ func (f *fill) WriteHeader(code int) {
 		}
 		hdr = ch
 	}
-	AddCacheStatus(hdr, f.h.c.name, st)
+	f.h.c.addStatus(f.out, hdr, st)
 	f.client.WriteHeader(code)
 }
 

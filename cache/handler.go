@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"gateway/internal/httpmethod"
+	"gateway/internal/outcome"
 )
 
 // handler is one route's cache in front of its proxy. The request path:
@@ -112,7 +113,7 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now
 	if lk.reqCC.OnlyIfCached {
 		// RFC 9111 5.2.1.7: nothing stored fits, and the client forbids
 		// going forward.
-		AddCacheStatus(w.Header(), h.c.name, Status{Detail: "only-if-cached"})
+		h.c.addStatus(r, w.Header(), Status{Detail: "only-if-cached"})
 		httpError(w, http.StatusGatewayTimeout, "not cached")
 		return
 	}
@@ -261,6 +262,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 		hdr["Age"] = []string{strconv.FormatInt(secs, 10)}
 		AddCacheStatus(hdr, h.c.name, st)
 	}
+	outcome.Record(r.Context(), st.Outcome())
 	body := e.Body
 	// The entry's encoding was prepared for the route's compressor when it
 	// was stored; a reload may since have turned compression off, and an
@@ -402,7 +404,7 @@ func (iv *invalidator) WriteHeader(code int) {
 		}
 		if iv.fwd != "" {
 			stripTagFields(hdr)
-			AddCacheStatus(hdr, iv.c.name, Status{Fwd: iv.fwd, FwdStatus: code})
+			iv.c.addStatus(iv.r, hdr, Status{Fwd: iv.fwd, FwdStatus: code})
 		}
 	}
 	iv.ResponseWriter.WriteHeader(code)

@@ -8,9 +8,11 @@
 // compression and caching. Its ResponseWriter records them and passes
 // Flush and Hijack on (and Unwrap, for http.ResponseController). It
 // offers the proxy a proxy.Observation, which the proxy fills in with
-// the route that took the request and the upstream target that answered
-// and its time; the cache's outcome is read from the Cache-Status it
-// set.
+// the route that took the request, the upstream target that answered
+// and its time, and, through the request's context, what the cache did
+// (see package outcome): the access log and the metrics take the
+// cache's outcome from the cache itself, never from the Cache-Status
+// header, which an upstream that is a cache may have written too.
 //
 // Request ids: an X-Request-Id from a trusted peer (trusted_proxies) is
 // kept, provided it is 1 to 128 visible ASCII characters; otherwise a
@@ -39,7 +41,6 @@ import (
 	"unsafe"
 
 	"gateway/batch"
-	"gateway/cache"
 	"gateway/internal/routes"
 	"gateway/metrics"
 	"gateway/proxy"
@@ -65,8 +66,6 @@ type Options struct {
 	// BatchPath is the batching endpoint's path, when it is enabled;
 	// Routes must then have its Batch ID.
 	BatchPath string
-	// CacheName is the cache's name in Cache-Status; "" is the default.
-	CacheName string
 }
 
 // HeaderRequestID carries the request id both ways.
@@ -263,7 +262,7 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 	if !s.hijacked {
 		hdr = s.w.Header()
 	}
-	outcome := cache.OutcomeOf(hdr, h.o.CacheName)
+	outcome := s.obs.CacheOutcome()
 	if h.o.Metrics != nil {
 		h.o.Metrics.Request(route, r.Method, status, outcome, d)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gateway/internal/httpmethod"
+	"gateway/internal/outcome"
 	"gateway/internal/routes"
 	"gateway/limit"
 )
@@ -284,7 +285,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if timed := ro.timeout > 0 && !ro.innerTimeout && !upgrade; o != nil || timed {
 		ctx := r.Context()
 		if o != nil {
-			ctx = context.WithValue(ctx, observationKey{}, o)
+			ctx = outcome.NewContext(ctx, o)
 		}
 		if timed {
 			var cancel context.CancelFunc

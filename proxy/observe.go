@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"gateway/internal/outcome"
 	"gateway/internal/routes"
 	"gateway/proxy/balance"
 )
@@ -31,7 +32,22 @@ type Observation struct {
 	// they are atomics and a late write is harmless.
 	target     atomic.Pointer[targetObs]
 	upstreamNs atomic.Int64
+	// cache is the cache's outcome.Outcome, recorded as it writes its
+	// Cache-Status; a collapsed request may be answered by the
+	// goroutine of another's fetch.
+	cache atomic.Uint32
 }
+
+var _ outcome.Recorder = (*Observation)(nil)
+
+// RecordCacheOutcome is how the cache reports what it did for the
+// request (outcome.Recorder); the Handler hands the observation to it
+// in the request's context.
+func (o *Observation) RecordCacheOutcome(c outcome.Outcome) { o.cache.Store(uint32(c)) }
+
+// CacheOutcome is what the cache did for the request: outcome.None
+// when the route does not cache, or the request never reached it.
+func (o *Observation) CacheOutcome() outcome.Outcome { return outcome.Outcome(o.cache.Load()) }
 
 // Observed is implemented by an observer's ResponseWriter. Observation
 // may return nil when the observer wants nothing filled in.
@@ -51,13 +67,13 @@ func (o *Observation) Upstream() (upstream, target string, d time.Duration, ok b
 	return t.upstream, t.url, time.Duration(o.upstreamNs.Load()), true
 }
 
-type observationKey struct{}
-
 // observe records the route in the observation offered by w, if any,
-// and returns the observation for the route's upstream to fill in
-// (ServeHTTP hands it over in the request's context); nil when there is
-// none, or no upstream: a composite route's parts are requests of their
-// own.
+// and returns the observation for the route's upstream and cache to
+// fill in (ServeHTTP hands it over in the request's context, see
+// outcome.NewContext); nil when there is none, or no upstream: a
+// composite route's parts are requests of their own, and as their
+// contexts derive from the outer request's, it must carry no
+// observation for them to fill in.
 func (h *Handler) observe(w http.ResponseWriter, ro *route) *Observation {
 	ow, ok := w.(Observed)
 	if !ok {
@@ -122,7 +138,7 @@ func (u *Upstream) ObserveLatency(o LatencyObserver) { u.obs.latency = o }
 // RoundTrip sends req to a target chosen by the pool (see roundTrip),
 // timing the exchange when someone observes it.
 func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
-	o, _ := req.Context().Value(observationKey{}).(*Observation)
+	o, _ := outcome.FromContext(req.Context()).(*Observation)
 	if o == nil && u.obs.latency == nil {
 		resp, _, err := u.roundTrip(req)
 		return resp, err
