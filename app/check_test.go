@@ -20,7 +20,21 @@ type badCase struct {
 	n    int      // exact number of problems, when not 0
 }
 
+// withBreaker is minimal with a circuit_breaker section on upstream app
+// (its lines start at 6).
+func withBreaker(body string) string {
+	return strings.Replace(minimal, "    targets: [http://127.0.0.1:9000]\n", "    targets: [http://127.0.0.1:9000]\n    circuit_breaker:\n"+body, 1)
+}
+
 var checkBadCases = []badCase{
+	{name: "circuit_breaker bad values", in: withBreaker("      failure_ratio: 1.5\n      min_requests: 0\n      window: 0s\n      open_timeout: 0s\n      half_open_requests: 0\n"),
+		want: []string{
+			`t.yaml:7: upstreams.app.circuit_breaker.failure_ratio: 1.5: want a fraction of the requests, more than 0 and at most 1`,
+			`t.yaml:8: upstreams.app.circuit_breaker.min_requests: 0: must be at least 1 and at most 4294967295`,
+			`t.yaml:9: upstreams.app.circuit_breaker.window: must be positive`,
+			`t.yaml:10: upstreams.app.circuit_breaker.open_timeout: must be positive`,
+			`t.yaml:11: upstreams.app.circuit_breaker.half_open_requests: 0: must be at least 1 and at most 4294967295`,
+		}, n: 5},
 	{name: "duplicate routes", in: minimal + "    hosts: [a.com, B.com]\n    methods: [get]\n  - upstream: app\n    hosts: [b.com, a.com]\n    methods: [GET]\n",
 		want: []string{"t.yaml:10: routes[1]: same hosts, path and methods as routes[0] (line 7), so it can never match"}},
 	{name: "duplicate default routes", in: minimal + "  - upstream: app\n    path: /\n",

@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ func Check(c *config.Config, r *config.Reporter) {
 	checkRoutes(c, r)
 	checkCache(c, r)
 	checkBatch(c, r)
+	checkUpstreams(c, r)
 	for i, rt := range c.Routes {
 		p := config.IndexPath("routes", i)
 		checkCompress(r, p+".compress", rt.Compress)
@@ -208,6 +210,21 @@ func checkBatch(c *config.Config, r *config.Reporter) {
 			r.Report(config.IndexPath("batch.inherit_headers", e.Index), "%s", msg)
 		}
 		// Negative counts are the file's to report: it wants at least 1.
+	}
+}
+
+// checkUpstreams checks each upstream's options. The file's checks
+// cover the breaker's explicit zeros, which the package would take for
+// its defaults.
+func checkUpstreams(c *config.Config, r *config.Reporter) {
+	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) {
+		u := c.Upstreams[name]
+		p := config.KeyPath("upstreams", name)
+		if u.CircuitBreaker != nil {
+			report(r, p+".circuit_breaker", breakerOptions(u.CircuitBreaker).Validate(), map[string]string{
+				"FailureRatio": "failure_ratio", "Window": "", "OpenTimeout": "",
+			})
+		}
 	}
 }
 

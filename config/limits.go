@@ -198,7 +198,9 @@ func validateLimits(c *Config, d *decoder) {
 }
 
 func validateBreaker(d *decoder, p string, cb *CircuitBreaker) {
-	if !(cb.FailureRatio > 0 && cb.FailureRatio <= 1) {
+	// 0 is the file's to report: the breaker takes it for its default.
+	// The range is package balance's to check (see Check).
+	if cb.FailureRatio == 0 {
 		d.report(p+".failure_ratio", "%v: want a fraction of the requests, more than 0 and at most 1 (e.g. 0.5)", cb.FailureRatio)
 	}
 	// The breaker counts in 32 bits; a larger value would wrap around to

@@ -122,7 +122,7 @@ type breaker struct {
 func (o BreakerOptions) Validate() error {
 	var errs []error
 	if o.FailureRatio != 0 && !(o.FailureRatio > 0 && o.FailureRatio <= 1) {
-		errs = append(errs, fielderr.New("balance: breaker", "FailureRatio", fmt.Sprintf("%v: want more than 0 and at most 1", o.FailureRatio)))
+		errs = append(errs, fielderr.New("balance: breaker", "FailureRatio", fmt.Sprintf("%v: want a fraction of the requests, more than 0 and at most 1 (e.g. 0.5)", o.FailureRatio)))
 	}
 	if o.Window < 0 {
 		errs = append(errs, fielderr.New("balance: breaker", "Window", "must not be negative"))

@@ -1,9 +1,12 @@
 package balance_test
 
 import (
+	"errors"
+	"math"
 	"testing"
 	"time"
 
+	"gateway/internal/fielderr"
 	"gateway/proxy/balance"
 )
 
@@ -171,5 +174,28 @@ func TestBreakerOptions(t *testing.T) {
 	}
 	if _, ok := p.Targets()[0].Admit(); !ok {
 		t.Errorf("Admit without a breaker: refused; want admitted")
+	}
+}
+
+// New refuses a failure ratio out of range on its own, not only through
+// the config file's checks; 0 stands for the default.
+func TestNewRejectsFailureRatio(t *testing.T) {
+	for _, r := range []float64{-0.1, 1.5, math.NaN()} {
+		p, err := balance.New(balance.Options{Targets: targetURLs(1), Breaker: &balance.BreakerOptions{FailureRatio: r}})
+		if err == nil {
+			p.Close()
+			t.Fatalf("FailureRatio %v: New succeeded", r)
+		}
+		var fe *fielderr.Error
+		if !errors.As(err, &fe) || fe.Field != "FailureRatio" {
+			t.Errorf("FailureRatio %v: got %v; want a problem with FailureRatio", r, err)
+		}
+	}
+	for _, r := range []float64{0, 0.01, 1} {
+		p, err := balance.New(balance.Options{Targets: targetURLs(1), Breaker: &balance.BreakerOptions{FailureRatio: r}})
+		if err != nil {
+			t.Fatalf("FailureRatio %v: %v", r, err)
+		}
+		p.Close()
 	}
 }
