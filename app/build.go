@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"sort"
 
@@ -141,41 +140,15 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 }
 
 func newUpstream(name string, c config.Upstream, log *slog.Logger) (*proxy.Upstream, error) {
-	var targets []*url.URL
-	for _, t := range c.Targets {
-		u, err := url.Parse(t)
-		if err != nil {
-			return nil, fmt.Errorf("upstream %s: %w", name, err)
-		}
-		targets = append(targets, u)
-	}
-	tlsConf, err := upstreamTLS(c.TLS)
+	o, err := upstreamOptions(name, c) // options.go
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", name, err)
 	}
-	return proxy.NewUpstream(proxy.UpstreamOptions{
-		Name:                  name,
-		Targets:               targets,
-		Protocol:              c.Protocol,
-		Balance:               c.Balance,
-		HashOn:                c.HashOn,
-		MaxConnsPerTarget:     c.MaxConnsPerTarget,
-		MaxIdlePerTarget:      c.MaxIdlePerTarget,
-		IdleConnTimeout:       c.IdleConnTimeout.D(),
-		DialTimeout:           c.DialTimeout.D(),
-		ResponseHeaderTimeout: c.ResponseHeaderTimeout.D(),
-		TLSConfig:             tlsConf,
-		ReadIdleTimeout:       c.HTTP2.ReadIdleTimeout.D(),
-		PingTimeout:           c.HTTP2.PingTimeout.D(),
-		MaxFails:              c.HealthCheck.MaxFails,
-		CoolDown:              c.HealthCheck.CoolDown.D(),
-		HealthPath:            c.HealthCheck.Path,
-		HealthInterval:        c.HealthCheck.Interval.D(),
-		HealthTimeout:         c.HealthCheck.Timeout.D(),
-		Retry:                 c.RetryEnabled(),
-		Breaker:               breakerOptions(c.CircuitBreaker), // options.go
-		Logger:                log,
-	})
+	if o.TLSConfig, err = upstreamTLS(c.TLS); err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", name, err)
+	}
+	o.Logger = log
+	return proxy.NewUpstream(o)
 }
 
 func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {

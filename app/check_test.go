@@ -27,6 +27,17 @@ func withBreaker(body string) string {
 }
 
 var checkBadCases = []badCase{
+	{name: "bad hash_on", in: strings.Replace(minimal, "    targets:", "    balance: hash\n    hash_on: query:x\n    targets:", 1),
+		want: []string{`t.yaml:6: upstreams.app.hash_on: invalid value "query:x" (want path, header:NAME or cookie:NAME)`}},
+	{name: "bad hash header", in: strings.Replace(minimal, "    targets:", "    balance: hash\n    hash_on: \"header:X User\"\n    targets:", 1),
+		want: []string{`t.yaml:6: upstreams.app.hash_on: invalid header name "X User" in hash_on "header:X User"`}},
+	{name: "bad hash cookie", in: strings.Replace(minimal, "    targets:", "    balance: hash\n    hash_on: \"cookie:\"\n    targets:", 1),
+		want: []string{`t.yaml:6: upstreams.app.hash_on: invalid cookie name "" in hash_on "cookie:"`}},
+	{name: "health check path", in: strings.Replace(minimal, "    targets:", "    health_check:\n      path: healthz\n      interval: 0s\n    targets:", 1),
+		want: []string{
+			`t.yaml:6: upstreams.app.health_check.path: "healthz" must start with "/"`,
+			"t.yaml:7: upstreams.app.health_check.interval: must be positive when path enables active checks",
+		}},
 	{name: "circuit_breaker bad values", in: withBreaker("      failure_ratio: 1.5\n      min_requests: 0\n      window: 0s\n      open_timeout: 0s\n      half_open_requests: 0\n"),
 		want: []string{
 			`t.yaml:7: upstreams.app.circuit_breaker.failure_ratio: 1.5: want a fraction of the requests, more than 0 and at most 1`,

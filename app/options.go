@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"maps"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -214,17 +215,28 @@ func checkBatch(c *config.Config, r *config.Reporter) {
 }
 
 // checkUpstreams checks each upstream's options. The file's checks
-// cover the breaker's explicit zeros, which the package would take for
-// its defaults.
+// cover the balance names, a hash_on that balance hash needs and the
+// file leaves out, and the breaker's explicit zeros, which the package
+// would take for its defaults.
 func checkUpstreams(c *config.Config, r *config.Reporter) {
 	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) {
 		u := c.Upstreams[name]
-		p := config.KeyPath("upstreams", name)
-		if u.CircuitBreaker != nil {
-			report(r, p+".circuit_breaker", breakerOptions(u.CircuitBreaker).Validate(), map[string]string{
-				"FailureRatio": "failure_ratio", "Window": "", "OpenTimeout": "",
-			})
+		o, err := upstreamOptions(name, u)
+		if err != nil {
+			continue // the file's checks report the target
 		}
+		hashOn := "hash_on"
+		if u.HashOn == "" {
+			hashOn = ""
+		}
+		report(r, config.KeyPath("upstreams", name), o.Validate(), map[string]string{
+			"Balance":              "",
+			"HashOn":               hashOn,
+			"HealthPath":           "health_check.path",
+			"Breaker.FailureRatio": "circuit_breaker.failure_ratio",
+			"Breaker.Window":       "",
+			"Breaker.OpenTimeout":  "",
+		})
 	}
 }
 
@@ -335,6 +347,40 @@ func rateLimitOptions(rl *config.RouteRateLimit) *proxy.RateLimitOptions {
 // concurrencyOptions maps a route's concurrency section.
 func concurrencyOptions(c config.RouteConcurrency) proxy.ConcurrencyOptions {
 	return proxy.ConcurrencyOptions{MaxInFlight: c.MaxInFlight, Queue: c.Queue, QueueTimeout: c.QueueTimeout.D()}
+}
+
+// upstreamOptions maps an upstream, but for its TLS settings and the
+// logger, which build adds.
+func upstreamOptions(name string, c config.Upstream) (proxy.UpstreamOptions, error) {
+	var targets []*url.URL
+	for _, t := range c.Targets {
+		u, err := url.Parse(t)
+		if err != nil {
+			return proxy.UpstreamOptions{}, err
+		}
+		targets = append(targets, u)
+	}
+	return proxy.UpstreamOptions{
+		Name:                  name,
+		Targets:               targets,
+		Protocol:              c.Protocol,
+		Balance:               c.Balance,
+		HashOn:                c.HashOn,
+		MaxConnsPerTarget:     c.MaxConnsPerTarget,
+		MaxIdlePerTarget:      c.MaxIdlePerTarget,
+		IdleConnTimeout:       c.IdleConnTimeout.D(),
+		DialTimeout:           c.DialTimeout.D(),
+		ResponseHeaderTimeout: c.ResponseHeaderTimeout.D(),
+		ReadIdleTimeout:       c.HTTP2.ReadIdleTimeout.D(),
+		PingTimeout:           c.HTTP2.PingTimeout.D(),
+		MaxFails:              c.HealthCheck.MaxFails,
+		CoolDown:              c.HealthCheck.CoolDown.D(),
+		HealthPath:            c.HealthCheck.Path,
+		HealthInterval:        c.HealthCheck.Interval.D(),
+		HealthTimeout:         c.HealthCheck.Timeout.D(),
+		Retry:                 c.RetryEnabled(),
+		Breaker:               breakerOptions(c.CircuitBreaker),
+	}, nil
 }
 
 // breakerOptions maps an upstream's circuit_breaker section; nil when

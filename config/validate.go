@@ -309,9 +309,8 @@ func validateUpstreams(c *Config, d *decoder) {
 		case "hash":
 			if u.HashOn == "" {
 				d.report(p+".hash_on", "missing; balance hash needs hash_on: path, header:NAME or cookie:NAME")
-			} else if err := checkHashOn(u.HashOn); err != nil {
-				d.report(p+".hash_on", "%v", err)
 			}
+			// Its value is package balance's to check (see Check).
 		default:
 			d.report(p+".balance", "invalid value %q (want round_robin, least_requests or hash)", u.Balance)
 		}
@@ -331,10 +330,8 @@ func validateUpstreams(c *Config, d *decoder) {
 
 		hc := u.HealthCheck
 		hp := p + ".health_check"
+		// The path itself is package balance's to check (see Check).
 		if hc.Path != "" {
-			if !strings.HasPrefix(hc.Path, "/") {
-				d.report(hp+".path", "%q must start with \"/\"", hc.Path)
-			}
 			if hc.Interval <= 0 {
 				d.report(hp+".interval", "must be positive when path enables active checks")
 			}
@@ -378,20 +375,6 @@ func checkTarget(t string) (string, error) {
 		}
 	}
 	return u.Scheme, nil
-}
-
-func checkHashOn(s string) error {
-	if s == "path" {
-		return nil
-	}
-	kind, name, ok := strings.Cut(s, ":")
-	if ok && (kind == "header" || kind == "cookie") {
-		if !httpguts.ValidHeaderFieldName(name) {
-			return fmt.Errorf("invalid %s name %q in hash_on %q", kind, name, s)
-		}
-		return nil
-	}
-	return fmt.Errorf("invalid value %q (want path, header:NAME or cookie:NAME)", s)
 }
 
 func validateRoutes(c *Config, d *decoder) {

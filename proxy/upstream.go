@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gateway/internal/fielderr"
 	"gateway/proxy/balance"
 )
 
@@ -128,20 +129,10 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 		h1 = newH1Transport(o, tr)
 		rt = h1
 	}
-	pool, err := balance.New(balance.Options{
-		Targets:        o.Targets,
-		Policy:         o.Balance,
-		HashOn:         o.HashOn,
-		MaxFails:       o.MaxFails,
-		CoolDown:       o.CoolDown,
-		HealthPath:     o.HealthPath,
-		HealthInterval: o.HealthInterval,
-		HealthTimeout:  o.HealthTimeout,
-		HealthClient:   &http.Client{Transport: rt, CheckRedirect: noRedirect},
-		Breaker:        o.Breaker,
-		Now:            o.Now,
-		Logger:         o.Logger.With("upstream", o.Name),
-	})
+	bo := o.balanceOptions()
+	bo.HealthClient = &http.Client{Transport: rt, CheckRedirect: noRedirect}
+	bo.Logger = o.Logger.With("upstream", o.Name)
+	pool, err := balance.New(bo)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: upstream %q: %w", o.Name, err)
 	}
@@ -163,6 +154,41 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 		}
 	}
 	return u, nil
+}
+
+// balanceOptions maps o to its pool's options, but for the health
+// client and the logger.
+func (o UpstreamOptions) balanceOptions() balance.Options {
+	return balance.Options{
+		Targets:        o.Targets,
+		Policy:         o.Balance,
+		HashOn:         o.HashOn,
+		MaxFails:       o.MaxFails,
+		CoolDown:       o.CoolDown,
+		HealthPath:     o.HealthPath,
+		HealthInterval: o.HealthInterval,
+		HealthTimeout:  o.HealthTimeout,
+		Breaker:        o.Breaker,
+		Now:            o.Now,
+	}
+}
+
+// Validate reports the problems balance.Options.Validate finds with the
+// balancing policy, hash key, health path and breaker, each a
+// *fielderr.Error naming the field of o (Balance, HashOn, HealthPath,
+// Breaker.FIELD), joined. NewUpstream checks the rest.
+func (o UpstreamOptions) Validate() error {
+	fs, others := fielderr.Split(o.balanceOptions().Validate())
+	errs := others
+	for _, e := range fs {
+		e := *e
+		e.Pkg = "proxy: upstream"
+		if e.Field == "Policy" {
+			e.Field = "Balance"
+		}
+		errs = append(errs, &e)
+	}
+	return errors.Join(errs...)
 }
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

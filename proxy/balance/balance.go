@@ -65,6 +65,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gateway/internal/fielderr"
+
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -177,10 +179,65 @@ type Pool struct {
 	running atomic.Int64
 }
 
+// Validate reports the problems with the policy, its hash key, the
+// health path and the breaker, each a *fielderr.Error naming Policy,
+// HashOn, HealthPath or Breaker.FIELD (see BreakerOptions.Validate),
+// joined. New checks the rest.
+func (o Options) Validate() error {
+	var errs []error
+	switch o.Policy {
+	case "", PolicyRoundRobin, PolicyLeastRequests:
+	case PolicyHash:
+		if o.HashOn == "" {
+			errs = append(errs, fielderr.New("balance", "HashOn", "missing (want path, header:NAME or cookie:NAME)"))
+		} else if err := checkHashOn(o.HashOn); err != nil {
+			errs = append(errs, fielderr.New("balance", "HashOn", err.Error()))
+		}
+	default:
+		errs = append(errs, fielderr.New("balance", "Policy", fmt.Sprintf("unknown policy %q (want %s, %s or %s)",
+			o.Policy, PolicyRoundRobin, PolicyLeastRequests, PolicyHash)))
+	}
+	if h := o.HealthPath; h != "" {
+		if !strings.HasPrefix(h, "/") {
+			errs = append(errs, fielderr.New("balance", "HealthPath", fmt.Sprintf("%q must start with \"/\"", h)))
+		} else if u, err := url.Parse(h); err != nil || u.Host != "" {
+			errs = append(errs, fielderr.New("balance", "HealthPath", fmt.Sprintf("%q: want a path with an optional query, e.g. /healthz", h)))
+		}
+	}
+	if o.Breaker != nil {
+		fs, others := fielderr.Split(o.Breaker.Validate())
+		for _, e := range fs {
+			e := *e
+			e.Field = "Breaker." + e.Field
+			errs = append(errs, &e)
+		}
+		errs = append(errs, others...)
+	}
+	return errors.Join(errs...)
+}
+
+// checkHashOn checks a hash key: "path", "header:NAME" or "cookie:NAME".
+func checkHashOn(s string) error {
+	if s == "path" {
+		return nil
+	}
+	kind, name, ok := strings.Cut(s, ":")
+	if ok && (kind == "header" || kind == "cookie") {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return fmt.Errorf("invalid %s name %q in hash_on %q", kind, name, s)
+		}
+		return nil
+	}
+	return fmt.Errorf("invalid value %q (want path, header:NAME or cookie:NAME)", s)
+}
+
 // New validates opts and builds a pool. It starts nothing; see Start.
 func New(opts Options) (*Pool, error) {
 	if len(opts.Targets) == 0 {
 		return nil, errors.New("balance: no targets")
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	switch {
 	case opts.MaxFails < 0:
@@ -224,27 +281,17 @@ func New(opts Options) (*Pool, error) {
 			return nil, err
 		}
 		p.key = k
-	default:
-		return nil, fmt.Errorf("balance: unknown policy %q (want %s, %s or %s)",
-			opts.Policy, PolicyRoundRobin, PolicyLeastRequests, PolicyHash)
 	}
 
 	var bo BreakerOptions
 	if opts.Breaker != nil {
-		var err error
-		if bo, err = checkBreaker(opts.Breaker); err != nil {
-			return nil, err
-		}
+		bo = breakerDefaults(*opts.Breaker)
 		p.breakers = true
 	}
 
 	var health *url.URL
 	if opts.HealthPath != "" {
-		h, err := url.Parse(opts.HealthPath)
-		if err != nil || !strings.HasPrefix(opts.HealthPath, "/") || h.Scheme != "" || h.Host != "" {
-			return nil, fmt.Errorf("balance: health path %q must be an absolute path", opts.HealthPath)
-		}
-		health = h
+		health, _ = url.Parse(opts.HealthPath) // checked by Validate
 		if p.healthInterval == 0 {
 			p.healthInterval = DefaultHealthInterval
 		}
@@ -464,10 +511,10 @@ func parseHashOn(s string) (keySource, error) {
 	}
 	kind, name, _ := strings.Cut(s, ":")
 	switch {
-	case kind == "header" && httpguts.ValidHeaderFieldName(name):
+	case kind == "header":
 		return keySource{kind: keyHeader, name: textproto.CanonicalMIMEHeaderKey(name)}, nil
-	case kind == "cookie" && httpguts.ValidHeaderFieldName(name):
+	case kind == "cookie":
 		return keySource{kind: keyCookie, name: name}, nil
 	}
-	return keySource{}, fmt.Errorf(`balance: hash_on %q: want "path", "header:NAME" or "cookie:NAME"`, s)
+	return keySource{}, fmt.Errorf("balance: %w", checkHashOn(s))
 }

@@ -117,17 +117,18 @@ func TestNewRejects(t *testing.T) {
 		{"relative target", balance.Options{Targets: []*url.URL{mustURL("/x")}}, "absolute URL"},
 		{"duplicate target", balance.Options{Targets: []*url.URL{good[0], mustURL(good[0].String())}}, "duplicate"},
 		{"unknown policy", balance.Options{Targets: good, Policy: "random"}, "unknown policy"},
-		{"hash without hash_on", balance.Options{Targets: good, Policy: "hash"}, "hash_on"},
-		{"hash_on unknown source", balance.Options{Targets: good, Policy: "hash", HashOn: "query:x"}, "hash_on"},
-		{"hash_on header without name", balance.Options{Targets: good, Policy: "hash", HashOn: "header:"}, "hash_on"},
-		{"hash_on cookie without name", balance.Options{Targets: good, Policy: "hash", HashOn: "cookie"}, "hash_on"},
-		{"hash_on bad header name", balance.Options{Targets: good, Policy: "hash", HashOn: "header:X User"}, "hash_on"},
+		{"hash without hash_on", balance.Options{Targets: good, Policy: "hash"}, "HashOn"},
+		{"hash_on unknown source", balance.Options{Targets: good, Policy: "hash", HashOn: "query:x"}, "HashOn"},
+		{"hash_on header without name", balance.Options{Targets: good, Policy: "hash", HashOn: "header:"}, "HashOn"},
+		{"hash_on cookie without name", balance.Options{Targets: good, Policy: "hash", HashOn: "cookie"}, "HashOn"},
+		{"hash_on bad header name", balance.Options{Targets: good, Policy: "hash", HashOn: "header:X User"}, "HashOn"},
 		{"negative max_fails", balance.Options{Targets: good, MaxFails: -1}, "max_fails"},
 		{"negative cool_down", balance.Options{Targets: good, CoolDown: -time.Second}, "cool_down"},
 		{"negative interval", balance.Options{Targets: good, HealthPath: "/h", HealthInterval: -time.Second}, "interval"},
 		{"negative timeout", balance.Options{Targets: good, HealthPath: "/h", HealthTimeout: -time.Second}, "timeout"},
-		{"relative health path", balance.Options{Targets: good, HealthPath: "healthz"}, "health path"},
-		{"absolute health URL", balance.Options{Targets: good, HealthPath: "http://x/healthz"}, "health path"},
+		{"relative health path", balance.Options{Targets: good, HealthPath: "healthz"}, "HealthPath"},
+		{"absolute health URL", balance.Options{Targets: good, HealthPath: "http://x/healthz"}, "HealthPath"},
+		{"health URL without scheme", balance.Options{Targets: good, HealthPath: "//x/healthz"}, "HealthPath"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -932,5 +933,19 @@ func TestRetryKeepsRotation(t *testing.T) {
 	}
 	if firstOnDead != 10 {
 		t.Errorf("first attempts on the dead target: got %d of 20; want 10", firstOnDead)
+	}
+}
+
+// Validate names the field of each problem, in the words the config
+// file's checks report.
+func TestValidateHashOnAndHealthPath(t *testing.T) {
+	err := balance.Options{Policy: "hash", HashOn: "header:X User", HealthPath: "healthz"}.Validate()
+	for _, want := range []string{
+		`balance: HashOn: invalid header name "X User" in hash_on "header:X User"`,
+		`balance: HealthPath: "healthz" must start with "/"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v; want %q", err, want)
+		}
 	}
 }

@@ -133,12 +133,8 @@ func (o BreakerOptions) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkBreaker validates o and fills in its defaults.
-func checkBreaker(o *BreakerOptions) (BreakerOptions, error) {
-	if err := o.Validate(); err != nil {
-		return BreakerOptions{}, err
-	}
-	b := *o
+// breakerDefaults is b, validated, with its defaults filled in.
+func breakerDefaults(b BreakerOptions) BreakerOptions {
 	if b.FailureRatio == 0 {
 		b.FailureRatio = DefaultFailureRatio
 	}
@@ -154,7 +150,7 @@ func checkBreaker(o *BreakerOptions) (BreakerOptions, error) {
 	if b.HalfOpenRequests == 0 {
 		b.HalfOpenRequests = DefaultHalfOpenRequests
 	}
-	return b, nil
+	return b
 }
 
 func newBreaker(o BreakerOptions, name string, log *slog.Logger) *breaker {

@@ -187,7 +187,7 @@ func TestNewRejectsFailureRatio(t *testing.T) {
 			t.Fatalf("FailureRatio %v: New succeeded", r)
 		}
 		var fe *fielderr.Error
-		if !errors.As(err, &fe) || fe.Field != "FailureRatio" {
+		if !errors.As(err, &fe) || fe.Field != "Breaker.FailureRatio" {
 			t.Errorf("FailureRatio %v: got %v; want a problem with FailureRatio", r, err)
 		}
 	}
