@@ -3,10 +3,15 @@ package observe
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"gateway/internal/routes"
 )
 
 // slogLine is what slog.JSONHandler writes for l at t: the reference
@@ -15,16 +20,26 @@ func slogLine(t *testing.T, at time.Time, l *accessLine) string {
 	t.Helper()
 	var buf bytes.Buffer
 	r := slog.NewRecord(at, slog.LevelInfo, "request", 0)
-	r.AddAttrs(
-		slog.String("request_id", l.id), slog.String("client", l.client), slog.String("method", l.method),
-		slog.String("host", l.host), slog.String("path", l.path), slog.String("proto", l.proto),
-		slog.String("route", l.route), slog.Int("status", l.status), slog.Int64("bytes", l.bytes),
-		slog.Float64("duration_ms", float64(l.duration.Microseconds())/1000),
-		slog.String("cache", l.cache), slog.String("encoding", l.encoding),
-	)
+	opt := func(k, v string) {
+		if v != "" {
+			r.AddAttrs(slog.String(k, v))
+		}
+	}
+	r.AddAttrs(slog.String("request_id", l.id))
+	opt("client", l.client)
+	opt("method", l.method)
+	opt("host", l.host)
+	opt("path", l.path)
+	opt("proto", l.proto)
+	opt("route", l.route)
+	r.AddAttrs(slog.Int("status", l.status), slog.Int64("bytes", l.bytes),
+		slog.Float64("duration_ms", float64(l.duration.Microseconds())/1000))
+	opt("cache", l.cache)
+	opt("encoding", l.encoding)
 	if l.hasUpstream {
-		r.AddAttrs(slog.String("upstream", l.upstream), slog.String("target", l.target),
-			slog.Float64("upstream_ms", float64(l.upstreamDur.Microseconds())/1000))
+		opt("upstream", l.upstream)
+		opt("target", l.target)
+		r.AddAttrs(slog.Float64("upstream_ms", float64(l.upstreamDur.Microseconds())/1000))
 	}
 	if l.aborted {
 		r.AddAttrs(slog.Bool("aborted", true))
@@ -119,4 +134,42 @@ func FuzzAccessLineMatchesSlog(f *testing.F) {
 			t.Errorf("got  %s want %s", buf.String(), want)
 		}
 	})
+}
+
+// TestAccessJSONNoEmptyMembers: a request that no route took, that no
+// upstream answered and the cache never saw, sent without a Host, has a
+// JSON line with no empty member, in both encoders (the access log's
+// own, and slog's through a handler with attributes).
+func TestAccessJSONNoEmptyMembers(t *testing.T) {
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotFound) })
+	for _, name := range []string{"observe", "slog"} {
+		var buf bytes.Buffer
+		var lh slog.Handler = NewHandler("json", &buf)
+		if name == "slog" {
+			lh = lh.WithAttrs([]slog.Attr{slog.String("via", "slog")})
+		}
+		h := Wrap(next, Options{Log: lh, Routes: routes.New([]string{"api"}, false)})
+		req := httptest.NewRequest("GET", "/nowhere", nil)
+		req.Host = ""
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		var m map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+			t.Fatalf("%s: %q: %v", name, buf.String(), err)
+		}
+		for k, v := range m {
+			if v == "" {
+				t.Errorf("%s: %s is empty in %s", name, k, buf.String())
+			}
+		}
+		for _, k := range []string{"host", "encoding", "upstream", "target", "upstream_ms", "aborted"} {
+			if _, ok := m[k]; ok {
+				t.Errorf("%s: %s present in %s", name, k, buf.String())
+			}
+		}
+		for _, k := range []string{"request_id", "client", "method", "path", "proto", "route", "status", "bytes", "duration_ms", "cache"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%s: %s missing from %s", name, k, buf.String())
+			}
+		}
+	}
 }

@@ -280,26 +280,24 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 		return
 	}
 	var buf [16]slog.Attr
-	as := append(buf[:0],
-		slog.String("request_id", s.idv[0]),
-		slog.String("client", h.client(r)),
-		slog.String("method", r.Method),
-		slog.String("host", r.Host),
-		slog.String("path", reqPath),
-		slog.String("proto", r.Proto),
-		slog.String("route", h.o.Routes.Name(route)),
+	as := append(buf[:0], slog.String("request_id", s.idv[0]))
+	as = optString(as, "client", h.client(r))
+	as = optString(as, "method", r.Method)
+	as = optString(as, "host", r.Host)
+	as = optString(as, "path", reqPath)
+	as = optString(as, "proto", r.Proto)
+	as = optString(as, "route", h.o.Routes.Name(route))
+	as = append(as,
 		slog.Int("status", status),
 		slog.Int64("bytes", s.bytes),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-		slog.String("cache", outcome.String()),
-		slog.String("encoding", hdr.Get("Content-Encoding")),
 	)
+	as = optString(as, "cache", outcome.String())
+	as = optString(as, "encoding", headerValue(hdr, "Content-Encoding"))
 	if up, target, ud, ok := s.obs.Upstream(); ok {
-		as = append(as,
-			slog.String("upstream", up),
-			slog.String("target", target),
-			slog.Float64("upstream_ms", float64(ud.Microseconds())/1000),
-		)
+		as = optString(as, "upstream", up)
+		as = optString(as, "target", target)
+		as = append(as, slog.Float64("upstream_ms", float64(ud.Microseconds())/1000))
 	}
 	if aborted {
 		as = append(as, slog.Bool("aborted", true))
@@ -307,6 +305,15 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 	rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
 	rec.AddAttrs(as...)
 	_ = h.o.Log.Handle(context.Background(), rec)
+}
+
+// optString appends a string attribute unless v is empty: the access
+// log has no empty members.
+func optString(as []slog.Attr, key, v string) []slog.Attr {
+	if v == "" {
+		return as
+	}
+	return append(as, slog.String(key, v))
 }
 
 // client is the client's address as the rate limiter sees it: the peer,
