@@ -21,7 +21,7 @@
 // traceparent and tracestate included, pass through untouched.
 //
 // A request costs one allocation here (three with Server-Timing), plus
-// what the access log's slog handler does; the log's output is buffered
+// what the access log's handler does (none for its JSON and text lines); the log's output is buffered
 // (see Output) so it costs no system call per line.
 package observe
 
@@ -269,13 +269,21 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 	if h.o.Log == nil {
 		return
 	}
-	if jh, ok := h.o.Log.(*jsonHandler); ok && len(jh.prefix) == 0 && jh.groups == 0 {
+	jh, isJSON := h.o.Log.(*jsonHandler)
+	isJSON = isJSON && len(jh.prefix) == 0 && jh.groups == 0
+	th, isText := h.o.Log.(*textHandler)
+	if isJSON || isText {
 		l := accessLine{
-			id: s.idv[0], client: h.client(r), method: r.Method, host: r.Host, path: reqPath,
-			proto: r.Proto, route: h.o.Routes.Name(route), status: status, bytes: s.bytes, duration: d,
+			id: s.idv[0], method: r.Method, host: r.Host, path: reqPath,
+			proto: r.Proto, status: status, bytes: s.bytes, duration: d,
 			cache: outcome.String(), encoding: headerValue(hdr, "Content-Encoding"), aborted: aborted,
 		}
 		l.upstream, l.target, l.upstreamDur, l.hasUpstream = s.obs.Upstream()
+		if isText {
+			_ = th.writeAccess(end, &l)
+			return
+		}
+		l.client, l.route = h.client(r), h.o.Routes.Name(route)
 		_ = jh.writeAccess(end, &l)
 		return
 	}

@@ -95,11 +95,12 @@ func (o *Output) Close() error {
 }
 
 // NewHandler is the access log's slog handler: JSON lines (the same as
-// slog.JSONHandler's, written faster, see jsonHandler) or slog's text
-// lines on w.
+// slog.JSONHandler's, written faster, see jsonHandler) or, for "text",
+// one short line per request for a person to read (see textHandler) on
+// w.
 func NewHandler(format string, w io.Writer) slog.Handler {
 	if format == "text" {
-		return slog.NewTextHandler(w, nil)
+		return newTextHandler(w)
 	}
 	return newJSONHandler(w)
 }
