@@ -32,7 +32,11 @@ func cmdProxy(args []string, stdout, stderr io.Writer) error {
 	noCompress := fs.Bool("no-compress", false, "do not compress responses (gzip, br, zstd)")
 	batchOn := fs.Bool("batch", false, "serve the batching endpoint, POST /_batch, for the route")
 	accessLog := fs.String("access-log", "stdout", `access log: "stdout", "stderr", "off" or a file path`)
+	logFormat := fs.String("log-format", "text", `access log format: "text" (one short line per request) or "json"`)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkLogFormat(fs, *logFormat); err != nil {
 		return err
 	}
 	if *to == "" {
@@ -71,7 +75,7 @@ routes:
     compress:
       enabled: %t
 `, yamlString(*listen), *h2c, yamlString(*adminAddr), strings.Join(targets, ", "), yamlString(*protocol), yamlString(*cacheSize), *batchOn, *batchOn, !*noCache, !*noCompress)
-	yaml += accessLogYAML(*accessLog)
+	yaml += accessLogYAML(*accessLog, *logFormat)
 	cfg, err := app.Parse("proxy flags", []byte(yaml))
 	if err != nil {
 		return err
@@ -79,12 +83,26 @@ routes:
 	return runConfig(cfg, stdout, stderr, nil)
 }
 
-// accessLogYAML is the access_log section for an --access-log flag.
-func accessLogYAML(flag string) string {
+// accessLogYAML is the access_log section for the --access-log and
+// --log-format flags.
+func accessLogYAML(flag, format string) string {
 	if flag == "off" {
 		return "access_log:\n  enabled: false\n"
 	}
-	return "access_log:\n  output: " + yamlString(flag) + "\n"
+	return "access_log:\n  output: " + yamlString(flag) + "\n  format: " + yamlString(format) + "\n"
+}
+
+// checkLogFormat reports a --log-format other than text or json as a
+// usage error. proxy and demo default to text, a fixed default (not one
+// that depends on whether stdout is a terminal); a config file's
+// access_log.format defaults to json.
+func checkLogFormat(fs *flag.FlagSet, format string) error {
+	if format == "text" || format == "json" {
+		return nil
+	}
+	fmt.Fprintf(fs.Output(), "invalid value %q for flag -log-format: want text or json\n", format)
+	fs.Usage()
+	return errUsage
 }
 
 // yamlString quotes a flag's value for the generated config. The config
@@ -101,7 +119,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "address the gateway serves on")
 	adminAddr := fs.String("admin", "127.0.0.1:9090", "admin listener address")
 	accessLog := fs.String("access-log", "stdout", `access log: "stdout", "stderr", "off" or a file path`)
+	logFormat := fs.String("log-format", "text", `access log format: "text" (one short line per request) or "json"`)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkLogFormat(fs, *logFormat); err != nil {
 		return err
 	}
 	var backends []string
@@ -149,7 +171,7 @@ routes:
     compress:
       enabled: true
 `, yamlString(*listen), yamlString(*adminAddr), strings.Join(backends, ", "))
-	yaml += accessLogYAML(*accessLog)
+	yaml += accessLogYAML(*accessLog, *logFormat)
 	cfg, err := app.Parse("demo", []byte(yaml))
 	if err != nil {
 		return err
@@ -159,7 +181,9 @@ routes:
 		if ad := a.AdminAddr(); ad != nil {
 			adm = ad.String()
 		}
-		printDemo(stdout, a.Addrs()[0].String(), adm)
+		// On stderr with the gateway's own log: stdout is the access
+		// log's alone.
+		printDemo(stderr, a.Addrs()[0].String(), adm)
 	})
 }
 

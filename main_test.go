@@ -370,10 +370,13 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("exit code: got %d; want 0", code)
 	}
 	c.mu.Lock()
-	out := c.stdout.String()
+	out, errOut := c.stdout.String(), c.stderr.String()
 	c.mu.Unlock()
-	if !strings.Contains(out, "curl -s http://"+gw+"/api/hello") {
-		t.Errorf("demo output: got %q; want ready-to-paste curl lines", out)
+	if !strings.Contains(errOut, "curl -s http://"+gw+"/api/hello") {
+		t.Errorf("demo stderr: got %q; want ready-to-paste curl lines", errOut)
+	}
+	if strings.Contains(out, "curl") {
+		t.Errorf("demo stdout: got %q; want the access log alone, the banner on stderr", out)
 	}
 }
 
@@ -445,7 +448,7 @@ func TestFlagValuesTakenAsTyped(t *testing.T) {
 	const typed = "/tmp/a$$b${GATEWAY_FLAG_TEST}$.log"
 	yaml := "listeners:\n  - address: " + yamlString("127.0.0.1:0") +
 		"\nupstreams:\n  app:\n    targets: [" + yamlString("http://127.0.0.1:9") + "]\nroutes:\n  - upstream: app\n" +
-		accessLogYAML(typed)
+		accessLogYAML(typed, "json")
 	cfg, err := config.Parse("flags", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -490,7 +493,7 @@ func TestPartsOff(t *testing.T) {
 				t.Fatalf("exit code %d; want 0; log:\n%s", code, c.logs())
 			}
 			c.mu.Lock()
-			out := c.stdout.String()
+			out := c.stderr.String() // the banner's
 			c.mu.Unlock()
 			if args[0] == "demo" && strings.Contains(out, "Admin (loopback only)") == adminOff {
 				t.Errorf("demo banner with admin off=%t: admin lines present=%t; want %t", adminOff, !adminOff, !adminOff)
