@@ -202,6 +202,16 @@ routes:
 		{"validate good", []string{"validate", "-config", good}, 0, []string{"ok"}, nil},
 		{"validate bad", []string{"validate", "-config", bad}, 1, nil,
 			[]string{"gateway.yaml:3:", "listeners[0].read_timeout", "gateway.yaml:9:", "routes[0].upstream", "nowhere"}},
+		{"validate FILE", []string{"validate", good}, 0, []string{good + ": ok"}, nil},
+		{"validate FILE bad", []string{"validate", bad}, 1, nil, []string{"gateway.yaml:3:", "listeners[0].read_timeout"}},
+		{"validate both", []string{"validate", "-config", good, bad}, 2, nil, []string{"given by -config already"}},
+		{"run FILE bad", []string{"run", bad, "-watch"}, 1, nil, []string{"gateway.yaml:9:", "routes[0].upstream"}},
+		{"run missing", []string{"run", "-config", "none.yaml"}, 1, nil, []string{"none.yaml: no such file"}},
+		{"bare in an empty directory", nil, 1, nil, []string{"no gateway.yaml here: give one with -config FILE", "gateway demo", "gateway proxy --to URL", "gateway -h lists the commands"}},
+		{"run in an empty directory", []string{"run"}, 1, nil, []string{"no gateway.yaml here"}},
+		{"validate in an empty directory", []string{"validate"}, 1, nil, []string{"no gateway.yaml here"}},
+		{"--version", []string{"--version"}, 0, []string{"gateway dev"}, nil},
+		{"-version", []string{"-version"}, 0, []string{"gateway dev"}, nil},
 		{"validate missing", []string{"validate", "-config", filepath.Join(t.TempDir(), "none.yaml")}, 1, nil, []string{"none.yaml"}},
 		{"version", []string{"version"}, 0, []string{"gateway dev"}, nil},
 		{"-h", []string{"-h"}, 0, []string{"commands:", "validate"}, nil},
@@ -211,6 +221,9 @@ routes:
 		{"proxy without --to", []string{"proxy"}, 2, nil, []string{"--to URL is required"}},
 		{"proxy bad url", []string{"proxy", "--to", "ftp://x", "--admin", "off"}, 1, nil, []string{"targets[0]"}},
 	}
+	// The commands run in an empty directory, where there is no
+	// gateway.yaml to fall back on.
+	t.Chdir(t.TempDir())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
