@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -138,11 +139,47 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if err := parseConfigFlags(fs, args, path); err != nil {
 		return err
 	}
-	if _, err := loadConfig(fs, *path); err != nil {
+	cfg, err := loadConfig(fs, *path)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	fmt.Fprintf(stdout, "%s: ok: %s\n", *path, summary(cfg))
 	return nil
+}
+
+// summary says what validate checked, so that an operator can see the
+// file read is the one meant: "2 listeners, 3 routes (1 caching, 1
+// compressing), 2 upstreams (3 targets), admin on 127.0.0.1:9090".
+func summary(c *config.Config) string {
+	caching, compressing, targets := 0, 0, 0
+	for _, r := range c.Routes {
+		if r.Cache.Enabled {
+			caching++
+		}
+		if r.Compress.Enabled {
+			compressing++
+		}
+	}
+	for _, u := range c.Upstreams {
+		targets += len(u.Targets)
+	}
+	s := fmt.Sprintf("%s, %s (%d caching, %d compressing), %s (%s)",
+		count(len(c.Listeners), "listener"), count(len(c.Routes), "route"), caching, compressing,
+		count(len(c.Upstreams), "upstream"), count(targets, "target"))
+	if c.Admin.Enabled() {
+		s += ", admin on " + c.Admin.Address
+	} else {
+		s += ", no admin listener"
+	}
+	return s
+}
+
+// count is "1 route" or "n routes".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 const defaultConfig = "gateway.yaml"

@@ -183,6 +183,27 @@ routes:
   - path: /
     upstream: app
 `)
+	several := writeConfig(t, `listeners:
+  - address: "127.0.0.1:0"
+  - address: "127.0.0.1:0"
+admin:
+  address: "off"
+upstreams:
+  a:
+    targets: ["http://127.0.0.1:9", "http://127.0.0.1:10"]
+  b:
+    targets: ["http://127.0.0.1:11"]
+routes:
+  - path: /a
+    upstream: a
+    cache: {enabled: true}
+    compress: {enabled: true}
+  - path: /b
+    upstream: b
+    compress: {enabled: true}
+  - path: /
+    upstream: a
+`)
 	bad := writeConfig(t, `listeners:
   - address: "127.0.0.1:0"
     read_timeout: 5x
@@ -202,7 +223,8 @@ routes:
 		{"validate good", []string{"validate", "-config", good}, 0, []string{"ok"}, nil},
 		{"validate bad", []string{"validate", "-config", bad}, 1, nil,
 			[]string{"gateway.yaml:3:", "listeners[0].read_timeout", "gateway.yaml:9:", "routes[0].upstream", "nowhere"}},
-		{"validate FILE", []string{"validate", good}, 0, []string{good + ": ok"}, nil},
+		{"validate FILE", []string{"validate", good}, 0, []string{good + ": ok: 1 listener, 1 route (0 caching, 0 compressing), 1 upstream (1 target), admin on 127.0.0.1:9090\n"}, nil},
+		{"validate summary", []string{"validate", several}, 0, []string{several + ": ok: 2 listeners, 3 routes (1 caching, 2 compressing), 2 upstreams (3 targets), no admin listener\n"}, nil},
 		{"validate FILE bad", []string{"validate", bad}, 1, nil, []string{"gateway.yaml:3:", "listeners[0].read_timeout"}},
 		{"validate both", []string{"validate", "-config", good, bad}, 2, nil, []string{"given by -config already"}},
 		{"run FILE bad", []string{"run", bad, "-watch"}, 1, nil, []string{"gateway.yaml:9:", "routes[0].upstream"}},
