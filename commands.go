@@ -40,12 +40,22 @@ func cmdProxy(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
+	fields := flagFields{}
+	fields.add("listeners[0]", "--listen", *listen, *listen)
+	fields.add("listeners[0].h2c", "--h2c", strconv.FormatBool(*h2c), strconv.FormatBool(*h2c))
+	fields.add("admin", "--admin", *adminAddr, *adminAddr)
+	fields.add("upstreams.upstream", "--to", *to, *to)
+	fields.add("upstreams.upstream.protocol", "--protocol", *protocol, *protocol)
+	fields.add("cache", "--cache-size", *cacheSize, *cacheSize)
+	fields.add("access_log", "--access-log", *accessLog, *accessLog)
 	var targets []string
-	for _, t := range strings.Split(*to, ",") {
-		t = strings.TrimSpace(t)
+	for i, typed := range strings.Split(*to, ",") {
+		typed = strings.TrimSpace(typed)
+		t := typed
 		if !strings.Contains(t, "://") {
 			t = "http://" + t
 		}
+		fields.add(fmt.Sprintf("upstreams.upstream.targets[%d]", i), "--to", typed, t)
 		targets = append(targets, yamlString(t))
 	}
 	yaml := fmt.Sprintf(`listeners:
@@ -74,9 +84,9 @@ routes:
 	yaml += accessLogYAML(*accessLog)
 	cfg, err := app.Parse("proxy flags", []byte(yaml))
 	if err != nil {
-		return err
+		return fields.explain("proxy", err)
 	}
-	return runConfig(cfg, stdout, stderr, nil)
+	return fields.explain("proxy", runConfig(cfg, stdout, stderr, nil))
 }
 
 // accessLogYAML is the access_log section for an --access-log flag.
@@ -150,17 +160,21 @@ routes:
       enabled: true
 `, yamlString(*listen), yamlString(*adminAddr), strings.Join(backends, ", "))
 	yaml += accessLogYAML(*accessLog)
+	fields := flagFields{}
+	fields.add("listeners[0]", "--listen", *listen, *listen)
+	fields.add("admin", "--admin", *adminAddr, *adminAddr)
+	fields.add("access_log", "--access-log", *accessLog, *accessLog)
 	cfg, err := app.Parse("demo", []byte(yaml))
 	if err != nil {
-		return err
+		return fields.explain("demo", err)
 	}
-	return runConfig(cfg, stdout, stderr, func(a *app.App) {
+	return fields.explain("demo", runConfig(cfg, stdout, stderr, func(a *app.App) {
 		adm := ""
 		if ad := a.AdminAddr(); ad != nil {
 			adm = ad.String()
 		}
 		printDemo(stdout, a.Addrs()[0].String(), adm)
-	})
+	}))
 }
 
 // printDemo prints the lines to try against the demo at gw, and those of

@@ -247,6 +247,9 @@ func runConfigFile(path string, watch bool, cfg *config.Config, stdout, stderr i
 	}
 	if err := a.Listen(); err != nil {
 		_ = a.Shutdown(context.Background())
+		if path != "" {
+			return explainListen(path, err)
+		}
 		return err
 	}
 	if a.Caches() {

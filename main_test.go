@@ -214,6 +214,32 @@ routes:
   - path: /
     upstream: nowhere
 `)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := ln.Addr().String()
+	listenBusy := writeConfig(t, `listeners:
+  - address: "127.0.0.1:0"
+  - address: "`+busy+`"
+upstreams:
+  app:
+    targets: ["http://127.0.0.1:9"]
+routes:
+  - upstream: app
+`)
+	adminBusy := writeConfig(t, `listeners:
+  - address: "127.0.0.1:0"
+admin:
+  health_address: "127.0.0.1:0"
+  address: "`+busy+`"
+upstreams:
+  app:
+    targets: ["http://127.0.0.1:9"]
+routes:
+  - upstream: app
+`)
 	tests := []struct {
 		name       string
 		args       []string
@@ -241,7 +267,24 @@ routes:
 		{"unknown command", []string{"frobnicate"}, 2, nil, []string{"unknown command"}},
 		{"unknown flag", []string{"run", "-nope"}, 2, nil, []string{"flag provided but not defined"}},
 		{"proxy without --to", []string{"proxy"}, 2, nil, []string{"--to URL is required"}},
-		{"proxy bad url", []string{"proxy", "--to", "ftp://x", "--admin", "off"}, 1, nil, []string{"targets[0]"}},
+		{"proxy bad url", []string{"proxy", "--to", "ftp://x", "--admin", "off"}, 1, nil,
+			[]string{"gateway: --to \"ftp://x\": scheme must be http or https"}},
+		{"proxy second url bad", []string{"proxy", "--to", "http://a, b:x", "--admin", "off"}, 1, nil,
+			[]string{`--to "b:x" (taken as "http://b:x"): `}},
+		{"proxy bad flags", []string{"proxy", "--to", "x", "--cache-size", "12 parsecs", "--protocol", "h3", "--listen", "foo", "--admin", "bar"}, 1, nil,
+			[]string{`--cache-size "12 parsecs": invalid size: unknown unit "parsecs"`, `--protocol "h3": invalid value (want http1`,
+				`--listen "foo": invalid address: missing port`, `--admin "bar": invalid address: missing port`}},
+		{"demo bad listen", []string{"demo", "--listen", "nope"}, 1, nil, []string{`gateway: --listen "nope": invalid address`}},
+		{"proxy listen in use", []string{"proxy", "--to", "x", "--listen", busy, "--admin", "off"}, 1, nil,
+			[]string{"gateway: --listen " + busy + " is in use; pick another with --listen\n"}},
+		{"proxy admin in use", []string{"proxy", "--to", "x", "--listen", "127.0.0.1:0", "--admin", busy}, 1, nil,
+			[]string{"gateway: --admin " + busy + " is in use; pick another with --admin\n"}},
+		{"demo admin in use", []string{"demo", "--listen", "127.0.0.1:0", "--admin", busy}, 1, nil,
+			[]string{"gateway: --admin " + busy + " is in use; pick another with --admin\n"}},
+		{"run listener in use", []string{"run", listenBusy}, 1, nil,
+			[]string{"gateway: " + listenBusy + ":3: listeners[1].address: " + busy + " is in use; pick another port\n"}},
+		{"run admin in use", []string{"run", adminBusy}, 1, nil,
+			[]string{"gateway: " + adminBusy + ":5: admin.address: " + busy + " is in use; pick another port\n"}},
 	}
 	// The commands run in an empty directory, where there is no
 	// gateway.yaml to fall back on.

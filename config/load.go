@@ -779,3 +779,17 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// FieldLine is the line of field (a path such as "listeners[0].address")
+// in the config data, or of its nearest parent the file has; 0 when data
+// is not YAML. It is for problems found after Parse, such as an address
+// that cannot be bound.
+func FieldLine(data []byte, field string) int {
+	d := newDecoder("")
+	root, ok := d.parseYAML(data)
+	if !ok {
+		return 0
+	}
+	d.decodeRoot(root, &Config{})
+	return d.line(field)
+}
