@@ -23,7 +23,7 @@ func cmdProxy(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve clients on")
-	to := fs.String("to", "", "upstream URL; several, comma-separated, are balanced")
+	to := fs.String("to", "", "upstream URL; several, comma-separated, are balanced; without a scheme, http:// is assumed (127.0.0.1:3000)")
 	protocol := fs.String("protocol", "auto", "upstream protocol: http1, h2, h2c or auto")
 	h2c := fs.Bool("h2c", true, "also accept HTTP/2 without TLS (prior knowledge)")
 	adminAddr := fs.String("admin", "127.0.0.1:9090", `admin listener address, or "off"`)

@@ -274,6 +274,7 @@ routes:
 		{"proxy bad flags", []string{"proxy", "--to", "x", "--cache-size", "12 parsecs", "--protocol", "h3", "--listen", "foo", "--admin", "bar"}, 1, nil,
 			[]string{`--cache-size "12 parsecs": invalid size: unknown unit "parsecs"`, `--protocol "h3": invalid value (want http1`,
 				`--listen "foo": invalid address: missing port`, `--admin "bar": invalid address: missing port`}},
+		{"proxy --help says http:// is assumed", []string{"proxy", "-h"}, 0, nil, []string{"without a scheme, http:// is assumed"}},
 		{"demo bad listen", []string{"demo", "--listen", "nope"}, 1, nil, []string{`gateway: --listen "nope": invalid address`}},
 		{"proxy listen in use", []string{"proxy", "--to", "x", "--listen", busy, "--admin", "off"}, 1, nil,
 			[]string{"gateway: --listen " + busy + " is in use; pick another with --listen\n"}},

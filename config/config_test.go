@@ -191,6 +191,17 @@ var badCases = []badCase{
 			`t.yaml:12: upstreams.app.targets[6]: "http://a:99999": port "99999" is not a number from 0 to 65535`,
 			`t.yaml:13: upstreams.app.targets[7]: invalid URL "http://a b"`,
 		}, n: 8},
+	{name: "targets without a scheme", in: strings.Replace(minimal, "targets: [http://127.0.0.1:9000]", `targets:
+      - 127.0.0.1:3000
+      - backend:8080
+      - example.com
+      - "a b"`, 1),
+		want: []string{
+			`t.yaml:6: upstreams.app.targets[0]: "127.0.0.1:3000": no scheme (did you mean http://127.0.0.1:3000?)`,
+			`t.yaml:7: upstreams.app.targets[1]: "backend:8080": no scheme (did you mean http://backend:8080?)`,
+			`t.yaml:8: upstreams.app.targets[2]: "example.com": no scheme (did you mean http://example.com?)`,
+			`t.yaml:9: upstreams.app.targets[3]: "a b": scheme must be http or https`,
+		}, n: 4},
 	{name: "bad protocol", in: strings.Replace(minimal, "    targets:", "    protocol: http2\n    targets:", 1),
 		want: []string{`t.yaml:5: upstreams.app.protocol: invalid value "http2" (want http1, h2, h2c or auto)`}},
 	{name: "h2 needs https", in: strings.Replace(minimal, "    targets: [http://127.0.0.1:9000]", "    protocol: h2\n    targets: [https://a, http://b]", 1),
