@@ -40,6 +40,20 @@ type badCase struct {
 var badCases = []badCase{
 	// Syntax and structure.
 	{name: "syntax", in: "listeners:\n  - address: [\n", want: []string{"t.yaml:2: did not find expected node content"}},
+	{name: "syntax: bad indentation", in: "listeners:\n  - address: 127.0.0.1:0\nupstreams:\n  app:\n    targets: [http://x]\n   protocol: h2\nroutes:\n  - upstream: app\n",
+		want: []string{`t.yaml:6: did not find expected key in "   protocol: h2": check its indentation against the lines above (after upstreams.app.targets)`}, n: 1},
+	{name: "syntax: bad indentation in a list", in: "routes:\n  - upstream: app\n    path: /\n   methods: [GET]\n",
+		want: []string{`t.yaml:4: did not find expected '-' indicator in "   methods: [GET]": check its indentation against the lines above (after routes[0].path)`}, n: 1},
+	{name: "syntax: tab", in: "listeners:\n  - address: 127.0.0.1:0\nupstreams:\n  app:\n\ttargets: [http://x]\nroutes:\n  - upstream: app\n",
+		want: []string{`t.yaml:5: found character that cannot start any token in "\ttargets: [http://x]": YAML indents with spaces, not tabs (after upstreams.app)`}, n: 1},
+	{name: "syntax: unclosed quote", in: "listeners:\n  - address: \"127.0.0.1:0\nupstreams:\n  app:\n    targets: [http://x]\n",
+		want: []string{`t.yaml:2: found unexpected end of stream in "  - address: \"127.0.0.1:0": a quote opened here is not closed (after listeners)`}, n: 1},
+	{name: "syntax: unclosed list", in: "upstreams:\n  app:\n    targets: [http://x\nroutes:\n  - upstream: app\n",
+		want: []string{`t.yaml:3: did not find expected ',' or ']' in "    targets: [http://x": a [ opened here is not closed (after upstreams.app)`}, n: 1},
+	{name: "syntax: missing colon", in: "upstreams:\n  app:\n    targets [http://x]\n    protocol: h2\n",
+		want: []string{`t.yaml:3: upstreams.app: "    targets [http://x]" has no ':' after its key, so its value runs on into line 4 (mapping values are not allowed in this context)`}, n: 1},
+	{name: "syntax: colon in a value", in: "upstreams:\n  app:\n    targets: [http://x]\n    protocol: h2: x\n",
+		want: []string{`t.yaml:4: mapping values are not allowed in this context in "    protocol: h2: x": a value holding ": " needs quotes (after upstreams.app.targets)`}, n: 1},
 	{name: "empty file", in: "", want: []string{
 		"t.yaml:1: listeners: no listeners",
 		"t.yaml:1: upstreams: no upstreams",

@@ -182,8 +182,9 @@ func (d *decoder) result() error {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// syntax turns a YAML parser error into an Error with its line.
-func (d *decoder) syntax(err error) {
+// syntax turns a YAML parser error in data into an Error at the line
+// of the mistake, with the field before it (syntax.go).
+func (d *decoder) syntax(data []byte, err error) {
 	msg := err.Error()
 	line := 0
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -192,7 +193,8 @@ func (d *decoder) syntax(err error) {
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	d.fail(line, "", msg)
+	e := syntaxError(d.file, data, line, msg)
+	d.fail(e.Line, e.Field, e.Msg)
 }
 
 // parseYAML reads the single document in data. A nil root with ok set
@@ -212,7 +214,7 @@ func (d *decoder) parseYAML(data []byte) (root *yaml.Node, ok bool) {
 		if errors.Is(err, io.EOF) {
 			return nil, true
 		}
-		d.syntax(err)
+		d.syntax(data, err)
 		return nil, false
 	}
 	var extra yaml.Node
@@ -220,7 +222,7 @@ func (d *decoder) parseYAML(data []byte) (root *yaml.Node, ok bool) {
 	case err == nil:
 		d.fail(extra.Line, "", "a second YAML document; the config is a single document")
 	case !errors.Is(err, io.EOF):
-		d.syntax(err)
+		d.syntax(data, err)
 	}
 	if len(d.errs) > 0 {
 		return nil, false
