@@ -52,6 +52,8 @@ var badCases = []badCase{
 		want: []string{`t.yaml:3: did not find expected ',' or ']' in "    targets: [http://x": a [ opened here is not closed (after upstreams.app)`}, n: 1},
 	{name: "syntax: missing colon", in: "upstreams:\n  app:\n    targets [http://x]\n    protocol: h2\n",
 		want: []string{`t.yaml:3: upstreams.app: "    targets [http://x]" has no ':' after its key, so its value runs on into line 4 (mapping values are not allowed in this context)`}, n: 1},
+	{name: "syntax: bad indentation in a long file", in: "routes:\n" + strings.Repeat("  - path: /p\n    upstream: app\n", 400) + "   bad: x\n",
+		want: []string{`t.yaml:802: did not find expected '-' indicator in "   bad: x": check its indentation against the lines above (after routes[399].upstream)`}, n: 1},
 	{name: "syntax: colon in a value", in: "upstreams:\n  app:\n    targets: [http://x]\n    protocol: h2: x\n",
 		want: []string{`t.yaml:4: mapping values are not allowed in this context in "    protocol: h2: x": a value holding ": " needs quotes (after upstreams.app.targets)`}, n: 1},
 	{name: "empty file", in: "", want: []string{

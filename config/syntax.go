@@ -17,9 +17,14 @@ import (
 // file does ends on it. It then names the last field before it, quotes
 // the line, and, for the common mistakes, says what to check.
 
-// maxSyntaxLines bounds the prefix search, whose cost grows with the
-// square of the file's length; a longer file gets the parser's line.
-const maxSyntaxLines = 2000
+// maxSyntaxLines bounds the prefix search; a longer file gets the
+// parser's line. Up to linearLines the search tries every prefix, whose
+// cost grows with the square of the length; beyond, it bisects, taking
+// a prefix that fails as the file does to hold the mistake.
+const (
+	maxSyntaxLines = 20000
+	linearLines    = 300
+)
 
 // syntaxError is the Error for the parser's message msg at line (the
 // parser's own guess, or 0) in data.
@@ -27,7 +32,7 @@ func syntaxError(file string, data []byte, line int, msg string) *Error {
 	lines := strings.SplitAfter(string(data), "\n")
 	at := 0
 	if len(lines) <= maxSyntaxLines {
-		at = firstFailing(lines, msg)
+		at = firstFailing(lines, msg, line)
 	}
 	if at == 0 {
 		return &Error{File: file, Line: line, Msg: msg}
@@ -101,15 +106,34 @@ func parseErr(data string) string {
 }
 
 // firstFailing is the 1-based line that ends the shortest prefix of
-// lines failing with msg, or 0.
-func firstFailing(lines []string, msg string) (at int) {
+// lines failing with msg, or 0. from is the parser's line, that of the
+// construct holding the mistake, so the mistake is not before it.
+func firstFailing(lines []string, msg string, from int) (at int) {
 	defer func() {
 		if recover() != nil {
 			at = 0
 		}
 	}()
-	for k := 1; k <= len(lines); k++ {
-		if parseErr(strings.Join(lines[:k], "")) == msg {
+	fails := func(k int) bool { return parseErr(strings.Join(lines[:k], "")) == msg }
+	lo := max(from-1, 1)
+	if len(lines)-lo > linearLines {
+		// The shortest failing prefix is in (lo-1, hi].
+		hi := len(lines)
+		if !fails(hi) {
+			return 0
+		}
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			if fails(mid) {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		return hi
+	}
+	for k := lo; k <= len(lines); k++ {
+		if fails(k) {
 			return k
 		}
 	}
@@ -117,14 +141,14 @@ func firstFailing(lines []string, msg string) (at int) {
 }
 
 // lastParsing is the tree of the longest prefix of lines, at most n
-// long, that parses; nil if none does.
+// long, that parses; nil if none of the last few does.
 func lastParsing(lines []string, n int) (root *yaml.Node) {
 	defer func() {
 		if recover() != nil {
 			root = nil
 		}
 	}()
-	for k := n; k > 0; k-- {
+	for k := n; k > 0 && k > n-50; k-- {
 		var doc yaml.Node
 		if err := yaml.NewDecoder(bytes.NewReader([]byte(strings.Join(lines[:k], "")))).Decode(&doc); err == nil {
 			if len(doc.Content) > 0 {
