@@ -23,7 +23,7 @@ func cmdProxy(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve clients on")
-	to := fs.String("to", "", "upstream URL; several, comma-separated, are balanced")
+	to := fs.String("to", "", "upstream URL; several, comma-separated, are balanced; without a scheme, http:// is assumed (127.0.0.1:3000)")
 	protocol := fs.String("protocol", "auto", "upstream protocol: http1, h2, h2c or auto")
 	h2c := fs.Bool("h2c", true, "also accept HTTP/2 without TLS (prior knowledge)")
 	adminAddr := fs.String("admin", "127.0.0.1:9090", `admin listener address, or "off"`)
@@ -44,12 +44,22 @@ func cmdProxy(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
+	fields := flagFields{}
+	fields.add("listeners[0]", "--listen", *listen, *listen)
+	fields.add("listeners[0].h2c", "--h2c", strconv.FormatBool(*h2c), strconv.FormatBool(*h2c))
+	fields.add("admin", "--admin", *adminAddr, *adminAddr)
+	fields.add("upstreams.upstream", "--to", *to, *to)
+	fields.add("upstreams.upstream.protocol", "--protocol", *protocol, *protocol)
+	fields.add("cache", "--cache-size", *cacheSize, *cacheSize)
+	fields.add("access_log", "--access-log", *accessLog, *accessLog)
 	var targets []string
-	for _, t := range strings.Split(*to, ",") {
-		t = strings.TrimSpace(t)
+	for i, typed := range strings.Split(*to, ",") {
+		typed = strings.TrimSpace(typed)
+		t := typed
 		if !strings.Contains(t, "://") {
 			t = "http://" + t
 		}
+		fields.add(fmt.Sprintf("upstreams.upstream.targets[%d]", i), "--to", typed, t)
 		targets = append(targets, yamlString(t))
 	}
 	yaml := fmt.Sprintf(`listeners:
@@ -78,9 +88,9 @@ routes:
 	yaml += accessLogYAML(*accessLog, *logFormat)
 	cfg, err := app.Parse("proxy flags", []byte(yaml))
 	if err != nil {
-		return err
+		return fields.explain("proxy", err)
 	}
-	return runConfig(cfg, stdout, stderr, nil)
+	return fields.explain("proxy", runConfig(cfg, stdout, stderr, nil))
 }
 
 // accessLogYAML is the access_log section for the --access-log and
@@ -172,11 +182,15 @@ routes:
       enabled: true
 `, yamlString(*listen), yamlString(*adminAddr), strings.Join(backends, ", "))
 	yaml += accessLogYAML(*accessLog, *logFormat)
+	fields := flagFields{}
+	fields.add("listeners[0]", "--listen", *listen, *listen)
+	fields.add("admin", "--admin", *adminAddr, *adminAddr)
+	fields.add("access_log", "--access-log", *accessLog, *accessLog)
 	cfg, err := app.Parse("demo", []byte(yaml))
 	if err != nil {
-		return err
+		return fields.explain("demo", err)
 	}
-	return runConfig(cfg, stdout, stderr, func(a *app.App) {
+	return fields.explain("demo", runConfig(cfg, stdout, stderr, func(a *app.App) {
 		adm := ""
 		if ad := a.AdminAddr(); ad != nil {
 			adm = ad.String()
@@ -184,7 +198,7 @@ routes:
 		// On stderr with the gateway's own log: stdout is the access
 		// log's alone.
 		printDemo(stderr, a.Addrs()[0].String(), adm)
-	})
+	}))
 }
 
 // printDemo prints the lines to try against the demo at gw, and those of

@@ -1,8 +1,8 @@
 // Command gateway is a caching reverse proxy and API gateway configured by
 // gateway.yaml.
 //
-//	gateway run -config gateway.yaml      serve (the default command)
-//	gateway validate -config gateway.yaml check a config and list its errors
+//	gateway run [FILE]                    serve (the default command)
+//	gateway validate [FILE]               check a config and list its errors
 //	gateway proxy --listen ADDR --to URL  one route to one upstream, no file
 //	gateway demo                          the gateway with a sample backend
 //	gateway version
@@ -14,10 +14,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -37,16 +39,17 @@ func main() {
 const usage = `usage: gateway [command] [flags]
 
 commands:
-  run       -config FILE [-watch]      serve with a config file (default command)
-  validate  -config FILE               check a config file and print every error
+  run       [-watch] [FILE]            serve with a config file (default command;
+                                       FILE, or -config FILE, defaults to gateway.yaml)
+  validate  [FILE]                     check a config file and print every error
   proxy     --listen ADDR --to URL     proxy one upstream, no config file
   demo      [--listen ADDR]            run the gateway with a built-in sample backend
-  version                              print the version
+  version                              print the version (also --version)
 `
 
 func cli(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || isCommandFlag(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -59,7 +62,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		err = cmdProxy(args, stdout, stderr)
 	case "demo":
 		err = cmdDemo(args, stdout, stderr)
-	case "version":
+	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "gateway", buildVersion())
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
@@ -77,6 +80,16 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "gateway:", err)
 	return 1
+}
+
+// isCommandFlag reports whether a first argument that looks like a flag
+// is a command of its own: help and version, in their usual spellings.
+func isCommandFlag(a string) bool {
+	switch a {
+	case "-h", "--help", "-help", "-version", "--version":
+		return true
+	}
+	return false
 }
 
 // errUsage marks an error the flag package has already printed.
@@ -99,12 +112,16 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "gateway.yaml", "config file")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: gateway run [-watch] [-config] [FILE]   (FILE defaults to "+defaultConfig+")")
+		fs.PrintDefaults()
+	}
+	path := fs.String("config", defaultConfig, "config file (or give it as the argument)")
 	watch := fs.Bool("watch", false, "reload the config file when it changes (as on SIGHUP)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseConfigFlags(fs, args, path); err != nil {
 		return err
 	}
-	cfg, err := app.Load(*path)
+	cfg, err := loadConfig(fs, *path)
 	if err != nil {
 		return err
 	}
@@ -114,15 +131,102 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "gateway.yaml", "config file")
-	if err := parseFlags(fs, args); err != nil {
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: gateway validate [-config] [FILE]   (FILE defaults to "+defaultConfig+")")
+		fs.PrintDefaults()
+	}
+	path := fs.String("config", defaultConfig, "config file (or give it as the argument)")
+	if err := parseConfigFlags(fs, args, path); err != nil {
 		return err
 	}
-	if _, err := app.Load(*path); err != nil {
+	cfg, err := loadConfig(fs, *path)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	fmt.Fprintf(stdout, "%s: ok: %s\n", *path, summary(cfg))
 	return nil
+}
+
+// summary says what validate checked, so that an operator can see the
+// file read is the one meant: "2 listeners, 3 routes (1 caching, 1
+// compressing), 2 upstreams (3 targets), admin on 127.0.0.1:9090".
+func summary(c *config.Config) string {
+	caching, compressing, targets := 0, 0, 0
+	for _, r := range c.Routes {
+		if r.Cache.Enabled {
+			caching++
+		}
+		if r.Compress.Enabled {
+			compressing++
+		}
+	}
+	for _, u := range c.Upstreams {
+		targets += len(u.Targets)
+	}
+	s := fmt.Sprintf("%s, %s (%d caching, %d compressing), %s (%s)",
+		count(len(c.Listeners), "listener"), count(len(c.Routes), "route"), caching, compressing,
+		count(len(c.Upstreams), "upstream"), count(targets, "target"))
+	if c.Admin.Enabled() {
+		s += ", admin on " + c.Admin.Address
+	} else {
+		s += ", no admin listener"
+	}
+	return s
+}
+
+// count is "1 route" or "n routes".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+const defaultConfig = "gateway.yaml"
+
+// parseConfigFlags parses the flags of a command that reads a config
+// file, which may be given as -config FILE or as the one argument; flags
+// may also follow it ("gateway run gateway.yaml -watch").
+func parseConfigFlags(fs *flag.FlagSet, args []string, path *string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() == 0 {
+		return nil
+	}
+	configSet := false
+	fs.Visit(func(f *flag.Flag) { configSet = configSet || f.Name == "config" })
+	if configSet {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q: the config file is given by -config already\n", fs.Arg(0))
+		return errUsage
+	}
+	*path = fs.Arg(0)
+	if err := parseFlags(fs, fs.Args()[1:]); err != nil {
+		return err
+	}
+	return nil
+}
+
+// errNoConfig is returned when the default config file is absent: the
+// operator ran the gateway without saying what to serve.
+var errNoConfig = errors.New("no " + defaultConfig + " here: give one with -config FILE (or as the argument), " +
+	"try `gateway demo`, or `gateway proxy --to URL`; gateway -h lists the commands")
+
+// loadConfig is app.Load, with a way to go on when the file is the
+// default one and it does not exist.
+func loadConfig(fs *flag.FlagSet, path string) (*config.Config, error) {
+	cfg, err := app.Load(path)
+	if err != nil && errors.Is(err, iofs.ErrNotExist) {
+		given := false
+		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "config" })
+		if !given && path == defaultConfig {
+			return nil, errNoConfig
+		}
+	}
+	return cfg, err
 }
 
 // runConfig serves cfg until SIGTERM or SIGINT, then drains. The
@@ -143,6 +247,9 @@ func runConfigFile(path string, watch bool, cfg *config.Config, stdout, stderr i
 	}
 	if err := a.Listen(); err != nil {
 		_ = a.Shutdown(context.Background())
+		if path != "" {
+			return explainListen(path, err)
+		}
 		return err
 	}
 	if a.Caches() {

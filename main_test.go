@@ -183,6 +183,27 @@ routes:
   - path: /
     upstream: app
 `)
+	several := writeConfig(t, `listeners:
+  - address: "127.0.0.1:0"
+  - address: "127.0.0.1:0"
+admin:
+  address: "off"
+upstreams:
+  a:
+    targets: ["http://127.0.0.1:9", "http://127.0.0.1:10"]
+  b:
+    targets: ["http://127.0.0.1:11"]
+routes:
+  - path: /a
+    upstream: a
+    cache: {enabled: true}
+    compress: {enabled: true}
+  - path: /b
+    upstream: b
+    compress: {enabled: true}
+  - path: /
+    upstream: a
+`)
 	bad := writeConfig(t, `listeners:
   - address: "127.0.0.1:0"
     read_timeout: 5x
@@ -193,6 +214,32 @@ routes:
   - path: /
     upstream: nowhere
 `)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := ln.Addr().String()
+	listenBusy := writeConfig(t, `listeners:
+  - address: "127.0.0.1:0"
+  - address: "`+busy+`"
+upstreams:
+  app:
+    targets: ["http://127.0.0.1:9"]
+routes:
+  - upstream: app
+`)
+	adminBusy := writeConfig(t, `listeners:
+  - address: "127.0.0.1:0"
+admin:
+  health_address: "127.0.0.1:0"
+  address: "`+busy+`"
+upstreams:
+  app:
+    targets: ["http://127.0.0.1:9"]
+routes:
+  - upstream: app
+`)
 	tests := []struct {
 		name       string
 		args       []string
@@ -202,6 +249,17 @@ routes:
 		{"validate good", []string{"validate", "-config", good}, 0, []string{"ok"}, nil},
 		{"validate bad", []string{"validate", "-config", bad}, 1, nil,
 			[]string{"gateway.yaml:3:", "listeners[0].read_timeout", "gateway.yaml:9:", "routes[0].upstream", "nowhere"}},
+		{"validate FILE", []string{"validate", good}, 0, []string{good + ": ok: 1 listener, 1 route (0 caching, 0 compressing), 1 upstream (1 target), admin on 127.0.0.1:9090\n"}, nil},
+		{"validate summary", []string{"validate", several}, 0, []string{several + ": ok: 2 listeners, 3 routes (1 caching, 2 compressing), 2 upstreams (3 targets), no admin listener\n"}, nil},
+		{"validate FILE bad", []string{"validate", bad}, 1, nil, []string{"gateway.yaml:3:", "listeners[0].read_timeout"}},
+		{"validate both", []string{"validate", "-config", good, bad}, 2, nil, []string{"given by -config already"}},
+		{"run FILE bad", []string{"run", bad, "-watch"}, 1, nil, []string{"gateway.yaml:9:", "routes[0].upstream"}},
+		{"run missing", []string{"run", "-config", "none.yaml"}, 1, nil, []string{"none.yaml: no such file"}},
+		{"bare in an empty directory", nil, 1, nil, []string{"no gateway.yaml here: give one with -config FILE", "gateway demo", "gateway proxy --to URL", "gateway -h lists the commands"}},
+		{"run in an empty directory", []string{"run"}, 1, nil, []string{"no gateway.yaml here"}},
+		{"validate in an empty directory", []string{"validate"}, 1, nil, []string{"no gateway.yaml here"}},
+		{"--version", []string{"--version"}, 0, []string{"gateway dev"}, nil},
+		{"-version", []string{"-version"}, 0, []string{"gateway dev"}, nil},
 		{"validate missing", []string{"validate", "-config", filepath.Join(t.TempDir(), "none.yaml")}, 1, nil, []string{"none.yaml"}},
 		{"version", []string{"version"}, 0, []string{"gateway dev"}, nil},
 		{"-h", []string{"-h"}, 0, []string{"commands:", "validate"}, nil},
@@ -209,8 +267,29 @@ routes:
 		{"unknown command", []string{"frobnicate"}, 2, nil, []string{"unknown command"}},
 		{"unknown flag", []string{"run", "-nope"}, 2, nil, []string{"flag provided but not defined"}},
 		{"proxy without --to", []string{"proxy"}, 2, nil, []string{"--to URL is required"}},
-		{"proxy bad url", []string{"proxy", "--to", "ftp://x", "--admin", "off"}, 1, nil, []string{"targets[0]"}},
+		{"proxy bad url", []string{"proxy", "--to", "ftp://x", "--admin", "off"}, 1, nil,
+			[]string{"gateway: --to \"ftp://x\": scheme must be http or https"}},
+		{"proxy second url bad", []string{"proxy", "--to", "http://a, b:x", "--admin", "off"}, 1, nil,
+			[]string{`--to "b:x" (taken as "http://b:x"): `}},
+		{"proxy bad flags", []string{"proxy", "--to", "x", "--cache-size", "12 parsecs", "--protocol", "h3", "--listen", "foo", "--admin", "bar"}, 1, nil,
+			[]string{`--cache-size "12 parsecs": invalid size: unknown unit "parsecs"`, `--protocol "h3": invalid value (want http1`,
+				`--listen "foo": invalid address: missing port`, `--admin "bar": invalid address: missing port`}},
+		{"proxy --help says http:// is assumed", []string{"proxy", "-h"}, 0, nil, []string{"without a scheme, http:// is assumed"}},
+		{"demo bad listen", []string{"demo", "--listen", "nope"}, 1, nil, []string{`gateway: --listen "nope": invalid address`}},
+		{"proxy listen in use", []string{"proxy", "--to", "x", "--listen", busy, "--admin", "off"}, 1, nil,
+			[]string{"gateway: --listen " + busy + " is in use; pick another with --listen\n"}},
+		{"proxy admin in use", []string{"proxy", "--to", "x", "--listen", "127.0.0.1:0", "--admin", busy}, 1, nil,
+			[]string{"gateway: --admin " + busy + " is in use; pick another with --admin\n"}},
+		{"demo admin in use", []string{"demo", "--listen", "127.0.0.1:0", "--admin", busy}, 1, nil,
+			[]string{"gateway: --admin " + busy + " is in use; pick another with --admin\n"}},
+		{"run listener in use", []string{"run", listenBusy}, 1, nil,
+			[]string{"gateway: " + listenBusy + ":3: listeners[1].address: " + busy + " is in use; pick another port\n"}},
+		{"run admin in use", []string{"run", adminBusy}, 1, nil,
+			[]string{"gateway: " + adminBusy + ":5: admin.address: " + busy + " is in use; pick another port\n"}},
 	}
+	// The commands run in an empty directory, where there is no
+	// gateway.yaml to fall back on.
+	t.Chdir(t.TempDir())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

@@ -137,14 +137,17 @@ func TestQuickStart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// ./gateway validate -config minimal.yaml
+	// ./gateway validate minimal.yaml
 	var out, errb bytes.Buffer
-	if code := cli([]string{"validate", "-config", "minimal.yaml"}, &out, &errb); code != 0 {
+	if code := cli([]string{"validate", "minimal.yaml"}, &out, &errb); code != 0 {
 		t.Fatalf("validate: exit %d; stderr:\n%s", code, errb.String())
 	}
+	if want := "minimal.yaml: ok: 1 listener, 1 route (1 caching, 1 compressing), 1 upstream (1 target), admin on 127.0.0.1:"; !strings.HasPrefix(out.String(), want) {
+		t.Errorf("validate: got %q; want it to start %q, as the README shows", out.String(), want)
+	}
 
-	// ./gateway run -config minimal.yaml
-	c := startChild(t, "run", "-config", "minimal.yaml")
+	// ./gateway run minimal.yaml
+	c := startChild(t, "run", "minimal.yaml")
 	gw, adm := c.waitAddrs(t, true)
 
 	// curl, which asks for no compression.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gateway/admin"
@@ -185,13 +186,17 @@ func adminServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 // gateway claims to be up.
 func (a *App) listen() error {
 	if err := a.server.Listen(); err != nil {
+		var le *entrypoint.ListenError
+		if errors.As(err, &le) && le.Index < len(a.cfg.Listeners) {
+			return &ListenError{Field: config.IndexPath("listeners", le.Index) + ".address", Address: a.cfg.Listeners[le.Index].Address, Err: err}
+		}
 		return err
 	}
 	if a.admin != nil {
 		ln, err := net.Listen("tcp", a.admin.Addr)
 		if err != nil {
 			_ = a.server.Shutdown(context.Background())
-			return fmt.Errorf("admin: %w", err)
+			return &ListenError{Field: "admin.address", Address: a.admin.Addr, Err: fmt.Errorf("admin: %w", err)}
 		}
 		a.adminLn = ln
 	}
@@ -202,7 +207,7 @@ func (a *App) listen() error {
 			if a.adminLn != nil {
 				_ = a.adminLn.Close()
 			}
-			return fmt.Errorf("admin health: %w", err)
+			return &ListenError{Field: "admin.health_address", Address: a.health.Addr, Err: fmt.Errorf("admin health: %w", err)}
 		}
 		a.healthLn = ln
 	}
@@ -210,8 +215,24 @@ func (a *App) listen() error {
 }
 
 // Listen binds every socket, so that a port in use is reported before
-// the gateway claims to be up.
+// the gateway claims to be up. A socket that cannot be bound is a
+// *ListenError naming the config field of its address.
 func (a *App) Listen() error { return a.listen() }
+
+// ListenError is a socket that could not be bound: the field of the
+// config that gave its address ("listeners[0].address", "admin.address"
+// or "admin.health_address"), the address, and why.
+type ListenError struct {
+	Field   string
+	Address string
+	Err     error
+}
+
+func (e *ListenError) Error() string { return e.Err.Error() }
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// InUse reports whether the address is taken by another socket.
+func (e *ListenError) InUse() bool { return errors.Is(e.Err, syscall.EADDRINUSE) }
 
 // Serve serves until ctx ends or Shutdown is called, then drains within
 // the config's shutdown_grace and releases everything the App holds.

@@ -40,6 +40,22 @@ type badCase struct {
 var badCases = []badCase{
 	// Syntax and structure.
 	{name: "syntax", in: "listeners:\n  - address: [\n", want: []string{"t.yaml:2: did not find expected node content"}},
+	{name: "syntax: bad indentation", in: "listeners:\n  - address: 127.0.0.1:0\nupstreams:\n  app:\n    targets: [http://x]\n   protocol: h2\nroutes:\n  - upstream: app\n",
+		want: []string{`t.yaml:6: did not find expected key in "   protocol: h2": check its indentation against the lines above (after upstreams.app.targets)`}, n: 1},
+	{name: "syntax: bad indentation in a list", in: "routes:\n  - upstream: app\n    path: /\n   methods: [GET]\n",
+		want: []string{`t.yaml:4: did not find expected '-' indicator in "   methods: [GET]": check its indentation against the lines above (after routes[0].path)`}, n: 1},
+	{name: "syntax: tab", in: "listeners:\n  - address: 127.0.0.1:0\nupstreams:\n  app:\n\ttargets: [http://x]\nroutes:\n  - upstream: app\n",
+		want: []string{`t.yaml:5: found character that cannot start any token in "\ttargets: [http://x]": YAML indents with spaces, not tabs (after upstreams.app)`}, n: 1},
+	{name: "syntax: unclosed quote", in: "listeners:\n  - address: \"127.0.0.1:0\nupstreams:\n  app:\n    targets: [http://x]\n",
+		want: []string{`t.yaml:2: found unexpected end of stream in "  - address: \"127.0.0.1:0": a quote opened here is not closed (after listeners)`}, n: 1},
+	{name: "syntax: unclosed list", in: "upstreams:\n  app:\n    targets: [http://x\nroutes:\n  - upstream: app\n",
+		want: []string{`t.yaml:3: did not find expected ',' or ']' in "    targets: [http://x": a [ opened here is not closed (after upstreams.app)`}, n: 1},
+	{name: "syntax: missing colon", in: "upstreams:\n  app:\n    targets [http://x]\n    protocol: h2\n",
+		want: []string{`t.yaml:3: upstreams.app: "    targets [http://x]" has no ':' after its key, so its value runs on into line 4 (mapping values are not allowed in this context)`}, n: 1},
+	{name: "syntax: bad indentation in a long file", in: "routes:\n" + strings.Repeat("  - path: /p\n    upstream: app\n", 400) + "   bad: x\n",
+		want: []string{`t.yaml:802: did not find expected '-' indicator in "   bad: x": check its indentation against the lines above (after routes[399].upstream)`}, n: 1},
+	{name: "syntax: colon in a value", in: "upstreams:\n  app:\n    targets: [http://x]\n    protocol: h2: x\n",
+		want: []string{`t.yaml:4: mapping values are not allowed in this context in "    protocol: h2: x": a value holding ": " needs quotes (after upstreams.app.targets)`}, n: 1},
 	{name: "empty file", in: "", want: []string{
 		"t.yaml:1: listeners: no listeners",
 		"t.yaml:1: upstreams: no upstreams",
@@ -191,6 +207,17 @@ var badCases = []badCase{
 			`t.yaml:12: upstreams.app.targets[6]: "http://a:99999": port "99999" is not a number from 0 to 65535`,
 			`t.yaml:13: upstreams.app.targets[7]: invalid URL "http://a b"`,
 		}, n: 8},
+	{name: "targets without a scheme", in: strings.Replace(minimal, "targets: [http://127.0.0.1:9000]", `targets:
+      - 127.0.0.1:3000
+      - backend:8080
+      - example.com
+      - "a b"`, 1),
+		want: []string{
+			`t.yaml:6: upstreams.app.targets[0]: "127.0.0.1:3000": no scheme (did you mean http://127.0.0.1:3000?)`,
+			`t.yaml:7: upstreams.app.targets[1]: "backend:8080": no scheme (did you mean http://backend:8080?)`,
+			`t.yaml:8: upstreams.app.targets[2]: "example.com": no scheme (did you mean http://example.com?)`,
+			`t.yaml:9: upstreams.app.targets[3]: "a b": scheme must be http or https`,
+		}, n: 4},
 	{name: "bad protocol", in: strings.Replace(minimal, "    targets:", "    protocol: http2\n    targets:", 1),
 		want: []string{`t.yaml:5: upstreams.app.protocol: invalid value "http2" (want http1, h2, h2c or auto)`}},
 	{name: "h2 needs https", in: strings.Replace(minimal, "    targets: [http://127.0.0.1:9000]", "    protocol: h2\n    targets: [https://a, http://b]", 1),

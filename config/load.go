@@ -182,8 +182,9 @@ func (d *decoder) result() error {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// syntax turns a YAML parser error into an Error with its line.
-func (d *decoder) syntax(err error) {
+// syntax turns a YAML parser error in data into an Error at the line
+// of the mistake, with the field before it (syntax.go).
+func (d *decoder) syntax(data []byte, err error) {
 	msg := err.Error()
 	line := 0
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -192,7 +193,8 @@ func (d *decoder) syntax(err error) {
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	d.fail(line, "", msg)
+	e := syntaxError(d.file, data, line, msg)
+	d.fail(e.Line, e.Field, e.Msg)
 }
 
 // parseYAML reads the single document in data. A nil root with ok set
@@ -212,7 +214,7 @@ func (d *decoder) parseYAML(data []byte) (root *yaml.Node, ok bool) {
 		if errors.Is(err, io.EOF) {
 			return nil, true
 		}
-		d.syntax(err)
+		d.syntax(data, err)
 		return nil, false
 	}
 	var extra yaml.Node
@@ -220,7 +222,7 @@ func (d *decoder) parseYAML(data []byte) (root *yaml.Node, ok bool) {
 	case err == nil:
 		d.fail(extra.Line, "", "a second YAML document; the config is a single document")
 	case !errors.Is(err, io.EOF):
-		d.syntax(err)
+		d.syntax(data, err)
 	}
 	if len(d.errs) > 0 {
 		return nil, false
@@ -778,4 +780,18 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// FieldLine is the line of field (a path such as "listeners[0].address")
+// in the config data, or of its nearest parent the file has; 0 when data
+// is not YAML. It is for problems found after Parse, such as an address
+// that cannot be bound.
+func FieldLine(data []byte, field string) int {
+	d := newDecoder("")
+	root, ok := d.parseYAML(data)
+	if !ok {
+		return 0
+	}
+	d.decodeRoot(root, &Config{})
+	return d.line(field)
 }

@@ -346,7 +346,17 @@ func validateUpstreams(c *Config, d *decoder) {
 // checkTarget accepts a base URL, scheme://host[:port][/], and returns
 // its scheme. Paths are refused rather than half supported: the
 // request path is passed through unchanged.
+//
+// A target without a scheme ("127.0.0.1:3000") is refused, with the URL
+// it probably meant: whether the upstream speaks http or https is for
+// the file to say, not for the gateway to guess. (gateway proxy --to
+// takes one as http://, and its help says so.)
 func checkTarget(t string) (string, error) {
+	if !strings.Contains(t, "://") && t != "" {
+		if _, err := checkTarget("http://" + t); err == nil {
+			return "", fmt.Errorf("%q: no scheme (did you mean http://%s?)", t, t)
+		}
+	}
 	u, err := url.Parse(t)
 	if err != nil {
 		var ue *url.Error

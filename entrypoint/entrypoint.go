@@ -130,18 +130,29 @@ func NewGroup(h http.Handler, os []Options, g GroupOptions) (*Group, error) {
 // QUIC one) in the group; call it before Listen.
 func (g *Group) Add(ep Entrypoint) { g.eps = append(g.eps, ep) }
 
-// Listen binds every entrypoint; if one fails, those bound are closed.
+// Listen binds every entrypoint; if one fails, those bound are closed
+// and the error is a *ListenError naming it.
 func (g *Group) Listen() error {
 	for i, ep := range g.eps {
 		if err := ep.Listen(); err != nil {
 			for _, done := range g.eps[:i] {
 				_ = done.Shutdown(canceled)
 			}
-			return err
+			return &ListenError{Index: i, Err: err}
 		}
 	}
 	return nil
 }
+
+// ListenError is the failure of the entrypoint at Index (in the order of
+// NewGroup's options, then of Add) to bind.
+type ListenError struct {
+	Index int
+	Err   error
+}
+
+func (e *ListenError) Error() string { return e.Err.Error() }
+func (e *ListenError) Unwrap() error { return e.Err }
 
 // canceled is a context already done: Shutdown with it closes at once.
 var canceled = func() context.Context {
