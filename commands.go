@@ -27,7 +27,7 @@ func cmdProxy(args []string, stdout, stderr io.Writer) error {
 	protocol := fs.String("protocol", "auto", "upstream protocol: http1, h2, h2c or auto")
 	h2c := fs.Bool("h2c", true, "also accept HTTP/2 without TLS (prior knowledge)")
 	adminAddr := fs.String("admin", "127.0.0.1:9090", `admin listener address, or "off"`)
-	cacheSize := fs.String("cache-size", "64MiB", "memory for cached responses (RFC 9111 rules decide what is stored)")
+	cacheSize := fs.String("cache-size", "64MiB", "memory for cached responses (RFC 9111 rules decide what is stored: a response with only a\nLast-Modified is fresh for 10% of its age, at most 24h; a config file's cache.heuristic_max: 0 turns that off)")
 	noCache := fs.Bool("no-cache", false, "do not cache; pass every request through")
 	noCompress := fs.Bool("no-compress", false, "do not compress responses (gzip, br, zstd)")
 	batchOn := fs.Bool("batch", false, "serve the batching endpoint, POST /_batch, for the route")
