@@ -173,6 +173,23 @@ func (s *mapStore) PurgeAll(_ context.Context, soft bool) (int, error) {
 	return s.purge(func(string) bool { return true }, nil, soft)
 }
 
+func (s *mapStore) PathURLs(_ context.Context, path string, prefix bool) ([]string, error) {
+	if s.fail.Load() {
+		return nil, errTier
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var urls []string
+	for p := range s.m {
+		u := URLPart(p)
+		pp := PathPart(u)
+		if (pp == path || prefix && strings.HasPrefix(pp, path)) && !slices.Contains(urls, u) {
+			urls = append(urls, u)
+		}
+	}
+	return urls, nil
+}
+
 func (s *mapStore) Stats() StoreStats { return StoreStats{} }
 func (s *mapStore) Close() error      { return nil }
 
