@@ -13,7 +13,9 @@ import (
 
 // handleUnversioned registers the paths the admin listener served before
 // /api/v1/, answering as they did: text errors, the old body shapes, 404
-// for a feature the config leaves off. New fields go to /api/v1/ only.
+// for a feature the config leaves off. New endpoints go to /api/v1/ only;
+// the old shapes only ever gain a field an operator reading them needs (a
+// target's active_check, the reason of a purge that touched nothing).
 func handleUnversioned(mux *http.ServeMux, b Backend) {
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.Config(r.Context()))
