@@ -86,6 +86,7 @@ func New(o Options) (*Handler, error) {
 	h.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	h.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	h.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	h.mux.Handle("GET /{$}", serveIndex(indexEntries(o.Backend != nil, o.Metrics != nil)))
 	return h, nil
 }
 

@@ -133,3 +133,74 @@ func TestHealth(t *testing.T) {
 		check("GET", p, http.StatusNotFound)
 	}
 }
+
+// TestIndex: GET / lists the listener's endpoints, one a line; every
+// endpoint it lists is served, and it lists every API endpoint; other
+// unknown paths stay 404, and /api/v1/ stays a JSON 404.
+func TestIndex(t *testing.T) {
+	h, err := New(Options{Address: "127.0.0.1:0", Backend: newFakeBackend(), Metrics: http.NotFoundHandler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+		t.Fatalf("GET /: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	body := string(b)
+	listed := map[string]bool{}
+	for line := range strings.Lines(body) {
+		f := strings.Fields(line)
+		if len(f) >= 3 && (f[0] == "GET" || f[0] == "POST") {
+			listed[f[0]+" "+f[1]] = true
+		}
+	}
+	for _, e := range newAPI(newFakeBackend(), nil).endpoints() {
+		if !listed[e.method+" "+e.path] {
+			t.Errorf("GET / does not list %s %s:\n%s", e.method, e.path, body)
+		}
+	}
+	for name := range listed {
+		method, path, _ := strings.Cut(name, " ")
+		if method != "GET" || path == "/metrics" {
+			continue // POSTs act; the test's /metrics is a 404 handler
+		}
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+			t.Errorf("GET / lists %s; it answers %d", name, resp.StatusCode)
+		}
+	}
+	for _, name := range []string{"GET /metrics", "POST /cache/purge", "GET /healthz"} {
+		if !listed[name] {
+			t.Errorf("GET / does not list %s", name)
+		}
+	}
+	for path, want := range map[string]int{"/nothing": 404, "/api/v1/": 404} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d; want %d", path, resp.StatusCode, want)
+		}
+	}
+	resp, err = http.Post(srv.URL+"/", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /: %d; want 405", resp.StatusCode)
+	}
+}

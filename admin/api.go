@@ -182,16 +182,16 @@ func (a *api) purge(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	n, err := a.b.PurgeCache(r.Context(), p)
+	res, err := a.b.PurgeCache(r.Context(), p)
 	switch {
 	case errors.Is(err, ErrDisabled):
 		writeError(w, http.StatusNotFound, "no route caches")
 	case errors.Is(err, cache.ErrStore):
-		writeJSON(w, http.StatusInternalServerError, purgeFailed{purgeResult{n, p.Soft}, err.Error()})
+		writeJSON(w, http.StatusInternalServerError, purgeFailed{purgeResult{Purged: res.Purged, Soft: p.Soft}, err.Error()})
 	case err != nil:
 		writeError(w, http.StatusBadRequest, err.Error())
 	default:
-		writeJSON(w, http.StatusOK, purgeResult{n, p.Soft})
+		writeJSON(w, http.StatusOK, purgeResult{res.Purged, p.Soft, res.Reason})
 	}
 }
 

@@ -88,11 +88,23 @@ func TestAPIEndpoints(t *testing.T) {
 		{"cache stats of no route", "GET", "/api/v1/cache/stats?route=nope", 404, map[string]any{
 			"error": "no cached route named nope",
 		}},
+		{"purge by path on a route's hosts", "POST", "/api/v1/cache/purge?path=/x%3Fa%3D1&route=api", 200, map[string]any{
+			"purged": 2.0, "soft": false, "reason": nil,
+		}},
+		{"purge by path prefix", "POST", "/api/v1/cache/purge?prefix=/css/", 200, map[string]any{
+			"purged": 2.0,
+		}},
+		{"purge of nothing says why", "POST", "/api/v1/cache/purge?tag=none", 200, map[string]any{
+			"purged": 0.0, "soft": false, "reason": "nothing stored is tagged none",
+		}},
+		{"purge by a route of a URL", "POST", "/api/v1/cache/purge?url=http://h/x&route=api", 400, map[string]any{
+			"error": "route: narrows only a purge by path or by a prefix starting with /",
+		}},
 		{"purge", "POST", "/api/v1/cache/purge?prefix=http://h/a/&soft=1", 200, map[string]any{
 			"purged": 2.0, "soft": true,
 		}},
 		{"purge without a target", "POST", "/api/v1/cache/purge", 400, map[string]any{
-			"error": "give exactly one of url, prefix, tag or all",
+			"error": "give exactly one of url, path, prefix, tag or all",
 		}},
 		{"purge of a relative URL", "POST", "/api/v1/cache/purge?url=/p", 400, map[string]any{
 			"error": "want an absolute http or https URL",

@@ -32,10 +32,11 @@ type Backend interface {
 	// counters; ErrDisabled while no route caches.
 	CacheStats(ctx context.Context) (CacheStats, error)
 	// PurgeCache purges what p names (cache.ParsePurge checked it) and
-	// returns how many entries it touched; ErrDisabled while no route
-	// caches. An error wrapping cache.ErrStore is the store's, with the
-	// count of what was done; any other is the client's to fix.
-	PurgeCache(ctx context.Context, p cache.Purge) (int, error)
+	// returns how many entries it touched and, for none, why;
+	// ErrDisabled while no route caches. An error wrapping
+	// cache.ErrStore is the store's, with the count of what was done;
+	// any other is the client's to fix.
+	PurgeCache(ctx context.Context, p cache.Purge) (cache.PurgeResult, error)
 	// CompressStats returns each compressing route's counters by coding;
 	// ErrDisabled when no route compresses.
 	CompressStats(ctx context.Context) (map[string]map[string]compress.CodingStats, error)

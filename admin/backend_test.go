@@ -76,17 +76,20 @@ func (b *fakeBackend) CacheStats(context.Context) (CacheStats, error) {
 	return st, nil
 }
 
-func (b *fakeBackend) PurgeCache(_ context.Context, p cache.Purge) (int, error) {
+func (b *fakeBackend) PurgeCache(_ context.Context, p cache.Purge) (cache.PurgeResult, error) {
 	if b.noCache.Load() {
-		return 0, ErrDisabled
+		return cache.PurgeResult{}, ErrDisabled
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.purges = append(b.purges, p)
 	if b.storeFails.Load() {
-		return 1, fmt.Errorf("%w: second tier: connection refused", cache.ErrStore)
+		return cache.PurgeResult{Purged: 1}, fmt.Errorf("%w: second tier: connection refused", cache.ErrStore)
 	}
-	return 2, nil
+	if p.Tag == "none" {
+		return cache.PurgeResult{Reason: "nothing stored is tagged none"}, nil
+	}
+	return cache.PurgeResult{Purged: 2}, nil
 }
 
 func (b *fakeBackend) lastPurge() cache.Purge {

@@ -13,7 +13,9 @@ import (
 
 // handleUnversioned registers the paths the admin listener served before
 // /api/v1/, answering as they did: text errors, the old body shapes, 404
-// for a feature the config leaves off. New fields go to /api/v1/ only.
+// for a feature the config leaves off. New endpoints go to /api/v1/ only;
+// the old shapes only ever gain a field an operator reading them needs (a
+// target's active_check, the reason of a purge that touched nothing).
 func handleUnversioned(mux *http.ServeMux, b Backend) {
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.Config(r.Context()))
@@ -100,26 +102,29 @@ func serveCacheStats(w http.ResponseWriter, r *http.Request, b Backend) {
 
 func servePurge(w http.ResponseWriter, r *http.Request, b Backend) {
 	p, err := cache.ParsePurge(r.URL.Query())
-	var n int
+	var res cache.PurgeResult
 	if err == nil {
-		n, err = b.PurgeCache(r.Context(), p)
+		res, err = b.PurgeCache(r.Context(), p)
 	}
 	switch {
 	case errors.Is(err, ErrDisabled):
 		http.NotFound(w, r)
 	case errors.Is(err, cache.ErrStore):
-		writeJSON(w, http.StatusInternalServerError, purgeFailed{purgeResult{n, p.Soft}, err.Error()})
+		writeJSON(w, http.StatusInternalServerError, purgeFailed{purgeResult{Purged: res.Purged, Soft: p.Soft}, err.Error()})
 	case err != nil:
 		textError(w, http.StatusBadRequest, err.Error())
 	default:
-		writeJSON(w, http.StatusOK, purgeResult{n, p.Soft})
+		writeJSON(w, http.StatusOK, purgeResult{res.Purged, p.Soft, res.Reason})
 	}
 }
 
-// purgeResult is the answer to a purge, on both paths.
+// purgeResult is the answer to a purge, on both paths. Reason, only when
+// nothing was purged, says why (a field added to the old shape too: it
+// tells an operator what a bare 0 hides).
 type purgeResult struct {
-	Purged int  `json:"purged"`
-	Soft   bool `json:"soft"`
+	Purged int    `json:"purged"`
+	Soft   bool   `json:"soft"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // purgeFailed is the answer to a purge the store failed: what was done,

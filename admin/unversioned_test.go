@@ -65,6 +65,8 @@ func TestUnversionedPaths(t *testing.T) {
 		{"cache stats", nil, "GET", "/cache/stats", 200, "application/json", `"hits": 3,`},
 		{"cache stats per route", nil, "GET", "/cache/stats?route=cached", 200, "application/json", "{\n  \"hits\": 3,"},
 		{"cache stats, unknown route", nil, "GET", "/cache/stats?route=nope", 404, textType, "no cached route named nope\n"},
+		{"purge of nothing says why", nil, "POST", "/cache/purge?tag=none", 200, "application/json", "{\n  \"purged\": 0,\n  \"soft\": false,\n  \"reason\": \"nothing stored is tagged none\"\n}\n"},
+		{"purge by path", nil, "POST", "/cache/purge?path=/x&route=api", 200, "application/json", "{\n  \"purged\": 2,\n  \"soft\": false\n}\n"},
 		{"purge", nil, "POST", "/cache/purge?tag=t&soft=true", 200, "application/json", "{\n  \"purged\": 2,\n  \"soft\": true\n}\n"},
 		{"purge, bad query", nil, "POST", "/cache/purge?tag=", 400, textType, "tag: empty\n"},
 		{"purge by GET", nil, "GET", "/cache/purge?all=true", 405, textType, "Method Not Allowed\n"},

@@ -70,13 +70,13 @@ func (a *App) CacheStats(context.Context) (admin.CacheStats, error) {
 	return admin.CacheStats{Stats: total, Routes: routes}, nil
 }
 
-// PurgeCache purges what p names.
-func (a *App) PurgeCache(ctx context.Context, p cache.Purge) (int, error) {
+// PurgeCache purges what p names and, when that is nothing, says why.
+func (a *App) PurgeCache(ctx context.Context, p cache.Purge) (cache.PurgeResult, error) {
 	c := a.shared.Cache()
 	if c == nil {
-		return 0, admin.ErrDisabled
+		return cache.PurgeResult{}, admin.ErrDisabled
 	}
-	return c.Purge(ctx, p)
+	return c.PurgeExplained(ctx, p)
 }
 
 // CompressStats returns the counters of every compressing route.

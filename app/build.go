@@ -192,8 +192,9 @@ func cacheRoute(c *cache.Cache, r config.Route, trusted []netip.Prefix, comp *co
 		heuristicMax = -1 // the config's 0 turns the heuristic off
 	}
 	rt, err := c.Route(cache.RouteOptions{
-		Name: r.Name,
-		Key:  cacheKeyOptions(rc),
+		Name:  r.Name,
+		Hosts: r.Hosts,
+		Key:   cacheKeyOptions(rc),
 		Policy: cache.StoreOptions{
 			AllowSetCookie: rc.AllowSetCookie,
 			HeuristicMax:   heuristicMax,

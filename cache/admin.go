@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -16,13 +17,17 @@ import (
 //	GET  /cache/stats                 totals and per-route counters (JSON)
 //	GET  /cache/stats?route=NAME      one route's counters
 //	POST /cache/purge?url=URL         every stored variant of URL
+//	POST /cache/purge?path=/P?Q       every stored variant of /P?Q, on every host
 //	POST /cache/purge?prefix=URL      everything under a URL prefix
+//	POST /cache/purge?prefix=/P       everything under a path prefix, on every host
 //	POST /cache/purge?tag=TAG         everything tagged TAG (exact match)
 //	POST /cache/purge?all=true        everything
 //
 // Add soft=true to a purge to mark entries stale instead of removing them,
 // so that stale-if-error can still serve them while the origin is down.
-// URLs are absolute (http://host/path?query), as clients request them.
+// URLs are absolute (http://host/path?query), as clients request them;
+// route=NAME narrows a path or a path prefix to that route's hosts. A
+// purge that touches nothing says why ("reason").
 // The gateway's admin listener serves the same endpoints itself (package
 // admin) from Stats, ParsePurge and Purge.
 func (c *Cache) AdminHandler() http.Handler {
@@ -51,26 +56,39 @@ func (c *Cache) serveStats(w http.ResponseWriter, r *http.Request) {
 
 func (c *Cache) servePurge(w http.ResponseWriter, r *http.Request) {
 	p, err := ParsePurge(r.URL.Query())
-	var n int
+	var res PurgeResult
 	if err == nil {
-		n, err = c.Purge(r.Context(), p)
+		res, err = c.PurgeExplained(r.Context(), p)
 	}
 	switch {
 	case errors.Is(err, ErrStore):
-		writeJSON(w, http.StatusInternalServerError, map[string]any{"purged": n, "soft": p.Soft, "error": err.Error()})
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"purged": res.Purged, "soft": p.Soft, "error": err.Error()})
 	case err != nil:
 		httpError(w, http.StatusBadRequest, err.Error())
+	case res.Reason != "":
+		writeJSON(w, http.StatusOK, map[string]any{"purged": res.Purged, "soft": p.Soft, "reason": res.Reason})
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"purged": n, "soft": p.Soft})
+		writeJSON(w, http.StatusOK, map[string]any{"purged": res.Purged, "soft": p.Soft})
 	}
 }
 
-// Purge names what to purge: exactly one of URL, Prefix, Tag and All.
+// Purge names what to purge: exactly one of URL, Path, Prefix, Tag and
+// All, and for Path or a path Prefix optionally the Route whose hosts
+// narrow it.
 type Purge struct {
 	// URL purges every stored variant of an absolute http or https URL.
 	URL string
-	// Prefix purges everything under an absolute URL prefix (no query).
+	// Path purges every stored variant of a path and query ("/x",
+	// "/x?a=1": the query as given, under each route's key rules, not
+	// every query) under every host, or under Route's hosts.
+	Path string
+	// Prefix purges everything under an absolute URL prefix, or, when it
+	// starts with "/", under a path prefix on every host (or Route's).
+	// A prefix has no query.
 	Prefix string
+	// Route narrows Path or a path Prefix to the hosts of the cached
+	// route of that name (every host when the route names none).
+	Route string
 	// Tag purges everything tagged Tag (Surrogate-Key, Cache-Tag), exact
 	// match.
 	Tag string
@@ -81,10 +99,13 @@ type Purge struct {
 	Soft bool
 }
 
+// errTargets is the error of a purge that names not exactly one target.
+const errTargets = purgeError("give exactly one of url, path, prefix, tag or all")
+
 // ParsePurge reads a purge from the admin endpoint's query parameters
-// (url, prefix, tag, all=true, soft=true) and checks it: a Purge it
-// returns without error is one Cache.Purge accepts. Its errors are the
-// client's to fix.
+// (url, path, prefix, route, tag, all=true, soft=true) and checks it: a
+// Purge it returns without error is one Cache.Purge accepts, but for a
+// route name it does not know. Its errors are the client's to fix.
 func ParsePurge(q url.Values) (Purge, error) {
 	var p Purge
 	switch v := q.Get("soft"); v {
@@ -95,13 +116,18 @@ func ParsePurge(q url.Values) (Purge, error) {
 		return Purge{}, errors.New("soft: want true or false")
 	}
 	set := 0
-	for _, k := range [...]string{"url", "prefix", "tag", "all"} {
+	for _, k := range [...]string{"url", "path", "prefix", "tag", "all"} {
 		if q.Has(k) {
 			set++
 		}
 	}
 	if set != 1 {
-		return Purge{}, errors.New("give exactly one of url, prefix, tag or all")
+		return Purge{}, errTargets
+	}
+	if q.Has("route") {
+		if p.Route = q.Get("route"); p.Route == "" {
+			return Purge{}, errors.New("route: empty")
+		}
 	}
 	switch {
 	case q.Has("tag"):
@@ -114,39 +140,71 @@ func ParsePurge(q url.Values) (Purge, error) {
 		}
 		p.All = true
 	case q.Has("prefix"):
-		p.Prefix = q.Get("prefix")
-		if _, err := parsePurgeURL(p.Prefix, true); err != nil {
+		if p.Prefix = q.Get("prefix"); p.Prefix == "" {
+			_, err := parsePurgeURL("", true)
+			return Purge{}, err
+		}
+	case q.Has("path"):
+		if p.Path = q.Get("path"); p.Path == "" {
+			_, err := parsePurgePath("", false)
 			return Purge{}, err
 		}
 	default:
-		p.URL = q.Get("url")
-		if _, err := parsePurgeURL(p.URL, false); err != nil {
+		if p.URL = q.Get("url"); p.URL == "" {
+			_, err := parsePurgeURL("", false)
 			return Purge{}, err
 		}
+	}
+	if err := p.check(); err != nil {
+		return Purge{}, err
 	}
 	return p, nil
 }
 
 // check reports what is wrong with p: not exactly one target, a URL
-// that is not absolute, a prefix with a query.
+// that is not absolute, a path that does not start with "/", a prefix
+// with a query, a route with anything but a path or a path prefix.
 func (p Purge) check() error {
 	set := 0
-	for _, b := range [...]bool{p.URL != "", p.Prefix != "", p.Tag != "", p.All} {
+	for _, b := range [...]bool{p.URL != "", p.Path != "", p.Prefix != "", p.Tag != "", p.All} {
 		if b {
 			set++
 		}
 	}
 	if set != 1 {
-		return errors.New("give exactly one of url, prefix, tag or all")
+		return errTargets
+	}
+	if p.Route != "" && !p.byPath() {
+		return purgeError("route: narrows only a purge by path or by a prefix starting with /")
 	}
 	var err error
 	switch {
 	case p.URL != "":
 		_, err = parsePurgeURL(p.URL, false)
+	case p.Path != "":
+		_, err = parsePurgePath(p.Path, false)
+	case p.Prefix != "" && p.byPath():
+		_, err = parsePurgePath(p.Prefix, true)
 	case p.Prefix != "":
 		_, err = parsePurgeURL(p.Prefix, true)
 	}
 	return err
+}
+
+// byPath reports whether p purges by path, under every host.
+func (p Purge) byPath() bool { return p.Path != "" || strings.HasPrefix(p.Prefix, "/") }
+
+// parsePurgePath parses the path (and query, but for a prefix) of a
+// purge by path.
+func parsePurgePath(raw string, prefix bool) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") || u.Scheme != "" || u.Host != "" || u.Fragment != "" {
+		return nil, purgeError("want a path starting with / (and, but for a prefix, its query)")
+	}
+	if prefix && (u.RawQuery != "" || u.ForceQuery) {
+		return nil, purgeError("prefix: a prefix has no query")
+	}
+	return u, nil
 }
 
 // parsePurgeURL parses the absolute URL of a purge by url or prefix.
@@ -164,8 +222,8 @@ func parsePurgeURL(raw string, prefix bool) (*url.URL, error) {
 // Purge removes what p names, or marks it stale when p.Soft, and
 // returns how many entries it touched. An error wrapping ErrStore is the
 // store's; any other (a URL that is not absolute, a prefix with a query,
-// not exactly one target) is the caller's to fix, and nothing was purged
-// then.
+// not exactly one target, a route no cached route is named) is the
+// caller's to fix, and nothing was purged then.
 func (c *Cache) Purge(ctx context.Context, p Purge) (int, error) {
 	if err := p.check(); err != nil {
 		return 0, err
@@ -177,6 +235,16 @@ func (c *Cache) Purge(ctx context.Context, p Purge) (int, error) {
 		n, err = c.store.PurgeTag(ctx, p.Tag, p.Soft)
 	case p.All:
 		n, err = c.store.PurgeAll(ctx, p.Soft)
+	case p.byPath():
+		urls, _, perr := c.pathURLs(ctx, p)
+		if perr != nil {
+			return 0, perr
+		}
+		for _, u := range urls {
+			k, e := c.store.PurgeURL(ctx, u, p.Soft)
+			n += k
+			err = errors.Join(err, e)
+		}
 	default:
 		prefix := p.Prefix != ""
 		raw := p.URL
@@ -206,6 +274,188 @@ func (c *Cache) Purge(ctx context.Context, p Purge) (int, error) {
 		return n, fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	return n, nil
+}
+
+// PurgeResult is what a purge did: the entries it touched and, when it
+// touched none, why (see Cache.Explain).
+type PurgeResult struct {
+	Purged int
+	Reason string
+}
+
+// PurgeExplained is Purge, with the reason of a purge that touched
+// nothing.
+func (c *Cache) PurgeExplained(ctx context.Context, p Purge) (PurgeResult, error) {
+	n, err := c.Purge(ctx, p)
+	res := PurgeResult{Purged: n}
+	if err == nil && n == 0 {
+		res.Reason = c.Explain(ctx, p)
+	}
+	return res, err
+}
+
+// Explain says why a purge of p touches nothing, for an operator: the
+// hosts the same path is stored under when the URL (or the route's
+// hosts) missed them, or that nothing is stored under the path, the tag
+// or at all. It reads the store without changing it; a store that fails
+// gets the plain answer.
+func (c *Cache) Explain(ctx context.Context, p Purge) string {
+	switch {
+	case p.Tag != "":
+		return "nothing stored is tagged " + p.Tag
+	case p.All:
+		return "nothing stored"
+	}
+	what := "that path"
+	if p.Prefix != "" {
+		what = "that prefix"
+	}
+	nothing := "nothing stored under " + what
+	if p.byPath() {
+		if p.Route == "" {
+			return nothing
+		}
+		_, others, err := c.pathURLs(ctx, p)
+		if err != nil || len(others) == 0 {
+			return nothing
+		}
+		return fmt.Sprintf("nothing stored under %s for the hosts of route %s; entries exist under %s", what, p.Route, hostList(others, "http"))
+	}
+	raw := p.URL
+	if raw == "" {
+		raw = p.Prefix
+	}
+	u, err := parsePurgeURL(raw, p.Prefix != "")
+	if err != nil {
+		return nothing
+	}
+	q := Purge{Path: u.RequestURI()}
+	if p.Prefix != "" {
+		q = Purge{Prefix: u.EscapedPath()}
+	}
+	urls, _, err := c.pathURLs(ctx, q)
+	if err != nil || len(urls) == 0 {
+		return nothing
+	}
+	return fmt.Sprintf("no entry for %s; entries exist under %s", raw, hostList(urls, u.Scheme))
+}
+
+// hostList names the hosts of URL parts for an explanation: "host H" or
+// "hosts H1, H2", each with its scheme when that is not scheme.
+func hostList(urls []string, scheme string) string {
+	var hosts []string
+	for _, u := range urls {
+		sch, rest, _ := strings.Cut(u, "\x00")
+		h, _, _ := strings.Cut(rest, "\x00")
+		if sch != scheme {
+			h = sch + "://" + h
+		}
+		if !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	slices.Sort(hosts)
+	if len(hosts) == 1 {
+		return "host " + hosts[0]
+	}
+	return "hosts " + strings.Join(hosts, ", ")
+}
+
+// pathURLs lists the stored URL parts a purge by path (p.Path or a path
+// p.Prefix) touches: the path under each route's key rules (or the named
+// route's), on every host the route serves. others are those of the
+// path stored under hosts the route does not serve.
+func (c *Cache) pathURLs(ctx context.Context, p Purge) (urls, others []string, err error) {
+	c.mu.Lock()
+	routes := append([]*Route(nil), c.routes...)
+	c.mu.Unlock()
+	if p.Route != "" {
+		i := slices.IndexFunc(routes, func(rt *Route) bool { return rt.name == p.Route })
+		if i < 0 {
+			return nil, nil, purgeError("no cached route named " + p.Route)
+		}
+		routes = routes[i : i+1]
+	}
+	prefix := p.Path == ""
+	raw := p.Path
+	if prefix {
+		raw = p.Prefix
+	}
+	u, err := parsePurgePath(raw, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	var parts []string
+	if prefix {
+		parts = []string{string(appendEscaped(nil, u.EscapedPath()))}
+	} else {
+		req := &http.Request{Method: http.MethodGet, URL: u, Host: "h", Header: http.Header{}}
+		for _, rt := range routes {
+			if part := PathPart(URLPart(rt.keyer.Key(req))); !slices.Contains(parts, part) {
+				parts = append(parts, part)
+			}
+		}
+	}
+	var found []string
+	for _, part := range parts {
+		us, err := c.store.PathURLs(ctx, part, prefix)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrStore, err)
+		}
+		for _, u := range us {
+			if !slices.Contains(found, u) {
+				found = append(found, u)
+			}
+		}
+	}
+	if p.Route == "" {
+		return found, nil, nil
+	}
+	for _, u := range found {
+		if servesHost(routes[0].o.Hosts, urlHost(u)) {
+			urls = append(urls, u)
+		} else {
+			others = append(others, u)
+		}
+	}
+	return urls, others, nil
+}
+
+// urlHost returns the host name of a URL part, lowercased as keys have
+// it, without its port.
+func urlHost(urlPart string) string {
+	_, rest, _ := strings.Cut(urlPart, "\x00")
+	h, _, _ := strings.Cut(rest, "\x00")
+	if strings.HasPrefix(h, "[") {
+		if i := strings.IndexByte(h, ']'); i >= 0 {
+			return h[:i+1]
+		}
+		return h
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		return h[:i]
+	}
+	return h
+}
+
+// servesHost reports whether a route with these hosts (exact, or
+// "*.example.com" for any subdomain; none: every host) serves host, as
+// the router matches them.
+func servesHost(hosts []string, host string) bool {
+	if len(hosts) == 0 {
+		return true
+	}
+	for _, pat := range hosts {
+		pat = strings.ToLower(pat)
+		if suffix, ok := strings.CutPrefix(pat, "*"); ok {
+			if len(host) > len(suffix) && strings.HasSuffix(host, suffix) {
+				return true
+			}
+		} else if pat == host {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrStore marks a purge the store failed, in part or in whole; the

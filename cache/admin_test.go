@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -305,4 +306,104 @@ func TestStats(t *testing.T) {
 		}
 		t.Logf("evictions %d, admission drops %d, entries %d, bytes %d", st.Evictions, st.AdmissionDrops, st.Entries, st.BytesUsed)
 	})
+}
+
+// purgeAnswer posts a purge with the query parameters kv and returns the
+// count and the reason given for a count of 0.
+func (g *gateway) purgeAnswer(t testing.TB, kv ...string) (int, string) {
+	t.Helper()
+	q := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Add(kv[i], kv[i+1])
+	}
+	code, body := g.adminDo(t, http.MethodPost, "/cache/purge?"+q.Encode())
+	if code != http.StatusOK {
+		t.Fatalf("purge %v: status %d, body %q", q, code, body)
+	}
+	var out struct {
+		Purged int     `json:"purged"`
+		Reason *string `json:"reason"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatalf("purge %v: %v in %q", q, err, body)
+	}
+	if (out.Reason != nil) != (out.Purged == 0) {
+		t.Errorf("purge %v: %s; want a reason exactly when nothing was purged", q, body)
+	}
+	if out.Reason == nil {
+		return out.Purged, ""
+	}
+	return out.Purged, *out.Reason
+}
+
+// TestPurgeByPath: path= and a prefix= starting with "/" purge under
+// every host, or under the hosts of route=; a purge of nothing says why.
+func TestPurgeByPath(t *testing.T) {
+	g := newGateway(t, gwConfig{route: cache.RouteOptions{Hosts: []string{"a.test"}}})
+	g.origin.handle(g.origin.static(resp{hdr: []string{"Cache-Control", "max-age=600"}, body: "{n}"}))
+	paths := []string{"/x", "/x?a=1", "/css/1.css", "/css/2.css", "/cssx"}
+	hosts := []string{"a.test", "b.test:8080"}
+	for _, h := range hosts {
+		for _, p := range paths {
+			hitOrMiss(t, g, false, p, "Host", h)
+		}
+	}
+	// check requests every path on every host: those in purged miss
+	// (and are stored again), the others hit.
+	check := func(purged ...string) {
+		t.Helper()
+		for _, h := range hosts {
+			for _, p := range paths {
+				hitOrMiss(t, g, !slices.Contains(purged, h+p), p, "Host", h)
+			}
+		}
+	}
+
+	if n, why := g.purgeAnswer(t, "path", "/x", "route", "r"); n != 1 {
+		t.Errorf("path=/x&route=r: purged %d (%q); want 1 (a.test's /x)", n, why)
+	}
+	check("a.test/x")
+	if n, why := g.purgeAnswer(t, "path", "/x"); n != 2 {
+		t.Errorf("path=/x: purged %d (%q); want 2 (/x on both hosts, not /x?a=1)", n, why)
+	}
+	check("a.test/x", "b.test:8080/x")
+	if n, why := g.purgeAnswer(t, "path", "/x?a=1", "soft", "true"); n != 2 {
+		t.Errorf("path=/x?a=1&soft=true: purged %d (%q); want 2", n, why)
+	}
+	check("a.test/x?a=1", "b.test:8080/x?a=1") // stale, then fetched again
+	if n, why := g.purgeAnswer(t, "prefix", "/css/", "route", "r"); n != 2 {
+		t.Errorf("prefix=/css/&route=r: purged %d (%q); want 2 (a.test's /css/1.css, /css/2.css)", n, why)
+	}
+	check("a.test/css/1.css", "a.test/css/2.css")
+	if n, why := g.purgeAnswer(t, "prefix", "/css/"); n != 4 {
+		t.Errorf("prefix=/css/: purged %d (%q); want 4", n, why)
+	}
+
+	for _, tc := range []struct {
+		kv   []string
+		want string
+	}{
+		{[]string{"url", "http://c.test/x"}, "no entry for http://c.test/x; entries exist under hosts a.test, b.test:8080"},
+		{[]string{"url", "https://a.test/x"}, "no entry for https://a.test/x; entries exist under hosts http://a.test, http://b.test:8080"},
+		{[]string{"prefix", "http://c.test/x"}, "no entry for http://c.test/x; entries exist under hosts a.test, b.test:8080"},
+		{[]string{"url", "http://c.test/nothing"}, "nothing stored under that path"},
+		{[]string{"path", "/nothing"}, "nothing stored under that path"},
+		{[]string{"prefix", "/nothing/"}, "nothing stored under that prefix"},
+		{[]string{"tag", "none"}, "nothing stored is tagged none"},
+	} {
+		if n, why := g.purgeAnswer(t, tc.kv...); n != 0 || why != tc.want {
+			t.Errorf("purge %v: %d, %q; want 0, %q", tc.kv, n, why, tc.want)
+		}
+	}
+	// Only b.test holds /cssx: the route's hosts miss it.
+	if n, why := g.purgeAnswer(t, "path", "/cssx", "route", "r"); n != 1 {
+		t.Errorf("path=/cssx&route=r: %d, %q; want 1", n, why)
+	}
+	want := "nothing stored under that path for the hosts of route r; entries exist under host b.test:8080"
+	if n, why := g.purgeAnswer(t, "path", "/cssx", "route", "r"); n != 0 || why != want {
+		t.Errorf("path=/cssx&route=r again: %d, %q; want 0, %q", n, why, want)
+	}
+	if code, body := g.adminDo(t, http.MethodPost, "/cache/purge?path=/x&route=nope"); code != http.StatusBadRequest || !strings.Contains(body, "no cached route named nope") {
+		t.Errorf("route=nope: %d %q; want 400 naming the route", code, body)
+	}
 }

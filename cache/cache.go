@@ -164,7 +164,11 @@ func (c *Cache) storeFailed(op string, err error) {
 // RouteOptions configure caching on one route.
 type RouteOptions struct {
 	Name string
-	Key  KeyOptions
+	// Hosts are the hosts the route serves, as the router matches them:
+	// exact, or "*.example.com" for any subdomain; none is every host.
+	// A purge by path narrowed to the route purges under them.
+	Hosts []string
+	Key   KeyOptions
 	// Policy carries the storage choices RFC 9111 leaves open.
 	Policy StoreOptions
 	// StaleWhileRevalidate and StaleIfError are the windows (RFC 5861)

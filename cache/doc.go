@@ -28,8 +28,8 @@
 // has a versioned, checked wire form, wrapped with the state this process
 // keeps beside it (soft-purge and refresh flags, parsed directives,
 // encoded forms). MemoryStore (memstore.go) is the store of one process:
-// ristretto bounds its memory by Entry.Size, and an index by key, URL and
-// tag serves its purges. TieredStore (tiered.go) composes two stores: a
+// ristretto bounds its memory by Entry.Size, and an index by key, URL,
+// path (across hosts) and tag serves its purges. TieredStore (tiered.go) composes two stores: a
 // Get that misses the first is answered by the second and fills the
 // first, writes and purges go to both, and the second tier's failures are
 // misses.

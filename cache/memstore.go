@@ -66,8 +66,9 @@ type MemoryStore struct {
 	maxVariants int
 	shards      [nShards]shard
 
-	secMu sync.Mutex                     // guards urls and tags; taken inside shard.mu
+	secMu sync.Mutex                     // guards urls, paths and tags; taken inside shard.mu
 	urls  map[string]map[string]struct{} // URL part -> primary keys
+	paths map[string][]string            // path part (PathPart) -> URL parts in urls (few: one per scheme and host)
 	tags  map[string]map[string]struct{} // tag -> primary keys
 
 	// closeMu is held shared by every method that writes to ristretto, so
@@ -99,6 +100,7 @@ func NewMemoryStore(c MemoryConfig) (*MemoryStore, error) {
 		seed:        maphash.MakeSeed(),
 		maxVariants: c.MaxVariants,
 		urls:        make(map[string]map[string]struct{}),
+		paths:       make(map[string][]string),
 		tags:        make(map[string]map[string]struct{}),
 	}
 	for i := range s.shards {
@@ -258,6 +260,27 @@ func (s *MemoryStore) PurgePrefix(_ context.Context, prefix string, soft bool) (
 	}, nil, soft), nil
 }
 
+// PathURLs lists the URL parts stored whose path part equals path or,
+// when prefix, has the byte prefix path.
+func (s *MemoryStore) PathURLs(_ context.Context, path string, prefix bool) ([]string, error) {
+	if !s.enter() {
+		return nil, nil
+	}
+	defer s.closeMu.RUnlock()
+	s.secMu.Lock()
+	defer s.secMu.Unlock()
+	if !prefix {
+		return slices.Clone(s.paths[path]), nil
+	}
+	var urls []string
+	for p, us := range s.paths {
+		if strings.HasPrefix(p, path) {
+			urls = append(urls, us...)
+		}
+	}
+	return urls, nil
+}
+
 // PurgeTag purges the entries carrying tag (exact equality).
 func (s *MemoryStore) PurgeTag(_ context.Context, tag string, soft bool) (int, error) {
 	return s.purge(func() []string { return members(s.tags[tag]) },
@@ -309,7 +332,7 @@ func (s *MemoryStore) Close() error {
 	}
 	s.rc.Close() // its onEvict calls see closed and return
 	s.secMu.Lock()
-	s.urls, s.tags = nil, nil
+	s.urls, s.paths, s.tags = nil, nil, nil
 	s.secMu.Unlock()
 	return nil
 }
@@ -333,9 +356,11 @@ func (s *MemoryStore) lookup(sh *shard, primary string) *object {
 }
 
 // keyCost is what an object costs besides its entries and tags: the
-// object itself, its key (in the index and in ristretto) and its URL part.
+// object itself, its key (in the index and in ristretto), its URL part
+// and its URL part's member of the path index (whose strings are views
+// of the key).
 func keyCost(primary string) int64 {
-	return objectOverhead + 2*int64(len(primary)) + int64(len(URLPart(primary)))
+	return objectOverhead + 2*int64(len(primary)) + int64(len(URLPart(primary))) + setMemberOverhead
 }
 
 func (s *MemoryStore) newObject(h uint64, primary string, vary []string, variants []*Entry, passUntil time.Time) *object {
@@ -420,6 +445,10 @@ func (s *MemoryStore) indexPut(sh *shard, o *object) {
 	s.account(o, 1)
 	s.secMu.Lock()
 	if old == nil {
+		if s.urls[o.url] == nil {
+			pp := PathPart(o.url)
+			s.paths[pp] = append(s.paths[pp], o.url)
+		}
 		addMember(s.urls, o.url, p)
 	} else {
 		for _, t := range old.tags {
@@ -445,6 +474,14 @@ func (s *MemoryStore) indexDel(sh *shard, o *object) bool {
 	s.account(o, -1)
 	s.secMu.Lock()
 	delMember(s.urls, o.url, p)
+	if s.urls[o.url] == nil {
+		pp := PathPart(o.url)
+		if us := slices.DeleteFunc(s.paths[pp], func(u string) bool { return u == o.url }); len(us) > 0 {
+			s.paths[pp] = us
+		} else {
+			delete(s.paths, pp)
+		}
+	}
 	for _, t := range o.tags {
 		delMember(s.tags, t, p)
 	}

@@ -181,7 +181,64 @@ func checkConsistent(t *testing.T, s memStore) {
 	s.secMu.Lock()
 	sameSets("url", urls, s.urls)
 	sameSets("tag", tags, s.tags)
+	paths := map[string][]string{}
+	for u := range urls {
+		paths[PathPart(u)] = append(paths[PathPart(u)], u)
+	}
+	if len(paths) != len(s.paths) {
+		t.Errorf("path index has %d keys, want %d", len(s.paths), len(paths))
+	}
+	for p, us := range paths {
+		got := slices.Clone(s.paths[p])
+		slices.Sort(got)
+		slices.Sort(us)
+		if !slices.Equal(got, us) {
+			t.Errorf("path index[%q] = %q, want %q", p, got, us)
+		}
+	}
 	s.secMu.Unlock()
+}
+
+// TestStorePathURLs: the path index finds a path under every scheme and
+// host, exactly or by prefix, and forgets a URL with its last key.
+func TestStorePathURLs(t *testing.T) {
+	s := newTestStore(t, MemoryConfig{MaxSize: 1 << 20})
+	keys := []string{
+		pkey("a.test", "/x", ""),
+		pkey("a.test", "/x", "", "h:Accept=1"), // a second key of one URL
+		pkey("b.test:8080", "/x", ""),
+		"https\x00a.test\x00/x\x00",
+		pkey("a.test", "/x", "q=1"),
+		pkey("a.test", "/xy", ""),
+	}
+	for _, k := range keys {
+		mustPut(t, s, k, nil, entry(""))
+	}
+	checkConsistent(t, s)
+	list := func(path string, prefix bool) []string {
+		us, err := s.MemoryStore.PathURLs(context.Background(), path, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(us)
+		return us
+	}
+	want := []string{"http\x00a.test\x00/x\x00", "http\x00b.test:8080\x00/x\x00", "https\x00a.test\x00/x\x00"}
+	if got := list("/x\x00", false); !slices.Equal(got, want) {
+		t.Errorf("PathURLs(/x) = %q, want %q", got, want)
+	}
+	if got := list("/x", true); len(got) != 5 {
+		t.Errorf("PathURLs(prefix /x) = %q, want 5 URLs", got)
+	}
+	s.Remove(keys[0])
+	if got := list("/x\x00", false); !slices.Equal(got, want) {
+		t.Errorf("after removing one key of a URL: PathURLs(/x) = %q, want %q", got, want)
+	}
+	s.Remove(keys[1])
+	if got := list("/x\x00", false); !slices.Equal(got, want[1:]) {
+		t.Errorf("after removing its last key: PathURLs(/x) = %q, want %q", got, want[1:])
+	}
+	checkConsistent(t, s)
 }
 
 func TestURLPart(t *testing.T) {

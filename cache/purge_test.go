@@ -21,8 +21,8 @@ func TestParsePurge(t *testing.T) {
 		{"tag=t1&soft=1", cache.Purge{Tag: "t1", Soft: true}, ""},
 		{"all=true&soft=false", cache.Purge{All: true}, ""},
 		{"all=1", cache.Purge{All: true}, ""},
-		{"", cache.Purge{}, "give exactly one of url, prefix, tag or all"},
-		{"tag=a&all=true", cache.Purge{}, "give exactly one of url, prefix, tag or all"},
+		{"", cache.Purge{}, "give exactly one of url, path, prefix, tag or all"},
+		{"tag=a&all=true", cache.Purge{}, "give exactly one of url, path, prefix, tag or all"},
 		{"tag=a&soft=maybe", cache.Purge{}, "soft: want true or false"},
 		{"tag=", cache.Purge{}, "tag: empty"},
 		{"all=yes", cache.Purge{}, "all: want true"},
@@ -30,6 +30,16 @@ func TestParsePurge(t *testing.T) {
 		{"url=", cache.Purge{}, "want an absolute http or https URL"},
 		{"prefix=ftp://h/", cache.Purge{}, "want an absolute http or https URL"},
 		{"prefix=http://h/a?x=1", cache.Purge{}, "prefix: a prefix has no query"},
+		{"path=/x?a=1", cache.Purge{Path: "/x?a=1"}, ""},
+		{"path=/x&route=api&soft=1", cache.Purge{Path: "/x", Route: "api", Soft: true}, ""},
+		{"prefix=/css/&route=static", cache.Purge{Prefix: "/css/", Route: "static"}, ""},
+		{"path=x", cache.Purge{}, "want a path starting with / (and, but for a prefix, its query)"},
+		{"path=//h/x", cache.Purge{}, "want a path starting with / (and, but for a prefix, its query)"},
+		{"path=", cache.Purge{}, "want a path starting with / (and, but for a prefix, its query)"},
+		{"prefix=/css/?v=1", cache.Purge{}, "prefix: a prefix has no query"},
+		{"path=/x&url=http://h/x", cache.Purge{}, "give exactly one of url, path, prefix, tag or all"},
+		{"url=http://h/x&route=api", cache.Purge{}, "route: narrows only a purge by path or by a prefix starting with /"},
+		{"path=/x&route=", cache.Purge{}, "route: empty"},
 	}
 	for _, tt := range tests {
 		q, _ := url.ParseQuery(tt.query)

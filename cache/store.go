@@ -48,6 +48,11 @@ type Store interface {
 	PurgePrefix(ctx context.Context, prefix string, soft bool) (int, error)
 	PurgeTag(ctx context.Context, tag string, soft bool) (int, error)
 	PurgeAll(ctx context.Context, soft bool) (int, error)
+	// PathURLs lists the distinct URL parts stored whose path part
+	// (PathPart) equals path or, when prefix, has the byte prefix path:
+	// the same path under every scheme and host. Purges by path use it
+	// to find the hosts, and explanations of a purge that matched nothing.
+	PathURLs(ctx context.Context, path string, prefix bool) ([]string, error)
 	// Stats returns the store's counters, as this process knows them,
 	// without I/O.
 	Stats() StoreStats
@@ -97,6 +102,19 @@ type StoreStats struct {
 	Evictions      uint64 // objects evicted to make room
 	Purges         uint64 // entries removed or soft-purged by Purge* and Delete calls
 	Errors         uint64 // calls that failed without failing the caller (a TieredStore's second tier and its fills)
+}
+
+// PathPart returns the path and query components of a URL part (see
+// URLPart), without its scheme and host: "path NUL query".
+func PathPart(urlPart string) string {
+	for range 2 {
+		i := strings.IndexByte(urlPart, 0)
+		if i < 0 {
+			return ""
+		}
+		urlPart = urlPart[i+1:]
+	}
+	return urlPart
 }
 
 // URLPart returns primary up to (not including) the NUL that ends its 4th

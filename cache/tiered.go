@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -149,6 +150,25 @@ func (t *TieredStore) PurgeTag(ctx context.Context, tag string, soft bool) (int,
 // PurgeAll purges both tiers.
 func (t *TieredStore) PurgeAll(ctx context.Context, soft bool) (int, error) {
 	return t.purge(func(s Store) (int, error) { return s.PurgeAll(ctx, soft) })
+}
+
+// PathURLs lists the URL parts of both tiers, each once. The second
+// tier's failure is counted and leaves its part out.
+func (t *TieredStore) PathURLs(ctx context.Context, path string, prefix bool) ([]string, error) {
+	urls, err := t.first.PathURLs(ctx, path, prefix)
+	if err != nil {
+		return nil, err
+	}
+	more, err := t.second.PathURLs(ctx, path, prefix)
+	if err != nil {
+		t.failed("path urls", err)
+	}
+	for _, u := range more {
+		if !slices.Contains(urls, u) {
+			urls = append(urls, u)
+		}
+	}
+	return urls, nil
 }
 
 func (t *TieredStore) purge(f func(Store) (int, error)) (int, error) {

@@ -173,6 +173,23 @@ func (s *mapStore) PurgeAll(_ context.Context, soft bool) (int, error) {
 	return s.purge(func(string) bool { return true }, nil, soft)
 }
 
+func (s *mapStore) PathURLs(_ context.Context, path string, prefix bool) ([]string, error) {
+	if s.fail.Load() {
+		return nil, errTier
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var urls []string
+	for p := range s.m {
+		u := URLPart(p)
+		pp := PathPart(u)
+		if (pp == path || prefix && strings.HasPrefix(pp, path)) && !slices.Contains(urls, u) {
+			urls = append(urls, u)
+		}
+	}
+	return urls, nil
+}
+
 func (s *mapStore) Stats() StoreStats { return StoreStats{} }
 func (s *mapStore) Close() error      { return nil }
 
@@ -549,4 +566,31 @@ func BenchmarkTieredGet(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestTieredPathURLs: a tiered store lists the URLs of a path in both
+// tiers, each once, and only the first tier's when the second fails.
+func TestTieredPathURLs(t *testing.T) {
+	ctx := t.Context()
+	ts, _, second, errs := newTiered(t)
+	a, b := pkey("a.test", "/x", ""), pkey("b.test", "/x", "")
+	if ok, err := ts.Set(ctx, a, recordEntry("in both")); !ok || err != nil {
+		t.Fatalf("Set = %v, %v", ok, err)
+	}
+	if _, err := second.Set(ctx, b, recordEntry("only in the second tier")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ts.PathURLs(ctx, "/x\x00", false)
+	slices.Sort(got)
+	if want := []string{URLPart(a), URLPart(b)}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("PathURLs = %q, %v; want %q", got, err, want)
+	}
+	second.fail.Store(true)
+	got, err = ts.PathURLs(ctx, "/", true)
+	if want := []string{URLPart(a)}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("PathURLs with a failing second tier = %q, %v; want %q", got, err, want)
+	}
+	if len(*errs) != 1 || !strings.HasPrefix((*errs)[0], "path urls: ") {
+		t.Errorf("errors %q; want the second tier's one", *errs)
+	}
 }

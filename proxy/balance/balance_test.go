@@ -617,7 +617,7 @@ func TestStatusJSON(t *testing.T) {
 	tg.Begin()
 	defer tg.Done()
 	b, _ := json.Marshal(tg.Status())
-	want := `{"url":"http://10.0.0.1:8080","healthy":true,"in_flight":1,"consecutive_fails":0,"active_ok":true}`
+	want := `{"url":"http://10.0.0.1:8080","healthy":true,"in_flight":1,"consecutive_fails":0,"active_ok":true,"active_check":"off"}`
 	if string(b) != want {
 		t.Errorf("healthy status\n got %s\nwant %s", b, want)
 	}
@@ -679,6 +679,15 @@ func (l *lockedLog) String() string {
 	return l.buf.String()
 }
 
+// TestActiveCheckPending: before its first check ends, a target's
+// active_check is pending (and active_ok true, as before).
+func TestActiveCheckPending(t *testing.T) {
+	p := newPool(t, balance.Options{Targets: targetURLs(1), HealthPath: "/healthz"})
+	if st := p.Targets()[0].Status(); st.ActiveCheck != balance.ActivePending || !st.ActiveOK {
+		t.Errorf("before any check: active_check %q, active_ok %v; want pending, true", st.ActiveCheck, st.ActiveOK)
+	}
+}
+
 func TestActiveStatuses(t *testing.T) {
 	tests := []struct {
 		status int
@@ -701,6 +710,13 @@ func TestActiveStatuses(t *testing.T) {
 			}
 			if got := tg.Status().ActiveOK; got != tc.up {
 				t.Errorf("active_ok %v, want %v", got, tc.up)
+			}
+			want := balance.ActiveFailing
+			if tc.up {
+				want = balance.ActivePassing
+			}
+			if got := tg.Status().ActiveCheck; got != want {
+				t.Errorf("active_check %q, want %q", got, want)
 			}
 		})
 	}

@@ -95,6 +95,7 @@ func (p *Pool) check(ctx context.Context, t *Target) {
 		t.lastFail.Store(p.now().UnixNano())
 	}
 	changed := t.activeOK.Swap(ok) != ok
+	t.checked.Store(true)
 	if ok {
 		if changed {
 			p.log.Info("upstream target up", "target", t.name, "reason", "health check passed")

@@ -36,7 +36,9 @@ type Target struct {
 	// from before t went out, so it closes t.
 	panicked atomic.Bool
 	activeOK atomic.Bool
-	breaker  *breaker // nil without Options.Breaker
+	// checked is set when t's first active check has ended.
+	checked atomic.Bool
+	breaker *breaker // nil without Options.Breaker
 
 	// mu serializes the passive-health transitions (out, back in) so that
 	// downUntil and trips move together; picks read the atomics only.
@@ -58,9 +60,34 @@ type TargetStatus struct {
 	// ActiveOK is the result of the last active check; true when
 	// active checks are off or none has run yet.
 	ActiveOK bool `json:"active_ok"`
+	// ActiveCheck tells those cases apart: ActiveOff when the upstream
+	// has no active check, ActivePending before the first one ends,
+	// ActivePassing or ActiveFailing after it.
+	ActiveCheck string `json:"active_check"`
 	// Breaker is the circuit breaker's state (BreakerClosed,
 	// BreakerHalfOpen, BreakerOpen); empty without breakers.
 	Breaker string `json:"breaker,omitempty"`
+}
+
+// The values of TargetStatus.ActiveCheck.
+const (
+	ActiveOff     = "off"
+	ActivePending = "pending"
+	ActivePassing = "passing"
+	ActiveFailing = "failing"
+)
+
+// activeCheck reports t's active check as TargetStatus.ActiveCheck.
+func (t *Target) activeCheck() string {
+	switch {
+	case t.healthURL == "":
+		return ActiveOff
+	case !t.checked.Load():
+		return ActivePending
+	case t.activeOK.Load():
+		return ActivePassing
+	}
+	return ActiveFailing
 }
 
 // Index is t's position in Options.Targets (and Pool.Targets), so that
@@ -176,6 +203,7 @@ func (t *Target) Status() TargetStatus {
 		InFlight:         t.inFlight.Load(),
 		ConsecutiveFails: int(t.fails.Load()),
 		ActiveOK:         t.activeOK.Load(),
+		ActiveCheck:      t.activeCheck(),
 	}
 	if t.breaker != nil {
 		s.Breaker = breakerName(t.breaker.cb.State())

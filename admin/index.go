@@ -1,0 +1,64 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+)
+
+// indexEntry is one line of the listener's index at "/".
+type indexEntry struct {
+	method, path, what string
+}
+
+// indexEntries lists what the admin listener serves, in the order the
+// index shows it: those that need a Backend only with one, /metrics only
+// when served.
+func indexEntries(backend, metrics bool) []indexEntry {
+	out := []indexEntry{
+		{"GET", "/healthz", "liveness: 200 while the process serves"},
+		{"GET", "/readyz", "readiness: 200 when every upstream has a healthy target"},
+	}
+	if backend {
+		out = append(out,
+			indexEntry{"GET", "/upstreams", "upstreams and their targets' health"},
+			indexEntry{"GET", "/config", "the effective config, secrets redacted"},
+			indexEntry{"GET", "/cache/stats", "cache counters (?route=NAME for one route)"},
+			indexEntry{"POST", "/cache/purge", "purge by url=, path=, prefix=, tag= or all=true (&route=, &soft=true)"},
+			indexEntry{"GET", "/compress/stats", "compression by coding and route"},
+			indexEntry{"GET", "/websocket/stats", "WebSocket tunnels by route (?route=NAME)"},
+			indexEntry{"POST", "/reload", "read the config file again"},
+			indexEntry{"GET", "/api/v1/status", "JSON API: version, uptime, readiness, config generation"},
+			indexEntry{"GET", "/api/v1/upstreams", "JSON API: upstreams, targets, health, circuit breakers"},
+			indexEntry{"GET", "/api/v1/cache/stats", "JSON API: cache totals and per-route counters"},
+			indexEntry{"POST", "/api/v1/cache/purge", "JSON API: purge by URL, path, prefix, tag or everything"},
+			indexEntry{"GET", "/api/v1/compress/stats", "JSON API: compression by coding and route"},
+			indexEntry{"GET", "/api/v1/websocket/stats", "JSON API: WebSocket tunnels by route"},
+			indexEntry{"POST", "/api/v1/reload", "JSON API: read the config file again"},
+			indexEntry{"GET", "/api/v1/config", "JSON API: the effective config, secrets redacted"},
+		)
+	}
+	if metrics {
+		out = append(out, indexEntry{"GET", "/metrics", "Prometheus metrics"})
+	}
+	return append(out, indexEntry{"GET", "/debug/pprof/", "Go profiles"})
+}
+
+// serveIndex answers GET / with the index as plain text: one endpoint a
+// line, method, path and what it is for.
+func serveIndex(entries []indexEntry) http.HandlerFunc {
+	var b strings.Builder
+	b.WriteString("gateway admin endpoints (the JSON API under /api/v1/ is described in docs/admin-api.md):\n\n")
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.method, e.path, e.what)
+	}
+	_ = tw.Flush()
+	body := b.String()
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write([]byte(body))
+	}
+}
