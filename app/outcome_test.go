@@ -34,6 +34,7 @@ listeners:
 admin:
   address: "127.0.0.1:0"
 access_log:
+  format: json
   output: %q
 upstreams:
   app:

@@ -34,10 +34,10 @@ func TestAccessLog(t *testing.T) {
 		want AccessLog
 		st   bool
 	}{
-		{"", AccessLog{Enabled: true, Format: "json", Output: "stdout"}, false},
-		{"access_log: {enabled: false}\n", AccessLog{Enabled: false, Format: "json", Output: "stdout"}, false},
+		{"", AccessLog{Enabled: true, Format: "text", Output: "stdout"}, false},
+		{"access_log: {enabled: false}\n", AccessLog{Enabled: false, Format: "text", Output: "stdout"}, false},
 		{"access_log: {format: text, output: stderr}\nserver_timing: true\n", AccessLog{Enabled: true, Format: "text", Output: "stderr"}, true},
-		{"access_log:\n  output: " + file + "\n", AccessLog{Enabled: true, Format: "json", Output: file}, false},
+		{"access_log:\n  output: " + file + "\n", AccessLog{Enabled: true, Format: "text", Output: file}, false},
 	} {
 		c, err := Parse("t.yaml", []byte(minimal+tc.in))
 		if err != nil {

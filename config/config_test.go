@@ -773,7 +773,7 @@ func defaults() *Config {
 		Log:    Log{Level: "info", Format: "text"},
 		File:   "t.yaml",
 
-		AccessLog:   AccessLog{Enabled: true, Format: "json", Output: "stdout"},
+		AccessLog:   AccessLog{Enabled: true, Format: "text", Output: "stdout"},
 		GCHeapFloor: 64 << 20,
 	}
 }
@@ -1124,7 +1124,7 @@ log:
 		Log:  Log{Level: "debug", Format: "json"},
 		File: "t.yaml",
 
-		AccessLog:   AccessLog{Enabled: true, Format: "json", Output: "stdout"},
+		AccessLog:   AccessLog{Enabled: true, Format: "text", Output: "stdout"},
 		GCHeapFloor: 64 << 20,
 	}
 	want.Routes[1].Cache.KeyHeaders = []string{"Accept"}

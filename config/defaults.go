@@ -84,7 +84,7 @@ func applyDefaults(c *Config, d *decoder) {
 	if !d.set["access_log.enabled"] {
 		c.AccessLog.Enabled = true
 	}
-	str(&c.AccessLog.Format, "json")
+	str(&c.AccessLog.Format, "text")
 	str(&c.AccessLog.Output, "stdout")
 
 	for name, u := range c.Upstreams {

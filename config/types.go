@@ -48,8 +48,8 @@ type Log struct {
 type AccessLog struct {
 	// Enabled defaults to true.
 	Enabled bool `yaml:"enabled" json:"enabled"`
-	// Format is json (every field, for log pipelines) or text (one
-	// short line per request, for a person at a terminal).
+	// Format is text (one short line per request, for a person at a
+	// terminal; the default) or json (every field, for log pipelines).
 	Format string `yaml:"format" json:"format"`
 	// Output is stdout, stderr or a file path (appended to, created if
 	// missing).
