@@ -111,19 +111,7 @@ func (h *jsonHandler) end(bp *[]byte, b []byte, base int, first bool) error {
 		b = append(b, '}')
 	}
 	b = append(b, '}', '\n')
-	var err error
-	if h.mu != nil {
-		h.mu.Lock()
-		_, err = h.w.Write(b)
-		h.mu.Unlock()
-	} else {
-		_, err = h.w.Write(b)
-	}
-	if cap(b) <= 64<<10 {
-		*bp = b
-		jsonBufs.Put(bp)
-	}
-	return err
+	return writeLine(h.mu, h.w, bp, b)
 }
 
 // appendKey appends the member name k, after a comma unless first.
@@ -269,4 +257,23 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// writeLine writes one finished log line b, under mu unless it is nil
+// (w then serializes its own writes), and returns b's buffer, taken
+// from jsonBufs, unless it grew past what is worth keeping.
+func writeLine(mu *sync.Mutex, w io.Writer, bp *[]byte, b []byte) error {
+	var err error
+	if mu != nil {
+		mu.Lock()
+		_, err = w.Write(b)
+		mu.Unlock()
+	} else {
+		_, err = w.Write(b)
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b
+		jsonBufs.Put(bp)
+	}
+	return err
 }

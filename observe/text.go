@@ -75,19 +75,7 @@ func (h *textHandler) writeAccess(t time.Time, l *accessLine) error {
 		b = append(b, " aborted"...)
 	}
 	b = append(b, '\n')
-	var err error
-	if h.mu != nil {
-		h.mu.Lock()
-		_, err = h.w.Write(b)
-		h.mu.Unlock()
-	} else {
-		_, err = h.w.Write(b)
-	}
-	if cap(b) <= 64<<10 {
-		*bp = b
-		jsonBufs.Put(bp)
-	}
-	return err
+	return writeLine(h.mu, h.w, bp, b)
 }
 
 // appendClock appends t's time of day, "15:04:05.000".
