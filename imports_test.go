@@ -34,7 +34,7 @@ var importRules = map[string][]string{
 	"gateway/proxy/balance":     {"internal"},
 	"gateway/internal/fielderr": {}, "gateway/internal/httpmethod": {}, "gateway/internal/leakcheck": {},
 	"gateway/internal/outcome": {}, "gateway/internal/routes": {}, "gateway/internal/sockread": {},
-	"gateway/internal/testcert": {},
+	"gateway/internal/testcert": {}, "gateway/internal/reloadtest": {},
 }
 
 // TestImportRules: no package imports what ARCHITECTURE.md says it must

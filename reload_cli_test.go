@@ -1,20 +1,20 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
+
+	"gateway/internal/reloadtest"
 )
 
 // TestSIGHUPReloads: a real gateway process reloads its config file on
 // SIGHUP and keeps running.
 func TestSIGHUPReloads(t *testing.T) {
-	two, path := reloadFixture(t)
+	two, path := reloadtest.Fixture(t)
 	c := startChild(t, "run", "-config", path)
 	gw, _ := c.waitAddrs(t, true)
 	get := func() string {
@@ -30,7 +30,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	if got := get(); got != "one" {
 		t.Fatalf("before: %q", got)
 	}
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(reloadYAML, two)), 0o600); err != nil {
+	if err := os.WriteFile(path, reloadtest.Config(two), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -73,43 +73,4 @@ func TestSIGHUPWithoutConfigFile(t *testing.T) {
 	if err := <-c.done; err != nil {
 		t.Fatalf("exit: %v; log:\n%s", err, c.logs())
 	}
-}
-
-// The config the reload tests of package app use (app/reload_test.go).
-const reloadYAML = `
-access_log: {enabled: false}
-listeners:
-  - address: "127.0.0.1:0"
-admin:
-  address: "127.0.0.1:0"
-upstreams:
-  app:
-    targets: [%q]
-routes:
-  - name: api
-    path: /api
-    upstream: app
-  - name: cached
-    path: /c
-    upstream: app
-    cache: {enabled: true}
-`
-
-// reloadFixture starts two origins that answer with their names, "one"
-// and "two", writes a config file (reloadYAML) routing to one, and
-// returns two's URL and the file's path.
-func reloadFixture(t *testing.T) (two, path string) {
-	t.Helper()
-	origin := func(name string) string {
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
-		t.Cleanup(s.Close)
-		return s.URL
-	}
-	one := origin("one")
-	two = origin("two")
-	path = filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(reloadYAML, one)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return two, path
 }

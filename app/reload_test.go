@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gateway/config"
+	"gateway/internal/reloadtest"
 )
 
 // startAppFile runs a gateway from the config file path, reloadable.
@@ -26,25 +27,6 @@ func startAppFile(t *testing.T, path string) *App {
 	}
 	return serveApp(t, cfg, path)
 }
-
-const reloadYAML = `
-access_log: {enabled: false}
-listeners:
-  - address: "127.0.0.1:0"
-admin:
-  address: "127.0.0.1:0"
-upstreams:
-  app:
-    targets: [%q]
-routes:
-  - name: api
-    path: /api
-    upstream: app
-  - name: cached
-    path: /c
-    upstream: app
-    cache: {enabled: true}
-`
 
 // TestHotReloadUnderLoad: ten reloads (POST /reload and the SIGHUP
 // path, alternating two configs whose upstream differs) under steady
@@ -70,7 +52,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfgOne, cfgTwo := fmt.Sprintf(reloadYAML, one.URL), fmt.Sprintf(reloadYAML, two.URL)
+	cfgOne, cfgTwo := string(reloadtest.Config(one.URL)), string(reloadtest.Config(two.URL))
 	write(cfgOne)
 	a := startAppFile(t, path)
 	gw := "http://" + a.server.Addrs()[0].String()
@@ -213,28 +195,9 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	}
 }
 
-// reloadFixture starts two origins that answer with their names, "one"
-// and "two", writes a config file (reloadYAML) routing to one, and
-// returns two's URL and the file's path.
-func reloadFixture(t *testing.T) (two, path string) {
-	t.Helper()
-	origin := func(name string) string {
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
-		t.Cleanup(s.Close)
-		return s.URL
-	}
-	one := origin("one")
-	two = origin("two")
-	path = filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(reloadYAML, one)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return two, path
-}
-
 // TestWatchReloads: with -watch, writing the config file reloads it.
 func TestWatchReloads(t *testing.T) {
-	two, path := reloadFixture(t)
+	two, path := reloadtest.Fixture(t)
 	a := startAppFile(t, path)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -257,7 +220,7 @@ func TestWatchReloads(t *testing.T) {
 	}
 	// Replace the file by rename, as editors and ConfigMaps do.
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(fmt.Sprintf(reloadYAML, two)), 0o600); err != nil {
+	if err := os.WriteFile(tmp, reloadtest.Config(two), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -397,7 +360,7 @@ func TestMetricsSurviveReload(t *testing.T) {
 // fails later (here its access log cannot be created: no file can be made under /proc) leaves no store
 // behind; the next config that caches gets a store of its own sizes.
 func TestFailedReloadLeavesNoCache(t *testing.T) {
-	two, path := reloadFixture(t)
+	two, path := reloadtest.Fixture(t)
 	const base = `
 listeners:
   - address: "127.0.0.1:0"
