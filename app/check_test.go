@@ -187,6 +187,8 @@ var checkBadCases = []badCase{
 		want: []string{`t.yaml:9: routes[0].concurrency.queue: a queue needs max_in_flight`}, n: 1},
 	{name: "concurrency queue without timeout", in: minimal + "    concurrency:\n      max_in_flight: 5\n      queue: 10\n      queue_timeout: 0s\n",
 		want: []string{`t.yaml:11: routes[0].concurrency.queue_timeout: must be positive when queue is set`}, n: 1},
+	{name: "bad balance", in: strings.Replace(minimal, "    targets:", "    balance: random\n    targets:", 1),
+		want: []string{`t.yaml:5: upstreams.app.balance: invalid value "random" (want round_robin, least_requests or hash)`}},
 }
 
 func TestCheckErrors(t *testing.T) {

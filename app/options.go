@@ -215,8 +215,7 @@ func checkBatch(c *config.Config, r *config.Reporter) {
 }
 
 // checkUpstreams checks each upstream's options. The file's checks
-// cover the balance names, a hash_on that balance hash needs and the
-// file leaves out, and the breaker's explicit zeros, which the package
+// cover a hash_on that balance hash needs and the file leaves out, and the breaker's explicit zeros, which the package
 // would take for its defaults.
 func checkUpstreams(c *config.Config, r *config.Reporter) {
 	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) {
@@ -230,7 +229,7 @@ func checkUpstreams(c *config.Config, r *config.Reporter) {
 			hashOn = ""
 		}
 		report(r, config.KeyPath("upstreams", name), o.Validate(), map[string]string{
-			"Balance":              "",
+			"Balance":              "balance",
 			"HashOn":               hashOn,
 			"HealthPath":           "health_check.path",
 			"Breaker.FailureRatio": "circuit_breaker.failure_ratio",

@@ -224,8 +224,6 @@ var badCases = []badCase{
 		want: []string{`t.yaml:6: upstreams.app.targets[1]: "http://b": protocol h2 is HTTP/2 over TLS and needs an https target`}, n: 1},
 	{name: "h2c needs http", in: strings.Replace(minimal, "    targets: [http://127.0.0.1:9000]", "    protocol: h2c\n    targets: [https://a, http://b]", 1),
 		want: []string{`t.yaml:6: upstreams.app.targets[0]: "https://a": protocol h2c is HTTP/2 without TLS and needs an http target`}, n: 1},
-	{name: "bad balance", in: strings.Replace(minimal, "    targets:", "    balance: random\n    targets:", 1),
-		want: []string{`t.yaml:5: upstreams.app.balance: invalid value "random" (want round_robin, least_requests or hash)`}},
 	{name: "hash without hash_on", in: strings.Replace(minimal, "    targets:", "    balance: hash\n    targets:", 1),
 		want: []string{"t.yaml:4: upstreams.app.hash_on: missing; balance hash needs hash_on: path, header:NAME or cookie:NAME"}},
 	{name: "hash_on without hash", in: strings.Replace(minimal, "    targets:", "    hash_on: path\n    targets:", 1),

@@ -311,9 +311,8 @@ func validateUpstreams(c *Config, d *decoder) {
 				d.report(p+".hash_on", "missing; balance hash needs hash_on: path, header:NAME or cookie:NAME")
 			}
 			// Its value is package balance's to check (see Check).
-		default:
-			d.report(p+".balance", "invalid value %q (want round_robin, least_requests or hash)", u.Balance)
 		}
+		// Any other balance is package balance's to report (see Check).
 
 		for _, f := range []struct {
 			path string

@@ -194,7 +194,7 @@ func (o Options) Validate() error {
 			errs = append(errs, fielderr.New("balance", "HashOn", err.Error()))
 		}
 	default:
-		errs = append(errs, fielderr.New("balance", "Policy", fmt.Sprintf("unknown policy %q (want %s, %s or %s)",
+		errs = append(errs, fielderr.New("balance", "Policy", fmt.Sprintf("invalid value %q (want %s, %s or %s)",
 			o.Policy, PolicyRoundRobin, PolicyLeastRequests, PolicyHash)))
 	}
 	if h := o.HealthPath; h != "" {

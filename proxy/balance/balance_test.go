@@ -116,7 +116,7 @@ func TestNewRejects(t *testing.T) {
 		{"nil target", balance.Options{Targets: []*url.URL{nil}}, "absolute URL"},
 		{"relative target", balance.Options{Targets: []*url.URL{mustURL("/x")}}, "absolute URL"},
 		{"duplicate target", balance.Options{Targets: []*url.URL{good[0], mustURL(good[0].String())}}, "duplicate"},
-		{"unknown policy", balance.Options{Targets: good, Policy: "random"}, "unknown policy"},
+		{"unknown policy", balance.Options{Targets: good, Policy: "random"}, `Policy: invalid value "random" (want round_robin, least_requests or hash)`},
 		{"hash without hash_on", balance.Options{Targets: good, Policy: "hash"}, "HashOn"},
 		{"hash_on unknown source", balance.Options{Targets: good, Policy: "hash", HashOn: "query:x"}, "HashOn"},
 		{"hash_on header without name", balance.Options{Targets: good, Policy: "hash", HashOn: "header:"}, "HashOn"},
