@@ -189,6 +189,8 @@ var checkBadCases = []badCase{
 		want: []string{`t.yaml:11: routes[0].concurrency.queue_timeout: must be positive when queue is set`}, n: 1},
 	{name: "bad balance", in: strings.Replace(minimal, "    targets:", "    balance: random\n    targets:", 1),
 		want: []string{`t.yaml:5: upstreams.app.balance: invalid value "random" (want round_robin, least_requests or hash)`}},
+	{name: "bad protocol", in: strings.Replace(minimal, "    targets:", "    protocol: http2\n    targets:", 1),
+		want: []string{`t.yaml:5: upstreams.app.protocol: invalid value "http2" (want http1, h2, h2c or auto)`}},
 }
 
 func TestCheckErrors(t *testing.T) {

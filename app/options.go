@@ -229,6 +229,7 @@ func checkUpstreams(c *config.Config, r *config.Reporter) {
 			hashOn = ""
 		}
 		report(r, config.KeyPath("upstreams", name), o.Validate(), map[string]string{
+			"Protocol":             "protocol",
 			"Balance":              "balance",
 			"HashOn":               hashOn,
 			"HealthPath":           "health_check.path",

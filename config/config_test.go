@@ -218,8 +218,6 @@ var badCases = []badCase{
 			`t.yaml:8: upstreams.app.targets[2]: "example.com": no scheme (did you mean http://example.com?)`,
 			`t.yaml:9: upstreams.app.targets[3]: "a b": scheme must be http or https`,
 		}, n: 4},
-	{name: "bad protocol", in: strings.Replace(minimal, "    targets:", "    protocol: http2\n    targets:", 1),
-		want: []string{`t.yaml:5: upstreams.app.protocol: invalid value "http2" (want http1, h2, h2c or auto)`}},
 	{name: "h2 needs https", in: strings.Replace(minimal, "    targets: [http://127.0.0.1:9000]", "    protocol: h2\n    targets: [https://a, http://b]", 1),
 		want: []string{`t.yaml:6: upstreams.app.targets[1]: "http://b": protocol h2 is HTTP/2 over TLS and needs an https target`}, n: 1},
 	{name: "h2c needs http", in: strings.Replace(minimal, "    targets: [http://127.0.0.1:9000]", "    protocol: h2c\n    targets: [https://a, http://b]", 1),

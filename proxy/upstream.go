@@ -116,6 +116,9 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 	if o.Name == "" {
 		return nil, errors.New("proxy: upstream needs a name")
 	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -173,16 +176,25 @@ func (o UpstreamOptions) balanceOptions() balance.Options {
 	}
 }
 
-// Validate reports the problems balance.Options.Validate finds with the
-// balancing policy, hash key, health path and breaker, each a
-// *fielderr.Error naming the field of o (Balance, HashOn, HealthPath,
-// Breaker.FIELD), joined. NewUpstream checks the rest.
+// Validate reports the problems with the protocol, and those
+// balance.Options.Validate finds with the balancing policy, hash key,
+// health path and breaker, each a *fielderr.Error naming the field of o
+// (Protocol, Balance, HashOn, HealthPath, Breaker.FIELD), joined.
+// NewUpstream checks the rest.
 func (o UpstreamOptions) Validate() error {
+	const pkg = "proxy: upstream"
+	var errs []error
+	switch o.Protocol {
+	case ProtoHTTP1, ProtoH2, ProtoH2C, ProtoAuto, "":
+	default:
+		errs = append(errs, fielderr.New(pkg, "Protocol", fmt.Sprintf("invalid value %q (want %s, %s, %s or %s)",
+			o.Protocol, ProtoHTTP1, ProtoH2, ProtoH2C, ProtoAuto)))
+	}
 	fs, others := fielderr.Split(o.balanceOptions().Validate())
-	errs := others
+	errs = append(errs, others...)
 	for _, e := range fs {
 		e := *e
-		e.Pkg = "proxy: upstream"
+		e.Pkg = pkg
 		if e.Field == "Policy" {
 			e.Field = "Balance"
 		}
@@ -202,11 +214,9 @@ func newTransport(o UpstreamOptions) (*http.Transport, error) {
 		protos.SetHTTP2(true)
 	case ProtoH2C:
 		protos.SetUnencryptedHTTP2(true)
-	case ProtoAuto, "":
+	default: // ProtoAuto or "", as Validate allows no other
 		protos.SetHTTP1(true)
 		protos.SetHTTP2(true)
-	default:
-		return nil, fmt.Errorf("unknown protocol %q", o.Protocol)
 	}
 	for _, t := range o.Targets {
 		switch {

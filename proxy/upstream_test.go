@@ -145,27 +145,35 @@ func TestHealthyAfterFailures(t *testing.T) {
 	}
 }
 
-// TestNewUpstreamRejects covers the option checks.
+// TestNewUpstreamRejects covers the option checks: NewUpstream refuses
+// what Validate reports, in Validate's words.
 func TestNewUpstreamRejects(t *testing.T) {
 	h := mustURL(t, "http://127.0.0.1:1")
 	s := mustURL(t, "https://127.0.0.1:1")
 	for _, tt := range []struct {
 		name string
 		o    UpstreamOptions
+		want string
 	}{
-		{"no name", UpstreamOptions{Targets: []*url.URL{h}}},
-		{"no targets", UpstreamOptions{Name: "u"}},
-		{"unknown protocol", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Protocol: "spdy"}},
-		{"h2 needs https", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Protocol: ProtoH2}},
-		{"h2c needs http", UpstreamOptions{Name: "u", Targets: []*url.URL{s}, Protocol: ProtoH2C}},
-		{"bad scheme", UpstreamOptions{Name: "u", Targets: []*url.URL{mustURL(t, "ftp://127.0.0.1:1")}}},
-		{"negative cap", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, MaxConnsPerTarget: -1}},
-		{"unknown balance", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Balance: "random"}},
+		{"no name", UpstreamOptions{Targets: []*url.URL{h}}, "needs a name"},
+		{"no targets", UpstreamOptions{Name: "u"}, "no targets"},
+		{"unknown protocol", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Protocol: "spdy"},
+			`proxy: upstream: Protocol: invalid value "spdy" (want http1, h2, h2c or auto)`},
+		{"h2 needs https", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Protocol: ProtoH2}, "h2"},
+		{"h2c needs http", UpstreamOptions{Name: "u", Targets: []*url.URL{s}, Protocol: ProtoH2C}, "h2c"},
+		{"bad scheme", UpstreamOptions{Name: "u", Targets: []*url.URL{mustURL(t, "ftp://127.0.0.1:1")}}, "scheme"},
+		{"negative cap", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, MaxConnsPerTarget: -1}, "negative"},
+		{"unknown balance", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Balance: "random"},
+			`proxy: upstream: Balance: invalid value "random" (want round_robin, least_requests or hash)`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.o.Logger = quiet()
-			if u, err := NewUpstream(tt.o); err == nil || u != nil {
-				t.Errorf("NewUpstream: got (%v, %v); want (nil, error)", u, err)
+			u, err := NewUpstream(tt.o)
+			if err == nil || u != nil {
+				t.Fatalf("NewUpstream: got (%v, %v); want (nil, error)", u, err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewUpstream: got %q; want it to contain %q", err, tt.want)
 			}
 		})
 	}
