@@ -191,6 +191,12 @@ var checkBadCases = []badCase{
 		want: []string{`t.yaml:5: upstreams.app.balance: invalid value "random" (want round_robin, least_requests or hash)`}},
 	{name: "bad protocol", in: strings.Replace(minimal, "    targets:", "    protocol: http2\n    targets:", 1),
 		want: []string{`t.yaml:5: upstreams.app.protocol: invalid value "http2" (want http1, h2, h2c or auto)`}},
+	{name: "negative ints", in: strings.Replace(minimal, "    targets:", "    max_conns_per_target: -1\n    max_idle_per_target: -2\n    health_check:\n      max_fails: -3\n    targets:", 1),
+		want: []string{
+			"t.yaml:5: upstreams.app.max_conns_per_target: -1: must not be negative",
+			"t.yaml:6: upstreams.app.max_idle_per_target: -2: must not be negative",
+			"t.yaml:8: upstreams.app.health_check.max_fails: -3: must not be negative",
+		}, n: 3},
 }
 
 func TestCheckErrors(t *testing.T) {

@@ -230,6 +230,9 @@ func checkUpstreams(c *config.Config, r *config.Reporter) {
 		}
 		report(r, config.KeyPath("upstreams", name), o.Validate(), map[string]string{
 			"Protocol":             "protocol",
+			"MaxConnsPerTarget":    "max_conns_per_target",
+			"MaxIdlePerTarget":     "max_idle_per_target",
+			"MaxFails":             "health_check.max_fails",
 			"Balance":              "balance",
 			"HashOn":               hashOn,
 			"HealthPath":           "health_check.path",

@@ -226,12 +226,6 @@ var badCases = []badCase{
 		want: []string{"t.yaml:4: upstreams.app.hash_on: missing; balance hash needs hash_on: path, header:NAME or cookie:NAME"}},
 	{name: "hash_on without hash", in: strings.Replace(minimal, "    targets:", "    hash_on: path\n    targets:", 1),
 		want: []string{"t.yaml:5: upstreams.app.hash_on: only used with balance: hash (balance is round_robin)"}},
-	{name: "negative ints", in: strings.Replace(minimal, "    targets:", "    max_conns_per_target: -1\n    max_idle_per_target: -2\n    health_check:\n      max_fails: -3\n    targets:", 1),
-		want: []string{
-			"t.yaml:5: upstreams.app.max_conns_per_target: -1: must not be negative",
-			"t.yaml:6: upstreams.app.max_idle_per_target: -2: must not be negative",
-			"t.yaml:8: upstreams.app.health_check.max_fails: -3: must not be negative",
-		}, n: 3},
 	{name: "ca_file missing", in: strings.Replace(minimal, "    targets:", "    tls:\n      ca_file: /nonexistent/ca.pem\n    targets:", 1),
 		want: []string{"t.yaml:6: upstreams.app.tls.ca_file: stat /nonexistent/ca.pem: no such file or directory"}},
 

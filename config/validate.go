@@ -315,18 +315,9 @@ func validateUpstreams(c *Config, d *decoder) {
 		}
 		// Any other balance is package balance's to report (see Check).
 
-		for _, f := range []struct {
-			path string
-			v    int
-		}{
-			{p + ".max_conns_per_target", u.MaxConnsPerTarget},
-			{p + ".max_idle_per_target", u.MaxIdlePerTarget},
-			{p + ".health_check.max_fails", u.HealthCheck.MaxFails},
-		} {
-			if f.v < 0 {
-				d.report(f.path, "%d: must not be negative", f.v)
-			}
-		}
+		// Negative counts (max_conns_per_target, max_idle_per_target,
+		// health_check.max_fails) are packages proxy's and balance's to
+		// report (see Check).
 
 		hc := u.HealthCheck
 		hp := p + ".health_check"

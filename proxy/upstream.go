@@ -176,10 +176,12 @@ func (o UpstreamOptions) balanceOptions() balance.Options {
 	}
 }
 
-// Validate reports the problems with the protocol, and those
-// balance.Options.Validate finds with the balancing policy, hash key,
-// health path and breaker, each a *fielderr.Error naming the field of o
-// (Protocol, Balance, HashOn, HealthPath, Breaker.FIELD), joined.
+// Validate reports the problems with the protocol and the connection
+// limits, and those balance.Options.Validate finds with the balancing
+// policy, hash key, failure count, health path and breaker, each a
+// *fielderr.Error naming the field of o (Protocol, MaxConnsPerTarget,
+// MaxIdlePerTarget, Balance, HashOn, MaxFails, HealthPath,
+// Breaker.FIELD), joined.
 // NewUpstream checks the rest.
 func (o UpstreamOptions) Validate() error {
 	const pkg = "proxy: upstream"
@@ -189,6 +191,12 @@ func (o UpstreamOptions) Validate() error {
 	default:
 		errs = append(errs, fielderr.New(pkg, "Protocol", fmt.Sprintf("invalid value %q (want %s, %s, %s or %s)",
 			o.Protocol, ProtoHTTP1, ProtoH2, ProtoH2C, ProtoAuto)))
+	}
+	if o.MaxConnsPerTarget < 0 {
+		errs = append(errs, fielderr.New(pkg, "MaxConnsPerTarget", fmt.Sprintf("%d: must not be negative", o.MaxConnsPerTarget)))
+	}
+	if o.MaxIdlePerTarget < 0 {
+		errs = append(errs, fielderr.New(pkg, "MaxIdlePerTarget", fmt.Sprintf("%d: must not be negative", o.MaxIdlePerTarget)))
 	}
 	fs, others := fielderr.Split(o.balanceOptions().Validate())
 	errs = append(errs, others...)
@@ -227,9 +235,6 @@ func newTransport(o UpstreamOptions) (*http.Transport, error) {
 		case o.Protocol == ProtoH2C && t.Scheme != "http":
 			return nil, fmt.Errorf("target %s: protocol h2c needs an http target", t)
 		}
-	}
-	if o.MaxConnsPerTarget < 0 || o.MaxIdlePerTarget < 0 {
-		return nil, errors.New("connection limits must not be negative")
 	}
 	maxIdle := o.MaxIdlePerTarget
 	if maxIdle == 0 {

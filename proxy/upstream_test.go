@@ -162,7 +162,12 @@ func TestNewUpstreamRejects(t *testing.T) {
 		{"h2 needs https", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Protocol: ProtoH2}, "h2"},
 		{"h2c needs http", UpstreamOptions{Name: "u", Targets: []*url.URL{s}, Protocol: ProtoH2C}, "h2c"},
 		{"bad scheme", UpstreamOptions{Name: "u", Targets: []*url.URL{mustURL(t, "ftp://127.0.0.1:1")}}, "scheme"},
-		{"negative cap", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, MaxConnsPerTarget: -1}, "negative"},
+		{"negative cap", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, MaxConnsPerTarget: -1},
+			"proxy: upstream: MaxConnsPerTarget: -1: must not be negative"},
+		{"negative idle", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, MaxIdlePerTarget: -2},
+			"proxy: upstream: MaxIdlePerTarget: -2: must not be negative"},
+		{"negative max_fails", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, MaxFails: -3},
+			"proxy: upstream: MaxFails: -3: must not be negative"},
 		{"unknown balance", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Balance: "random"},
 			`proxy: upstream: Balance: invalid value "random" (want round_robin, least_requests or hash)`},
 	} {

@@ -180,8 +180,9 @@ type Pool struct {
 }
 
 // Validate reports the problems with the policy, its hash key, the
-// health path and the breaker, each a *fielderr.Error naming Policy,
-// HashOn, HealthPath or Breaker.FIELD (see BreakerOptions.Validate),
+// failure count, the health path and the breaker, each a
+// *fielderr.Error naming Policy, HashOn, MaxFails, HealthPath or
+// Breaker.FIELD (see BreakerOptions.Validate),
 // joined. New checks the rest.
 func (o Options) Validate() error {
 	var errs []error
@@ -196,6 +197,9 @@ func (o Options) Validate() error {
 	default:
 		errs = append(errs, fielderr.New("balance", "Policy", fmt.Sprintf("invalid value %q (want %s, %s or %s)",
 			o.Policy, PolicyRoundRobin, PolicyLeastRequests, PolicyHash)))
+	}
+	if o.MaxFails < 0 {
+		errs = append(errs, fielderr.New("balance", "MaxFails", fmt.Sprintf("%d: must not be negative", o.MaxFails)))
 	}
 	if h := o.HealthPath; h != "" {
 		if !strings.HasPrefix(h, "/") {
@@ -240,8 +244,6 @@ func New(opts Options) (*Pool, error) {
 		return nil, err
 	}
 	switch {
-	case opts.MaxFails < 0:
-		return nil, fmt.Errorf("balance: negative max_fails %d", opts.MaxFails)
 	case opts.CoolDown < 0:
 		return nil, fmt.Errorf("balance: negative cool_down %s", opts.CoolDown)
 	case opts.HealthInterval < 0:

@@ -122,7 +122,7 @@ func TestNewRejects(t *testing.T) {
 		{"hash_on header without name", balance.Options{Targets: good, Policy: "hash", HashOn: "header:"}, "HashOn"},
 		{"hash_on cookie without name", balance.Options{Targets: good, Policy: "hash", HashOn: "cookie"}, "HashOn"},
 		{"hash_on bad header name", balance.Options{Targets: good, Policy: "hash", HashOn: "header:X User"}, "HashOn"},
-		{"negative max_fails", balance.Options{Targets: good, MaxFails: -1}, "max_fails"},
+		{"negative max_fails", balance.Options{Targets: good, MaxFails: -1}, "balance: MaxFails: -1: must not be negative"},
 		{"negative cool_down", balance.Options{Targets: good, CoolDown: -time.Second}, "cool_down"},
 		{"negative interval", balance.Options{Targets: good, HealthPath: "/h", HealthInterval: -time.Second}, "interval"},
 		{"negative timeout", balance.Options{Targets: good, HealthPath: "/h", HealthTimeout: -time.Second}, "timeout"},
