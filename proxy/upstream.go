@@ -176,12 +176,13 @@ func (o UpstreamOptions) balanceOptions() balance.Options {
 	}
 }
 
-// Validate reports the problems with the protocol and the connection
-// limits, and those balance.Options.Validate finds with the balancing
-// policy, hash key, failure count, health path and breaker, each a
-// *fielderr.Error naming the field of o (Protocol, MaxConnsPerTarget,
-// MaxIdlePerTarget, Balance, HashOn, MaxFails, HealthPath,
-// Breaker.FIELD), joined.
+// Validate reports the problems with the protocol, the targets'
+// agreement with it (h2 needs https, h2c http) and the connection
+// limits, and those balance.Options.Validate finds with the targets,
+// balancing policy, hash key, failure count, health path and breaker,
+// each a *fielderr.Error naming the field of o (Protocol, Targets with
+// the index, MaxConnsPerTarget, MaxIdlePerTarget, Balance, HashOn,
+// MaxFails, HealthPath, Breaker.FIELD), joined.
 // NewUpstream checks the rest.
 func (o UpstreamOptions) Validate() error {
 	const pkg = "proxy: upstream"
@@ -191,6 +192,16 @@ func (o UpstreamOptions) Validate() error {
 	default:
 		errs = append(errs, fielderr.New(pkg, "Protocol", fmt.Sprintf("invalid value %q (want %s, %s, %s or %s)",
 			o.Protocol, ProtoHTTP1, ProtoH2, ProtoH2C, ProtoAuto)))
+	}
+	for i, t := range o.Targets {
+		// Other schemes are package balance's to report.
+		switch {
+		case t == nil:
+		case o.Protocol == ProtoH2 && t.Scheme == "http":
+			errs = append(errs, fielderr.At(pkg, "Targets", i, "protocol h2 is HTTP/2 over TLS and needs an https target (h2c is HTTP/2 without TLS)"))
+		case o.Protocol == ProtoH2C && t.Scheme == "https":
+			errs = append(errs, fielderr.At(pkg, "Targets", i, "protocol h2c is HTTP/2 without TLS and needs an http target (h2 is HTTP/2 over TLS)"))
+		}
 	}
 	if o.MaxConnsPerTarget < 0 {
 		errs = append(errs, fielderr.New(pkg, "MaxConnsPerTarget", fmt.Sprintf("%d: must not be negative", o.MaxConnsPerTarget)))
@@ -225,16 +236,6 @@ func newTransport(o UpstreamOptions) (*http.Transport, error) {
 	default: // ProtoAuto or "", as Validate allows no other
 		protos.SetHTTP1(true)
 		protos.SetHTTP2(true)
-	}
-	for _, t := range o.Targets {
-		switch {
-		case t.Scheme != "http" && t.Scheme != "https":
-			return nil, fmt.Errorf("target %s: scheme must be http or https", t)
-		case o.Protocol == ProtoH2 && t.Scheme != "https":
-			return nil, fmt.Errorf("target %s: protocol h2 needs an https target", t)
-		case o.Protocol == ProtoH2C && t.Scheme != "http":
-			return nil, fmt.Errorf("target %s: protocol h2c needs an http target", t)
-		}
 	}
 	maxIdle := o.MaxIdlePerTarget
 	if maxIdle == 0 {

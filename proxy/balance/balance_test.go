@@ -113,8 +113,10 @@ func TestNewRejects(t *testing.T) {
 		want string
 	}{
 		{"no targets", balance.Options{}, "no targets"},
-		{"nil target", balance.Options{Targets: []*url.URL{nil}}, "absolute URL"},
-		{"relative target", balance.Options{Targets: []*url.URL{mustURL("/x")}}, "absolute URL"},
+		{"nil target", balance.Options{Targets: []*url.URL{nil}}, "balance: Targets[0]: missing"},
+		{"relative target", balance.Options{Targets: []*url.URL{mustURL("/x")}}, "balance: Targets[0]: scheme must be http or https (want e.g. http://127.0.0.1:9000)"},
+		{"other scheme", balance.Options{Targets: []*url.URL{good[0], mustURL("ftp://a")}}, "balance: Targets[1]: scheme must be http or https (want e.g. http://127.0.0.1:9000)"},
+		{"no host", balance.Options{Targets: []*url.URL{mustURL("http://:80")}}, "balance: Targets[0]: no host (want e.g. http://127.0.0.1:9000)"},
 		{"duplicate target", balance.Options{Targets: []*url.URL{good[0], mustURL(good[0].String())}}, "duplicate"},
 		{"unknown policy", balance.Options{Targets: good, Policy: "random"}, `Policy: invalid value "random" (want round_robin, least_requests or hash)`},
 		{"hash without hash_on", balance.Options{Targets: good, Policy: "hash"}, "HashOn"},
