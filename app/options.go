@@ -214,23 +214,38 @@ func checkBatch(c *config.Config, r *config.Reporter) {
 	}
 }
 
-// checkUpstreams checks each upstream's options. The file's checks
-// cover the balance names, a hash_on that balance hash needs and the
-// file leaves out, and the breaker's explicit zeros, which the package
+// checkUpstreams checks each upstream's options, those of its targets
+// that parse among them (the file's checks report the others). The
+// file's checks cover a hash_on that balance hash needs and the file
+// leaves out, and the breaker's explicit zeros, which the package
 // would take for its defaults.
 func checkUpstreams(c *config.Config, r *config.Reporter) {
 	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) {
 		u := c.Upstreams[name]
-		o, err := upstreamOptions(name, u)
-		if err != nil {
-			continue // the file's checks report the target
+		p := config.KeyPath("upstreams", name)
+		o, index, _ := mapUpstream(name, u)
+		fs, others := fielderr.Split(o.Validate())
+		var rest []error
+		for _, e := range fs {
+			if e.Field != "Targets" || e.Index < 0 {
+				rest = append(rest, e)
+				continue
+			}
+			// The package has the URL, not the text: the file's goes
+			// in front, as the file's own target checks put it.
+			i := index[e.Index]
+			r.Report(config.IndexPath(p+".targets", i), "%q: %s", u.Targets[i], e.Msg)
 		}
 		hashOn := "hash_on"
 		if u.HashOn == "" {
 			hashOn = ""
 		}
-		report(r, config.KeyPath("upstreams", name), o.Validate(), map[string]string{
-			"Balance":              "",
+		report(r, p, errors.Join(append(rest, others...)...), map[string]string{
+			"Protocol":             "protocol",
+			"MaxConnsPerTarget":    "max_conns_per_target",
+			"MaxIdlePerTarget":     "max_idle_per_target",
+			"MaxFails":             "health_check.max_fails",
+			"Balance":              "balance",
 			"HashOn":               hashOn,
 			"HealthPath":           "health_check.path",
 			"Breaker.FailureRatio": "circuit_breaker.failure_ratio",
@@ -350,15 +365,31 @@ func concurrencyOptions(c config.RouteConcurrency) proxy.ConcurrencyOptions {
 }
 
 // upstreamOptions maps an upstream, but for its TLS settings and the
-// logger, which build adds.
+// logger, which build adds. The error is the first target's that does
+// not parse.
 func upstreamOptions(name string, c config.Upstream) (proxy.UpstreamOptions, error) {
+	o, _, err := mapUpstream(name, c)
+	if err != nil {
+		return proxy.UpstreamOptions{}, err
+	}
+	return o, nil
+}
+
+// mapUpstream is upstreamOptions with the targets that parse, index[i]
+// being the position in the file's list of Targets[i], and the first
+// error of those that do not.
+func mapUpstream(name string, c config.Upstream) (o proxy.UpstreamOptions, index []int, err error) {
 	var targets []*url.URL
-	for _, t := range c.Targets {
-		u, err := url.Parse(t)
-		if err != nil {
-			return proxy.UpstreamOptions{}, err
+	for i, t := range c.Targets {
+		u, perr := url.Parse(t)
+		if perr != nil {
+			if err == nil {
+				err = perr
+			}
+			continue
 		}
 		targets = append(targets, u)
+		index = append(index, i)
 	}
 	return proxy.UpstreamOptions{
 		Name:                  name,
@@ -380,7 +411,7 @@ func upstreamOptions(name string, c config.Upstream) (proxy.UpstreamOptions, err
 		HealthTimeout:         c.HealthCheck.Timeout.D(),
 		Retry:                 c.RetryEnabled(),
 		Breaker:               breakerOptions(c.CircuitBreaker),
-	}, nil
+	}, index, err
 }
 
 // breakerOptions maps an upstream's circuit_breaker section; nil when

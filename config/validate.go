@@ -286,18 +286,16 @@ func validateUpstreams(c *Config, d *decoder) {
 		if len(u.Targets) == 0 {
 			d.report(p+".targets", "no targets (want at least one URL, e.g. http://127.0.0.1:9000)")
 		}
-		protoOK := oneOf(d, p+".protocol", u.Protocol, "http1", "h2", "h2c", "auto")
+		// The protocol name, and the targets' schemes, hosts and
+		// agreement with the protocol, are packages proxy's and
+		// balance's to check (see Check).
 		for i, t := range u.Targets {
-			tp := indexPath(p+".targets", i)
-			scheme, err := checkTarget(t)
-			switch {
-			case err != nil:
+			if err := checkTarget(t); err != nil {
+				tp := indexPath(p+".targets", i)
 				d.report(tp, "%v", err)
-			case !protoOK:
-			case u.Protocol == "h2" && scheme != "https":
-				d.report(tp, "%q: protocol h2 is HTTP/2 over TLS and needs an https target (h2c is HTTP/2 without TLS)", t)
-			case u.Protocol == "h2c" && scheme != "http":
-				d.report(tp, "%q: protocol h2c is HTTP/2 without TLS and needs an http target (h2 is HTTP/2 over TLS)", t)
+				// One problem a target: what the packages would find
+				// in it is left out (see Reporter.Report).
+				d.bad[tp] = true
 			}
 		}
 
@@ -311,22 +309,12 @@ func validateUpstreams(c *Config, d *decoder) {
 				d.report(p+".hash_on", "missing; balance hash needs hash_on: path, header:NAME or cookie:NAME")
 			}
 			// Its value is package balance's to check (see Check).
-		default:
-			d.report(p+".balance", "invalid value %q (want round_robin, least_requests or hash)", u.Balance)
 		}
+		// Any other balance is package balance's to report (see Check).
 
-		for _, f := range []struct {
-			path string
-			v    int
-		}{
-			{p + ".max_conns_per_target", u.MaxConnsPerTarget},
-			{p + ".max_idle_per_target", u.MaxIdlePerTarget},
-			{p + ".health_check.max_fails", u.HealthCheck.MaxFails},
-		} {
-			if f.v < 0 {
-				d.report(f.path, "%d: must not be negative", f.v)
-			}
-		}
+		// Negative counts (max_conns_per_target, max_idle_per_target,
+		// health_check.max_fails) are packages proxy's and balance's to
+		// report (see Check).
 
 		hc := u.HealthCheck
 		hp := p + ".health_check"
@@ -343,18 +331,22 @@ func validateUpstreams(c *Config, d *decoder) {
 	}
 }
 
-// checkTarget accepts a base URL, scheme://host[:port][/], and returns
-// its scheme. Paths are refused rather than half supported: the
-// request path is passed through unchanged.
+// checkTarget checks the text of a target, which is to be a base URL,
+// scheme://host[:port][/]: that it parses, and has no user info, query,
+// fragment, path or port out of range. Paths are refused rather than
+// half supported: the request path is passed through unchanged. The
+// scheme (http or https) and the host are package balance's to check
+// (see Check), as the URL package gives them; a target without them is
+// left to it.
 //
 // A target without a scheme ("127.0.0.1:3000") is refused, with the URL
 // it probably meant: whether the upstream speaks http or https is for
 // the file to say, not for the gateway to guess. (gateway proxy --to
 // takes one as http://, and its help says so.)
-func checkTarget(t string) (string, error) {
+func checkTarget(t string) error {
 	if !strings.Contains(t, "://") && t != "" {
-		if _, err := checkTarget("http://" + t); err == nil {
-			return "", fmt.Errorf("%q: no scheme (did you mean http://%s?)", t, t)
+		if u, err := url.Parse("http://" + t); err == nil && u.Hostname() != "" && checkTargetText(t, u) == nil {
+			return fmt.Errorf("%q: no scheme (did you mean http://%s?)", t, t)
 		}
 	}
 	u, err := url.Parse(t)
@@ -363,28 +355,33 @@ func checkTarget(t string) (string, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return "", fmt.Errorf("invalid URL %q: %v", t, err)
+		return fmt.Errorf("invalid URL %q: %v", t, err)
 	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return nil // package balance's to report
+	}
+	return checkTargetText(t, u)
+}
+
+// checkTargetText checks what url.Parse accepts in t, as u, and a
+// target cannot have.
+func checkTargetText(t string, u *url.URL) error {
 	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Errorf("%q: scheme must be http or https (want e.g. http://127.0.0.1:9000)", t)
-	case u.Host == "" || u.Hostname() == "":
-		return "", fmt.Errorf("%q: no host (want e.g. http://127.0.0.1:9000)", t)
 	case u.User != nil:
-		return "", fmt.Errorf("%q: user info is not supported in targets", t)
+		return fmt.Errorf("%q: user info is not supported in targets", t)
 	case u.RawQuery != "" || u.ForceQuery:
-		return "", fmt.Errorf("%q: a target cannot have a query", t)
+		return fmt.Errorf("%q: a target cannot have a query", t)
 	case u.Fragment != "" || strings.Contains(t, "#"):
-		return "", fmt.Errorf("%q: a target cannot have a fragment", t)
+		return fmt.Errorf("%q: a target cannot have a fragment", t)
 	case u.Path != "" && u.Path != "/":
-		return "", fmt.Errorf("%q: a target cannot have a path; requests keep their own path", t)
+		return fmt.Errorf("%q: a target cannot have a path; requests keep their own path", t)
 	}
 	if p := u.Port(); p != "" {
 		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
-			return "", fmt.Errorf("%q: port %q is not a number from 0 to 65535", t, p)
+			return fmt.Errorf("%q: port %q is not a number from 0 to 65535", t, p)
 		}
 	}
-	return u.Scheme, nil
+	return nil
 }
 
 func validateRoutes(c *Config, d *decoder) {

@@ -116,6 +116,9 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 	if o.Name == "" {
 		return nil, errors.New("proxy: upstream needs a name")
 	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -173,16 +176,44 @@ func (o UpstreamOptions) balanceOptions() balance.Options {
 	}
 }
 
-// Validate reports the problems balance.Options.Validate finds with the
-// balancing policy, hash key, health path and breaker, each a
-// *fielderr.Error naming the field of o (Balance, HashOn, HealthPath,
-// Breaker.FIELD), joined. NewUpstream checks the rest.
+// Validate reports the problems with the protocol, the targets'
+// agreement with it (h2 needs https, h2c http) and the connection
+// limits, and those balance.Options.Validate finds with the targets,
+// balancing policy, hash key, failure count, health path and breaker,
+// each a *fielderr.Error naming the field of o (Protocol, Targets with
+// the index, MaxConnsPerTarget, MaxIdlePerTarget, Balance, HashOn,
+// MaxFails, HealthPath, Breaker.FIELD), joined.
+// NewUpstream checks the rest.
 func (o UpstreamOptions) Validate() error {
+	const pkg = "proxy: upstream"
+	var errs []error
+	switch o.Protocol {
+	case ProtoHTTP1, ProtoH2, ProtoH2C, ProtoAuto, "":
+	default:
+		errs = append(errs, fielderr.New(pkg, "Protocol", fmt.Sprintf("invalid value %q (want %s, %s, %s or %s)",
+			o.Protocol, ProtoHTTP1, ProtoH2, ProtoH2C, ProtoAuto)))
+	}
+	for i, t := range o.Targets {
+		// Other schemes are package balance's to report.
+		switch {
+		case t == nil:
+		case o.Protocol == ProtoH2 && t.Scheme == "http":
+			errs = append(errs, fielderr.At(pkg, "Targets", i, "protocol h2 is HTTP/2 over TLS and needs an https target (h2c is HTTP/2 without TLS)"))
+		case o.Protocol == ProtoH2C && t.Scheme == "https":
+			errs = append(errs, fielderr.At(pkg, "Targets", i, "protocol h2c is HTTP/2 without TLS and needs an http target (h2 is HTTP/2 over TLS)"))
+		}
+	}
+	if o.MaxConnsPerTarget < 0 {
+		errs = append(errs, fielderr.New(pkg, "MaxConnsPerTarget", fmt.Sprintf("%d: must not be negative", o.MaxConnsPerTarget)))
+	}
+	if o.MaxIdlePerTarget < 0 {
+		errs = append(errs, fielderr.New(pkg, "MaxIdlePerTarget", fmt.Sprintf("%d: must not be negative", o.MaxIdlePerTarget)))
+	}
 	fs, others := fielderr.Split(o.balanceOptions().Validate())
-	errs := others
+	errs = append(errs, others...)
 	for _, e := range fs {
 		e := *e
-		e.Pkg = "proxy: upstream"
+		e.Pkg = pkg
 		if e.Field == "Policy" {
 			e.Field = "Balance"
 		}
@@ -202,24 +233,9 @@ func newTransport(o UpstreamOptions) (*http.Transport, error) {
 		protos.SetHTTP2(true)
 	case ProtoH2C:
 		protos.SetUnencryptedHTTP2(true)
-	case ProtoAuto, "":
+	default: // ProtoAuto or "", as Validate allows no other
 		protos.SetHTTP1(true)
 		protos.SetHTTP2(true)
-	default:
-		return nil, fmt.Errorf("unknown protocol %q", o.Protocol)
-	}
-	for _, t := range o.Targets {
-		switch {
-		case t.Scheme != "http" && t.Scheme != "https":
-			return nil, fmt.Errorf("target %s: scheme must be http or https", t)
-		case o.Protocol == ProtoH2 && t.Scheme != "https":
-			return nil, fmt.Errorf("target %s: protocol h2 needs an https target", t)
-		case o.Protocol == ProtoH2C && t.Scheme != "http":
-			return nil, fmt.Errorf("target %s: protocol h2c needs an http target", t)
-		}
-	}
-	if o.MaxConnsPerTarget < 0 || o.MaxIdlePerTarget < 0 {
-		return nil, errors.New("connection limits must not be negative")
 	}
 	maxIdle := o.MaxIdlePerTarget
 	if maxIdle == 0 {

@@ -145,27 +145,45 @@ func TestHealthyAfterFailures(t *testing.T) {
 	}
 }
 
-// TestNewUpstreamRejects covers the option checks.
+// TestNewUpstreamRejects covers the option checks: NewUpstream refuses
+// what Validate reports, in Validate's words.
 func TestNewUpstreamRejects(t *testing.T) {
 	h := mustURL(t, "http://127.0.0.1:1")
 	s := mustURL(t, "https://127.0.0.1:1")
 	for _, tt := range []struct {
 		name string
 		o    UpstreamOptions
+		want string
 	}{
-		{"no name", UpstreamOptions{Targets: []*url.URL{h}}},
-		{"no targets", UpstreamOptions{Name: "u"}},
-		{"unknown protocol", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Protocol: "spdy"}},
-		{"h2 needs https", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Protocol: ProtoH2}},
-		{"h2c needs http", UpstreamOptions{Name: "u", Targets: []*url.URL{s}, Protocol: ProtoH2C}},
-		{"bad scheme", UpstreamOptions{Name: "u", Targets: []*url.URL{mustURL(t, "ftp://127.0.0.1:1")}}},
-		{"negative cap", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, MaxConnsPerTarget: -1}},
-		{"unknown balance", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Balance: "random"}},
+		{"no name", UpstreamOptions{Targets: []*url.URL{h}}, "needs a name"},
+		{"no targets", UpstreamOptions{Name: "u"}, "no targets"},
+		{"unknown protocol", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Protocol: "spdy"},
+			`proxy: upstream: Protocol: invalid value "spdy" (want http1, h2, h2c or auto)`},
+		{"h2 needs https", UpstreamOptions{Name: "u", Targets: []*url.URL{s, h}, Protocol: ProtoH2},
+			"proxy: upstream: Targets[1]: protocol h2 is HTTP/2 over TLS and needs an https target (h2c is HTTP/2 without TLS)"},
+		{"h2c needs http", UpstreamOptions{Name: "u", Targets: []*url.URL{s, h}, Protocol: ProtoH2C},
+			"proxy: upstream: Targets[0]: protocol h2c is HTTP/2 without TLS and needs an http target (h2 is HTTP/2 over TLS)"},
+		{"bad scheme", UpstreamOptions{Name: "u", Targets: []*url.URL{mustURL(t, "ftp://127.0.0.1:1")}},
+			"proxy: upstream: Targets[0]: scheme must be http or https (want e.g. http://127.0.0.1:9000)"},
+		{"no host", UpstreamOptions{Name: "u", Targets: []*url.URL{mustURL(t, "http://")}},
+			"proxy: upstream: Targets[0]: no host (want e.g. http://127.0.0.1:9000)"},
+		{"negative cap", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, MaxConnsPerTarget: -1},
+			"proxy: upstream: MaxConnsPerTarget: -1: must not be negative"},
+		{"negative idle", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, MaxIdlePerTarget: -2},
+			"proxy: upstream: MaxIdlePerTarget: -2: must not be negative"},
+		{"negative max_fails", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, MaxFails: -3},
+			"proxy: upstream: MaxFails: -3: must not be negative"},
+		{"unknown balance", UpstreamOptions{Name: "u", Targets: []*url.URL{h}, Balance: "random"},
+			`proxy: upstream: Balance: invalid value "random" (want round_robin, least_requests or hash)`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.o.Logger = quiet()
-			if u, err := NewUpstream(tt.o); err == nil || u != nil {
-				t.Errorf("NewUpstream: got (%v, %v); want (nil, error)", u, err)
+			u, err := NewUpstream(tt.o)
+			if err == nil || u != nil {
+				t.Fatalf("NewUpstream: got (%v, %v); want (nil, error)", u, err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewUpstream: got %q; want it to contain %q", err, tt.want)
 			}
 		})
 	}

@@ -179,12 +179,24 @@ type Pool struct {
 	running atomic.Int64
 }
 
-// Validate reports the problems with the policy, its hash key, the
-// health path and the breaker, each a *fielderr.Error naming Policy,
-// HashOn, HealthPath or Breaker.FIELD (see BreakerOptions.Validate),
+// Validate reports the problems with the targets (each an http or
+// https URL with a host), the policy, its hash key, the failure count,
+// the health path and the breaker, each a *fielderr.Error naming
+// Targets (with the index), Policy, HashOn, MaxFails, HealthPath or
+// Breaker.FIELD (see BreakerOptions.Validate),
 // joined. New checks the rest.
 func (o Options) Validate() error {
 	var errs []error
+	for i, u := range o.Targets {
+		switch {
+		case u == nil:
+			errs = append(errs, fielderr.At("balance", "Targets", i, "missing (want e.g. http://127.0.0.1:9000)"))
+		case u.Scheme != "http" && u.Scheme != "https":
+			errs = append(errs, fielderr.At("balance", "Targets", i, "scheme must be http or https (want e.g. http://127.0.0.1:9000)"))
+		case u.Hostname() == "":
+			errs = append(errs, fielderr.At("balance", "Targets", i, "no host (want e.g. http://127.0.0.1:9000)"))
+		}
+	}
 	switch o.Policy {
 	case "", PolicyRoundRobin, PolicyLeastRequests:
 	case PolicyHash:
@@ -194,8 +206,11 @@ func (o Options) Validate() error {
 			errs = append(errs, fielderr.New("balance", "HashOn", err.Error()))
 		}
 	default:
-		errs = append(errs, fielderr.New("balance", "Policy", fmt.Sprintf("unknown policy %q (want %s, %s or %s)",
+		errs = append(errs, fielderr.New("balance", "Policy", fmt.Sprintf("invalid value %q (want %s, %s or %s)",
 			o.Policy, PolicyRoundRobin, PolicyLeastRequests, PolicyHash)))
+	}
+	if o.MaxFails < 0 {
+		errs = append(errs, fielderr.New("balance", "MaxFails", fmt.Sprintf("%d: must not be negative", o.MaxFails)))
 	}
 	if h := o.HealthPath; h != "" {
 		if !strings.HasPrefix(h, "/") {
@@ -240,8 +255,6 @@ func New(opts Options) (*Pool, error) {
 		return nil, err
 	}
 	switch {
-	case opts.MaxFails < 0:
-		return nil, fmt.Errorf("balance: negative max_fails %d", opts.MaxFails)
 	case opts.CoolDown < 0:
 		return nil, fmt.Errorf("balance: negative cool_down %s", opts.CoolDown)
 	case opts.HealthInterval < 0:
@@ -304,9 +317,6 @@ func New(opts Options) (*Pool, error) {
 	seen := make(map[string]bool, len(opts.Targets))
 	p.targets = make([]*Target, len(opts.Targets))
 	for i, u := range opts.Targets {
-		if u == nil || u.Scheme == "" || u.Host == "" {
-			return nil, fmt.Errorf("balance: target %d: want an absolute URL, got %v", i, u)
-		}
 		s := u.String()
 		// A repeated target would skew the rotation and share its ring
 		// points with its twin; it is far likelier a typo than a weight.
