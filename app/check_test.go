@@ -27,6 +27,15 @@ func withBreaker(body string) string {
 }
 
 var checkBadCases = []badCase{
+	// Negative counts are the packages' to refuse, in the words the file
+	// used for them; an explicit 0 stays the file's (config's tests).
+	{name: "negative batch counts", in: minimal + "batch:\n  max_items: -2\n  concurrency: -1\n",
+		want: []string{
+			"t.yaml:9: batch.max_items: -2: must be at least 1",
+			"t.yaml:10: batch.concurrency: -1: must be at least 1",
+		}, n: 2},
+	{name: "negative max_keys", in: minimal + "    rate_limit:\n      rate: 10/s\n      max_keys: -5\n",
+		want: []string{"t.yaml:10: routes[0].rate_limit.max_keys: -5: must be at least 1"}, n: 1},
 	{name: "bad hash_on", in: strings.Replace(minimal, "    targets:", "    balance: hash\n    hash_on: query:x\n    targets:", 1),
 		want: []string{`t.yaml:6: upstreams.app.hash_on: invalid value "query:x" (want path, header:NAME or cookie:NAME)`}},
 	{name: "bad hash header", in: strings.Replace(minimal, "    targets:", "    balance: hash\n    hash_on: \"header:X User\"\n    targets:", 1),

@@ -48,10 +48,9 @@ func Check(c *config.Config, r *config.Reporter) {
 		})
 		if rt.RateLimit != nil {
 			// The file's checks cover rate (given once, positive) and
-			// max_keys (at least 1, where the package takes 0 for its
-			// default).
+			// an explicit max_keys of 0 (the package's default).
 			report(r, p+".rate_limit", rateLimitOptions(rt.RateLimit).Validate(), map[string]string{
-				"Key": "key", "Burst": "burst", "Rate": "", "MaxKeys": "",
+				"Key": "key", "Burst": "burst", "Rate": "", "MaxKeys": "max_keys",
 			})
 		}
 	}
@@ -209,8 +208,11 @@ func checkBatch(c *config.Config, r *config.Reporter) {
 				msg += " (also " + config.IndexPath("batch.inherit_headers", e.Also) + ")"
 			}
 			r.Report(config.IndexPath("batch.inherit_headers", e.Index), "%s", msg)
+		case "MaxItems":
+			r.Report("batch.max_items", "%s", e.Msg)
+		case "Concurrency":
+			r.Report("batch.concurrency", "%s", e.Msg)
 		}
-		// Negative counts are the file's to report: it wants at least 1.
 	}
 }
 

@@ -110,15 +110,25 @@ func (o Options) Validate() error {
 	case path.Clean(p) != p:
 		bad("Path", "%q: want a clean path (no \"//\", \".\" or \"..\" segments, no trailing \"/\")", p)
 	}
+	// 0 takes the default; a count below that asks for none at all.
+	for _, f := range []struct {
+		field string
+		v     int
+	}{
+		{"MaxItems", o.MaxItems},
+		{"Concurrency", o.Concurrency},
+	} {
+		if f.v < 0 {
+			bad(f.field, "%d: must be at least 1", f.v)
+		}
+	}
 	for _, f := range []struct {
 		field string
 		v     int64
 	}{
-		{"MaxItems", int64(o.MaxItems)},
 		{"MaxBodySize", o.MaxBodySize},
 		{"MaxResponseSize", o.MaxResponseSize},
 		{"MaxTotalResponseSize", o.MaxTotalResponseSize},
-		{"Concurrency", int64(o.Concurrency)},
 		{"ItemTimeout", int64(o.ItemTimeout)},
 	} {
 		if f.v < 0 {

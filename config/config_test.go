@@ -308,6 +308,11 @@ var badCases = []badCase{
 		want: []string{`t.yaml:9: batch.enable: unknown field (did you mean "enabled"?)`}, n: 1},
 	{name: "batch unknown field", in: minimal + "batch:\n  size: 1\n",
 		want: []string{"t.yaml:9: batch.size: unknown field (want one of: enabled, path, max_items, max_body_size, max_response_size, max_total_response_size, concurrency, item_timeout, inherit_headers)"}, n: 1},
+	// An explicit 0 would be the package's default: the file's to refuse.
+	{name: "batch zero counts", in: minimal + "batch:\n  max_items: 0\n  concurrency: 0\n",
+		want: []string{"t.yaml:9: batch.max_items: 0: must be at least 1", "t.yaml:10: batch.concurrency: 0: must be at least 1"}, n: 2},
+	{name: "rate_limit zero max_keys", in: minimal + "    rate_limit:\n      rate: 10/s\n      max_keys: 0\n",
+		want: []string{"t.yaml:10: routes[0].rate_limit.max_keys: 0: must be at least 1"}, n: 1},
 	{name: "batch wrong types", in: minimal + "batch:\n  enabled: yes\n  max_items: many\n  item_timeout: 10\n  inherit_headers: Cookie\n",
 		want: []string{
 			`t.yaml:9: batch.enabled: invalid boolean "yes" (want true or false)`,

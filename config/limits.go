@@ -235,7 +235,8 @@ func validateRateLimit(d *decoder, p string, rl *RouteRateLimit) {
 		}
 		d.report(field, "must be positive (a route that takes no requests needs no rate limit)")
 	}
-	if rl.MaxKeys < 1 {
+	// 0 would be package limit's default; negatives are its to refuse.
+	if rl.MaxKeys == 0 {
 		d.report(p+".max_keys", "%d: must be at least 1", rl.MaxKeys)
 	}
 }

@@ -465,13 +465,15 @@ func validateComposite(d *decoder, p string, r *Route) {
 }
 
 // validateBatch checks the batch section, enabled or not, for values
-// the file may not give: zeros. The rest is package batch's to check.
+// the file may not give: zeros, which package batch would take for its
+// defaults. The rest, negative counts included, is package batch's to
+// check.
 func validateBatch(c *Config, d *decoder) {
 	b := &c.Batch
-	if b.MaxItems < 1 {
+	if b.MaxItems == 0 {
 		d.report("batch.max_items", "%d: must be at least 1", b.MaxItems)
 	}
-	if b.Concurrency < 1 {
+	if b.Concurrency == 0 {
 		d.report("batch.concurrency", "%d: must be at least 1", b.Concurrency)
 	}
 	if b.MaxBodySize == 0 {

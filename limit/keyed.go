@@ -87,7 +87,8 @@ func (o KeyedOptions) Validate() error {
 		errs = append(errs, fielderr.New("limit", "Burst", fmt.Sprintf("%d: must be at least 1", o.Burst)))
 	}
 	if o.MaxKeys < 0 {
-		errs = append(errs, fielderr.New("limit", "MaxKeys", fmt.Sprintf("%d: must not be negative", o.MaxKeys)))
+		// 0 takes the default; below it, no client could be tracked.
+		errs = append(errs, fielderr.New("limit", "MaxKeys", fmt.Sprintf("%d: must be at least 1", o.MaxKeys)))
 	}
 	return errors.Join(errs...)
 }
