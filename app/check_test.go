@@ -34,6 +34,12 @@ var checkBadCases = []badCase{
 			"t.yaml:9: batch.max_items: -2: must be at least 1",
 			"t.yaml:10: batch.concurrency: -1: must be at least 1",
 		}, n: 2},
+	// That the rate is positive is package limit's to check, reported
+	// under the name the file gave it.
+	{name: "rate_limit zero rate", in: minimal + "    rate_limit:\n      rate: 0/s\n",
+		want: []string{`t.yaml:9: routes[0].rate_limit.rate: must be positive`}, n: 1},
+	{name: "rate_limit zero requests_per_second", in: minimal + "    rate_limit:\n      requests_per_second: 0\n",
+		want: []string{`t.yaml:9: routes[0].rate_limit.requests_per_second: must be positive`}, n: 1},
 	{name: "negative max_keys", in: minimal + "    rate_limit:\n      rate: 10/s\n      max_keys: -5\n",
 		want: []string{"t.yaml:10: routes[0].rate_limit.max_keys: -5: must be at least 1"}, n: 1},
 	{name: "bad hash_on", in: strings.Replace(minimal, "    targets:", "    balance: hash\n    hash_on: query:x\n    targets:", 1),

@@ -47,10 +47,19 @@ func Check(c *config.Config, r *config.Reporter) {
 			"MaxInFlight": "max_in_flight", "Queue": "queue", "QueueTimeout": "queue_timeout",
 		})
 		if rt.RateLimit != nil {
-			// The file's checks cover rate (given once, positive) and
-			// an explicit max_keys of 0 (the package's default).
-			report(r, p+".rate_limit", rateLimitOptions(rt.RateLimit).Validate(), map[string]string{
-				"Key": "key", "Burst": "burst", "Rate": "", "MaxKeys": "max_keys",
+			// The file's checks cover the rate given once and an
+			// explicit max_keys of 0 (the package's default); the rate is
+			// reported under the name the file gave it.
+			rp := p + ".rate_limit"
+			rate := "rate"
+			if r.Given(rp + ".requests_per_second") {
+				rate = "requests_per_second"
+			}
+			if r.Given(rp+".rate") && r.Given(rp+".requests_per_second") || r.Rejected(rp+"."+rate) {
+				rate = "" // the file's problem already says what is wrong
+			}
+			report(r, rp, rateLimitOptions(rt.RateLimit).Validate(), map[string]string{
+				"Key": "key", "Burst": "burst", "Rate": rate, "MaxKeys": "max_keys",
 			})
 		}
 	}

@@ -228,13 +228,8 @@ func validateRateLimit(d *decoder, p string, rl *RouteRateLimit) {
 		if !d.bad[rp] && !d.bad[qp] {
 			d.report(rp, "missing (want e.g. rate: 100/s)")
 		}
-	case !(rl.Rate > 0):
-		field := rp
-		if d.set[qp] {
-			field = qp
-		}
-		d.report(field, "must be positive (a route that takes no requests needs no rate limit)")
 	}
+	// That the rate is positive is package limit's to check (see app).
 	// 0 would be package limit's default; negatives are its to refuse.
 	if rl.MaxKeys == 0 {
 		d.report(p+".max_keys", "%d: must be at least 1", rl.MaxKeys)

@@ -80,8 +80,11 @@ type keyShard struct {
 // Rate, Burst or MaxKeys, joined.
 func (o KeyedOptions) Validate() error {
 	var errs []error
-	if !(o.Rate > 0) || math.IsInf(o.Rate, 0) {
-		errs = append(errs, fielderr.New("limit", "Rate", fmt.Sprintf("%v: must be a positive number of requests per second", o.Rate)))
+	switch {
+	case !(o.Rate > 0):
+		errs = append(errs, fielderr.New("limit", "Rate", "must be positive (a route that takes no requests needs no rate limit)"))
+	case math.IsInf(o.Rate, 0):
+		errs = append(errs, fielderr.New("limit", "Rate", "must be a finite number of requests per second"))
 	}
 	if o.Burst < 1 {
 		errs = append(errs, fielderr.New("limit", "Burst", fmt.Sprintf("%d: must be at least 1", o.Burst)))
