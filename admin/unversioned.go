@@ -62,7 +62,7 @@ func handleUnversioned(mux *http.ServeMux, b Backend) {
 		if name := r.URL.Query().Get("route"); name != "" {
 			s, ok := routes[name]
 			if !ok {
-				textError(w, http.StatusNotFound, "no route named "+name)
+				proxy.Error(w, http.StatusNotFound, "no route named "+name)
 				return
 			}
 			writeJSON(w, http.StatusOK, s)
@@ -91,7 +91,7 @@ func serveCacheStats(w http.ResponseWriter, r *http.Request, b Backend) {
 	if name := r.URL.Query().Get("route"); name != "" {
 		s, ok := st.Routes[name]
 		if !ok {
-			textError(w, http.StatusNotFound, "no cached route named "+name)
+			proxy.Error(w, http.StatusNotFound, "no cached route named "+name)
 			return
 		}
 		writeJSON(w, http.StatusOK, s)
@@ -112,7 +112,7 @@ func servePurge(w http.ResponseWriter, r *http.Request, b Backend) {
 	case errors.Is(err, cache.ErrStore):
 		writeJSON(w, http.StatusInternalServerError, purgeFailed{purgeResult{Purged: res.Purged, Soft: p.Soft}, err.Error()})
 	case err != nil:
-		textError(w, http.StatusBadRequest, err.Error())
+		proxy.Error(w, http.StatusBadRequest, err.Error())
 	default:
 		writeJSON(w, http.StatusOK, purgeResult{res.Purged, p.Soft, res.Reason})
 	}
@@ -132,17 +132,6 @@ type purgeResult struct {
 type purgeFailed struct {
 	purgeResult
 	Error string `json:"error"`
-}
-
-// textError writes a short plain-text error, as the unversioned paths
-// always have.
-func textError(w http.ResponseWriter, code int, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Del("Content-Length")
-	w.WriteHeader(code)
-	_, _ = w.Write([]byte(msg + "\n"))
 }
 
 // compressStats are the compression counters of every route and their

@@ -1,7 +1,6 @@
 package compress
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -402,22 +401,6 @@ func (c *Compressor) Stats() map[string]CodingStats {
 		m[statNames[i]] = CodingStats{Responses: s.responses.Load(), BytesIn: s.in.Load(), BytesOut: s.out.Load()}
 	}
 	return m
-}
-
-// StatsHandler serves Stats as JSON, for the admin listener (GET
-// /compress/stats).
-func (c *Compressor) StatsHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		b, _ := json.MarshalIndent(c.Stats(), "", "  ") // integers only: cannot fail
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write(append(b, '\n'))
-	})
 }
 
 // typePattern is one parsed allowlist entry, lower case.

@@ -2,7 +2,6 @@ package compress
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -380,28 +379,19 @@ func TestEncodeStats(t *testing.T) {
 	}
 }
 
-func TestStatsHandler(t *testing.T) {
+// TestStats: an encoding is counted under its coding, with its bytes
+// in and out, beside the codings not used and the decoded ones.
+func TestStats(t *testing.T) {
 	c := mustNew(t, Options{})
 	if _, err := c.Encode(nil, Gzip, []byte("hello hello hello")); err != nil {
 		t.Fatal(err)
 	}
-	rec := httptest.NewRecorder()
-	c.StatsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/compress/stats", nil))
-	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" {
-		t.Fatalf("got %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	got := c.Stats()
+	if g := got[Gzip]; len(got) != 4 || g.Responses != 1 || g.BytesIn != 17 || g.BytesOut == 0 || got[Brotli].Responses != 0 {
+		t.Errorf("got %+v", got)
 	}
-	var got map[string]map[string]uint64
-	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 4 || got["gzip"]["responses"] != 1 || got["gzip"]["bytes_in"] != 17 || got["gzip"]["bytes_out"] == 0 ||
-		got["br"]["responses"] != 0 || got["identity-decoded"] == nil {
-		t.Errorf("got %s", rec.Body)
-	}
-	rec = httptest.NewRecorder()
-	c.StatsHandler().ServeHTTP(rec, httptest.NewRequest("POST", "/compress/stats", nil))
-	if rec.Code != 405 || rec.Header().Get("Allow") != "GET, HEAD" {
-		t.Errorf("POST: got %d, Allow %q; want 405, GET, HEAD", rec.Code, rec.Header().Get("Allow"))
+	if _, ok := got[DecodedStats]; !ok {
+		t.Errorf("got %+v; want the decoded codings' counters too", got)
 	}
 }
 

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -86,45 +85,6 @@ func (h *Handler) WebSocketStats() map[string]WSStats {
 		out[r.name] = out[r.name].add(r.ws.stats())
 	}
 	return out
-}
-
-// WebSocketStatsHandler serves the counters as JSON, for the admin
-// listener:
-//
-//	GET /websocket/stats             {"total": {...}, "routes": {"NAME": {...}}}
-//	GET /websocket/stats?route=NAME  one route's counters
-func (h *Handler) WebSocketStatsHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			Error(w, http.StatusMethodNotAllowed, "method not allowed")
-			return
-		}
-		routes := h.WebSocketStats()
-		var v any
-		if name := r.URL.Query().Get("route"); name != "" {
-			s, ok := routes[name]
-			if !ok {
-				Error(w, http.StatusNotFound, "no route named "+name)
-				return
-			}
-			v = s
-		} else {
-			var total WSStats
-			for _, s := range routes {
-				total = total.add(s)
-			}
-			v = struct {
-				Total  WSStats            `json:"total"`
-				Routes map[string]WSStats `json:"routes"`
-			}{total, routes}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(v)
-	})
 }
 
 // wsRoute holds a route's limits and counters.

@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -796,22 +794,8 @@ func TestWebSocketStatsExact(t *testing.T) {
 	}
 	eventually(t, "the tunnel to close", func() bool { return g.stats().Open == 0 })
 
-	rec := httptest.NewRecorder()
-	g.h.WebSocketStatsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/websocket/stats", nil))
-	var all struct {
-		Total  WSStats            `json:"total"`
-		Routes map[string]WSStats `json:"routes"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &all); err != nil || rec.Code != http.StatusOK {
-		t.Fatalf("GET /websocket/stats: %d %s (%v)", rec.Code, rec.Body, err)
-	}
 	wantStats := WSStats{Upgraded: 1, BytesToUpstream: want, BytesToClient: want}
-	if all.Total != wantStats || all.Routes["ws"] != wantStats || len(all.Routes) != 1 {
-		t.Errorf("GET /websocket/stats: got %+v; want total and route ws %+v", all, wantStats)
-	}
-	rec = httptest.NewRecorder()
-	g.h.WebSocketStatsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/websocket/stats?route=nope", nil))
-	if rec.Code != http.StatusNotFound {
-		t.Errorf("GET /websocket/stats?route=nope: got %d; want 404", rec.Code)
+	if routes := g.h.WebSocketStats(); routes["ws"] != wantStats || len(routes) != 1 {
+		t.Errorf("WebSocketStats: got %+v; want route ws %+v", routes, wantStats)
 	}
 }
