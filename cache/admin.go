@@ -225,9 +225,27 @@ func parsePurgeURL(raw string, prefix bool) (*url.URL, error) {
 // not exactly one target, a route no cached route is named) is the
 // caller's to fix, and nothing was purged then.
 func (c *Cache) Purge(ctx context.Context, p Purge) (int, error) {
+	n, _, err := c.purge(ctx, p)
+	return n, err
+}
+
+// Purge scopes (PurgeResult.Scope).
+const (
+	// ScopeCluster: the purge reached the shared tier, and through it
+	// every process that shares it.
+	ScopeCluster = "cluster"
+	// ScopeLocal: the purge reached this process's memory only; the
+	// shared tier could not be reached, so other processes were not told.
+	ScopeLocal = "local"
+)
+
+// purge is Purge, and the scope of the purge when the store is shared
+// ("" when it is not).
+func (c *Cache) purge(ctx context.Context, p Purge) (int, string, error) {
 	if err := p.check(); err != nil {
-		return 0, err
+		return 0, "", err
 	}
+	c.advancePurgeGen()
 	var n int
 	var err error
 	switch {
@@ -238,7 +256,7 @@ func (c *Cache) Purge(ctx context.Context, p Purge) (int, error) {
 	case p.byPath():
 		urls, _, perr := c.pathURLs(ctx, p)
 		if perr != nil {
-			return 0, perr
+			return 0, "", perr
 		}
 		for _, u := range urls {
 			k, e := c.store.PurgeURL(ctx, u, p.Soft)
@@ -253,7 +271,7 @@ func (c *Cache) Purge(ctx context.Context, p Purge) (int, error) {
 		}
 		parts, perr := c.urlParts(raw, prefix)
 		if perr != nil {
-			return 0, perr
+			return 0, "", perr
 		}
 		for _, part := range parts {
 			var k int
@@ -267,27 +285,87 @@ func (c *Cache) Purge(ctx context.Context, p Purge) (int, error) {
 			err = errors.Join(err, e)
 		}
 	}
+	scope := ""
+	if sh, ok := c.store.(interface{ SharesPurges() bool }); ok && sh.SharesPurges() {
+		scope = ScopeCluster
+	}
+	var second error
+	err, second = splitSecondTier(err)
+	if second != nil {
+		c.storeFailed("purge", second)
+		scope = ScopeLocal
+	}
 	if err != nil {
 		// Some of it may be done: n says how much, the error that it is
 		// not all.
 		c.storeFailed("purge", err)
-		return n, fmt.Errorf("%w: %w", ErrStore, err)
+		return n, scope, fmt.Errorf("%w: %w", ErrStore, err)
 	}
-	return n, nil
+	return n, scope, nil
+}
+
+// splitSecondTier separates the SecondTierErrors in err (a join of
+// several, or one) from the others.
+func splitSecondTier(err error) (rest, second error) {
+	if err == nil {
+		return nil, nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var r, s []error
+	for _, e := range errs {
+		var st *SecondTierError
+		if errors.As(e, &st) {
+			s = append(s, st.Err)
+		} else {
+			r = append(r, e)
+		}
+	}
+	return errors.Join(r...), errors.Join(s...)
+}
+
+// advancePurgeGen starts a purge: fills under way will not store what
+// they fetched (see handler.store).
+func (c *Cache) advancePurgeGen() {
+	c.purgeMu.Lock()
+	c.purgeGen.Add(1)
+	c.purgeMu.Unlock()
+}
+
+// ApplyPurge applies a purge another process made in the shared tier to
+// this process's own tier (TieredStore.PurgeFirst), or to the whole
+// store when it is not tiered. Fills under way do not store after it.
+func (c *Cache) ApplyPurge(ctx context.Context, kind PurgeKind, value string, soft bool) (int, error) {
+	c.advancePurgeGen()
+	if t, ok := c.store.(interface {
+		PurgeFirst(context.Context, PurgeKind, string, bool) (int, error)
+	}); ok {
+		return t.PurgeFirst(ctx, kind, value, soft)
+	}
+	return PurgeStore(ctx, c.store, kind, value, soft)
 }
 
 // PurgeResult is what a purge did: the entries it touched and, when it
-// touched none, why (see Cache.Explain).
+// touched none, why (see Cache.Explain). Scope is ScopeCluster or
+// ScopeLocal when the store is shared with other processes, and
+// ScopeReason says why a purge stayed local.
 type PurgeResult struct {
-	Purged int
-	Reason string
+	Purged      int
+	Reason      string
+	Scope       string
+	ScopeReason string
 }
 
 // PurgeExplained is Purge, with the reason of a purge that touched
-// nothing.
+// nothing and the purge's scope.
 func (c *Cache) PurgeExplained(ctx context.Context, p Purge) (PurgeResult, error) {
-	n, err := c.Purge(ctx, p)
-	res := PurgeResult{Purged: n}
+	n, scope, err := c.purge(ctx, p)
+	res := PurgeResult{Purged: n, Scope: scope}
+	if scope == ScopeLocal {
+		res.ScopeReason = "shared tier unreachable: purged in this process only, other replicas were not told"
+	}
 	if err == nil && n == 0 {
 		res.Reason = c.Explain(ctx, p)
 	}

@@ -30,6 +30,9 @@ type Options struct {
 	// TieredStore, say) may outlive the cache: Close leaves it open for
 	// its owner to close.
 	Store Store
+	// Coordinator, when set, coalesces misses with the other processes
+	// that share Store's second tier (see Coordinator).
+	Coordinator Coordinator
 	// Now is the clock; nil means time.Now. Tests inject one so that
 	// freshness can be tested without sleeping.
 	Now    func() time.Time
@@ -40,18 +43,25 @@ type Options struct {
 // middleware (Route.Wrap) that answers from it. Create it with New and
 // release it with Close.
 type Cache struct {
-	store   Store
-	own     bool // store was built by New, and Close closes it
-	name    string
-	now     func() time.Time
-	maxObj  int64
-	log     *slog.Logger
-	flight  singleflight.Group
-	maxSize int64
-	mu      sync.Mutex // guards routes, closed and bg.Add
-	routes  []*Route
-	closed  bool
-	bg      sync.WaitGroup // background refreshes and flights
+	store  Store
+	own    bool // store was built by New, and Close closes it
+	name   string
+	now    func() time.Time
+	maxObj int64
+	log    *slog.Logger
+	flight singleflight.Group
+	coord  Coordinator
+	// purgeGen advances with every purge this process makes or applies.
+	// A fill that started before a purge does not store what it fetched
+	// after it: the store checks purgeGen under purgeMu's read lock, a
+	// purge advances it under the write lock before removing anything.
+	purgeMu  sync.RWMutex
+	purgeGen atomic.Uint64
+	maxSize  int64
+	mu       sync.Mutex // guards routes, closed and bg.Add
+	routes   []*Route
+	closed   bool
+	bg       sync.WaitGroup // background refreshes and flights
 	// closing is cancelled by Close: fetches that outlive their request
 	// (background refreshes, flights whose leader left) stop with it.
 	closing context.Context
@@ -106,6 +116,7 @@ func New(o Options) (*Cache, error) {
 		maxObj:  o.MaxObjectSize,
 		maxSize: o.MaxSize,
 		log:     o.Logger,
+		coord:   o.Coordinator,
 	}, nil
 }
 

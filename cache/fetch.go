@@ -19,7 +19,7 @@ import (
 // background refreshes and for a flight whose leader left.
 func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup) (fr *flightResult) {
 	fr = &flightResult{}
-	f := &fill{h: h, client: w, out: out, lk: lk, reqTime: h.c.now()}
+	f := &fill{h: h, client: w, out: out, lk: lk, reqTime: h.c.now(), gen: h.c.purgeGen.Load()}
 	if w != nil && lk.entry == nil {
 		f.header = w.Header()
 	} else {
@@ -76,7 +76,7 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		ok, reason := Storable(out, merged, h.rt.o.Policy)
 		switch {
 		case ok:
-			h.store(out.Context(), lk.primary, e)
+			h.store(out.Context(), lk.primary, e, f.gen)
 			fr.entry, fr.vary = e, lk.vary
 		case requestRefusal(reason) && storableAlone(merged, h.rt.o.Policy):
 		default:
@@ -109,7 +109,7 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 	}
 	if f.storing {
 		if e := f.entry(); e != nil {
-			h.store(out.Context(), lk.primary, e)
+			h.store(out.Context(), lk.primary, e, f.gen)
 			fr.entry, fr.vary = e, f.vary
 		}
 	} else if f.markPass {
@@ -128,8 +128,16 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 	return fr
 }
 
-// store stores e under primary and counts it when the store took it.
-func (h *handler) store(ctx context.Context, primary string, e *Entry) {
+// store stores e under primary and counts it when the store took it,
+// unless a purge was made since its fetch began (at purge generation
+// gen): what it fetched may be what the purge meant to remove.
+func (h *handler) store(ctx context.Context, primary string, e *Entry, gen uint64) {
+	e.Linger = max(h.window(e.CC.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate), h.window(e.CC.StaleIfError, -1, h.rt.o.StaleIfError))
+	h.c.purgeMu.RLock()
+	defer h.c.purgeMu.RUnlock()
+	if h.c.purgeGen.Load() != gen {
+		return
+	}
 	stored, err := h.c.store.Set(ctx, primary, e)
 	if err != nil {
 		h.c.storeFailed("set", err)
@@ -157,6 +165,7 @@ type fill struct {
 	lk      *lookup
 	header  http.Header
 	reqTime time.Time
+	gen     uint64 // the cache's purge generation when the fetch began
 	cancel  context.CancelFunc
 
 	intercept   bool // header is ours, not the client's

@@ -61,6 +61,7 @@ type lookup struct {
 	staleness time.Duration
 	passUntil time.Time
 	flight    bool // the fetch is a flight's: its outcome judges the key
+	shared    bool // what was found came from the shared tier
 }
 
 // conditional reports whether the forwarded request can revalidate entry.
@@ -96,6 +97,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if obj != nil {
 		lk.vary = obj.Vary
 		lk.passUntil = obj.PassUntil
+		lk.shared = obj.Shared
 		if len(obj.Variants) > 0 {
 			lk.fwd = "vary-miss"
 			if e := findVariant(obj, r); e != nil && h.tryServe(w, r, &lk, e, now) {
@@ -142,7 +144,11 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 	switch v {
 	case Fresh:
 		h.rt.stats.hits.Add(1)
-		h.serve(w, r, lk.primary, e, age, Status{Hit: true, TTL: lifetime - age, HasTTL: true})
+		st := Status{Hit: true, TTL: lifetime - age, HasTTL: true}
+		if lk.shared {
+			st.Detail = "shared"
+		}
+		h.serve(w, r, lk.primary, e, age, st)
 		return true
 	case StaleAcceptable:
 		h.rt.stats.staleHits.Add(1)
@@ -524,7 +530,21 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 		if fr := h.recheck(cw, cr, out, &flk); fr != nil {
 			return fr, nil
 		}
-		return h.fetch(cw, cr, out, &flk), nil
+		fr, lease := h.shareFill(cw, cr, out, &flk)
+		if fr != nil {
+			return fr, nil
+		}
+		fr = h.fetch(cw, cr, out, &flk)
+		if lease != nil {
+			if fr.pass != nil {
+				// Remembered as a pass in the shared store before the
+				// lease goes, so that the other processes' waiters go
+				// to the origin side by side instead of queuing.
+				fr.pass()
+			}
+			lease.Release()
+		}
+		return fr, nil
 	})
 	timer := time.NewTimer(h.rt.o.LockTimeout)
 	defer timer.Stop()
@@ -608,6 +628,39 @@ func shareable(fr *flightResult, e *Entry, lk *lookup, age time.Duration) bool {
 	return v == Fresh
 }
 
+// maxLeaseRounds bounds how often a flight waits for another process's
+// fill of its key before fetching itself: each round ends with that
+// fill's release or its lease lapsing.
+const maxLeaseRounds = 4
+
+// shareFill takes the key's fill lease from the Coordinator, waiting
+// while another process holds it, before this flight goes to the origin.
+// It returns the result when what another process stored answers the
+// flight (served to w as recheck does), else the lease this process now
+// holds, or neither: no coordinator, the shared tier is down, the key is
+// a pass, or the wait ran out (LockTimeout). Then the flight fetches.
+func (h *handler) shareFill(w http.ResponseWriter, r, out *http.Request, lk *lookup) (*flightResult, Lease) {
+	co := h.c.coord
+	if co == nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(out.Context(), h.rt.o.LockTimeout)
+	defer cancel()
+	for range maxLeaseRounds {
+		lease, err := co.Lease(ctx, lk.primary)
+		if err != nil || lease != nil {
+			return nil, lease
+		}
+		if fr := h.recheck(w, r, out, lk); fr != nil {
+			return fr, nil
+		}
+		if ctx.Err() != nil || h.c.now().Before(lk.passUntil) {
+			return nil, nil
+		}
+	}
+	return nil, nil
+}
+
 // countForward counts a request that went to the origin for the cache.
 func (h *handler) countForward(lk *lookup) {
 	if lk.entry != nil {
@@ -625,7 +678,11 @@ func (h *handler) recheck(w http.ResponseWriter, r, out *http.Request, lk *looku
 	if err != nil {
 		h.c.storeFailed("get", err)
 	}
-	if obj == nil || len(obj.Variants) == 0 {
+	if obj == nil {
+		return nil
+	}
+	lk.passUntil = obj.PassUntil
+	if len(obj.Variants) == 0 {
 		return nil
 	}
 	e := findVariant(obj, out)
@@ -639,7 +696,11 @@ func (h *handler) recheck(w http.ResponseWriter, r, out *http.Request, lk *looku
 	}
 	if w != nil {
 		h.rt.stats.hits.Add(1)
-		h.serve(w, r, lk.primary, e, age, Status{Hit: true, TTL: e.lifetime() - age, HasTTL: true})
+		st := Status{Hit: true, TTL: e.lifetime() - age, HasTTL: true}
+		if obj.Shared {
+			st.Detail = "shared"
+		}
+		h.serve(w, r, lk.primary, e, age, st)
 	}
 	return &flightResult{entry: e, vary: obj.Vary, status: e.Status, hit: true}
 }

@@ -90,6 +90,10 @@ type Object struct {
 	Vary      []string  // canonical Vary field names of the stored variants (nil: no Vary)
 	Variants  []*Entry  // newest first, each stored under Vary
 	PassUntil time.Time // hit-for-pass marker (zero: none). While set and in the future the handler does not coalesce misses for this key.
+	// Shared is set on an object read from a store shared with other
+	// processes rather than from this process's memory: a hit on it says
+	// so in Cache-Status (detail=shared).
+	Shared bool
 }
 
 // StoreStats are a Store's counters.

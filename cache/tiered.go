@@ -177,10 +177,22 @@ func (t *TieredStore) purge(f func(Store) (int, error)) (int, error) {
 	n2, err2 := f(t.second)
 	if err2 != nil {
 		t.failed("purge", err2)
-		n2 = 0
+		return n, errors.Join(err, &SecondTierError{Err: err2})
 	}
 	return max(n, n2), err
 }
+
+// PurgeFirst applies a purge to the first tier only: one that another
+// process made in the second tier, which is shared. A Get reading the
+// second tier meanwhile does not copy what it read into the first.
+func (t *TieredStore) PurgeFirst(ctx context.Context, kind PurgeKind, value string, soft bool) (int, error) {
+	defer t.removing()()
+	return PurgeStore(ctx, t.first, kind, value, soft)
+}
+
+// SharesPurges reports that a purge of this store reaches its second
+// tier, which other processes may share: the cache reports its scope.
+func (t *TieredStore) SharesPurges() bool { return true }
 
 // removing marks a removal under way until the returned func is called.
 // purges is counted before the removal touches a tier, so a Get that read
@@ -191,9 +203,14 @@ func (t *TieredStore) removing() func() {
 	return func() { t.purging.Add(-1) }
 }
 
-// Recost passes the call on to the first tier, which holds what is served.
+// Recost passes the call on to the first tier, which holds what is
+// served, and to the second when it takes it: the encoded form just made
+// then travels to the processes that share it.
 func (t *TieredStore) Recost(primary string, e *Entry) {
 	if rc, ok := t.first.(Recoster); ok {
+		rc.Recost(primary, e)
+	}
+	if rc, ok := t.second.(Recoster); ok {
 		rc.Recost(primary, e)
 	}
 }

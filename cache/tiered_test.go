@@ -380,16 +380,17 @@ func TestTieredSecondTierFails(t *testing.T) {
 	if err := ts.SetPass(ctx, other, time.Now()); err != nil {
 		t.Errorf("SetPass: %v", err)
 	}
-	if n, err := ts.PurgeTag(ctx, "t", true); n != 1 || err != nil {
-		t.Errorf("PurgeTag = %d, %v; want the first tier's 1", n, err)
+	var st *SecondTierError
+	if n, err := ts.PurgeTag(ctx, "t", true); n != 1 || !errors.As(err, &st) {
+		t.Errorf("PurgeTag = %d, %v; want the first tier's 1 and a SecondTierError", n, err)
 	}
 	for _, purge := range []func() (int, error){
 		func() (int, error) { return ts.PurgeURL(ctx, URLPart(k), false) },
 		func() (int, error) { return ts.PurgePrefix(ctx, "http", false) },
 		func() (int, error) { return ts.PurgeAll(ctx, false) },
 	} {
-		if _, err := purge(); err != nil {
-			t.Errorf("purge: %v", err)
+		if _, err := purge(); !errors.As(err, &st) {
+			t.Errorf("purge: %v; want a SecondTierError", err)
 		}
 	}
 	if found, err := ts.Delete(ctx, k); err != nil || found {
