@@ -447,7 +447,9 @@ func TestSharedTierFaults(t *testing.T) {
 	open := o.gate("/slow/holder")
 	go func() {
 		// The holder is killed before it answers: its error is expected.
-		if resp, err := sharedClient.Get("http://" + holder.gw + "/slow/holder"); err == nil {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+holder.gw+"/slow/holder", nil)
+		req.Host = "site.test"
+		if resp, err := sharedClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
 	}()
