@@ -170,3 +170,25 @@ func TestSharedReloadRules(t *testing.T) {
 		t.Error("adding or removing cache.shared: got no change; want a restart")
 	}
 }
+
+// TestQuantile: the latency quantiles of /cache/stats, estimated from
+// cumulative buckets as histogram_quantile does.
+func TestQuantile(t *testing.T) {
+	bounds := []float64{0.001, 0.01, 0.1}
+	counts := []uint64{50, 90, 100}
+	for _, tc := range []struct {
+		q     float64
+		total uint64
+		want  float64
+	}{
+		{0.5, 100, 0.001},  // the 50th falls at the first bound
+		{0.7, 100, 0.0055}, // halfway into the second bucket
+		{0.99, 100, 0.091}, // 9 of the third bucket's 10
+		{0.99, 200, 0.1},   // past every bound: the largest
+		{0.5, 0, 0},        // no operation yet
+	} {
+		if got := quantile(tc.q, bounds, counts, tc.total); got < tc.want-1e-9 || got > tc.want+1e-9 {
+			t.Errorf("q %v of %d: got %v; want %v", tc.q, tc.total, got, tc.want)
+		}
+	}
+}
