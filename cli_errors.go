@@ -90,7 +90,11 @@ func parent(path string) string {
 func (s flagSource) message(msg string) string {
 	q := strconv.Quote(s.generated)
 	msg = strings.TrimPrefix(msg, q+": ")
-	msg = strings.Replace(msg, " "+q, "", 1)
+	if m, ok := strings.CutPrefix(msg, q+" "); ok {
+		msg = m // `"b" must be host:port`
+	} else {
+		msg = strings.Replace(msg, " "+q, "", 1)
+	}
 	head := s.flag + " " + strconv.Quote(s.typed)
 	if s.typed != s.generated {
 		head += " (taken as " + q + ")"

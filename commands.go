@@ -33,11 +33,18 @@ func cmdProxy(args []string, stdout, stderr io.Writer) error {
 	batchOn := fs.Bool("batch", false, "serve the batching endpoint, POST /_batch, for the route")
 	accessLog := fs.String("access-log", "stdout", `access log: "stdout", "stderr", "off" or a file path`)
 	logFormat := fs.String("log-format", "text", `access log format: "text" (one short line per request) or "json"`)
+	var redis listFlag
+	fs.Var(&redis, "redis", "a shared cache tier on Redis under the memory one, for several gateways to share:\nredis://HOST:PORT (rediss:// for TLS); repeat it or separate with commas for a Sentinel's or Cluster's nodes")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := checkLogFormat(fs, *logFormat); err != nil {
 		return err
+	}
+	if len(redis) > 0 && *noCache {
+		fmt.Fprintln(stderr, "proxy: --redis is a tier of the cache; it cannot go with --no-cache")
+		fs.Usage()
+		return errUsage
 	}
 	if *to == "" {
 		fmt.Fprintln(stderr, "proxy: --to URL is required")
@@ -86,11 +93,39 @@ routes:
       enabled: %t
 `, yamlString(*listen), *h2c, yamlString(*adminAddr), strings.Join(targets, ", "), yamlString(*protocol), yamlString(*cacheSize), *batchOn, *batchOn, !*noCache, !*noCompress)
 	yaml += accessLogYAML(*accessLog, *logFormat)
+	if len(redis) > 0 {
+		fields.add("cache.shared", "--redis", redis.String(), redis.String())
+		var addrs []string
+		for i, a := range redis {
+			fields.add(fmt.Sprintf("cache.shared.addresses[%d]", i), "--redis", a, a)
+			addrs = append(addrs, yamlString(a))
+		}
+		// cache is the last section of its level but access_log: a
+		// second cache key would be a duplicate, so shared goes in by
+		// replacing the cache section's one line.
+		yaml = strings.Replace(yaml, "cache:\n  max_size: "+yamlString(*cacheSize)+"\n",
+			"cache:\n  max_size: "+yamlString(*cacheSize)+"\n  shared:\n    addresses: ["+strings.Join(addrs, ", ")+"]\n", 1)
+	}
 	cfg, err := app.Parse("proxy flags", []byte(yaml))
 	if err != nil {
 		return fields.explain("proxy", err)
 	}
 	return fields.explain("proxy", runConfig(cfg, stdout, stderr, nil))
+}
+
+// listFlag is a flag that may be repeated, each value a comma-separated
+// list: --redis a --redis b,c is [a b c].
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
 
 // accessLogYAML is the access_log section for the --access-log and

@@ -18,10 +18,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -69,14 +71,16 @@ func New(o Options) (*Handler, error) {
 		h.token = []byte(o.Token)
 	}
 	var ready func() (bool, any)
+	var health func() map[string]string
 	if b := o.Backend; b != nil {
 		ready = func() (bool, any) { return b.Ready(context.Background()) }
+		health = func() map[string]string { return b.Health(context.Background()) }
 		handleUnversioned(h.mux, b)
 		api := newAPI(b, o.Now)
 		h.mux.Handle(apiPrefix, api)
 		h.mux.Handle(strings.TrimSuffix(apiPrefix, "/"), api) // a JSON 404, not a redirect
 	}
-	handleHealth(h.mux, ready)
+	handleHealth(h.mux, ready, health)
 	if o.Metrics != nil {
 		h.mux.Handle("GET /metrics", o.Metrics)
 	}
@@ -127,10 +131,11 @@ func (h *Handler) authorized(v string) bool {
 // Health returns the handler of the probe-only listener: GET /healthz
 // and /readyz as the admin handler serves them, and nothing else. It asks
 // for no token, so it may listen on any address; neither endpoint
-// reveals a secret or changes state.
-func Health(ready func() (bool, any)) http.Handler {
+// reveals a secret or changes state. health, when not nil, gives what
+// /healthz lists after its "ok" (see Backend.Health).
+func Health(ready func() (bool, any), health func() map[string]string) http.Handler {
 	mux := http.NewServeMux()
-	handleHealth(mux, ready)
+	handleHealth(mux, ready, health)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		mux.ServeHTTP(w, r)
@@ -138,11 +143,21 @@ func Health(ready func() (bool, any)) http.Handler {
 }
 
 // handleHealth registers /healthz (the process serves) and /readyz
-// (ready reports true; nil means always).
-func handleHealth(mux *http.ServeMux, ready func() (bool, any)) {
+// (ready reports true; nil means always). /healthz is "ok" and then, a
+// line each, "name: state" of what health reports (the shared cache
+// tier): the process serves whatever their state, so it answers 200.
+func handleHealth(mux *http.ServeMux, ready func() (bool, any), health func() map[string]string) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
+		var b strings.Builder
+		b.WriteString("ok\n")
+		if health != nil {
+			h := health()
+			for _, name := range slices.Sorted(maps.Keys(h)) {
+				b.WriteString(name + ": " + h[name] + "\n")
+			}
+		}
+		_, _ = w.Write([]byte(b.String()))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		ok, detail := true, any(nil)

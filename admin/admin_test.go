@@ -106,7 +106,7 @@ func TestToken(t *testing.T) {
 // token and serves nothing else, the admin endpoints least of all.
 func TestHealth(t *testing.T) {
 	var ready atomic.Bool
-	srv := httptest.NewServer(Health(func() (bool, any) { return ready.Load(), nil }))
+	srv := httptest.NewServer(Health(func() (bool, any) { return ready.Load(), nil }, nil))
 	defer srv.Close()
 	check := func(method, path string, want int) {
 		t.Helper()

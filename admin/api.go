@@ -187,11 +187,11 @@ func (a *api) purge(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrDisabled):
 		writeError(w, http.StatusNotFound, "no route caches")
 	case errors.Is(err, cache.ErrStore):
-		writeJSON(w, http.StatusInternalServerError, purgeFailed{purgeResult{Purged: res.Purged, Soft: p.Soft}, err.Error()})
+		writeJSON(w, http.StatusInternalServerError, purgeFailed{failedPurge(res, p), err.Error()})
 	case err != nil:
 		writeError(w, http.StatusBadRequest, err.Error())
 	default:
-		writeJSON(w, http.StatusOK, purgeResult{res.Purged, p.Soft, res.Reason})
+		writeJSON(w, http.StatusOK, purged(res, p))
 	}
 }
 

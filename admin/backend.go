@@ -43,6 +43,11 @@ type Backend interface {
 	// WebSocketStats returns each route's WebSocket counters by route
 	// name.
 	WebSocketStats(ctx context.Context) map[string]proxy.WSStats
+	// Health reports the state of what the gateway uses but serves
+	// without, by name ("cache.shared": "up", "down" or "connecting"),
+	// for /healthz; nil when there is none. None of it makes the
+	// gateway unready.
+	Health(ctx context.Context) map[string]string
 	// Reload reads the config file again and, if it is valid, serves it.
 	// On error the config before it keeps serving; the error's lines are
 	// its problems.
@@ -78,9 +83,44 @@ type UpstreamStatus struct {
 }
 
 // CacheStats are the cache's totals and each cached route's counters.
+// The totals are the memory tier's; Shared is the shared tier's, nil
+// without one.
 type CacheStats struct {
 	cache.Stats
 	Routes map[string]cache.RouteStats `json:"routes"`
+	Shared *SharedStats                `json:"shared,omitempty"`
+}
+
+// SharedStats are the shared cache tier's state and counters.
+type SharedStats struct {
+	State   string `json:"state"`   // up, down or connecting
+	Breaker string `json:"breaker"` // closed, open or half-open
+	Hits    uint64 `json:"hits"`
+	Misses  uint64 `json:"misses"`
+	// Errors counts failed operations by kind: timeout, connection,
+	// redis, corrupt, breaker-open.
+	Errors            map[string]uint64 `json:"errors"`
+	BytesRead         uint64            `json:"bytes_read"`
+	BytesWritten      uint64            `json:"bytes_written"`
+	Writes            uint64            `json:"writes"`
+	WritesDropped     uint64            `json:"writes_dropped"`
+	LeasesTaken       uint64            `json:"leases_taken"`
+	LeaseWaits        uint64            `json:"lease_waits"`
+	LeaseTakeovers    uint64            `json:"lease_takeovers"`
+	PurgesSent        uint64            `json:"purges_sent"`
+	PurgesReceived    uint64            `json:"purges_received"`
+	NotificationsLost uint64            `json:"notifications_lost"`
+	Latency           SharedLatency     `json:"latency"`
+}
+
+// SharedLatency sums up the time of the shared tier's operations. P50
+// and P99 are estimated from the histogram's buckets (0 before any
+// operation).
+type SharedLatency struct {
+	Count      uint64  `json:"count"`
+	SumSeconds float64 `json:"sum_seconds"`
+	P50Seconds float64 `json:"p50_seconds"`
+	P99Seconds float64 `json:"p99_seconds"`
 }
 
 // ReloadResult describes a successful reload.

@@ -24,6 +24,7 @@ type fakeBackend struct {
 	noCompress atomic.Bool
 	reloadErr  atomic.Pointer[error]
 	storeFails atomic.Bool // PurgeCache fails as a store would
+	shared     atomic.Bool // there is a shared cache tier, and it is down
 	gen        atomic.Uint64
 
 	mu     sync.Mutex
@@ -73,6 +74,9 @@ func (b *fakeBackend) CacheStats(context.Context) (CacheStats, error) {
 	var st CacheStats
 	st.Hits, st.Misses, st.Entries, st.MaxBytes = 3, 1, 2, 1<<20
 	st.Routes = map[string]cache.RouteStats{"cached": {Hits: 3, Misses: 1, HitRatio: 0.75}}
+	if b.shared.Load() {
+		st.Shared = &SharedStats{State: "down", Breaker: "open", Errors: map[string]uint64{"connection": 4}}
+	}
 	return st, nil
 }
 
@@ -88,6 +92,9 @@ func (b *fakeBackend) PurgeCache(_ context.Context, p cache.Purge) (cache.PurgeR
 	}
 	if p.Tag == "none" {
 		return cache.PurgeResult{Reason: "nothing stored is tagged none"}, nil
+	}
+	if b.shared.Load() {
+		return cache.PurgeResult{Purged: 2, Scope: cache.ScopeLocal, ScopeReason: "shared tier unreachable"}, nil
 	}
 	return cache.PurgeResult{Purged: 2}, nil
 }
@@ -113,6 +120,13 @@ func (b *fakeBackend) CompressStats(context.Context) (map[string]map[string]comp
 
 func (b *fakeBackend) WebSocketStats(context.Context) map[string]proxy.WSStats {
 	return map[string]proxy.WSStats{"ws": {Open: 2, Upgraded: 5}, "api": {Rejected: 1}}
+}
+
+func (b *fakeBackend) Health(context.Context) map[string]string {
+	if b.shared.Load() {
+		return map[string]string{"cache.shared": "down"}
+	}
+	return nil
 }
 
 func (b *fakeBackend) Reload(context.Context) (ReloadResult, error) {

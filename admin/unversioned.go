@@ -110,21 +110,40 @@ func servePurge(w http.ResponseWriter, r *http.Request, b Backend) {
 	case errors.Is(err, ErrDisabled):
 		http.NotFound(w, r)
 	case errors.Is(err, cache.ErrStore):
-		writeJSON(w, http.StatusInternalServerError, purgeFailed{purgeResult{Purged: res.Purged, Soft: p.Soft}, err.Error()})
+		writeJSON(w, http.StatusInternalServerError, purgeFailed{failedPurge(res, p), err.Error()})
 	case err != nil:
 		proxy.Error(w, http.StatusBadRequest, err.Error())
 	default:
-		writeJSON(w, http.StatusOK, purgeResult{res.Purged, p.Soft, res.Reason})
+		writeJSON(w, http.StatusOK, purged(res, p))
 	}
 }
 
 // purgeResult is the answer to a purge, on both paths. Reason, only when
 // nothing was purged, says why (a field added to the old shape too: it
 // tells an operator what a bare 0 hides).
+//
+// Scope, with a shared cache tier only, is "cluster" (every process that
+// shares the tier purged) or "local" (this process only: the tier could
+// not be reached), and ScopeReason says why a purge stayed local.
 type purgeResult struct {
-	Purged int    `json:"purged"`
-	Soft   bool   `json:"soft"`
-	Reason string `json:"reason,omitempty"`
+	Purged      int    `json:"purged"`
+	Soft        bool   `json:"soft"`
+	Reason      string `json:"reason,omitempty"`
+	Scope       string `json:"scope,omitempty"`
+	ScopeReason string `json:"scope_reason,omitempty"`
+}
+
+// purged is the answer to purge p, which res reports.
+func purged(res cache.PurgeResult, p cache.Purge) purgeResult {
+	return purgeResult{Purged: res.Purged, Soft: p.Soft, Reason: res.Reason, Scope: res.Scope, ScopeReason: res.ScopeReason}
+}
+
+// failedPurge is purged for a purge the store failed: no reason, as
+// something was meant to be purged.
+func failedPurge(res cache.PurgeResult, p cache.Purge) purgeResult {
+	r := purged(res, p)
+	r.Reason = ""
+	return r
 }
 
 // purgeFailed is the answer to a purge the store failed: what was done,

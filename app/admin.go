@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"maps"
 
 	"gateway/admin"
 	"gateway/cache"
 	"gateway/compress"
 	"gateway/proxy"
+	"gateway/redistier"
 )
 
 // The app is the admin listener's Backend: the admin package serves the
@@ -67,7 +69,75 @@ func (a *App) CacheStats(context.Context) (admin.CacheStats, error) {
 		return admin.CacheStats{}, admin.ErrDisabled
 	}
 	total, routes := c.Stats()
-	return admin.CacheStats{Stats: total, Routes: routes}, nil
+	st := admin.CacheStats{Stats: total, Routes: routes}
+	if t := a.shared.Tier(); t != nil {
+		st.Shared = sharedStats(t.TierStats())
+	}
+	return st, nil
+}
+
+// Health reports the shared cache tier's state, when there is one.
+func (a *App) Health(context.Context) map[string]string {
+	t := a.shared.Tier()
+	if t == nil {
+		return nil
+	}
+	return map[string]string{"cache.shared": t.TierStats().State}
+}
+
+// sharedStats maps the tier's counters for the admin endpoints.
+func sharedStats(s redistier.Stats) *admin.SharedStats {
+	errs := maps.Clone(s.Errors)
+	if errs == nil {
+		errs = map[string]uint64{}
+	}
+	return &admin.SharedStats{
+		State:             s.State,
+		Breaker:           s.Breaker,
+		Hits:              s.Hits,
+		Misses:            s.Misses,
+		Errors:            errs,
+		BytesRead:         s.BytesRead,
+		BytesWritten:      s.BytesWritten,
+		Writes:            s.Writes,
+		WritesDropped:     s.WritesDropped,
+		LeasesTaken:       s.LeasesTaken,
+		LeaseWaits:        s.LeaseWaits,
+		LeaseTakeovers:    s.LeaseTakeovers,
+		PurgesSent:        s.PurgesSent,
+		PurgesReceived:    s.PurgesReceived,
+		NotificationsLost: s.NotificationsLost,
+		Latency: admin.SharedLatency{
+			Count:      s.LatencyCount,
+			SumSeconds: s.LatencySum,
+			P50Seconds: quantile(0.5, s.LatencyBounds, s.LatencyCounts, s.LatencyCount),
+			P99Seconds: quantile(0.99, s.LatencyBounds, s.LatencyCounts, s.LatencyCount),
+		},
+	}
+}
+
+// quantile estimates the q quantile of a Prometheus histogram (upper
+// bounds, cumulative counts, total count) as Prometheus's
+// histogram_quantile does: linearly within the bucket it falls in, and
+// the largest bound when it falls past them all.
+func quantile(q float64, bounds []float64, counts []uint64, total uint64) float64 {
+	n := min(len(bounds), len(counts))
+	if total == 0 || n == 0 {
+		return 0
+	}
+	rank := q * float64(total)
+	lower, below := 0.0, uint64(0)
+	for i := range n {
+		if float64(counts[i]) >= rank {
+			in := counts[i] - below
+			if in == 0 {
+				return bounds[i]
+			}
+			return lower + (bounds[i]-lower)*(rank-float64(below))/float64(in)
+		}
+		lower, below = bounds[i], counts[i]
+	}
+	return bounds[n-1]
 }
 
 // PurgeCache purges what p names and, when that is nothing, says why.

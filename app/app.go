@@ -157,7 +157,7 @@ func newAppIO(cfg *config.Config, o Options) (*App, error) {
 		a.admin = adminServer(cfg.Admin.Address, ah, log)
 	}
 	if cfg.Admin.HealthAddress != "" {
-		a.health = adminServer(cfg.Admin.HealthAddress, admin.Health(func() (bool, any) { return a.Ready(context.Background()) }), log)
+		a.health = adminServer(cfg.Admin.HealthAddress, admin.Health(func() (bool, any) { return a.Ready(context.Background()) }, func() map[string]string { return a.Health(context.Background()) }), log)
 	}
 	return a, nil
 }

@@ -15,6 +15,7 @@ import (
 	"gateway/internal/fielderr"
 	"gateway/proxy"
 	"gateway/proxy/balance"
+	"gateway/redistier"
 )
 
 // The mapping from the config to each package's options, and the check
@@ -38,6 +39,7 @@ func Parse(file string, data []byte) (*config.Config, error) {
 func Check(c *config.Config, r *config.Reporter) {
 	checkRoutes(c, r)
 	checkCache(c, r)
+	checkShared(c, r)
 	checkBatch(c, r)
 	checkUpstreams(c, r)
 	for i, rt := range c.Routes {
@@ -187,6 +189,57 @@ func checkCache(c *config.Config, r *config.Reporter) {
 			}
 			r.Report(op, "%s is larger than cache.max_size %s (%s); want at most the whole cache", object, size, where)
 		}
+	}
+}
+
+// checkShared checks cache.shared, when present, with package
+// redistier's rules; the file's checks cover the password source, the TLS
+// files and explicit zeros.
+func checkShared(c *config.Config, r *config.Reporter) {
+	sh := c.Cache.Shared
+	if sh == nil {
+		return
+	}
+	report(r, "cache.shared", sharedOptions(sh).Validate(), map[string]string{
+		"Addrs":            "addresses",
+		"Mode":             "mode",
+		"MasterName":       "master_name",
+		"DB":               "db",
+		"KeyPrefix":        "key_prefix",
+		"Timeout":          "timeout",
+		"WriteTimeout":     "write_timeout",
+		"DialTimeout":      "dial_timeout",
+		"MaxObjectSize":    "max_object_size",
+		"WriteConcurrency": "write_concurrency",
+		"WriteQueue":       "write_queue",
+		"PurgeBound":       "purge_bound",
+		"LeaseTTL":         "lease_ttl",
+		"BreakerFailures":  "breaker.failures",
+		"BreakerCoolDown":  "breaker.cool_down",
+	})
+}
+
+// sharedOptions maps cache.shared to the tier's config, but for TLS,
+// which needs its files read (sharedTLS).
+func sharedOptions(sh *config.CacheShared) redistier.Config {
+	return redistier.Config{
+		Addrs:            slices.Clone(sh.Addresses),
+		Mode:             sh.Mode,
+		MasterName:       sh.MasterName,
+		Username:         sh.Username,
+		Password:         sh.Password.Reveal(),
+		DB:               sh.DB,
+		KeyPrefix:        sh.KeyPrefix,
+		Timeout:          sh.Timeout.D(),
+		WriteTimeout:     sh.WriteTimeout.D(),
+		DialTimeout:      sh.DialTimeout.D(),
+		MaxObjectSize:    int64(sh.MaxObjectSize),
+		WriteConcurrency: sh.WriteConcurrency,
+		WriteQueue:       sh.WriteQueue,
+		PurgeBound:       sh.PurgeBound.D(),
+		LeaseTTL:         sh.LeaseTTL.D(),
+		BreakerFailures:  sh.Breaker.Failures,
+		BreakerCoolDown:  sh.Breaker.CoolDown.D(),
 	}
 }
 

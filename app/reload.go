@@ -19,8 +19,9 @@ import (
 // generation they started on, and a retired generation's upstreams are
 // closed when its last request ends. The cache store is shared: its
 // entries and per-route counters survive, as do the Prometheus counters
-// (package metrics). Listeners, the admin section and the cache's size
-// bounds are bound at start; a reload that changes them is refused and
+// (package metrics). Listeners, the admin section, the cache's size
+// bounds and the shared tier's connection (cache.shared but for its
+// timeouts and limits, which the tier takes at once) are bound at start; a reload that changes them is refused and
 // the old config keeps serving. The TLS listeners' certificate files are
 // read again on every reload, so a renewed certificate is served from
 // the next handshake on.
@@ -77,8 +78,13 @@ func (a *App) reloadConfig() (admin.ReloadResult, error) {
 	if !reflect.DeepEqual(a.cfg.Listeners, cfg.Listeners) || !reflect.DeepEqual(a.cfg.Admin, cfg.Admin) {
 		return admin.ReloadResult{}, fmt.Errorf("listeners/admin changed: %w", errRestart)
 	}
-	if a.shared.Cache() != nil && !reflect.DeepEqual(old.cfg.Cache, cfg.Cache) {
+	if a.shared.Cache() != nil && (old.cfg.Cache.MaxSize != cfg.Cache.MaxSize || old.cfg.Cache.MaxObjectSize != cfg.Cache.MaxObjectSize) {
 		return admin.ReloadResult{}, fmt.Errorf("cache max_size/max_object_size changed: %w", errRestart)
+	}
+	// Against the config the process started with: what a reload cannot
+	// change of the shared tier has not changed since.
+	if what := sharedChange(a.cfg.Cache.Shared, cfg.Cache.Shared); what != "" {
+		return admin.ReloadResult{}, fmt.Errorf("%s: %w", what, errRestart)
 	}
 	// Certificates renewed in place (same cert_file and key_file, new
 	// contents) are read now, before anything is built, and installed
@@ -107,6 +113,7 @@ func (a *App) reloadConfig() (admin.ReloadResult, error) {
 		}
 	}
 	a.shared.commit(res)
+	a.shared.reconfigure(cfg.Cache.Shared)
 	g.activateObservability()
 	applyGCFloor(cfg, a.log)
 	installCerts()

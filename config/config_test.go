@@ -234,7 +234,7 @@ var badCases = []badCase{
 	{name: "cache unknown field", in: minimal + "cache:\n  max_sise: 1GiB\n",
 		want: []string{`t.yaml:9: cache.max_sise: unknown field (did you mean "max_size"?)`}, n: 1},
 	{name: "cache unknown field without suggestion", in: minimal + "cache:\n  path: /var/cache\n",
-		want: []string{"t.yaml:9: cache.path: unknown field (want one of: max_size, max_object_size)"}, n: 1},
+		want: []string{"t.yaml:9: cache.path: unknown field (want one of: max_size, max_object_size, shared)"}, n: 1},
 	{name: "max_object_size zero", in: minimal + "cache:\n  max_object_size: 0\n",
 		want: []string{"t.yaml:9: cache.max_object_size: must be positive"}, n: 1},
 	{name: "max_size bad, not also compared", in: minimal + "cache:\n  max_size: 1XB\n  max_object_size: 1GiB\n",

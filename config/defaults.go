@@ -174,5 +174,6 @@ func applyDefaults(c *Config, d *decoder) {
 		dur(&r.WebSocket.IdleTimeout, p+".websocket.idle_timeout", 5*time.Minute)
 		list(&r.Compress.Types)
 	}
-	limitDefaults(c, d) // limits.go
+	limitDefaults(c, d)  // limits.go
+	sharedDefaults(c, d) // shared.go
 }

@@ -41,6 +41,15 @@ func (c *Config) Redacted() *Config {
 		}
 	}
 	r.Batch.InheritHeaders = slices.Clone(c.Batch.InheritHeaders)
+	if c.Cache.Shared != nil {
+		// The password never travels (its field has no name in JSON or
+		// YAML); it is dropped here too, so that nothing made from the
+		// redacted config can carry it.
+		sh := *c.Cache.Shared
+		sh.Addresses = slices.Clone(sh.Addresses)
+		sh.Password = ""
+		r.Cache.Shared = &sh
+	}
 	r.Routes = slices.Clone(c.Routes)
 	for i := range r.Routes {
 		rt := &r.Routes[i]

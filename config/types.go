@@ -229,6 +229,10 @@ type Cache struct {
 	// MaxObjectSize is the largest response stored; a larger one
 	// streams through to the client and is not stored.
 	MaxObjectSize Size `yaml:"max_object_size" json:"max_object_size"`
+	// Shared, when present, puts a tier on Redis under the memory one,
+	// shared by every gateway process that names the same Redis (see
+	// shared.go). Absent: this process caches in its memory only.
+	Shared *CacheShared `yaml:"shared" json:"shared,omitempty"`
 }
 
 // RouteCache is one route's caching: which responses are stored (RFC

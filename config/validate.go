@@ -38,6 +38,7 @@ func validate(c *Config, d *decoder) {
 		validateRouteWebSocket(c, d, i)
 	}
 	validateLimits(c, d) // limits.go
+	validateShared(c, d) // shared.go
 }
 
 // normalize lower-cases what is matched case-insensitively, so the

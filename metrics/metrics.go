@@ -46,6 +46,7 @@ import (
 	"gateway/internal/routes"
 	"gateway/proxy"
 	"gateway/proxy/balance"
+	"gateway/redistier"
 )
 
 // Labels for requests that no configured route took: the names of
@@ -65,6 +66,7 @@ type Metrics struct {
 	requestDur  *prometheus.HistogramVec
 	upstreamDur *prometheus.HistogramVec
 	cache       atomic.Pointer[cache.Cache]
+	shared      atomic.Pointer[redistier.Tier]
 
 	// mu guards what follows. Retire folds and detaches a Gen under it
 	// and Collect reads under it, so a scrape sees a Gen's counters
@@ -107,7 +109,8 @@ var requestsDesc = prometheus.NewDesc("gateway_requests_total",
 
 // New builds the registry with the request, upstream, build, Go runtime
 // and process metrics, and the collectors that read the cache (see
-// SetCache) and the attached generations. version labels
+// SetCache), the shared cache tier (SetShared) and the attached
+// generations. version labels
 // gateway_build_info.
 func New(version string) *Metrics {
 	m := &Metrics{
@@ -133,7 +136,7 @@ func New(version string) *Metrics {
 	build.Set(1)
 	m.reg.MustRegister(
 		requestCollector{m}, m.requestDur, m.upstreamDur, build,
-		cacheCollector{m}, genCollector{m},
+		cacheCollector{m}, sharedCollector{m}, genCollector{m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
