@@ -5,11 +5,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -180,26 +182,181 @@ func TestKubernetesExample(t *testing.T) {
 					t.Errorf("container %s: %s probe on %s port %d; want %s on the health listener's %d", c.Name, p.name, p.path, c.port(p.port), p.want, health)
 				}
 			}
+			served := false
 			for _, s := range services {
 				var sel map[string]string
 				if err := s.Spec.Selector.Decode(&sel); err != nil {
 					t.Fatalf("service %s selector: %v", s.Metadata.Name, err)
 				}
-				for k, v := range sel {
-					if d.Spec.Template.Metadata.Labels[k] != v {
-						t.Errorf("service %s selects %s=%s; the pods of %s do not have it", s.Metadata.Name, k, v, d.Metadata.Name)
-					}
+				if !selects(sel, d.Spec.Template.Metadata.Labels) {
+					continue // another Deployment's Service (Redis, another example)
 				}
+				served = true
 				for _, sp := range s.Spec.Ports {
 					if c.port(sp.TargetPort) != listen {
 						t.Errorf("service %s port %d targets %s (%d); want the gateway's listener %d", s.Metadata.Name, sp.Port, sp.TargetPort, c.port(sp.TargetPort), listen)
 					}
 				}
 			}
+			if !served {
+				t.Errorf("deployment %s: no Service selects its pods", d.Metadata.Name)
+			}
 		}
 	}
 	if gateways == 0 {
 		t.Error("no container runs the gateway with -config")
+	}
+}
+
+// selects reports whether a Service selector sel picks pods labelled labels.
+func selects(sel, labels map[string]string) bool {
+	if len(sel) == 0 {
+		return false
+	}
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestKubernetesReplicasExample: the gateway.yaml of
+// gateway-replicas.yaml loads, and its shared cache tier is wired to the
+// manifest: each address is the Redis Service's name and port, and the
+// password variable it names is set on the gateway container from a
+// Secret that the Redis container reads too.
+func TestKubernetesReplicasExample(t *testing.T) {
+	const file = "../examples/kubernetes/gateway-replicas.yaml"
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type envVar struct {
+		Name      string `yaml:"name"`
+		ValueFrom struct {
+			SecretKeyRef struct {
+				Name string `yaml:"name"`
+				Key  string `yaml:"key"`
+			} `yaml:"secretKeyRef"`
+		} `yaml:"valueFrom"`
+	}
+	type object struct {
+		Kind     string `yaml:"kind"`
+		Metadata struct {
+			Name string `yaml:"name"`
+		} `yaml:"metadata"`
+		Data map[string]string `yaml:"data"`
+		Spec struct {
+			Replicas int `yaml:"replicas"`
+			Template struct {
+				Spec struct {
+					Containers []struct {
+						Name  string   `yaml:"name"`
+						Image string   `yaml:"image"`
+						Args  []string `yaml:"args"`
+						Env   []envVar `yaml:"env"`
+					} `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+			Ports []struct {
+				Port int `yaml:"port"`
+			} `yaml:"ports"`
+		} `yaml:"spec"`
+	}
+	var src string
+	var doc yaml.Node
+	services := map[string][]int{}
+	secrets := map[string]bool{}
+	secretEnv := map[string]string{} // container/VAR -> secret/key
+	gatewayReplicas := 0
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		var o object
+		if err := n.Decode(&o); err != nil {
+			t.Fatal(err)
+		}
+		switch o.Kind {
+		case "ConfigMap":
+			if s, ok := o.Data["gateway.yaml"]; ok {
+				src, doc = s, n
+			}
+		case "Secret":
+			secrets[o.Metadata.Name] = true
+		case "Service":
+			for _, p := range o.Spec.Ports {
+				services[o.Metadata.Name] = append(services[o.Metadata.Name], p.Port)
+			}
+		case "Deployment":
+			for _, c := range o.Spec.Template.Spec.Containers {
+				if slices.Contains(c.Args, "-config") {
+					gatewayReplicas = o.Spec.Replicas
+				}
+				for _, e := range c.Env {
+					if r := e.ValueFrom.SecretKeyRef; r.Name != "" {
+						secretEnv[c.Name+"/"+e.Name] = r.Name + "/" + r.Key
+					}
+				}
+			}
+		}
+	}
+	if src == "" {
+		t.Fatal("no ConfigMap with a gateway.yaml")
+	}
+	if gatewayReplicas < 2 {
+		t.Errorf("the gateway Deployment has %d replicas; want several", gatewayReplicas)
+	}
+
+	// The file as the gateway loads it.
+	if _, err := Parse(file, []byte(src)); err != nil {
+		t.Errorf("gateway.yaml of %s:\n%v", file, inFile(err, &doc))
+	}
+
+	// The wiring, read from the YAML itself.
+	var g struct {
+		Cache struct {
+			Shared struct {
+				Addresses   []string `yaml:"addresses"`
+				PasswordEnv string   `yaml:"password_env"`
+			} `yaml:"shared"`
+		} `yaml:"cache"`
+	}
+	if err := yaml.Unmarshal([]byte(src), &g); err != nil {
+		t.Fatal(err)
+	}
+	sh := g.Cache.Shared
+	if len(sh.Addresses) == 0 {
+		t.Fatal("gateway.yaml has no cache.shared.addresses")
+	}
+	for _, a := range sh.Addresses {
+		u, err := url.Parse(a)
+		if err != nil || u.Scheme != "redis" {
+			t.Errorf("address %q: want redis://SERVICE:PORT", a)
+			continue
+		}
+		port, _ := strconv.Atoi(u.Port())
+		if !slices.Contains(services[u.Hostname()], port) {
+			t.Errorf("address %q: no Service %s with port %d in the manifest", a, u.Hostname(), port)
+		}
+	}
+	if sh.PasswordEnv == "" {
+		t.Fatal("cache.shared has no password_env")
+	}
+	ref, ok := secretEnv["gateway/"+sh.PasswordEnv]
+	if !ok {
+		t.Fatalf("container gateway does not set %s from a Secret", sh.PasswordEnv)
+	}
+	if name, _, _ := strings.Cut(ref, "/"); !secrets[name] {
+		t.Errorf("%s comes from Secret %s, which the manifest does not define", sh.PasswordEnv, name)
+	}
+	if redis := secretEnv["redis/REDIS_PASSWORD"]; redis != ref {
+		t.Errorf("redis reads its password from %q, the gateway from %q; want the same", redis, ref)
 	}
 }
 
