@@ -368,6 +368,8 @@ func TestReplicasSentinelFailover(t *testing.T) {
 	var errs atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(stopLoad)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -388,8 +390,7 @@ func TestReplicasSentinelFailover(t *testing.T) {
 		rs[0].fetch(t, "/s/after")
 		return rs[1].cached(t, "/s/after")
 	})
-	close(stop)
-	wg.Wait()
+	stopLoad()
 	if n := errs.Load(); n != 0 {
 		t.Errorf("%d client errors during the failover; want 0", n)
 	}
@@ -407,6 +408,8 @@ func TestSharedTierFaults(t *testing.T) {
 	var errs, total atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(stopLoad)
 	for w := range 4 {
 		wg.Add(1)
 		go func() {
@@ -493,8 +496,7 @@ func TestSharedTierFaults(t *testing.T) {
 		}
 	}
 
-	close(stop)
-	wg.Wait()
+	stopLoad()
 	if n := errs.Load(); n != 0 {
 		t.Errorf("%d of %d requests failed while the tier was faulted; want 0", n, total.Load())
 	}

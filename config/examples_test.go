@@ -91,6 +91,8 @@ func (c k8sContainer) port(p string) int {
 // the probes ask /readyz and /healthz there, and the Service sends its
 // traffic to the listener.
 func TestKubernetesExample(t *testing.T) {
+	// The replicas' Secret gives the Redis password through the environment.
+	t.Setenv("REDIS_PASSWORD", "example")
 	files, err := filepath.Glob("../examples/kubernetes/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("got %v, %v; want the example manifests", files, err)
@@ -227,6 +229,8 @@ func selects(sel, labels map[string]string) bool {
 // password variable it names is set on the gateway container from a
 // Secret that the Redis container reads too.
 func TestKubernetesReplicasExample(t *testing.T) {
+	// The replicas' Secret gives the Redis password through the environment.
+	t.Setenv("REDIS_PASSWORD", "example")
 	const file = "../examples/kubernetes/gateway-replicas.yaml"
 	data, err := os.ReadFile(file)
 	if err != nil {
