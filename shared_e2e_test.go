@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -245,7 +246,7 @@ func checkShared(t *testing.T, o *sharedOrigin, rs []*replica) {
 		t.Fatalf("first request: %d", code)
 	}
 	eventually(t, 10*time.Second, "replica 2 finds /a/one in the shared tier", func() bool { return rs[1].cached(t, "/a/one") })
-	if code, body, st := rs[2].fetch(t, "/a/one"); code != http.StatusOK || body != "/a/one #1" || !strings.Contains(st, "detail=shared") {
+	if code, body, st := rs[2].fetch(t, "/a/one"); code != http.StatusOK || body != "/a/one #1" || !strings.Contains(st, `detail="shared"`) {
 		t.Errorf("replica 3: %d %q %q; want the first fill, from the shared tier", code, body, st)
 	}
 	if n := o.count("/a/one"); n != 1 {
@@ -279,7 +280,8 @@ func checkShared(t *testing.T, o *sharedOrigin, rs []*replica) {
 		}
 		eventually(t, 10*time.Second, "replicas cache "+p.path, func() bool { return rs[0].cached(t, p.path) && rs[1].cached(t, p.path) })
 		body := rs[len(rs)-1].purge(t, p.q)
-		if !strings.Contains(body, `"scope":"cluster"`) {
+		var res struct{ Scope string }
+		if err := json.Unmarshal([]byte(body), &res); err != nil || res.Scope != "cluster" {
 			t.Errorf("purge %v answered %s; want scope cluster", p.q, body)
 		}
 		for i, r := range rs[:2] {

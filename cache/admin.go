@@ -368,6 +368,9 @@ func (c *Cache) PurgeExplained(ctx context.Context, p Purge) (PurgeResult, error
 	}
 	if err == nil && n == 0 {
 		res.Reason = c.Explain(ctx, p)
+		if scope == ScopeCluster {
+			res.Reason += " in this replica's memory; the purge went to the shared tier and every replica"
+		}
 	}
 	return res, err
 }
