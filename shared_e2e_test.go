@@ -442,6 +442,13 @@ func TestSharedTierFaults(t *testing.T) {
 	redis.Kill()
 	progress("while Redis is gone")
 	redis.Restart(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, r := range rs {
+				t.Logf("replica %d: %s", i+1, get(t, "http://"+r.adm+"/cache/stats", 200))
+			}
+		}
+	})
 	eventually(t, 30*time.Second, "the tier is back after Redis restarted empty", func() bool {
 		rs[0].fetch(t, "/back")
 		return rs[1].cached(t, "/back")
