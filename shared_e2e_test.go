@@ -388,9 +388,12 @@ func TestReplicasSentinelFailover(t *testing.T) {
 	}()
 	s.Failover(t)
 	// After the failover, a new fill on one replica reaches the other.
+	after := 0
 	eventually(t, 30*time.Second, "a fill after the failover is shared", func() bool {
-		rs[0].fetch(t, "/s/after")
-		return rs[1].cached(t, "/s/after")
+		after++
+		path := fmt.Sprintf("/s/after/%d", after)
+		rs[0].fetch(t, path)
+		return rs[1].cached(t, path)
 	})
 	stopLoad()
 	if n := errs.Load(); n != 0 {
@@ -449,9 +452,14 @@ func TestSharedTierFaults(t *testing.T) {
 			}
 		}
 	})
+	// A write lost while the connection came back is not retried: each
+	// try stores a new path.
+	back := 0
 	eventually(t, 30*time.Second, "the tier is back after Redis restarted empty", func() bool {
-		rs[0].fetch(t, "/back")
-		return rs[1].cached(t, "/back")
+		back++
+		path := fmt.Sprintf("/back/%d", back)
+		rs[0].fetch(t, path)
+		return rs[1].cached(t, path)
 	})
 
 	// The lease holder dies mid-fill: a waiter takes over.
