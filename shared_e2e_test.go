@@ -185,6 +185,20 @@ func (r *replica) cached(t *testing.T, path string) bool {
 	return code == http.StatusOK
 }
 
+// sharedStat reads one figure of the shared tier from r's /cache/stats.
+func (r *replica) sharedStat(t *testing.T, name string) float64 {
+	t.Helper()
+	var st struct{ Shared map[string]any }
+	if err := json.Unmarshal([]byte(get(t, "http://"+r.adm+"/cache/stats", 200)), &st); err != nil {
+		t.Fatalf("stats of %s: %v", r.adm, err)
+	}
+	v, ok := st.Shared[name].(float64)
+	if !ok {
+		t.Fatalf("stats of %s: no shared.%s in %v", r.adm, name, st.Shared)
+	}
+	return v
+}
+
 func (r *replica) purge(t *testing.T, q url.Values) string {
 	t.Helper()
 	resp, err := http.Post("http://"+r.adm+"/cache/purge?"+q.Encode(), "", nil)
@@ -474,12 +488,11 @@ func TestSharedTierFaults(t *testing.T) {
 		}
 	}()
 	o.waitSeen(t, "/slow/holder")
+	waits := rs[0].sharedStat(t, "lease_waits")
 	waiter := make(chan int, 1)
 	go func() { code, _, _ := rs[0].fetch(t, "/slow/holder"); waiter <- code }()
 	// The waiter is queued behind the lease; the holder dies.
-	eventually(t, 10*time.Second, "the waiter waits", func() bool {
-		return strings.Contains(get(t, "http://"+rs[0].adm+"/cache/stats", 200), `"lease_waits":1`)
-	})
+	eventually(t, 10*time.Second, "the waiter waits", func() bool { return rs[0].sharedStat(t, "lease_waits") > waits })
 	_ = holder.c.cmd.Process.Kill()
 	open()
 	if code := <-waiter; code != http.StatusOK {
@@ -501,9 +514,10 @@ func TestSharedTierFaults(t *testing.T) {
 	raced := make(chan struct{})
 	go func() { defer close(raced); rs[0].fetch(t, "/slow/race") }()
 	o.waitSeen(t, "/slow/race")
+	received := rs[0].sharedStat(t, "purges_received")
 	rs[1].purge(t, url.Values{"prefix": {"http://site.test/slow/"}})
 	eventually(t, 5*time.Second, "the purge reached replica 1", func() bool {
-		return strings.Contains(get(t, "http://"+rs[0].adm+"/cache/stats", 200), `"purges_received":`)
+		return rs[0].sharedStat(t, "purges_received") > received
 	})
 	openRace()
 	<-raced
