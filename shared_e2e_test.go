@@ -199,6 +199,18 @@ func (r *replica) sharedStat(t *testing.T, name string) float64 {
 	return v
 }
 
+// sharedState is the tier's state and its breaker's, as r reports them.
+func (r *replica) sharedState(t *testing.T) string {
+	t.Helper()
+	var st struct {
+		Shared struct{ State, Breaker string }
+	}
+	if err := json.Unmarshal([]byte(get(t, "http://"+r.adm+"/cache/stats", 200)), &st); err != nil {
+		t.Fatalf("stats of %s: %v", r.adm, err)
+	}
+	return st.Shared.State + " " + st.Shared.Breaker
+}
+
 func (r *replica) purge(t *testing.T, q url.Values) string {
 	t.Helper()
 	resp, err := http.Post("http://"+r.adm+"/cache/purge?"+q.Encode(), "", nil)
@@ -478,6 +490,9 @@ func TestSharedTierFaults(t *testing.T) {
 
 	// The lease holder dies mid-fill: a waiter takes over.
 	holder := startReplica(t, o.URL, shared)
+	for _, r := range []*replica{holder, rs[0]} {
+		eventually(t, 30*time.Second, "the tier up on "+r.gw, func() bool { return r.sharedState(t) == "up closed" })
+	}
 	open := o.gate("/slow/holder")
 	go func() {
 		// The holder is killed before it answers: its error is expected.
@@ -488,6 +503,9 @@ func TestSharedTierFaults(t *testing.T) {
 		}
 	}()
 	o.waitSeen(t, "/slow/holder")
+	if holder.sharedStat(t, "leases_taken") < 1 {
+		t.Fatal("the holder took no lease")
+	}
 	waits := rs[0].sharedStat(t, "lease_waits")
 	waiter := make(chan int, 1)
 	go func() { code, _, _ := rs[0].fetch(t, "/slow/holder"); waiter <- code }()
