@@ -102,6 +102,7 @@ type purgeLog struct {
 	ring   [128]stampPoint // newest at ring[(head-1)%len]
 	head   int
 	heard  map[uint64]bool // announced by pub/sub, above seq
+	top    uint64          // the highest sequence number indexed
 }
 
 func (p *purgeLog) init() {
@@ -184,6 +185,7 @@ func (p *purgeLog) addLocked(r purgeRec) {
 	case cache.PurgeKindAll:
 		p.all[i] = max(p.all[i], r.seq)
 	}
+	p.top = max(p.top, r.seq)
 	p.recent = append(p.recent, r)
 	if len(p.recent) > purgeLogLen+purgeLogLen/4 {
 		p.trimLocked()
@@ -198,9 +200,9 @@ func (p *purgeLog) trimLocked() {
 	floor := p.recent[drop-1].seq
 	keep := slices.Clone(p.recent[drop:])
 	all := p.all
-	seq, ring, head := p.seq, p.ring, p.head
+	seq, ring, head, top := p.seq, p.ring, p.head, p.top
 	p.init()
-	p.seq, p.ring, p.head = seq, ring, head
+	p.seq, p.ring, p.head, p.top = seq, ring, head, top
 	p.all = [2]uint64{max(all[0], floor), all[1]}
 	for _, r := range keep {
 		p.addLocked(r)
@@ -282,20 +284,21 @@ func (t *Tier) requestSync() {
 }
 
 func (t *Tier) hook(ev string) {
-	if t.testHook != nil {
-		t.testHook(ev)
+	if h := t.testHook.Load(); h != nil {
+		(*h)(ev)
 	}
 }
 
 // subscribe listens to the events channel, subscribing again after an
-// error; each (re)subscription syncs the purge log, since messages sent
+// error (rueidis itself subscribes again on a new connection when one
+// breaks); each (re)subscription syncs the purge log, since messages sent
 // while unsubscribed are lost.
 func (t *Tier) subscribe(c rueidis.Client) {
 	for {
 		ctx := rueidis.WithOnSubscriptionHook(t.ctx, func(s rueidis.PubSubSubscription) {
 			if s.Kind == "subscribe" {
-				t.requestSync()
 				t.hook("subscribed")
+				t.requestSync()
 			}
 		})
 		err := c.Receive(ctx, c.B().Subscribe().Channel(t.k.events()).Build(), t.onMessage)
@@ -319,6 +322,9 @@ func (t *Tier) onMessage(m rueidis.PubSubMessage) {
 	}
 	switch m.Message[0] {
 	case 'p':
+		if t.dropPurgeMessages.Load() {
+			return
+		}
 		seq, err := strconv.ParseUint(m.Message[1:], 10, 64)
 		if err != nil {
 			return
@@ -376,6 +382,38 @@ func (t *Tier) poll() {
 	}
 }
 
+// raiseScript sets the purge sequence number to at least ARGV[1] and
+// returns the log as it was: the purges made since Redis lost its data.
+var raiseScript = rueidis.NewLuaScript(`
+local s = tonumber(redis.call('GET', KEYS[1]) or '0')
+local l = redis.call('LRANGE', KEYS[2], 0, -1)
+if s < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return l`)
+
+// raise raises Redis's purge numbering to local, and applies the purges
+// other processes made under the lower numbers since Redis lost its data.
+func (t *Tier) raise(local uint64) {
+	var out []string
+	err := t.do(t.ctx, max(t.config().Timeout, t.config().WriteTimeout), func(ctx context.Context, c rueidis.Client) error {
+		var err error
+		out, err = raiseScript.Exec(ctx, c, []string{t.k.seq(), t.k.log()}, []string{strconv.FormatUint(local, 10)}).AsStrSlice()
+		return err
+	})
+	if err != nil {
+		return
+	}
+	for _, e := range out {
+		r, ok := decodePurge(e)
+		if !ok || r.seq > local || r.origin == t.id {
+			continue
+		}
+		t.st.purgesReceived.Add(1)
+		if t.o.OnPurge != nil {
+			t.o.OnPurge(r.kind, r.value, r.soft)
+		}
+	}
+}
+
 func (p *purgeLog) isSynced() bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -401,19 +439,24 @@ func (t *Tier) syncPurges() {
 	}
 	p := &t.purges
 	p.mu.Lock()
-	if remote < p.seq {
-		// Redis lost its data (restarted empty, flushed): the numbers
-		// start over, and so does what this process knows.
-		t.log.Warn("shared tier: purge log reset", "had", p.seq, "now", remote)
-		p.seq = 0
-		p.init()
+	if remote < p.seq || remote < p.top {
+		// Redis lost its data (restarted empty, flushed). The numbering
+		// must not go back, or purges to come would rank below the stamps
+		// of entries written meanwhile: raise it to what this process
+		// knows, and take every entry stamped before as purged.
+		local := max(p.seq, p.top)
+		p.all[0] = max(p.all[0], local)
+		p.advanceLocked(local, t.now())
 		p.mu.Unlock()
+		t.log.Warn("shared tier: purge log lost, numbering raised", "had", local, "found", remote)
+		t.raise(local)
 		t.requestSync()
 		return
 	}
 	if remote == p.seq {
 		p.synced = true
 		p.mu.Unlock()
+		t.hook("synced")
 		return
 	}
 	initial := !p.synced

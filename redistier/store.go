@@ -54,6 +54,7 @@ return 1`)
 type writeOp struct {
 	write bool // counted in Writes / WritesDropped
 	run   func(ctx context.Context, c rueidis.Client) error
+	after func() // when not nil, called once the op is done (tests)
 }
 
 // Get implements cache.Store.
@@ -68,12 +69,15 @@ func (t *Tier) Get(ctx context.Context, primary string) (*cache.Object, error) {
 		}
 		return err
 	})
-	if err != nil {
+	if re, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(re.Error(), "WRONGTYPE") {
+		fields, err = nil, errCorrupt // not a value of ours
+	}
+	if err != nil && err != errCorrupt {
 		return nil, err
 	}
-	o, n, err := t.decodeObject(primary, fields)
+	o, n, derr := t.decodeObject(primary, fields)
 	t.st.bytesRead.Add(uint64(n))
-	if err != nil {
+	if err == errCorrupt || derr != nil {
 		t.st.err("corrupt")
 		t.log.Warn("shared tier: corrupt value, taken as a miss", "key", key)
 	}
@@ -112,7 +116,7 @@ func (t *Tier) decodeObject(primary string, fields map[string]rueidis.RedisMessa
 		return nil, n, errCorrupt
 	}
 	o := &cache.Object{Primary: m.Primary, Vary: m.Vary, PassUntil: m.PassUntil, Shared: true}
-	var gone []string
+	gone := map[string]string{}
 	urlPart := cache.URLPart(m.Primary)
 	for f, v := range raw {
 		if f == metaField {
@@ -128,7 +132,7 @@ func (t *Tier) decodeObject(primary string, fields map[string]rueidis.RedisMessa
 		}
 		switch t.purges.check(vr.Stamp, urlPart, e.Tags) {
 		case purgedHard:
-			gone = append(gone, f)
+			gone[f] = v
 			continue
 		case purgedSoft:
 			e.SoftPurge()
@@ -147,11 +151,28 @@ func (t *Tier) decodeObject(primary string, fields map[string]rueidis.RedisMessa
 	return o, n, nil
 }
 
+// forgetScript deletes a variant unless it was rewritten since it was
+// read: its checksum (the value's last 4 bytes) and length still match.
+//
+//	KEYS[1] object; ARGV field, length, checksum, ...
+var forgetScript = rueidis.NewLuaScript(`
+for i = 1, #ARGV, 3 do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v and #v == tonumber(ARGV[i+1]) and string.sub(v, -4) == ARGV[i+2] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return 1`)
+
 // forget removes variants a hard purge removed, in the background.
-func (t *Tier) forget(primary string, fields []string) {
+func (t *Tier) forget(primary string, fields map[string]string) {
 	key := t.k.object(t.k.hash(primary))
+	var args []string
+	for f, v := range fields {
+		args = append(args, f, strconv.Itoa(len(v)), v[len(v)-4:])
+	}
 	t.enqueue(key, writeOp{run: func(ctx context.Context, c rueidis.Client) error {
-		return c.Do(ctx, c.B().Hdel().Key(key).Field(fields...).Build()).Error()
+		return forgetScript.Exec(ctx, c, []string{key}, args).Error()
 	}})
 }
 
@@ -298,6 +319,10 @@ func drainGrace(cfg *Config) time.Duration { return max(cfg.WriteTimeout, 100*ti
 
 func (t *Tier) writer(q chan writeOp) {
 	for op := range q {
+		if op.after != nil {
+			op.after()
+			continue
+		}
 		if d := t.drainBy.Load(); d != 0 && time.Now().UnixNano() > d {
 			if op.write {
 				t.st.dropped.Add(1)

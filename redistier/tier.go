@@ -76,7 +76,8 @@ type Tier struct {
 	lapsed   map[string]bool            // key hashes whose lease a wait here saw lapse
 	st       counters
 	latency  histogram
-	testHook func(string) // tests observe events
+	testHook          atomic.Pointer[func(string)] // tests observe events
+	dropPurgeMessages atomic.Bool                  // tests lose purge notifications
 }
 
 var (
