@@ -184,4 +184,3 @@ func set(t *testing.T, tier *Tier, primary string, e *cache.Entry) {
 	}
 	tier.flush(t)
 }
-

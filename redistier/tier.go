@@ -69,13 +69,13 @@ type Tier struct {
 	writers sync.WaitGroup
 	drainBy atomic.Int64 // Unix ns past which queued writes are dropped (Close)
 
-	purges   purgeLog
-	syncNow  chan struct{} // asks the poller to sync the purge log now
-	waitMu   sync.Mutex
-	waiters  map[string][]chan struct{} // by key hash: processes waiting on a lease here
-	lapsed   map[string]bool            // key hashes whose lease a wait here saw lapse
-	st       counters
-	latency  histogram
+	purges            purgeLog
+	syncNow           chan struct{} // asks the poller to sync the purge log now
+	waitMu            sync.Mutex
+	waiters           map[string][]chan struct{} // by key hash: processes waiting on a lease here
+	lapsed            map[string]bool            // key hashes whose lease a wait here saw lapse
+	st                counters
+	latency           histogram
 	testHook          atomic.Pointer[func(string)] // tests observe events
 	dropPurgeMessages atomic.Bool                  // tests lose purge notifications
 }

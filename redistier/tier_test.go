@@ -136,7 +136,7 @@ func TestCorruptValuesAreMisses(t *testing.T) {
 	}
 	flip := func(s string, i int) string { b := []byte(s); b[i] ^= 1; return string(b) }
 	cases := []struct {
-		name string
+		name  string
 		plant func(key string)
 	}{
 		{"garbage meta", func(k string) { srv.Do(t, "HSET", k, "m", "garbage") }},
