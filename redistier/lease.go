@@ -41,7 +41,12 @@ redis.call('DEL', KEYS[1])
 if redis.call('DEL', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return 1`)
 
-// Lease implements cache.Coordinator.
+// maxLapsed bounds the keys remembered for counting takeovers.
+const maxLapsed = 4096
+
+// Lease implements cache.Coordinator. Of the processes missing a key at
+// once, the one whose script sets the lease key holds it; the others wait
+// for its release notification, at most as long as the lease has left.
 func (t *Tier) Lease(ctx context.Context, primary string) (cache.Lease, error) {
 	h := t.k.hash(primary)
 	lk, wk := t.k.lease(h), t.k.waiters(h)
@@ -91,6 +96,9 @@ func (t *Tier) Lease(ctx context.Context, primary string) (cache.Lease, error) {
 		// The holder neither released nor extended the lease: it died or
 		// stalled. The next Lease call may take it over.
 		t.waitMu.Lock()
+		if len(t.lapsed) >= maxLapsed {
+			clear(t.lapsed) // only counting takeovers depends on it
+		}
 		t.lapsed[h] = true
 		t.waitMu.Unlock()
 	}

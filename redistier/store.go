@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/sony/gobreaker/v2"
 
 	"gateway/cache"
 )
@@ -291,7 +292,7 @@ func (t *Tier) PathURLs(ctx context.Context, path string, prefix bool) ([]string
 // usable reports whether an operation may be tried now: connected, the
 // breaker not open.
 func (t *Tier) usable() bool {
-	return t.conn() != nil && t.cb.State().String() != "open"
+	return t.conn() != nil && t.cb.State() != gobreaker.StateOpen
 }
 
 // enqueue queues op on the writer of key, so that one key's writes run in

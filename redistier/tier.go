@@ -14,12 +14,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -289,10 +287,7 @@ func errKind(err error) string {
 	if _, ok := rueidis.IsRedisErr(err); ok {
 		return "redis"
 	}
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, rueidis.ErrClosing) {
-		return "connection"
-	}
-	return "connection"
+	return "connection" // refused, reset, closed: the connection failed
 }
 
 // Stats are the tier's counters.
