@@ -423,7 +423,11 @@ func (p *purgeLog) isSynced() bool {
 // syncPurges reads the purges this process does not know yet from the
 // log and applies those of other processes to its first tier.
 func (t *Tier) syncPurges() {
-	from := t.purges.known()
+	// top is read before the script runs: own purges indexed since may
+	// be above the sequence number it reads.
+	t.purges.mu.RLock()
+	from, top := t.purges.seq, t.purges.top
+	t.purges.mu.RUnlock()
 	var out []string
 	err := t.do(t.ctx, max(t.config().Timeout, t.config().WriteTimeout), func(ctx context.Context, c rueidis.Client) error {
 		var err error
@@ -439,12 +443,12 @@ func (t *Tier) syncPurges() {
 	}
 	p := &t.purges
 	p.mu.Lock()
-	if remote < p.seq || remote < p.top {
+	if remote < p.seq || remote < top {
 		// Redis lost its data (restarted empty, flushed). The numbering
 		// must not go back, or purges to come would rank below the stamps
 		// of entries written meanwhile: raise it to what this process
 		// knows, and take every entry stamped before as purged.
-		local := max(p.seq, p.top)
+		local := max(p.seq, top)
 		p.all[0] = max(p.all[0], local)
 		p.advanceLocked(local, t.now())
 		p.mu.Unlock()

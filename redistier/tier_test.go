@@ -463,7 +463,9 @@ func TestFailOpenPaused(t *testing.T) {
 	}
 	srv.Resume()
 	resumed = true
-	waitFor(t, "the tier back up", 20*cfg.BreakerCoolDown+5*time.Second, func() bool { return a.TierStats().State == "up" })
+	resumedAt := time.Now()
+	waitFor(t, "the tier back up", 15*cfg.BreakerCoolDown, func() bool { return a.TierStats().State == "up" })
+	t.Logf("back up %v after Resume (cool-down %v)", time.Since(resumedAt), cfg.BreakerCoolDown)
 	if _, err := a.Get(context.Background(), p); err != nil {
 		t.Fatalf("Get after resume: %v", err)
 	}
