@@ -59,9 +59,10 @@ func variantField(varyKey []byte) string {
 // PassUntil (Unix nanoseconds, 0: none).
 //
 // kind 'v', a variant: uvarint stamp (the purge sequence number known
-// when the response's request was sent), uvarint Linger (ns), bytes
-// record (cache.Record's wire form), uvarint number of forms, each
-// string coding, string etag, bytes body.
+// when the response's request was sent), uvarint Linger (ns), uvarint
+// number of forms, each string coding, string etag, bytes body, and last
+// the record (cache.Record's wire form, itself checked), up to the CRC:
+// last, so that it is appended in place, its length being the rest.
 //
 // Integers are encoding/binary varints, bytes and strings a uvarint
 // length and the bytes, a list a uvarint count and its members. A decoder
@@ -132,21 +133,31 @@ func encodeMeta(m meta) []byte {
 }
 
 func encodeVariant(v variant) []byte {
-	n := 32 + len(v.Record)
-	for _, f := range v.Forms {
+	b, _ := appendVariant(v.Stamp, v.Linger, v.Forms, func(b []byte) ([]byte, error) { return append(b, v.Record...), nil }, len(v.Record))
+	return b
+}
+
+// appendVariant encodes a variant whose record appendRecord appends, in
+// one buffer sized for it (recordSize is a guess).
+func appendVariant(stamp uint64, linger time.Duration, forms []cache.Form, appendRecord func([]byte) ([]byte, error), recordSize int) ([]byte, error) {
+	n := 48 + recordSize
+	for _, f := range forms {
 		n += 16 + len(f.Coding) + len(f.ETag) + len(f.Body)
 	}
 	b := appendHead(make([]byte, 0, n), kindVariant)
-	b = binary.AppendUvarint(b, v.Stamp)
-	b = binary.AppendUvarint(b, uint64(max(v.Linger, 0)))
-	b = appendBytes(b, v.Record)
-	b = binary.AppendUvarint(b, uint64(len(v.Forms)))
-	for _, f := range v.Forms {
+	b = binary.AppendUvarint(b, stamp)
+	b = binary.AppendUvarint(b, uint64(max(linger, 0)))
+	b = binary.AppendUvarint(b, uint64(len(forms)))
+	for _, f := range forms {
 		b = appendString(b, f.Coding)
 		b = appendString(b, f.ETag)
 		b = appendBytes(b, f.Body)
 	}
-	return seal(b, 0)
+	b, err := appendRecord(b)
+	if err != nil {
+		return nil, err
+	}
+	return seal(b, 0), nil
 }
 
 // decoder reads an envelope's payload; the first error sticks.
@@ -239,14 +250,13 @@ func decodeMeta(data []byte) (meta, error) {
 	return m, nil
 }
 
-// decodeVariant decodes a variant; Record and the forms' bodies are
-// copies, never views of data.
+// decodeVariant decodes a variant. The forms' bodies are copies; Record
+// is a view of data.
 func decodeVariant(data []byte) (variant, error) {
 	d := open(data, kindVariant)
 	var v variant
 	v.Stamp = d.uvarint()
 	linger := d.uvarint()
-	v.Record = bytes.Clone(d.raw())
 	if n := d.count(maxForms); n > 0 {
 		v.Forms = make([]cache.Form, n)
 		for i := range v.Forms {
@@ -258,6 +268,9 @@ func decodeVariant(data []byte) (variant, error) {
 				f.Body = []byte{}
 			}
 		}
+	}
+	if !d.bad {
+		v.Record, d.b = d.b, nil // a view: cache.Record.UnmarshalBinary copies what it keeps
 	}
 	if err := d.end(); err != nil || linger > 1<<62 {
 		return variant{}, errCorrupt

@@ -184,3 +184,9 @@ func set(t *testing.T, tier *Tier, primary string, e *cache.Entry) {
 	}
 	tier.flush(t)
 }
+
+// redisWithPassword starts a Redis server that requires password.
+func redisWithPassword(t *testing.T, password string) *redistest.Server {
+	t.Helper()
+	return redistest.Start(t, "--requirepass", password)
+}

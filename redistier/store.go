@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/redis/rueidis"
 	"github.com/sony/gobreaker/v2"
@@ -112,7 +113,7 @@ func (t *Tier) decodeObject(primary string, fields map[string]rueidis.RedisMessa
 	if !ok {
 		return nil, n, errCorrupt
 	}
-	m, err := decodeMeta([]byte(mv))
+	m, err := decodeMeta(unsafe.Slice(unsafe.StringData(mv), len(mv)))
 	if err != nil || m.Primary != primary {
 		return nil, n, errCorrupt
 	}
@@ -123,7 +124,8 @@ func (t *Tier) decodeObject(primary string, fields map[string]rueidis.RedisMessa
 		if f == metaField {
 			continue
 		}
-		vr, err := decodeVariant([]byte(v))
+		// The decoder only reads, and copies what it keeps.
+		vr, err := decodeVariant(unsafe.Slice(unsafe.StringData(v), len(v)))
 		if err != nil {
 			return nil, n, errCorrupt
 		}
@@ -224,17 +226,17 @@ func (t *Tier) Set(ctx context.Context, primary string, e *cache.Entry) (bool, e
 }
 
 func (t *Tier) encodeEntry(primary string, e *cache.Entry, stamp uint64) (mv, field, value string, err error) {
-	rec, err := e.Record.MarshalBinary()
-	if err != nil {
-		return "", "", "", err
-	}
 	vary := e.Vary
 	if len(vary) == 0 {
 		vary = nil
 	}
+	b, err := appendVariant(stamp, e.Linger, e.Forms(), e.Record.AppendBinary, len(e.Body)+512)
+	if err != nil {
+		return "", "", "", err
+	}
 	mv = string(encodeMeta(meta{Primary: primary, Vary: vary}))
-	value = string(encodeVariant(variant{Stamp: stamp, Linger: e.Linger, Record: rec, Forms: e.Forms()}))
-	return mv, variantField(e.VaryKey), value, nil
+	// b is never written again: the string may share it.
+	return mv, variantField(e.VaryKey), unsafe.String(unsafe.SliceData(b), len(b)), nil
 }
 
 // Recost implements cache.Recoster: e gained an encoded form, which is
