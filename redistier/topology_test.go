@@ -123,6 +123,27 @@ func TestSentinel(t *testing.T) {
 		return err == nil && o != nil
 	})
 	t.Logf("%d errors across the failover", errs)
+	// Purges still travel, and leases still work, on the new master.
+	if _, err := a.PurgeURL(context.Background(), cache.URLPart(p2), false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-b.applied:
+		if ev.value != cache.URLPart(p2) {
+			t.Fatalf("OnPurge %+v", ev)
+		}
+	case <-time.After(4 * cfg.PurgeBound):
+		t.Fatal("B did not learn the purge made after the failover")
+	}
+	if o := get(t, b.Tier, p2); o != nil {
+		t.Fatal("purged entry served after the failover")
+	}
+	if l, err := b.Lease(context.Background(), p2); l == nil || err != nil {
+		t.Fatalf("Lease after the failover: %v, %v", l, err)
+	} else {
+		l.Release()
+	}
+	b.flush(t)
 	// What landed is on the promoted master (Failover swapped the two).
 	if n := g.Master.Do(t, "EXISTS", a.k.object(a.k.hash(p2))); n != "1" {
 		t.Errorf("the write after the failover is not on the new master: EXISTS %s", n)
