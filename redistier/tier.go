@@ -213,8 +213,13 @@ func (t *Tier) connect() {
 			t.log.Info("shared tier connected", "addrs", t.fixed.Addrs, "mode", t.fixed.Mode)
 			return
 		}
-		t.attempted.Store(true)
-		t.log.Warn("shared tier: cannot connect", "addrs", t.fixed.Addrs, "err", err)
+		// The first failure is worth a warning; the retries, every
+		// cool-down while Redis stays away, are not.
+		level := slog.LevelDebug
+		if !t.attempted.Swap(true) {
+			level = slog.LevelWarn
+		}
+		t.log.Log(t.ctx, level, "shared tier: cannot connect", "addrs", t.fixed.Addrs, "mode", t.fixed.Mode, "err", err)
 		select {
 		case <-t.ctx.Done():
 			return

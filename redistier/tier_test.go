@@ -455,6 +455,12 @@ func TestFailOpenPaused(t *testing.T) {
 	if _, err := a.Lease(context.Background(), p); !errors.Is(err, ErrDown) {
 		t.Fatalf("Lease with the breaker open: %v; want ErrDown", err)
 	}
+	if _, err := a.PurgeAll(context.Background(), false); !errors.Is(err, ErrDown) {
+		t.Fatalf("PurgeAll with the breaker open: %v; want ErrDown", err)
+	}
+	if ok, err := a.Set(context.Background(), p, newEntry("x", nil, "", nil, time.Now())); ok || !errors.Is(err, ErrDown) {
+		t.Fatalf("Set with the breaker open: %v, %v; want ErrDown", ok, err)
+	}
 	if d := time.Since(start); d > 50*time.Millisecond {
 		t.Errorf("ops with the breaker open took %v; want at once", d)
 	}
