@@ -70,7 +70,7 @@ type Tier struct {
 	purges            purgeLog
 	syncNow           chan struct{} // asks the poller to sync the purge log now
 	waitMu            sync.Mutex
-	waiters           map[string][]chan struct{} // by key hash: processes waiting on a lease here
+	waiters           map[string][]chan struct{} // by key hash: this process's Lease calls waiting for another's lease
 	lapsed            map[string]bool            // key hashes whose lease a wait here saw lapse
 	st                counters
 	latency           histogram
