@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,7 +178,7 @@ func clientOption(cfg Config) rueidis.ClientOption {
 		InitAddress: addrs,
 		Username:    cfg.Username,
 		Password:    cfg.Password,
-		ClientName:  "gateway-redistier",
+		ClientName:  clientName(),
 		SelectDB:    cfg.DB,
 		TLSConfig:   tc,
 		Dialer:      dialer,
@@ -433,4 +435,18 @@ func (t *Tier) Close() error {
 		c.Close()
 	}
 	return nil
+}
+
+// clientName names the tier's connections in CLIENT LIST after the
+// process, so that an operator (or a test) can tell the replicas apart:
+// gateway@HOST:PID. Redis refuses spaces and newlines in a name.
+func clientName() string {
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r <= ' ' || r > '~' {
+			return '_'
+		}
+		return r
+	}, host)
+	return "gateway@" + host + ":" + strconv.Itoa(os.Getpid())
 }
