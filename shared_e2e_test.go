@@ -478,6 +478,11 @@ func TestSharedTierFaults(t *testing.T) {
 			}
 		}
 	})
+	restarted := time.Now()
+	for _, r := range rs {
+		eventually(t, 30*time.Second, "the tier up again on "+r.gw, func() bool { return r.sharedState(t) == "up closed" })
+	}
+	t.Logf("every replica's tier was up %v after Redis restarted", time.Since(restarted))
 	// A write lost while the connection came back is not retried: each
 	// try stores a new path.
 	back := 0
@@ -540,7 +545,9 @@ func TestSharedTierFaults(t *testing.T) {
 	if killed == 0 {
 		t.Fatalf("no connection of replica 1 in CLIENT LIST:\n%s", redis.Do(t, "CLIENT", "LIST"))
 	}
-	rs[2].purge(t, url.Values{"url": {"http://site.test/lost/x"}})
+	if body := rs[2].purge(t, url.Values{"url": {"http://site.test/lost/x"}}); !strings.Contains(body, `"cluster"`) {
+		t.Fatalf("the purge stayed local: %s", body)
+	}
 	eventually(t, 5*time.Second, "a purge whose notification was lost", func() bool { return !rs[0].cached(t, "/lost/x") })
 
 	// A purge races a fill: the fill started before the purge must not
