@@ -546,7 +546,7 @@ func TestSharedTierFaults(t *testing.T) {
 		t.Fatalf("no connection of replica 1 in CLIENT LIST:\n%s", redis.Do(t, "CLIENT", "LIST"))
 	}
 	if body := rs[2].purge(t, url.Values{"url": {"http://site.test/lost/x"}}); !strings.Contains(body, `"cluster"`) {
-		t.Fatalf("the purge stayed local: %s", body)
+		t.Fatalf("the purge stayed local: %s\nlog of replica 3:\n%s", body, rs[2].c.logs())
 	}
 	eventually(t, 5*time.Second, "a purge whose notification was lost", func() bool { return !rs[0].cached(t, "/lost/x") })
 
