@@ -98,11 +98,15 @@ type replica struct {
 	gw, adm string
 }
 
-// sharedSection is the cache.shared section for addrs.
+// sharedSection is the cache.shared section for addrs (host:port, taken
+// as redis://host:port, or URLs as they are).
 func sharedSection(mode string, addrs []string, extra string) string {
 	q := make([]string, len(addrs))
 	for i, a := range addrs {
-		q[i] = `"redis://` + a + `"`
+		if !strings.Contains(a, "://") {
+			a = "redis://" + a
+		}
+		q[i] = `"` + a + `"`
 	}
 	return fmt.Sprintf(`  shared:
     addresses: [%s]

@@ -18,6 +18,8 @@ package redistest
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -30,6 +32,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gateway/internal/testcert"
 )
 
 // Timeout bounds every wait for a condition: a server answering, a
@@ -69,12 +73,18 @@ type Server struct {
 	Addr string // 127.0.0.1:port
 	Port int
 	Dir  string // working directory: the log (redis.log) and any files the server writes
+	// CAFile is the PEM file of the CA that signed a TLS server's
+	// certificate (StartTLS); "" for a plain server.
+	CAFile string
 
-	password string   // from --requirepass, sent with AUTH before each command
-	argv     []string // the command line of the last successful start, reused by Restart
+	password string      // from --requirepass, sent with AUTH before each command
+	argv     []string    // the command line of the last successful start, reused by Restart
+	tls      *tls.Config // how this package's own commands dial a TLS server; nil: plain TCP
 
-	mu sync.Mutex
-	p  *proc
+	mu       sync.Mutex
+	p        *proc
+	authUser string // set by Auth: the ACL user this package's commands authenticate as
+	authPass string
 }
 
 // proc is one started process and the goroutine that waits for it, so
@@ -122,6 +132,66 @@ func Start(t testing.TB, args ...string) *Server {
 	})
 }
 
+// StartTLS is Start for a server that speaks TLS only: no plain port
+// (--port 0), a --tls-port on 127.0.0.1 with a certificate for
+// 127.0.0.1 signed by a fresh test CA, all written into the server's
+// directory; Addr and Port are the TLS port's, and CAFile is the CA's
+// PEM, for clients to verify the server with. Clients need no
+// certificate of their own (--tls-auth-clients no, which args may
+// override). This package's own commands (the readiness check, Do, Cmd)
+// then speak TLS too.
+func StartTLS(t testing.TB, args ...string) *Server {
+	t.Helper()
+	bin := Need(t, "redis-server")
+	dir := mkdir(t, "redis")
+	caFile, certFile, keyFile := testcert.WriteCA(t, dir)
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("redistest: no certificate in %s", caFile)
+	}
+	tc := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return launchWith(t, dir, func(s *Server) { s.CAFile, s.tls = caFile, tc }, func(port int) ([]string, error) {
+		argv := []string{bin,
+			"--port", "0",
+			"--tls-port", strconv.Itoa(port),
+			"--tls-cert-file", certFile,
+			"--tls-key-file", keyFile,
+			"--tls-ca-cert-file", caFile,
+			"--tls-auth-clients", "no",
+			"--bind", "127.0.0.1",
+			"--save", "",
+			"--appendonly", "no",
+			"--dir", dir,
+			"--daemonize", "no",
+		}
+		return append(argv, args...), nil
+	})
+}
+
+// TLSConfig is a client TLS configuration that trusts the server's CA
+// (a copy, for the caller to change); nil for a plain server.
+func (s *Server) TLSConfig() *tls.Config {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.Clone()
+}
+
+// Auth makes this package's later commands on s (Do, Cmd, TextCmd, but
+// not the readiness check of a Restart) authenticate as user with
+// password, as after creating an ACL user and turning the default user
+// off. A Restart forgets ACL users (nothing is persisted): call Auth
+// again with "", "" after one.
+func (s *Server) Auth(user, password string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.authUser, s.authPass = user, password
+}
+
 // mkdir makes a fresh directory for one process under t.TempDir().
 func mkdir(t testing.TB, prefix string) string {
 	t.Helper()
@@ -137,7 +207,17 @@ func mkdir(t testing.TB, prefix string) string {
 // until the process answers, and registers its cleanup.
 func launch(t testing.TB, dir string, build func(port int) ([]string, error)) *Server {
 	t.Helper()
+	return launchWith(t, dir, nil, build)
+}
+
+// launchWith is launch with setup applied to the Server before its
+// first start (e.g. how to dial it).
+func launchWith(t testing.TB, dir string, setup func(*Server), build func(port int) ([]string, error)) *Server {
+	t.Helper()
 	s := &Server{Dir: dir}
+	if setup != nil {
+		setup(s)
+	}
 	var lastErr error
 	for attempt := 0; attempt < 8; attempt++ {
 		port, err := freePort()
@@ -202,12 +282,12 @@ func (s *Server) spawn() error {
 	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
 		if p.exited() {
 			log := readFrom(logPath, start)
-			if strings.Contains(log, "Address already in use") || strings.Contains(log, "Could not create server TCP listening socket") {
+			if strings.Contains(log, "Address already in use") || strings.Contains(log, "Could not create server TCP listening socket") || strings.Contains(log, "Could not create server TLS listening socket") {
 				return errPortTaken
 			}
 			return fmt.Errorf("exited before answering: %v", cmd.ProcessState)
 		}
-		v, err := s.cmd(2*time.Second, "INFO", "server")
+		v, err := s.dial(2*time.Second, "", s.password, "INFO", "server")
 		if err == nil && strings.Contains(Text(v), want) {
 			return nil
 		}
@@ -377,8 +457,29 @@ func (s *Server) TextCmd(args ...string) (string, error) {
 	return Text(v), err
 }
 
+// cmd runs one command as the user of Auth, or else with the
+// --requirepass password.
 func (s *Server) cmd(timeout time.Duration, args ...string) (any, error) {
-	conn, err := net.DialTimeout("tcp", s.Addr, timeout)
+	s.mu.Lock()
+	user, pass := s.authUser, s.authPass
+	s.mu.Unlock()
+	if user == "" && pass == "" {
+		pass = s.password
+	}
+	return s.dial(timeout, user, pass, args...)
+}
+
+// dial runs one command on a new connection (TLS when s.tls is set),
+// authenticated first when pass is not "".
+func (s *Server) dial(timeout time.Duration, user, pass string, args ...string) (any, error) {
+	d := &net.Dialer{Timeout: timeout}
+	var conn net.Conn
+	var err error
+	if s.tls != nil {
+		conn, err = tls.DialWithDialer(d, "tcp", s.Addr, s.tls)
+	} else {
+		conn, err = d.Dial("tcp", s.Addr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -387,8 +488,12 @@ func (s *Server) cmd(timeout time.Duration, args ...string) (any, error) {
 		return nil, err
 	}
 	c := newRESP(conn)
-	if s.password != "" {
-		if _, err := c.do("AUTH", s.password); err != nil {
+	if pass != "" {
+		auth := []string{"AUTH", pass}
+		if user != "" {
+			auth = []string{"AUTH", user, pass}
+		}
+		if _, err := c.do(auth...); err != nil {
 			return nil, fmt.Errorf("AUTH: %w", err)
 		}
 	}

@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -110,6 +111,54 @@ func TestServer(t *testing.T) {
 		anon := &Server{Addr: s.Addr}
 		if _, err := anon.Cmd("PING"); err == nil || !strings.HasPrefix(err.Error(), "NOAUTH") {
 			t.Fatalf("PING without AUTH: %v, want NOAUTH", err)
+		}
+	})
+	checkGone(t, pids)
+}
+
+func TestTLSAndACL(t *testing.T) {
+	t.Parallel()
+	var pids []int
+	t.Run("run", func(t *testing.T) {
+		s := StartTLS(t)
+		pids = append(pids, s.PID())
+		if s.CAFile == "" || s.TLSConfig() == nil {
+			t.Fatal("no CA file or TLS config")
+		}
+		if got := s.Do(t, "PING"); got != "PONG" {
+			t.Fatalf("PING over TLS = %q", got)
+		}
+		if got := s.Do(t, "CONFIG", "GET", "port"); got != "port\n0" {
+			t.Fatalf("CONFIG GET port = %q, want no plain port", got)
+		}
+		// Plain TCP to the TLS port gets no answer (the server waits for a
+		// handshake, then drops the connection).
+		plain := &Server{Addr: s.Addr}
+		if _, err := plain.cmd(2*time.Second, "PING"); err == nil {
+			t.Fatal("plain RESP on the TLS port answered")
+		}
+		// A client that does not trust the CA fails the handshake.
+		stranger := &Server{Addr: s.Addr, tls: &tls.Config{MinVersion: tls.VersionTLS12}}
+		if _, err := stranger.Cmd("PING"); err == nil || !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("PING trusting the system roots only: %v, want a certificate error", err)
+		}
+
+		s.Do(t, "ACL", "SETUSER", "gw", "on", ">secret", "~gw:*", "&*", "+@all")
+		s.Do(t, "ACL", "SETUSER", "default", "off")
+		if _, err := s.Cmd("PING"); err == nil || !strings.HasPrefix(err.Error(), "NOAUTH") {
+			t.Fatalf("PING as the default user, now off: %v, want NOAUTH", err)
+		}
+		s.Auth("gw", "wrong")
+		if _, err := s.Cmd("PING"); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+			t.Fatalf("AUTH gw with a wrong password: %v, want WRONGPASS", err)
+		}
+		s.Auth("gw", "secret")
+		if got := s.Do(t, "ACL", "WHOAMI"); got != "gw" {
+			t.Fatalf("ACL WHOAMI = %q", got)
+		}
+		s.Do(t, "SET", "gw:k", "v")
+		if _, err := s.Cmd("SET", "other:k", "v"); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+			t.Fatalf("SET outside ~gw:*: %v, want NOPERM", err)
 		}
 	})
 	checkGone(t, pids)
