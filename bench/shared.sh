@@ -18,9 +18,9 @@
 # replica 1, which stores each in its memory and, after the response, in
 # Redis. Then each URL is read exactly once through replica 2, whose
 # memory has never seen it: every answer must carry
-# "Cache-Status: gateway; hit; ...; detail=shared" (checked per response,
+# "Cache-Status: gateway; hit; ...; detail="shared"" (checked per response,
 # the count of others is printed as "mismatched"). The second pass over
-# the same URLs on replica 2 is the L1 row (hits without detail=shared),
+# the same URLs on replica 2 is the L1 row (hits without detail="shared"),
 # and /pass/cacheable/SIZE?k=N on replica 2 (a route without cache, to
 # the same origin path) the pass-through row. All three rows use the same
 # client (bench/sharedbench get), connections and request counts.
@@ -232,7 +232,7 @@ if [[ -z "$WHY_TIER" ]]; then
 	curl -fsS -o /dev/null -H "Host: $HOST" "$(base gw1)/cacheable/1024?check=$$" || true
 	sleep 0.5
 	cs=$(curl -sS -D - -o /dev/null -H "Host: $HOST" "$(base gw2)/cacheable/1024?check=$$" | tr -d '\r' | grep -i '^cache-status:' || true)
-	if [[ "$cs" != *detail=shared* ]]; then
+	if [[ "$cs" != *detail="shared"* ]]; then
 		WHY_TIER="not measured: a URL fetched through replica 1 was no L2 hit on replica 2 (${cs:-no Cache-Status})"
 		log "$WHY_TIER"
 	fi
@@ -265,8 +265,8 @@ if [[ -z "$WHY_TIER" ]]; then
 			sleep 1 # the writes to Redis run after the responses
 			for row in l2 l1 pass; do
 				case $row in
-				l2) args=(-url "$(base gw2)$u" -want 'detail=shared') ;;
-				l1) args=(-url "$(base gw2)$u" -want 'gateway; hit' -not 'detail=shared') ;;
+				l2) args=(-url "$(base gw2)$u" -want 'detail="shared"') ;;
+				l1) args=(-url "$(base gw2)$u" -want 'gateway; hit' -not 'detail="shared"') ;;
 				pass) args=(-url "$(base gw2)/pass$u") ;;
 				esac
 				measure "$O/$row-$size.$run" "$PID_GW2" : sb /dev/stdout "${args[@]}" -n "$n" -start "$s" -c "$CONNS" -host "$HOST" -max-time "$MAX_TIME"
@@ -373,7 +373,7 @@ mkdir -p "$BENCH_DIR/results"
 	echo "### L2 hit vs L1 hit vs pass-through (replica 2)"
 	echo
 	echo "L2: each URL read once on a replica whose memory never held it, from Redis"
-	echo "(every answer checked for \`detail=shared\`; mismatched counts the others)."
+	echo "(every answer checked for \`detail="shared"\`; mismatched counts the others)."
 	echo "L1: the same URLs again, from its memory. pass: a route without cache."
 	echo
 	echo "| body | row | req/s | p50 ms | p99 ms | req/s ÷ L1 | mismatched | errors | runs |"

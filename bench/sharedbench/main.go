@@ -5,7 +5,7 @@
 //	get     -url TEMPLATE -n N [-start S] [-c C] [-host H] [-want RE] [-not RE] [-max-time D]
 //	        GET TEMPLATE with %d replaced by S+1 … S+N, each once, over C
 //	        keep-alive connections. -want: a regular expression every
-//	        response's Cache-Status must match (e.g. "detail=shared" for
+//	        response's Cache-Status must match (e.g. `detail="shared"` for
 //	        L2 hits), -not one none may match; the others are counted as
 //	        mismatched.
 //	        Prints: n= ok= errors= mismatched= rps= p50_ms= p99_ms= max_ms=
@@ -299,7 +299,7 @@ func runPurge(args []string) error {
 				if err != nil {
 					return err
 				}
-				if isHit(cs) && !strings.Contains(cs, "detail=shared") {
+				if isHit(cs) && !strings.Contains(cs, `detail="shared"`) {
 					break
 				}
 				if try == 20 {
