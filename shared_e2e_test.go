@@ -143,7 +143,11 @@ cache:
 %s`, origin, shared)
 	c := startChild(t, "run", writeConfig(t, cfg))
 	gw, adm := c.waitAddrs(t, true)
-	return &replica{c: c, gw: gw, adm: adm}
+	r := &replica{c: c, gw: gw, adm: adm}
+	// A replica serves before its tier connects (fail open); the tests
+	// are about the tier, so they start once it is up.
+	eventually(t, 30*time.Second, "the tier up on "+gw, func() bool { return r.sharedState(t) == "up closed" })
+	return r
 }
 
 func startReplicas(t *testing.T, n int, origin, shared string) []*replica {

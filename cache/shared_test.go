@@ -221,12 +221,12 @@ func TestPurgeDuringFillIsNotStored(t *testing.T) {
 
 func TestPurgeScope(t *testing.T) {
 	plain := newGateway(t, gwConfig{})
-	_, _, res := purgeResult(t, plain)
+	_, res, _ := purgeResult(t, plain)
 	if res.Scope != "" {
 		t.Errorf("scope without a shared tier: %q", res.Scope)
 	}
 	g1, _, _ := twoProcesses(t, nil, cache.RouteOptions{})
-	if _, _, res := purgeResult(t, g1); res.Scope != cache.ScopeCluster {
+	if _, res, _ := purgeResult(t, g1); res.Scope != cache.ScopeCluster {
 		t.Errorf("scope with a shared tier: %q", res.Scope)
 	}
 	first, err := cache.NewMemoryStore(cache.MemoryConfig{MaxSize: 1 << 20})
@@ -235,15 +235,15 @@ func TestPurgeScope(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = first.Close() })
 	down := newGateway(t, gwConfig{cache: cache.Options{Store: cache.NewTieredStore(first, failingStore{}, nil)}})
-	n, err, res := purgeResult(t, down)
+	n, res, err := purgeResult(t, down)
 	if err != nil || res.Scope != cache.ScopeLocal || res.ScopeReason == "" || n != res.Purged {
 		t.Errorf("scope with the shared tier down: %+v, %v; want local with a reason and no error", res, err)
 	}
 }
 
-func purgeResult(t *testing.T, g *gateway) (int, error, cache.PurgeResult) {
+func purgeResult(t *testing.T, g *gateway) (int, cache.PurgeResult, error) {
 	res, err := g.cache.PurgeExplained(t.Context(), cache.Purge{All: true})
-	return res.Purged, err, res
+	return res.Purged, res, err
 }
 
 // failingStore fails every call, as a shared tier that is down does.
