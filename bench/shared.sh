@@ -232,7 +232,7 @@ if [[ -z "$WHY_TIER" ]]; then
 	curl -fsS -o /dev/null -H "Host: $HOST" "$(base gw1)/cacheable/1024?check=$$" || true
 	sleep 0.5
 	cs=$(curl -sS -D - -o /dev/null -H "Host: $HOST" "$(base gw2)/cacheable/1024?check=$$" | tr -d '\r' | grep -i '^cache-status:' || true)
-	if [[ "$cs" != *detail="shared"* ]]; then
+	if [[ "$cs" != *'detail="shared"'* ]]; then
 		WHY_TIER="not measured: a URL fetched through replica 1 was no L2 hit on replica 2 (${cs:-no Cache-Status})"
 		log "$WHY_TIER"
 	fi
