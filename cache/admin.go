@@ -225,7 +225,7 @@ func parsePurgeURL(raw string, prefix bool) (*url.URL, error) {
 // not exactly one target, a route no cached route is named) is the
 // caller's to fix, and nothing was purged then.
 func (c *Cache) Purge(ctx context.Context, p Purge) (int, error) {
-	n, _, err := c.purge(ctx, p)
+	n, _, _, err := c.purge(ctx, p)
 	return n, err
 }
 
@@ -239,12 +239,19 @@ const (
 	ScopeLocal = "local"
 )
 
+// Why a purge stayed local (PurgeResult.ScopeReason).
+const (
+	reasonTierDown = "shared tier unreachable: purged in this process only, other replicas were not told"
+	reasonNoPaths  = "purge by path: no URL of the path is in this replica's memory, so nothing was sent to the shared tier or the other replicas; purge by url, by a prefix with the host, or by tag"
+)
+
 // purge is Purge, and the scope of the purge when the store is shared
-// ("" when it is not).
-func (c *Cache) purge(ctx context.Context, p Purge) (int, string, error) {
+// ("" when it is not) with the reason of a local one.
+func (c *Cache) purge(ctx context.Context, p Purge) (int, string, string, error) {
 	if err := p.check(); err != nil {
-		return 0, "", err
+		return 0, "", "", err
 	}
+	sent := true // something was sent to the store
 	c.advancePurgeGen()
 	var n int
 	var err error
@@ -256,8 +263,11 @@ func (c *Cache) purge(ctx context.Context, p Purge) (int, string, error) {
 	case p.byPath():
 		urls, _, perr := c.pathURLs(ctx, p)
 		if perr != nil {
-			return 0, "", perr
+			return 0, "", "", perr
 		}
+		// The URLs come from this process's memory (a shared store
+		// lists none): with none, nothing reaches the others.
+		sent = len(urls) > 0
 		for _, u := range urls {
 			k, e := c.store.PurgeURL(ctx, u, p.Soft)
 			n += k
@@ -271,7 +281,7 @@ func (c *Cache) purge(ctx context.Context, p Purge) (int, string, error) {
 		}
 		parts, perr := c.urlParts(raw, prefix)
 		if perr != nil {
-			return 0, "", perr
+			return 0, "", "", perr
 		}
 		for _, part := range parts {
 			var k int
@@ -285,23 +295,26 @@ func (c *Cache) purge(ctx context.Context, p Purge) (int, string, error) {
 			err = errors.Join(err, e)
 		}
 	}
-	scope := ""
+	scope, reason := "", ""
 	if sh, ok := c.store.(interface{ SharesPurges() bool }); ok && sh.SharesPurges() {
 		scope = ScopeCluster
+		if !sent {
+			scope, reason = ScopeLocal, reasonNoPaths
+		}
 	}
 	var second error
 	err, second = splitSecondTier(err)
 	if second != nil {
 		c.storeFailed("purge", second)
-		scope = ScopeLocal
+		scope, reason = ScopeLocal, reasonTierDown
 	}
 	if err != nil {
 		// Some of it may be done: n says how much, the error that it is
 		// not all.
 		c.storeFailed("purge", err)
-		return n, scope, fmt.Errorf("%w: %w", ErrStore, err)
+		return n, scope, reason, fmt.Errorf("%w: %w", ErrStore, err)
 	}
-	return n, scope, nil
+	return n, scope, reason, nil
 }
 
 // splitSecondTier separates the SecondTierErrors in err (a join of
@@ -361,11 +374,8 @@ type PurgeResult struct {
 // PurgeExplained is Purge, with the reason of a purge that touched
 // nothing and the purge's scope.
 func (c *Cache) PurgeExplained(ctx context.Context, p Purge) (PurgeResult, error) {
-	n, scope, err := c.purge(ctx, p)
-	res := PurgeResult{Purged: n, Scope: scope}
-	if scope == ScopeLocal {
-		res.ScopeReason = "shared tier unreachable: purged in this process only, other replicas were not told"
-	}
+	n, scope, reason, err := c.purge(ctx, p)
+	res := PurgeResult{Purged: n, Scope: scope, ScopeReason: reason}
 	if err == nil && n == 0 {
 		res.Reason = c.Explain(ctx, p)
 		if scope == ScopeCluster {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -326,6 +327,22 @@ func TestApplyPurgeFirstTierOnly(t *testing.T) {
 		}
 		if o, _ := second.Get(ctx, k); o == nil {
 			t.Errorf("ApplyPurge(%v) reached the second tier, which the purge's maker purged itself", kind)
+		}
+	}
+}
+
+// A purge by path learns the URLs from this process's memory: when it
+// holds none, nothing goes to the shared tier, and the answer must not
+// say that the purge reached every replica.
+func TestPurgeByPathScope(t *testing.T) {
+	g1, _, _ := twoProcesses(t, nil, cache.RouteOptions{})
+	for _, p := range []cache.Purge{{Path: "/only-elsewhere"}, {Prefix: "/only-elsewhere/"}} {
+		res, err := g1.cache.PurgeExplained(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Scope != cache.ScopeLocal || res.ScopeReason == "" || strings.Contains(res.Reason, "every replica") {
+			t.Errorf("purge %+v with nothing of it in memory: %+v; want scope local with a reason", p, res)
 		}
 	}
 }
