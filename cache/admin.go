@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"slices"
@@ -347,11 +348,40 @@ func (c *Cache) advancePurgeGen() {
 	c.purgeMu.Unlock()
 }
 
+// urlGenShards is how many counters urlGen spreads URLs over: a purge
+// of one URL keeps the fills of 1/urlGenShards of the others from
+// storing, not all of them.
+const urlGenShards = 256
+
+var urlGenSeed = maphash.MakeSeed()
+
+func urlGenShard(urlPart string) int { return int(maphash.String(urlGenSeed, urlPart) % urlGenShards) }
+
+// advanceURLGen starts a purge of the URL part u alone: the fills under
+// way of u (and of the URLs sharing its counter) will not store.
+func (c *Cache) advanceURLGen(u string) {
+	c.purgeMu.Lock()
+	c.urlGen[urlGenShard(u)].Add(1)
+	c.purgeMu.Unlock()
+}
+
+// purgeMark is where the purges stood when a fill of a key began.
+type purgeMark struct{ all, url uint64 }
+
+// purgeMarkOf is the purge mark of primary now.
+func (c *Cache) purgeMarkOf(primary string) purgeMark {
+	return purgeMark{c.purgeGen.Load(), c.urlGen[urlGenShard(URLPart(primary))].Load()}
+}
+
 // ApplyPurge applies a purge another process made in the shared tier to
 // this process's own tier (TieredStore.PurgeFirst), or to the whole
 // store when it is not tiered. Fills under way do not store after it.
 func (c *Cache) ApplyPurge(ctx context.Context, kind PurgeKind, value string, soft bool) (int, error) {
-	c.advancePurgeGen()
+	if kind == PurgeKindURL {
+		c.advanceURLGen(value)
+	} else {
+		c.advancePurgeGen()
+	}
 	if t, ok := c.store.(interface {
 		PurgeFirst(context.Context, PurgeKind, string, bool) (int, error)
 	}); ok {

@@ -346,3 +346,45 @@ func TestPurgeByPathScope(t *testing.T) {
 		}
 	}
 }
+
+// A purge of one URL, made in another process (each POST that
+// invalidates a URL makes one), keeps in-flight fills of that URL from
+// storing, and no others: otherwise a steady stream of invalidations
+// anywhere in the cluster would stop every process from caching.
+func TestApplyPurgeOfAnotherURLKeepsFills(t *testing.T) {
+	g := newGateway(t, gwConfig{})
+	gate := newGate(t)
+	g.origin.handle(g.origin.static(resp{hdr: []string{"Cache-Control", "max-age=60"}, body: "v{n}", gate: gate}))
+	first := make(chan result, 1)
+	go func() { first <- g.get(t, "/a") }()
+	g.origin.waitCount(t, "/a", 1)
+	other := "http\x00" + g.host() + "\x00/b\x00"
+	if _, err := g.cache.ApplyPurge(t.Context(), cache.PurgeKindURL, other, false); err != nil {
+		t.Fatal(err)
+	}
+	gate.release()
+	if r := <-first; r.body != "v1" {
+		t.Fatalf("first: %q", r.body)
+	}
+	if r := g.get(t, "/a"); r.body != "v1" {
+		t.Errorf("after a purge of another URL during the fill: %q from %q; want the fill stored (v1)", r.body, r.header.Get("Cache-Status"))
+	}
+}
+
+// A purge of the URL itself still keeps the fill from storing.
+func TestApplyPurgeOfTheURLDropsFill(t *testing.T) {
+	g := newGateway(t, gwConfig{})
+	gate := newGate(t)
+	g.origin.handle(g.origin.static(resp{hdr: []string{"Cache-Control", "max-age=60"}, body: "v{n}", gate: gate}))
+	first := make(chan result, 1)
+	go func() { first <- g.get(t, "/a") }()
+	g.origin.waitCount(t, "/a", 1)
+	if _, err := g.cache.ApplyPurge(t.Context(), cache.PurgeKindURL, "http\x00"+g.host()+"\x00/a\x00", false); err != nil {
+		t.Fatal(err)
+	}
+	gate.release()
+	<-first
+	if r := g.get(t, "/a"); r.body != "v2" {
+		t.Errorf("after a purge of the URL during its fill: %q from %q; want a miss (v2)", r.body, r.header.Get("Cache-Status"))
+	}
+}
