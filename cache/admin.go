@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"slices"
@@ -225,7 +226,7 @@ func parsePurgeURL(raw string, prefix bool) (*url.URL, error) {
 // not exactly one target, a route no cached route is named) is the
 // caller's to fix, and nothing was purged then.
 func (c *Cache) Purge(ctx context.Context, p Purge) (int, error) {
-	n, _, err := c.purge(ctx, p)
+	n, _, _, err := c.purge(ctx, p)
 	return n, err
 }
 
@@ -239,12 +240,19 @@ const (
 	ScopeLocal = "local"
 )
 
+// Why a purge stayed local (PurgeResult.ScopeReason).
+const (
+	reasonTierDown = "shared tier unreachable: purged in this process only, other replicas were not told"
+	reasonNoPaths  = "purge by path: no URL of the path is in this replica's memory, so nothing was sent to the shared tier or the other replicas; purge by url, by a prefix with the host, or by tag"
+)
+
 // purge is Purge, and the scope of the purge when the store is shared
-// ("" when it is not).
-func (c *Cache) purge(ctx context.Context, p Purge) (int, string, error) {
+// ("" when it is not) with the reason of a local one.
+func (c *Cache) purge(ctx context.Context, p Purge) (int, string, string, error) {
 	if err := p.check(); err != nil {
-		return 0, "", err
+		return 0, "", "", err
 	}
+	sent := true // something was sent to the store
 	c.advancePurgeGen()
 	var n int
 	var err error
@@ -256,8 +264,11 @@ func (c *Cache) purge(ctx context.Context, p Purge) (int, string, error) {
 	case p.byPath():
 		urls, _, perr := c.pathURLs(ctx, p)
 		if perr != nil {
-			return 0, "", perr
+			return 0, "", "", perr
 		}
+		// The URLs come from this process's memory (a shared store
+		// lists none): with none, nothing reaches the others.
+		sent = len(urls) > 0
 		for _, u := range urls {
 			k, e := c.store.PurgeURL(ctx, u, p.Soft)
 			n += k
@@ -271,7 +282,7 @@ func (c *Cache) purge(ctx context.Context, p Purge) (int, string, error) {
 		}
 		parts, perr := c.urlParts(raw, prefix)
 		if perr != nil {
-			return 0, "", perr
+			return 0, "", "", perr
 		}
 		for _, part := range parts {
 			var k int
@@ -285,23 +296,26 @@ func (c *Cache) purge(ctx context.Context, p Purge) (int, string, error) {
 			err = errors.Join(err, e)
 		}
 	}
-	scope := ""
+	scope, reason := "", ""
 	if sh, ok := c.store.(interface{ SharesPurges() bool }); ok && sh.SharesPurges() {
 		scope = ScopeCluster
+		if !sent {
+			scope, reason = ScopeLocal, reasonNoPaths
+		}
 	}
 	var second error
 	err, second = splitSecondTier(err)
 	if second != nil {
 		c.storeFailed("purge", second)
-		scope = ScopeLocal
+		scope, reason = ScopeLocal, reasonTierDown
 	}
 	if err != nil {
 		// Some of it may be done: n says how much, the error that it is
 		// not all.
 		c.storeFailed("purge", err)
-		return n, scope, fmt.Errorf("%w: %w", ErrStore, err)
+		return n, scope, reason, fmt.Errorf("%w: %w", ErrStore, err)
 	}
-	return n, scope, nil
+	return n, scope, reason, nil
 }
 
 // splitSecondTier separates the SecondTierErrors in err (a join of
@@ -334,11 +348,40 @@ func (c *Cache) advancePurgeGen() {
 	c.purgeMu.Unlock()
 }
 
+// urlGenShards is how many counters urlGen spreads URLs over: a purge
+// of one URL keeps the fills of 1/urlGenShards of the others from
+// storing, not all of them.
+const urlGenShards = 256
+
+var urlGenSeed = maphash.MakeSeed()
+
+func urlGenShard(urlPart string) int { return int(maphash.String(urlGenSeed, urlPart) % urlGenShards) }
+
+// advanceURLGen starts a purge of the URL part u alone: the fills under
+// way of u (and of the URLs sharing its counter) will not store.
+func (c *Cache) advanceURLGen(u string) {
+	c.purgeMu.Lock()
+	c.urlGen[urlGenShard(u)].Add(1)
+	c.purgeMu.Unlock()
+}
+
+// purgeMark is where the purges stood when a fill of a key began.
+type purgeMark struct{ all, url uint64 }
+
+// purgeMarkOf is the purge mark of primary now.
+func (c *Cache) purgeMarkOf(primary string) purgeMark {
+	return purgeMark{c.purgeGen.Load(), c.urlGen[urlGenShard(URLPart(primary))].Load()}
+}
+
 // ApplyPurge applies a purge another process made in the shared tier to
 // this process's own tier (TieredStore.PurgeFirst), or to the whole
 // store when it is not tiered. Fills under way do not store after it.
 func (c *Cache) ApplyPurge(ctx context.Context, kind PurgeKind, value string, soft bool) (int, error) {
-	c.advancePurgeGen()
+	if kind == PurgeKindURL {
+		c.advanceURLGen(value)
+	} else {
+		c.advancePurgeGen()
+	}
 	if t, ok := c.store.(interface {
 		PurgeFirst(context.Context, PurgeKind, string, bool) (int, error)
 	}); ok {
@@ -361,11 +404,8 @@ type PurgeResult struct {
 // PurgeExplained is Purge, with the reason of a purge that touched
 // nothing and the purge's scope.
 func (c *Cache) PurgeExplained(ctx context.Context, p Purge) (PurgeResult, error) {
-	n, scope, err := c.purge(ctx, p)
-	res := PurgeResult{Purged: n, Scope: scope}
-	if scope == ScopeLocal {
-		res.ScopeReason = "shared tier unreachable: purged in this process only, other replicas were not told"
-	}
+	n, scope, reason, err := c.purge(ctx, p)
+	res := PurgeResult{Purged: n, Scope: scope, ScopeReason: reason}
 	if err == nil && n == 0 {
 		res.Reason = c.Explain(ctx, p)
 		if scope == ScopeCluster {

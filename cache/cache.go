@@ -51,12 +51,16 @@ type Cache struct {
 	log    *slog.Logger
 	flight singleflight.Group
 	coord  Coordinator
-	// purgeGen advances with every purge this process makes or applies.
-	// A fill that started before a purge does not store what it fetched
-	// after it: the store checks purgeGen under purgeMu's read lock, a
-	// purge advances it under the write lock before removing anything.
+	// purgeGen advances with every purge this process makes or applies,
+	// but for one of a single URL applied from another process, which
+	// advances only urlGen's counter of that URL (those come with every
+	// invalidating request anywhere in the cluster). A fill that started
+	// before a purge does not store what it fetched after it: the store
+	// checks both under purgeMu's read lock, a purge advances them under
+	// the write lock before removing anything.
 	purgeMu  sync.RWMutex
 	purgeGen atomic.Uint64
+	urlGen   [urlGenShards]atomic.Uint64
 	maxSize  int64
 	mu       sync.Mutex // guards routes, closed and bg.Add
 	routes   []*Route

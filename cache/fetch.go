@@ -19,7 +19,7 @@ import (
 // background refreshes and for a flight whose leader left.
 func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup) (fr *flightResult) {
 	fr = &flightResult{}
-	f := &fill{h: h, client: w, out: out, lk: lk, reqTime: h.c.now(), gen: h.c.purgeGen.Load()}
+	f := &fill{h: h, client: w, out: out, lk: lk, reqTime: h.c.now(), gen: h.c.purgeMarkOf(lk.primary)}
 	if w != nil && lk.entry == nil {
 		f.header = w.Header()
 	} else {
@@ -131,11 +131,11 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 // store stores e under primary and counts it when the store took it,
 // unless a purge was made since its fetch began (at purge generation
 // gen): what it fetched may be what the purge meant to remove.
-func (h *handler) store(ctx context.Context, primary string, e *Entry, gen uint64) {
+func (h *handler) store(ctx context.Context, primary string, e *Entry, gen purgeMark) {
 	e.Linger = max(h.window(e.CC.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate), h.window(e.CC.StaleIfError, -1, h.rt.o.StaleIfError))
 	h.c.purgeMu.RLock()
 	defer h.c.purgeMu.RUnlock()
-	if h.c.purgeGen.Load() != gen {
+	if h.c.purgeMarkOf(primary) != gen {
 		return
 	}
 	stored, err := h.c.store.Set(ctx, primary, e)
@@ -165,7 +165,7 @@ type fill struct {
 	lk      *lookup
 	header  http.Header
 	reqTime time.Time
-	gen     uint64 // the cache's purge generation when the fetch began
+	gen     purgeMark // where the cache's purges stood when the fetch began
 	cancel  context.CancelFunc
 
 	intercept   bool // header is ours, not the client's

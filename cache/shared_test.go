@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -327,5 +328,63 @@ func TestApplyPurgeFirstTierOnly(t *testing.T) {
 		if o, _ := second.Get(ctx, k); o == nil {
 			t.Errorf("ApplyPurge(%v) reached the second tier, which the purge's maker purged itself", kind)
 		}
+	}
+}
+
+// A purge by path learns the URLs from this process's memory: when it
+// holds none, nothing goes to the shared tier, and the answer must not
+// say that the purge reached every replica.
+func TestPurgeByPathScope(t *testing.T) {
+	g1, _, _ := twoProcesses(t, nil, cache.RouteOptions{})
+	for _, p := range []cache.Purge{{Path: "/only-elsewhere"}, {Prefix: "/only-elsewhere/"}} {
+		res, err := g1.cache.PurgeExplained(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Scope != cache.ScopeLocal || res.ScopeReason == "" || strings.Contains(res.Reason, "every replica") {
+			t.Errorf("purge %+v with nothing of it in memory: %+v; want scope local with a reason", p, res)
+		}
+	}
+}
+
+// A purge of one URL, made in another process (each POST that
+// invalidates a URL makes one), keeps in-flight fills of that URL from
+// storing, and no others: otherwise a steady stream of invalidations
+// anywhere in the cluster would stop every process from caching.
+func TestApplyPurgeOfAnotherURLKeepsFills(t *testing.T) {
+	g := newGateway(t, gwConfig{})
+	gate := newGate(t)
+	g.origin.handle(g.origin.static(resp{hdr: []string{"Cache-Control", "max-age=60"}, body: "v{n}", gate: gate}))
+	first := make(chan result, 1)
+	go func() { first <- g.get(t, "/a") }()
+	g.origin.waitCount(t, "/a", 1)
+	other := "http\x00" + g.host() + "\x00/b\x00"
+	if _, err := g.cache.ApplyPurge(t.Context(), cache.PurgeKindURL, other, false); err != nil {
+		t.Fatal(err)
+	}
+	gate.release()
+	if r := <-first; r.body != "v1" {
+		t.Fatalf("first: %q", r.body)
+	}
+	if r := g.get(t, "/a"); r.body != "v1" {
+		t.Errorf("after a purge of another URL during the fill: %q from %q; want the fill stored (v1)", r.body, r.header.Get("Cache-Status"))
+	}
+}
+
+// A purge of the URL itself still keeps the fill from storing.
+func TestApplyPurgeOfTheURLDropsFill(t *testing.T) {
+	g := newGateway(t, gwConfig{})
+	gate := newGate(t)
+	g.origin.handle(g.origin.static(resp{hdr: []string{"Cache-Control", "max-age=60"}, body: "v{n}", gate: gate}))
+	first := make(chan result, 1)
+	go func() { first <- g.get(t, "/a") }()
+	g.origin.waitCount(t, "/a", 1)
+	if _, err := g.cache.ApplyPurge(t.Context(), cache.PurgeKindURL, "http\x00"+g.host()+"\x00/a\x00", false); err != nil {
+		t.Fatal(err)
+	}
+	gate.release()
+	<-first
+	if r := g.get(t, "/a"); r.body != "v2" {
+		t.Errorf("after a purge of the URL during its fill: %q from %q; want a miss (v2)", r.body, r.header.Get("Cache-Status"))
 	}
 }

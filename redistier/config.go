@@ -184,7 +184,7 @@ func ParseAddr(a string) (hostport string, tls bool, err error) {
 	if strings.Contains(a, "://") {
 		u, err := url.Parse(a)
 		if err != nil {
-			return "", false, fmt.Errorf("%q is not a URL", a)
+			return "", false, fmt.Errorf("%q is not a URL", redactAddr(a))
 		}
 		switch u.Scheme {
 		case "redis":
@@ -194,7 +194,7 @@ func ParseAddr(a string) (hostport string, tls bool, err error) {
 			return "", false, fmt.Errorf("%q: scheme must be redis or rediss", a)
 		}
 		if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			return "", false, fmt.Errorf("%q: give only the host and port (credentials and database have fields of their own)", a)
+			return "", false, fmt.Errorf("%q: give only the host and port (credentials and database have fields of their own)", u.Redacted())
 		}
 		a = u.Host
 		if u.Port() == "" {
@@ -206,4 +206,17 @@ func ParseAddr(a string) (hostport string, tls bool, err error) {
 		return "", false, fmt.Errorf("%q must be host:port", a)
 	}
 	return a, tls, nil
+}
+
+// redactAddr hides the userinfo of an address that is not a valid URL,
+// since it may hold a password: problems quote the address.
+func redactAddr(a string) string {
+	scheme, rest, ok := strings.Cut(a, "://")
+	if !ok {
+		return a
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		return scheme + "://xxxxx" + rest[i:]
+	}
+	return a
 }

@@ -23,9 +23,22 @@ const purgeLogLen = 10000
 // since every process checks what it reads against the log.
 //
 //	KEYS[1] seq, KEYS[2] log; ARGV "<kind><soft> <origin> <value>", log
-//	length, channel. It returns the purge's sequence number.
+//	length, channel, floor. It returns the purge's sequence number.
+//
+// floor is the highest sequence number the purging process knows: the
+// purge is numbered above it even when Redis lost its data (restarted
+// empty, or failed over to a replica that lagged) and no process raised
+// the numbering yet. Numbered below, it would rank under the stamps of
+// entries written meanwhile, and the processes that know a higher number
+// would ignore its notification and, once the numbering is raised, never
+// read it from the log.
 var purgeScript = rueidis.NewLuaScript(`
 local s = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[4])
+if s <= floor then
+  s = floor + 1
+  redis.call('SET', KEYS[1], s)
+end
 redis.call('RPUSH', KEYS[2], s .. ' ' .. ARGV[1])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 redis.call('PUBLISH', ARGV[3], 'p' .. s)
@@ -237,10 +250,13 @@ func (p *purgeLog) advanceLocked(seq uint64, now time.Time) {
 // purge records a purge in Redis and in this process's log.
 func (t *Tier) purge(ctx context.Context, kind cache.PurgeKind, value string, soft bool) (int, error) {
 	arg := encodePurgeArg(kind, soft, t.id, value)
+	t.purges.mu.RLock()
+	floor := strconv.FormatUint(max(t.purges.seq, t.purges.top), 10)
+	t.purges.mu.RUnlock()
 	var seq int64
 	err := t.do(ctx, t.config().Timeout, func(ctx context.Context, c rueidis.Client) error {
 		var err error
-		seq, err = purgeScript.Exec(ctx, c, []string{t.k.seq(), t.k.log()}, []string{arg, strconv.Itoa(purgeLogLen), t.k.events()}).AsInt64()
+		seq, err = purgeScript.Exec(ctx, c, []string{t.k.seq(), t.k.log()}, []string{arg, strconv.Itoa(purgeLogLen), t.k.events(), floor}).AsInt64()
 		return err
 	})
 	if err != nil {

@@ -18,11 +18,16 @@ import (
 
 // setScript stores one variant: when the stored meta differs from the
 // new one (another Vary, or a pass marker) the key's other fields go
-// first, and the key lives as long as its longest-lived variant.
+// first, and so do they when a new variant would make more than
+// maxVariants (Vary may name a header each client sets as it likes, and
+// every read takes all the key's variants); the key lives as long as its
+// longest-lived variant.
 //
-//	KEYS[1] object; ARGV meta, field, value, ttl (ms)
+//	KEYS[1] object; ARGV meta, field, value, ttl (ms), maxVariants
 var setScript = rueidis.NewLuaScript(`
 if redis.call('HGET', KEYS[1], 'm') ~= ARGV[1] then
+  redis.call('DEL', KEYS[1])
+elseif redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 and redis.call('HLEN', KEYS[1]) > tonumber(ARGV[5]) then
   redis.call('DEL', KEYS[1])
 end
 redis.call('HSET', KEYS[1], 'm', ARGV[1], ARGV[2], ARGV[3])
@@ -51,6 +56,10 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'm', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`)
+
+// maxVariants bounds the variants one key holds in Redis, as
+// cache.MemoryConfig.MaxVariants's default does in memory.
+const maxVariants = 32
 
 // writeOp is a queued write.
 type writeOp struct {
@@ -220,7 +229,7 @@ func (t *Tier) Set(ctx context.Context, primary string, e *cache.Entry) (bool, e
 		}
 		ttl := entryTTL(e, t.now())
 		t.st.bytesWritten.Add(uint64(len(mv) + len(value)))
-		return setScript.Exec(ctx, c, []string{key}, []string{mv, field, value, strconv.FormatInt(ttl.Milliseconds(), 10)}).Error()
+		return setScript.Exec(ctx, c, []string{key}, []string{mv, field, value, strconv.FormatInt(ttl.Milliseconds(), 10), strconv.Itoa(maxVariants)}).Error()
 	}})
 	return ok, nil
 }
