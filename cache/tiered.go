@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // TieredStore is a Store over two: a first tier that answers fast (a
@@ -34,6 +36,7 @@ import (
 // tier: the Get then still answers with what it read.
 type TieredStore struct {
 	first, second Store
+	reads         singleflight.Group // second-tier reads under way, by key
 	onError       func(op string, err error)
 	errors        atomic.Uint64
 	// purges counts the removals begun (purges, Delete, SetPass) and
@@ -57,20 +60,34 @@ func NewTieredStore(first, second Store, onError func(op string, err error)) *Ti
 }
 
 // Get returns the first tier's object, else the second's; see TieredStore.
+// Concurrent first-tier misses of one key share one second-tier read
+// (and one fill): a burst of requests for a key that only the shared
+// tier holds costs it one round trip, not one per request, and one slow
+// round trip does not count as a hundred failures against its breaker.
 func (t *TieredStore) Get(ctx context.Context, primary string) (*Object, error) {
 	if o, err := t.first.Get(ctx, primary); o != nil || err != nil {
 		return o, err
 	}
+	key := strings.Clone(primary) // the first tier keeps it; see Store.Get
+	v, _, _ := t.reads.Do(key, func() (any, error) {
+		// Not the first caller's cancellation: the others wait on it.
+		return t.readSecond(context.WithoutCancel(ctx), key), nil
+	})
+	return v.(*Object), nil
+}
+
+// readSecond reads primary from the second tier and copies what it
+// finds into the first; nil is a miss.
+func (t *TieredStore) readSecond(ctx context.Context, primary string) *Object {
 	seq, busy := t.purges.Load(), t.purging.Load() > 0
 	o, err := t.second.Get(ctx, primary)
 	if err != nil {
 		t.failed("get", err)
-		return nil, nil
+		return nil
 	}
 	if o == nil {
-		return nil, nil
+		return nil
 	}
-	primary = strings.Clone(primary) // the first tier keeps it; see Store.Get
 	t.fill(ctx, primary, o)
 	if busy || t.purging.Load() > 0 || t.purges.Load() != seq {
 		// Whatever the fill wrote may predate the purge: take it back.
@@ -78,9 +95,9 @@ func (t *TieredStore) Get(ctx context.Context, primary string) (*Object, error) 
 		if _, err := t.first.Delete(ctx, primary); err != nil {
 			t.failed("delete", err)
 		}
-		return nil, nil
+		return nil
 	}
-	return o, nil
+	return o
 }
 
 // fill copies o, read from the second tier, into the first.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -594,4 +595,52 @@ func TestTieredPathURLs(t *testing.T) {
 	if len(*errs) != 1 || !strings.HasPrefix((*errs)[0], "path urls: ") {
 		t.Errorf("errors %q; want the second tier's one", *errs)
 	}
+}
+
+// TestTieredConcurrentMissesShareOneRead: a burst of first-tier misses of
+// one key costs the second tier one read, whose fill then serves them.
+func TestTieredConcurrentMissesShareOneRead(t *testing.T) {
+	ts, _, second, _ := newTiered(t)
+	ctx := t.Context()
+	const k = "http\x00a.test\x00/x\x00\x00"
+	if ok, err := second.Set(ctx, k, recordEntry("v1")); !ok || err != nil {
+		t.Fatalf("Set = %v, %v", ok, err)
+	}
+	gate := make(chan struct{})
+	second.onGet = func(string) { <-gate }
+	const n = 20
+	var wg sync.WaitGroup
+	got := make([]*Object, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _ = ts.Get(ctx, k)
+		}()
+	}
+	// Release the one read once every other caller waits for it: their
+	// stacks show them inside the singleflight group.
+	deadline := time.Now().Add(20 * time.Second)
+	for waitingIn("singleflight.(*Group).Do") < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d callers wait for the read", waitingIn("singleflight.(*Group).Do"))
+		}
+		runtime.Gosched()
+	}
+	close(gate)
+	wg.Wait()
+	if g := second.gets.Load(); g != 1 {
+		t.Errorf("%d second-tier reads for %d concurrent misses; want 1", g, n)
+	}
+	for i, o := range got {
+		if o == nil || len(o.Variants) != 1 || string(o.Variants[0].Body) != "v1" {
+			t.Fatalf("caller %d got %+v", i, o)
+		}
+	}
+}
+
+// waitingIn counts the goroutines whose stack holds fn.
+func waitingIn(fn string) int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), fn)
 }
