@@ -306,8 +306,12 @@ for round in $(seq 1 "$STAMPEDE_ROUNDS"); do
 		log "stampede round $round/$STAMPEDE_ROUNDS: ${SLABEL[$t]}"
 		urls="$(base "${t}1")$uri,$(base "${t}2")$uri,$(base "${t}3")$uri"
 		out="$O/stampede-$t.$round"
+		ready=()
+		if [[ $t == gw ]]; then
+			ready=(-ready "http://127.0.0.1:${ADMIN[gw1]}/cache/stats,http://127.0.0.1:${ADMIN[gw2]}/cache/stats,http://127.0.0.1:${ADMIN[gw3]}/cache/stats")
+		fi
 		timeout 120 "${PIN_LOAD[@]}" "$SB" burst -urls "$urls" -n "$STAMPEDE_PER" -host "$HOST" \
-			-warm "/slow?ms=50&nostore=1&w=$t-$round-$$-%d" >"$out" 2>&1 || true
+			-warm "/slow?ms=50&nostore=1&w=$t-$round-$$-%d" "${ready[@]}" >"$out" 2>&1 || true
 		oreq=$(curl -fsS --max-time 2 --get --data-urlencode "uri=$uri" "http://127.0.0.1:$P_ORIGIN/_count" || echo x)
 		log "  $(tail -n1 "$out") origin_requests=$oreq"
 		[[ "$(tail -n1 "$out")" == n=* && "$oreq" =~ ^[0-9]+$ ]] || continue

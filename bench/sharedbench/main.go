@@ -205,6 +205,7 @@ func runBurst(args []string) error {
 	per := fs.Int("n", 100, "clients per URL")
 	host := fs.String("host", "", "Host header")
 	warm := fs.String("warm", "", "warm-up path, %d = client number")
+	readyURLs := fs.String("ready", "", "admin /cache/stats URLs (comma separated) whose shared tier must report its breaker closed before the burst")
 	_ = fs.Parse(args)
 	list := strings.Split(*urls, ",")
 	if *urls == "" || *per < 1 {
@@ -229,6 +230,24 @@ func runBurst(args []string) error {
 		wg.Wait()
 		if f := failed.Load(); f > 0 {
 			fmt.Fprintf(os.Stderr, "sharedbench burst: %d warm-up requests failed\n", f)
+		}
+	}
+	// The warm-up's burst of distinct misses may have opened a tier's
+	// breaker on a CPU-starved machine; the stampede measures the tier
+	// at work, so it starts once every breaker is closed again.
+	for _, u := range strings.Split(*readyURLs, ",") {
+		if u == "" {
+			continue
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			if breakerClosed(u) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the shared tier behind %s did not close its breaker", u)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	start := make(chan struct{})
@@ -447,4 +466,18 @@ func runBreaker(args []string) error {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return fmt.Errorf("breaker not %s after %v (%d requests sent)", *want, *timeout, sent.Load())
+}
+
+// breakerClosed reports whether the /cache/stats at u says the shared
+// tier's breaker is closed.
+func breakerClosed(u string) bool {
+	resp, err := http.Get(u)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Shared struct{ Breaker string } `json:"shared"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil && st.Shared.Breaker == "closed"
 }
