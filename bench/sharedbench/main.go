@@ -346,8 +346,10 @@ func runPurge(args []string) error {
 			go func() {
 				defer wg.Done()
 				for time.Since(t0) < *timeout {
-					_, cs, err := fetch(c, b+p, *host)
-					if err == nil && !isHit(cs) {
+					// only-if-cached: a miss is a 504 and stores
+					// nothing, so one replica's poll cannot refill
+					// Redis for the other's.
+					if cached, err := onlyIfCached(c, b+p, *host); err == nil && !cached {
 						mu.Lock()
 						samples = append(samples, time.Since(t0))
 						mu.Unlock()
@@ -480,4 +482,22 @@ func breakerClosed(u string) bool {
 		Shared struct{ Breaker string } `json:"shared"`
 	}
 	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil && st.Shared.Breaker == "closed"
+}
+
+// onlyIfCached asks u with Cache-Control: only-if-cached and reports
+// whether the replica answered from a cache (200) rather than 504.
+func onlyIfCached(c *http.Client, u, host string) (bool, error) {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Host = host
+	req.Header.Set("Cache-Control", "only-if-cached")
+	resp, err := c.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusOK, err
 }
