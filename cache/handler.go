@@ -439,6 +439,24 @@ func (iv *invalidator) Unwrap() http.ResponseWriter { return iv.ResponseWriter }
 // route's keyer gives the URL as that route keys it (its ignore_params
 // may drop parts of the query), so the request invalidates whatever route
 // stored the URL, not only the one it went through.
+// invalidateURL removes what is stored under the URL part u, for an
+// unsafe request's response (RFC 9111 4.4). It runs on the response's
+// path, so a store that shares its purges with other processes is asked
+// to invalidate without waiting for them (URLInvalidator); a fill of u
+// under way does not store after it.
+func (c *Cache) invalidateURL(ctx context.Context, u string) {
+	c.advanceURLGen(u)
+	if iv, ok := c.store.(URLInvalidator); ok {
+		if err := iv.InvalidateURL(ctx, u); err != nil {
+			c.storeFailed("invalidate", err)
+		}
+		return
+	}
+	if _, err := c.store.PurgeURL(ctx, u, false); err != nil {
+		c.storeFailed("invalidate", err)
+	}
+}
+
 func (c *Cache) invalidate(r *http.Request, resp http.Header) {
 	c.mu.Lock()
 	keyers := make([]*Keyer, len(c.routes))
@@ -454,9 +472,7 @@ func (c *Cache) invalidate(r *http.Request, resp http.Header) {
 			u := URLPart(k.Key(req))
 			if !slices.Contains(done, u) {
 				done = append(done, u)
-				if _, err := c.store.PurgeURL(ctx, u, false); err != nil {
-					c.storeFailed("invalidate", err)
-				}
+				c.invalidateURL(ctx, u)
 			}
 		}
 	}

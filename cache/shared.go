@@ -130,6 +130,14 @@ func PurgeStore(ctx context.Context, s Store, kind PurgeKind, value string, soft
 	return 0, errors.New("cache: unknown purge kind " + kind.String())
 }
 
+// URLInvalidator is a Store that removes a URL's entries for an unsafe
+// request (RFC 9111 4.4) without making the response wait for what it
+// shares with other processes: TieredStore, over a second tier that
+// invalidates in the background.
+type URLInvalidator interface {
+	InvalidateURL(ctx context.Context, url string) error
+}
+
 // SecondTierError is a TieredStore purge that reached its first tier but
 // not its second: done in this process, not in the shared tier (and so
 // not announced to the other processes).

@@ -388,3 +388,52 @@ func TestApplyPurgeOfTheURLDropsFill(t *testing.T) {
 		t.Errorf("after a purge of the URL during its fill: %q from %q; want a miss (v2)", r.body, r.header.Get("Cache-Status"))
 	}
 }
+
+// backgroundTier is a shared tier that takes invalidations to do later,
+// as the Redis tier queues them.
+type backgroundTier struct {
+	sharedTier
+	mu   sync.Mutex
+	urls []string
+}
+
+func (b *backgroundTier) InvalidateURL(url string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.urls = append(b.urls, url)
+}
+
+func TestInvalidationHandedToSharedTier(t *testing.T) {
+	first, err := cache.NewMemoryStore(cache.MemoryConfig{MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := cache.NewMemoryStore(cache.MemoryConfig{MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt := &backgroundTier{sharedTier: sharedTier{second}}
+	ts := cache.NewTieredStore(first, bt, nil)
+	t.Cleanup(func() { _ = ts.Close() })
+	g := newGateway(t, gwConfig{cache: cache.Options{Store: ts}})
+	g.origin.handle(g.origin.static(resp{hdr: []string{"Cache-Control", "max-age=60"}, body: "v{n}"}))
+	if r := g.get(t, "/a"); r.body != "v1" {
+		t.Fatalf("first: %q", r.body)
+	}
+	key := "http\x00" + g.host() + "\x00/a\x00"
+	if o, _ := first.Get(t.Context(), key); o == nil {
+		t.Fatalf("no entry under %q in this process's memory", key)
+	}
+	if r := g.do(t, http.MethodPost, "/a"); r.status != http.StatusOK {
+		t.Fatalf("POST: %d", r.status)
+	}
+	bt.mu.Lock()
+	urls := bt.urls
+	bt.mu.Unlock()
+	if len(urls) != 1 || cache.PathPart(urls[0]) != "/a\x00" {
+		t.Errorf("the shared tier was handed %q; want the one URL /a", urls)
+	}
+	if o, _ := first.Get(t.Context(), key); o != nil {
+		t.Error("the POST left the entry in this process's memory")
+	}
+}

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -43,6 +44,26 @@ type TieredStore struct {
 	// purging those under way, for Get's check on what it read.
 	purges  atomic.Uint64
 	purging atomic.Int64
+	// urls are the same, for removals of one URL's keys (a URL purge, an
+	// invalidation, Delete, SetPass), spread over shards by URL part so
+	// that they spoil only the second-tier reads of their shard.
+	urls [removalShards]removalCount
+}
+
+// removalShards is how many shards TieredStore.urls has.
+const removalShards = 64
+
+type removalCount struct {
+	purges  atomic.Uint64
+	purging atomic.Int64
+	_       [48]byte // keep neighbouring shards off one cache line
+}
+
+var removalSeed = maphash.MakeSeed()
+
+// urlShard is the shard of the removals of the URL part u.
+func (t *TieredStore) urlShard(u string) *removalCount {
+	return &t.urls[maphash.String(removalSeed, u)%removalShards]
 }
 
 var (
@@ -79,7 +100,9 @@ func (t *TieredStore) Get(ctx context.Context, primary string) (*Object, error) 
 // readSecond reads primary from the second tier and copies what it
 // finds into the first; nil is a miss.
 func (t *TieredStore) readSecond(ctx context.Context, primary string) *Object {
+	sh := t.urlShard(URLPart(primary))
 	seq, busy := t.purges.Load(), t.purging.Load() > 0
+	useq, ubusy := sh.purges.Load(), sh.purging.Load() > 0
 	o, err := t.second.Get(ctx, primary)
 	if err != nil {
 		t.failed("get", err)
@@ -89,7 +112,8 @@ func (t *TieredStore) readSecond(ctx context.Context, primary string) *Object {
 		return nil
 	}
 	t.fill(ctx, primary, o)
-	if busy || t.purging.Load() > 0 || t.purges.Load() != seq {
+	if busy || t.purging.Load() > 0 || t.purges.Load() != seq ||
+		ubusy || sh.purging.Load() > 0 || sh.purges.Load() != useq {
 		// Whatever the fill wrote may predate the purge: take it back.
 		// It may take a newer entry with it, which costs a miss.
 		if _, err := t.first.Delete(ctx, primary); err != nil {
@@ -130,7 +154,7 @@ func (t *TieredStore) Set(ctx context.Context, primary string, e *Entry) (bool, 
 
 // SetPass writes the marker to both tiers.
 func (t *TieredStore) SetPass(ctx context.Context, primary string, until time.Time) error {
-	defer t.removing()()
+	defer t.removingURL(URLPart(primary))()
 	err := t.first.SetPass(ctx, primary, until)
 	if err2 := t.second.SetPass(ctx, primary, until); err2 != nil {
 		t.failed("set pass", err2)
@@ -140,7 +164,7 @@ func (t *TieredStore) SetPass(ctx context.Context, primary string, until time.Ti
 
 // Delete deletes from both tiers.
 func (t *TieredStore) Delete(ctx context.Context, primary string) (bool, error) {
-	defer t.removing()()
+	defer t.removingURL(URLPart(primary))()
 	found, err := t.first.Delete(ctx, primary)
 	found2, err2 := t.second.Delete(ctx, primary)
 	if err2 != nil {
@@ -151,21 +175,25 @@ func (t *TieredStore) Delete(ctx context.Context, primary string) (bool, error) 
 
 // PurgeURL purges both tiers.
 func (t *TieredStore) PurgeURL(ctx context.Context, url string, soft bool) (int, error) {
+	defer t.removingURL(url)()
 	return t.purge(func(s Store) (int, error) { return s.PurgeURL(ctx, url, soft) })
 }
 
 // PurgePrefix purges both tiers.
 func (t *TieredStore) PurgePrefix(ctx context.Context, prefix string, soft bool) (int, error) {
+	defer t.removing()()
 	return t.purge(func(s Store) (int, error) { return s.PurgePrefix(ctx, prefix, soft) })
 }
 
 // PurgeTag purges both tiers.
 func (t *TieredStore) PurgeTag(ctx context.Context, tag string, soft bool) (int, error) {
+	defer t.removing()()
 	return t.purge(func(s Store) (int, error) { return s.PurgeTag(ctx, tag, soft) })
 }
 
 // PurgeAll purges both tiers.
 func (t *TieredStore) PurgeAll(ctx context.Context, soft bool) (int, error) {
+	defer t.removing()()
 	return t.purge(func(s Store) (int, error) { return s.PurgeAll(ctx, soft) })
 }
 
@@ -188,8 +216,9 @@ func (t *TieredStore) PathURLs(ctx context.Context, path string, prefix bool) ([
 	return urls, nil
 }
 
+// purge runs f on both tiers; the caller marks the removal (removing or
+// removingURL).
 func (t *TieredStore) purge(f func(Store) (int, error)) (int, error) {
-	defer t.removing()()
 	n, err := f(t.first)
 	n2, err2 := f(t.second)
 	if err2 != nil {
@@ -199,11 +228,31 @@ func (t *TieredStore) purge(f func(Store) (int, error)) (int, error) {
 	return max(n, n2), err
 }
 
+// InvalidateURL purges url from the first tier at once and hands the
+// second tier's part to it to do in the background when it can (an
+// InvalidateURL(url string) method), since an unsafe request's response
+// waits for it; otherwise it purges both tiers like PurgeURL.
+func (t *TieredStore) InvalidateURL(ctx context.Context, url string) error {
+	bg, ok := t.second.(interface{ InvalidateURL(url string) })
+	if !ok {
+		_, err := t.PurgeURL(ctx, url, false)
+		return err
+	}
+	defer t.removingURL(url)()
+	bg.InvalidateURL(url)
+	_, err := t.first.PurgeURL(ctx, url, false)
+	return err
+}
+
 // PurgeFirst applies a purge to the first tier only: one that another
 // process made in the second tier, which is shared. A Get reading the
 // second tier meanwhile does not copy what it read into the first.
 func (t *TieredStore) PurgeFirst(ctx context.Context, kind PurgeKind, value string, soft bool) (int, error) {
-	defer t.removing()()
+	if kind == PurgeKindURL {
+		defer t.removingURL(value)()
+	} else {
+		defer t.removing()()
+	}
 	return PurgeStore(ctx, t.first, kind, value, soft)
 }
 
@@ -218,6 +267,14 @@ func (t *TieredStore) removing() func() {
 	t.purging.Add(1)
 	t.purges.Add(1)
 	return func() { t.purging.Add(-1) }
+}
+
+// removingURL is removing for the keys of one URL part.
+func (t *TieredStore) removingURL(u string) func() {
+	sh := t.urlShard(u)
+	sh.purging.Add(1)
+	sh.purges.Add(1)
+	return func() { sh.purging.Add(-1) }
 }
 
 // Recost passes the call on to the first tier, which holds what is
