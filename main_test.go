@@ -40,13 +40,14 @@ type child struct {
 	stderr bytes.Buffer
 	lines  chan string // stderr lines, for waiting on log events
 	done   chan error
+	exited chan struct{} // closed once Wait returned
 }
 
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "GATEWAY_TEST_CHILD=1")
-	c := &child{cmd: cmd, lines: make(chan string, 1000), done: make(chan error, 1)}
+	c := &child{cmd: cmd, lines: make(chan string, 1000), done: make(chan error, 1), exited: make(chan struct{})}
 	outPipe, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -84,11 +85,16 @@ func startChild(t *testing.T, args ...string) *child {
 	go func() {
 		wg.Wait()
 		c.done <- cmd.Wait()
+		close(c.exited)
 	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		// Reading cmd.ProcessState here would race with Wait when the
+		// test killed the child itself; exited says it is gone.
+		select {
+		case <-c.exited:
+		default:
 			_ = cmd.Process.Kill()
-			<-c.done
+			<-c.exited
 		}
 	})
 	return c
