@@ -2,8 +2,13 @@ package redistier
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"gateway/cache"
 )
 
 // A lease key without an expiry is taken over, not taken for a lease
@@ -30,4 +35,105 @@ func TestLeaseKeyWithoutExpiry(t *testing.T) {
 	}
 	l.Release()
 	a.flush(t)
+}
+
+// A corrupt variant is deleted, so that the key does not stay a miss,
+// and its warning is logged once however often it is read.
+func TestCorruptValueDeleted(t *testing.T) {
+	leaks(t)
+	srv := startRedis(t)
+	var logs syncBuffer
+	a, err := Open(testConfig(srv.Addr), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	waitFor(t, "up", 10*time.Second, func() bool { return a.TierStats().State == "up" })
+	p := primary("corrupt.example", "/")
+	key := a.k.object(a.k.hash(p))
+	srv.Do(t, "HSET", key, "m", string(encodeMeta(meta{Primary: p})), "vx", "garbage")
+	for range 20 {
+		if o := get(t, a, p); o != nil {
+			t.Fatal("a corrupt value was served")
+		}
+	}
+	a.flush(t)
+	if n := srv.Do(t, "EXISTS", key); n != "0" {
+		t.Errorf("EXISTS of the corrupt key %s; want it deleted", n)
+	}
+	if n := strings.Count(logs.String(), "corrupt value"); n != 1 {
+		t.Errorf("%d corrupt warnings for 20 reads; want 1:\n%s", n, logs.String())
+	}
+	// Another key's value (a hash collision) is not this key's to delete.
+	q := primary("foreign.example", "/")
+	fk := a.k.object(a.k.hash(q))
+	srv.Do(t, "HSET", fk, "m", string(encodeMeta(meta{Primary: p})))
+	get(t, a, q)
+	a.flush(t)
+	if n := srv.Do(t, "EXISTS", fk); n != "1" {
+		t.Errorf("EXISTS of another key's value %s; want it kept", n)
+	}
+}
+
+// The write queue holds at most queueBudget bytes of entries.
+func TestWriteQueueByteBudget(t *testing.T) {
+	leaks(t)
+	srv := startRedis(t)
+	a := openTier(t, testConfig(srv.Addr), true)
+	a.queueBudget = 10 << 10
+	release := make(chan struct{})
+	for _, q := range a.queues {
+		q <- writeOp{after: func() { <-release }}
+	}
+	body := strings.Repeat("x", 1<<10)
+	stored := 0
+	for i := range 30 {
+		if ok, _ := a.Set(context.Background(), primary("bytes.example", "/"+strconv.Itoa(i)), newEntry(body, nil, "", nil, time.Now())); ok {
+			stored++
+		}
+	}
+	close(release)
+	a.flush(t)
+	st := a.TierStats()
+	if stored != 10 || st.WritesDropped != 20 || st.Writes != 10 {
+		t.Errorf("queued %d, dropped %d, landed %d of 30 1 KiB entries with a 10 KiB budget; want 10, 20, 10", stored, st.WritesDropped, st.Writes)
+	}
+	if n := a.queuedBytes.Load(); n != 0 {
+		t.Errorf("queued bytes %d after the queue drained; want 0", n)
+	}
+}
+
+// Recost does not restamp a variant read from Redis with this process's
+// newer stamp: the purge its writer missed still applies to it.
+func TestRecostKeepsStamp(t *testing.T) {
+	leaks(t)
+	srv := startRedis(t)
+	a := openTier(t, testConfig(srv.Addr), true)
+	b := openTier(t, testConfig(srv.Addr), true)
+	p := primary("recost.example", "/")
+	// Written by a process that had not learned purge 1 yet, its request
+	// sent after A learns it (clocks differ, or the purge was in flight).
+	e := newEntry("old", nil, "", nil, time.Now().Add(5*time.Second))
+	mv, field, value, err := a.encodeEntry(p, e, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := a.k.object(a.k.hash(p))
+	srv.Do(t, "HSET", key, "m", mv, field, value)
+	srv.Do(t, "PEXPIRE", key, "60000")
+	o := get(t, a.Tier, p)
+	if o == nil {
+		t.Fatal("planted entry not read")
+	}
+	if _, err := b.PurgeURL(context.Background(), cache.URLPart(p), false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "A to learn the purge", 5*time.Second, func() bool { return a.TierStats().PurgeSeq >= 1 })
+	a.Recost(p, o.Variants[0])
+	a.flush(t)
+	for _, tier := range []*Tier{a.Tier, b.Tier} {
+		if o := get(t, tier, p); o != nil {
+			t.Errorf("the recosted entry was restamped and escaped the purge: %q", o.Variants[0].Body)
+		}
+	}
 }
