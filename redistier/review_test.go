@@ -137,3 +137,122 @@ func TestRecostKeepsStamp(t *testing.T) {
 		}
 	}
 }
+
+// InvalidateURL returns at once; the purge is pending in this process
+// (its reads miss) until Redis numbers it, then reaches the others. A
+// second one while the first is queued joins it.
+func TestInvalidateURL(t *testing.T) {
+	leaks(t)
+	srv := startRedis(t)
+	a := openTier(t, testConfig(srv.Addr), true)
+	b := openTier(t, testConfig(srv.Addr), true)
+	p, other := primary("inv.example", "/x"), primary("inv.example", "/y")
+	set(t, a.Tier, p, newEntry("x", nil, "", nil, time.Now()))
+	set(t, a.Tier, other, newEntry("y", nil, "", nil, time.Now()))
+	release := make(chan struct{})
+	for _, q := range a.queues {
+		q <- writeOp{after: func() { <-release }}
+	}
+	start := time.Now()
+	a.InvalidateURL(cache.URLPart(p))
+	a.InvalidateURL(cache.URLPart(p))
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("InvalidateURL took %v; want at once", d)
+	}
+	if o := get(t, a.Tier, p); o != nil {
+		t.Error("A served an entry it invalidated, its purge still queued")
+	}
+	if o := get(t, a.Tier, other); o == nil {
+		t.Error("A missed an entry the invalidation does not select")
+	}
+	if o := get(t, b.Tier, p); o == nil {
+		t.Error("B missed before the invalidation was sent")
+	}
+	close(release)
+	select {
+	case ev := <-b.applied:
+		if ev != (purgeEvent{cache.PurgeKindURL, cache.URLPart(p), false}) {
+			t.Fatalf("B's OnPurge %+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("B did not learn the invalidation")
+	}
+	a.flush(t)
+	if o := get(t, b.Tier, p); o != nil {
+		t.Error("B served the invalidated entry")
+	}
+	if o := get(t, a.Tier, p); o != nil {
+		t.Error("A served the invalidated entry once sent")
+	}
+	if st := a.TierStats(); st.PurgesSent != 1 || a.purges.hasPending() {
+		t.Errorf("PurgesSent %d, pending %v; want 1 (the two joined), none", st.PurgesSent, a.purges.hasPending())
+	}
+	// A fill after the invalidation (and the clock-skew margin) is served.
+	set(t, a.Tier, p, newEntry("new", nil, "", nil, time.Now().Add(clockSkew)))
+	if o := get(t, a.Tier, p); o == nil {
+		t.Error("a fill after the invalidation was not served")
+	}
+}
+
+// A purge that fails on Redis is not undone by this process reading the
+// object back from Redis, and is sent once the tier is up again.
+func TestFailedPurgeStaysPending(t *testing.T) {
+	leaks(t)
+	srv := startRedis(t)
+	cfg := testConfig(srv.Addr)
+	cfg.Timeout = 100 * time.Millisecond
+	a := openTier(t, cfg, true)
+	b := openTier(t, testConfig(srv.Addr), true)
+	p := primary("failed.example", "/")
+	set(t, a.Tier, p, newEntry("x", nil, "", []string{"t1"}, time.Now()))
+	srv.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	if _, err := a.PurgeTag(context.Background(), "t1", false); err == nil {
+		t.Fatal("PurgeTag on a paused Redis: no error")
+	}
+	srv.Resume()
+	resumed = true
+	waitFor(t, "A up", 10*time.Second, func() bool { return a.TierStats().State == "up" })
+	if o, err := a.Get(context.Background(), p); o != nil || err != nil {
+		t.Errorf("A after its failed purge: %v, %v; want a miss", o, err)
+	}
+	select {
+	case ev := <-b.applied:
+		if ev != (purgeEvent{cache.PurgeKindTag, "t1", false}) {
+			t.Fatalf("B's OnPurge %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the failed purge was not sent when the tier came back")
+	}
+	waitFor(t, "A's pending purge dropped", 5*time.Second, func() bool { return !a.purges.hasPending() })
+	for _, tier := range []*Tier{a.Tier, b.Tier} {
+		if o := get(t, tier, p); o != nil {
+			t.Error("the purged entry was served")
+		}
+	}
+}
+
+// Pending purges are bounded: past maxPending one pending purge of
+// everything replaces them.
+func TestPendingBounded(t *testing.T) {
+	var p purgeLog
+	p.init()
+	now := time.Now()
+	for i := range maxPending + 1 {
+		p.addPendingLocked(&pendingPurge{kind: cache.PurgeKindURL, value: strconv.Itoa(i), at: now, soft: i%2 == 0})
+	}
+	if len(p.pending) != 1 || p.pending[0].kind != cache.PurgeKindAll || p.pending[0].soft {
+		t.Fatalf("%d pending, first %+v; want one hard purge of everything", len(p.pending), p.pending[0])
+	}
+	if v := p.check(0, "anything", nil, now); v != purgedHard {
+		t.Errorf("check before the purges: %d; want hard", v)
+	}
+	if v := p.check(0, "anything", nil, now.Add(clockSkew)); v != purgedNot {
+		t.Errorf("check past the clock-skew margin: %d; want not purged", v)
+	}
+}

@@ -167,7 +167,7 @@ func (t *Tier) decodeObject(primary string, fields map[string]rueidis.RedisMessa
 		if err != nil {
 			return nil, n, errCorrupt
 		}
-		switch t.purges.check(vr.Stamp, urlPart, e.Tags) {
+		switch t.purges.check(vr.Stamp, urlPart, e.Tags, e.RequestTime) {
 		case purgedHard:
 			gone[f] = v
 			continue
