@@ -663,6 +663,10 @@ func (p *purgeLog) isSynced() bool {
 	return p.synced
 }
 
+// maxEarlyPurges is how many purges the first sync applies one by one to
+// what was stored before it; past it, it applies one purge of everything.
+const maxEarlyPurges = 100
+
 // syncPurges reads the purges this process does not know yet from the
 // log and applies those of other processes to its first tier.
 func (t *Tier) syncPurges() {
@@ -707,6 +711,11 @@ func (t *Tier) syncPurges() {
 		return
 	}
 	initial := !p.synced
+	// The first sync applies nothing to the first tier, which holds only
+	// what was read since, unless this process stored entries before it
+	// (it started while Redis was away): the purges made meanwhile must
+	// reach those.
+	applyAll := !initial || t.storedEarly.Load()
 	var recs []purgeRec
 	for _, e := range out[1:] {
 		r, ok := decodePurge(e)
@@ -725,20 +734,24 @@ func (t *Tier) syncPurges() {
 			floor = recs[0].seq - 1
 		}
 		p.all[0] = max(p.all[0], floor)
-		if !initial {
+		if applyAll {
 			apply = append(apply, purgeRec{kind: cache.PurgeKindAll})
 		}
 	}
 	var lost uint64
 	for _, r := range recs {
 		p.addLocked(r)
-		if r.origin == t.id || initial {
+		if r.origin == t.id || !applyAll {
 			continue
 		}
 		apply = append(apply, r)
-		if !p.heard[r.seq] {
+		if !initial && !p.heard[r.seq] {
 			lost++
 		}
+	}
+	if initial && len(apply) > maxEarlyPurges {
+		// The whole log, likely: one purge of everything is cheaper.
+		apply = []purgeRec{{kind: cache.PurgeKindAll}}
 	}
 	p.advanceLocked(remote, t.now())
 	p.synced = true

@@ -256,3 +256,53 @@ func TestPendingBounded(t *testing.T) {
 		t.Errorf("check past the clock-skew margin: %d; want not purged", v)
 	}
 }
+
+// A process that stored entries before its first purge sync (it started
+// while Redis was away) applies the purges that sync reads.
+func TestFirstSyncAppliesPurgesAfterEarlyStores(t *testing.T) {
+	leaks(t)
+	srv := startRedis(t)
+	b := openTier(t, testConfig(srv.Addr), true)
+	u := cache.URLPart(primary("early.example", "/"))
+	if _, err := b.PurgeURL(context.Background(), u, false); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	a := openTier(t, testConfig(srv.Addr), false)
+	// Its memory tier takes this; the shared tier cannot yet.
+	if ok, _ := a.Set(context.Background(), primary("early.example", "/"), newEntry("x", nil, "", nil, time.Now())); ok {
+		t.Fatal("Set queued before the tier connected")
+	}
+	srv.Resume()
+	resumed = true
+	select {
+	case ev := <-a.applied:
+		if ev != (purgeEvent{cache.PurgeKindURL, u, false}) {
+			t.Fatalf("OnPurge %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the purge made before the first sync was not applied")
+	}
+}
+
+// A process that stored nothing before its first sync applies nothing.
+func TestFirstSyncAppliesNothing(t *testing.T) {
+	leaks(t)
+	srv := startRedis(t)
+	b := openTier(t, testConfig(srv.Addr), true)
+	if _, err := b.PurgeAll(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	a := openTier(t, testConfig(srv.Addr), true)
+	select {
+	case ev := <-a.applied:
+		t.Fatalf("OnPurge %+v on the first sync", ev)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

@@ -276,6 +276,7 @@ func (t *Tier) Set(ctx context.Context, primary string, e *cache.Entry) (bool, e
 	if e == nil {
 		return false, nil
 	}
+	t.storing()
 	if !t.usable() {
 		t.st.err("breaker-open")
 		return false, ErrDown
@@ -358,6 +359,7 @@ func (t *Tier) Recost(primary string, e *cache.Entry) {
 
 // SetPass implements cache.Store: the marker is queued.
 func (t *Tier) SetPass(ctx context.Context, primary string, until time.Time) error {
+	t.storing()
 	if !t.usable() {
 		t.st.err("breaker-open")
 		return ErrDown
@@ -387,6 +389,15 @@ func (t *Tier) Delete(ctx context.Context, primary string) (bool, error) {
 // PathURLs implements cache.Store: the tier keeps no index to list.
 func (t *Tier) PathURLs(ctx context.Context, path string, prefix bool) ([]string, error) {
 	return nil, nil
+}
+
+// storing notes a store before the first purge sync: the first tier
+// then holds entries that the purges made meanwhile must reach (see
+// syncPurges). The cache writes its first tier and then this one.
+func (t *Tier) storing() {
+	if !t.storedEarly.Load() && !t.purges.isSynced() {
+		t.storedEarly.Store(true)
+	}
 }
 
 // usable reports whether an operation may be tried now: connected, the

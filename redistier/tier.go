@@ -72,6 +72,7 @@ type Tier struct {
 	// (writeQueueBytes; tests lower it).
 	queuedBytes atomic.Int64
 	queueBudget int64
+	storedEarly atomic.Bool // stored before the first purge sync
 
 	corruptMu   sync.Mutex
 	corruptDel  map[string]bool // keys whose DEL is queued
