@@ -434,6 +434,9 @@ func (t *Tier) InvalidateURL(url string) {
 		}
 		return err
 	}, done: func(err error) {
+		// run is not called when the breaker is open: pp must not take
+		// in later invalidations once resendPending may send it.
+		unqueue()
 		if err != nil {
 			t.unsending(pp)
 		}
