@@ -426,7 +426,9 @@ func (t *Tier) InvalidateURL(url string) {
 		}
 		p.mu.Unlock()
 	}
-	op := writeOp{write: true, run: func(ctx context.Context, c rueidis.Client) error {
+	// Not a write (Writes counts stores), but its drops count as a
+	// write's: WritesDropped is what says the queue is too small.
+	op := writeOp{run: func(ctx context.Context, c rueidis.Client) error {
 		unqueue() // started: a later invalidation needs a purge of its own
 		seq, err := t.execPurge(ctx, c, cache.PurgeKindURL, url, false)
 		if err == nil {
@@ -438,10 +440,12 @@ func (t *Tier) InvalidateURL(url string) {
 		// in later invalidations once resendPending may send it.
 		unqueue()
 		if err != nil {
+			t.st.dropped.Add(1)
 			t.unsending(pp)
 		}
 	}}
 	if !t.enqueue(url, op) {
+		t.st.dropped.Add(1)
 		unqueue()
 		t.unsending(pp)
 	}

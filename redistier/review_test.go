@@ -306,3 +306,32 @@ func TestFirstSyncAppliesNothing(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// An invalidation finding the queue full is dropped and counted, stays
+// pending, and is sent once the queue has room.
+func TestInvalidateURLQueueFull(t *testing.T) {
+	leaks(t)
+	srv := startRedis(t)
+	cfg := testConfig(srv.Addr)
+	cfg.WriteConcurrency, cfg.WriteQueue = 1, 1
+	a := openTier(t, cfg, true)
+	b := openTier(t, testConfig(srv.Addr), true)
+	release := make(chan struct{})
+	a.queues[0] <- writeOp{after: func() { <-release }}
+	a.queues[0] <- writeOp{after: func() {}} // the queue is full
+	u := cache.URLPart(primary("full.example", "/"))
+	a.InvalidateURL(u)
+	if st := a.TierStats(); st.WritesDropped != 1 || !a.purges.hasPending() {
+		t.Errorf("dropped %d, pending %v; want 1, the invalidation pending", st.WritesDropped, a.purges.hasPending())
+	}
+	close(release)
+	select {
+	case ev := <-b.applied:
+		if ev != (purgeEvent{cache.PurgeKindURL, u, false}) {
+			t.Fatalf("B's OnPurge %+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the dropped invalidation was not sent again")
+	}
+	waitFor(t, "nothing pending", 5*time.Second, func() bool { return !a.purges.hasPending() })
+}
