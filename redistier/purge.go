@@ -245,26 +245,36 @@ func (p *purgeLog) pendingLocked(soft bool, reqTime time.Time, u string, tags []
 	return false
 }
 
-// addPendingLocked records pp, unless maxPending are pending already:
-// they are all replaced then by one pending hard purge of everything
-// (soft when they all are), made now, and pp is not recorded; it reports
-// whether pp was.
+// addPendingLocked records pp, unless maxPending wait to be sent already
+// (failed, the tier being down): they are all replaced then, with pp, by
+// one pending hard purge of everything (soft when they all are), and it
+// reports that pp was not recorded. Those with a send queued or under way
+// are not counted, the write queue bounding them: a burst of
+// invalidations while Redis is up must not become a purge of everything.
 func (p *purgeLog) addPendingLocked(pp *pendingPurge) bool {
-	if len(p.pending) < maxPending {
+	unsent := 0
+	for _, q := range p.pending {
+		if !q.sending {
+			unsent++
+		}
+	}
+	if unsent < maxPending {
 		p.pending = append(p.pending, pp)
 		return true
 	}
-	soft := pp.soft
-	at := pp.at
+	all := &pendingPurge{kind: cache.PurgeKindAll, soft: pp.soft, at: pp.at}
+	var keep []*pendingPurge
 	for _, q := range p.pending {
-		soft = soft && q.soft
-		if q.at.After(at) {
-			at = q.at
+		if q.sending {
+			keep = append(keep, q)
+			continue
+		}
+		all.soft = all.soft && q.soft
+		if q.at.After(all.at) {
+			all.at = q.at
 		}
 	}
-	// Sends under way still land; what they drop is no longer here.
-	p.pending = []*pendingPurge{{kind: cache.PurgeKindAll, soft: soft, at: at}}
-	clear(p.invalidating)
+	p.pending = append(keep, all)
 	return false
 }
 

@@ -335,3 +335,18 @@ func TestInvalidateURLQueueFull(t *testing.T) {
 	}
 	waitFor(t, "nothing pending", 5*time.Second, func() bool { return !a.purges.hasPending() })
 }
+
+// Invalidations queued for sending do not count against maxPending.
+func TestPendingBoundSkipsQueued(t *testing.T) {
+	var p purgeLog
+	p.init()
+	now := time.Now()
+	for i := range maxPending + 10 {
+		if !p.addPendingLocked(&pendingPurge{kind: cache.PurgeKindURL, value: strconv.Itoa(i), at: now, sending: true}) {
+			t.Fatalf("invalidation %d, queued, was replaced by a purge of everything", i)
+		}
+	}
+	if v := p.check(0, "other", nil, now); v != purgedNot {
+		t.Errorf("check of a URL no invalidation selects: %d; want not purged", v)
+	}
+}
