@@ -93,14 +93,14 @@ func TestPurgeLogTrim(t *testing.T) {
 	}
 	// A variant stamped before the forgotten purges is taken as purged;
 	// one stamped after them is checked against what is kept.
-	if v := p.check(1, "other", nil); v != purgedHard {
+	if v := p.check(1, "other", nil, time.Time{}); v != purgedHard {
 		t.Errorf("stamped before the forgotten purges: %d; want hard purged", v)
 	}
 	last := uint64(purgeLogLen + purgeLogLen/4 + 1)
-	if v := p.check(last, "other", nil); v != purgedNot {
+	if v := p.check(last, "other", nil, time.Time{}); v != purgedNot {
 		t.Errorf("stamped after every purge: %d; want not purged", v)
 	}
-	if v := p.check(last-1, strconv.FormatUint(last, 10), nil); v != purgedHard {
+	if v := p.check(last-1, strconv.FormatUint(last, 10), nil, time.Time{}); v != purgedHard {
 		t.Errorf("matching a kept purge: %d; want hard purged", v)
 	}
 }

@@ -13,15 +13,32 @@ import (
 
 // leaseScript takes a key's fill lease, or, when another process holds
 // it, marks that someone waits and returns how long the lease has left.
+// A lease key without an expiry (PTTL -1: not ours, or left by a bug or
+// an operator) would never lapse, and every miss of the key would wait
+// on it: it is taken over.
 //
 //	KEYS[1] lease, KEYS[2] waiters flag; ARGV token, ttl (ms).
-//	Returns -1 when taken, else the lease's PTTL.
+//	Returns leaseTaken, leaseTakenOver, else the lease's PTTL (>= 0).
+//
+// The verdicts are below -2 so that no PTTL reply (-1 no expiry, -2 no
+// key) can be read as one.
 var leaseScript = rueidis.NewLuaScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return -1
+  return -10
+end
+local p = redis.call('PTTL', KEYS[1])
+if p < 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return -11
 end
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
-return redis.call('PTTL', KEYS[1])`)
+return p`)
+
+// Replies of leaseScript other than a PTTL.
+const (
+	leaseTaken     = -10
+	leaseTakenOver = -11 // the key had no expiry: it could never lapse
+)
 
 // extendScript extends a lease this process still holds, and the waiters
 // flag with it so that waiters are told when it ends.
@@ -69,10 +86,13 @@ func (t *Tier) Lease(ctx context.Context, primary string) (cache.Lease, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pttl < 0 {
+	if pttl == leaseTaken || pttl == leaseTakenOver {
 		t.st.leases.Add(1)
 		t.waitMu.Lock()
-		if t.lapsed[h] {
+		if pttl == leaseTakenOver {
+			delete(t.lapsed, h)
+			t.st.takeovers.Add(1)
+		} else if t.lapsed[h] {
 			delete(t.lapsed, h)
 			t.st.takeovers.Add(1)
 		}
@@ -86,6 +106,7 @@ func (t *Tier) Lease(ctx context.Context, primary string) (cache.Lease, error) {
 		return l, nil
 	}
 	t.st.leaseWaits.Add(1)
+	pttl = max(pttl, 0) // no other reply is expected
 	wait := time.NewTimer(time.Duration(pttl)*time.Millisecond + 10*time.Millisecond)
 	defer wait.Stop()
 	select {

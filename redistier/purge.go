@@ -99,10 +99,49 @@ type stampPoint struct {
 	seq uint64
 }
 
+// clockSkew bounds how far apart the clocks of the processes sharing the
+// tier may be (the documented bound): a pending purge, which has a time
+// and no sequence number, takes a variant whose request was sent up to
+// that long after it as purged, since the writer's clock may lag.
+const clockSkew = time.Second
+
+// maxPending bounds the pending purges; past it one pending hard purge of
+// everything replaces them.
+const maxPending = 1000
+
+// pendingPurge is a purge made in this process that Redis has not
+// recorded yet: an invalidation on its way, or a purge that failed on
+// Redis. This process's reads take what it selects as purged (by time,
+// having no sequence number), since the memory tier was purged and
+// reading the object back from Redis would undo that; it is sent to Redis
+// (so that it reaches every process) once the tier is up, and dropped
+// when Redis gives it a sequence number.
+type pendingPurge struct {
+	kind    cache.PurgeKind
+	value   string
+	soft    bool
+	at      time.Time // when it was made, or last repeated (invalidations)
+	sending bool      // a send is queued or under way
+}
+
+// selects reports whether pp selects a variant of URL part u with tags.
+func (pp *pendingPurge) selects(u string, tags []string) bool {
+	switch pp.kind {
+	case cache.PurgeKindURL:
+		return u == pp.value
+	case cache.PurgeKindPrefix:
+		return strings.HasPrefix(u, pp.value)
+	case cache.PurgeKindTag:
+		return slices.Contains(tags, pp.value)
+	}
+	return true
+}
+
 // purgeLog is what this process knows of the purges: everything up to
 // seq, and some after (its own, ahead of the log's order), indexed by
 // what they select. Index 0 of each pair is hard purges, 1 soft: the
-// latest sequence number of a purge selecting that value.
+// latest sequence number of a purge selecting that value. pending are
+// this process's purges Redis has not numbered yet, oldest first.
 type purgeLog struct {
 	mu     sync.RWMutex
 	seq    uint64
@@ -116,6 +155,11 @@ type purgeLog struct {
 	head   int
 	heard  map[uint64]bool // announced by pub/sub, above seq
 	top    uint64          // the highest sequence number indexed
+
+	pending []*pendingPurge
+	// invalidating are the URL invalidations queued and not yet
+	// started: one more of the same URL refreshes the record's time.
+	invalidating map[string]*pendingPurge
 }
 
 func (p *purgeLog) init() {
@@ -128,6 +172,9 @@ func (p *purgeLog) init() {
 	p.ring = [128]stampPoint{}
 	p.head = 1 // ring[0] is {zero time, seq}: before anything was learned
 	p.ring[0].seq = p.seq
+	if p.invalidating == nil {
+		p.invalidating = map[string]*pendingPurge{}
+	}
 }
 
 func (p *purgeLog) known() uint64 {
@@ -155,26 +202,92 @@ func (p *purgeLog) stampAt(t time.Time) uint64 {
 }
 
 // check says whether a variant stamped stamp, of URL part u with tags,
-// was purged by a purge this process knows.
-func (p *purgeLog) check(stamp uint64, u string, tags []string) int {
+// whose request was sent at reqTime (by its writer's clock), was purged
+// by a purge this process knows.
+func (p *purgeLog) check(stamp uint64, u string, tags []string, reqTime time.Time) int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	for i, verdict := range [2]int{purgedHard, purgedSoft} {
-		if p.all[i] > stamp || p.url[i][u] > stamp {
+		if p.indexedLocked(i, stamp, u, tags) || p.pendingLocked(i == 1, reqTime, u, tags) {
 			return verdict
-		}
-		for _, tg := range tags {
-			if p.tag[i][tg] > stamp {
-				return verdict
-			}
-		}
-		for pre, s := range p.prefix[i] {
-			if s > stamp && strings.HasPrefix(u, pre) {
-				return verdict
-			}
 		}
 	}
 	return purgedNot
+}
+
+// indexedLocked reports whether a numbered purge, hard (i 0) or soft (1),
+// selects the variant.
+func (p *purgeLog) indexedLocked(i int, stamp uint64, u string, tags []string) bool {
+	if p.all[i] > stamp || p.url[i][u] > stamp {
+		return true
+	}
+	for _, tg := range tags {
+		if p.tag[i][tg] > stamp {
+			return true
+		}
+	}
+	for pre, s := range p.prefix[i] {
+		if s > stamp && strings.HasPrefix(u, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+// pendingLocked reports whether a pending purge, soft or not, selects a
+// variant whose request was sent before it (give or take clockSkew).
+func (p *purgeLog) pendingLocked(soft bool, reqTime time.Time, u string, tags []string) bool {
+	for _, pp := range p.pending {
+		if pp.soft == soft && reqTime.Before(pp.at.Add(clockSkew)) && pp.selects(u, tags) {
+			return true
+		}
+	}
+	return false
+}
+
+// addPendingLocked records pp, unless maxPending wait to be sent already
+// (failed, the tier being down): they are all replaced then, with pp, by
+// one pending hard purge of everything (soft when they all are), and it
+// reports that pp was not recorded. Those with a send queued or under way
+// are not counted, the write queue bounding them: a burst of
+// invalidations while Redis is up must not become a purge of everything.
+func (p *purgeLog) addPendingLocked(pp *pendingPurge) bool {
+	unsent := 0
+	for _, q := range p.pending {
+		if !q.sending {
+			unsent++
+		}
+	}
+	if unsent < maxPending {
+		p.pending = append(p.pending, pp)
+		return true
+	}
+	all := &pendingPurge{kind: cache.PurgeKindAll, soft: pp.soft, at: pp.at}
+	var keep []*pendingPurge
+	for _, q := range p.pending {
+		if q.sending {
+			keep = append(keep, q)
+			continue
+		}
+		all.soft = all.soft && q.soft
+		if q.at.After(all.at) {
+			all.at = q.at
+		}
+	}
+	p.pending = append(keep, all)
+	return false
+}
+
+func (p *purgeLog) removePendingLocked(pp *pendingPurge) {
+	if i := slices.Index(p.pending, pp); i >= 0 {
+		p.pending = slices.Delete(p.pending, i, i+1)
+	}
+}
+
+func (p *purgeLog) hasPending() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.pending) > 0
 }
 
 // addLocked indexes r.
@@ -247,32 +360,160 @@ func (p *purgeLog) advanceLocked(seq uint64, now time.Time) {
 	}
 }
 
-// purge records a purge in Redis and in this process's log.
+// purge records a purge in Redis and in this process's log; when Redis
+// cannot record it, it is kept pending (see pendingPurge) and the error
+// returned.
 func (t *Tier) purge(ctx context.Context, kind cache.PurgeKind, value string, soft bool) (int, error) {
+	var seq uint64
+	err := t.do(ctx, t.config().Timeout, func(ctx context.Context, c rueidis.Client) error {
+		var err error
+		seq, err = t.execPurge(ctx, c, kind, value, soft)
+		return err
+	})
+	if err != nil {
+		t.purges.mu.Lock()
+		t.purges.addPendingLocked(&pendingPurge{kind: kind, value: strings.Clone(value), soft: soft, at: t.now()})
+		t.purges.mu.Unlock()
+		return 0, err
+	}
+	t.recorded(seq, kind, value, soft, nil)
+	return 0, nil
+}
+
+// execPurge runs the purge script and returns the purge's number.
+func (t *Tier) execPurge(ctx context.Context, c rueidis.Client, kind cache.PurgeKind, value string, soft bool) (uint64, error) {
 	arg := encodePurgeArg(kind, soft, t.id, value)
 	t.purges.mu.RLock()
 	floor := strconv.FormatUint(max(t.purges.seq, t.purges.top), 10)
 	t.purges.mu.RUnlock()
-	var seq int64
-	err := t.do(ctx, t.config().Timeout, func(ctx context.Context, c rueidis.Client) error {
-		var err error
-		seq, err = purgeScript.Exec(ctx, c, []string{t.k.seq(), t.k.log()}, []string{arg, strconv.Itoa(purgeLogLen), t.k.events(), floor}).AsInt64()
-		return err
-	})
-	if err != nil {
-		return 0, err
-	}
+	seq, err := purgeScript.Exec(ctx, c, []string{t.k.seq(), t.k.log()}, []string{arg, strconv.Itoa(purgeLogLen), t.k.events(), floor}).AsInt64()
+	return uint64(seq), err
+}
+
+// recorded indexes a purge of this process Redis numbered seq, in place
+// of its pending record pp when not nil.
+func (t *Tier) recorded(seq uint64, kind cache.PurgeKind, value string, soft bool, pp *pendingPurge) {
 	t.st.purgesSent.Add(1)
 	t.purges.mu.Lock()
-	t.purges.addLocked(purgeRec{seq: uint64(seq), kind: kind, soft: soft, value: value, origin: t.id})
+	t.purges.addLocked(purgeRec{seq: seq, kind: kind, soft: soft, value: value, origin: t.id})
+	if pp != nil {
+		t.purges.removePendingLocked(pp)
+	}
 	t.purges.mu.Unlock()
 	t.requestSync()
-	return 0, nil
+}
+
+// InvalidateURL is the hard purge of url (a URL part, as PurgeURL takes)
+// that an unsafe request makes (RFC 9111 4.4), from the response's path:
+// it returns at once. The purge is pending in this process at once (its
+// reads of the URL's variants requested before now are misses) and
+// queued, on the URL's writer, for Redis to record and announce; while it
+// is still queued, another of the same URL joins it. A full queue drops
+// it, counted as a dropped write, and it is sent again with the other
+// pending purges.
+func (t *Tier) InvalidateURL(url string) {
+	p := &t.purges
+	now := t.now()
+	p.mu.Lock()
+	if pp := p.invalidating[url]; pp != nil {
+		// Not started: the purge Redis numbers after now covers this one.
+		pp.at = now
+		p.mu.Unlock()
+		return
+	}
+	url = strings.Clone(url)
+	pp := &pendingPurge{kind: cache.PurgeKindURL, value: url, at: now, sending: true}
+	if !p.addPendingLocked(pp) {
+		p.mu.Unlock()
+		return // replaced by a pending purge of everything, sent as the others
+	}
+	p.invalidating[url] = pp
+	p.mu.Unlock()
+	unqueue := func() {
+		p.mu.Lock()
+		if p.invalidating[url] == pp {
+			delete(p.invalidating, url)
+		}
+		p.mu.Unlock()
+	}
+	// Not a write (Writes counts stores), but its drops count as a
+	// write's: WritesDropped is what says the queue is too small.
+	op := writeOp{run: func(ctx context.Context, c rueidis.Client) error {
+		unqueue() // started: a later invalidation needs a purge of its own
+		seq, err := t.execPurge(ctx, c, cache.PurgeKindURL, url, false)
+		if err == nil {
+			t.recorded(seq, cache.PurgeKindURL, url, false, pp)
+		}
+		return err
+	}, done: func(err error) {
+		// run is not called when the breaker is open: pp must not take
+		// in later invalidations once resendPending may send it.
+		unqueue()
+		if err != nil {
+			t.st.dropped.Add(1)
+			t.unsending(pp)
+		}
+	}}
+	if !t.enqueue(url, op) {
+		t.st.dropped.Add(1)
+		unqueue()
+		t.unsending(pp)
+	}
+}
+
+// unsending marks pp's send failed: the next resendPending sends it.
+func (t *Tier) unsending(pp *pendingPurge) {
+	t.purges.mu.Lock()
+	pp.sending = false
+	t.purges.mu.Unlock()
+}
+
+// resendPending queues the sends of the pending purges that have none
+// under way, in the order they were made, on one writer so that they
+// reach Redis in that order.
+func (t *Tier) resendPending() {
+	p := &t.purges
+	p.mu.Lock()
+	var send []*pendingPurge
+	for _, pp := range p.pending {
+		if !pp.sending {
+			pp.sending = true
+			send = append(send, pp)
+		}
+	}
+	p.mu.Unlock()
+	for i, pp := range send {
+		op := writeOp{run: func(ctx context.Context, c rueidis.Client) error {
+			seq, err := t.execPurge(ctx, c, pp.kind, pp.value, pp.soft)
+			if err == nil {
+				t.recorded(seq, pp.kind, pp.value, pp.soft, pp)
+			}
+			return err
+		}, done: func(err error) {
+			if err != nil {
+				t.unsending(pp)
+			}
+		}}
+		if !t.enqueue(t.k.log(), op) {
+			for _, pp := range send[i:] {
+				t.unsending(pp)
+			}
+			return
+		}
+	}
 }
 
 // PurgeURL implements cache.Store. Like every purge it is recorded in
 // Redis, O(1), and applied by each process to what it reads; the count
 // returned is 0, the first tier's being the one that means something.
+//
+// A purge Redis cannot record (the tier is down, its breaker open, the
+// call timed out) returns the error, so the cache reports it done in
+// this process only; it is kept pending, though: this process's reads
+// take what it selects as purged, so that the object Redis still holds
+// is not read back into the memory tier just purged, and it is sent to
+// Redis again (then reaching every process) once the tier is up. The
+// other purges are alike.
 func (t *Tier) PurgeURL(ctx context.Context, url string, soft bool) (int, error) {
 	return t.purge(ctx, cache.PurgeKindURL, url, soft)
 }
@@ -376,6 +617,9 @@ func (t *Tier) poll() {
 		case <-tick.C:
 		}
 		tick.Stop()
+		if t.usable() && t.purges.hasPending() {
+			t.resendPending()
+		}
 		c := t.conn()
 		if c == nil {
 			continue
@@ -436,6 +680,10 @@ func (p *purgeLog) isSynced() bool {
 	return p.synced
 }
 
+// maxEarlyPurges is how many purges the first sync applies one by one to
+// what was stored before it; past it, it applies one purge of everything.
+const maxEarlyPurges = 100
+
 // syncPurges reads the purges this process does not know yet from the
 // log and applies those of other processes to its first tier.
 func (t *Tier) syncPurges() {
@@ -480,6 +728,11 @@ func (t *Tier) syncPurges() {
 		return
 	}
 	initial := !p.synced
+	// The first sync applies nothing to the first tier, which holds only
+	// what was read since, unless this process stored entries before it
+	// (it started while Redis was away): the purges made meanwhile must
+	// reach those.
+	applyAll := !initial || t.storedEarly.Load()
 	var recs []purgeRec
 	for _, e := range out[1:] {
 		r, ok := decodePurge(e)
@@ -498,20 +751,24 @@ func (t *Tier) syncPurges() {
 			floor = recs[0].seq - 1
 		}
 		p.all[0] = max(p.all[0], floor)
-		if !initial {
+		if applyAll {
 			apply = append(apply, purgeRec{kind: cache.PurgeKindAll})
 		}
 	}
 	var lost uint64
 	for _, r := range recs {
 		p.addLocked(r)
-		if r.origin == t.id || initial {
+		if r.origin == t.id || !applyAll {
 			continue
 		}
 		apply = append(apply, r)
-		if !p.heard[r.seq] {
+		if !initial && !p.heard[r.seq] {
 			lost++
 		}
+	}
+	if initial && len(apply) > maxEarlyPurges {
+		// The whole log, likely: one purge of everything is cheaper.
+		apply = []purgeRec{{kind: cache.PurgeKindAll}}
 	}
 	p.advanceLocked(remote, t.now())
 	p.synced = true

@@ -3,10 +3,12 @@ package redistier
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"hash/crc32"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -38,11 +40,14 @@ end
 return 1`)
 
 // recostScript rewrites a variant with its new forms, only while the key
-// still holds it under the same meta.
+// still holds it under the same meta and the variant is still the value
+// Recost read (its length and checksum, the last 4 bytes, match).
 //
-//	KEYS[1] object; ARGV meta, field, value
+//	KEYS[1] object; ARGV meta, field, value, length, checksum
 var recostScript = rueidis.NewLuaScript(`
-if redis.call('HGET', KEYS[1], 'm') == ARGV[1] and redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then
+if redis.call('HGET', KEYS[1], 'm') ~= ARGV[1] then return 0 end
+local v = redis.call('HGET', KEYS[1], ARGV[2])
+if v and #v == tonumber(ARGV[4]) and string.sub(v, -4) == ARGV[5] then
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
   return 1
 end
@@ -61,11 +66,20 @@ return 1`)
 // cache.MemoryConfig.MaxVariants's default does in memory.
 const maxVariants = 32
 
+// writeQueueBytes bounds the bytes of the entries waiting in the write
+// queues, all workers together: WriteQueue bounds their number only, and
+// that many entries of up to MaxObjectSize could hold gigabytes while
+// Redis is slow. Past it a write is dropped and counted, as when the
+// queue is full. Fixed, as Config has no field for it.
+const writeQueueBytes = 64 << 20
+
 // writeOp is a queued write.
 type writeOp struct {
-	write bool // counted in Writes / WritesDropped
+	write bool  // counted in Writes / WritesDropped
+	size  int64 // bytes it holds, against the queue's byte budget
 	run   func(ctx context.Context, c rueidis.Client) error
-	after func() // when not nil, called once the op is done (tests)
+	done  func(err error) // when not nil, told how the op ended (ErrDown when dropped on Close)
+	after func()          // when not nil, called once the op is done (tests)
 }
 
 // Get implements cache.Store.
@@ -90,7 +104,15 @@ func (t *Tier) Get(ctx context.Context, primary string) (*cache.Object, error) {
 	t.st.bytesRead.Add(uint64(n))
 	if err == errCorrupt || derr != nil {
 		t.st.err("corrupt")
-		t.log.Warn("shared tier: corrupt value, taken as a miss", "key", key)
+		if derr != errForeign {
+			// Left there, the value would keep the key a miss (and a
+			// warning) on every read until it expires: no write replaces
+			// a corrupt variant whose meta still matches.
+			t.deleteCorrupt(key)
+		}
+		if t.corruptWarn.allow(time.Now()) {
+			t.log.Warn("shared tier: corrupt value, taken as a miss and deleted", "key", key)
+		}
 	}
 	if o == nil {
 		t.st.misses.Add(1)
@@ -123,8 +145,11 @@ func (t *Tier) decodeObject(primary string, fields map[string]rueidis.RedisMessa
 		return nil, n, errCorrupt
 	}
 	m, err := decodeMeta(unsafe.Slice(unsafe.StringData(mv), len(mv)))
-	if err != nil || m.Primary != primary {
+	if err != nil {
 		return nil, n, errCorrupt
+	}
+	if m.Primary != primary {
+		return nil, n, errForeign
 	}
 	o := &cache.Object{Primary: m.Primary, Vary: m.Vary, PassUntil: m.PassUntil, Shared: true}
 	gone := map[string]string{}
@@ -142,7 +167,7 @@ func (t *Tier) decodeObject(primary string, fields map[string]rueidis.RedisMessa
 		if err != nil {
 			return nil, n, errCorrupt
 		}
-		switch t.purges.check(vr.Stamp, urlPart, e.Tags) {
+		switch t.purges.check(vr.Stamp, urlPart, e.Tags, e.RequestTime) {
 		case purgedHard:
 			gone[f] = v
 			continue
@@ -188,6 +213,47 @@ func (t *Tier) forget(primary string, fields map[string]string) {
 	}})
 }
 
+// errForeign is a value of another primary key under the same hash: not
+// damaged, and not this key's to delete.
+var errForeign = fmt.Errorf("%w: another key's value", errCorrupt)
+
+// rateLimit lets one event through per period: a corrupt key read by
+// every request would otherwise log a warning per request.
+type rateLimit struct {
+	period time.Duration
+	last   atomic.Int64 // Unix ns of the last event let through
+}
+
+func (r *rateLimit) allow(now time.Time) bool {
+	last := r.last.Load()
+	return now.UnixNano()-last >= int64(r.period) && r.last.CompareAndSwap(last, now.UnixNano())
+}
+
+// deleteCorrupt queues a DEL of a key holding a corrupt value, once while
+// one is queued. A write landing between the read and the DEL is lost
+// with it, which costs a miss.
+func (t *Tier) deleteCorrupt(key string) {
+	t.corruptMu.Lock()
+	if t.corruptDel[key] {
+		t.corruptMu.Unlock()
+		return
+	}
+	t.corruptDel[key] = true
+	t.corruptMu.Unlock()
+	unqueue := func() {
+		t.corruptMu.Lock()
+		delete(t.corruptDel, key)
+		t.corruptMu.Unlock()
+	}
+	ok := t.enqueue(key, writeOp{run: func(ctx context.Context, c rueidis.Client) error {
+		unqueue()
+		return c.Do(ctx, c.B().Del().Key(key).Build()).Error()
+	}})
+	if !ok {
+		unqueue()
+	}
+}
+
 // entryTTL is how long Redis keeps e: its remaining freshness and then
 // its Linger, at least a second.
 func entryTTL(e *cache.Entry, now time.Time) time.Duration {
@@ -210,6 +276,7 @@ func (t *Tier) Set(ctx context.Context, primary string, e *cache.Entry) (bool, e
 	if e == nil {
 		return false, nil
 	}
+	t.storing()
 	if !t.usable() {
 		t.st.err("breaker-open")
 		return false, ErrDown
@@ -222,7 +289,7 @@ func (t *Tier) Set(ctx context.Context, primary string, e *cache.Entry) (bool, e
 	primary = strings.Clone(primary)
 	stamp := t.purges.stampAt(e.RequestTime)
 	key := t.k.object(t.k.hash(primary))
-	ok := t.enqueue(key, writeOp{write: true, run: func(ctx context.Context, c rueidis.Client) error {
+	ok := t.enqueue(key, writeOp{write: true, size: entrySize(e, e.Forms()), run: func(ctx context.Context, c rueidis.Client) error {
 		mv, field, value, err := t.encodeEntry(primary, e, stamp)
 		if err != nil {
 			return err
@@ -250,6 +317,13 @@ func (t *Tier) encodeEntry(primary string, e *cache.Entry, stamp uint64) (mv, fi
 
 // Recost implements cache.Recoster: e gained an encoded form, which is
 // written to Redis so that other processes need not make it.
+//
+// The rewrite keeps the stamp the stored variant has when it is lower
+// than the one this process would give e: e may have been read from
+// Redis, written by a process that knew fewer purges, and restamping it
+// with what this process knows would take it out of the purges it
+// missed. So the variant is read first, and rewritten only while it is
+// still that value and still e (same request and response times).
 func (t *Tier) Recost(primary string, e *cache.Entry) {
 	if e == nil || !t.usable() || entrySize(e, e.Forms()) > t.config().MaxObjectSize {
 		return
@@ -257,18 +331,35 @@ func (t *Tier) Recost(primary string, e *cache.Entry) {
 	primary = strings.Clone(primary)
 	stamp := t.purges.stampAt(e.RequestTime)
 	key := t.k.object(t.k.hash(primary))
-	t.enqueue(key, writeOp{write: true, run: func(ctx context.Context, c rueidis.Client) error {
-		mv, field, value, err := t.encodeEntry(primary, e, stamp)
+	field := variantField(e.VaryKey)
+	t.enqueue(key, writeOp{write: true, size: entrySize(e, e.Forms()), run: func(ctx context.Context, c rueidis.Client) error {
+		cur, err := c.Do(ctx, c.B().Hget().Key(key).Field(field).Build()).ToString()
+		if rueidis.IsRedisNil(err) {
+			return nil // gone: nothing to rewrite
+		}
+		if err != nil {
+			return err
+		}
+		old, err := decodeVariant([]byte(cur))
+		if err != nil {
+			return nil // corrupt: a read deletes it
+		}
+		var r cache.Record
+		if r.UnmarshalBinary(old.Record) != nil || !r.RequestTime.Equal(e.RequestTime) || !r.ResponseTime.Equal(e.ResponseTime) {
+			return nil // another response now: not e's to rewrite
+		}
+		mv, field, value, err := t.encodeEntry(primary, e, min(stamp, old.Stamp))
 		if err != nil {
 			return err
 		}
 		t.st.bytesWritten.Add(uint64(len(value)))
-		return recostScript.Exec(ctx, c, []string{key}, []string{mv, field, value}).Error()
+		return recostScript.Exec(ctx, c, []string{key}, []string{mv, field, value, strconv.Itoa(len(cur)), cur[len(cur)-4:]}).Error()
 	}})
 }
 
 // SetPass implements cache.Store: the marker is queued.
 func (t *Tier) SetPass(ctx context.Context, primary string, until time.Time) error {
+	t.storing()
 	if !t.usable() {
 		t.st.err("breaker-open")
 		return ErrDown
@@ -300,6 +391,15 @@ func (t *Tier) PathURLs(ctx context.Context, path string, prefix bool) ([]string
 	return nil, nil
 }
 
+// storing notes a store before the first purge sync: the first tier
+// then holds entries that the purges made meanwhile must reach (see
+// syncPurges). The cache writes its first tier and then this one.
+func (t *Tier) storing() {
+	if !t.storedEarly.Load() && !t.purges.isSynced() {
+		t.storedEarly.Store(true)
+	}
+}
+
 // usable reports whether an operation may be tried now: connected, the
 // breaker not open.
 func (t *Tier) usable() bool {
@@ -307,11 +407,18 @@ func (t *Tier) usable() bool {
 }
 
 // enqueue queues op on the writer of key, so that one key's writes run in
-// order; a full queue drops it.
+// order; a full queue, or one holding writeQueueBytes already, drops it.
 func (t *Tier) enqueue(key string, op writeOp) bool {
 	t.closeMu.RLock()
 	defer t.closeMu.RUnlock()
 	if t.closed {
+		return false
+	}
+	if op.size > 0 && t.queuedBytes.Add(op.size) > t.queueBudget {
+		t.queuedBytes.Add(-op.size)
+		if op.write {
+			t.st.dropped.Add(1)
+		}
 		return false
 	}
 	q := t.queues[crc32.ChecksumIEEE([]byte(key))%uint32(len(t.queues))]
@@ -319,6 +426,7 @@ func (t *Tier) enqueue(key string, op writeOp) bool {
 	case q <- op:
 		return true
 	default:
+		t.queuedBytes.Add(-op.size)
 		if op.write {
 			t.st.dropped.Add(1)
 		}
@@ -336,12 +444,20 @@ func (t *Tier) writer(q chan writeOp) {
 			continue
 		}
 		if d := t.drainBy.Load(); d != 0 && time.Now().UnixNano() > d {
+			t.queuedBytes.Add(-op.size)
 			if op.write {
 				t.st.dropped.Add(1)
+			}
+			if op.done != nil {
+				op.done(ErrDown)
 			}
 			continue
 		}
 		err := t.do(t.ctx, t.config().WriteTimeout, op.run)
+		t.queuedBytes.Add(-op.size)
+		if op.done != nil {
+			op.done(err)
+		}
 		if !op.write {
 			continue
 		}

@@ -68,6 +68,15 @@ type Tier struct {
 	queues  []chan writeOp
 	writers sync.WaitGroup
 	drainBy atomic.Int64 // Unix ns past which queued writes are dropped (Close)
+	// queuedBytes is what the queued writes hold, against queueBudget
+	// (writeQueueBytes; tests lower it).
+	queuedBytes atomic.Int64
+	queueBudget int64
+	storedEarly atomic.Bool // stored before the first purge sync
+
+	corruptMu   sync.Mutex
+	corruptDel  map[string]bool // keys whose DEL is queued
+	corruptWarn rateLimit
 
 	purges            purgeLog
 	syncNow           chan struct{} // asks the poller to sync the purge log now
@@ -108,6 +117,10 @@ func Open(cfg Config, o Options) (*Tier, error) {
 		syncNow: make(chan struct{}, 1),
 		waiters: map[string][]chan struct{}{},
 		lapsed:  map[string]bool{},
+
+		queueBudget: writeQueueBytes,
+		corruptDel:  map[string]bool{},
+		corruptWarn: rateLimit{period: time.Second},
 	}
 	if t.now == nil {
 		t.now = time.Now

@@ -2,6 +2,7 @@ package redistier
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -58,4 +59,48 @@ func TestUnderTieredStore(t *testing.T) {
 		o, _ := b.store.Get(ctx, p)
 		return o == nil
 	})
+}
+
+// TestLocalPurgeNotUndone: a purge made while Redis does not answer
+// purges this process's memory; its next miss must not read the object
+// back from Redis, which still holds it.
+func TestLocalPurgeNotUndone(t *testing.T) {
+	leaks(t)
+	srv := startRedis(t)
+	cfg := testConfig(srv.Addr)
+	cfg.Timeout = 100 * time.Millisecond
+	tier, err := Open(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := cache.NewMemoryStore(cache.MemoryConfig{MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := cache.NewTieredStore(mem, tier, nil)
+	defer ts.Close()
+	waitFor(t, "tier up", 10*time.Second, func() bool { return tier.TierStats().State == "up" && tier.purges.isSynced() })
+	ctx := context.Background()
+	p := primary("undone.example", "/")
+	if ok, err := ts.Set(ctx, p, newEntry("old", nil, "", nil, time.Now())); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	tier.flush(t)
+	srv.Pause()
+	resumed := false
+	defer func() {
+		if !resumed {
+			srv.Resume()
+		}
+	}()
+	var ste *cache.SecondTierError
+	if _, err := ts.PurgeURL(ctx, cache.URLPart(p), false); !errors.As(err, &ste) {
+		t.Fatalf("PurgeURL with Redis paused: %v; want a SecondTierError (scope local)", err)
+	}
+	srv.Resume()
+	resumed = true
+	waitFor(t, "tier up", 10*time.Second, func() bool { return tier.TierStats().State == "up" })
+	if o, _ := ts.Get(ctx, p); o != nil {
+		t.Fatalf("the locally purged entry came back from Redis: %q", o.Variants[0].Body)
+	}
 }
