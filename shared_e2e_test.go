@@ -330,6 +330,26 @@ func TestReplicasStandalone(t *testing.T) {
 	rs := startReplicas(t, 3, o.URL, sharedSection("standalone", []string{redis.Addr}, ""))
 	checkShared(t, o, rs)
 
+	// A POST on one replica invalidates the URL on every replica.
+	rs[0].fetch(t, "/i/posted")
+	eventually(t, 10*time.Second, "/i/posted shared", func() bool { return rs[1].cached(t, "/i/posted") })
+	req, _ := http.NewRequest(http.MethodPost, "http://"+rs[0].gw+"/i/posted", strings.NewReader("x"))
+	req.Host = "site.test"
+	resp, err := sharedClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST: %d", resp.StatusCode)
+	}
+	if rs[0].cached(t, "/i/posted") {
+		t.Error("the replica that took the POST still serves the URL")
+	}
+	for i, r := range rs[1:] {
+		eventually(t, 5*time.Second, fmt.Sprintf("replica %d misses /i/posted after the POST", i+2), func() bool { return !r.cached(t, "/i/posted") })
+	}
+
 	// A key found uncacheable is a pass on every replica: concurrent
 	// requests for it are not serialized behind one another's lease.
 	rs[0].fetch(t, "/nostore/x")
