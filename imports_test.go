@@ -32,6 +32,7 @@ var importRules = map[string][]string{
 	"gateway/observe":           {"batch", "metrics", "proxy", "internal"},
 	"gateway/proxy":             {"limit", "proxy/balance", "internal"},
 	"gateway/proxy/balance":     {"internal"},
+	"gateway/jobs":              {"internal"},
 	"gateway/redistier":         {"cache", "internal"},
 	"gateway/internal/fielderr": {}, "gateway/internal/httpmethod": {}, "gateway/internal/leakcheck": {},
 	"gateway/internal/outcome": {}, "gateway/internal/routes": {}, "gateway/internal/sockread": {},

@@ -463,3 +463,8 @@ func clientName() string {
 	}, host)
 	return "gateway@" + host + ":" + strconv.Itoa(os.Getpid())
 }
+
+// ClientOption is how the tier connects for cfg (after WithDefaults):
+// other parts of the gateway that keep state in the same Redis (the job
+// queue) connect alike, with their own client.
+func ClientOption(cfg Config) rueidis.ClientOption { return clientOption(cfg.WithDefaults()) }
