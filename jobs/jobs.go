@@ -54,15 +54,15 @@ type Job struct {
 
 	CallbackURL string
 
-	State    string
-	Attempts int    // attempts started
-	Status   int    // the last upstream status (0: none)
-	Error    string // why the last attempt or the job failed
-	Created  time.Time
-	Started  time.Time // the last attempt's start
-	Finished time.Time
+	State     string
+	Attempts  int    // attempts started
+	Status    int    // the last upstream status (0: none)
+	Error     string // why the last attempt or the job failed
+	Created   time.Time
+	Started   time.Time // the last attempt's start
+	Finished  time.Time
 	NotBefore time.Time // a retry waits until then
-	Expires  time.Time // after it the job answers 410 Gone
+	Expires   time.Time // after it the job answers 410 Gone
 
 	// Result: the final upstream response's status and header; its body
 	// is kept by the Store beside the record (ResultWriter / Result).
