@@ -1,0 +1,27 @@
+// Package jobid is how the job queue tells an observer which job a
+// request belongs to (the job a 202 created, or the job an attempt
+// runs), without the two importing each other, as package outcome does
+// for the cache: the queue hands the id to the Recorder it finds in the
+// request's context, and the access log prints it.
+package jobid
+
+import "context"
+
+// Recorder takes the job id of one request.
+type Recorder interface {
+	RecordJob(id string)
+}
+
+type recorderKey struct{}
+
+// NewContext returns ctx carrying rec.
+func NewContext(ctx context.Context, rec Recorder) context.Context {
+	return context.WithValue(ctx, recorderKey{}, rec)
+}
+
+// Record hands id to the Recorder in ctx, if any.
+func Record(ctx context.Context, id string) {
+	if rec, ok := ctx.Value(recorderKey{}).(Recorder); ok {
+		rec.RecordJob(id)
+	}
+}
