@@ -116,7 +116,9 @@ log:
 access_log:
   enabled: false
 cache:
-  max_size: 512MiB
+  # Large enough that the runs' objects all fit: an L1 that evicts (or
+  # whose admission policy refuses) would turn L1 rows into L2 reads.
+  max_size: 2GiB
   max_object_size: 8MiB
 EOF
 		if [[ $2 == 1 ]]; then
@@ -390,7 +392,7 @@ mkdir -p "$BENCH_DIR/results"
 	echo "$PURGES purges per run. Pinning: $PIN_NOTE (Redis with the origin and the client)."
 	echo
 	echo "- $("$REDIS_BIN" --version | head -n1): \`--save \"\" --appendonly no --maxmemory 1gb --maxmemory-policy allkeys-lru\`"
-	echo "- gateways: \`cache: {max_size: 512MiB, shared: {addresses: [redis://127.0.0.1:$P_REDIS], timeout: 10ms}}\`, access log off"
+	echo "- gateways: \`cache: {max_size: 2GiB, shared: {addresses: [redis://127.0.0.1:$P_REDIS], timeout: 10ms}}\`, access log off"
 	echo "- $("$NGINX_BIN" -v 2>&1 | head -n1)"
 	env_lines
 	echo
