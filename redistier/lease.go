@@ -2,8 +2,10 @@ package redistier
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -71,11 +73,11 @@ func (t *Tier) Lease(ctx context.Context, primary string) (cache.Lease, error) {
 	token := instanceID()
 	// Listen before asking, so that a release between the script and the
 	// wait is not missed.
-	ch := make(chan struct{})
+	w := &leaseWaiter{ch: make(chan struct{})}
 	t.waitMu.Lock()
-	t.waiters[h] = append(t.waiters[h], ch)
+	t.waiters[h] = append(t.waiters[h], w)
 	t.waitMu.Unlock()
-	defer t.unwait(h, ch)
+	defer t.unwait(h, w)
 
 	var pttl int64
 	err := t.do(ctx, t.config().Timeout, func(ctx context.Context, c rueidis.Client) error {
@@ -97,7 +99,8 @@ func (t *Tier) Lease(ctx context.Context, primary string) (cache.Lease, error) {
 			t.st.takeovers.Add(1)
 		}
 		t.waitMu.Unlock()
-		l := &lease{t: t, hash: h, key: lk, waitKey: wk, token: token, stop: make(chan struct{})}
+		l := &lease{t: t, hash: h, key: lk, waitKey: wk, objKey: t.k.object(h), token: token, stop: make(chan struct{})}
+		t.held.Store(l.objKey, l)
 		t.closeMu.RLock()
 		if !t.closed {
 			t.wg.Go(l.extend)
@@ -110,7 +113,13 @@ func (t *Tier) Lease(ctx context.Context, primary string) (cache.Lease, error) {
 	wait := time.NewTimer(time.Duration(pttl)*time.Millisecond + 10*time.Millisecond)
 	defer wait.Stop()
 	select {
-	case <-ch:
+	case <-w.ch:
+		if w.unfilled {
+			// The holder stored nothing others may share (too large for
+			// the tier, or not cacheable): queuing for the lease in turn
+			// would only make each process wait for the previous fetch.
+			return nil, errUnfilled
+		}
 	case <-ctx.Done():
 	case <-t.ctx.Done():
 	case <-wait.C:
@@ -126,12 +135,22 @@ func (t *Tier) Lease(ctx context.Context, primary string) (cache.Lease, error) {
 	return nil, nil
 }
 
-func (t *Tier) unwait(h string, ch chan struct{}) {
+// leaseWaiter is one Lease call waiting for another process's lease.
+type leaseWaiter struct {
+	ch       chan struct{} // closed by wake
+	unfilled bool          // set before ch is closed: the holder stored nothing
+}
+
+// errUnfilled is Lease's answer when the holder released its lease
+// without storing anything: the caller fetches for itself, at once.
+var errUnfilled = errors.New("redis: the lease holder stored nothing to share")
+
+func (t *Tier) unwait(h string, w *leaseWaiter) {
 	t.waitMu.Lock()
 	defer t.waitMu.Unlock()
 	ws := t.waiters[h]
 	for i, c := range ws {
-		if c == ch {
+		if c == w {
 			ws = append(ws[:i], ws[i+1:]...)
 			break
 		}
@@ -143,12 +162,14 @@ func (t *Tier) unwait(h string, ch chan struct{}) {
 	}
 }
 
-// wake wakes the local waiters of key hash h: its lease was released.
-func (t *Tier) wake(h string) {
+// wake wakes the local waiters of key hash h: its lease was released,
+// with a fill (unfilled false) or without.
+func (t *Tier) wake(h string, unfilled bool) {
 	t.waitMu.Lock()
 	defer t.waitMu.Unlock()
-	for _, ch := range t.waiters[h] {
-		close(ch)
+	for _, w := range t.waiters[h] {
+		w.unfilled = unfilled
+		close(w.ch)
 	}
 	delete(t.waiters, h)
 }
@@ -158,6 +179,8 @@ type lease struct {
 	t             *Tier
 	hash          string
 	key, waitKey  string
+	objKey        string      // the object's key, under which held has it
+	wrote         atomic.Bool // a write of the object was queued while held
 	token         string
 	stop          chan struct{}
 	once, abandon sync.Once
@@ -189,12 +212,20 @@ func (l *lease) extend() {
 func (l *lease) stopExtending() { l.abandon.Do(func() { close(l.stop) }) }
 
 // Release implements cache.Lease: the release is queued behind the key's
-// writes, so that the processes it wakes find what the fill stored.
+// writes, so that the processes it wakes find what the fill stored. When
+// the holder queued nothing for the key while it held the lease (the
+// response was too large for the tier, or not to be stored), the waiters
+// are told so, and fetch for themselves at once instead of taking the
+// lease one after another.
 func (l *lease) Release() {
 	l.once.Do(func() {
 		l.stopExtending()
 		t := l.t
+		t.held.Delete(l.objKey)
 		msg := "f" + l.hash
+		if !l.wrote.Load() {
+			msg = "n" + l.hash
+		}
 		op := writeOp{run: func(ctx context.Context, c rueidis.Client) error {
 			return releaseScript.Exec(ctx, c, []string{l.key, l.waitKey}, []string{l.token, t.k.events(), msg}).Error()
 		}}
@@ -209,4 +240,12 @@ func (l *lease) Release() {
 		}
 		t.wg.Go(func() { _ = t.do(t.ctx, t.config().WriteTimeout, op.run) })
 	})
+}
+
+// filled notes that a write of the object key was queued, for the lease
+// this process may hold on it (see Release).
+func (t *Tier) filled(objKey string) {
+	if l, ok := t.held.Load(objKey); ok {
+		l.(*lease).wrote.Store(true)
+	}
 }

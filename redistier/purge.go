@@ -596,7 +596,9 @@ func (t *Tier) onMessage(m rueidis.PubSubMessage) {
 			t.requestSync()
 		}
 	case 'f':
-		t.wake(m.Message[1:])
+		t.wake(m.Message[1:], false)
+	case 'n':
+		t.wake(m.Message[1:], true)
 	}
 }
 

@@ -298,6 +298,9 @@ func (t *Tier) Set(ctx context.Context, primary string, e *cache.Entry) (bool, e
 		t.st.bytesWritten.Add(uint64(len(mv) + len(value)))
 		return setScript.Exec(ctx, c, []string{key}, []string{mv, field, value, strconv.FormatInt(ttl.Milliseconds(), 10), strconv.Itoa(maxVariants)}).Error()
 	}})
+	if ok {
+		t.filled(key)
+	}
 	return ok, nil
 }
 
@@ -367,10 +370,12 @@ func (t *Tier) SetPass(ctx context.Context, primary string, until time.Time) err
 	key := t.k.object(t.k.hash(primary))
 	mv := string(encodeMeta(meta{Primary: primary, PassUntil: until}))
 	ttl := max(until.Sub(t.now()), time.Millisecond)
-	t.enqueue(key, writeOp{write: true, run: func(ctx context.Context, c rueidis.Client) error {
+	if t.enqueue(key, writeOp{write: true, run: func(ctx context.Context, c rueidis.Client) error {
 		t.st.bytesWritten.Add(uint64(len(mv)))
 		return passScript.Exec(ctx, c, []string{key}, []string{mv, strconv.FormatInt(ttl.Milliseconds(), 10)}).Error()
-	}})
+	}}) {
+		t.filled(key)
+	}
 	return nil
 }
 

@@ -81,8 +81,9 @@ type Tier struct {
 	purges            purgeLog
 	syncNow           chan struct{} // asks the poller to sync the purge log now
 	waitMu            sync.Mutex
-	waiters           map[string][]chan struct{} // by key hash: this process's Lease calls waiting for another's lease
-	lapsed            map[string]bool            // key hashes whose lease a wait here saw lapse
+	waiters           map[string][]*leaseWaiter // by key hash: this process's Lease calls waiting for another's lease
+	held              sync.Map                  // object key → *lease this process holds
+	lapsed            map[string]bool           // key hashes whose lease a wait here saw lapse
 	st                counters
 	latency           histogram
 	testHook          atomic.Pointer[func(string)] // tests observe events
@@ -115,7 +116,7 @@ func Open(cfg Config, o Options) (*Tier, error) {
 		k:       keys{prefix: cfg.KeyPrefix},
 		id:      instanceID(),
 		syncNow: make(chan struct{}, 1),
-		waiters: map[string][]chan struct{}{},
+		waiters: map[string][]*leaseWaiter{},
 		lapsed:  map[string]bool{},
 
 		queueBudget: writeQueueBytes,

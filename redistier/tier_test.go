@@ -376,6 +376,41 @@ func TestLease(t *testing.T) {
 	}
 }
 
+// TestLeaseReleasedUnfilled: a holder that stored nothing tells the
+// waiters so, and they fetch at once instead of taking the lease in turn.
+func TestLeaseReleasedUnfilled(t *testing.T) {
+	leaks(t)
+	srv := startRedis(t)
+	cfg := testConfig(srv.Addr)
+	cfg.LeaseTTL = 5 * time.Second
+	a := openTier(t, cfg, true)
+	b := openTier(t, cfg, true)
+	p := primary("unfilled.example", "/")
+	ctx := context.Background()
+	l, err := a.Lease(ctx, p)
+	if err != nil || l == nil {
+		t.Fatalf("A's Lease: %v, %v; want the lease", l, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		got, err := b.Lease(ctx, p)
+		if got != nil {
+			got.Release()
+		}
+		done <- err
+	}()
+	waitFor(t, "B waiting", 5*time.Second, func() bool { return b.TierStats().LeaseWaits == 1 })
+	l.Release() // nothing was stored under p
+	select {
+	case err := <-done:
+		if !errors.Is(err, errUnfilled) {
+			t.Fatalf("B's Lease: %v; want errUnfilled, so that it fetches at once", err)
+		}
+	case <-time.After(cfg.LeaseTTL / 2):
+		t.Fatal("B was not woken by the release")
+	}
+}
+
 func TestLeaseLapses(t *testing.T) {
 	leaks(t)
 	srv := startRedis(t)
