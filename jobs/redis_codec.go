@@ -21,7 +21,7 @@ const redisJobVersion = 1
 
 var (
 	errRedisJobCorrupt = errors.New("jobs: corrupt job record in Redis")
-	castagnoli         = crc32.MakeTable(crc32.Castagnoli)
+	redisCastagnoli    = crc32.MakeTable(crc32.Castagnoli)
 )
 
 // encodeRedisJob encodes j as the Redis record's payload.
@@ -52,7 +52,7 @@ func encodeRedisJob(j *Job) []byte {
 	e.int(int64(j.ResultStatus))
 	e.header(j.ResultHeader)
 	e.int(j.ResultSize)
-	return binary.BigEndian.AppendUint32(e.b, crc32.Checksum(e.b, castagnoli))
+	return binary.BigEndian.AppendUint32(e.b, crc32.Checksum(e.b, redisCastagnoli))
 }
 
 // decodeRedisJob decodes a record written by encodeRedisJob.
@@ -61,7 +61,7 @@ func decodeRedisJob(b []byte) (*Job, error) {
 		return nil, errRedisJobCorrupt
 	}
 	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
-	if crc32.Checksum(body, castagnoli) != sum {
+	if crc32.Checksum(body, redisCastagnoli) != sum {
 		return nil, errRedisJobCorrupt
 	}
 	if body[0] != redisJobVersion {

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// fullJob has every field of Job set, so that a round trip that drops
+// redisFullJob has every field of Job set, so that a round trip that drops
 // one shows.
-func fullJob(id, route string) *Job {
+func redisFullJob(id, route string) *Job {
 	now := time.Unix(1700000000, 123456789)
 	return &Job{
 		ID: id, Route: route,
@@ -30,9 +30,9 @@ func fullJob(id, route string) *Job {
 	}
 }
 
-// sameJob compares jobs with times by Equal (a decoded time has no
+// redisSameJob compares jobs with times by Equal (a decoded time has no
 // monotonic reading and is in the local zone).
-func sameJob(t *testing.T, got, want *Job) {
+func redisSameJob(t *testing.T, got, want *Job) {
 	t.Helper()
 	g, w := *got, *want
 	for _, p := range [][2]*time.Time{{&g.Created, &w.Created}, {&g.Started, &w.Started}, {&g.Finished, &w.Finished}, {&g.NotBefore, &w.NotBefore}, {&g.Expires, &w.Expires}} {
@@ -47,17 +47,17 @@ func sameJob(t *testing.T, got, want *Job) {
 }
 
 func TestRedisCodecRoundTrip(t *testing.T) {
-	for _, j := range []*Job{fullJob("0123456789abcdef0123456789abcdef", "render"), {ID: "x", Body: []byte{}, Header: http.Header{}}, {}} {
+	for _, j := range []*Job{redisFullJob("0123456789abcdef0123456789abcdef", "render"), {ID: "x", Body: []byte{}, Header: http.Header{}}, {}} {
 		got, err := decodeRedisJob(encodeRedisJob(j))
 		if err != nil {
 			t.Fatal(err)
 		}
-		sameJob(t, got, j)
+		redisSameJob(t, got, j)
 	}
 }
 
 func TestRedisCodecCorrupt(t *testing.T) {
-	b := encodeRedisJob(fullJob("id", "r"))
+	b := encodeRedisJob(redisFullJob("id", "r"))
 	for i := range b {
 		c := bytes.Clone(b)
 		c[i] ^= 0x10
@@ -73,7 +73,7 @@ func TestRedisCodecCorrupt(t *testing.T) {
 }
 
 func FuzzDecodeRedisJob(f *testing.F) {
-	f.Add(encodeRedisJob(fullJob("0123456789abcdef0123456789abcdef", "render")))
+	f.Add(encodeRedisJob(redisFullJob("0123456789abcdef0123456789abcdef", "render")))
 	f.Add(encodeRedisJob(&Job{}))
 	f.Add([]byte{1, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -86,6 +86,6 @@ func FuzzDecodeRedisJob(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sameJob(t, j2, j)
+		redisSameJob(t, j2, j)
 	})
 }
