@@ -460,7 +460,7 @@ func (s *RedisStore) Enqueue(ctx context.Context, j *Job, depth int) (*Job, bool
 
 // route returns the route of job id from the index.
 func (s *RedisStore) route(ctx context.Context, c rueidis.Client, id string) (string, error) {
-	r, err := c.Do(ctx, c.B().Get().Key(s.idKey(id)).Build()).ToString()
+	r, err := c.Do(ctx, redisRead(c, "GET", s.idKey(id))).ToString()
 	if rueidis.IsRedisNil(err) {
 		return "", ErrNotFound
 	}
@@ -478,7 +478,7 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := c.Do(ctx, c.B().Hget().Key(s.jobKey(route, id)).Field("d").Build()).AsBytes()
+	d, err := c.Do(ctx, redisRead(c, "HGET", s.jobKey(route, id), "d")).AsBytes()
 	if rueidis.IsRedisNil(err) {
 		return nil, ErrNotFound
 	}
@@ -515,6 +515,14 @@ func (s *RedisStore) Update(ctx context.Context, j *Job) error {
 		cmd = c.B().Pexpireat().Key(s.idKey(j.ID)).MillisecondsTimestamp(j.Expires.UnixMilli()).Build()
 	}
 	return c.Do(ctx, cmd).Error()
+}
+
+// redisRead builds a read of key. The client retries read-only commands
+// on a network error until the context ends; built this way a read is
+// not marked read-only, so that with Redis down it fails at once, as
+// writes do, and the caller answers 503 instead of waiting.
+func redisRead(c rueidis.Client, cmd, key string, args ...string) rueidis.Completed {
+	return c.B().Arbitrary(cmd).Keys(key).Args(args...).Build()
 }
 
 func redisFinal(state string) bool {
@@ -614,7 +622,7 @@ func (s *RedisStore) next(ctx context.Context, c rueidis.Client, route, q string
 func (s *RedisStore) start(ctx context.Context, c rueidis.Client, route, q, entry, id string) (*Job, error) {
 	key := s.jobKey(route, id)
 	for range 8 {
-		vals, err := c.Do(ctx, c.B().Hmget().Key(key).Field("d", "v").Build()).ToArray()
+		vals, err := c.Do(ctx, redisRead(c, "HMGET", key, "d", "v")).ToArray()
 		if err != nil {
 			return nil, err
 		}
@@ -758,7 +766,7 @@ func (s *RedisStore) Result(ctx context.Context, id string) (ResultReader, error
 		return nil, err
 	}
 	key := s.resKey(route, id)
-	rs := c.DoMulti(octx, c.B().Exists().Key(key).Build(), c.B().Strlen().Key(key).Build())
+	rs := c.DoMulti(octx, redisRead(c, "EXISTS", key), redisRead(c, "STRLEN", key))
 	n, err := rs[0].AsInt64()
 	if err != nil {
 		return nil, err
@@ -789,7 +797,7 @@ func (r *redisResultReader) Read(p []byte) (int, error) {
 		}
 		ctx, cancel := context.WithTimeout(r.ctx, r.s.timeout)
 		end := min(r.off+redisChunk, r.size) - 1
-		b, err := r.c.Do(ctx, r.c.B().Getrange().Key(r.key).Start(r.off).End(end).Build()).AsBytes()
+		b, err := r.c.Do(ctx, redisRead(r.c, "GETRANGE", r.key, strconv.FormatInt(r.off, 10), strconv.FormatInt(end, 10))).AsBytes()
 		cancel()
 		if err != nil {
 			return 0, err
@@ -819,7 +827,7 @@ func (s *RedisStore) Expire(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	defer cancel()
-	routes, err := c.Do(ctx, c.B().Smembers().Key(s.routesKey()).Build()).AsStrSlice()
+	routes, err := c.Do(ctx, redisRead(c, "SMEMBERS", s.routesKey())).AsStrSlice()
 	if err != nil {
 		return 0, err
 	}
@@ -854,14 +862,14 @@ func (s *RedisStore) Stats(ctx context.Context) (map[string]int, error) {
 		return nil, err
 	}
 	defer cancel()
-	routes, err := c.Do(ctx, c.B().Smembers().Key(s.routesKey()).Build()).AsStrSlice()
+	routes, err := c.Do(ctx, redisRead(c, "SMEMBERS", s.routesKey())).AsStrSlice()
 	if err != nil {
 		return nil, err
 	}
 	m := map[string]int{StateQueued: 0, StateRunning: 0, StateSucceeded: 0, StateFailed: 0, StateCancelled: 0}
 	var cmds rueidis.Commands
 	for _, route := range routes {
-		cmds = append(cmds, c.B().Hgetall().Key(s.rk(route, "stats")).Build())
+		cmds = append(cmds, redisRead(c, "HGETALL", s.rk(route, "stats")))
 	}
 	for _, r := range c.DoMulti(ctx, cmds...) {
 		h, err := r.AsIntMap()
