@@ -85,6 +85,9 @@ type RedisStore struct {
 	now      func() time.Time
 	log      *slog.Logger
 	consumer string
+	// consumerIdle is how long another process's consumer with nothing
+	// pending stays in a group unseen (Expire).
+	consumerIdle time.Duration
 
 	mu         sync.Mutex
 	c          rueidis.Client
@@ -119,6 +122,7 @@ func OpenRedis(c RedisConfig) (*RedisStore, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.consumer = redisConsumerName()
+	s.consumerIdle = time.Hour
 	return s, nil
 }
 
@@ -315,9 +319,13 @@ return 1
 // wait, to the delayed set; a finished job's keys expire at its Expires.
 // 0: no such job.
 //
+// An update of a running job that stays running is its worker being
+// heard of: the entry's idle time starts again (XCLAIM by this
+// consumer), so that it is not reclaimed while its worker reports.
+//
 // KEYS: job, q, delayed, depth, stats, done, res, idem; ARGV: id,
 // record, state, NotBefore ms, now ms, Expires ms (0: none), "1" when
-// there is an Idempotency-Key.
+// there is an Idempotency-Key, consumer.
 var updateScript = rueidis.NewLuaScript(`
 local old, x, v = unpack(redis.call('HMGET', KEYS[1], 's', 'x', 'v'))
 if not old then return 0 end
@@ -333,7 +341,9 @@ end
 if final(old) then redis.call('ZREM', KEYS[6], old .. ':' .. ARGV[1]) end
 x = x or ''
 local due = tonumber(ARGV[4]) <= tonumber(ARGV[5])
-if new ~= 'running' and not (new == 'queued' and old == 'queued' and x ~= '' and due) then
+if new == 'running' and old == 'running' and x ~= '' then
+  redis.call('XCLAIM', KEYS[2], 'workers', ARGV[8], 0, x, 'JUSTID')
+elseif new ~= 'running' and not (new == 'queued' and old == 'queued' and x ~= '' and due) then
   if x ~= '' then
     redis.call('XACK', KEYS[2], 'workers', x)
     redis.call('XDEL', KEYS[2], x)
@@ -384,6 +394,30 @@ for _, m in ipairs(gone) do
   table.insert(ids, id)
 end
 return ids
+`)
+
+// forgetConsumersScript deletes the consumers of other processes that
+// have nothing pending and have not been seen for a while: every
+// process joins the group under a new name, so restarts would
+// otherwise pile them up. Only a consumer with no pending entry goes,
+// atomically, so that no claimed entry loses its owner (and with it its
+// chance to be reclaimed); one deleted by mistake is created again by
+// its next read.
+//
+// KEYS: q; ARGV: idle ms, this process's consumer.
+var forgetConsumersScript = rueidis.NewLuaScript(`
+local cs = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], 'workers')
+if type(cs) ~= 'table' or cs.err then return 0 end
+local n = 0
+for _, c in ipairs(cs) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f.pending == 0 and f.idle > tonumber(ARGV[1]) and f.name ~= ARGV[2] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'workers', f.name)
+    n = n + 1
+  end
+end
+return n
 `)
 
 // commitScript makes a result written under a part key the job's
@@ -502,7 +536,7 @@ func (s *RedisStore) Update(ctx context.Context, j *Job) error {
 	n, err := updateScript.Exec(ctx, c,
 		[]string{s.jobKey(j.Route, j.ID), s.rk(j.Route, "q"), s.rk(j.Route, "delayed"), s.rk(j.Route, "depth"),
 			s.rk(j.Route, "stats"), s.rk(j.Route, "done"), s.resKey(j.Route, j.ID), idemKey},
-		[]string{j.ID, string(encodeRedisJob(j)), j.State, redisMs(j.NotBefore), redisMs(s.now()), redisMs(j.Expires), idem}).AsInt64()
+		[]string{j.ID, string(encodeRedisJob(j)), j.State, redisMs(j.NotBefore), redisMs(s.now()), redisMs(j.Expires), idem, s.consumer}).AsInt64()
 	if err != nil {
 		return err
 	}
@@ -819,8 +853,9 @@ func (r *redisResultReader) Close() error { r.buf = nil; return nil }
 
 // Expire forgets the finished jobs expired at now. Their keys expire in
 // Redis anyway (Expires is their TTL); this corrects the counters Stats
-// reads and drops the route index keys of jobs whose index expiry was
-// not set (a replica that died between the two writes of Update).
+// reads, drops the route index keys of jobs whose index expiry was not
+// set (a replica that died between the two writes of Update), and
+// drops the consumers of processes long gone.
 func (s *RedisStore) Expire(ctx context.Context, now time.Time) (int, error) {
 	c, ctx, cancel, err := s.op(ctx)
 	if err != nil {
@@ -839,6 +874,10 @@ func (s *RedisStore) Expire(ctx context.Context, now time.Time) (int, error) {
 			return total, err
 		}
 		total += len(ids)
+		if err := forgetConsumersScript.Exec(ctx, c, []string{s.rk(route, "q")},
+			[]string{strconv.FormatInt(s.consumerIdle.Milliseconds(), 10), s.consumer}).Error(); err != nil {
+			return total, err
+		}
 		var cmds rueidis.Commands
 		for _, id := range ids {
 			cmds = append(cmds, c.B().Del().Key(s.idKey(id)).Build())

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -601,5 +602,111 @@ func TestRedisCluster(t *testing.T) {
 	st, err := a.Stats(ctx)
 	if err != nil || st[StateSucceeded] != len(routes) || st[StateRunning] != 1 {
 		t.Fatalf("Stats: %v, %v", st, err)
+	}
+}
+
+// A worker that reports (an Update that keeps the job running) keeps
+// its job: the visibility starts again.
+func TestRedisHeartbeat(t *testing.T) {
+	leakcheck.Check(t, "rueidis")
+	srv := redistest.Start(t)
+	a, b := redisTestStore(t, srv.Addr), redisTestStore(t, srv.Addr)
+	ctx := context.Background()
+	const visibility = 500 * time.Millisecond
+	mustEnqueue(t, a, redisTestJob("r"))
+	j, err := a.Claim(ctx, "r", visibility)
+	if err != nil || j == nil {
+		t.Fatalf("Claim: %v, %v", j, err)
+	}
+	time.Sleep(visibility + 100*time.Millisecond) // the entry must have been idle past the visibility
+	if err := a.Update(ctx, j); err != nil {      // still running: heard of
+		t.Fatal(err)
+	}
+	if got, err := b.Claim(ctx, "r", visibility); err != nil || got != nil {
+		t.Fatalf("B claimed a job whose worker just reported: %+v, %v", got, err)
+	}
+	waitUntil(t, "B reclaims once A is silent", func() bool {
+		got, err := b.Claim(ctx, "r", visibility)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got != nil && got.ID == j.ID && got.Attempts == 2
+	})
+}
+
+// Expire drops other processes' consumers that have nothing pending,
+// and only those.
+func TestRedisForgetConsumers(t *testing.T) {
+	leakcheck.Check(t, "rueidis")
+	srv := redistest.Start(t)
+	a, b, c := redisTestStore(t, srv.Addr), redisTestStore(t, srv.Addr), redisTestStore(t, srv.Addr)
+	ctx := context.Background()
+	for range 3 {
+		mustEnqueue(t, a, redisTestJob("r"))
+	}
+	finish(t, a, mustClaim(t, a, "r"), StateSucceeded) // a: nothing pending
+	mustClaim(t, b, "r")                               // b: one pending
+	finish(t, c, mustClaim(t, c, "r"), StateSucceeded) // c: nothing pending, but c is the one expiring
+	consumers := func() int {
+		v, err := srv.Cmd("XINFO", "CONSUMERS", c.rk("r", "q"), redisGroup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(v.([]any))
+	}
+	if n := consumers(); n != 3 {
+		v, _ := srv.Cmd("XINFO", "CONSUMERS", c.rk("r", "q"), redisGroup)
+		t.Fatalf("%d consumers; want 3: %v", n, v)
+	}
+	c.consumerIdle = -time.Millisecond // however recently seen
+	if _, err := c.Expire(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// a's goes; b's (pending) and c's own stay.
+	if n := consumers(); n != 2 {
+		t.Fatalf("%d consumers after Expire; want 2", n)
+	}
+}
+
+// While Redis is down a cold store does not dial on every call: Connect
+// is retried after a bounded backoff.
+func TestRedisConnectBackoff(t *testing.T) {
+	leakcheck.Check(t, "rueidis")
+	srv := redistest.Start(t)
+	srv.Kill()
+	var mu sync.Mutex
+	connects := 0
+	s, err := OpenRedis(RedisConfig{Prefix: redisTestPrefix, Connect: func() (rueidis.Client, error) {
+		mu.Lock()
+		connects++
+		mu.Unlock()
+		return rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr}})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	for range 20 {
+		if _, err := s.Get(ctx, redisTestID()); err == nil || errors.Is(err, ErrNotFound) {
+			t.Fatalf("Get with Redis down: %v", err)
+		}
+	}
+	mu.Lock()
+	n := connects
+	mu.Unlock()
+	if n < 1 || n > 3 {
+		t.Fatalf("%d Connect calls for 20 calls at once; want 1 (a few at most)", n)
+	}
+	srv.Restart(t)
+	waitUntil(t, "connected", func() bool {
+		_, err := s.Get(ctx, redisTestID())
+		return errors.Is(err, ErrNotFound)
+	})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, redisTestID()); !errors.Is(err, errRedisClosed) {
+		t.Fatalf("Get after Close: %v", err)
 	}
 }
