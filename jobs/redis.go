@@ -92,7 +92,7 @@ type RedisStore struct {
 	mu         sync.Mutex
 	c          rueidis.Client
 	closed     bool
-	connecting bool
+	connecting chan struct{} // closed when the Connect under way returns
 	retryAt    time.Time
 	backoff    time.Duration
 	lastErr    error
@@ -100,8 +100,7 @@ type RedisStore struct {
 }
 
 var (
-	errRedisClosed     = errors.New("jobs: Redis store closed")
-	errRedisConnecting = errors.New("jobs: connecting to Redis")
+	errRedisClosed = errors.New("jobs: Redis store closed")
 )
 
 // OpenRedis returns a store on Redis. It does not connect: the first
@@ -137,52 +136,67 @@ func redisConsumerName() string {
 }
 
 // client returns the client, connecting if there is none and the
-// backoff after the last failure has passed; while another call
-// connects, or within the backoff, it fails at once.
-func (s *RedisStore) client() (rueidis.Client, error) {
-	s.mu.Lock()
-	switch {
-	case s.closed:
+// backoff after the last failure has passed. Within the backoff it
+// fails at once; while another call connects it waits for that attempt
+// (until ctx ends) rather than failing a burst of requests that arrive
+// at startup.
+func (s *RedisStore) client(ctx context.Context) (rueidis.Client, error) {
+	for {
+		s.mu.Lock()
+		switch {
+		case s.closed:
+			s.mu.Unlock()
+			return nil, errRedisClosed
+		case s.c != nil:
+			c := s.c
+			s.mu.Unlock()
+			return c, nil
+		case s.connecting != nil:
+			ch := s.connecting
+			s.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("jobs: connecting to Redis: %w", ctx.Err())
+			}
+		case s.lastErr != nil && time.Now().Before(s.retryAt):
+			err := s.lastErr
+			s.mu.Unlock()
+			return nil, err
+		}
+		ch := make(chan struct{})
+		s.connecting = ch
 		s.mu.Unlock()
-		return nil, errRedisClosed
-	case s.c != nil:
-		c := s.c
+
+		c, err := s.cfg.Connect()
+
+		s.mu.Lock()
+		s.connecting = nil
+		close(ch)
+		if err != nil {
+			s.backoff = min(max(2*s.backoff, redisMinBackoff), redisMaxBackoff)
+			s.retryAt = time.Now().Add(s.backoff)
+			if s.lastErr == nil {
+				s.log.Warn("jobs: Redis unreachable; async routes answer 503 until it is back", "err", err)
+			}
+			s.lastErr = fmt.Errorf("jobs: connecting to Redis: %w", err)
+			err = s.lastErr
+			s.mu.Unlock()
+			return nil, err
+		}
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return nil, errRedisClosed
+		}
+		if s.lastErr != nil {
+			s.log.Info("jobs: Redis reachable again")
+		}
+		s.c, s.lastErr, s.backoff = c, nil, 0
 		s.mu.Unlock()
 		return c, nil
-	case s.connecting:
-		s.mu.Unlock()
-		return nil, errRedisConnecting
-	case s.lastErr != nil && time.Now().Before(s.retryAt):
-		err := s.lastErr
-		s.mu.Unlock()
-		return nil, err
 	}
-	s.connecting = true
-	s.mu.Unlock()
-
-	c, err := s.cfg.Connect()
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.connecting = false
-	if err != nil {
-		s.backoff = min(max(2*s.backoff, redisMinBackoff), redisMaxBackoff)
-		s.retryAt = time.Now().Add(s.backoff)
-		if s.lastErr == nil {
-			s.log.Warn("jobs: Redis unreachable; async routes answer 503 until it is back", "err", err)
-		}
-		s.lastErr = fmt.Errorf("jobs: connecting to Redis: %w", err)
-		return nil, s.lastErr
-	}
-	if s.closed {
-		c.Close()
-		return nil, errRedisClosed
-	}
-	if s.lastErr != nil {
-		s.log.Info("jobs: Redis reachable again")
-	}
-	s.c, s.lastErr, s.backoff = c, nil, 0
-	return c, nil
 }
 
 // Close closes the client the store opened.
@@ -199,11 +213,12 @@ func (s *RedisStore) Close() error {
 
 // op returns the client and ctx bounded by the store's Timeout.
 func (s *RedisStore) op(ctx context.Context) (rueidis.Client, context.Context, context.CancelFunc, error) {
-	c, err := s.client()
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	c, err := s.client(ctx)
 	if err != nil {
+		cancel()
 		return nil, nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	return c, ctx, cancel, nil
 }
 

@@ -313,6 +313,18 @@ func TestRedisRetry(t *testing.T) {
 	if got.ID != j.ID || got.Attempts != 2 || got.Status != 503 {
 		t.Fatalf("retry: %+v", got)
 	}
+	// A job enqueued with a NotBefore waits as a retry does.
+	later := redisTestJob("later")
+	later.NotBefore = time.Now().Add(200 * time.Millisecond)
+	mustEnqueue(t, s, later)
+	claimNone(t, s, "later")
+	waitUntil(t, "the job enqueued for later is due", func() bool {
+		got, err := s.Claim(ctx, "later", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got != nil && got.ID == later.ID
+	})
 	// A retry due at once goes straight back to the stream.
 	got.State, got.NotBefore = StateQueued, time.Time{}
 	if err := s.Update(ctx, got); err != nil {
@@ -708,5 +720,80 @@ func TestRedisConnectBackoff(t *testing.T) {
 	}
 	if _, err := s.Get(ctx, redisTestID()); !errors.Is(err, errRedisClosed) {
 		t.Fatalf("Get after Close: %v", err)
+	}
+}
+
+// Replicas racing: the same Idempotency-Key enqueued at once from two
+// stores makes one job; jobs claimed at once from two stores go to one
+// worker each.
+func TestRedisConcurrent(t *testing.T) {
+	leakcheck.Check(t, "rueidis")
+	srv := redistest.Start(t)
+	stores := []*RedisStore{redisTestStore(t, srv.Addr), redisTestStore(t, srv.Addr)}
+	ctx := context.Background()
+
+	const n = 16
+	ids := make([]string, n)
+	existing := make([]bool, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			j := redisTestJob("r")
+			j.Owner, j.IdempotencyKey, j.Fingerprint = []byte("o"), "same", []byte("f")
+			got, ex, err := stores[i%2].Enqueue(ctx, j, 100)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i], existing[i] = got.ID, ex
+		})
+	}
+	wg.Wait()
+	created := 0
+	for i := range n {
+		if ids[i] != ids[0] {
+			t.Fatalf("enqueue %d got job %s; enqueue 0 got %s", i, ids[i], ids[0])
+		}
+		if !existing[i] {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d jobs created for one key; want 1", created)
+	}
+
+	want := map[string]bool{ids[0]: true}
+	for range 40 {
+		j := redisTestJob("r")
+		mustEnqueue(t, stores[0], j)
+		want[j.ID] = true
+	}
+	var mu sync.Mutex
+	claimed := map[string]int{}
+	for w := range 8 {
+		wg.Go(func() {
+			for {
+				j, err := stores[w%2].Claim(ctx, "r", time.Minute)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if j == nil {
+					return
+				}
+				mu.Lock()
+				claimed[j.ID]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(claimed) != len(want) {
+		t.Fatalf("%d jobs claimed; want %d", len(claimed), len(want))
+	}
+	for id, k := range claimed {
+		if !want[id] || k != 1 {
+			t.Fatalf("job %s claimed %d times (known %v)", id, k, want[id])
+		}
 	}
 }
