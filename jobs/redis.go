@@ -78,6 +78,14 @@ const redisPartTTL = time.Hour
 //
 // A finished job's keys expire at its Expires; nothing expires while it
 // is queued or running.
+//
+// Delivery is at-least-once: an entry that stays in the group's pending
+// list (claimed, not finished) longer than the visibility is claimed
+// again by any replica (XAUTOCLAIM); an Update that keeps a job running
+// starts its visibility again. The queue is as durable as the Redis
+// behind it (AOF or replicas): a Redis that restarts empty has lost its
+// jobs. It needs Redis 7.0 or later (XAUTOCLAIM dropping deleted
+// entries from the pending list).
 type RedisStore struct {
 	cfg      RedisConfig
 	prefix   string
@@ -99,9 +107,7 @@ type RedisStore struct {
 	cursors    map[string]string // route: where XAUTOCLAIM goes on
 }
 
-var (
-	errRedisClosed = errors.New("jobs: Redis store closed")
-)
+var errRedisClosed = errors.New("jobs: Redis store closed")
 
 // OpenRedis returns a store on Redis. It does not connect: the first
 // call does, so that a gateway starts (and answers 503 for async
