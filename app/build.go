@@ -19,8 +19,9 @@ import (
 )
 
 // build makes a generation from cfg: upstreams, routes with their
-// limits, compression and cache middleware, the batch endpoint and the
-// observability wrapper, with the shared resources res (Shared.prepare).
+// limits, async, compression and cache middleware, the batch endpoint,
+// the job queue's paths and the observability wrapper, with the shared
+// resources res (Shared.prepare).
 func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 	log := a.log
 	g := &generation{cfg: cfg, upstreams: map[string]*proxy.Upstream{}}
@@ -76,6 +77,18 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 			ro.Path, ro.Handler = c.Prefix(), c
 			composites = append(composites, c)
 		}
+		// An async route queues outside everything else: its 202 is
+		// neither compressed nor stored, and an attempt, which passes
+		// through it, reaches the cache and the upstream as a client
+		// request would.
+		if r.Async != nil {
+			mw, err := res.jobs.Route(asyncOptions(r)) // jobs.go
+			if err != nil {
+				g.close()
+				return nil, fmt.Errorf("route %s: async: %w", r.Name, err)
+			}
+			ro.Middleware = append(ro.Middleware, mw)
+		}
 		// Compression wraps the cache: the cache serves hits already
 		// encoded (each coding made once per entry), and what it
 		// forwards is compressed as it streams.
@@ -130,6 +143,12 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 			g.close()
 			return nil, err
 		}
+	}
+	// The queue's paths (status, result, cancel) are taken before
+	// routing, as batches are; kept while the queue is open, so that a
+	// reload that drops the last async route leaves its jobs readable.
+	if res.jobs != nil {
+		root = res.jobs.Wrap(root)
 	}
 	if root, err = a.observeRoot(g, res, root, h, trusted); err != nil {
 		g.close()
