@@ -100,7 +100,7 @@ type generation struct {
 	// runner is handler behind the observer, which the job queue's
 	// attempts go through; nil without a queue.
 	runner http.Handler
-	life        genLife // in-flight count and retirement (generation.go)
+	life   genLife // in-flight count and retirement (generation.go)
 	// seq numbers the generations from 1; loaded is when g began to
 	// serve (the admin status).
 	seq    uint64

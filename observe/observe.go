@@ -172,7 +172,7 @@ type state struct {
 }
 
 var (
-	_ proxy.Observed  = (*state)(nil)
+	_ proxy.Observed = (*state)(nil)
 	_ jobid.Recorder = (*state)(nil)
 )
 
