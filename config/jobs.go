@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -199,7 +200,11 @@ func validateJobs(c *Config, d *decoder) {
 	case strings.ContainsAny(j.Prefix, "?#{}"):
 		d.report("jobs.prefix", "%q: a path prefix cannot hold \"?\", \"#\", \"{\" or \"}\"", j.Prefix)
 	case jobsCollide(j.Prefix, c.Batch.Path):
-		d.report("jobs.prefix", "%q collides with batch.path %q (line %d); the two are served before routing and need paths apart", j.Prefix, c.Batch.Path, d.line("batch.path"))
+		where := "the default"
+		if d.set["batch.path"] {
+			where = "line " + strconv.Itoa(d.line("batch.path"))
+		}
+		d.report("jobs.prefix", "%q collides with batch.path %q (%s); the two are served before routing and need paths apart", j.Prefix, c.Batch.Path, where)
 	}
 	if oneOf(d, "jobs.store", j.Store, JobsStoreAuto, JobsStoreBolt, JobsStoreRedis) && j.Store == JobsStoreRedis && c.Cache.Shared == nil {
 		d.report("jobs.store", "redis keeps jobs in the shared tier's Redis; it needs cache.shared")
