@@ -176,7 +176,7 @@ func TestJobStatsWithoutAsync(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound || !strings.Contains(strings.Join(strings.Fields(string(b)), ""), want) {
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(strings.Join(strings.Fields(string(b)), ""), strings.Join(strings.Fields(want), "")) {
 			t.Errorf("GET %s: got %d %s; want 404 %s", path, resp.StatusCode, b, want)
 		}
 	}
