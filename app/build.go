@@ -50,6 +50,7 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 	}
 	opts := proxy.Options{TrustedProxies: trusted, Logger: log}
 	var composites []*batch.Composite
+	var asyncs []*asyncSlot
 	for _, r := range cfg.Routes {
 		ro := proxy.RouteOptions{
 			Name:        r.Name,
@@ -82,12 +83,9 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 		// through it, reaches the cache and the upstream as a client
 		// request would.
 		if r.Async != nil {
-			mw, err := res.jobs.Route(asyncOptions(r)) // jobs.go
-			if err != nil {
-				g.close()
-				return nil, fmt.Errorf("route %s: async: %w", r.Name, err)
-			}
-			ro.Middleware = append(ro.Middleware, mw)
+			slot := &asyncSlot{route: r} // jobs.go
+			asyncs = append(asyncs, slot)
+			ro.Middleware = append(ro.Middleware, slot.wrap)
 		}
 		// Compression wraps the cache: the cache serves hits already
 		// encoded (each coding made once per entry), and what it
@@ -153,6 +151,15 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 	if root, err = a.observeRoot(g, res, root, h, trusted); err != nil {
 		g.close()
 		return nil, err
+	}
+	// Last, as registering a route with the queue updates it at once:
+	// a build that failed before leaves the queue as the serving
+	// generation has it.
+	for _, s := range asyncs {
+		if err := s.register(res.jobs); err != nil {
+			g.close()
+			return nil, err
+		}
 	}
 	g.handler, g.root = h, root
 	return g, nil

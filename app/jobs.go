@@ -112,6 +112,33 @@ func jobsChange(old, cur *config.Config) string {
 	return ""
 }
 
+// asyncSlot is an async route's place among its middleware, filled by
+// register once the rest of the build has succeeded: Queue.Route takes
+// effect on the queue at once, which a reload that fails must not do.
+type asyncSlot struct {
+	route config.Route
+	next  http.Handler // what the route's async middleware wraps
+	h     http.Handler // the route's async middleware, around next
+}
+
+// wrap is the route's middleware: it keeps next for register.
+func (s *asyncSlot) wrap(next http.Handler) http.Handler {
+	s.next = next
+	return s
+}
+
+// register registers the route with q and places its middleware.
+func (s *asyncSlot) register(q *jobs.Queue) error {
+	mw, err := q.Route(asyncOptions(s.route))
+	if err != nil {
+		return fmt.Errorf("route %s: async: %w", s.route.Name, err)
+	}
+	s.h = mw(s.next)
+	return nil
+}
+
+func (s *asyncSlot) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
+
 // asyncOptions maps route r's async section; r.Async must be set.
 func asyncOptions(r config.Route) jobs.RouteOptions {
 	a := r.Async
