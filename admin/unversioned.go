@@ -70,6 +70,8 @@ func handleUnversioned(mux *http.ServeMux, b Backend) {
 		}
 		writeJSON(w, http.StatusOK, sumWebSocket(routes))
 	})
+	// Beside /api/v1/jobs/stats, as the other stats have a short path an
+	// operator types.
 	mux.HandleFunc("GET /jobs/stats", func(w http.ResponseWriter, r *http.Request) {
 		st, err := b.JobStats(r.Context())
 		switch {
