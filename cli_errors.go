@@ -46,6 +46,15 @@ func (m flagFields) explain(cmd string, err error) error {
 	}
 	var errs config.Errors
 	if !errors.As(err, &errs) {
+		// A problem found when the gateway starts (a job store that
+		// cannot be opened) is "field: why".
+		if err != nil {
+			if f, msg, ok := strings.Cut(err.Error(), ": "); ok && !strings.ContainsAny(f, " \t") {
+				if src, ok := m.lookup(f); ok {
+					return errors.New(src.message(msg))
+				}
+			}
+		}
 		return err
 	}
 	lines := make([]string, 0, len(errs))

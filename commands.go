@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,8 @@ func cmdProxy(args []string, stdout, stderr io.Writer) error {
 	batchOn := fs.Bool("batch", false, "serve the batching endpoint, POST /_batch, for the route")
 	accessLog := fs.String("access-log", "stdout", `access log: "stdout", "stderr", "off" or a file path`)
 	logFormat := fs.String("log-format", "text", `access log format: "text" (one short line per request) or "json"`)
+	async := fs.String("async", "", "make the route async: a request is queued durably and answered 202 Accepted with Location: /_jobs/ID\nto poll for the result (docs/async.md); \"prefer\" only for requests sent with Prefer: respond-async,\n\"always\" for every request")
+	dataDir := fs.String("data-dir", "./data", "with --async: the directory of the job store, jobs.db (created if missing; with --redis the jobs\ngo to Redis instead)")
 	var redis listFlag
 	fs.Var(&redis, "redis", "a shared cache tier on Redis under the memory one, for several gateways to share:\nredis://HOST:PORT (rediss:// for TLS); repeat it or separate with commas for a Sentinel's or Cluster's nodes")
 	if err := parseFlags(fs, args); err != nil {
@@ -43,6 +46,18 @@ func cmdProxy(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(redis) > 0 && *noCache {
 		fmt.Fprintln(stderr, "proxy: --redis is a tier of the cache; it cannot go with --no-cache")
+		fs.Usage()
+		return errUsage
+	}
+	dataDirSet := false
+	fs.Visit(func(f *flag.Flag) { dataDirSet = dataDirSet || f.Name == "data-dir" })
+	switch {
+	case *async != "" && *async != "prefer" && *async != "always":
+		fmt.Fprintf(stderr, "proxy: invalid value %q for flag --async: want prefer or always\n", *async)
+		fs.Usage()
+		return errUsage
+	case dataDirSet && *async == "":
+		fmt.Fprintln(stderr, "proxy: --data-dir is where async jobs are kept; it needs --async")
 		fs.Usage()
 		return errUsage
 	}
@@ -93,6 +108,22 @@ routes:
       enabled: %t
 `, yamlString(*listen), *h2c, yamlString(*adminAddr), strings.Join(targets, ", "), yamlString(*protocol), yamlString(*cacheSize), *batchOn, *batchOn, !*noCache, !*noCompress)
 	yaml += accessLogYAML(*accessLog, *logFormat)
+	if *async != "" {
+		fields.add("routes[0].async", "--async", *async, *async)
+		fields.add("jobs", "--data-dir", *dataDir, *dataDir)
+		// The route is the last key of its entry, and jobs a section of
+		// its own: both append.
+		yaml = strings.Replace(yaml, "    compress:\n      enabled: "+strconv.FormatBool(!*noCompress)+"\n",
+			"    compress:\n      enabled: "+strconv.FormatBool(!*noCompress)+"\n    async:\n      mode: "+yamlString(*async)+"\n", 1)
+		yaml += "jobs:\n  data_dir: " + yamlString(*dataDir) + "\n"
+		// Made here, so that a directory that cannot be made names the
+		// flag rather than the generated config's field.
+		if len(redis) == 0 {
+			if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+				return fmt.Errorf("--data-dir %q: cannot create it: %w", *dataDir, err)
+			}
+		}
+	}
 	if len(redis) > 0 {
 		fields.add("cache.shared", "--redis", redis.String(), redis.String())
 		var addrs []string
@@ -165,11 +196,23 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	adminAddr := fs.String("admin", "127.0.0.1:9090", "admin listener address")
 	accessLog := fs.String("access-log", "stdout", `access log: "stdout", "stderr", "off" or a file path`)
 	logFormat := fs.String("log-format", "text", `access log format: "text" (one short line per request) or "json"`)
+	dataDir := fs.String("data-dir", "", "the directory of the async route's job store; default: a temporary one, removed on exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := checkLogFormat(fs, *logFormat); err != nil {
 		return err
+	}
+	dataDirGiven := *dataDir != ""
+	if !dataDirGiven {
+		// The demo needs nothing of the machine: its jobs live as long
+		// as it does.
+		dir, err := os.MkdirTemp("", "gateway-demo-jobs-")
+		if err != nil {
+			return fmt.Errorf("demo: a directory for the jobs: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		*dataDir = dir
 	}
 	var backends []string
 	for _, name := range []string{"a", "b"} {
@@ -215,12 +258,26 @@ routes:
       stale_if_error: 1m
     compress:
       enabled: true
-`, yamlString(*listen), yamlString(*adminAddr), strings.Join(backends, ", "))
+  - name: reports
+    path: /reports/
+    upstream: sample
+    timeout: 30s
+    async:
+      mode: always
+      max_attempts: 2
+      attempt_timeout: 30s
+      result_lifetime: 10m
+jobs:
+  data_dir: %s
+`, yamlString(*listen), yamlString(*adminAddr), strings.Join(backends, ", "), yamlString(*dataDir))
 	yaml += accessLogYAML(*accessLog, *logFormat)
 	fields := flagFields{}
 	fields.add("listeners[0]", "--listen", *listen, *listen)
 	fields.add("admin", "--admin", *adminAddr, *adminAddr)
 	fields.add("access_log", "--access-log", *accessLog, *accessLog)
+	if dataDirGiven {
+		fields.add("jobs", "--data-dir", *dataDir, *dataDir)
+	}
 	cfg, err := app.Parse("demo", []byte(yaml))
 	if err != nil {
 		return fields.explain("demo", err)
@@ -274,6 +331,13 @@ and is fresh for 30 s; watch Cache-Status and Age change:
   # several requests in one round trip, run side by side in the gateway
   # (through the route and its cache), answered in order
   curl -s %[1]s/_batch -H 'Content-Type: application/json' -d '{"requests": [{"id": "h", "path": "/api/hello"}, {"id": "c", "path": "/api/cached?ms=300"}]}'
+
+The /reports/ route is async (docs/async.md): a report takes the backend 3 s,
+so the gateway stores the request, answers 202 Accepted at once with the
+job's Location, and runs it behind; poll that Location for the result:
+  curl -i -X POST %[1]s/reports/q1
+  # then, with the id from the Location header (200 with the report once done)
+  curl -i %[1]s/_jobs/<id>
 `, base)
 	if adm != "" {
 		admin := (&url.URL{Scheme: "http", Host: adm}).String()
@@ -284,6 +348,7 @@ Admin (loopback only):
   curl -s %[2]s/config
   curl -s %[2]s/cache/stats
   curl -s %[2]s/compress/stats
+  curl -s %[2]s/jobs/stats
   # Prometheus metrics: requests by route, status and cache outcome, latencies, upstreams
   curl -s %[2]s/metrics | grep ^gateway_
   # purge what the backend tagged "demo" (Surrogate-Key), or one URL

@@ -285,6 +285,14 @@ routes:
 		{"proxy --redis with --no-cache", []string{"proxy", "--to", "x", "--redis", "redis://a:1", "--no-cache"}, 2, nil,
 			[]string{"--redis is a tier of the cache"}},
 		{"proxy --help names --redis", []string{"proxy", "-h"}, 0, nil, []string{"-redis", "rediss:// for TLS"}},
+		{"proxy bad --async", []string{"proxy", "--to", "x", "--async", "sometimes"}, 2, nil,
+			[]string{`proxy: invalid value "sometimes" for flag --async: want prefer or always`}},
+		{"proxy --data-dir without --async", []string{"proxy", "--to", "x", "--data-dir", "d"}, 2, nil,
+			[]string{"--data-dir is where async jobs are kept; it needs --async"}},
+		{"proxy --data-dir that cannot be made", []string{"proxy", "--to", "x", "--admin", "off", "--async", "prefer", "--data-dir", "/dev/null/jobs"}, 1, nil,
+			[]string{`gateway: --data-dir "/dev/null/jobs": cannot create it`}},
+		{"proxy --help names --async", []string{"proxy", "-h"}, 0, nil, []string{"-async", "Prefer: respond-async", "-data-dir"}},
+		{"demo --help names --data-dir", []string{"demo", "-h"}, 0, nil, []string{"-data-dir", "temporary"}},
 		{"proxy --help says http:// is assumed", []string{"proxy", "-h"}, 0, nil, []string{"without a scheme, http:// is assumed"}},
 		{"demo bad listen", []string{"demo", "--listen", "nope"}, 1, nil, []string{`gateway: --listen "nope": invalid address`}},
 		{"proxy listen in use", []string{"proxy", "--to", "x", "--listen", busy, "--admin", "off"}, 1, nil,
@@ -453,6 +461,7 @@ func TestDemo(t *testing.T) {
 		!strings.Contains(body, "hit") {
 		t.Errorf("batch: got %d %s; want both items 200, in order, the cached one a hit", resp.StatusCode, body)
 	}
+	demoAsync(t, gw, adm)
 	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -465,8 +474,56 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(errOut, "curl -s http://"+gw+"/api/hello") {
 		t.Errorf("demo stderr: got %q; want ready-to-paste curl lines", errOut)
 	}
+	if !strings.Contains(errOut, "curl -i -X POST http://"+gw+"/reports/q1") || !strings.Contains(errOut, "curl -i http://"+gw+"/_jobs/<id>") {
+		t.Errorf("demo stderr: got %q; want the async route's submit and poll lines", errOut)
+	}
+	if !strings.Contains(out, "job=") {
+		t.Errorf("demo access log: got %q; want the async requests to name their job", out)
+	}
 	if strings.Contains(out, "curl") {
 		t.Errorf("demo stdout: got %q; want the access log alone, the banner on stderr", out)
+	}
+}
+
+// demoAsync submits a report to the demo's async route: 202 Accepted at
+// once with the job's Location under /_jobs/, which answers 200 with the
+// report once the backend's 3 s are over; the admin listener counts it.
+func demoAsync(t *testing.T, gw, adm string) {
+	t.Helper()
+	start := time.Now()
+	resp, err := http.Post("http://"+gw+"/reports/q1", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusAccepted || !strings.Contains(loc, "/_jobs/") || time.Since(start) > time.Second {
+		t.Fatalf("async: got %d Location %q after %v; want 202 at once with a Location under /_jobs/", resp.StatusCode, loc, time.Since(start))
+	}
+	if !strings.HasPrefix(loc, "http") {
+		loc = "http://" + gw + loc
+	}
+	var body string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		r, err := http.Get(loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		body = string(b)
+		if r.StatusCode == http.StatusOK && strings.Contains(body, `"report":"q1"`) {
+			break
+		}
+	}
+	if !strings.Contains(body, `"report":"q1"`) {
+		t.Fatalf("async: polling %s: last got %s; want the report", loc, body)
+	}
+	if time.Since(start) < 3*time.Second {
+		t.Errorf("async: the report came after %v; want the backend's 3 s", time.Since(start))
+	}
+	if st := get(t, "http://"+adm+"/jobs/stats", http.StatusOK); !strings.Contains(st, `"succeeded": 1`) {
+		t.Errorf("jobs stats: got %s; want one job succeeded", st)
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package admin serves the operator's endpoints on their own listener,
 // apart from client traffic: liveness, readiness, the effective config,
-// upstream status, cache stats and purge, compression and WebSocket
-// stats, metrics and reload. It reads and acts on the gateway through a
+// upstream status, cache stats and purge, compression, WebSocket and job
+// queue stats, metrics and reload. It reads and acts on the gateway through a
 // Backend and owns the HTTP and JSON: the unversioned paths operators
 // have scripted against (unversioned.go) and the versioned JSON API
 // under /api/v1/ (api.go, documented in docs/admin-api.md).

@@ -65,6 +65,7 @@ func (a *api) endpoints() []endpoint {
 		{"POST", "/api/v1/cache/purge", a.purge},
 		{"GET", "/api/v1/compress/stats", a.compressStats},
 		{"GET", "/api/v1/websocket/stats", a.webSocketStats},
+		{"GET", "/api/v1/jobs/stats", a.jobStats},
 		{"POST", "/api/v1/reload", a.reload},
 		{"GET", "/api/v1/config", a.config},
 	}
@@ -223,6 +224,21 @@ func (a *api) webSocketStats(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, sumWebSocket(routes))
 }
+
+func (a *api) jobStats(w http.ResponseWriter, r *http.Request) {
+	st, err := a.b.JobStats(r.Context())
+	switch {
+	case errors.Is(err, ErrDisabled):
+		writeError(w, http.StatusNotFound, noAsync)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, st)
+	}
+}
+
+// noAsync is why there are no job stats.
+const noAsync = "no route is async"
 
 func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 	res, err := a.b.Reload(r.Context())

@@ -43,6 +43,9 @@ type Backend interface {
 	// WebSocketStats returns each route's WebSocket counters by route
 	// name.
 	WebSocketStats(ctx context.Context) map[string]proxy.WSStats
+	// JobStats returns the async routes' job queue counters; ErrDisabled
+	// while no route is async.
+	JobStats(ctx context.Context) (JobStats, error)
 	// Health reports the state of what the gateway uses but serves
 	// without, by name ("cache.shared": "up", "down" or "connecting"),
 	// for /healthz; nil when there is none. None of it makes the
@@ -117,6 +120,33 @@ type SharedStats struct {
 // and P99 are estimated from the histogram's buckets (0 before any
 // operation).
 type SharedLatency struct {
+	Count      uint64  `json:"count"`
+	SumSeconds float64 `json:"sum_seconds"`
+	P50Seconds float64 `json:"p50_seconds"`
+	P99Seconds float64 `json:"p99_seconds"`
+}
+
+// JobStats are the job queue's counters: jobs queued and running now,
+// jobs finished by state, attempts, retries, requests refused because a
+// queue was full, callbacks not delivered, and the time jobs waited for
+// their first attempt and attempts ran.
+type JobStats struct {
+	Queued           int       `json:"queued"`
+	Running          int       `json:"running"`
+	Succeeded        uint64    `json:"succeeded"`
+	Failed           uint64    `json:"failed"`
+	Cancelled        uint64    `json:"cancelled"`
+	Attempts         uint64    `json:"attempts"`
+	Retries          uint64    `json:"retries"`
+	Rejected         uint64    `json:"rejected"`
+	CallbackFailures uint64    `json:"callback_failures"`
+	Wait             JobTiming `json:"wait"`
+	Run              JobTiming `json:"run"`
+}
+
+// JobTiming sums up one of the queue's times. P50 and P99 are estimated
+// from the histogram's buckets (0 before any job).
+type JobTiming struct {
 	Count      uint64  `json:"count"`
 	SumSeconds float64 `json:"sum_seconds"`
 	P50Seconds float64 `json:"p50_seconds"`

@@ -25,6 +25,7 @@ type fakeBackend struct {
 	reloadErr  atomic.Pointer[error]
 	storeFails atomic.Bool // PurgeCache fails as a store would
 	shared     atomic.Bool // there is a shared cache tier, and it is down
+	noJobs     atomic.Bool // no route is async
 	gen        atomic.Uint64
 
 	mu     sync.Mutex
@@ -120,6 +121,14 @@ func (b *fakeBackend) CompressStats(context.Context) (map[string]map[string]comp
 
 func (b *fakeBackend) WebSocketStats(context.Context) map[string]proxy.WSStats {
 	return map[string]proxy.WSStats{"ws": {Open: 2, Upgraded: 5}, "api": {Rejected: 1}}
+}
+
+func (b *fakeBackend) JobStats(context.Context) (JobStats, error) {
+	if b.noJobs.Load() {
+		return JobStats{}, ErrDisabled
+	}
+	return JobStats{Queued: 2, Running: 1, Succeeded: 5, Attempts: 7, Retries: 1,
+		Wait: JobTiming{Count: 6, SumSeconds: 1.5, P50Seconds: 0.1, P99Seconds: 1}}, nil
 }
 
 func (b *fakeBackend) Health(context.Context) map[string]string {

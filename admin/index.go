@@ -28,6 +28,7 @@ func indexEntries(backend, metrics bool) []indexEntry {
 			indexEntry{"POST", "/cache/purge", "purge by url=, path=, prefix=, tag= or all=true (&route=, &soft=true)"},
 			indexEntry{"GET", "/compress/stats", "compression by coding and route"},
 			indexEntry{"GET", "/websocket/stats", "WebSocket tunnels by route (?route=NAME)"},
+			indexEntry{"GET", "/jobs/stats", "async routes' job queue: jobs by state, attempts, wait and run time"},
 			indexEntry{"POST", "/reload", "read the config file again"},
 			indexEntry{"GET", "/api/v1/status", "JSON API: version, uptime, readiness, config generation"},
 			indexEntry{"GET", "/api/v1/upstreams", "JSON API: upstreams, targets, health, circuit breakers"},
@@ -35,6 +36,7 @@ func indexEntries(backend, metrics bool) []indexEntry {
 			indexEntry{"POST", "/api/v1/cache/purge", "JSON API: purge by URL, path, prefix, tag or everything"},
 			indexEntry{"GET", "/api/v1/compress/stats", "JSON API: compression by coding and route"},
 			indexEntry{"GET", "/api/v1/websocket/stats", "JSON API: WebSocket tunnels by route"},
+			indexEntry{"GET", "/api/v1/jobs/stats", "JSON API: the async routes' job queue"},
 			indexEntry{"POST", "/api/v1/reload", "JSON API: read the config file again"},
 			indexEntry{"GET", "/api/v1/config", "JSON API: the effective config, secrets redacted"},
 		)

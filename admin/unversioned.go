@@ -70,6 +70,19 @@ func handleUnversioned(mux *http.ServeMux, b Backend) {
 		}
 		writeJSON(w, http.StatusOK, sumWebSocket(routes))
 	})
+	// Beside /api/v1/jobs/stats, as the other stats have a short path an
+	// operator types.
+	mux.HandleFunc("GET /jobs/stats", func(w http.ResponseWriter, r *http.Request) {
+		st, err := b.JobStats(r.Context())
+		switch {
+		case errors.Is(err, ErrDisabled):
+			proxy.Error(w, http.StatusNotFound, noAsync)
+		case err != nil:
+			proxy.Error(w, http.StatusInternalServerError, err.Error())
+		default:
+			writeJSON(w, http.StatusOK, st)
+		}
+	})
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		res, err := b.Reload(r.Context())

@@ -114,6 +114,7 @@ func newAppIO(cfg *config.Config, o Options) (*App, error) {
 	g.activateObservability()
 	g.stamp(nil, a.started)
 	a.gen.Store(g)
+	a.startJobs() // jobs.go
 
 	var ls []entrypoint.Options
 	for _, l := range cfg.Listeners {
@@ -314,7 +315,15 @@ func (a *App) serve(ctx context.Context) error {
 	a.log.Info("shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	// The queue stops claiming jobs and its running attempts get the
+	// same grace as the listeners' requests, side by side; what is still
+	// queued stays stored for the next start.
+	jobsDone := make(chan error, 1)
+	go func() { jobsDone <- a.shutdownJobs(sctx) }()
 	err := a.server.Shutdown(sctx)
+	if jerr := <-jobsDone; jerr != nil {
+		a.log.Warn("shutdown grace ran out with job attempts running; they run again after a restart", "err", jerr)
+	}
 	if a.admin != nil {
 		_ = a.admin.Shutdown(sctx)
 	}
@@ -333,6 +342,10 @@ func (a *App) serve(ctx context.Context) error {
 // shared resources (the cache after its background refreshes end). Generations retired by a
 // reload close their own upstreams when their last request ends.
 func (a *App) close() {
+	// The queue first: its attempts run through the generation.
+	if a.shared != nil {
+		a.shared.closeJobs()
+	}
 	if g := a.gen.Load(); g != nil {
 		g.close()
 	}

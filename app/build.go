@@ -19,8 +19,9 @@ import (
 )
 
 // build makes a generation from cfg: upstreams, routes with their
-// limits, compression and cache middleware, the batch endpoint and the
-// observability wrapper, with the shared resources res (Shared.prepare).
+// limits, async, compression and cache middleware, the batch endpoint,
+// the job queue's paths and the observability wrapper, with the shared
+// resources res (Shared.prepare).
 func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 	log := a.log
 	g := &generation{cfg: cfg, upstreams: map[string]*proxy.Upstream{}}
@@ -49,6 +50,7 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 	}
 	opts := proxy.Options{TrustedProxies: trusted, Logger: log}
 	var composites []*batch.Composite
+	var asyncs []*asyncSlot
 	for _, r := range cfg.Routes {
 		ro := proxy.RouteOptions{
 			Name:        r.Name,
@@ -75,6 +77,15 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 			}
 			ro.Path, ro.Handler = c.Prefix(), c
 			composites = append(composites, c)
+		}
+		// An async route queues outside everything else: its 202 is
+		// neither compressed nor stored, and an attempt, which passes
+		// through it, reaches the cache and the upstream as a client
+		// request would.
+		if r.Async != nil {
+			slot := &asyncSlot{route: r} // jobs.go
+			asyncs = append(asyncs, slot)
+			ro.Middleware = append(ro.Middleware, slot.wrap)
 		}
 		// Compression wraps the cache: the cache serves hits already
 		// encoded (each coding made once per entry), and what it
@@ -131,9 +142,24 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 			return nil, err
 		}
 	}
+	// The queue's paths (status, result, cancel) are taken before
+	// routing, as batches are; kept while the queue is open, so that a
+	// reload that drops the last async route leaves its jobs readable.
+	if res.jobs != nil {
+		root = res.jobs.Wrap(root)
+	}
 	if root, err = a.observeRoot(g, res, root, h, trusted); err != nil {
 		g.close()
 		return nil, err
+	}
+	// Last, as registering a route with the queue updates it at once:
+	// a build that failed before leaves the queue as the serving
+	// generation has it.
+	for _, s := range asyncs {
+		if err := s.register(res.jobs); err != nil {
+			g.close()
+			return nil, err
+		}
 	}
 	g.handler, g.root = h, root
 	return g, nil

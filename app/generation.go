@@ -97,7 +97,10 @@ type generation struct {
 	obs         observability // access log and metrics (observe.go)
 	handler     *proxy.Handler
 	root        http.Handler
-	life        genLife // in-flight count and retirement (generation.go)
+	// runner is handler behind the observer, which the job queue's
+	// attempts go through; nil without a queue.
+	runner http.Handler
+	life   genLife // in-flight count and retirement (generation.go)
 	// seq numbers the generations from 1; loaded is when g began to
 	// serve (the admin status).
 	seq    uint64

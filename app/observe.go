@@ -20,7 +20,8 @@ type observability struct {
 // observeRoot builds the generation's metrics (when the admin listener
 // serves them) and the access log, and wraps root, the whole
 // client-facing handler, in request ids, the access log, metrics and
-// Server-Timing.
+// Server-Timing. With a job queue it also sets g.runner: h, the routed
+// handler, behind the same observer, for the queue's attempts.
 func (a *App) observeRoot(g *generation, res *resources, root http.Handler, h *proxy.Handler, trusted []netip.Prefix) (http.Handler, error) {
 	cfg := g.cfg
 	// One table for the access log and the metrics, so that both name
@@ -30,6 +31,7 @@ func (a *App) observeRoot(g *generation, res *resources, root http.Handler, h *p
 		ServerTiming:   cfg.ServerTiming,
 		TrustedProxies: trusted,
 		Routes:         routes,
+		Jobs:           res.jobs != nil,
 	}
 	if cfg.Batch.Enabled {
 		o.BatchPath = cfg.Batch.Path
@@ -60,6 +62,9 @@ func (a *App) observeRoot(g *generation, res *resources, root http.Handler, h *p
 		}
 		g.obs.out = out
 		o.Log = observe.NewHandler(al.Format, out)
+	}
+	if res.jobs != nil {
+		g.runner = observe.Wrap(h, o)
 	}
 	return observe.Wrap(root, o), nil
 }

@@ -20,8 +20,9 @@ import (
 // closed when its last request ends. The cache store is shared: its
 // entries and per-route counters survive, as do the Prometheus counters
 // (package metrics). Listeners, the admin section, the cache's size
-// bounds and the shared tier's connection (cache.shared but for its
-// timeouts and limits, which the tier takes at once) are bound at start; a reload that changes them is refused and
+// bounds, the shared tier's connection (cache.shared but for its
+// timeouts and limits, which the tier takes at once) and the job queue's
+// jobs section are bound at start; a reload that changes them is refused and
 // the old config keeps serving. The TLS listeners' certificate files are
 // read again on every reload, so a renewed certificate is served from
 // the next handshake on.
@@ -86,6 +87,11 @@ func (a *App) reloadConfig() (admin.ReloadResult, error) {
 	if what := sharedChange(a.cfg.Cache.Shared, cfg.Cache.Shared); what != "" {
 		return admin.ReloadResult{}, fmt.Errorf("%s: %w", what, errRestart)
 	}
+	// Likewise where the job queue keeps its jobs and answers for them
+	// (jobs.go); the async sections of routes may change.
+	if what := jobsChange(a.cfg, cfg); what != "" {
+		return admin.ReloadResult{}, fmt.Errorf("%s: %w", what, errRestart)
+	}
 	// Certificates renewed in place (same cert_file and key_file, new
 	// contents) are read now, before anything is built, and installed
 	// only with the new generation: a pair that no longer loads fails
@@ -119,6 +125,7 @@ func (a *App) reloadConfig() (admin.ReloadResult, error) {
 	installCerts()
 	g.stamp(old, time.Now())
 	a.gen.Store(g)
+	a.startJobs()
 	a.retire(old)
 	summary := fmt.Sprintf("reloaded %s: %d routes, %d upstreams", path, len(cfg.Routes), len(cfg.Upstreams))
 	a.log.Info("config reloaded", "config", path, "routes", len(cfg.Routes), "upstreams", len(cfg.Upstreams))

@@ -13,6 +13,7 @@ import (
 
 	"gateway/cache"
 	"gateway/config"
+	"gateway/jobs"
 	"gateway/metrics"
 	"gateway/redistier"
 )
@@ -21,8 +22,8 @@ import (
 // closed once when it ends, while every generation is built against it
 // (from a resources that prepare hands the build). Today that is the
 // process's metrics registry, the cache store and, with cache.shared,
-// the shared tier on Redis under it; a job queue and certificate
-// management join them here.
+// the shared tier on Redis under it, and the async routes' job queue
+// (jobs.go); certificate management joins them here.
 //
 // The cache is opened with the first config that caches. When that is
 // a reload's, the build gets a cache of its own (prepare) that Shared
@@ -34,8 +35,11 @@ type Shared struct {
 	// across reloads; nil when the admin listener is off.
 	metrics *metrics.Metrics
 
-	mu    sync.Mutex  // guards store
+	mu    sync.Mutex  // guards store and jobs
 	store *cacheStore // nil while no config has cached
+	// jobs is the async routes' queue (jobs.go); nil while no config
+	// has had an async route.
+	jobs *jobsStore
 }
 
 // cacheStore is the cache and, with a shared tier, the stores under it,
@@ -70,6 +74,15 @@ func OpenShared(cfg *config.Config, log *slog.Logger, version string) (*Shared, 
 		}
 		s.store = cs
 		s.setMetrics(cs)
+	}
+	if cfg.Async() {
+		js, err := openJobs(cfg, log)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.jobs = js
+		s.setJobsMetrics(js)
 	}
 	return s, nil
 }
@@ -207,12 +220,16 @@ type resources struct {
 	cache   *cache.Cache
 	metrics *metrics.Metrics
 	opened  *cacheStore // opened for this build: commit or abort it
+	// jobs is the queue async routes register with; nil when none is
+	// open and the config has no async route.
+	jobs       *jobs.Queue
+	openedJobs *jobsStore // opened for this build: commit or abort it
 }
 
 // prepare gives a build of cfg its resources, opening the cache if cfg
 // is the first config to cache.
 func (s *Shared) prepare(cfg *config.Config) (*resources, error) {
-	r := &resources{cache: s.Cache(), metrics: s.metrics}
+	r := &resources{cache: s.Cache(), metrics: s.metrics, jobs: s.Jobs()}
 	if r.cache == nil && caches(cfg) {
 		cs, err := openCache(cfg, s.log)
 		if err != nil {
@@ -220,11 +237,26 @@ func (s *Shared) prepare(cfg *config.Config) (*resources, error) {
 		}
 		r.cache, r.opened = cs.cache, cs
 	}
+	if r.jobs == nil && cfg.Async() {
+		js, err := openJobs(cfg, s.log)
+		if err != nil {
+			s.abort(r)
+			return nil, err
+		}
+		r.jobs, r.openedJobs = js.queue, js
+	}
 	return r, nil
 }
 
 // commit keeps what prepare opened for r, once its generation serves.
 func (s *Shared) commit(r *resources) {
+	if js := r.openedJobs; js != nil {
+		s.mu.Lock()
+		s.jobs = js
+		s.mu.Unlock()
+		s.setJobsMetrics(js)
+		r.openedJobs = nil
+	}
 	if r.opened == nil {
 		return
 	}
@@ -233,6 +265,13 @@ func (s *Shared) commit(r *resources) {
 	s.mu.Unlock()
 	s.setMetrics(r.opened)
 	r.opened = nil
+}
+
+// setJobsMetrics has scrapes read js's counters.
+func (s *Shared) setJobsMetrics(js *jobsStore) {
+	if s.metrics != nil {
+		s.metrics.SetJobs(js.queue)
+	}
 }
 
 // setMetrics has scrapes read cs's figures.
@@ -248,6 +287,10 @@ func (s *Shared) setMetrics(cs *cacheStore) {
 
 // abort closes what prepare opened for a build that failed.
 func (s *Shared) abort(r *resources) {
+	if r.openedJobs != nil {
+		_ = r.openedJobs.queue.Close()
+		r.openedJobs = nil
+	}
 	if r.opened != nil {
 		r.opened.close()
 		r.opened = nil
@@ -301,9 +344,10 @@ func (s *Shared) Tier() *redistier.Tier {
 // Metrics is the process's registry; nil when the admin listener is off.
 func (s *Shared) Metrics() *metrics.Metrics { return s.metrics }
 
-// Close closes the cache (after its background refreshes end), then the
-// stores under it.
+// Close closes the job queue (whose attempts use the cache), then the
+// cache (after its background refreshes end), then the stores under it.
 func (s *Shared) Close() {
+	s.closeJobs()
 	s.mu.Lock()
 	cs := s.store
 	s.mu.Unlock()

@@ -67,7 +67,7 @@ var badCases = []badCase{
 	{name: "unknown field with suggestion", in: "listeners:\n  - adress: 127.0.0.1:8080\n" + afterListeners,
 		want: []string{`t.yaml:2: listeners[0].adress: unknown field (did you mean "address"?)`}, n: 1},
 	{name: "unknown field", in: minimal + "frobnicate: 1\n",
-		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, cache, batch, routes, log, access_log, server_timing, gc_heap_floor)"}},
+		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, cache, batch, routes, jobs, log, access_log, server_timing, gc_heap_floor)"}},
 	{name: "unknown field in map value", in: strings.Replace(minimal, "    targets:", "    target: x\n    targets:", 1),
 		want: []string{`t.yaml:5: upstreams.app.target: unknown field (did you mean "targets"?)`}},
 	{name: "odd key quoted in path", in: minimal + "\"a\\nb\": 1\n", want: []string{`t.yaml:8: ["a\nb"]: unknown field`}},
@@ -710,12 +710,18 @@ func defaults() *Config {
 		Cache:  Cache{MaxSize: 256 << 20, MaxObjectSize: 8 << 20},
 		Batch:  batchDefaults(),
 		Routes: []Route{{Name: "route0", Path: "/", Upstream: "app", Timeout: Duration(60 * time.Second), Cache: routeCacheDefaults(), Compress: routeCompressDefaults(), WebSocket: routeWebSocketDefaults(), Concurrency: routeConcurrencyDefaults()}},
+		Jobs:   jobsSectionDefaults(),
 		Log:    Log{Level: "info", Format: "text"},
 		File:   "t.yaml",
 
 		AccessLog:   AccessLog{Enabled: true, Format: "text", Output: "stdout"},
 		GCHeapFloor: 64 << 20,
 	}
+}
+
+// jobsSectionDefaults is the jobs section after defaults.
+func jobsSectionDefaults() Jobs {
+	return Jobs{Prefix: "/_jobs/", DataDir: "./data", Store: "auto"}
 }
 
 // batchDefaults is the batch section after defaults.
@@ -1061,6 +1067,7 @@ log:
 			ItemTimeout:          0,
 			InheritHeaders:       []string{"authorization", "X-Tenant"},
 		},
+		Jobs: jobsSectionDefaults(),
 		Log:  Log{Level: "debug", Format: "json"},
 		File: "t.yaml",
 

@@ -176,4 +176,5 @@ func applyDefaults(c *Config, d *decoder) {
 	}
 	limitDefaults(c, d)  // limits.go
 	sharedDefaults(c, d) // shared.go
+	jobsDefaults(c, d)   // jobs.go
 }

@@ -64,6 +64,14 @@ func (c *Config) Redacted() *Config {
 			rl := *rt.RateLimit
 			rt.RateLimit = &rl
 		}
+		if rt.Async != nil {
+			// The callback secret has no name in JSON or YAML; it is
+			// dropped here too, as the shared tier's password is.
+			as := *rt.Async
+			as.Callback.AllowedHosts = slices.Clone(as.Callback.AllowedHosts)
+			as.Callback.Secret = ""
+			rt.Async = &as
+		}
 		if rt.Composite != nil {
 			cc := *rt.Composite
 			cc.Parts = slices.Clone(cc.Parts)

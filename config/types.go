@@ -21,7 +21,9 @@ type Config struct {
 	// Batch is the batching endpoint; it is off unless Batch.Enabled.
 	Batch  Batch   `yaml:"batch" json:"batch"`
 	Routes []Route `yaml:"routes" json:"routes"`
-	Log    Log     `yaml:"log" json:"log"`
+	// Jobs is the queue of the async routes (see jobs.go).
+	Jobs Jobs `yaml:"jobs" json:"jobs"`
+	Log  Log  `yaml:"log" json:"log"`
 	// AccessLog is the log of client requests, one line each.
 	AccessLog AccessLog `yaml:"access_log" json:"access_log"`
 	// ServerTiming adds a Server-Timing header to every response with
@@ -206,6 +208,9 @@ type Route struct {
 	// beyond its queue). See limits.go.
 	RateLimit   *RouteRateLimit  `yaml:"rate_limit" json:"rate_limit,omitempty"`
 	Concurrency RouteConcurrency `yaml:"concurrency" json:"concurrency"`
+	// Async, when present, queues the route's requests and answers 202
+	// Accepted at once (see jobs.go).
+	Async *RouteAsync `yaml:"async" json:"async,omitempty"`
 }
 
 // RouteWebSocket limits one route's WebSocket tunnels: after the

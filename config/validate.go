@@ -39,6 +39,7 @@ func validate(c *Config, d *decoder) {
 	}
 	validateLimits(c, d) // limits.go
 	validateShared(c, d) // shared.go
+	validateJobs(c, d)   // jobs.go
 }
 
 // normalize lower-cases what is matched case-insensitively, so the

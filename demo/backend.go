@@ -98,6 +98,28 @@ func Backend(name string) http.Handler {
 		h.Set("Surrogate-Key", "demo cached")
 		_, _ = w.Write(append(body, '\n'))
 	})
+	// /reports/{name} is long work, the kind an async route takes off
+	// the request path: 3 s per report, any method. A cancelled request
+	// (a job cancelled, the gateway shutting down) stops it.
+	mux.HandleFunc("/reports/{name}", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		select {
+		case <-time.After(ReportTime):
+		case <-r.Context().Done():
+			return
+		}
+		report := r.PathValue("name")
+		sum := fnv.New32a()
+		sum.Write([]byte(report))
+		writeJSON(w, map[string]any{
+			"report":       report,
+			"instance":     name,
+			"method":       r.Method,
+			"rows":         100 + sum.Sum32()%900,
+			"took_ms":      time.Since(start).Milliseconds(),
+			"generated_at": time.Now().UTC().Format(time.RFC3339),
+		})
+	})
 	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.PathValue("code"))
 		if err != nil || code < 200 || code > 599 {
@@ -112,6 +134,9 @@ func Backend(name string) http.Handler {
 	})
 	return mux
 }
+
+// ReportTime is how long the backend takes to make a report.
+const ReportTime = 3 * time.Second
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")

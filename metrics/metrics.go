@@ -67,6 +67,7 @@ type Metrics struct {
 	upstreamDur *prometheus.HistogramVec
 	cache       atomic.Pointer[cache.Cache]
 	shared      atomic.Pointer[redistier.Tier]
+	jobs        atomic.Pointer[jobsHolder]
 
 	// mu guards what follows. Retire folds and detaches a Gen under it
 	// and Collect reads under it, so a scrape sees a Gen's counters
@@ -109,7 +110,8 @@ var requestsDesc = prometheus.NewDesc("gateway_requests_total",
 
 // New builds the registry with the request, upstream, build, Go runtime
 // and process metrics, and the collectors that read the cache (see
-// SetCache), the shared cache tier (SetShared) and the attached
+// SetCache), the shared cache tier (SetShared), the job queue (SetJobs)
+// and the attached
 // generations. version labels
 // gateway_build_info.
 func New(version string) *Metrics {
@@ -136,7 +138,7 @@ func New(version string) *Metrics {
 	build.Set(1)
 	m.reg.MustRegister(
 		requestCollector{m}, m.requestDur, m.upstreamDur, build,
-		cacheCollector{m}, sharedCollector{m}, genCollector{m},
+		cacheCollector{m}, sharedCollector{m}, jobsCollector{m}, genCollector{m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -14,6 +14,7 @@ type accessLine struct {
 	bytes                                        int64
 	duration                                     time.Duration
 	cache, encoding                              string
+	job                                          string // the job's id; "" for none
 	upstream, target                             string
 	upstreamDur                                  time.Duration
 	hasUpstream, aborted                         bool
@@ -43,6 +44,7 @@ func (h *jsonHandler) writeAccess(t time.Time, l *accessLine) error {
 	b = appendMillisJSON(append(b, `,"duration_ms":`...), l.duration)
 	b = optMember(b, `,"cache":`, l.cache)
 	b = optMember(b, `,"encoding":`, l.encoding)
+	b = optMember(b, `,"job":`, l.job)
 	if l.hasUpstream {
 		b = optMember(b, `,"upstream":`, l.upstream)
 		b = optMember(b, `,"target":`, l.target)

@@ -37,10 +37,12 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"gateway/batch"
+	"gateway/internal/jobid"
 	"gateway/internal/routes"
 	"gateway/metrics"
 	"gateway/proxy"
@@ -66,6 +68,10 @@ type Options struct {
 	// BatchPath is the batching endpoint's path, when it is enabled;
 	// Routes must then have its Batch ID.
 	BatchPath string
+	// Jobs puts a jobid.Recorder in each request's context, so that the
+	// access log names the job a request created or runs. Only with a
+	// job queue: the request copy it takes costs an allocation.
+	Jobs bool
 }
 
 // HeaderRequestID carries the request id both ways.
@@ -94,6 +100,9 @@ func Wrap(next http.Handler, o Options) http.Handler {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := &state{w: w, h: h, start: time.Now()}
 	s.idv[0] = h.requestID(r, s)
+	if h.o.Jobs && h.o.Log != nil {
+		r = r.WithContext(jobid.NewContext(r.Context(), s))
+	}
 	if r.Header == nil {
 		r.Header = http.Header{}
 	}
@@ -157,9 +166,26 @@ type state struct {
 	hijacked    bool
 	id          [32]byte
 	idv         [1]string // the X-Request-Id header value, request and response
+	// job is the id of the job the request created or runs, when the
+	// queue said (RecordJob); it may say so from its own goroutine.
+	job atomic.Pointer[string]
 }
 
-var _ proxy.Observed = (*state)(nil)
+var (
+	_ proxy.Observed = (*state)(nil)
+	_ jobid.Recorder = (*state)(nil)
+)
+
+// RecordJob notes the job the request belongs to, for the access log.
+func (s *state) RecordJob(id string) { s.job.Store(&id) }
+
+// jobID is the recorded job id; "" when none.
+func (s *state) jobID() string {
+	if p := s.job.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
 
 // Observation is filled in by the proxy; nil when nobody reads it.
 func (s *state) Observation() *proxy.Observation {
@@ -277,6 +303,7 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 			id: s.idv[0], method: r.Method, host: r.Host, path: reqPath,
 			proto: r.Proto, status: status, bytes: s.bytes, duration: d,
 			cache: outcome.String(), encoding: headerValue(hdr, "Content-Encoding"), aborted: aborted,
+			job: s.jobID(),
 		}
 		l.upstream, l.target, l.upstreamDur, l.hasUpstream = s.obs.Upstream()
 		if isText {
@@ -302,6 +329,7 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 	)
 	as = optString(as, "cache", outcome.String())
 	as = optString(as, "encoding", headerValue(hdr, "Content-Encoding"))
+	as = optString(as, "job", s.jobID())
 	if up, target, ud, ok := s.obs.Upstream(); ok {
 		as = optString(as, "upstream", up)
 		as = optString(as, "target", target)

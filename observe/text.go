@@ -17,8 +17,8 @@ import (
 // the time of day (local, to the millisecond), status, method, host
 // ("-" when the client sent none), path, duration, the cache's outcome
 // unless the cache had no part (none), body bytes sent, the upstream and
-// its target when one was contacted, and "aborted" for a response cut
-// short. The request id, client, protocol, route, encoding and upstream
+// its target when one was contacted, job=<id> for a request that
+// created or runs a job, and "aborted" for a response cut short. The request id, client, protocol, route, encoding and upstream
 // time are in the JSON format only.
 //
 // Records other than the access log's own (through Handle, or a handler
@@ -70,6 +70,9 @@ func (h *textHandler) writeAccess(t time.Time, l *accessLine) error {
 		if target := trimScheme(l.target); target != "" {
 			b = appendField(append(b, '/'), target)
 		}
+	}
+	if l.job != "" {
+		b = appendField(append(b, " job="...), l.job)
 	}
 	if l.aborted {
 		b = append(b, " aborted"...)
