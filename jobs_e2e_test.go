@@ -79,7 +79,7 @@ func (o *jobsOrigin) holdAll() func() {
 	}
 }
 
-func asyncConfig(origin, dataDir, extra string) string {
+func asyncConfig(origin, dataDir, extra, jobsExtra string) string {
 	return fmt.Sprintf(`listeners:
   - address: 127.0.0.1:0
 admin:
@@ -95,9 +95,10 @@ routes:
       mode: always
       backoff: 50ms
       max_backoff: 200ms
+%s
 jobs:
   data_dir: %s
-%s`, origin, dataDir, extra)
+%s`, origin, extra, dataDir, jobsExtra)
 }
 
 type asyncGateway struct {
@@ -198,7 +199,7 @@ func (g *asyncGateway) result(t *testing.T, loc string) (int, string, http.Heade
 func TestAsyncSurvivesKill9(t *testing.T) {
 	o := newJobsOrigin(t)
 	dir := t.TempDir()
-	cfgText := asyncConfig(o.URL, dir, "")
+	cfgText := asyncConfig(o.URL, dir, "", "")
 	release := o.holdAll()
 	defer release()
 	g := startAsync(t, cfgText)
@@ -250,11 +251,10 @@ func TestAsyncAcrossReplicas(t *testing.T) {
 `, redis.Addr)
 	// A job whose replica died is taken by another after the visibility
 	// timeout: short here, so that the test need not wait minutes.
-	extra = strings.Replace(extra, "cache:", "", 1)
-	extra = "cache:" + extra
+
 	var gs []*asyncGateway
 	for range 3 {
-		gs = append(gs, startAsync(t, asyncConfig(o.URL, t.TempDir(), extra)))
+		gs = append(gs, startAsync(t, asyncConfig(o.URL, t.TempDir(), extra, "  visibility: 2s\n")))
 	}
 	// Accepted on replica 1 while the origin holds its answers, replica 1
 	// killed, run by replica 2, result read on replica 3.

@@ -75,7 +75,7 @@ func openJobs(cfg *config.Config, log *slog.Logger) (*jobsStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := jobs.New(jobs.Options{Store: store, Prefix: cfg.Jobs.Prefix, Logger: jlog})
+	q, err := jobs.New(jobs.Options{Store: store, Prefix: cfg.Jobs.Prefix, Logger: jlog, Visibility: cfg.Jobs.Visibility.D()})
 	if err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("jobs: %w", err)
@@ -108,6 +108,8 @@ func jobsChange(old, cur *config.Config) string {
 		return "jobs.store changed"
 	case old.Jobs.Prefix != cur.Jobs.Prefix:
 		return "jobs.prefix changed"
+	case old.Jobs.Visibility != cur.Jobs.Visibility:
+		return "jobs.visibility changed"
 	}
 	return ""
 }

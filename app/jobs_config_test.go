@@ -47,6 +47,7 @@ func TestJobsDefaultsArePackageDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"jobs.prefix", c.Jobs.Prefix, jobs.DefaultPrefix},
+		{"jobs.visibility", c.Jobs.Visibility.D(), jobs.DefaultVisibility},
 		{"concurrency", o.Concurrency, jobs.DefaultConcurrency},
 		{"queue_depth", o.QueueDepth, jobs.DefaultQueueDepth},
 		{"max_attempts", o.MaxAttempts, jobs.DefaultMaxAttempts},

@@ -30,6 +30,7 @@ const (
 	defaultJobsPrefix          = "/_jobs/"
 	defaultJobsDataDir         = "./data"
 	defaultJobsStore           = "auto"
+	defaultJobsVisibility      = 5 * time.Minute
 )
 
 // Modes of an async route.
@@ -120,6 +121,10 @@ type Jobs struct {
 	// Store is auto (Redis with cache.shared, so every replica sees
 	// every job; else bolt), bolt or redis.
 	Store string `yaml:"store" json:"store"`
+	// Visibility is how long a running job may go without its worker
+	// being heard of (a live worker renews it) before another worker
+	// takes it: how soon a job whose replica died runs again.
+	Visibility Duration `yaml:"visibility" json:"visibility"`
 }
 
 // Async reports whether a route of c is async.
@@ -154,6 +159,9 @@ func jobsDefaults(c *Config, d *decoder) {
 	}
 	if c.Jobs.Store == "" {
 		c.Jobs.Store = defaultJobsStore
+	}
+	if !d.set["jobs.visibility"] {
+		c.Jobs.Visibility = Duration(defaultJobsVisibility)
 	}
 	for i := range c.Routes {
 		a := c.Routes[i].Async
@@ -205,6 +213,9 @@ func validateJobs(c *Config, d *decoder) {
 			where = "line " + strconv.Itoa(d.line("batch.path"))
 		}
 		d.report("jobs.prefix", "%q collides with batch.path %q (%s); the two are served before routing and need paths apart", j.Prefix, c.Batch.Path, where)
+	}
+	if j.Visibility <= 0 {
+		d.report("jobs.visibility", "must be positive")
 	}
 	if oneOf(d, "jobs.store", j.Store, JobsStoreAuto, JobsStoreBolt, JobsStoreRedis) && j.Store == JobsStoreRedis && c.Cache.Shared == nil {
 		d.report("jobs.store", "redis keeps jobs in the shared tier's Redis; it needs cache.shared")
