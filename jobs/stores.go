@@ -7,13 +7,6 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// BoltStore is the embedded Store: one bbolt file, no other process.
-type BoltStore struct{}
-
-// OpenBolt opens (creating it if needed) the job store at path, a file
-// that only this process may hold open.
-func OpenBolt(path string) (*BoltStore, error) { return nil, errors.New("jobs: not implemented") }
-
 // RedisConfig is what RedisStore needs: the shared tier's connection.
 type RedisConfig struct {
 	// Connect returns a client of the shared tier's Redis; it is called
