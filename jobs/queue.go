@@ -78,4 +78,3 @@ type Stats struct {
 	WaitSum, RunSum       float64
 	WaitCount, RunCount   uint64
 }
-

@@ -227,7 +227,10 @@ func (q *Queue) cancel(ctx context.Context, id string) (*Job, int, error) {
 	}
 	// Queued, or claimed by a worker that has not yet registered its
 	// attempt: it checks the state under the same lock and skips it.
-	o := q.routeOpts(j.Route)
+	var o *RouteOptions
+	if rt := q.routes[j.Route]; rt != nil {
+		o = rt.opts.Load()
+	}
 	q.finish(j, o, StateCancelled)
 	j.Error = "cancelled"
 	err = q.store.Update(context.WithoutCancel(ctx), j)
