@@ -238,39 +238,21 @@ func (s *BoltStore) Enqueue(ctx context.Context, j *Job, depth int) (got *Job, e
 
 // Claim implements Store. The file is this process's alone, so a running
 // job is run by one of its workers (or was requeued on open): visibility
-// does not apply.
+// does not apply. An idle queue costs a read transaction, not a synced
+// write: the write is taken only when a due job was seen.
 func (s *BoltStore) Claim(ctx context.Context, route string, visibility time.Duration) (*Job, error) {
 	now := s.clock()
+	var due, stale bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		due, stale = scanQueue(tx, route, now, nil)
+		return nil
+	})
+	if err != nil || (!due && !stale) {
+		return nil, err
+	}
 	var got *Job
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("q:" + route))
-		if b == nil {
-			return nil
-		}
-		jobs := tx.Bucket(bucketJobs)
-		var stale [][]byte
-		c := b.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if len(k) < 8 {
-				stale = append(stale, append([]byte(nil), k...))
-				continue
-			}
-			j, err := getJob(jobs, string(k[8:]))
-			if err != nil || j.State != StateQueued {
-				stale = append(stale, append([]byte(nil), k...))
-				continue
-			}
-			if j.NotBefore.After(now) {
-				continue
-			}
-			got = j
-			break
-		}
-		for _, k := range stale {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		scanQueue(tx, route, now, &got)
 		if got == nil {
 			return nil
 		}
@@ -287,27 +269,42 @@ func (s *BoltStore) Claim(ctx context.Context, route string, visibility time.Dur
 	return got, nil
 }
 
-// NextDue returns when the route's earliest waiting retry is due (zero
-// when none waits).
-func (s *BoltStore) NextDue(route string) time.Time {
-	var next time.Time
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("q:" + route))
-		if b == nil {
-			return nil
+// scanQueue looks for the first due job of route's queue; with got (in
+// a write transaction) it returns it there and drops the index entries
+// of jobs that are gone, corrupt or no longer queued.
+func scanQueue(tx *bolt.Tx, route string, now time.Time, got **Job) (due, stale bool) {
+	b := tx.Bucket([]byte("q:" + route))
+	if b == nil {
+		return false, false
+	}
+	jobs := tx.Bucket(bucketJobs)
+	var drop [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) < 8 {
+			drop = append(drop, append([]byte(nil), k...))
+			continue
 		}
-		jobs := tx.Bucket(bucketJobs)
-		return b.ForEach(func(k, _ []byte) error {
-			if len(k) < 8 {
-				return nil
-			}
-			if j, err := getJob(jobs, string(k[8:])); err == nil && (next.IsZero() || j.NotBefore.Before(next)) {
-				next = j.NotBefore
-			}
-			return nil
-		})
-	})
-	return next
+		j, err := getJob(jobs, string(k[8:]))
+		if err != nil || j.State != StateQueued {
+			drop = append(drop, append([]byte(nil), k...))
+			continue
+		}
+		if j.NotBefore.After(now) {
+			continue
+		}
+		due = true
+		if got != nil {
+			*got = j
+		}
+		break
+	}
+	if got != nil {
+		for _, k := range drop {
+			_ = b.Delete(k)
+		}
+	}
+	return due, len(drop) > 0
 }
 
 // Get implements Store.

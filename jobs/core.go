@@ -125,7 +125,6 @@ func New(o Options) (*Queue, error) {
 		// would lead elsewhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	q.st.init()
 	q.bg.Add(1)
 	go q.expireLoop()
 	return q, nil

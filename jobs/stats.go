@@ -59,8 +59,6 @@ type counters struct {
 	wait, run                        hist
 }
 
-func (c *counters) init() {}
-
 func (c *counters) snapshot() Stats {
 	s := Stats{
 		Succeeded:        c.succeeded.Load(),
