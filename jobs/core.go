@@ -67,10 +67,6 @@ type route struct {
 	opts  atomic.Pointer[RouteOptions]
 	wake  chan struct{}
 	alive []bool // workers running, by index (under Queue.mu)
-
-	timerMu sync.Mutex
-	timer   *time.Timer
-	timerAt time.Time
 }
 
 // attempt is a running attempt, for DELETE to cancel.
@@ -229,19 +225,10 @@ func (rt *route) signal() {
 	}
 }
 
-// wakeAt wakes a worker of rt at t (a retry's NotBefore); the earliest
-// of the times asked wins.
+// wakeAt wakes a worker of rt at t (a retry's NotBefore). A pending
+// timer holds no goroutine, and a wake-up after Close finds no worker.
 func (rt *route) wakeAt(q *Queue, t time.Time) {
-	rt.timerMu.Lock()
-	defer rt.timerMu.Unlock()
-	if rt.timer != nil && !rt.timerAt.IsZero() && rt.timerAt.Before(t) && rt.timerAt.After(q.now()) {
-		return
-	}
-	if rt.timer != nil {
-		rt.timer.Stop()
-	}
-	rt.timerAt = t
-	rt.timer = time.AfterFunc(max(t.Sub(q.now()), 0), rt.signal)
+	time.AfterFunc(max(t.Sub(q.now()), 0), rt.signal)
 }
 
 // pollEvery is how often an idle worker looks at its queue without being
@@ -360,15 +347,6 @@ func (q *Queue) Close() error {
 		q.workers.Wait()
 		close(q.bgStop)
 		q.bg.Wait()
-		q.mu.Lock()
-		for _, rt := range q.routes {
-			rt.timerMu.Lock()
-			if rt.timer != nil {
-				rt.timer.Stop()
-			}
-			rt.timerMu.Unlock()
-		}
-		q.mu.Unlock()
 		q.client.CloseIdleConnections()
 		q.closeErr = q.store.Close()
 	})

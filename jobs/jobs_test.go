@@ -325,6 +325,38 @@ func TestPostNotRetriedWithoutIdempotencyKey(t *testing.T) {
 	}
 }
 
+func TestRetryUnsafe(t *testing.T) {
+	leaks(t)
+	up := &recorderUpstream{statuses: []int{503, 201}}
+	e := newEnv(t, RouteOptions{RetryUnsafe: true, Backoff: 10 * time.Millisecond}, up)
+	loc := e.submit("POST", "/order", "x")
+	m := e.wait(loc, StateSucceeded)
+	if m["attempts"].(float64) != 2 || m["last_status"].(float64) != 201 {
+		t.Fatalf("job %v, want a POST retried on a RetryUnsafe route", m)
+	}
+}
+
+func TestFinalStatuses(t *testing.T) {
+	leaks(t)
+	up := &recorderUpstream{statuses: []int{404}}
+	e := newEnv(t, RouteOptions{Backoff: 10 * time.Millisecond}, up)
+	loc := e.submit("GET", "/missing", "")
+	m := e.wait(loc, StateFailed)
+	if m["attempts"].(float64) != 1 || m["last_status"].(float64) != 404 {
+		t.Fatalf("job %v, want a 404 final at once", m)
+	}
+	if r := e.do("GET", loc+"/result", ""); r.code != 404 || string(r.body) != "answer 1" {
+		t.Fatalf("result %d %q, want the upstream's 404 replayed", r.code, r.body)
+	}
+	up.mu.Lock()
+	up.statuses = []int{500}
+	up.mu.Unlock()
+	loc = e.submit("GET", "/broken", "")
+	if m := e.wait(loc, StateFailed); m["attempts"].(float64) != 1 || m["last_status"].(float64) != 500 {
+		t.Fatalf("job %v, want a 500 not retried", m)
+	}
+}
+
 func TestIdempotentReplay(t *testing.T) {
 	leaks(t)
 	var hits atomic.Int32
