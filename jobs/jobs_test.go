@@ -477,3 +477,48 @@ func TestExpiredJobIsGone(t *testing.T) {
 		t.Fatal("the idempotency key outlived its job")
 	}
 }
+
+func TestConcurrencyAndReload(t *testing.T) {
+	leaks(t)
+	var now, peak atomic.Int32
+	e := newEnv(t, RouteOptions{Concurrency: 4}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := now.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // overlap: the workers run at once
+		now.Add(-1)
+	}))
+	run := func(n int) {
+		var locs []string
+		for i := range n {
+			locs = append(locs, e.submit("GET", fmt.Sprintf("/j%d", i), ""))
+		}
+		for _, l := range locs {
+			e.wait(l, StateSucceeded)
+		}
+	}
+	run(24)
+	if p := peak.Load(); p > 4 || p < 2 {
+		t.Fatalf("peak concurrency %d, want 2..4", p)
+	}
+	// A reload lowers the route's concurrency.
+	ro := e.ro
+	ro.Concurrency = 1
+	if _, err := e.q.Route(ro); err != nil {
+		t.Fatal(err)
+	}
+	peak.Store(0)
+	run(8)
+	if p := peak.Load(); p != 1 {
+		t.Fatalf("peak concurrency after the reload %d, want 1", p)
+	}
+	ro.Concurrency = 3
+	if _, err := e.q.Route(ro); err != nil {
+		t.Fatal(err)
+	}
+	run(12)
+}
