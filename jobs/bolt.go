@@ -20,7 +20,8 @@ import (
 //
 //	jobs            id → the job's record (EncodeJob)
 //	idem            route \0 hex(owner) \0 key → id
-//	q:<route>       created (8 bytes, big-endian Unix nanoseconds) id → nothing: the route's queued jobs in enqueue order
+//	q:<route>       created (8 bytes, big-endian Unix nanoseconds) id → NotBefore (8 bytes, or none):
+//	                the route's queued jobs in enqueue order, with when a retry is due
 //	r:<route>       id → nothing: the route's running jobs
 //
 // Result bodies are files in the directory beside the file (path +
@@ -133,6 +134,16 @@ func queueKey(j *Job) []byte {
 	return append(k, j.ID...)
 }
 
+// notBeforeValue is the value of a job's queue entry: its NotBefore
+// (8 bytes, big-endian Unix nanoseconds), or nothing when it is due at
+// once.
+func notBeforeValue(j *Job) []byte {
+	if j.NotBefore.IsZero() {
+		return nil
+	}
+	return binary.BigEndian.AppendUint64(nil, uint64(j.NotBefore.UnixNano()))
+}
+
 func idemKey(j *Job) []byte {
 	return []byte(j.Route + "\x00" + hex.EncodeToString(j.Owner) + "\x00" + j.IdempotencyKey)
 }
@@ -174,7 +185,7 @@ func putJob(tx *bolt.Tx, old, j *Job) error {
 		if err != nil {
 			return err
 		}
-		if err := b.Put(queueKey(j), nil); err != nil {
+		if err := b.Put(queueKey(j), notBeforeValue(j)); err != nil {
 			return err
 		}
 	case StateRunning:
@@ -280,10 +291,13 @@ func scanQueue(tx *bolt.Tx, route string, now time.Time, got **Job) (due, stale 
 	jobs := tx.Bucket(bucketJobs)
 	var drop [][]byte
 	c := b.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) < 8 {
 			drop = append(drop, append([]byte(nil), k...))
 			continue
+		}
+		if len(v) == 8 && time.Unix(0, int64(binary.BigEndian.Uint64(v))).After(now) {
+			continue // a retry not yet due: its record (and body) is not decoded
 		}
 		j, err := getJob(jobs, string(k[8:]))
 		if err != nil || j.State != StateQueued {
@@ -467,9 +481,12 @@ func (s *BoltStore) Expire(ctx context.Context, now time.Time) (int, error) {
 func (s *BoltStore) Stats(ctx context.Context) (map[string]int, error) {
 	m := map[string]int{}
 	err := s.db.View(func(tx *bolt.Tx) error {
+		// The state byte alone, unchecked: counting reads no bodies.
 		return tx.Bucket(bucketJobs).ForEach(func(_, v []byte) error {
-			if state, err := recordState(v); err == nil {
-				m[state]++
+			if len(v) >= recordMin && string(v[:len(recordMagic)]) == recordMagic {
+				if c := int(v[len(recordMagic)+1]); c > 0 && c < len(stateNames) {
+					m[stateNames[c]]++
+				}
 			}
 			return nil
 		})
