@@ -1,10 +1,7 @@
 package jobs
 
 import (
-	"context"
-	"errors"
 	"log/slog"
-	"net/http"
 	"time"
 )
 
@@ -20,6 +17,7 @@ const (
 	DefaultResultLifetime = time.Hour
 	DefaultMaxResultSize  = 16 << 20
 	DefaultVisibility     = 5 * time.Minute
+	DefaultMaxBodySize    = 10 << 20
 )
 
 // Modes of an async route.
@@ -56,7 +54,7 @@ type RouteOptions struct {
 	RetryUnsafe    bool
 	ResultLifetime time.Duration
 	MaxResultSize  int64
-	MaxBodySize    int64 // the route's request body limit
+	MaxBodySize    int64 // the route's request body limit; 0 means DefaultMaxBodySize
 	// The credentials that own a job: the Authorization field, unless
 	// CredentialHeader or CredentialCookie names another.
 	CredentialHeader string
@@ -66,28 +64,6 @@ type RouteOptions struct {
 	CallbackHosts  []string
 	CallbackSecret []byte
 }
-
-// Queue accepts jobs for async routes, runs them, and answers for them.
-type Queue struct{}
-
-// New returns a queue over o.Store; it runs nothing until a route is
-// registered and SetRunner is called.
-func New(o Options) (*Queue, error) { return nil, errors.New("jobs: not implemented") }
-
-// Route registers (or, on a reload, updates) an async route and returns
-// its middleware: a request the route's mode selects is queued and
-// answered 202; others, and a job's own attempts, pass through.
-func (q *Queue) Route(o RouteOptions) (func(http.Handler) http.Handler, error) {
-	return nil, errors.New("jobs: not implemented")
-}
-
-// Wrap serves the jobs prefix (status, result, cancel) before next
-// (routing) sees the request.
-func (q *Queue) Wrap(next http.Handler) http.Handler { return next }
-
-// SetRunner sets the handler attempts are sent through: the current
-// generation's routed handler (a reload sets the new one).
-func (q *Queue) SetRunner(h http.Handler) {}
 
 // Stats are the queue's counters.
 type Stats struct {
@@ -102,14 +78,3 @@ type Stats struct {
 	WaitSum, RunSum       float64
 	WaitCount, RunCount   uint64
 }
-
-// Stats returns the queue's counters.
-func (q *Queue) Stats() Stats { return Stats{} }
-
-// Shutdown stops claiming jobs and waits for the running attempts until
-// ctx ends; what is still queued stays in the store for the next start
-// (or another replica).
-func (q *Queue) Shutdown(ctx context.Context) error { return nil }
-
-// Close stops everything at once and closes the store.
-func (q *Queue) Close() error { return nil }
