@@ -11,12 +11,15 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+
+	"gateway/internal/jobid"
 )
 
 // accept is the async middleware of rt.
 func (q *Queue) accept(rt *route, next http.Handler, w http.ResponseWriter, r *http.Request) {
-	if r.Context().Value(attemptKey{}) != nil {
-		next.ServeHTTP(w, r) // a job's own attempt
+	if id, ok := r.Context().Value(attemptKey{}).(string); ok {
+		jobid.Record(r.Context(), id) // the access log names the job
+		next.ServeHTTP(w, r)          // a job's own attempt
 		return
 	}
 	o := rt.opts.Load()
@@ -79,6 +82,7 @@ func (q *Queue) accept(rt *route, next http.Handler, w http.ResponseWriter, r *h
 	if !existing {
 		rt.signal()
 	}
+	jobid.Record(r.Context(), got.ID)
 	loc := q.prefix + got.ID
 	h := w.Header()
 	h.Set("Location", loc)

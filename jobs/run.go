@@ -39,13 +39,23 @@ func (q *Queue) run(rt *route, j *Job) {
 	if j.Attempts == 1 {
 		q.st.wait.observe(j.Started.Sub(j.Created))
 	}
+	watched := make(chan struct{})
+	go q.watch(ctx, j, a, watched)
 	start := time.Now()
 	rec := q.attempt(ctx, o, j)
+	close(watched)
 	q.st.run.observe(time.Since(start))
 
 	q.mu.Lock()
 	delete(q.running, j.ID)
 	cause := context.Cause(ctx)
+	if cause == nil {
+		// Cancelled through another process while the attempt ended:
+		// the cancellation, already answered for, stands.
+		if cur, err := q.store.Get(context.WithoutCancel(ctx), j.ID); err == nil && cur.State == StateCancelled {
+			cause = errCancelled
+		}
+	}
 	var final bool
 	switch {
 	case errors.Is(cause, errCancelled):
@@ -73,6 +83,45 @@ func (q *Queue) run(rt *route, j *Job) {
 	}
 	if final {
 		q.callback(o, j)
+	}
+}
+
+// watchEvery is how often a running attempt looks at its job in the
+// store: a cancellation made through another replica reaches it this
+// late at most.
+const watchEvery = time.Second
+
+// watch runs beside an attempt of j until done is closed: it renews the
+// job's visibility in the store (a store shared by several processes
+// gives a job whose worker went silent to another; this worker is
+// alive), and cancels the attempt when the job was cancelled through
+// another process, which could not reach the attempt itself.
+func (q *Queue) watch(ctx context.Context, j *Job, a *attempt, done <-chan struct{}) {
+	renew := max(q.vis/3, watchEvery)
+	last := time.Now()
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cur, err := q.store.Get(ctx, j.ID)
+		if err == nil && cur.State == StateCancelled {
+			a.cancel(errCancelled)
+			return
+		}
+		if time.Since(last) >= renew {
+			last = time.Now()
+			q.mu.Lock()
+			if cur != nil && cur.State == StateRunning {
+				_ = q.store.Update(ctx, j) // unchanged: the store renews the claim
+			}
+			q.mu.Unlock()
+		}
 	}
 }
 
