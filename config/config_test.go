@@ -721,7 +721,7 @@ func defaults() *Config {
 
 // jobsSectionDefaults is the jobs section after defaults.
 func jobsSectionDefaults() Jobs {
-	return Jobs{Prefix: "/_jobs/", DataDir: "./data", Store: "auto"}
+	return Jobs{Prefix: "/_jobs/", DataDir: "./data", Store: "auto", Visibility: Duration(5 * time.Minute)}
 }
 
 // batchDefaults is the batch section after defaults.

@@ -48,7 +48,7 @@ func TestAsyncDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{`"async":{"mode":"prefer","concurrency":4,"queue_depth":1000,"max_attempts":3,"attempt_timeout":"10m","backoff":"1s","max_backoff":"1m","retry_unsafe":false,"result_lifetime":"1h","max_result_size":"16MiB","credentials":{"header":"Authorization","cookie":""}`, `"jobs":{"prefix":"/_jobs/","data_dir":"./data","store":"auto"}`} {
+	for _, w := range []string{`"async":{"mode":"prefer","concurrency":4,"queue_depth":1000,"max_attempts":3,"attempt_timeout":"10m","backoff":"1s","max_backoff":"1m","retry_unsafe":false,"result_lifetime":"1h","max_result_size":"16MiB","credentials":{"header":"Authorization","cookie":""}`, `"jobs":{"prefix":"/_jobs/","data_dir":"./data","store":"auto","visibility":"5m"}`} {
 		if !strings.Contains(string(b), w) {
 			t.Errorf("effective config: got %s; want it to contain %s", b, w)
 		}
