@@ -26,10 +26,11 @@ type jobsOrigin struct {
 	counts map[string]int
 	hold   chan struct{} // nil: answer at once
 	seen   chan string
+	gone   chan string // paths whose held request was cancelled
 }
 
 func newJobsOrigin(t *testing.T) *jobsOrigin {
-	o := &jobsOrigin{counts: map[string]int{}, seen: make(chan string, 1024)}
+	o := &jobsOrigin{counts: map[string]int{}, seen: make(chan string, 1024), gone: make(chan string, 1024)}
 	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		o.mu.Lock()
@@ -45,6 +46,7 @@ func newJobsOrigin(t *testing.T) *jobsOrigin {
 			select {
 			case <-hold:
 			case <-r.Context().Done():
+				o.gone <- r.URL.Path
 				return
 			}
 		}
@@ -267,5 +269,48 @@ func TestAsyncAcrossReplicas(t *testing.T) {
 	code, body, _ := gs[2].result(t, loc)
 	if code != http.StatusCreated || !strings.HasSuffix(body, "body=q=3") {
 		t.Errorf("result on replica 3: %d %q", code, body)
+	}
+
+	// A job running on one replica, cancelled through another: its
+	// upstream request is cancelled, and the job says so everywhere.
+	release2 := o.holdAll()
+	defer release2()
+	loc2 := gs[1].submit(t, "/work/cancel", "q=4")
+	for p := ""; p != "/work/cancel"; {
+		select {
+		case p = <-o.seen:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the job never reached the origin")
+		}
+	}
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+gs[2].gw+loc2, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("DELETE on replica 3: %d", resp.StatusCode)
+	}
+	select {
+	case p := <-o.gone:
+		if p != "/work/cancel" {
+			t.Errorf("cancelled upstream request %s", p)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the running attempt's upstream request was never cancelled")
+	}
+	for _, g := range gs[1:] {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, st, _ := g.status(t, loc2)
+			if st.Status == "cancelled" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job on %s: %s; want cancelled", g.gw, st.Status)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
