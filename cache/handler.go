@@ -664,7 +664,21 @@ func (h *handler) shareFill(w http.ResponseWriter, r, out *http.Request, lk *loo
 	defer cancel()
 	for range maxLeaseRounds {
 		lease, err := co.Lease(ctx, lk.primary)
-		if err != nil || lease != nil {
+		if err != nil {
+			return nil, nil
+		}
+		if lease != nil {
+			// The last holder's fill may have landed between this
+			// flight's look and its lease: look once more, or two
+			// processes would fetch one after the other.
+			if fr := h.recheck(w, r, out, lk); fr != nil {
+				if f, ok := lease.(interface{ Found() }); ok {
+					f.Found()
+				} else {
+					lease.Release()
+				}
+				return fr, nil
+			}
 			return nil, lease
 		}
 		if fr := h.recheck(w, r, out, lk); fr != nil {

@@ -40,6 +40,10 @@ type Lease interface {
 	Release()
 }
 
+// A Lease may also have a Found method, which the cache calls instead of
+// Release when, having taken the lease, it found the key filled after
+// all: the waiters then look in the store, as after a fill.
+
 // Form is one encoded form of an entry's body, as it travels with the
 // entry to another process so that no process encodes what another
 // already did.

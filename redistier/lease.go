@@ -242,6 +242,13 @@ func (l *lease) Release() {
 	})
 }
 
+// Found releases the lease as after a fill: the holder found the key
+// filled by the previous holder, so the waiters should read it too.
+func (l *lease) Found() {
+	l.wrote.Store(true)
+	l.Release()
+}
+
 // filled notes that a write of the object key was queued, for the lease
 // this process may hold on it (see Release).
 func (t *Tier) filled(objKey string) {
