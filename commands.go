@@ -336,8 +336,9 @@ The /reports/ route is async (docs/async.md): a report takes the backend 3 s,
 so the gateway stores the request, answers 202 Accepted at once with the
 job's Location, and runs it behind; poll that Location for the result:
   curl -i -X POST %[1]s/reports/q1
-  # then, with the id from the Location header (200 with the report once done)
-  curl -i %[1]s/_jobs/<id>
+  # then, with the id from the Location header: 200 with the job's status
+  # while it runs, then 303 to its result, which -L follows
+  curl -iL %[1]s/_jobs/<id>
 `, base)
 	if adm != "" {
 		admin := (&url.URL{Scheme: "http", Host: adm}).String()

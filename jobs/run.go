@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"gateway/internal/jobid"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -53,8 +54,15 @@ func (q *Queue) run(rt *route, j *Job) {
 		// Cancelled through another process while the attempt ended:
 		// the cancellation, already answered for, stands.
 		if cur, err := q.store.Get(context.WithoutCancel(ctx), j.ID); err == nil && cur.State == StateCancelled {
-			cause = errCancelled
+			cause = errCancelledElsewhere
 		}
+	}
+	if errors.Is(cause, errCancelledElsewhere) {
+		// The process that took the DELETE ended the job, counted it
+		// and called back: nothing is left to record here.
+		rec.abort()
+		q.mu.Unlock()
+		return
 	}
 	var final bool
 	switch {
@@ -86,6 +94,10 @@ func (q *Queue) run(rt *route, j *Job) {
 	}
 }
 
+// errCancelledElsewhere cancels an attempt whose job was cancelled
+// through another process, which recorded the end of the job itself.
+var errCancelledElsewhere = errors.New("jobs: cancelled through another process")
+
 // watchEvery is how often a running attempt looks at its job in the
 // store: a cancellation made through another replica reaches it this
 // late at most.
@@ -111,7 +123,7 @@ func (q *Queue) watch(ctx context.Context, j *Job, a *attempt, done <-chan struc
 		}
 		cur, err := q.store.Get(ctx, j.ID)
 		if err == nil && cur.State == StateCancelled {
-			a.cancel(errCancelled)
+			a.cancel(errCancelledElsewhere)
 			return
 		}
 		if time.Since(last) >= renew {
@@ -219,7 +231,7 @@ func (q *Queue) attempt(ctx context.Context, o *RouteOptions, j *Job) *recorder 
 	rec.canRetry = j.Attempts < o.MaxAttempts && mayRetry(o, j)
 	actx, cancel := context.WithTimeout(ctx, o.AttemptTimeout)
 	defer cancel()
-	actx = context.WithValue(actx, attemptKey{}, j.ID)
+	actx = jobid.WithAttempt(context.WithValue(actx, attemptKey{}, j.ID))
 	req, err := buildRequest(actx, j)
 	if err != nil {
 		rec.err = err.Error()

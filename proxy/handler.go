@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gateway/internal/httpmethod"
+	"gateway/internal/jobid"
 	"gateway/internal/outcome"
 	"gateway/internal/routes"
 	"gateway/limit"
@@ -265,7 +266,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// request is logged with it too; the refusals come before the
 	// context below, which a request answered at once does not need.
 	o := h.observe(w, ro)
-	if ro.rate != nil && !ro.rate.allow(w, r, h.trusted) {
+	// A queued job's attempt is the gateway's own request: its client
+	// was counted when the job was accepted, and every attempt would
+	// otherwise share one key (it has no client address).
+	if ro.rate != nil && !jobid.IsAttempt(r.Context()) && !ro.rate.allow(w, r, h.trusted) {
 		return
 	}
 	if ro.maxBody > 0 && r.ContentLength > ro.maxBody {

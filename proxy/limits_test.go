@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"gateway/cache"
+	"gateway/internal/jobid"
 	"gateway/proxy/balance"
 )
 
@@ -656,5 +658,33 @@ func TestConnectionFieldsNotKeyed(t *testing.T) {
 	resp, body = rawRequest(t, addr, "GET /p HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp.StatusCode != http.StatusOK || body != "lang= te=trailers" || resp.Header.Get("Age") == "" {
 		t.Errorf("request without Accept-Language: %d %q Age %q (Cache-Status %q); want the stored %q", resp.StatusCode, body, resp.Header.Get("Age"), resp.Header.Get("Cache-Status"), "lang= te=trailers")
+	}
+}
+
+// TestRateLimitSparesJobAttempts: a queued job's attempts (the gateway's
+// own requests, whose client was counted when the job was accepted) are
+// not rate limited; the route's clients still are.
+func TestRateLimitSparesJobAttempts(t *testing.T) {
+	checkLeaks(t)
+	origin := newCounting(t)
+	clk := newClock()
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{origin.target(t)}})
+	h := newHandler(t, Options{Routes: []RouteOptions{{Name: "api", Upstream: u,
+		RateLimit: &RateLimitOptions{Rate: 0.001, Burst: 1, Now: clk.Now}}}})
+	for i := range 3 {
+		req := httptest.NewRequestWithContext(jobid.WithAttempt(context.Background()), http.MethodGet, "http://gw.test/x", nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("attempt %d: got %d; want 200, attempts are not rate limited", i+1, rec.Code)
+		}
+	}
+	gw := serveHandler(t, h)
+	c := newClient(t)
+	if r := do(t, c, gw.URL+"/x"); r.status != http.StatusOK {
+		t.Errorf("first client request: got %d; want 200", r.status)
+	}
+	if r := do(t, c, gw.URL+"/x"); r.status != http.StatusTooManyRequests {
+		t.Errorf("second client request: got %d; want 429", r.status)
 	}
 }

@@ -25,3 +25,18 @@ func Record(ctx context.Context, id string) {
 		rec.RecordJob(id)
 	}
 }
+
+type attemptKey struct{}
+
+// WithAttempt marks ctx as an attempt of a queued job: a request the
+// gateway makes itself on a client's behalf, whose client was already
+// counted (rate limits) when the job was accepted.
+func WithAttempt(ctx context.Context) context.Context {
+	return context.WithValue(ctx, attemptKey{}, true)
+}
+
+// IsAttempt reports whether ctx is an attempt of a queued job.
+func IsAttempt(ctx context.Context) bool {
+	v, _ := ctx.Value(attemptKey{}).(bool)
+	return v
+}
