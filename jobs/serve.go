@@ -157,6 +157,7 @@ func (q *Queue) serveResult(w http.ResponseWriter, r *http.Request, j *Job) {
 			return
 		}
 		q.log.Error("jobs: result", "id", j.ID, "err", err)
+		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "job store unavailable"})
 		return
 	}
@@ -186,6 +187,7 @@ func (q *Queue) serveCancel(w http.ResponseWriter, r *http.Request, j *Job) {
 			return
 		}
 		q.log.Error("jobs: cancel", "id", j.ID, "err", err)
+		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "job store unavailable"})
 		return
 	}
