@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -312,5 +314,32 @@ func TestAsyncAcrossReplicas(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+}
+
+// TestProxyAsyncFlag: the quick proxy with --async prefer queues what
+// asks for it (Prefer: respond-async) into --data-dir, and proxies the
+// rest as usual.
+func TestProxyAsyncFlag(t *testing.T) {
+	o := newJobsOrigin(t)
+	dir := t.TempDir()
+	c := startChild(t, "proxy", "--listen", "127.0.0.1:0", "--to", o.URL, "--admin", "off", "--async", "prefer", "--data-dir", dir)
+	gw, _ := c.waitAddrs(t, false)
+	g := &asyncGateway{c: c, gw: gw}
+	resp, err := http.Post("http://"+gw+"/work/sync", "text/plain", strings.NewReader("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || !strings.HasSuffix(string(b), "body=a") {
+		t.Errorf("without Prefer: %d %q; want the origin's answer", resp.StatusCode, b)
+	}
+	loc := g.submit(t, "/work/async", "b", "Prefer", "respond-async")
+	if code, body, _ := g.result(t, loc); code != http.StatusCreated || !strings.HasSuffix(body, "body=b") {
+		t.Errorf("with Prefer: result %d %q", code, body)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "jobs.db")); err != nil {
+		t.Errorf("no job store in --data-dir: %v", err)
 	}
 }
