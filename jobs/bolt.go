@@ -53,6 +53,11 @@ func OpenBolt(path string) (*BoltStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs: open %s: %w", path, err)
 	}
+	// Writes that arrive together share one transaction and one fsync
+	// (DB.Batch): a burst of requests accepted at once waits for one
+	// sync, not one each. A lone write waits at most this long for
+	// company.
+	db.MaxBatchDelay = time.Millisecond
 	s := &BoltStore{db: db, dir: path + ".results", now: time.Now}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		db.Close()
@@ -212,7 +217,10 @@ func (s *BoltStore) Enqueue(ctx context.Context, j *Job, depth int) (got *Job, e
 	if !validID(j.ID) {
 		return nil, false, fmt.Errorf("jobs: invalid job id %q", j.ID)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	// Batch may run the function more than once (when another in the
+	// batch fails): it sets got and existing anew each time.
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		got, existing = nil, false
 		if j.IdempotencyKey != "" {
 			if id := tx.Bucket(bucketIdem).Get(idemKey(j)); id != nil {
 				prev, err := getJob(tx.Bucket(bucketJobs), string(id))
@@ -262,7 +270,10 @@ func (s *BoltStore) Claim(ctx context.Context, route string, visibility time.Dur
 		return nil, err
 	}
 	var got *Job
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	// Batched with the other workers' claims and updates (see OpenBolt);
+	// run again when another in the batch fails, it starts afresh.
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		got = nil
 		scanQueue(tx, route, now, &got)
 		if got == nil {
 			return nil
@@ -337,7 +348,7 @@ func (s *BoltStore) Get(ctx context.Context, id string) (*Job, error) {
 
 // Update implements Store.
 func (s *BoltStore) Update(ctx context.Context, j *Job) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		old, err := getJob(tx.Bucket(bucketJobs), j.ID)
 		if errors.Is(err, ErrNotFound) {
 			return err // expired meanwhile: nothing to update
