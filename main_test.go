@@ -474,7 +474,7 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(errOut, "curl -s http://"+gw+"/api/hello") {
 		t.Errorf("demo stderr: got %q; want ready-to-paste curl lines", errOut)
 	}
-	if !strings.Contains(errOut, "curl -i -X POST http://"+gw+"/reports/q1") || !strings.Contains(errOut, "curl -i http://"+gw+"/_jobs/<id>") {
+	if !strings.Contains(errOut, "curl -i -X POST http://"+gw+"/reports/q1") || !strings.Contains(errOut, "curl -iL http://"+gw+"/_jobs/<id>") {
 		t.Errorf("demo stderr: got %q; want the async route's submit and poll lines", errOut)
 	}
 	if !strings.Contains(out, "job=") {
