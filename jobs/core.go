@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -39,7 +40,13 @@ type Queue struct {
 	now    func() time.Time
 	vis    time.Duration
 
-	mu      sync.Mutex
+	mu sync.Mutex // routes, workers' places, running
+	// jobMu serialises, per job (by a shard of its id), a worker taking
+	// up or recording an attempt with a cancellation: a cancelled job is
+	// never run, nor its end overwritten. Per job, so that workers
+	// finishing different jobs record them side by side (a store may
+	// then batch their writes into one sync).
+	jobMu   [64]sync.Mutex
 	routes  map[string]*route
 	running map[string]*attempt // by job id
 
@@ -358,6 +365,13 @@ func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	return hex.EncodeToString(b[:])
+}
+
+// jobLock is the lock of job id's shard of jobMu.
+func (q *Queue) jobLock(id string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return &q.jobMu[h.Sum32()%uint32(len(q.jobMu))]
 }
 
 // routeOpts returns the options of the route named name (nil when a

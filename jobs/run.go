@@ -27,14 +27,17 @@ func (q *Queue) run(rt *route, j *Job) {
 	a := &attempt{cancel: cancel, done: make(chan struct{})}
 	defer close(a.done)
 
-	q.mu.Lock()
+	jl := q.jobLock(j.ID)
+	jl.Lock()
 	cur, err := q.store.Get(ctx, j.ID)
 	if err != nil || cur.State != StateRunning {
-		q.mu.Unlock() // cancelled (or expired) between the claim and now
+		jl.Unlock() // cancelled (or expired) between the claim and now
 		return
 	}
+	q.mu.Lock()
 	q.running[j.ID] = a
 	q.mu.Unlock()
+	jl.Unlock()
 
 	q.st.attempts.Add(1)
 	if j.Attempts == 1 {
@@ -47,8 +50,10 @@ func (q *Queue) run(rt *route, j *Job) {
 	close(watched)
 	q.st.run.observe(time.Since(start))
 
+	jl.Lock()
 	q.mu.Lock()
 	delete(q.running, j.ID)
+	q.mu.Unlock()
 	cause := context.Cause(ctx)
 	if cause == nil {
 		// Cancelled through another process while the attempt ended:
@@ -61,7 +66,7 @@ func (q *Queue) run(rt *route, j *Job) {
 		// The process that took the DELETE ended the job, counted it
 		// and called back: nothing is left to record here.
 		rec.abort()
-		q.mu.Unlock()
+		jl.Unlock()
 		return
 	}
 	var final bool
@@ -81,7 +86,7 @@ func (q *Queue) run(rt *route, j *Job) {
 		final = q.outcome(rt, o, j, rec)
 	}
 	err = q.store.Update(context.Background(), j)
-	q.mu.Unlock()
+	jl.Unlock()
 	if err != nil {
 		q.log.Error("jobs: update", "id", j.ID, "err", err)
 		return
@@ -128,11 +133,12 @@ func (q *Queue) watch(ctx context.Context, j *Job, a *attempt, done <-chan struc
 		}
 		if time.Since(last) >= renew {
 			last = time.Now()
-			q.mu.Lock()
+			jl := q.jobLock(j.ID)
+			jl.Lock()
 			if cur != nil && cur.State == StateRunning {
 				_ = q.store.Update(ctx, j) // unchanged: the store renews the claim
 			}
-			q.mu.Unlock()
+			jl.Unlock()
 		}
 	}
 }

@@ -198,19 +198,23 @@ func (q *Queue) serveCancel(w http.ResponseWriter, r *http.Request, j *Job) {
 // its attempt cancelled (DELETE waits for it a while: 200 once it ended,
 // 202 if it has not yet). A finished job cannot be: 409.
 func (q *Queue) cancel(ctx context.Context, id string) (*Job, int, error) {
-	q.mu.Lock()
+	jl := q.jobLock(id)
+	jl.Lock()
 	j, err := q.store.Get(ctx, id)
 	if err != nil {
-		q.mu.Unlock()
+		jl.Unlock()
 		return nil, 0, err
 	}
 	if !pending(j) {
-		q.mu.Unlock()
+		jl.Unlock()
 		return j, http.StatusConflict, nil
 	}
-	if a := q.running[id]; a != nil && j.State == StateRunning {
+	q.mu.Lock()
+	a := q.running[id]
+	q.mu.Unlock()
+	if a != nil && j.State == StateRunning {
 		a.cancel(errCancelled)
-		q.mu.Unlock()
+		jl.Unlock()
 		t := time.NewTimer(cancelWait)
 		defer t.Stop()
 		select {
@@ -236,7 +240,7 @@ func (q *Queue) cancel(ctx context.Context, id string) (*Job, int, error) {
 	q.finish(j, o, StateCancelled)
 	j.Error = "cancelled"
 	err = q.store.Update(context.WithoutCancel(ctx), j)
-	q.mu.Unlock()
+	jl.Unlock()
 	if err != nil {
 		return nil, 0, err
 	}
