@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,6 +43,8 @@ type BoltStore struct {
 
 	mu  sync.RWMutex
 	now func() time.Time
+
+	writers atomic.Int64 // write transactions wanted or under way
 }
 
 // OpenBolt opens (creating it if needed) the job store at path, a file
@@ -54,8 +57,8 @@ func OpenBolt(path string) (*BoltStore, error) {
 		return nil, fmt.Errorf("jobs: open %s: %w", path, err)
 	}
 	// Writes that arrive together share one transaction and one fsync
-	// (DB.Batch): a burst of requests accepted at once waits for one
-	// sync, not one each. A lone write waits at most this long for
+	// (DB.Batch, see write): a burst of requests accepted at once waits
+	// for one sync, not one each. A batch waits at most this long for
 	// company.
 	db.MaxBatchDelay = time.Millisecond
 	s := &BoltStore{db: db, dir: path + ".results", now: time.Now}
@@ -75,6 +78,19 @@ func OpenBolt(path string) (*BoltStore, error) {
 		return nil, fmt.Errorf("jobs: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// write runs fn in a write transaction: batched with the others (one
+// transaction, one fsync) when other writes are under way, on its own
+// at once when it is alone, so that a lone request is not made to wait
+// for company that never comes. fn may run more than once when batched.
+func (s *BoltStore) write(fn func(*bolt.Tx) error) error {
+	if s.writers.Add(1) > 1 {
+		defer s.writers.Add(-1)
+		return s.db.Batch(fn)
+	}
+	defer s.writers.Add(-1)
+	return s.db.Update(fn)
 }
 
 // setClock makes the store read the queue's clock (a retry's NotBefore
@@ -219,7 +235,7 @@ func (s *BoltStore) Enqueue(ctx context.Context, j *Job, depth int) (got *Job, e
 	}
 	// Batch may run the function more than once (when another in the
 	// batch fails): it sets got and existing anew each time.
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.write(func(tx *bolt.Tx) error {
 		got, existing = nil, false
 		if j.IdempotencyKey != "" {
 			if id := tx.Bucket(bucketIdem).Get(idemKey(j)); id != nil {
@@ -272,7 +288,7 @@ func (s *BoltStore) Claim(ctx context.Context, route string, visibility time.Dur
 	var got *Job
 	// Batched with the other workers' claims and updates (see OpenBolt);
 	// run again when another in the batch fails, it starts afresh.
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.write(func(tx *bolt.Tx) error {
 		got = nil
 		scanQueue(tx, route, now, &got)
 		if got == nil {
@@ -348,7 +364,7 @@ func (s *BoltStore) Get(ctx context.Context, id string) (*Job, error) {
 
 // Update implements Store.
 func (s *BoltStore) Update(ctx context.Context, j *Job) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.write(func(tx *bolt.Tx) error {
 		old, err := getJob(tx.Bucket(bucketJobs), j.ID)
 		if errors.Is(err, ErrNotFound) {
 			return err // expired meanwhile: nothing to update
