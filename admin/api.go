@@ -171,6 +171,14 @@ func (a *api) cacheStats(w http.ResponseWriter, r *http.Request) {
 	if st.Routes == nil {
 		st.Routes = map[string]cache.RouteStats{}
 	}
+	if st.NotStored == nil {
+		// Without a cache the reasons are still listed, at 0, so that
+		// the answer has one shape whatever the config.
+		st.NotStored = map[string]uint64{}
+		for _, reason := range cache.NotStoredReasons() {
+			st.NotStored[reason] = 0
+		}
+	}
 	writeJSON(w, http.StatusOK, struct {
 		Enabled bool `json:"enabled"`
 		CacheStats

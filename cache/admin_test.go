@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -198,13 +199,22 @@ func TestStats(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range []string{"hits", "misses", "stale_hits", "revalidations", "coalesced", "stores",
-			"admission_drops", "evictions", "purges", "bytes_used", "entries", "hit_ratio", "routes"} {
+			"admission_drops", "evictions", "purges", "bytes_used", "entries", "hit_ratio", "not_stored", "shares", "routes"} {
 			if _, ok := raw[f]; !ok {
 				t.Errorf("stats JSON has no %q: %s", f, body)
 			}
 		}
-		if st := g.stats(t, ""); st != (cache.Stats{MaxBytes: st.MaxBytes}) {
-			t.Errorf("fresh cache: %+v; want zeros", st)
+		if st := g.stats(t, ""); len(st.NotStored) != len(cache.NotStoredReasons()) {
+			t.Errorf("fresh cache: not_stored %v; want every reason, at 0", st.NotStored)
+		} else {
+			for k, v := range st.NotStored {
+				if v != 0 {
+					t.Errorf("fresh cache: not_stored %s=%d; want 0", k, v)
+				}
+			}
+			if st.NotStored = nil; !reflect.DeepEqual(st, cache.Stats{MaxBytes: st.MaxBytes}) {
+				t.Errorf("fresh cache: %+v; want zeros", st)
+			}
 		}
 
 		hitOrMiss(t, g, false, "/r")

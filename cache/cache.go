@@ -221,6 +221,8 @@ type Route struct {
 
 type routeCounters struct {
 	hits, staleHits, misses, revalidations, coalesced, stores, passes, uncacheable atomic.Uint64
+
+	notStored [NumNotStored]atomic.Uint64 // indexed by NotStored
 }
 
 // Route validates o and registers a cached route. A route of the same
@@ -290,6 +292,54 @@ type RouteStats struct {
 	Passes        uint64  `json:"passes"`
 	Uncacheable   uint64  `json:"uncacheable"`
 	HitRatio      float64 `json:"hit_ratio"`
+	// NotStored counts the responses not stored by reason token (see
+	// NotStored), every token present so the shape never changes.
+	NotStored map[string]uint64 `json:"not_stored"`
+	// Shares split the requests the cache answered or forwarded.
+	Shares Shares `json:"shares"`
+}
+
+// Shares are the fractions of a route's requests, among those the cache
+// answered or forwarded (coalesced ones neither hit nor fetched, so they
+// are left out, as in HitRatio), by what happened to them. They add up to
+// 1, or are all 0 before the first request.
+type Shares struct {
+	Hit          float64 `json:"hit"`          // served fresh
+	Stale        float64 `json:"stale"`        // served stale
+	Miss         float64 `json:"miss"`         // fetched, nothing stored to revalidate
+	Revalidation float64 `json:"revalidation"` // forwarded to revalidate what was stored
+	Pass         float64 `json:"pass"`         // forwarded alone (hit-for-pass, no-store, preconditions)
+}
+
+// shares computes s.Shares and s.HitRatio from the counters.
+func (s *RouteStats) shares() {
+	s.HitRatio = hitRatio(*s)
+	total := s.Hits + s.StaleHits + s.Misses + s.Revalidations + s.Passes
+	if total == 0 {
+		s.Shares = Shares{}
+		return
+	}
+	t := float64(total)
+	s.Shares = Shares{
+		Hit:          float64(s.Hits) / t,
+		Stale:        float64(s.StaleHits) / t,
+		Miss:         float64(s.Misses) / t,
+		Revalidation: float64(s.Revalidations) / t,
+		Pass:         float64(s.Passes) / t,
+	}
+}
+
+// NotStoredReasons are the reason tokens, in a fixed order.
+func NotStoredReasons() []string {
+	return append([]string(nil), notStoredTokens[NotStoredNone+1:]...)
+}
+
+func newNotStoredMap() map[string]uint64 {
+	m := make(map[string]uint64, NumNotStored-1)
+	for _, t := range notStoredTokens[NotStoredNone+1:] {
+		m[t] = 0
+	}
+	return m
 }
 
 // Stats are the totals of every route plus the store's own figures.
@@ -315,8 +365,12 @@ func (rt *Route) Stats() RouteStats {
 		Stores:        s.stores.Load(),
 		Passes:        s.passes.Load(),
 		Uncacheable:   s.uncacheable.Load(),
+		NotStored:     newNotStoredMap(),
 	}
-	st.HitRatio = hitRatio(st)
+	for n := NotStoredNone + 1; n < NumNotStored; n++ {
+		st.NotStored[n.String()] = s.notStored[n].Load()
+	}
+	st.shares()
 	return st
 }
 
@@ -339,6 +393,7 @@ func (c *Cache) Stats() (total Stats, routes map[string]RouteStats) {
 	rs := append([]*Route(nil), c.routes...)
 	c.mu.Unlock()
 	routes = make(map[string]RouteStats, len(rs))
+	total.NotStored = newNotStoredMap()
 	for _, r := range rs {
 		s := r.Stats()
 		routes[r.name] = s
@@ -350,6 +405,9 @@ func (c *Cache) Stats() (total Stats, routes map[string]RouteStats) {
 		total.Stores += s.Stores
 		total.Passes += s.Passes
 		total.Uncacheable += s.Uncacheable
+		for k, v := range s.NotStored {
+			total.NotStored[k] += v
+		}
 	}
 	ss := c.store.Stats()
 	total.AdmissionDrops = ss.AdmissionDrops
@@ -358,6 +416,6 @@ func (c *Cache) Stats() (total Stats, routes map[string]RouteStats) {
 	total.BytesUsed = ss.Bytes
 	total.MaxBytes = c.maxSize
 	total.Entries = ss.Entries
-	total.HitRatio = hitRatio(total.RouteStats)
+	total.shares()
 	return total, routes
 }

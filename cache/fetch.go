@@ -74,6 +74,9 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		// (its Authorization): then the entry is as good as before.
 		merged := &http.Response{StatusCode: e.Status, Header: e.Header}
 		ok, reason := Storable(out, merged, h.rt.o.Policy)
+		if !ok {
+			h.rt.stats.notStoredAdd(notStoredFor(out, reason))
+		}
 		switch {
 		case ok:
 			h.store(out.Context(), lk.primary, e, f.gen)
@@ -88,7 +91,11 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		if w != nil {
 			now := h.c.now()
 			age := e.age(now)
-			h.serve(w, r, lk.primary, e, age, Status{Fwd: lk.fwd, FwdStatus: http.StatusNotModified, Stored: ok, TTL: e.Lifetime - age, HasTTL: true, Detail: lk.detail})
+			st := Status{Fwd: lk.fwd, FwdStatus: http.StatusNotModified, Stored: ok, TTL: e.Lifetime - age, HasTTL: true, Detail: lk.detail}
+			if !ok {
+				st.Detail = notStoredFor(out, reason).String()
+			}
+			h.serve(w, r, lk.primary, e, age, st)
 		}
 	case modeStaleOnError:
 		e := lk.entry
@@ -180,6 +187,7 @@ type fill struct {
 	body        []byte
 	length      int64 // Content-Length, or -1
 	markPass    bool
+	why         NotStored // why the response is not stored, once known
 	storing     bool
 	keep        atomic.Bool // storing, as read by clientLeft
 	decided     atomic.Bool // keep is settled
@@ -214,6 +222,13 @@ func (f *fill) WriteHeader(code int) {
 	hdr := f.header
 	stripTagFields(hdr)
 	st := Status{Fwd: lk.fwd, FwdStatus: code, Stored: f.storing && f.fits(), Detail: lk.detail}
+	if f.storing && !st.Stored {
+		f.notStored(NotStoredTooLarge) // larger than the whole cache
+	}
+	if f.why != NotStoredNone {
+		st.pass = isPassDetail(lk.detail)
+		st.Detail = f.why.String()
+	}
 	if f.storing {
 		st.TTL, st.HasTTL = f.lifetimeHint(), true
 	}
@@ -253,13 +268,19 @@ func (f *fill) decide() {
 			f.length = n
 		}
 	}
+	why := NotStoredNone
+	if !ok {
+		why = notStoredFor(f.out, reason)
+	}
 	if ok || own {
 		vary, star := VaryFields(f.header)
 		switch {
-		case star, len(f.header["Trailer"]) > 0:
-			ok, own = false, false // trailers are not kept; Vary star never matches
+		case star:
+			ok, own, why = false, false, NotStoredVaryStar // never matches
+		case len(f.header["Trailer"]) > 0:
+			ok, own, why = false, false, NotStoredTrailer // trailers are not kept
 		case f.length > f.h.c.maxObj:
-			ok, own = false, false
+			ok, own, why = false, false, NotStoredTooLarge
 		}
 		if ok {
 			f.vary = vary
@@ -274,6 +295,7 @@ func (f *fill) decide() {
 		// the key then would drop the variants stored for everyone else
 		// and stop collapsing their misses.
 		f.markPass = f.status < 500 && f.lk.flight && !own
+		f.notStored(why)
 		f.decided.Store(true)
 		return
 	}
@@ -287,6 +309,21 @@ func (f *fill) decide() {
 	if f.length > 0 {
 		f.body = bodyBuffer(int(f.length))
 	}
+}
+
+// notStored records why the response is not stored, once per response:
+// a body that outgrows the limit after the whole cache refused it is one
+// response, not two. A pass for a key remembered as uncacheable reports
+// that instead, as the reason it went forward alone.
+func (f *fill) notStored(why NotStored) {
+	if f.why != NotStoredNone {
+		return
+	}
+	if f.lk.detail == "hit-for-pass" {
+		why = NotStoredHitForPass
+	}
+	f.why = why
+	f.h.rt.stats.notStoredAdd(why)
 }
 
 // requestRefusal reports whether a Storable reason may come from the
@@ -352,6 +389,7 @@ func (f *fill) dropBody() {
 	f.keep.Store(false)
 	f.body = nil
 	f.markPass = f.lk.flight
+	f.notStored(NotStoredTooLarge)
 	if f.gone.Load() && f.cancel != nil {
 		f.cancel()
 	}

@@ -203,7 +203,7 @@ func (h *handler) passes(r *http.Request, lk *lookup, now time.Time) bool {
 	case now.Before(lk.passUntil):
 		lk.detail = "hit-for-pass"
 	case lk.reqCC.NoStore:
-		lk.detail = "no-store"
+		lk.detail = "request-no-store"
 	case lk.entry == nil && hasPreconditions(r.Header):
 		lk.detail = "conditional"
 	default:
@@ -212,6 +212,11 @@ func (h *handler) passes(r *http.Request, lk *lookup, now time.Time) bool {
 	lk.entry = nil
 	lk.canStale = false
 	return true
+}
+
+// isPassDetail reports whether detail is one passes sets.
+func isPassDetail(detail string) bool {
+	return detail == "hit-for-pass" || detail == "request-no-store" || detail == "conditional"
 }
 
 func findVariant(obj *Object, r *http.Request) *Entry {
@@ -365,7 +370,7 @@ func bodyAllowed(code int) bool {
 // forwardMethod forwards a request the cache does not answer and
 // invalidates what an unsafe one may have changed.
 func (h *handler) forwardMethod(w http.ResponseWriter, r *http.Request) {
-	h.next.ServeHTTP(&invalidator{ResponseWriter: w, c: h.c, r: r, fwd: "method"}, r)
+	h.next.ServeHTTP(&invalidator{ResponseWriter: w, c: h.c, r: r, fwd: "method", stats: h.rt.stats, why: NotStoredMethod}, r)
 }
 
 // Invalidator returns next with the invalidation of RFC 9111 section 4.4
@@ -399,6 +404,10 @@ type invalidator struct {
 	r     *http.Request
 	fwd   string
 	wrote bool
+	// why and stats, on a cached route's unsafe method, say and count
+	// why its response was not stored.
+	why   NotStored
+	stats *routeCounters
 }
 
 func (iv *invalidator) WriteHeader(code int) {
@@ -410,7 +419,10 @@ func (iv *invalidator) WriteHeader(code int) {
 		}
 		if iv.fwd != "" {
 			stripTagFields(hdr)
-			iv.c.addStatus(iv.r, hdr, Status{Fwd: iv.fwd, FwdStatus: code})
+			iv.c.addStatus(iv.r, hdr, Status{Fwd: iv.fwd, FwdStatus: code, Detail: iv.why.String()})
+		}
+		if iv.stats != nil {
+			iv.stats.notStoredAdd(iv.why)
 		}
 	}
 	iv.ResponseWriter.WriteHeader(code)

@@ -41,10 +41,13 @@ func (s Status) Outcome() Outcome {
 	case "":
 		return OutcomeMiss // only-if-cached with nothing stored
 	}
+	if s.pass {
+		return OutcomePass
+	}
 	switch s.Detail {
 	case "stale-if-error":
 		return OutcomeStale
-	case "hit-for-pass", "no-store", "conditional":
+	case "hit-for-pass", "request-no-store", "conditional":
 		return OutcomePass
 	}
 	return OutcomeMiss

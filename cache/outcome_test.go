@@ -24,8 +24,11 @@ func TestStatusOutcome(t *testing.T) {
 		{"only-if-cached", Status{Detail: "only-if-cached"}, OutcomeMiss},
 		{"stale-if-error", Status{Fwd: "stale", FwdStatus: 503, TTL: -time.Second, HasTTL: true, Detail: "stale-if-error"}, OutcomeStale},
 		{"hit-for-pass", Status{Fwd: "uri-miss", FwdStatus: 200, Detail: "hit-for-pass"}, OutcomePass},
-		{"pass after a stale entry", Status{Fwd: "stale", FwdStatus: 200, Detail: "no-store"}, OutcomePass},
+		{"pass after a stale entry", Status{Fwd: "stale", FwdStatus: 200, Detail: "request-no-store"}, OutcomePass},
 		{"conditional", Status{Fwd: "uri-miss", FwdStatus: 304, Detail: "conditional"}, OutcomePass},
+		// Why a response was not stored does not make its forward a pass.
+		{"miss not stored", Status{Fwd: "uri-miss", FwdStatus: 200, Detail: "no-store"}, OutcomeMiss},
+		{"conditional not stored", Status{Fwd: "uri-miss", FwdStatus: 304, Detail: "status", pass: true}, OutcomePass},
 		{"unsafe method", Status{Fwd: "method", FwdStatus: 201}, OutcomePass},
 		{"upgrade", Status{Fwd: "bypass", FwdStatus: 101}, OutcomeBypass},
 		// The key is the client's to shape: it never changes the class.

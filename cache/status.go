@@ -43,6 +43,10 @@ type Status struct {
 	// Detail is free-form implementation detail (section 2.7), omitted when
 	// "".
 	Detail string
+	// pass marks a forward that went around the coalescing (see
+	// handler.passes) for Outcome, when Detail was taken by why the
+	// response was not stored.
+	pass bool
 }
 
 // Append appends this cache's Cache-Status list member to dst: the name,

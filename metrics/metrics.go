@@ -570,6 +570,9 @@ var (
 	cacheEntriesDesc   = prometheus.NewDesc("gateway_cache_entries", "Stored objects.", nil, nil)
 	cacheEvictionsDesc = prometheus.NewDesc("gateway_cache_evictions_total", "Objects evicted to make room.", nil, nil)
 	cacheDropsDesc     = prometheus.NewDesc("gateway_cache_admission_drops_total", "Responses the store's admission policy refused.", nil, nil)
+	// Every reason is exported, zeros too, so that a rate over a reason
+	// that just started exists from its first response.
+	cacheNotStoredDesc = prometheus.NewDesc("gateway_cache_not_stored_total", "Responses of caching routes not stored, by route and reason (the Cache-Status detail token).", []string{"route", "reason"}, nil)
 )
 
 // cacheCollector reads the store SetCache gave; nothing before that.
@@ -580,7 +583,7 @@ func (c cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range cacheRouteDescs {
 		ch <- d
 	}
-	for _, d := range []*prometheus.Desc{cacheBytesDesc, cacheMaxBytesDesc, cacheEntriesDesc, cacheEvictionsDesc, cacheDropsDesc} {
+	for _, d := range []*prometheus.Desc{cacheBytesDesc, cacheMaxBytesDesc, cacheEntriesDesc, cacheEvictionsDesc, cacheDropsDesc, cacheNotStoredDesc} {
 		ch <- d
 	}
 }
@@ -594,6 +597,9 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, s := range routes {
 		for i, v := range [...]uint64{s.Hits, s.StaleHits, s.Misses, s.Revalidations, s.Passes, s.Stores} {
 			ch <- prometheus.MustNewConstMetric(cacheRouteDescs[i], prometheus.CounterValue, float64(v), name)
+		}
+		for reason, v := range s.NotStored {
+			ch <- prometheus.MustNewConstMetric(cacheNotStoredDesc, prometheus.CounterValue, float64(v), name, reason)
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(cacheBytesDesc, prometheus.GaugeValue, float64(total.BytesUsed))

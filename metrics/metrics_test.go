@@ -414,3 +414,34 @@ func TestCacheSetLater(t *testing.T) {
 		t.Errorf("gateway_cache_max_bytes %v (present %v); want %d", v, ok, 1<<20)
 	}
 }
+
+// TestCacheNotStored: a route's responses not stored are counted by
+// reason, every reason present from the start.
+func TestCacheNotStored(t *testing.T) {
+	m := New("")
+	c, err := cache.New(cache.Options{MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rt, err := c.Route(cache.RouteOptions{Name: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetCache(c)
+	h := rt.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Set-Cookie", "s=1")
+		_, _ = w.Write([]byte("per user"))
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "http://x/a", nil))
+	got := series(t, m)
+	if v := got["gateway_cache_not_stored_total{reason=set-cookie,route=api}"]; v != 1 {
+		t.Errorf("set-cookie: %v; want 1", v)
+	}
+	for _, reason := range cache.NotStoredReasons() {
+		if _, ok := got["gateway_cache_not_stored_total{reason="+reason+",route=api}"]; !ok {
+			t.Errorf("no series for reason %s", reason)
+		}
+	}
+}
