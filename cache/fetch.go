@@ -98,7 +98,7 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		if w != nil {
 			now := h.c.now()
 			age := e.age(now)
-			h.serve(w, r, lk.primary, e, age, Status{Fwd: "stale", FwdStatus: f.status, TTL: e.lifetime() - age, HasTTL: true, Detail: "stale-if-error"})
+			h.serve(w, r, lk.primary, e, age, Status{Fwd: "stale", FwdStatus: f.status, TTL: e.lifetime() - age, HasTTL: true, Detail: f.staleDetail})
 		}
 	case modeIntercepted:
 		// The client was served as the response streamed; see fill.
@@ -132,7 +132,9 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 // unless a purge was made since its fetch began (at purge generation
 // gen): what it fetched may be what the purge meant to remove.
 func (h *handler) store(ctx context.Context, primary string, e *Entry, gen purgeMark) {
-	e.Linger = max(h.window(e.CC.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate), h.window(e.CC.StaleIfError, -1, h.rt.o.StaleIfError))
+	// The grace is part of it: a stale entry can only stand in for a
+	// failing origin if the store (the shared tier's too) still has it.
+	e.Linger = max(h.window(e.CC.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate), h.window(e.CC.StaleIfError, -1, h.rt.o.StaleIfError), h.grace(e.CC))
 	h.c.purgeMu.RLock()
 	defer h.c.purgeMu.RUnlock()
 	if h.c.purgeMarkOf(primary) != gen {
@@ -167,6 +169,8 @@ type fill struct {
 	reqTime time.Time
 	gen     purgeMark // where the cache's purges stood when the fetch began
 	cancel  context.CancelFunc
+	// staleDetail names the window a stale entry replaced an error under.
+	staleDetail string
 
 	intercept   bool // header is ours, not the client's
 	wroteHeader bool
@@ -206,7 +210,7 @@ func (f *fill) WriteHeader(code int) {
 	case code == http.StatusNotModified && lk.conditional():
 		f.mode = modeNotModified
 		return
-	case code >= 500 && lk.canStale && f.staleIfError():
+	case code >= 500 && lk.canStale && f.staleIfError(code):
 		f.mode = modeStaleOnError
 		return
 	}
@@ -232,11 +236,28 @@ func (f *fill) WriteHeader(code int) {
 	f.client.WriteHeader(code)
 }
 
-// staleIfError reports whether the stale entry may replace an error.
-func (f *fill) staleIfError() bool {
+// staleIfError reports whether the stale entry may replace an error
+// answered with code, and notes in f.staleDetail under which window: a
+// stale-if-error (the response's, the request's or the route's), else
+// the route's grace, which is kept to the answers that say the origin is
+// down or overwhelmed (the proxy's 502 and 504 for a refused, reset or
+// timed-out connection among them); a 501 or 505 says nothing of the
+// kind.
+func (f *fill) staleIfError(code int) bool {
 	lk := f.lk
 	w := f.h.window(lk.entry.CC.StaleIfError, lk.reqCC.StaleIfError, f.h.rt.o.StaleIfError)
-	return within(lk.staleness, w)
+	if within(lk.staleness, w) {
+		f.staleDetail = "stale-if-error"
+		return true
+	}
+	switch code {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		if within(lk.staleness, f.h.grace(lk.entry.CC)) {
+			f.staleDetail = "grace"
+			return true
+		}
+	}
+	return false
 }
 
 // decide settles whether the response is to be stored.

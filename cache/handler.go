@@ -187,6 +187,18 @@ func (h *handler) window(resp, req int64, def time.Duration) time.Duration {
 	return w
 }
 
+// grace is the route's grace for a response with directives cc: none
+// when cc forbids serving it stale (RFC 9111 4.2.4: must-revalidate,
+// proxy-revalidate and s-maxage bind a shared cache, no-cache any), and
+// none when it names its own stale-if-error: its origin has then said
+// how long, 0 included, and the route does not override that.
+func (h *handler) grace(cc Directives) time.Duration {
+	if cc.MustRevalidate || cc.ProxyRevalidate || cc.NoCache || cc.SMaxAge >= 0 || cc.StaleIfError >= 0 {
+		return 0
+	}
+	return h.rt.o.Grace
+}
+
 // within reports whether staleness falls inside an RFC 5861 window. A
 // zero window means none: an entry exactly at its lifetime is stale by 0
 // and must not be served stale.
