@@ -49,6 +49,18 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		}
 	}()
 	fr.status = f.status
+	if f.mode == modeHeld {
+		if fr.abort == nil && int64(len(f.body)) == f.length {
+			f.sendHeld()
+		} else if fr.abort == nil || fr.abort == http.ErrAbortHandler {
+			// Cut short (the proxy aborts when the upstream body
+			// breaks): the stale entry answers, as for an error.
+			fr.abort = nil
+			f.storing = false
+			f.mode = modeStaleOnError
+			f.staleDetail += "-cut-short"
+		}
+	}
 	if fr.abort != nil {
 		if lk.entry != nil {
 			lk.entry.refreshing.Store(false)
@@ -94,7 +106,7 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		e := lk.entry
 		e.refreshing.Store(false)
 		h.rt.stats.staleHits.Add(1)
-		fr.entry, fr.vary, fr.stale = e, lk.vary, true
+		fr.entry, fr.vary, fr.stale, fr.staleDetail = e, lk.vary, true, f.staleDetail
 		if w != nil {
 			now := h.c.now()
 			age := e.age(now)
@@ -154,6 +166,7 @@ const (
 	modeNotModified         // a 304 to our revalidation
 	modeStaleOnError        // an error replaced by the stale entry
 	modeIntercepted         // streamed to the client after being held back
+	modeHeld                // kept from the client until whole (see fill.holds)
 )
 
 // fill is the ResponseWriter the proxy writes a forwarded response to. It
@@ -171,6 +184,7 @@ type fill struct {
 	cancel  context.CancelFunc
 	// staleDetail names the window a stale entry replaced an error under.
 	staleDetail string
+	held        Status // the Cache-Status of a held response
 
 	intercept   bool // header is ours, not the client's
 	wroteHeader bool
@@ -225,6 +239,11 @@ func (f *fill) WriteHeader(code int) {
 		return
 	}
 	if f.intercept {
+		if f.holds() {
+			f.mode = modeHeld
+			f.held = st
+			return
+		}
 		f.mode = modeIntercepted
 		ch := f.client.Header()
 		for k, v := range hdr {
@@ -234,6 +253,29 @@ func (f *fill) WriteHeader(code int) {
 	}
 	f.h.c.addStatus(f.out, hdr, st)
 	f.client.WriteHeader(code)
+}
+
+// holds reports whether the response, replacing a stale entry, is kept
+// from the client until its body is whole: the entry may stand in for
+// it should the origin cut it short, which a streamed response could no
+// longer be undone from. Only a stored response of known length is held,
+// so what is held is bounded by the object limit and buffered anyway.
+func (f *fill) holds() bool {
+	return f.storing && f.length >= 0 && f.lk.canStale && f.staleIfError(http.StatusBadGateway)
+}
+
+// sendHeld sends a held response, whole, as it would have streamed.
+func (f *fill) sendHeld() {
+	f.mode = modeIntercepted
+	hdr := f.client.Header()
+	for k, v := range f.header {
+		hdr[k] = v
+	}
+	f.h.c.addStatus(f.out, hdr, f.held)
+	f.client.WriteHeader(f.status)
+	if _, err := f.client.Write(f.body); err != nil {
+		f.gone.Store(true)
+	}
 }
 
 // staleIfError reports whether the stale entry may replace an error
@@ -349,10 +391,10 @@ func (f *fill) Write(p []byte) (int, error) {
 	if !f.wroteHeader {
 		f.WriteHeader(http.StatusOK)
 	}
-	if f.mode != modePass && f.mode != modeIntercepted {
+	if f.mode != modePass && f.mode != modeIntercepted && f.mode != modeHeld {
 		return len(p), nil
 	}
-	if f.client != nil && !f.gone.Load() {
+	if f.client != nil && f.mode != modeHeld && !f.gone.Load() {
 		if _, err := f.client.Write(p); err != nil {
 			f.clientLeft()
 		}

@@ -508,11 +508,13 @@ func (c *Cache) invalidate(r *http.Request, resp http.Header) {
 
 // flightResult is what the fetch that leads a flight hands its followers.
 type flightResult struct {
-	entry  *Entry   // a response a shared cache may reuse; nil: fetch yourself
-	vary   []string // Vary fields entry was keyed under
-	stale  bool     // entry is a stale one, served because the origin failed
-	status int      // the status the origin answered with
-	hit    bool     // entry was found stored: nothing went forward
+	entry *Entry   // a response a shared cache may reuse; nil: fetch yourself
+	vary  []string // Vary fields entry was keyed under
+	stale bool     // entry is a stale one, served because the origin failed
+	// staleDetail names the window a stale entry was served under.
+	staleDetail string
+	status      int  // the status the origin answered with
+	hit         bool // entry was found stored: nothing went forward
 	// pass remembers the key as uncacheable (hit-for-pass). It is called
 	// only when the flight had followers: a key nobody waited on needs
 	// no marker, and one-off uncacheable URLs then cost the store nothing.
@@ -636,7 +638,7 @@ func coalescedStatus(fr *flightResult, lk *lookup, e *Entry, age time.Duration) 
 		st = Status{Hit: true, TTL: e.lifetime() - age, HasTTL: true}
 	}
 	if fr.stale {
-		st.Detail = "stale-if-error"
+		st.Detail = fr.staleDetail
 	}
 	return st
 }
