@@ -50,7 +50,7 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 	}()
 	fr.status = f.status
 	if f.mode == modeHeld {
-		if fr.abort == nil && int64(len(f.body)) == f.length {
+		if fr.abort == nil && (f.length < 0 || int64(len(f.body)) == f.length) {
 			f.sendHeld()
 		} else if fr.abort == nil || fr.abort == http.ErrAbortHandler {
 			// Cut short (the proxy aborts when the upstream body
@@ -258,10 +258,11 @@ func (f *fill) WriteHeader(code int) {
 // holds reports whether the response, replacing a stale entry, is kept
 // from the client until its body is whole: the entry may stand in for
 // it should the origin cut it short, which a streamed response could no
-// longer be undone from. Only a stored response of known length is held,
-// so what is held is bounded by the object limit and buffered anyway.
+// longer be undone from. Only a response being stored is held, so what
+// is held is buffered anyway and bounded by the object limit; one that
+// outgrows it is let go (see Write).
 func (f *fill) holds() bool {
-	return f.storing && f.length >= 0 && f.lk.canStale && f.staleIfError(http.StatusBadGateway)
+	return f.storing && f.lk.canStale && f.staleIfError(http.StatusBadGateway)
 }
 
 // sendHeld sends a held response, whole, as it would have streamed.
@@ -393,6 +394,11 @@ func (f *fill) Write(p []byte) (int, error) {
 	}
 	if f.mode != modePass && f.mode != modeIntercepted && f.mode != modeHeld {
 		return len(p), nil
+	}
+	if f.mode == modeHeld && int64(len(f.body)+len(p)) > f.h.c.maxObj {
+		// Too large to be stored, so too large to hold: what was held
+		// goes out and the rest streams, as without a stale entry.
+		f.sendHeld()
 	}
 	if f.client != nil && f.mode != modeHeld && !f.gone.Load() {
 		if _, err := f.client.Write(p); err != nil {
