@@ -227,6 +227,7 @@ func cacheRoute(c *cache.Cache, r config.Route, trusted []netip.Prefix, comp *co
 		},
 		StaleWhileRevalidate: rc.StaleWhileRevalidate.D(),
 		StaleIfError:         rc.StaleIfError.D(),
+		Grace:                rc.Grace.D(),
 		HitForPass:           rc.HitForPass.D(),
 		LockTimeout:          rc.LockTimeout.D(),
 		TrustedPeer:          func(req *http.Request) bool { return proxy.TrustsPeer(trusted, req.RemoteAddr) },

@@ -190,6 +190,15 @@ type RouteOptions struct {
 	// used when the response names none.
 	StaleWhileRevalidate time.Duration
 	StaleIfError         time.Duration
+	// Grace serves a stale response this long past its freshness when
+	// the origin cannot be reached or answers 500, 502, 503 or 504, even
+	// though the response named no stale-if-error (RFC 9111 4.2.4 lets a
+	// cache do so when disconnected): an outage then costs clients
+	// slightly old content rather than errors. A response whose own
+	// directives forbid serving it stale (must-revalidate,
+	// proxy-revalidate, no-cache, s-maxage) or that names its own
+	// stale-if-error is never served under it. 0 turns it off.
+	Grace time.Duration
 	// HitForPass is how long a key whose response could not be stored is
 	// remembered as such: its requests then go to the origin side by side
 	// instead of queuing behind one fetch. 0 turns it off.
@@ -234,7 +243,7 @@ func (c *Cache) Route(o RouteOptions) (*Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.StaleWhileRevalidate < 0 || o.StaleIfError < 0 || o.HitForPass < 0 || o.LockTimeout < 0 {
+	if o.StaleWhileRevalidate < 0 || o.StaleIfError < 0 || o.Grace < 0 || o.HitForPass < 0 || o.LockTimeout < 0 {
 		return nil, errors.New("cache: durations must not be negative")
 	}
 	if o.LockTimeout == 0 {

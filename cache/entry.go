@@ -16,8 +16,9 @@ type Entry struct {
 	Record
 
 	// Linger is how long past its freshness lifetime the storing route
-	// may still use the entry (the larger of its stale windows, RFC 5861):
-	// how long a store that expires entries by itself keeps it.
+	// may still use the entry (the largest of its stale windows, RFC 5861,
+	// and the route's grace): how long a store that expires entries by
+	// itself keeps it.
 	Linger time.Duration
 
 	// Derived from the Record by NewEntry.

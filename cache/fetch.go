@@ -49,6 +49,18 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		}
 	}()
 	fr.status = f.status
+	if f.mode == modeHeld {
+		if fr.abort == nil && (f.length < 0 || int64(len(f.body)) == f.length) {
+			f.sendHeld()
+		} else if fr.abort == nil || fr.abort == http.ErrAbortHandler {
+			// Cut short (the proxy aborts when the upstream body
+			// breaks): the stale entry answers, as for an error.
+			fr.abort = nil
+			f.storing = false
+			f.mode = modeStaleOnError
+			f.staleDetail += "-cut-short"
+		}
+	}
 	if fr.abort != nil {
 		if lk.entry != nil {
 			lk.entry.refreshing.Store(false)
@@ -101,11 +113,11 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		e := lk.entry
 		e.refreshing.Store(false)
 		h.rt.stats.staleHits.Add(1)
-		fr.entry, fr.vary, fr.stale = e, lk.vary, true
+		fr.entry, fr.vary, fr.stale, fr.staleDetail = e, lk.vary, true, f.staleDetail
 		if w != nil {
 			now := h.c.now()
 			age := e.age(now)
-			h.serve(w, r, lk.primary, e, age, Status{Fwd: "stale", FwdStatus: f.status, TTL: e.lifetime() - age, HasTTL: true, Detail: "stale-if-error"})
+			h.serve(w, r, lk.primary, e, age, Status{Fwd: "stale", FwdStatus: f.status, TTL: e.lifetime() - age, HasTTL: true, Detail: f.staleDetail})
 		}
 	case modeIntercepted:
 		// The client was served as the response streamed; see fill.
@@ -139,7 +151,9 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 // unless a purge was made since its fetch began (at purge generation
 // gen): what it fetched may be what the purge meant to remove.
 func (h *handler) store(ctx context.Context, primary string, e *Entry, gen purgeMark) {
-	e.Linger = max(h.window(e.CC.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate), h.window(e.CC.StaleIfError, -1, h.rt.o.StaleIfError))
+	// The grace is part of it: a stale entry can only stand in for a
+	// failing origin if the store (the shared tier's too) still has it.
+	e.Linger = max(h.window(e.CC.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate), h.window(e.CC.StaleIfError, -1, h.rt.o.StaleIfError), h.grace(e.CC))
 	h.c.purgeMu.RLock()
 	defer h.c.purgeMu.RUnlock()
 	if h.c.purgeMarkOf(primary) != gen {
@@ -159,6 +173,7 @@ const (
 	modeNotModified         // a 304 to our revalidation
 	modeStaleOnError        // an error replaced by the stale entry
 	modeIntercepted         // streamed to the client after being held back
+	modeHeld                // kept from the client until whole (see fill.holds)
 )
 
 // fill is the ResponseWriter the proxy writes a forwarded response to. It
@@ -174,6 +189,9 @@ type fill struct {
 	reqTime time.Time
 	gen     purgeMark // where the cache's purges stood when the fetch began
 	cancel  context.CancelFunc
+	// staleDetail names the window a stale entry replaced an error under.
+	staleDetail string
+	held        Status // the Cache-Status of a held response
 
 	intercept   bool // header is ours, not the client's
 	wroteHeader bool
@@ -214,7 +232,7 @@ func (f *fill) WriteHeader(code int) {
 	case code == http.StatusNotModified && lk.conditional():
 		f.mode = modeNotModified
 		return
-	case code >= 500 && lk.canStale && f.staleIfError():
+	case code >= 500 && lk.canStale && f.staleIfError(code):
 		f.mode = modeStaleOnError
 		return
 	}
@@ -236,6 +254,11 @@ func (f *fill) WriteHeader(code int) {
 		return
 	}
 	if f.intercept {
+		if f.holds() {
+			f.mode = modeHeld
+			f.held = st
+			return
+		}
 		f.mode = modeIntercepted
 		ch := f.client.Header()
 		for k, v := range hdr {
@@ -247,11 +270,52 @@ func (f *fill) WriteHeader(code int) {
 	f.client.WriteHeader(code)
 }
 
-// staleIfError reports whether the stale entry may replace an error.
-func (f *fill) staleIfError() bool {
+// holds reports whether the response, replacing a stale entry, is kept
+// from the client until its body is whole: the entry may stand in for
+// it should the origin cut it short, which a streamed response could no
+// longer be undone from. Only a response being stored is held, so what
+// is held is buffered anyway and bounded by the object limit; one that
+// outgrows it is let go (see Write).
+func (f *fill) holds() bool {
+	return f.storing && f.lk.canStale && f.staleIfError(http.StatusBadGateway)
+}
+
+// sendHeld sends a held response, whole, as it would have streamed.
+func (f *fill) sendHeld() {
+	f.mode = modeIntercepted
+	hdr := f.client.Header()
+	for k, v := range f.header {
+		hdr[k] = v
+	}
+	f.h.c.addStatus(f.out, hdr, f.held)
+	f.client.WriteHeader(f.status)
+	if _, err := f.client.Write(f.body); err != nil {
+		f.gone.Store(true)
+	}
+}
+
+// staleIfError reports whether the stale entry may replace an error
+// answered with code, and notes in f.staleDetail under which window: a
+// stale-if-error (the response's, the request's or the route's), else
+// the route's grace, which is kept to the answers that say the origin is
+// down or overwhelmed (the proxy's 502 and 504 for a refused, reset or
+// timed-out connection among them); a 501 or 505 says nothing of the
+// kind.
+func (f *fill) staleIfError(code int) bool {
 	lk := f.lk
 	w := f.h.window(lk.entry.CC.StaleIfError, lk.reqCC.StaleIfError, f.h.rt.o.StaleIfError)
-	return within(lk.staleness, w)
+	if within(lk.staleness, w) {
+		f.staleDetail = "stale-if-error"
+		return true
+	}
+	switch code {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		if within(lk.staleness, f.h.grace(lk.entry.CC)) {
+			f.staleDetail = "grace"
+			return true
+		}
+	}
+	return false
 }
 
 // decide settles whether the response is to be stored.
@@ -365,10 +429,15 @@ func (f *fill) Write(p []byte) (int, error) {
 	if !f.wroteHeader {
 		f.WriteHeader(http.StatusOK)
 	}
-	if f.mode != modePass && f.mode != modeIntercepted {
+	if f.mode != modePass && f.mode != modeIntercepted && f.mode != modeHeld {
 		return len(p), nil
 	}
-	if f.client != nil && !f.gone.Load() {
+	if f.mode == modeHeld && int64(len(f.body)+len(p)) > f.h.c.maxObj {
+		// Too large to be stored, so too large to hold: what was held
+		// goes out and the rest streams, as without a stale entry.
+		f.sendHeld()
+	}
+	if f.client != nil && f.mode != modeHeld && !f.gone.Load() {
 		if _, err := f.client.Write(p); err != nil {
 			f.clientLeft()
 		}

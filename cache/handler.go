@@ -187,6 +187,18 @@ func (h *handler) window(resp, req int64, def time.Duration) time.Duration {
 	return w
 }
 
+// grace is the route's grace for a response with directives cc: none
+// when cc forbids serving it stale (RFC 9111 4.2.4: must-revalidate,
+// proxy-revalidate and s-maxage bind a shared cache, no-cache any), and
+// none when it names its own stale-if-error: its origin has then said
+// how long, 0 included, and the route does not override that.
+func (h *handler) grace(cc Directives) time.Duration {
+	if cc.MustRevalidate || cc.ProxyRevalidate || cc.NoCache || cc.SMaxAge >= 0 || cc.StaleIfError >= 0 {
+		return 0
+	}
+	return h.rt.o.Grace
+}
+
 // within reports whether staleness falls inside an RFC 5861 window. A
 // zero window means none: an entry exactly at its lifetime is stale by 0
 // and must not be served stale.
@@ -508,11 +520,13 @@ func (c *Cache) invalidate(r *http.Request, resp http.Header) {
 
 // flightResult is what the fetch that leads a flight hands its followers.
 type flightResult struct {
-	entry  *Entry   // a response a shared cache may reuse; nil: fetch yourself
-	vary   []string // Vary fields entry was keyed under
-	stale  bool     // entry is a stale one, served because the origin failed
-	status int      // the status the origin answered with
-	hit    bool     // entry was found stored: nothing went forward
+	entry *Entry   // a response a shared cache may reuse; nil: fetch yourself
+	vary  []string // Vary fields entry was keyed under
+	stale bool     // entry is a stale one, served because the origin failed
+	// staleDetail names the window a stale entry was served under.
+	staleDetail string
+	status      int  // the status the origin answered with
+	hit         bool // entry was found stored: nothing went forward
 	// pass remembers the key as uncacheable (hit-for-pass). It is called
 	// only when the flight had followers: a key nobody waited on needs
 	// no marker, and one-off uncacheable URLs then cost the store nothing.
@@ -636,7 +650,7 @@ func coalescedStatus(fr *flightResult, lk *lookup, e *Entry, age time.Duration) 
 		st = Status{Hit: true, TTL: e.lifetime() - age, HasTTL: true}
 	}
 	if fr.stale {
-		st.Detail = "stale-if-error"
+		st.Detail = fr.staleDetail
 	}
 	return st
 }

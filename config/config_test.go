@@ -249,6 +249,7 @@ var badCases = []badCase{
       allow_set_cookie: 1
       heuristic_max: 1d
       lock_timeout: 5
+      grace: soon
 `, want: []string{
 		`t.yaml:9: routes[0].cache.enabled: invalid boolean "yes" (want true or false)`,
 		`t.yaml:10: routes[0].cache.ignore_params: want a list, got "utm_source"`,
@@ -257,24 +258,27 @@ var badCases = []badCase{
 		`t.yaml:13: routes[0].cache.allow_set_cookie: invalid boolean "1" (want true or false)`,
 		`t.yaml:14: routes[0].cache.heuristic_max: invalid duration "1d" (want e.g. 250ms, 30s, 2m)`,
 		`t.yaml:15: routes[0].cache.lock_timeout: invalid duration "5" (want e.g. 250ms, 30s, 2m)`,
-	}, n: 7},
+		`t.yaml:16: routes[0].cache.grace: invalid duration "soon" (want e.g. 250ms, 30s, 2m)`,
+	}, n: 8},
 	{name: "route cache negative durations", in: minimal + `    cache:
       heuristic_max: -1h
       stale_while_revalidate: -1s
       stale_if_error: -1m
       hit_for_pass: -60s
       lock_timeout: -5s
+      grace: -10m
 `, want: []string{
 		`t.yaml:9: routes[0].cache.heuristic_max: invalid duration "-1h": must not be negative`,
 		`t.yaml:10: routes[0].cache.stale_while_revalidate: invalid duration "-1s": must not be negative`,
 		`t.yaml:11: routes[0].cache.stale_if_error: invalid duration "-1m": must not be negative`,
 		`t.yaml:12: routes[0].cache.hit_for_pass: invalid duration "-60s": must not be negative`,
 		`t.yaml:13: routes[0].cache.lock_timeout: invalid duration "-5s": must not be negative`,
-	}, n: 5},
+		`t.yaml:14: routes[0].cache.grace: invalid duration "-10m": must not be negative`,
+	}, n: 6},
 	{name: "route cache unknown field", in: minimal + "    cache:\n      enabled: true\n      key_header: [Accept]\n",
 		want: []string{`t.yaml:10: routes[0].cache.key_header: unknown field (did you mean "key_headers"?)`}, n: 1},
 	{name: "route cache unknown field without suggestion", in: minimal + "    cache:\n      ttl: 1h\n",
-		want: []string{"t.yaml:9: routes[0].cache.ttl: unknown field (want one of: enabled, ignore_params, key_headers, key_cookies, allow_set_cookie, heuristic_max, stale_while_revalidate, stale_if_error, hit_for_pass, lock_timeout)"}, n: 1},
+		want: []string{"t.yaml:9: routes[0].cache.ttl: unknown field (want one of: enabled, ignore_params, key_headers, key_cookies, allow_set_cookie, heuristic_max, stale_while_revalidate, stale_if_error, grace, hit_for_pass, lock_timeout)"}, n: 1},
 	{name: "lock_timeout zero when enabled", in: minimal + "    cache:\n      enabled: true\n      lock_timeout: 0s\n",
 		want: []string{"t.yaml:10: routes[0].cache.lock_timeout: must be positive when caching is enabled"}, n: 1},
 
@@ -745,6 +749,7 @@ func routeCacheDefaults() RouteCache {
 		KeyHeaders:   []string{},
 		KeyCookies:   []string{},
 		HeuristicMax: Duration(24 * time.Hour),
+		Grace:        Duration(10 * time.Minute),
 		HitForPass:   Duration(60 * time.Second),
 		LockTimeout:  Duration(5 * time.Second),
 	}
@@ -875,6 +880,7 @@ routes:
       heuristic_max: 1h
       stale_while_revalidate: 30s
       stale_if_error: 10m
+      grace: 0s
       hit_for_pass: 0s
       lock_timeout: 250ms
     compress:
@@ -1153,6 +1159,7 @@ log:
 		"heuristic_max":          "1h",
 		"stale_while_revalidate": "30s",
 		"stale_if_error":         "10m",
+		"grace":                  "0s",
 		"hit_for_pass":           "0s",
 		"lock_timeout":           "250ms",
 	}, {
@@ -1164,6 +1171,7 @@ log:
 		"heuristic_max":          "24h",
 		"stale_while_revalidate": "0s",
 		"stale_if_error":         "0s",
+		"grace":                  "10m",
 		"hit_for_pass":           "1m",
 		"lock_timeout":           "5s",
 	}} {

@@ -160,6 +160,11 @@ func applyDefaults(c *Config, d *decoder) {
 		list(&r.Cache.KeyHeaders)
 		list(&r.Cache.KeyCookies)
 		dur(&r.Cache.HeuristicMax, cp+".heuristic_max", 24*time.Hour)
+		// Ten minutes rides out a restart, a deploy or a short outage of
+		// the origin while keeping stored entries past their freshness
+		// (memory, the shared tier) and what clients may be shown
+		// stale to a bound an operator would notice.
+		dur(&r.Cache.Grace, cp+".grace", 10*time.Minute)
 		dur(&r.Cache.HitForPass, cp+".hit_for_pass", 60*time.Second)
 		dur(&r.Cache.LockTimeout, cp+".lock_timeout", 5*time.Second)
 

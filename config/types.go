@@ -266,6 +266,13 @@ type RouteCache struct {
 	// StaleIfError serves a stale response this long when the origin
 	// fails, when the response names no window of its own (RFC 5861).
 	StaleIfError Duration `yaml:"stale_if_error" json:"stale_if_error"`
+	// Grace serves a stale response this long past its freshness when
+	// the origin is unreachable, times out, cuts a response short or
+	// answers 500, 502, 503 or 504, though the response named no
+	// stale-if-error; never one whose directives forbid it
+	// (must-revalidate, proxy-revalidate, no-cache, s-maxage). Entries
+	// are kept this long past their freshness for it. 0 turns it off.
+	Grace Duration `yaml:"grace" json:"grace"`
 	// HitForPass remembers a key whose response was uncacheable this
 	// long, so its requests go straight to the origin instead of
 	// queueing behind one another (0: never remembered).
