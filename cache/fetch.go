@@ -488,10 +488,15 @@ func serveContent(w http.ResponseWriter, r *http.Request, body []byte, lastModif
 	if _, ok := hdr["Content-Type"]; !ok {
 		hdr["Content-Type"] = nil // keep ServeContent from sniffing one
 	}
+	// Dates are read exactly (ParseHTTPDate): an invalid Last-Modified or
+	// If-(Un)Modified-Since is ignored (RFC 9110 13.1.3, 13.1.4), which
+	// ServeContent does for a zero time and an absent field, where its own
+	// lenient parsing might have answered 304 or 412 from a malformed date.
 	var mod time.Time
 	if lastModified != "" {
-		mod, _ = http.ParseTime(lastModified)
+		mod, _ = ParseHTTPDate(lastModified)
 	}
+	r = withoutInvalidDates(r)
 	cw := contentWriters.Get().(*contentWriter)
 	*cw = contentWriter{ResponseWriter: w, noRanges: noRanges}
 	http.ServeContent(cw, r, "", mod, bytes.NewReader(body))
@@ -553,4 +558,27 @@ func (cw *contentWriter) WriteHeader(code int) {
 	}
 	cw.status = code
 	cw.ResponseWriter.WriteHeader(code)
+}
+
+// withoutInvalidDates returns r, or a shallow copy without the
+// If-Modified-Since and If-Unmodified-Since fields that are not exact
+// HTTP-dates, so that they are ignored as RFC 9110 13.1.3 and 13.1.4 say.
+func withoutInvalidDates(r *http.Request) *http.Request {
+	var drop []string
+	for _, name := range [...]string{"If-Modified-Since", "If-Unmodified-Since"} {
+		if vs, ok := r.Header[name]; ok {
+			if _, valid := ParseHTTPDate(trimOWS(vs[0])); len(vs) != 1 || !valid {
+				drop = append(drop, name)
+			}
+		}
+	}
+	if drop == nil {
+		return r
+	}
+	r2 := *r
+	r2.Header = r.Header.Clone()
+	for _, name := range drop {
+		delete(r2.Header, name)
+	}
+	return &r2
 }

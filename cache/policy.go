@@ -254,8 +254,8 @@ func nonNegative(d time.Duration) time.Duration {
 	return max(d, 0)
 }
 
-// headerTime parses the HTTP-date in h's name field (RFC 9110 section
-// 5.6.7, all three formats). It is false when the field is absent, does not
+// headerTime parses the HTTP-date in h's name field exactly (see
+// ParseHTTPDate). It is false when the field is absent, does not
 // parse, or appears on several lines with different values.
 func headerTime(h http.Header, name string) (time.Time, bool) {
 	vs := h.Values(name)
@@ -267,8 +267,7 @@ func headerTime(h http.Header, name string) (time.Time, bool) {
 			return time.Time{}, false
 		}
 	}
-	t, err := http.ParseTime(trimOWS(vs[0]))
-	return t, err == nil
+	return ParseHTTPDate(trimOWS(vs[0]))
 }
 
 // CurrentAge is RFC 9111 section 4.2.3, the age of a stored response at
@@ -304,18 +303,27 @@ func CurrentAge(resp *http.Response, requestTime, responseTime, now time.Time) t
 	return addSat(max(apparent, corrected), resident)
 }
 
-// ageValue is the Age field (section 5.1) as a Duration: the first line,
-// which must be delta-seconds; anything else is 0.
+// ageValue is the Age field (section 5.1) as a Duration. Age is a
+// singleton, but when it arrives as a list (on one line or several) the
+// section says to use the first member and discard the rest; that member
+// must be delta-seconds (no quotes, no sign), else the field is ignored,
+// i.e. 0 as if absent. Values over 2^31 are capped (section 1.2.2).
 func ageValue(h http.Header) time.Duration {
-	vs := h.Values("Age")
-	if len(vs) == 0 {
-		return 0
+	for _, line := range h.Values("Age") {
+		for len(line) > 0 {
+			var m string
+			m, line = cutByte(line, ',')
+			if m = trimOWS(m); m == "" {
+				continue // empty list elements are not members (RFC 9110 5.6.1)
+			}
+			n, ok := parseDelta(m, false)
+			if !ok {
+				return 0
+			}
+			return seconds(n)
+		}
 	}
-	n, ok := parseDelta(trimOWS(vs[0]), false)
-	if !ok {
-		return 0
-	}
-	return seconds(n)
+	return 0
 }
 
 // addSat adds two non-negative durations, saturating at the maximum.
