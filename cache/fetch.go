@@ -132,7 +132,8 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 // unless a purge was made since its fetch began (at purge generation
 // gen): what it fetched may be what the purge meant to remove.
 func (h *handler) store(ctx context.Context, primary string, e *Entry, gen purgeMark) {
-	e.Linger = max(h.window(e.CC.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate), h.window(e.CC.StaleIfError, -1, h.rt.o.StaleIfError))
+	cc := h.cc(e)
+	e.Linger = max(h.window(cc.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate), h.window(cc.StaleIfError, -1, h.rt.o.StaleIfError))
 	h.c.purgeMu.RLock()
 	defer h.c.purgeMu.RUnlock()
 	if h.c.purgeMarkOf(primary) != gen {
@@ -228,6 +229,9 @@ func (f *fill) WriteHeader(code int) {
 		}
 		hdr = ch
 	}
+	// After decide and lifetimeHint, which read the targeted fields, and
+	// on the client's header only: what is stored keeps them.
+	stripTargeted(hdr, f.h.rt.strip)
 	f.h.c.addStatus(f.out, hdr, st)
 	f.client.WriteHeader(code)
 }
@@ -235,7 +239,7 @@ func (f *fill) WriteHeader(code int) {
 // staleIfError reports whether the stale entry may replace an error.
 func (f *fill) staleIfError() bool {
 	lk := f.lk
-	w := f.h.window(lk.entry.CC.StaleIfError, lk.reqCC.StaleIfError, f.h.rt.o.StaleIfError)
+	w := f.h.window(f.h.cc(lk.entry).StaleIfError, lk.reqCC.StaleIfError, f.h.rt.o.StaleIfError)
 	return within(lk.staleness, w)
 }
 
