@@ -61,6 +61,25 @@ func TestExactFreshnessFields(t *testing.T) {
 			origin: resp{hdr: []string{"Expires", "Tue, 01 Jan 2030 00:01:00 GMT", "Date", "Tue, 01 Jan 2030 0:00:00 GMT"}, body: "v{n}"},
 			steps:  expired},
 
+		// RFC 9111 4.2.1: several values of one directive are either
+		// the first or stale; for max-age and s-maxage the cache takes
+		// stale unless they agree, and the other directives their first
+		// valid occurrence.
+		{name: "max-age twice, same value", origin: cc("max-age=60, max-age=60"), steps: fresh60},
+		{name: "max-age twice, different values: stale", origin: cc("max-age=600, max-age=60"), steps: expired},
+		{name: "max-age on two lines, different values: stale", origin: cc("max-age=600", "Cache-Control", "max-age=60"), steps: expired},
+		{name: "max-age invalid: stale", origin: cc("max-age=1h", "Expires", "@+60s"), steps: expired},
+		{name: "s-maxage conflicting: stale despite max-age", origin: cc("s-maxage=60, max-age=600, s-maxage=30"), steps: expired},
+		{name: "Expires on two lines that differ: stale",
+			origin: resp{hdr: []string{"Expires", "@+60s", "Expires", "@+600s"}, body: "v{n}"}, steps: expired},
+		{name: "stale-if-error: the first valid value",
+			origin: cc("max-age=60, stale-if-error=x, stale-if-error=300, stale-if-error=5"),
+			steps: []step{
+				{count: 1, body: "v1", cs: miss60},
+				{label: "origin fails 100s past the lifetime: within 300s", advance: 160 * time.Second,
+					origin: &resp{status: 503, body: "down"}, count: 2, body: "v1", cs: "*", age: "160"},
+			}},
+
 		// RFC 9110 13.1.3: an If-Modified-Since that is not an exact
 		// HTTP-date is ignored when a hit is answered.
 		{name: "If-Modified-Since read exactly",
