@@ -7,7 +7,9 @@ import (
 )
 
 // This file is the RFC 9111 policy of a shared cache as pure functions: no
-// clock reads (every time is an argument), no I/O, no stored state. The
+// clock reads (every time is an argument; ParseHTTPDate's only use of the
+// current date is the century of an rfc850 two-digit year), no I/O, no
+// stored state. The
 // stale extensions of RFC 5861 (stale-while-revalidate, stale-if-error) are
 // decided by the caller from the Verdict and staleness Usable reports.
 
