@@ -232,6 +232,8 @@ func cacheRoute(c *cache.Cache, r config.Route, trusted []netip.Prefix, comp *co
 		LockTimeout:          rc.LockTimeout.D(),
 		TrustedPeer:          func(req *http.Request) bool { return proxy.TrustsPeer(trusted, req.RemoteAddr) },
 		Compress:             cacheEncoder(comp),
+		TargetedField:        rc.TargetedField,
+		StripTargeted:        rc.StripTargeted,
 	})
 	if err != nil {
 		return nil, err

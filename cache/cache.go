@@ -12,6 +12,7 @@ import (
 
 	"gateway/internal/fielderr"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -215,6 +216,15 @@ type RouteOptions struct {
 	// forwards; those values join the key so that no other client can
 	// receive a response built from them. nil trusts nobody.
 	TrustedPeer func(*http.Request) bool
+	// TargetedField names a targeted cache-control field (RFC 9213) for
+	// this route's cache, such as "Gateway-Cache-Control": when valid it
+	// comes before CDN-Cache-Control and Cache-Control in deciding what
+	// is stored and for how long. "" means CDN-Cache-Control only.
+	TargetedField string
+	// StripTargeted removes CDN-Cache-Control and TargetedField from the
+	// route's responses. Off, they are passed on: a CDN in front of the
+	// gateway may be one they target too.
+	StripTargeted bool
 }
 
 // Route is one route's view of the cache.
@@ -223,6 +233,9 @@ type Route struct {
 	name  string
 	keyer *Keyer
 	o     RouteOptions
+	// strip are the fields removed from responses (StripTargeted), nil
+	// when none are.
+	strip []string
 	// stats are shared with the route this one replaced (same name), so
 	// a reload keeps the counters.
 	stats *routeCounters
@@ -249,7 +262,20 @@ func (c *Cache) Route(o RouteOptions) (*Route, error) {
 	if o.LockTimeout == 0 {
 		o.LockTimeout = 5 * time.Second
 	}
+	if f := o.TargetedField; f != "" {
+		if !httpguts.ValidHeaderFieldName(f) || http.CanonicalHeaderKey(f) == "Cache-Control" {
+			return nil, fmt.Errorf("cache: targeted field %q is not a field name other than Cache-Control", f)
+		}
+		o.TargetedField = http.CanonicalHeaderKey(f)
+	}
+	o.Policy.TargetedField = o.TargetedField
 	r := &Route{c: c, name: o.Name, keyer: k, o: o}
+	if o.StripTargeted {
+		r.strip = []string{CDNCacheControl}
+		if o.TargetedField != "" && o.TargetedField != CDNCacheControl {
+			r.strip = append(r.strip, o.TargetedField)
+		}
+	}
 	c.mu.Lock()
 	replaced := false
 	for i, old := range c.routes {

@@ -29,6 +29,10 @@ type Entry struct {
 	softPurged atomic.Bool
 	refreshing atomic.Bool
 
+	// targeted caches the directives of a targeted field (RFC 9213) for
+	// the last route field asked about; see directives.
+	targeted atomic.Pointer[fieldDirectives]
+
 	// Compression (see encode.go), derived from Record.Compress and the
 	// header: whether the entry may be served encoded, whether its header
 	// holds digests (dropped from encoded forms), the Vary to send when
@@ -53,6 +57,31 @@ func NewEntry(r Record) *Entry {
 	}
 	prepareEncoding(e)
 	return e
+}
+
+// fieldDirectives are the directives an entry is served under when a
+// route names targeted field field.
+type fieldDirectives struct {
+	field string
+	d     Directives
+}
+
+// directives are the response directives this cache obeys for the entry
+// on a route whose own targeted field is field ("" none): a valid
+// targeted field's, else Cache-Control's (CC). Entries are keyed by URL,
+// not route, and a Record carries no route, so this is derived where the
+// route is known; it is parsed once per entry and field, not per hit, and
+// not at all for the usual entry without targeted fields.
+func (e *Entry) directives(field string) Directives {
+	if len(e.Header[CDNCacheControl]) == 0 && (field == "" || len(e.Header[field]) == 0) {
+		return e.CC
+	}
+	if p := e.targeted.Load(); p != nil && p.field == field {
+		return p.d
+	}
+	d, _ := cacheDirectives(e.Header, field)
+	e.targeted.Store(&fieldDirectives{field, d})
+	return d
 }
 
 // SoftPurged reports whether a soft purge has marked the entry stale.

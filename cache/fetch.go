@@ -153,7 +153,8 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 func (h *handler) store(ctx context.Context, primary string, e *Entry, gen purgeMark) {
 	// The grace is part of it: a stale entry can only stand in for a
 	// failing origin if the store (the shared tier's too) still has it.
-	e.Linger = max(h.window(e.CC.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate), h.window(e.CC.StaleIfError, -1, h.rt.o.StaleIfError), h.grace(e.CC))
+	cc := h.cc(e)
+	e.Linger = max(h.window(cc.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate), h.window(cc.StaleIfError, -1, h.rt.o.StaleIfError), h.grace(cc))
 	h.c.purgeMu.RLock()
 	defer h.c.purgeMu.RUnlock()
 	if h.c.purgeMarkOf(primary) != gen {
@@ -266,6 +267,9 @@ func (f *fill) WriteHeader(code int) {
 		}
 		hdr = ch
 	}
+	// After decide and lifetimeHint, which read the targeted fields, and
+	// on the client's header only: what is stored keeps them.
+	stripTargeted(hdr, f.h.rt.strip)
 	f.h.c.addStatus(f.out, hdr, st)
 	f.client.WriteHeader(code)
 }
@@ -303,14 +307,15 @@ func (f *fill) sendHeld() {
 // kind.
 func (f *fill) staleIfError(code int) bool {
 	lk := f.lk
-	w := f.h.window(lk.entry.CC.StaleIfError, lk.reqCC.StaleIfError, f.h.rt.o.StaleIfError)
+	cc := f.h.cc(lk.entry)
+	w := f.h.window(cc.StaleIfError, lk.reqCC.StaleIfError, f.h.rt.o.StaleIfError)
 	if within(lk.staleness, w) {
 		f.staleDetail = "stale-if-error"
 		return true
 	}
 	switch code {
 	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		if within(lk.staleness, f.h.grace(lk.entry.CC)) {
+		if within(lk.staleness, f.h.grace(cc)) {
 			f.staleDetail = "grace"
 			return true
 		}
@@ -595,10 +600,15 @@ func serveContent(w http.ResponseWriter, r *http.Request, body []byte, lastModif
 	if _, ok := hdr["Content-Type"]; !ok {
 		hdr["Content-Type"] = nil // keep ServeContent from sniffing one
 	}
+	// Dates are read exactly (ParseHTTPDate): an invalid Last-Modified or
+	// If-(Un)Modified-Since is ignored (RFC 9110 13.1.3, 13.1.4), which
+	// ServeContent does for a zero time and an absent field, where its own
+	// lenient parsing might have answered 304 or 412 from a malformed date.
 	var mod time.Time
 	if lastModified != "" {
-		mod, _ = http.ParseTime(lastModified)
+		mod, _ = ParseHTTPDate(lastModified)
 	}
+	r = withoutInvalidDates(r)
 	cw := contentWriters.Get().(*contentWriter)
 	*cw = contentWriter{ResponseWriter: w, noRanges: noRanges}
 	http.ServeContent(cw, r, "", mod, bytes.NewReader(body))
@@ -660,4 +670,27 @@ func (cw *contentWriter) WriteHeader(code int) {
 	}
 	cw.status = code
 	cw.ResponseWriter.WriteHeader(code)
+}
+
+// withoutInvalidDates returns r, or a shallow copy without the
+// If-Modified-Since and If-Unmodified-Since fields that are not exact
+// HTTP-dates, so that they are ignored as RFC 9110 13.1.3 and 13.1.4 say.
+func withoutInvalidDates(r *http.Request) *http.Request {
+	var drop []string
+	for _, name := range [...]string{"If-Modified-Since", "If-Unmodified-Since"} {
+		if vs, ok := r.Header[name]; ok {
+			if _, valid := ParseHTTPDate(trimOWS(vs[0])); len(vs) != 1 || !valid {
+				drop = append(drop, name)
+			}
+		}
+	}
+	if drop == nil {
+		return r
+	}
+	r2 := *r
+	r2.Header = r.Header.Clone()
+	for _, name := range drop {
+		delete(r2.Header, name)
+	}
+	return &r2
 }

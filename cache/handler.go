@@ -80,7 +80,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// WebSocket and other upgrades are tunnels, not responses to
 		// store. An Upgrade field alone asks for nothing (the proxy
 		// drops it), and must not let a client pass the cache at will.
-		h.next.ServeHTTP(&invalidator{ResponseWriter: w, c: h.c, r: r, fwd: "bypass"}, r)
+		h.next.ServeHTTP(&invalidator{ResponseWriter: w, c: h.c, r: r, fwd: "bypass", strip: h.rt.strip}, r)
 		return
 	}
 	bp := keyBufPool.Get().(*[]byte)
@@ -140,7 +140,7 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 	lk.fwd = "stale"
 	age := e.age(now)
 	lifetime := e.lifetime()
-	v, staleness := Usable(lk.reqCC, e.CC, age, lifetime)
+	v, staleness := Usable(lk.reqCC, h.cc(e), age, lifetime)
 	switch v {
 	case Fresh:
 		h.rt.stats.hits.Add(1)
@@ -157,7 +157,7 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 	case Stale:
 		lk.canStale = true
 		lk.staleness = staleness
-		if within(staleness, h.window(e.CC.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate)) {
+		if within(staleness, h.window(h.cc(e).StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate)) {
 			h.rt.stats.staleHits.Add(1)
 			if e.TryRefresh() {
 				h.refreshInBackground(r, *lk)
@@ -166,7 +166,7 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 			return true
 		}
 	case Revalidate:
-		if rv, _ := Usable(noRequestDirectives, e.CC, age, lifetime); rv == Fresh {
+		if rv, _ := Usable(noRequestDirectives, h.cc(e), age, lifetime); rv == Fresh {
 			lk.fwd = "request"
 		}
 	}
@@ -271,6 +271,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 	for k, v := range e.Header {
 		hdr[k] = v // stored slices have len == cap, so appending to them copies
 	}
+	stripTargeted(hdr, h.rt.strip)
 	secs := min(int64(age/time.Second), deltaSecondsMax)
 	if len(hdr["Cache-Status"]) == 0 {
 		// The usual case, in two allocations: the member and one
@@ -382,7 +383,7 @@ func bodyAllowed(code int) bool {
 // forwardMethod forwards a request the cache does not answer and
 // invalidates what an unsafe one may have changed.
 func (h *handler) forwardMethod(w http.ResponseWriter, r *http.Request) {
-	h.next.ServeHTTP(&invalidator{ResponseWriter: w, c: h.c, r: r, fwd: "method", stats: h.rt.stats, why: NotStoredMethod}, r)
+	h.next.ServeHTTP(&invalidator{ResponseWriter: w, c: h.c, r: r, fwd: "method", stats: h.rt.stats, why: NotStoredMethod, strip: h.rt.strip}, r)
 }
 
 // Invalidator returns next with the invalidation of RFC 9111 section 4.4
@@ -420,6 +421,7 @@ type invalidator struct {
 	// why its response was not stored.
 	why   NotStored
 	stats *routeCounters
+	strip []string // the route's targeted fields to remove (Route.strip)
 }
 
 func (iv *invalidator) WriteHeader(code int) {
@@ -431,6 +433,7 @@ func (iv *invalidator) WriteHeader(code int) {
 		}
 		if iv.fwd != "" {
 			stripTagFields(hdr)
+			stripTargeted(hdr, iv.strip)
 			iv.c.addStatus(iv.r, hdr, Status{Fwd: iv.fwd, FwdStatus: code, Detail: iv.why.String()})
 		}
 		if iv.stats != nil {
@@ -632,7 +635,7 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 		return
 	}
 	if e := fr.entry; e != nil && VaryMatches(fr.vary, false, e.VaryKey, r) {
-		if age := e.age(h.c.now()); shareable(fr, e, lk, age) {
+		if age := e.age(h.c.now()); shareable(fr, e, h.cc(e), lk, age) {
 			h.rt.stats.coalesced.Add(1)
 			h.serve(w, r, lk.primary, e, age, coalescedStatus(fr, lk, e, age))
 			return
@@ -656,17 +659,18 @@ func coalescedStatus(fr *flightResult, lk *lookup, e *Entry, age time.Duration) 
 }
 
 // shareable reports whether a request that waited on another's fetch may
-// be answered with the entry that fetch produced. Only a response this
+// be answered with the entry that fetch produced, whose directives for
+// the route are cc. Only a response this
 // request could be served from the store may be shared (RFC 9111 section
 // 4): one that is stale on arrival (max-age=0, no-cache, an Age past its
 // lifetime) needs a validation of its own, or it would hand one client's
 // page to another. A stale-if-error answer was already judged for stale
 // use by the flight.
-func shareable(fr *flightResult, e *Entry, lk *lookup, age time.Duration) bool {
+func shareable(fr *flightResult, e *Entry, cc Directives, lk *lookup, age time.Duration) bool {
 	if fr.stale {
 		return true
 	}
-	v, _ := Usable(lk.reqCC, e.CC, age, e.lifetime())
+	v, _ := Usable(lk.reqCC, cc, age, e.lifetime())
 	return v == Fresh
 }
 
@@ -747,7 +751,7 @@ func (h *handler) recheck(w http.ResponseWriter, r, out *http.Request, lk *looku
 	}
 	now := h.c.now()
 	age := e.age(now)
-	if v, _ := Usable(lk.reqCC, e.CC, age, e.lifetime()); v != Fresh {
+	if v, _ := Usable(lk.reqCC, h.cc(e), age, e.lifetime()); v != Fresh {
 		return nil
 	}
 	if w != nil {
@@ -827,6 +831,9 @@ func (h *handler) refreshInBackground(r *http.Request, lk lookup) {
 		e.refreshing.Store(false)
 	}
 }
+
+// cc are the response directives of e this route obeys (Entry.directives).
+func (h *handler) cc(e *Entry) Directives { return e.directives(h.rt.o.TargetedField) }
 
 // httpError writes a short plain-text error like proxy.Error, which the
 // cache cannot call: proxy's own tests import the cache.

@@ -7,7 +7,9 @@ import (
 )
 
 // This file is the RFC 9111 policy of a shared cache as pure functions: no
-// clock reads (every time is an argument), no I/O, no stored state. The
+// clock reads (every time is an argument; ParseHTTPDate's only use of the
+// current date is the century of an rfc850 two-digit year), no I/O, no
+// stored state. The
 // stale extensions of RFC 5861 (stale-while-revalidate, stale-if-error) are
 // decided by the caller from the Verdict and staleness Usable reports.
 
@@ -26,6 +28,10 @@ type StoreOptions struct {
 	// negative value turns heuristic freshness off (such responses are
 	// then stored only to be revalidated).
 	HeuristicMax time.Duration
+	// TargetedField is the canonical name of a targeted cache-control
+	// field (RFC 9213) that comes before CDN-Cache-Control for this
+	// cache; "" for none. Route sets it from RouteOptions.TargetedField.
+	TargetedField string
 }
 
 const (
@@ -78,7 +84,10 @@ func understoodStatus(code int) bool {
 // "must-understand", "no-store", "private", "authorization", "set-cookie",
 // "vary-star" or "no-validator-or-freshness". reason is "" when ok.
 //
-// The checks, in the order their reasons are reported:
+// The response directives are those of a valid targeted field
+// (CDN-Cache-Control, or the route's own, RFC 9213) when there is one,
+// else Cache-Control's. The checks, in the order their reasons are
+// reported:
 //
 //   - method: only GET. HEAD responses carry no body, so RFC 9111 section
 //     4.3.5 only lets them refresh a stored GET response; that is not
@@ -120,7 +129,7 @@ func Storable(req *http.Request, resp *http.Response, o StoreOptions) (ok bool, 
 	if code < 200 || code > 599 || code == http.StatusPartialContent || code == http.StatusNotModified {
 		return false, "status"
 	}
-	cc := ParseCacheControl(resp.Header)
+	cc, targeted := cacheDirectives(resp.Header, o.TargetedField)
 	understood := understoodStatus(code)
 	if cc.MustUnderstand && !understood {
 		return false, "must-understand"
@@ -143,7 +152,7 @@ func Storable(req *http.Request, resp *http.Response, o StoreOptions) (ok bool, 
 	if varyStar(resp.Header) {
 		return false, "vary-star"
 	}
-	explicit := hasExplicitFreshness(cc, resp.Header)
+	explicit := hasExplicitFreshness(cc, targeted, resp.Header)
 	if !understood && !explicit && !cc.Public {
 		return false, "status"
 	}
@@ -161,9 +170,11 @@ func hasField(h http.Header, name string) bool {
 
 // hasExplicitFreshness reports the explicit expiration information of
 // RFC 9111 section 4.2.1. An Expires header counts even when invalid: it
-// then means "already expired", which is still explicit.
-func hasExplicitFreshness(cc Directives, h http.Header) bool {
-	return cc.SMaxAge >= 0 || cc.MaxAge >= 0 || hasField(h, "Expires")
+// then means "already expired", which is still explicit. It does not
+// count when cc came from a targeted field, which replaces Expires too
+// (RFC 9213 section 2.1).
+func hasExplicitFreshness(cc Directives, targeted bool, h http.Header) bool {
+	return cc.SMaxAge >= 0 || cc.MaxAge >= 0 || (!targeted && hasField(h, "Expires"))
 }
 
 // varyStar reports whether any Vary list member is "*" or a field the
@@ -183,7 +194,8 @@ func varyStar(h http.Header) bool {
 
 // FreshnessLifetime is RFC 9111 section 4.2.1 for a shared cache: the first
 // of s-maxage, max-age, Expires - Date, and otherwise a heuristic
-// (section 4.2.2). heuristic reports that the heuristic rule applied (no
+// (section 4.2.2). A valid targeted field (see cacheDirectives) gives the
+// directives in place of Cache-Control, and Expires is then not used. heuristic reports that the heuristic rule applied (no
 // explicit freshness, a heuristically cacheable status and a Last-Modified
 // field), even if it yielded 0.
 //
@@ -206,7 +218,7 @@ func FreshnessLifetime(resp *http.Response, o StoreOptions) (lifetime time.Durat
 	if resp == nil {
 		return 0, false
 	}
-	cc := ParseCacheControl(resp.Header)
+	cc, targeted := cacheDirectives(resp.Header, o.TargetedField)
 	// s-maxage is for shared caches and overrides max-age (section 5.2.2.10).
 	if cc.SMaxAge >= 0 {
 		return seconds(cc.SMaxAge), false
@@ -214,7 +226,7 @@ func FreshnessLifetime(resp *http.Response, o StoreOptions) (lifetime time.Durat
 	if cc.MaxAge >= 0 {
 		return seconds(cc.MaxAge), false
 	}
-	if hasField(resp.Header, "Expires") {
+	if !targeted && hasField(resp.Header, "Expires") {
 		exp, ok1 := headerTime(resp.Header, "Expires")
 		date, ok2 := headerTime(resp.Header, "Date")
 		if !ok1 || !ok2 {
@@ -254,8 +266,8 @@ func nonNegative(d time.Duration) time.Duration {
 	return max(d, 0)
 }
 
-// headerTime parses the HTTP-date in h's name field (RFC 9110 section
-// 5.6.7, all three formats). It is false when the field is absent, does not
+// headerTime parses the HTTP-date in h's name field exactly (see
+// ParseHTTPDate). It is false when the field is absent, does not
 // parse, or appears on several lines with different values.
 func headerTime(h http.Header, name string) (time.Time, bool) {
 	vs := h.Values(name)
@@ -267,8 +279,7 @@ func headerTime(h http.Header, name string) (time.Time, bool) {
 			return time.Time{}, false
 		}
 	}
-	t, err := http.ParseTime(trimOWS(vs[0]))
-	return t, err == nil
+	return ParseHTTPDate(trimOWS(vs[0]))
 }
 
 // CurrentAge is RFC 9111 section 4.2.3, the age of a stored response at
@@ -304,18 +315,27 @@ func CurrentAge(resp *http.Response, requestTime, responseTime, now time.Time) t
 	return addSat(max(apparent, corrected), resident)
 }
 
-// ageValue is the Age field (section 5.1) as a Duration: the first line,
-// which must be delta-seconds; anything else is 0.
+// ageValue is the Age field (section 5.1) as a Duration. Age is a
+// singleton, but when it arrives as a list (on one line or several) the
+// section says to use the first member and discard the rest; that member
+// must be delta-seconds (no quotes, no sign), else the field is ignored,
+// i.e. 0 as if absent. Values over 2^31 are capped (section 1.2.2).
 func ageValue(h http.Header) time.Duration {
-	vs := h.Values("Age")
-	if len(vs) == 0 {
-		return 0
+	for _, line := range h.Values("Age") {
+		for len(line) > 0 {
+			var m string
+			m, line = cutByte(line, ',')
+			if m = trimOWS(m); m == "" {
+				continue // empty list elements are not members (RFC 9110 5.6.1)
+			}
+			n, ok := parseDelta(m, false)
+			if !ok {
+				return 0
+			}
+			return seconds(n)
+		}
 	}
-	n, ok := parseDelta(trimOWS(vs[0]), false)
-	if !ok {
-		return 0
-	}
-	return seconds(n)
+	return 0
 }
 
 // addSat adds two non-negative durations, saturating at the maximum.

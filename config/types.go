@@ -280,6 +280,14 @@ type RouteCache struct {
 	// LockTimeout is the longest a request waits for a concurrent fetch
 	// of the same key before it goes to the origin itself.
 	LockTimeout Duration `yaml:"lock_timeout" json:"lock_timeout"`
+	// TargetedField names a response field of the RFC 9213 kind
+	// ("Gateway-Cache-Control") whose directives, when valid, decide
+	// what this route's cache stores and for how long, before
+	// CDN-Cache-Control and Cache-Control. Empty: CDN-Cache-Control only.
+	TargetedField string `yaml:"targeted_field" json:"targeted_field"`
+	// StripTargeted removes CDN-Cache-Control and TargetedField from
+	// the route's responses instead of passing them on.
+	StripTargeted bool `yaml:"strip_targeted" json:"strip_targeted"`
 }
 
 // RouteCompress is one route's response compression: which responses

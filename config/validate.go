@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -534,6 +535,11 @@ func validateCache(c *Config, d *decoder) {
 		rc := r.Cache
 		if rc.Enabled && rc.LockTimeout <= 0 {
 			d.report(indexPath("routes", i)+".cache.lock_timeout", "must be positive when caching is enabled (requests for one key wait at most this long for a fetch in progress)")
+		}
+		if f := rc.TargetedField; f != "" && (!httpguts.ValidHeaderFieldName(f) || http.CanonicalHeaderKey(f) == "Cache-Control") {
+			// Cache-Control is what a targeted field stands in for; its
+			// syntax is not a Structured Fields Dictionary.
+			d.report(indexPath("routes", i)+".cache.targeted_field", "%q: want a field name other than Cache-Control, such as Gateway-Cache-Control", f)
 		}
 	}
 	if c.Cache.MaxObjectSize == 0 {
