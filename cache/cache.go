@@ -225,6 +225,13 @@ type RouteOptions struct {
 	// route's responses. Off, they are passed on: a CDN in front of the
 	// gateway may be one they target too.
 	StripTargeted bool
+	// Slice, when positive, serves GET and HEAD requests by fetching and
+	// storing the representation in aligned byte ranges of this size,
+	// each its own entry, and assembling what the client asks for from
+	// them (see slice.go): large files are cached and served by range
+	// without ever being held whole. It must not exceed the cache's
+	// MaxObjectSize. 0 turns it off.
+	Slice int64
 }
 
 // Route is one route's view of the cache.
@@ -258,6 +265,9 @@ func (c *Cache) Route(o RouteOptions) (*Route, error) {
 	}
 	if o.StaleWhileRevalidate < 0 || o.StaleIfError < 0 || o.Grace < 0 || o.HitForPass < 0 || o.LockTimeout < 0 {
 		return nil, errors.New("cache: durations must not be negative")
+	}
+	if o.Slice < 0 || o.Slice > c.maxObj {
+		return nil, fmt.Errorf("cache: slice %d must be between 0 and the max object size %d", o.Slice, c.maxObj)
 	}
 	if o.LockTimeout == 0 {
 		o.LockTimeout = 5 * time.Second
@@ -304,6 +314,9 @@ func (c *Cache) Route(o RouteOptions) (*Route, error) {
 func (rt *Route) Wrap(next http.Handler) http.Handler {
 	h := &handler{rt: rt, c: rt.c, next: next}
 	h.arm, _ = next.(DeadlineArmer)
+	if rt.o.Slice > 0 {
+		return &sliceHandler{h: h, size: rt.o.Slice}
+	}
 	return h
 }
 
