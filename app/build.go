@@ -234,6 +234,7 @@ func cacheRoute(c *cache.Cache, r config.Route, trusted []netip.Prefix, comp *co
 		Compress:             cacheEncoder(comp),
 		TargetedField:        rc.TargetedField,
 		StripTargeted:        rc.StripTargeted,
+		Slice:                int64(rc.Slice),
 	})
 	if err != nil {
 		return nil, err

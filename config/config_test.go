@@ -278,11 +278,15 @@ var badCases = []badCase{
 	{name: "route cache unknown field", in: minimal + "    cache:\n      enabled: true\n      key_header: [Accept]\n",
 		want: []string{`t.yaml:10: routes[0].cache.key_header: unknown field (did you mean "key_headers"?)`}, n: 1},
 	{name: "route cache unknown field without suggestion", in: minimal + "    cache:\n      ttl: 1h\n",
-		want: []string{"t.yaml:9: routes[0].cache.ttl: unknown field (want one of: enabled, ignore_params, key_headers, key_cookies, allow_set_cookie, heuristic_max, stale_while_revalidate, stale_if_error, grace, hit_for_pass, lock_timeout, targeted_field, strip_targeted)"}, n: 1},
+		want: []string{"t.yaml:9: routes[0].cache.ttl: unknown field (want one of: enabled, ignore_params, key_headers, key_cookies, allow_set_cookie, heuristic_max, stale_while_revalidate, stale_if_error, grace, hit_for_pass, lock_timeout, targeted_field, strip_targeted, slice)"}, n: 1},
 	{name: "targeted_field not a field name", in: minimal + "    cache:\n      targeted_field: Gateway Cache Control\n",
 		want: []string{`t.yaml:9: routes[0].cache.targeted_field: "Gateway Cache Control": want a field name other than Cache-Control`}, n: 1},
 	{name: "targeted_field Cache-Control", in: minimal + "    cache:\n      targeted_field: cache-control\n",
 		want: []string{`t.yaml:9: routes[0].cache.targeted_field: "cache-control": want a field name other than Cache-Control`}, n: 1},
+	{name: "slice over max_object_size", in: minimal + "    cache:\n      enabled: true\n      slice: 2GiB\n",
+		want: []string{"t.yaml:10: routes[0].cache.slice: 2GiB: at most cache.max_object_size"}, n: 1},
+	{name: "slice negative", in: minimal + "    cache:\n      slice: -1MiB\n",
+		want: []string{"t.yaml:9: routes[0].cache.slice: "}, n: 1},
 	{name: "strip_targeted not a boolean", in: minimal + "    cache:\n      strip_targeted: yes\n",
 		want: []string{`t.yaml:9: routes[0].cache.strip_targeted: invalid boolean "yes" (want true or false)`}, n: 1},
 	{name: "lock_timeout zero when enabled", in: minimal + "    cache:\n      enabled: true\n      lock_timeout: 0s\n",
@@ -891,6 +895,7 @@ routes:
       lock_timeout: 250ms
       targeted_field: Gateway-Cache-Control
       strip_targeted: true
+      slice: 1MiB
     compress:
       enabled: true
       encodings: [GZIP, br]
@@ -1027,6 +1032,7 @@ log:
 				LockTimeout:          Duration(250 * time.Millisecond),
 				TargetedField:        "Gateway-Cache-Control",
 				StripTargeted:        true,
+				Slice:                1 << 20,
 			},
 			Compress: RouteCompress{
 				Enabled:     true,
@@ -1174,6 +1180,7 @@ log:
 		"lock_timeout":           "250ms",
 		"targeted_field":         "Gateway-Cache-Control",
 		"strip_targeted":         true,
+		"slice":                  "1MiB",
 	}, {
 		"enabled":                false,
 		"ignore_params":          []any{},
@@ -1188,6 +1195,7 @@ log:
 		"lock_timeout":           "5s",
 		"targeted_field":         "",
 		"strip_targeted":         false,
+		"slice":                  "0",
 	}} {
 		if got := shown.Routes[i].Cache; !reflect.DeepEqual(got, want) {
 			t.Errorf("got routes[%d].cache %v; want %v", i, got, want)

@@ -288,6 +288,12 @@ type RouteCache struct {
 	// StripTargeted removes CDN-Cache-Control and TargetedField from
 	// the route's responses instead of passing them on.
 	StripTargeted bool `yaml:"strip_targeted" json:"strip_targeted"`
+	// Slice, when set, caches and serves the route's GET and HEAD
+	// responses in aligned byte ranges of this size fetched from the
+	// origin with Range, each stored on its own: large files are cached
+	// and served by range without being held whole. At most
+	// cache.max_object_size; 0 (the default) turns it off.
+	Slice Size `yaml:"slice" json:"slice"`
 }
 
 // RouteCompress is one route's response compression: which responses

@@ -541,6 +541,11 @@ func validateCache(c *Config, d *decoder) {
 			// syntax is not a Structured Fields Dictionary.
 			d.report(indexPath("routes", i)+".cache.targeted_field", "%q: want a field name other than Cache-Control, such as Gateway-Cache-Control", f)
 		}
+		if rc.Slice > 0 && c.Cache.MaxObjectSize > 0 && rc.Slice > c.Cache.MaxObjectSize {
+			// Each slice is stored as one response: a slice larger
+			// than any stored response would never be kept.
+			d.report(indexPath("routes", i)+".cache.slice", "%s: at most cache.max_object_size (%s)", rc.Slice, c.Cache.MaxObjectSize)
+		}
 	}
 	if c.Cache.MaxObjectSize == 0 {
 		d.report("cache.max_object_size", "must be positive (responses larger than it are not stored)")
