@@ -262,3 +262,18 @@ func TestSliceInvalidated(t *testing.T) {
 		t.Errorf("after POST: origin requests %d; want %d", len(o.seen())-before, n)
 	}
 }
+
+// TestSliceNoValidator: slices of a file without a strong validator are
+// never combined; the request takes the ordinary path, as sent.
+func TestSliceNoValidator(t *testing.T) {
+	body := newBody(3*testSlice, 9)
+	g, o := newSliceGateway(t, body)
+	o.set(body, `W/"weak"`)
+	res := g.get(t, "/big", "Range", fmt.Sprintf("bytes=10-%d", testSlice+10))
+	if res.status != http.StatusPartialContent || res.body != string(body[10:testSlice+11]) {
+		t.Errorf("status %d, %d bytes", res.status, len(res.body))
+	}
+	if got := o.seen(); len(got) != 2 || got[0] != sliceRange(0) || got[1] != fmt.Sprintf("bytes=10-%d", testSlice+10) {
+		t.Errorf("origin ranges %q; want slice 0, then the client's range", got)
+	}
+}
