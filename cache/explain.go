@@ -11,7 +11,10 @@ import (
 // JSON, as the rest of the admin API reports them.
 type Explanation struct {
 	Route string `json:"route"`
-	Key   string `json:"key"`
+	// Key is the primary cache key, its parts (scheme, host, path,
+	// query, keyed fields) separated by spaces for reading: the stored
+	// key separates them with control bytes.
+	Key string `json:"key"`
 	// Vary are the request fields the response varies on, which the
 	// stored variant would be keyed on besides Key.
 	Vary   []string `json:"vary,omitempty"`
@@ -53,7 +56,7 @@ func Explain(o RouteOptions, req *http.Request, resp *http.Response, size, maxOb
 	}
 	policy := o.Policy
 	policy.TargetedField = field
-	e := Explanation{Route: o.Name, Key: keyer.Key(req), Status: resp.StatusCode}
+	e := Explanation{Route: o.Name, Key: readableKey(keyer.Key(req)), Status: resp.StatusCode}
 	e.Vary, _ = VaryFields(resp.Header)
 	cc, targeted := cacheDirectives(resp.Header, field)
 	e.DirectivesFrom = "Cache-Control"
@@ -104,4 +107,14 @@ func Explain(o RouteOptions, req *http.Request, resp *http.Response, size, maxOb
 		e.Grace = o.Grace.Seconds()
 	}
 	return e, nil
+}
+
+// readableKey shows a key's control-byte separators as spaces.
+func readableKey(k string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, k)
 }
