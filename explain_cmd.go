@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"gateway/app"
-	"gateway/cache"
 )
 
 // headerFlag is a repeatable -H 'Name: value', kept whole: a header's
@@ -106,7 +105,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 }
 
 // printExplanation writes e for a person, one fact a line.
-func printExplanation(w io.Writer, e cache.Explanation) {
+func printExplanation(w io.Writer, e app.Explanation) {
 	vary := "none"
 	if len(e.Vary) > 0 {
 		vary = strings.Join(e.Vary, ", ")

@@ -14,6 +14,10 @@ import (
 	"gateway/proxy"
 )
 
+// Explanation is cache.Explanation, for the command, which goes through
+// this package rather than into the cache's.
+type Explanation = cache.Explanation
+
 // ErrNoRoute is Explain's error for a request that no route of the
 // config takes.
 var ErrNoRoute = errors.New("no route takes this request")
