@@ -3,6 +3,7 @@
 //
 //	gateway run [FILE]                    serve (the default command)
 //	gateway validate [FILE]               check a config and list its errors
+//	gateway explain [-json] URL           why a response would or would not be cached
 //	gateway proxy --listen ADDR --to URL  one route to one upstream, no file
 //	gateway demo                          the gateway with a sample backend
 //	gateway version
@@ -44,6 +45,9 @@ commands:
   validate  [FILE]                     check a config file and print every error
   proxy     --listen ADDR --to URL     proxy one upstream, no config file
   demo      [--listen ADDR]            run the gateway with a built-in sample backend
+  explain   [-H 'N: v'] [-X M] [-json] URL
+                                       ask the upstream once and say whether and why
+                                       not the cache would store the answer
   version                              print the version (also --version)
 `
 
@@ -62,6 +66,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		err = cmdProxy(args, stdout, stderr)
 	case "demo":
 		err = cmdDemo(args, stdout, stderr)
+	case "explain":
+		err = cmdExplain(args, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "gateway", buildVersion())
 	case "help", "-h", "--help", "-help":

@@ -88,3 +88,40 @@ func (s *routeCounters) notStoredAdd(n NotStored) {
 		s.notStored[n].Add(1)
 	}
 }
+
+// notStoredText is, per reason, why the response was not stored and what
+// to change, as README's table "Why a response was not cached" shows them
+// (a test keeps the two the same): the one place both are written, so
+// that gateway explain and the documentation cannot drift apart.
+var notStoredText = [NumNotStored][2]string{
+	NotStoredNoStore:        {"the origin sent `Cache-Control: no-store`", "the origin, if the content is not per user"},
+	NotStoredRequestNoStore: {"the client sent `Cache-Control: no-store`", "nothing: the client asked for it"},
+	NotStoredPrivate:        {"the origin sent `Cache-Control: private`", "the origin: `public` or no `private` for shared content"},
+	NotStoredSetCookie:      {"the response sets a cookie", "the origin (no cookie on shared content), or `routes[].cache.allow_set_cookie: true` if the cookie is the same for everyone"},
+	NotStoredAuthorization:  {"the request carried `Authorization`", "the origin: `public`, `s-maxage` or `must-revalidate` on responses every user may share"},
+	NotStoredVaryStar:       {"`Vary: *`, or `Vary` on a field the gateway sets (`X-Forwarded-*`, `Via`, ...)", "the origin: vary on request fields the client sends"},
+	NotStoredStatus:         {"a status the cache does not store (206, 304, 1xx, or one such as 302 or 500 without `max-age`, `s-maxage`, `Expires` or `public`)", "the origin: explicit freshness on such statuses if they should be cached"},
+	NotStoredMethod:         {"a method other than GET and HEAD, or a HEAD that went to the origin as sent (it has no body to store)", "nothing: only GET responses are stored, and they answer HEAD too"},
+	NotStoredTooLarge:       {"the body is over `cache.max_object_size` (or the whole cache)", "raise `cache.max_object_size` (and `cache.max_size`)"},
+	NotStoredTTLZero:        {"no freshness (`max-age`, `s-maxage`, `Expires`) and no validator (`ETag`, `Last-Modified`), so it could never be reused", "the origin: send `Cache-Control: max-age=...`, or an `ETag` or `Last-Modified` (which also allows heuristic freshness, capped by `routes[].cache.heuristic_max`)"},
+	NotStoredTrailer:        {"the response has trailers, which the cache does not keep", "the origin: no trailers on cacheable responses"},
+	NotStoredHitForPass:     {"an earlier response for this URL could not be stored, so its requests go to the origin side by side for `routes[].cache.hit_for_pass`", "fix that response's reason; `hit_for_pass: 0` turns the memory off"},
+}
+
+// Because says why a response was not stored for n; "" for
+// NotStoredNone or out of range.
+func (n NotStored) Because() string {
+	if n <= NotStoredNone || n >= NumNotStored {
+		return ""
+	}
+	return notStoredText[n][0]
+}
+
+// Advice says what to change so that a response refused for n is
+// stored; "" for NotStoredNone or out of range.
+func (n NotStored) Advice() string {
+	if n <= NotStoredNone || n >= NumNotStored {
+		return ""
+	}
+	return notStoredText[n][1]
+}
