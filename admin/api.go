@@ -66,6 +66,7 @@ func (a *api) endpoints() []endpoint {
 		{"GET", "/api/v1/compress/stats", a.compressStats},
 		{"GET", "/api/v1/websocket/stats", a.webSocketStats},
 		{"GET", "/api/v1/jobs/stats", a.jobStats},
+		{"GET", "/api/v1/cache/explain", a.explainCache},
 		{"POST", "/api/v1/reload", a.reload},
 		{"GET", "/api/v1/config", a.config},
 	}
@@ -243,6 +244,15 @@ func (a *api) jobStats(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, st)
 	}
+}
+
+func (a *api) explainCache(w http.ResponseWriter, r *http.Request) {
+	code, v, msg := explainCache(r, a.b)
+	if msg != "" {
+		writeError(w, code, msg)
+		return
+	}
+	writeJSON(w, code, v)
 }
 
 // noAsync is why there are no job stats.

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"gateway/cache"
@@ -46,6 +47,12 @@ type Backend interface {
 	// JobStats returns the async routes' job queue counters; ErrDisabled
 	// while no route is async.
 	JobStats(ctx context.Context) (JobStats, error)
+	// ExplainCache sends a GET of rawURL (an absolute http or https URL)
+	// with header to the upstream of the caching route that takes it,
+	// once, storing nothing, and says what the cache would do with the
+	// answer and why. ErrDisabled: nothing caches; ErrNotFound: no
+	// caching route takes the URL; another error: the upstream failed.
+	ExplainCache(ctx context.Context, rawURL string, header http.Header) (cache.Explanation, error)
 	// Health reports the state of what the gateway uses but serves
 	// without, by name ("cache.shared": "up", "down" or "connecting"),
 	// for /healthz; nil when there is none. None of it makes the
@@ -60,6 +67,10 @@ type Backend interface {
 // ErrDisabled is what a Backend returns for a feature the config does
 // not turn on (a cache, compression).
 var ErrDisabled = errors.New("admin: not enabled by the config")
+
+// ErrNotFound is a Backend's error for something the request names that
+// does not exist (a URL no caching route takes).
+var ErrNotFound = errors.New("admin: not found")
 
 // Status describes the process.
 type Status struct {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,6 +131,17 @@ func (b *fakeBackend) JobStats(context.Context) (JobStats, error) {
 	}
 	return JobStats{Queued: 2, Running: 1, Succeeded: 5, Attempts: 7, Retries: 1,
 		Wait: JobTiming{Count: 6, SumSeconds: 1.5, P50Seconds: 0.1, P99Seconds: 1}}, nil
+}
+
+func (b *fakeBackend) ExplainCache(_ context.Context, rawURL string, hdr http.Header) (cache.Explanation, error) {
+	if strings.Contains(rawURL, "/nowhere") {
+		return cache.Explanation{}, fmt.Errorf("%w: no route takes %s", ErrNotFound, rawURL)
+	}
+	ex := cache.Explanation{Route: "api", Key: "http example.com /a", Status: 200, DirectivesFrom: "Cache-Control", Directives: "max-age=60", Stored: true, Lifetime: 60, Grace: 600}
+	if hdr.Get("Authorization") != "" {
+		ex = cache.Explanation{Route: "api", Key: "http example.com /a", Status: 200, DirectivesFrom: "Cache-Control", Directives: "max-age=60", Reason: "authorization", Because: "the request carried Authorization", Advice: "send public or s-maxage"}
+	}
+	return ex, nil
 }
 
 func (b *fakeBackend) Health(context.Context) map[string]string {

@@ -67,7 +67,7 @@ func TestAPIDoc(t *testing.T) {
 		served[e.method+" "+e.path] = true
 	}
 	// Parameters a documented call needs to succeed.
-	query := map[string]string{"/api/v1/cache/purge": "?all=true"}
+	query := map[string]string{"/api/v1/cache/purge": "?all=true", "/api/v1/cache/explain": "?url=http%3A%2F%2Fexample.com%2Fa"}
 	srv := newAPIServer(t, newFakeBackend(), "")
 	for _, e := range documented {
 		name := e.method + " " + e.path

@@ -4,11 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"gateway/cache"
 	"gateway/compress"
 	"gateway/proxy"
 	"gateway/proxy/balance"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // handleUnversioned registers the paths the admin listener served before
@@ -37,6 +41,14 @@ func handleUnversioned(mux *http.ServeMux, b Backend) {
 	cacheMux := http.NewServeMux()
 	cacheMux.HandleFunc("GET /cache/stats", func(w http.ResponseWriter, r *http.Request) {
 		serveCacheStats(w, r, b)
+	})
+	cacheMux.HandleFunc("GET /cache/explain", func(w http.ResponseWriter, r *http.Request) {
+		code, v, msg := explainCache(r, b)
+		if msg != "" {
+			proxy.Error(w, code, msg)
+			return
+		}
+		writeJSON(w, code, v)
 	})
 	cacheMux.HandleFunc("POST /cache/purge", func(w http.ResponseWriter, r *http.Request) {
 		servePurge(w, r, b)
@@ -211,4 +223,33 @@ func sumWebSocket(routes map[string]proxy.WSStats) webSocketStats {
 		out.Total.BytesToClient += s.BytesToClient
 	}
 	return out
+}
+
+// explainCache answers GET /cache/explain?url=URL[&header=Name: value...]
+// for both paths: the status, and the explanation or a short reason.
+func explainCache(r *http.Request, b Backend) (int, any, string) {
+	q := r.URL.Query()
+	raw := q.Get("url")
+	u, err := url.Parse(raw)
+	if raw == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return http.StatusBadRequest, nil, "url must be an absolute http or https URL"
+	}
+	hdr := http.Header{}
+	for _, line := range q["header"] {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !httpguts.ValidHeaderFieldName(strings.TrimSpace(name)) {
+			return http.StatusBadRequest, nil, fmt.Sprintf("header %q must be Name: value", line)
+		}
+		hdr.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	ex, err := b.ExplainCache(r.Context(), raw, hdr)
+	switch {
+	case errors.Is(err, ErrDisabled):
+		return http.StatusNotFound, nil, "no route caches"
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound, nil, err.Error()
+	case err != nil:
+		return http.StatusBadGateway, nil, err.Error()
+	}
+	return http.StatusOK, ex, ""
 }

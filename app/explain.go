@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"gateway/admin"
 	"gateway/cache"
 	"gateway/config"
 	"gateway/proxy"
@@ -21,6 +22,9 @@ type Explanation = cache.Explanation
 // ErrNoRoute is Explain's error for a request that no route of the
 // config takes.
 var ErrNoRoute = errors.New("no route takes this request")
+
+// errNotCaching is Explain's error for a route that does not cache.
+var errNotCaching = errors.New("the route does not cache")
 
 // Explain sends req through cfg's route logic to the route's real
 // upstream, once, and says what the cache would do with the answer and
@@ -35,7 +39,7 @@ func Explain(ctx context.Context, cfg *config.Config, req *http.Request) (cache.
 		return cache.Explanation{}, err
 	}
 	if !r.Cache.Enabled {
-		return cache.Explanation{}, fmt.Errorf("route %s does not cache (routes[].cache.enabled)", r.Name)
+		return cache.Explanation{}, fmt.Errorf("%w: route %s (routes[].cache.enabled)", errNotCaching, r.Name)
 	}
 	up, ok := cfg.Upstreams[r.Upstream]
 	if !ok || len(up.Targets) == 0 {
@@ -127,4 +131,25 @@ func explainRoute(cfg *config.Config, req *http.Request) (config.Route, error) {
 		}
 	}
 	return config.Route{}, fmt.Errorf("%w: %s", ErrNoRoute, name)
+}
+
+// ExplainCache implements admin.Backend: Explain for a GET of rawURL
+// under the config now serving.
+func (a *App) ExplainCache(ctx context.Context, rawURL string, header http.Header) (cache.Explanation, error) {
+	if a.shared.Cache() == nil {
+		return cache.Explanation{}, admin.ErrDisabled
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return cache.Explanation{}, fmt.Errorf("%w: %w", admin.ErrNotFound, err)
+	}
+	req.Header = header.Clone()
+	if h := header.Get("Host"); h != "" {
+		req.Host = h
+	}
+	ex, err := Explain(ctx, a.gen.Load().cfg, req)
+	if errors.Is(err, ErrNoRoute) || errors.Is(err, errNotCaching) {
+		return ex, fmt.Errorf("%w: %w", admin.ErrNotFound, err)
+	}
+	return ex, err
 }
