@@ -1,8 +1,7 @@
 package app
 
-// These tests run async routes end to end, so they need package jobs'
-// queue and bbolt store: against an unimplemented queue they fail at
-// the start with "jobs: not implemented" (see startAsync).
+// These tests run async routes end to end: the real job queue over a
+// real bbolt file.
 
 import (
 	"bytes"
@@ -41,15 +40,11 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// startAsync serves cfg, its access log to log; a start that fails
-// because the job queue is not there names that.
+// startAsync serves cfg, its access log to log.
 func startAsync(t *testing.T, cfg *config.Config, path string, log io.Writer) *App {
 	t.Helper()
 	a, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), Stdout: log, ConfigPath: path})
 	if err != nil {
-		if strings.Contains(err.Error(), "not implemented") {
-			t.Fatalf("needs package jobs' queue and store: %v", err)
-		}
 		t.Fatal(err)
 	}
 	if err := a.listen(); err != nil {
@@ -247,9 +242,6 @@ routes:
 	}
 	write(base + "    async: {mode: always}\naccess_log: {enabled: false}\n")
 	if _, err := a.reloadConfig(); err != nil {
-		if strings.Contains(err.Error(), "not implemented") {
-			t.Fatalf("needs package jobs' queue and store: %v", err)
-		}
 		t.Fatal(err)
 	}
 	q := a.shared.Jobs()
