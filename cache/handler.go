@@ -140,7 +140,8 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 	lk.fwd = "stale"
 	age := e.age(now)
 	lifetime := e.lifetime()
-	v, staleness := Usable(lk.reqCC, h.cc(e), age, lifetime)
+	cc := h.cc(e) // looked up once: a hit reads it up to three times
+	v, staleness := Usable(lk.reqCC, cc, age, lifetime)
 	switch v {
 	case Fresh:
 		h.rt.stats.hits.Add(1)
@@ -157,7 +158,7 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 	case Stale:
 		lk.canStale = true
 		lk.staleness = staleness
-		if within(staleness, h.window(h.cc(e).StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate)) {
+		if within(staleness, h.window(cc.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate)) {
 			h.rt.stats.staleHits.Add(1)
 			if e.TryRefresh() {
 				h.refreshInBackground(r, *lk)
@@ -166,7 +167,7 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 			return true
 		}
 	case Revalidate:
-		if rv, _ := Usable(noRequestDirectives, h.cc(e), age, lifetime); rv == Fresh {
+		if rv, _ := Usable(noRequestDirectives, cc, age, lifetime); rv == Fresh {
 			lk.fwd = "request"
 		}
 	}
@@ -461,11 +462,6 @@ func (iv *invalidator) FlushError() error {
 // deadlines of the connection.
 func (iv *invalidator) Unwrap() http.ResponseWriter { return iv.ResponseWriter }
 
-// invalidate drops what every cached route stored for the URL of r and for
-// its response's Location and Content-Location on the same origin. Each
-// route's keyer gives the URL as that route keys it (its ignore_params
-// may drop parts of the query), so the request invalidates whatever route
-// stored the URL, not only the one it went through.
 // invalidateURL removes what is stored under the URL part u, for an
 // unsafe request's response (RFC 9111 4.4). It runs on the response's
 // path, so a store that shares its purges with other processes is asked
@@ -484,6 +480,11 @@ func (c *Cache) invalidateURL(ctx context.Context, u string) {
 	}
 }
 
+// invalidate drops what every cached route stored for the URL of r and for
+// its response's Location and Content-Location on the same origin. Each
+// route's keyer gives the URL as that route keys it (its ignore_params
+// may drop parts of the query), so the request invalidates whatever route
+// stored the URL, not only the one it went through.
 func (c *Cache) invalidate(r *http.Request, resp http.Header) {
 	c.mu.Lock()
 	keyers := make([]*Keyer, len(c.routes))
