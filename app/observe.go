@@ -31,7 +31,6 @@ func (a *App) observeRoot(g *generation, res *resources, root http.Handler, h *p
 		ServerTiming:   cfg.ServerTiming,
 		TrustedProxies: trusted,
 		Routes:         routes,
-		Jobs:           res.jobs != nil,
 	}
 	if cfg.Batch.Enabled {
 		o.BatchPath = cfg.Batch.Path

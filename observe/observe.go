@@ -37,12 +37,10 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"gateway/batch"
-	"gateway/internal/jobid"
 	"gateway/internal/routes"
 	"gateway/metrics"
 	"gateway/proxy"
@@ -68,10 +66,6 @@ type Options struct {
 	// BatchPath is the batching endpoint's path, when it is enabled;
 	// Routes must then have its Batch ID.
 	BatchPath string
-	// Jobs puts a jobid.Recorder in each request's context, so that the
-	// access log names the job a request created or runs. Only with a
-	// job queue: the request copy it takes costs an allocation.
-	Jobs bool
 }
 
 // HeaderRequestID carries the request id both ways.
@@ -100,9 +94,6 @@ func Wrap(next http.Handler, o Options) http.Handler {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := &state{w: w, h: h, start: time.Now()}
 	s.idv[0] = h.requestID(r, s)
-	if h.o.Jobs && h.o.Log != nil {
-		r = r.WithContext(jobid.NewContext(r.Context(), s))
-	}
 	if r.Header == nil {
 		r.Header = http.Header{}
 	}
@@ -166,26 +157,13 @@ type state struct {
 	hijacked    bool
 	id          [32]byte
 	idv         [1]string // the X-Request-Id header value, request and response
-	// job is the id of the job the request created or runs, when the
-	// queue said (RecordJob); it may say so from its own goroutine.
-	job atomic.Pointer[string]
 }
 
-var (
-	_ proxy.Observed = (*state)(nil)
-	_ jobid.Recorder = (*state)(nil)
-)
+var _ proxy.Observed = (*state)(nil)
 
-// RecordJob notes the job the request belongs to, for the access log.
-func (s *state) RecordJob(id string) { s.job.Store(&id) }
-
-// jobID is the recorded job id; "" when none.
-func (s *state) jobID() string {
-	if p := s.job.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
+// jobID is the id of the job the request created or runs, as the queue
+// reported it to the proxy's observation; "" when none.
+func (s *state) jobID() string { return s.obs.Job() }
 
 // Observation is filled in by the proxy; nil when nobody reads it.
 func (s *state) Observation() *proxy.Observation {

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"gateway/internal/jobid"
 	"gateway/internal/outcome"
 	"gateway/internal/routes"
 	"gateway/proxy/balance"
@@ -36,9 +37,27 @@ type Observation struct {
 	// Cache-Status; a collapsed request may be answered by the
 	// goroutine of another's fetch.
 	cache atomic.Uint32
+	// job is the id of the job the request created or runs
+	// (jobid.Recorder), which the queue may report from its own
+	// goroutine; nil when none.
+	job atomic.Pointer[string]
 }
 
-var _ outcome.Recorder = (*Observation)(nil)
+var (
+	_ outcome.Recorder = (*Observation)(nil)
+	_ jobid.Recorder   = (*Observation)(nil)
+)
+
+// RecordJob notes the job the request belongs to (jobid.Recorder).
+func (o *Observation) RecordJob(id string) { o.job.Store(&id) }
+
+// Job is the recorded job id; "" when none.
+func (o *Observation) Job() string {
+	if p := o.job.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
 
 // RecordCacheOutcome is how the cache reports what it did for the
 // request (outcome.Recorder); the Handler hands the observation to it

@@ -1,11 +1,17 @@
 // Package jobid is how the job queue tells an observer which job a
 // request belongs to (the job a 202 created, or the job an attempt
-// runs), without the two importing each other, as package outcome does
-// for the cache: the queue hands the id to the Recorder it finds in the
-// request's context, and the access log prints it.
+// runs), without the two importing each other: the queue hands the id
+// to the Recorder it finds in the request's context, and the access log
+// prints it. The proxy's per-request observation, which the cache's
+// outcome already reaches through package outcome's context value, takes
+// it too, so observing jobs costs a request no context of its own.
 package jobid
 
-import "context"
+import (
+	"context"
+
+	"gateway/internal/outcome"
+)
 
 // Recorder takes the job id of one request.
 type Recorder interface {
@@ -19,9 +25,14 @@ func NewContext(ctx context.Context, rec Recorder) context.Context {
 	return context.WithValue(ctx, recorderKey{}, rec)
 }
 
-// Record hands id to the Recorder in ctx, if any.
+// Record hands id to the Recorder in ctx, if any: one given by
+// NewContext, or the cache outcome's Recorder when it is one too.
 func Record(ctx context.Context, id string) {
 	if rec, ok := ctx.Value(recorderKey{}).(Recorder); ok {
+		rec.RecordJob(id)
+		return
+	}
+	if rec, ok := outcome.FromContext(ctx).(Recorder); ok {
 		rec.RecordJob(id)
 	}
 }
