@@ -105,15 +105,15 @@ type Point struct {
 
 // Totals are cumulative counters as /metrics shows them.
 type Totals struct {
-	Requests           uint64 `json:"requests"`            // gateway_requests_total
-	Errors             uint64 `json:"errors"`              // gateway_requests_total, code 5xx
-	Hits               uint64 `json:"hits"`                // gateway_cache_hits_total
-	StaleHits          uint64 `json:"stale_hits"`          // gateway_cache_stale_hits_total
-	Misses             uint64 `json:"misses"`              // gateway_cache_misses_total + gateway_cache_revalidations_total
-	Passes             uint64 `json:"passes"`              // gateway_cache_passes_total
-	Shed               uint64 `json:"shed"`                // gateway_shed_total
-	RateLimited        uint64 `json:"rate_limited"`        // gateway_rate_limited_total
-	CacheSavedBytes    uint64 `json:"cache_saved_bytes"`   // gateway_cache_hit_bytes_total
+	Requests           uint64 `json:"requests"`             // gateway_requests_total
+	Errors             uint64 `json:"errors"`               // gateway_requests_total, code 5xx
+	Hits               uint64 `json:"hits"`                 // gateway_cache_hits_total
+	StaleHits          uint64 `json:"stale_hits"`           // gateway_cache_stale_hits_total
+	Misses             uint64 `json:"misses"`               // gateway_cache_misses_total + gateway_cache_revalidations_total
+	Passes             uint64 `json:"passes"`               // gateway_cache_passes_total
+	Shed               uint64 `json:"shed"`                 // gateway_shed_total
+	RateLimited        uint64 `json:"rate_limited"`         // gateway_rate_limited_total
+	CacheSavedBytes    uint64 `json:"cache_saved_bytes"`    // gateway_cache_hit_bytes_total
 	CompressSavedBytes uint64 `json:"compress_saved_bytes"` // gateway_compress_bytes_in_total − _out_total
 }
 
