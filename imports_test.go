@@ -23,6 +23,7 @@ var importRules = map[string][]string{
 	"gateway/cache":             {"compress", "internal"},
 	"gateway/compress":          {"internal"},
 	"gateway/config":            {},
+	"gateway/dashboard":         {"admin", "cache", "compress", "proxy", "proxy/balance", "internal"},
 	"gateway/demo":              {},
 	"gateway/entrypoint":        {"internal"},
 	"gateway/gcfloor":           {},
