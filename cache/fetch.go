@@ -127,7 +127,11 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		}
 	}
 	if f.storing {
-		if e := f.entry(); e != nil {
+		switch e := f.entry(); {
+		case e == nil:
+		case lk.part && e.Status == http.StatusPartialContent:
+			h.storePart(out.Context(), lk.primary, e, f.gen)
+		default:
 			h.store(out.Context(), lk.primary, e, f.gen)
 			fr.entry, fr.vary = e, f.vary
 		}
@@ -326,6 +330,12 @@ func (f *fill) staleIfError(code int) bool {
 // decide settles whether the response is to be stored.
 func (f *fill) decide() {
 	resp := &http.Response{StatusCode: f.status, Header: f.header}
+	part := f.lk.part && f.status == http.StatusPartialContent
+	if part {
+		// A part is stored when the whole response would be: judged as
+		// the 200 it is a part of (RFC 9111 3.3).
+		resp = &http.Response{StatusCode: http.StatusOK, Header: f.header}
+	}
 	ok, reason := Storable(f.out, resp, f.h.rt.o.Policy)
 	// own: refused only for what this request carries (its Authorization,
 	// its no-store), which says nothing about the key; the response alone
@@ -350,6 +360,8 @@ func (f *fill) decide() {
 			ok, own, why = false, false, NotStoredTrailer // trailers are not kept
 		case f.length > f.h.c.maxObj:
 			ok, own, why = false, false, NotStoredTooLarge
+		case part && !combinable(f.header):
+			ok, own, why = false, false, NotStoredPartial
 		}
 		if ok {
 			f.vary = vary

@@ -62,6 +62,9 @@ type lookup struct {
 	passUntil time.Time
 	flight    bool // the fetch is a flight's: its outcome judges the key
 	shared    bool // what was found came from the shared tier
+	// part: a range request forwarded as sent, whose 206 may be kept as
+	// a part (parts.go).
+	part bool
 }
 
 // conditional reports whether the forwarded request can revalidate entry.
@@ -112,6 +115,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // value so that only this path moves it to the heap: hits allocate no
 // lookup.
 func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now time.Time) {
+	if br, ok := h.partRequest(r, &lk, now); ok {
+		if h.servePart(w, r, &lk, br, now) {
+			return
+		}
+		lk.part = true
+	}
 	if lk.reqCC.OnlyIfCached {
 		// RFC 9111 5.2.1.7: nothing stored fits, and the client forbids
 		// going forward.
@@ -124,6 +133,13 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now
 		var cancel context.CancelFunc
 		r, cancel = h.arm.ArmDeadline(r)
 		defer cancel()
+	}
+	if lk.part {
+		// Forwarded as sent and not coalesced: requests for other ranges
+		// of the key would not be answered by this one's 206.
+		h.rt.stats.misses.Add(1)
+		h.direct(w, r, r, &lk)
+		return
 	}
 	if h.passes(r, &lk, now) {
 		h.rt.stats.passes.Add(1)

@@ -23,6 +23,7 @@ const (
 	NotStoredTTLZero                         // no freshness and no validator: could never be reused
 	NotStoredTrailer                         // trailers, which the cache does not keep
 	NotStoredHitForPass                      // the key is remembered as uncacheable
+	NotStoredPartial                         // a 206 that cannot be kept as a part
 	NumNotStored
 )
 
@@ -41,6 +42,7 @@ var notStoredTokens = [NumNotStored]string{
 	NotStoredTTLZero:        "ttl-zero",
 	NotStoredTrailer:        "trailer",
 	NotStoredHitForPass:     "hit-for-pass",
+	NotStoredPartial:        "partial",
 }
 
 // String is the reason's token; "" for NotStoredNone or out of range.
@@ -105,6 +107,7 @@ var notStoredText = [NumNotStored][2]string{
 	NotStoredTooLarge:       {"the body is over `cache.max_object_size` (or the whole cache)", "raise `cache.max_object_size` (and `cache.max_size`)"},
 	NotStoredTTLZero:        {"no freshness (`max-age`, `s-maxage`, `Expires`) and no validator (`ETag`, `Last-Modified`), so it could never be reused", "the origin: send `Cache-Control: max-age=...`, or an `ETag` or `Last-Modified` (which also allows heuristic freshness, capped by `routes[].cache.heuristic_max`)"},
 	NotStoredTrailer:        {"the response has trailers, which the cache does not keep", "the origin: no trailers on cacheable responses"},
+	NotStoredPartial:        {"a 206 to a range request that cannot be kept as a part: several ranges, an unknown length, or no strong `ETag` to tell that parts are of one representation", "the origin: a strong `ETag` on ranged responses; or `routes[].cache.slice` for large files"},
 	NotStoredHitForPass:     {"an earlier response for this URL could not be stored, so its requests go to the origin side by side for `routes[].cache.hit_for_pass`", "fix that response's reason; `hit_for_pass: 0` turns the memory off"},
 }
 
