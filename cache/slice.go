@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gateway/internal/outcome"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -61,6 +63,22 @@ type slicePart struct {
 	total  int64 // the representation's length
 	etag   string
 	cached bool
+	// stale: a stored slice past its freshness, standing in for an
+	// origin that failed (the route's grace or a stale-if-error).
+	stale       bool
+	staleDetail string
+	// shareable: the slice was stored, so another request for it may
+	// be answered with it (one that varies or is private may not).
+	shareable bool
+}
+
+// sliceShare is what a fetch of a slice hands the requests that waited
+// on it.
+type sliceShare struct {
+	p      *slicePart
+	passed bool
+	err    error
+	abort  any
 }
 
 func (s *sliceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -154,6 +172,7 @@ func (s *sliceHandler) serve(w http.ResponseWriter, r *http.Request, primary str
 		return s.fail(w, r, err)
 	}
 	fetched = fetched || !p.cached
+	stale, why := p.stale, p.staleDetail
 	total := p.total
 	if ranged {
 		if ir := r.Header.Get("If-Range"); ir != "" && (p.etag == "" || ir != p.etag || strings.HasPrefix(ir, "W/")) {
@@ -168,7 +187,7 @@ func (s *sliceHandler) serve(w http.ResponseWriter, r *http.Request, primary str
 		case br.first >= total:
 			h := w.Header()
 			h.Set("Content-Range", "bytes */"+strconv.FormatInt(total, 10))
-			s.h.c.addStatus(r, h, s.status(fetched))
+			s.h.c.addStatus(r, h, s.status(fetched, stale, why))
 			httpError(w, http.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
 			return nil
 		default:
@@ -198,7 +217,10 @@ func (s *sliceHandler) serve(w http.ResponseWriter, r *http.Request, primary str
 				return s.fail(w, r, err)
 			}
 			parts[idx] = q
-			fetched = true
+			fetched = fetched || !q.stale
+			if q.stale {
+				stale, why = true, q.staleDetail
+			}
 			break
 		}
 	}
@@ -219,10 +241,19 @@ func (s *sliceHandler) serve(w http.ResponseWriter, r *http.Request, primary str
 	}
 	n := max(to-from+1, 0)
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
-	s.h.c.addStatus(r, h, s.status(fetched))
-	if fetched {
+	if !fetched {
+		// Answered from the store: as old as the first slice read.
+		h.Set("Age", strconv.FormatInt(min(int64(p.e.age(s.h.c.now())/time.Second), deltaSecondsMax), 10))
+	}
+	st := s.status(fetched, stale, why)
+	s.h.c.addStatus(r, h, st)
+	outcome.Record(r.Context(), st.Outcome())
+	switch {
+	case fetched:
 		s.h.rt.stats.misses.Add(1)
-	} else {
+	case stale:
+		s.h.rt.stats.staleHits.Add(1)
+	default:
 		s.h.rt.stats.hits.Add(1)
 	}
 	w.WriteHeader(code)
@@ -254,11 +285,15 @@ func (s *sliceHandler) serve(w http.ResponseWriter, r *http.Request, primary str
 	return nil
 }
 
-// status is the Cache-Status of a slice route's response: a hit when
-// every slice was stored, else a miss that went forward.
-func (s *sliceHandler) status(fetched bool) Status {
-	if fetched {
+// status is the Cache-Status of a slice route's response: a miss that
+// went forward when a slice was fetched, stale when a stored slice stood
+// in for a failing origin, else a hit.
+func (s *sliceHandler) status(fetched, stale bool, why string) Status {
+	switch {
+	case fetched:
 		return Status{Fwd: "miss"}
+	case stale:
+		return Status{Fwd: "stale", Detail: why}
 	}
 	return Status{Hit: true}
 }
@@ -287,9 +322,10 @@ func (s *sliceHandler) drop(r *http.Request, primary string, total int64) {
 	}
 }
 
-// lookup returns stored slice idx when it is fresh for the request and
-// belongs to the representation with etag and length total ("" and -1:
-// any, for the first slice a request reads).
+// lookup returns stored slice idx when it belongs to the representation
+// with etag and length total ("" and -1: any, for the first slice a
+// request reads), and whether it is fresh for the request. A slice that
+// is not may still stand in for a failing origin (standIn).
 func (s *sliceHandler) lookup(r *http.Request, primary string, reqCC Directives, idx int64, etag string, total int64) (*slicePart, bool) {
 	obj, err := s.h.c.store.Get(r.Context(), sliceKey(primary, idx))
 	if err != nil {
@@ -299,16 +335,13 @@ func (s *sliceHandler) lookup(r *http.Request, primary string, reqCC Directives,
 		return nil, false
 	}
 	e := obj.Variants[0]
-	v, _ := Usable(reqCC, s.h.cc(e), e.age(s.h.c.now()), e.lifetime())
-	if v != Fresh && v != StaleAcceptable {
-		return nil, false
-	}
 	p, err := s.part(e, idx)
 	if err != nil || (etag != "" && p.etag != etag) || (total >= 0 && p.total != total) {
 		return nil, false
 	}
-	p.cached = true
-	return p, true
+	p.cached, p.shareable = true, true
+	v, _ := Usable(reqCC, s.h.cc(e), e.age(s.h.c.now()), e.lifetime())
+	return p, v == Fresh || v == StaleAcceptable
 }
 
 // part checks that e is slice idx of a representation: a 206 whose
@@ -339,10 +372,59 @@ func (s *sliceHandler) part(e *Entry, idx int64) (*slicePart, error) {
 // set, is the request's own writer, for the first slice only: a response
 // that is not a slice (an origin that ignores Range, an error) streams
 // through to it unstored, and passed says so.
-func (s *sliceHandler) slice(client http.ResponseWriter, r *http.Request, primary string, reqCC Directives, idx int64, etag string, total int64) (p *slicePart, passed bool, err error) {
-	if p, ok := s.lookup(r, primary, reqCC, idx, etag, total); ok {
+//
+// Concurrent requests for one slice that is not stored share one fetch:
+// the first leads, streaming to its own client as above; the others are
+// answered with the slice it stored, or fetch on their own when it
+// stored none (a response that passed, varied, failed or was private).
+func (s *sliceHandler) slice(client http.ResponseWriter, r *http.Request, primary string, reqCC Directives, idx int64, etag string, total int64) (*slicePart, bool, error) {
+	p, fresh := s.lookup(r, primary, reqCC, idx, etag, total)
+	if fresh {
 		return p, false, nil
 	}
+	led := false
+	v, _, _ := s.h.c.flight.Do(sliceKey(primary, idx), func() (any, error) {
+		led = true
+		res := &sliceShare{}
+		// A flight that ended between this request's look and its own
+		// start may have stored the slice.
+		if q, fresh := s.lookup(r, primary, reqCC, idx, etag, total); fresh {
+			res.p = q
+			return res, nil
+		}
+		func() {
+			defer func() {
+				if x := recover(); x != nil {
+					res.abort = x
+				}
+			}()
+			res.p, res.passed, res.err = s.fetch(client, r, primary, reqCC, idx, etag, total, p)
+		}()
+		return res, nil
+	})
+	res := v.(*sliceShare)
+	if led {
+		if res.abort != nil {
+			panic(res.abort) // the proxy's abort, on the request it belongs to
+		}
+		return res.p, res.passed, res.err
+	}
+	if res.abort != nil || res.passed || res.err != nil || !res.p.shareable {
+		return s.fetch(client, r, primary, reqCC, idx, etag, total, p)
+	}
+	if q := res.p; (etag != "" && q.etag != etag) || (total >= 0 && q.total != total) {
+		return nil, false, errSliceChanged
+	}
+	s.h.rt.stats.coalesced.Add(1)
+	q := *res.p
+	q.shareable = false
+	return &q, false, nil
+}
+
+// fetch asks the origin for slice idx (see slice). stale, when not nil,
+// is the stored slice past its freshness: it answers instead when the
+// origin fails within the route's grace or a stale-if-error window.
+func (s *sliceHandler) fetch(client http.ResponseWriter, r *http.Request, primary string, reqCC Directives, idx int64, etag string, total int64, stale *slicePart) (p *slicePart, passed bool, err error) {
 	key := sliceKey(primary, idx)
 	gen := s.h.c.purgeMarkOf(key)
 	out := r.Clone(r.Context())
@@ -354,13 +436,18 @@ func (s *sliceHandler) slice(client http.ResponseWriter, r *http.Request, primar
 		delete(out.Header, k)
 	}
 	out.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", idx*s.size, (idx+1)*s.size-1))
-	sw := &sliceWriter{header: make(http.Header), client: client, r: r, h: s.h, limit: s.size}
+	sw := &sliceWriter{header: make(http.Header), client: client, r: r, h: s.h, limit: s.size, hold: s.standIn(stale, reqCC, http.StatusBadGateway) != ""}
 	reqTime := s.h.c.now()
 	s.h.next.ServeHTTP(sw, out)
 	if sw.passing {
 		return nil, true, nil
 	}
 	if sw.status != http.StatusPartialContent || sw.over {
+		if why := s.standIn(stale, reqCC, sw.status); why != "" {
+			q := *stale
+			q.stale, q.staleDetail = true, why
+			return &q, false, nil
+		}
 		return nil, false, fmt.Errorf("cache: slice %d answered %d", idx, sw.status)
 	}
 	respTime := s.h.c.now()
@@ -384,8 +471,32 @@ func (s *sliceHandler) slice(client http.ResponseWriter, r *http.Request, primar
 	whole := &http.Response{StatusCode: http.StatusOK, Header: sw.header}
 	if ok, _ := Storable(out, whole, s.h.rt.o.Policy); ok && len(sw.header["Vary"]) == 0 && int64(len(sw.body)) <= s.h.c.maxObj {
 		s.h.store(context.WithoutCancel(r.Context()), key, e, gen)
+		p.shareable = true
 	}
 	return p, false, nil
+}
+
+// standIn names the window under which the stale slice may answer for
+// an origin that answered code (the proxy's 502 or 504 for a refused,
+// reset or timed-out connection among them), as fill.staleIfError judges
+// a whole response; "" when it may not.
+func (s *sliceHandler) standIn(stale *slicePart, reqCC Directives, code int) string {
+	if stale == nil {
+		return ""
+	}
+	e := stale.e
+	cc := s.h.cc(e)
+	staleness := e.age(s.h.c.now()) - e.lifetime()
+	if within(staleness, s.h.window(cc.StaleIfError, reqCC.StaleIfError, s.h.rt.o.StaleIfError)) {
+		return "stale-if-error"
+	}
+	switch code {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		if within(staleness, s.h.grace(cc)) {
+			return "grace"
+		}
+	}
+	return ""
 }
 
 // sliceWriter receives the origin's answer to a slice request: a 206 is
@@ -402,6 +513,9 @@ type sliceWriter struct {
 	over    bool
 	passing bool
 	wrote   bool
+	// hold: a stale slice may answer for a server error, so one is not
+	// streamed to the client.
+	hold bool
 }
 
 func (sw *sliceWriter) Header() http.Header {
@@ -417,7 +531,7 @@ func (sw *sliceWriter) WriteHeader(code int) {
 	}
 	sw.wrote = true
 	sw.status = code
-	if code == http.StatusPartialContent || sw.client == nil {
+	if code == http.StatusPartialContent || sw.client == nil || sw.hold && code >= 500 {
 		if n, err := strconv.ParseInt(sw.header.Get("Content-Length"), 10, 64); err == nil && n <= sw.limit {
 			sw.body = bodyBuffer(int(n))
 		}
@@ -443,6 +557,9 @@ func (sw *sliceWriter) Write(p []byte) (int, error) {
 	}
 	if sw.passing {
 		return sw.client.Write(p)
+	}
+	if sw.hold && sw.status >= 500 {
+		return len(p), nil // an error a stale slice may answer for: dropped
 	}
 	if sw.status != http.StatusPartialContent || int64(len(sw.body)+len(p)) > sw.limit {
 		// More than a slice, or not one: kept no further, and the

@@ -75,7 +75,12 @@ func (o *rangeOrigin) serve(w http.ResponseWriter, r *http.Request) {
 
 func newSliceGateway(t *testing.T, body []byte) (*gateway, *rangeOrigin) {
 	t.Helper()
-	g := newGateway(t, gwConfig{route: cache.RouteOptions{Slice: testSlice}})
+	return newSliceGatewayWith(t, body, cache.RouteOptions{Slice: testSlice})
+}
+
+func newSliceGatewayWith(t *testing.T, body []byte, ro cache.RouteOptions) (*gateway, *rangeOrigin) {
+	t.Helper()
+	g := newGateway(t, gwConfig{route: ro})
 	o := &rangeOrigin{body: body, etag: `"a"`}
 	g.origin.handle(o.serve)
 	return g, o
@@ -277,3 +282,132 @@ func TestSliceNoValidator(t *testing.T) {
 		t.Errorf("origin ranges %q; want slice 0, then the client's range", got)
 	}
 }
+
+// TestSliceCoalesced: concurrent requests for a range of a cold object
+// share the fetch of each slice: the origin is asked for each once.
+func TestSliceCoalesced(t *testing.T) {
+	body := newBody(3*testSlice, 12)
+	g, o := newSliceGateway(t, body)
+	gate := newGate(t)
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		gate.wait(r)
+		o.serve(w, r)
+	})
+	const n = 8
+	rng := fmt.Sprintf("bytes=%d-%d", testSlice-100, testSlice+100) // slices 0 and 1
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			res, err := g.send(g.newRequest(t.Context(), t, http.MethodGet, "/big", "Range", rng))
+			switch {
+			case err != nil:
+				errs <- err
+			case res.status != http.StatusPartialContent || res.body != string(body[testSlice-100:testSlice+101]):
+				errs <- fmt.Errorf("status %d, %d bytes", res.status, len(res.body))
+			default:
+				errs <- nil
+			}
+		}()
+	}
+	g.waitEntered(t, n)
+	gate.release()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts := map[string]int{}
+	for _, r := range o.seen() {
+		counts[r]++
+	}
+	for _, idx := range []int{0, 1} {
+		if counts[sliceRange(idx)] != 1 {
+			t.Errorf("slice %d fetched %d times; want 1 (origin saw %q)", idx, counts[sliceRange(idx)], o.seen())
+		}
+	}
+	if st := g.stats(t, "?route=r"); st.Coalesced == 0 {
+		t.Error("no request was counted as coalesced")
+	}
+}
+
+// TestSliceStaleOnOutage: stored slices past their freshness answer for
+// an origin that fails (503, or refuses the connection) within the
+// route's grace, with Cache-Status fwd=stale and an Age; past the grace,
+// or with must-revalidate, the failure is answered as such.
+func TestSliceStaleOnOutage(t *testing.T) {
+	body := newBody(2*testSlice, 13)
+	g, o := newSliceGatewayWith(t, body, cache.RouteOptions{Slice: testSlice, Grace: 10 * time.Minute})
+	g.clk.Advance(5 * time.Second)
+	res := g.get(t, "/big", "Range", "bytes=0-99")
+	if res.status != http.StatusPartialContent {
+		t.Fatalf("fill: status %d", res.status)
+	}
+	g.clk.Advance(3 * time.Second)
+	res = g.get(t, "/big", "Range", "bytes=0-99")
+	if !strings.Contains(res.header.Get("Cache-Status"), "hit") || res.header.Get("Age") != "3" {
+		t.Fatalf("hit: Cache-Status %q, Age %q; want a hit of age 3", res.header.Get("Cache-Status"), res.header.Get("Age"))
+	}
+
+	g.clk.Advance(2 * time.Hour) // past max-age=3600 and the grace
+	failing := func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }
+	g.origin.handle(failing)
+	res = g.get(t, "/big", "Range", "bytes=0-99")
+	if res.status != http.StatusServiceUnavailable {
+		t.Errorf("past the grace: status %d; want the origin's 503", res.status)
+	}
+
+	// Refill, then fail within the grace.
+	g.origin.handle(o.serve)
+	g.purge(t, "url", g.url("/big"))
+	if res := g.get(t, "/big", "Range", "bytes=0-99"); res.status != http.StatusPartialContent {
+		t.Fatalf("refill: status %d", res.status)
+	}
+	g.clk.Advance(time.Hour + time.Minute) // stale by a minute
+	g.origin.handle(failing)
+	res = g.get(t, "/big", "Range", "bytes=0-99")
+	if res.status != http.StatusPartialContent || res.body != string(body[:100]) {
+		t.Fatalf("503 within the grace: status %d, %d bytes; want the stale slice", res.status, len(res.body))
+	}
+	if cs := res.header.Get("Cache-Status"); !strings.Contains(cs, "fwd=stale") || !strings.Contains(cs, `detail="grace"`) {
+		t.Errorf("stale slice: Cache-Status %q", cs)
+	}
+	if res.header.Get("Age") == "" {
+		t.Error("stale slice: no Age")
+	}
+	// A connection refused: the origin is gone.
+	g.origin.Close()
+	res = g.get(t, "/big", "Range", "bytes=10-19")
+	if res.status != http.StatusPartialContent || res.body != string(body[10:20]) {
+		t.Errorf("origin down within the grace: status %d; want the stale slice", res.status)
+	}
+}
+
+// TestSliceStaleForbidden: a slice whose response says must-revalidate
+// is never served stale for a failing origin.
+func TestSliceStaleForbidden(t *testing.T) {
+	body := newBody(testSlice, 14)
+	g, o := newSliceGatewayWith(t, body, cache.RouteOptions{Slice: testSlice, Grace: 10 * time.Minute})
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60, must-revalidate")
+		o.serve(&ccKeeper{w}, r)
+	})
+	if res := g.get(t, "/big", "Range", "bytes=0-9"); res.status != http.StatusPartialContent {
+		t.Fatalf("fill: status %d", res.status)
+	}
+	g.clk.Advance(2 * time.Minute)
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
+	if res := g.get(t, "/big", "Range", "bytes=0-9"); res.status == http.StatusPartialContent {
+		t.Errorf("must-revalidate slice served stale: Cache-Status %q", res.header.Get("Cache-Status"))
+	}
+}
+
+// ccKeeper keeps the Cache-Control its handler set before rangeOrigin's
+// own.
+type ccKeeper struct{ http.ResponseWriter }
+
+func (k *ccKeeper) WriteHeader(code int) {
+	k.ResponseWriter.Header().Set("Cache-Control", "max-age=60, must-revalidate")
+	k.ResponseWriter.WriteHeader(code)
+}
+
+func (k *ccKeeper) Write(p []byte) (int, error) { return k.ResponseWriter.Write(p) }
