@@ -91,7 +91,8 @@ access_log:
   enabled: false
 cache:
   max_size: ${GW_MAX_MIB}MiB
-  max_object_size: 8MiB
+  # Room for the whole file on the route without slices.
+  max_object_size: $((FILE_MIB + 16))MiB
 listeners:
   - address: "127.0.0.1:$P_GW"
 admin:
@@ -102,6 +103,11 @@ upstreams:
     protocol: http1
     max_idle_per_target: 256
 routes:
+  # The whole file as one stored object, ranges cut from it.
+  - path: /whole/
+    upstream: origin
+    cache:
+      enabled: true
   - path: /
     upstream: origin
     cache:
@@ -159,19 +165,23 @@ if [[ -z "${WHY[gw]}" ]]; then
 	start_gw "$TMP/gateway.yaml" "$P_GW_ADMIN" "$P_GW" || WHY[gw]="not measured: gateway did not start ($(one_line "$TMP/gateway.log"))"
 	[[ -z "${WHY[gw]}" ]] && check_pinned gateway "$PROXY_CPU" "$PID_GW"
 fi
+WHY[gwwhole]=${WHY[gw]}
 NGINX_VERSION=$("$NGINX_BIN" -v 2>&1 | head -n1)
 
-TARGETS=(gw nslice nwhole)
-declare -A LABEL PORT
+TARGETS=(gw gwwhole nslice nwhole)
+declare -A LABEL PORT PREFIX
 LABEL[gw]="gateway \`cache.slice: 1MiB\`"
+LABEL[gwwhole]="gateway (whole file)"
 LABEL[nslice]="nginx \`slice 1m\`"
 LABEL[nwhole]="nginx \`proxy_cache\` (whole file)"
 PORT[gw]=$P_GW
+PORT[gwwhole]=$P_GW
+PREFIX=([gw]=/file [gwwhole]=/whole/file [nslice]=/file [nwhole]=/file)
 PORT[nslice]=$P_NSLICE
 PORT[nwhole]=$P_NWHOLE
 server_pids() {
 	case "$1" in
-	gw) echo "$PID_GW" ;;
+	gw | gwwhole) echo "$PID_GW" ;;
 	*) echo "$PID_NGINX" $(child_pids "$PID_NGINX") ;;
 	esac
 }
@@ -211,7 +221,7 @@ for run in $(seq 1 "$RUNS"); do
 	for t in "${TARGETS[@]}"; do
 		[[ -z "${WHY[$t]:-}" ]] || continue
 		# cold: a path no run has asked for, so every cache starts empty for it.
-		URL="http://127.0.0.1:${PORT[$t]}/file/cold-$run"
+		URL="http://127.0.0.1:${PORT[$t]}${PREFIX[$t]}/cold-$run"
 		log "run $run/$RUNS $t cold: $COLD_REQS ranges of $RANGE_KIB KiB"
 		# Cold runs are not repeated: a repeat would find the cache filled.
 		RETRIES_SAVED=$RETRIES
@@ -227,7 +237,7 @@ for run in $(seq 1 "$RUNS"); do
 			echo "$(awk -v b=$((COLD_B1 - COLD_B0)) 'BEGIN { printf "%.2f", b / 1048576 }') $((COLD_R1 - COLD_R0)) $(field p50_us "$line") $(field p99_us "$line") $M_OTHER" >>"$TMP/cold-$t.txt"
 			log "  $line origin_MiB=$(awk -v b=$((COLD_B1 - COLD_B0)) 'BEGIN { printf "%.2f", b / 1048576 }') origin_reqs=$((COLD_R1 - COLD_R0))"
 		fi
-		URL="http://127.0.0.1:${PORT[$t]}/file/warm"
+		URL="http://127.0.0.1:${PORT[$t]}${PREFIX[$t]}/warm"
 		log "run $run/$RUNS $t warm: $RANGE_CONC connections, $DURATION"
 		measure "$TMP/warm-$t-$run.out" "$(server_pids "$t")" warm_fill warm_run
 		line=$(grep -m1 '^mode=warm ' "$TMP/warm-$t-$run.out" || true)
@@ -261,7 +271,9 @@ SECTION="$BENCH_DIR/results/95-ranges.md"
 	echo
 	echo "- origin: \`bench/rangeorigin\`, one $FILE_MIB MiB deterministic file through \`http.ServeContent\`"
 	echo "  (Range, strong \`ETag\`, \`Cache-Control: public, max-age=3600\`), counting the body bytes it sends"
-	echo "- gateway: \`cache: {max_size: ${GW_MAX_MIB}MiB, max_object_size: 8MiB}\`, route \`cache: {enabled: true, slice: 1MiB}\`, access log off"
+	echo "- gateway: \`cache: {max_size: ${GW_MAX_MIB}MiB, max_object_size: $((FILE_MIB + 16))MiB}\`, access log off; one process, two routes:"
+	echo "  \`/file/\` with \`cache: {enabled: true, slice: 1MiB}\`, and \`/whole/\` with \`cache: {enabled: true}\` (the warm fill's"
+	echo "  full GET stores the whole file, ranges are cut from it; cold ranges go to the origin as sent and their 206s are kept as parts)"
 	echo "- $NGINX_VERSION, 1 worker, caches on $([[ $SHM == /dev/shm/* ]] && echo tmpfs || echo "$TMP"):"
 	echo "  slice: \`slice 1m; proxy_cache_key \$uri\$is_args\$args\$slice_range; proxy_set_header Range \$slice_range; proxy_cache_valid 200 206 1h;\`"
 	echo "  whole file: \`proxy_cache\` with \`proxy_cache_valid 200 1h; proxy_force_ranges on;\` (nginx drops the Range towards the"
