@@ -250,6 +250,9 @@ type Route struct {
 
 type routeCounters struct {
 	hits, staleHits, misses, revalidations, coalesced, stores, passes, uncacheable atomic.Uint64
+	// hitBytes are the body bytes written to clients from stored
+	// entries: what the origin did not have to send.
+	hitBytes atomic.Uint64
 
 	notStored [NumNotStored]atomic.Uint64 // indexed by NotStored
 }
@@ -339,7 +342,13 @@ type RouteStats struct {
 	Stores        uint64  `json:"stores"`
 	Passes        uint64  `json:"passes"`
 	Uncacheable   uint64  `json:"uncacheable"`
-	HitRatio      float64 `json:"hit_ratio"`
+	// HitBytes are the body bytes sent to clients from stored responses
+	// (hits fresh and stale, requests answered from another's fetch,
+	// revalidations the origin answered 304): bytes the origin did not
+	// send for them. A range counts its length, HEAD nothing, an encoded
+	// form its encoded bytes.
+	HitBytes uint64  `json:"hit_bytes"`
+	HitRatio float64 `json:"hit_ratio"`
 	// NotStored counts the responses not stored by reason token (see
 	// NotStored), every token present so the shape never changes.
 	NotStored map[string]uint64 `json:"not_stored"`
@@ -413,6 +422,7 @@ func (rt *Route) Stats() RouteStats {
 		Stores:        s.stores.Load(),
 		Passes:        s.passes.Load(),
 		Uncacheable:   s.uncacheable.Load(),
+		HitBytes:      s.hitBytes.Load(),
 		NotStored:     newNotStoredMap(),
 	}
 	for n := NotStoredNone + 1; n < NumNotStored; n++ {
@@ -453,6 +463,7 @@ func (c *Cache) Stats() (total Stats, routes map[string]RouteStats) {
 		total.Stores += s.Stores
 		total.Passes += s.Passes
 		total.Uncacheable += s.Uncacheable
+		total.HitBytes += s.HitBytes
 		for k, v := range s.NotStored {
 			total.NotStored[k] += v
 		}

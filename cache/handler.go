@@ -349,12 +349,13 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 			// compressor to decode like any other 200.
 			r = withoutRange(r)
 		}
-		serveContent(w, r, body, e.LastModified, madeHere)
+		h.rt.stats.hitBytes.Add(uint64(serveContent(w, r, body, e.LastModified, madeHere)))
 		return
 	}
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead && bodyAllowed(e.Status) {
-		_, _ = w.Write(body)
+		n, _ := w.Write(body)
+		h.rt.stats.hitBytes.Add(uint64(n))
 	}
 }
 

@@ -247,7 +247,13 @@ func (s *sliceHandler) serve(w http.ResponseWriter, r *http.Request, primary str
 		}
 		lo := max(from, q.start) - q.start
 		hi := min(to, q.start+int64(len(q.e.Body))-1) - q.start
-		if _, err := w.Write(q.e.Body[lo : hi+1]); err != nil {
+		n, err := w.Write(q.e.Body[lo : hi+1])
+		if !fetched {
+			// Only a response served wholly from stored slices counts,
+			// as only it counts as a hit.
+			s.h.rt.stats.hitBytes.Add(uint64(n))
+		}
+		if err != nil {
 			return nil // the client left
 		}
 	}
