@@ -113,6 +113,7 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		e := lk.entry
 		e.refreshing.Store(false)
 		h.rt.stats.staleHits.Add(1)
+		h.rt.noteHit(lk.primary)
 		fr.entry, fr.vary, fr.stale, fr.staleDetail = e, lk.vary, true, f.staleDetail
 		if w != nil {
 			now := h.c.now()

@@ -222,8 +222,10 @@ func (s *sliceHandler) serve(w http.ResponseWriter, r *http.Request, primary str
 	s.h.c.addStatus(r, h, s.status(fetched))
 	if fetched {
 		s.h.rt.stats.misses.Add(1)
+		s.h.rt.noteMiss(primary)
 	} else {
 		s.h.rt.stats.hits.Add(1)
+		s.h.rt.noteHit(primary)
 	}
 	w.WriteHeader(code)
 	if r.Method == http.MethodHead || n == 0 {
