@@ -142,7 +142,7 @@ func TestTopKeysConcurrent(t *testing.T) {
 func TestDisplayKey(t *testing.T) {
 	for _, tc := range []struct {
 		url, hdr, want string
-		headers    []string
+		headers        []string
 	}{
 		{url: "http://Example.com/a/b?y=2&x=1", want: "example.com/a/b?x=1&y=2"},
 		{url: "http://example.com:80/", want: "example.com/"},
