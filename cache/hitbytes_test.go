@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -44,5 +45,25 @@ func TestHitBytes(t *testing.T) {
 	total, routes := g.cache.Stats()
 	if total.HitBytes != want || routes["r"].HitBytes != want {
 		t.Fatalf("Stats: total %d, route %d; want %d", total.HitBytes, routes["r"].HitBytes, want)
+	}
+}
+
+// TestHitBytesEncoded: a hit served in a coding the gateway made counts
+// the encoded bytes it sent, not the stored identity body's.
+func TestHitBytesEncoded(t *testing.T) {
+	g := newGateway(t, gwConfig{compress: newCompressor(t)})
+	doc := strings.Repeat(`{"id":1,"name":"a repetitive JSON document"},`, 200)
+	g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=600")
+		_, _ = io.WriteString(w, doc)
+	})
+	g.get(t, "/doc", "Accept-Encoding", "gzip") // the miss stores it
+	r := g.get(t, "/doc", "Accept-Encoding", "gzip")
+	if r.header.Get("Content-Encoding") != "gzip" || len(r.body) >= len(doc) {
+		t.Fatalf("hit: Content-Encoding %q, %d bytes; want gzip, fewer than %d", r.header.Get("Content-Encoding"), len(r.body), len(doc))
+	}
+	if got := g.route.Stats().HitBytes; got != uint64(len(r.body)) {
+		t.Fatalf("hit_bytes %d; want the %d encoded bytes sent", got, len(r.body))
 	}
 }

@@ -193,7 +193,6 @@ func (ks *keySketch) largest(n int) []KeyCount {
 // a min-heap by count, so both are O(log k). Not safe for concurrent
 // use. The zero value is ready.
 type topK struct {
-	cap  int            // 0 means keyCapacity
 	slot []topSlot      // a min-heap by count
 	at   map[string]int // key → its index in slot
 }
@@ -212,15 +211,11 @@ func (t *topK) add(key string, weight uint64) {
 		t.down(i)
 		return
 	}
-	capacity := t.cap
-	if capacity == 0 {
-		capacity = keyCapacity
-	}
 	if t.at == nil {
-		t.at = make(map[string]int, capacity)
+		t.at = make(map[string]int, keyCapacity)
 	}
 	key = strings.Clone(key)
-	if len(t.slot) < capacity {
+	if len(t.slot) < keyCapacity {
 		t.slot = append(t.slot, topSlot{key: key, count: weight})
 		t.at[key] = len(t.slot) - 1
 		t.up(len(t.slot) - 1)

@@ -44,14 +44,14 @@ func TestTopKExact(t *testing.T) {
 // their real ones.
 func TestTopKBounded(t *testing.T) {
 	var tk topK
-	real := map[string]uint64{}
+	exact := map[string]uint64{}
 	for i := range 100_000 {
 		k := "cold" + strconv.Itoa(i)
 		if i%10 == 0 {
 			k = "hot" + strconv.Itoa(i%30) // hot0, hot10, hot20
 		}
 		tk.add(k, 1)
-		real[k]++
+		exact[k]++
 		if len(tk.slot) > keyCapacity || len(tk.at) > keyCapacity {
 			t.Fatalf("after %d keys: %d slots, %d indexed; want at most %d", i+1, len(tk.slot), len(tk.at), keyCapacity)
 		}
@@ -63,8 +63,8 @@ func TestTopKBounded(t *testing.T) {
 		t.Fatalf("top 3 %v; want hot0, hot10, hot20", keys)
 	}
 	for _, s := range got {
-		if s.count < real[s.key] || s.count-s.err > real[s.key] {
-			t.Errorf("%s: count %d err %d; real %d must lie within", s.key, s.count, s.err, real[s.key])
+		if s.count < exact[s.key] || s.count-s.err > exact[s.key] {
+			t.Errorf("%s: count %d err %d; real %d must lie within", s.key, s.count, s.err, exact[s.key])
 		}
 	}
 	all := tk.largest(keyCapacity)
