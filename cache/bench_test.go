@@ -30,14 +30,15 @@ func (w *benchWriter) reset() {
 }
 
 // benchHit returns a handler with the response to req stored, the request
-// and the body size.
-func benchHit(b *testing.B, size int) (http.Handler, *http.Request) {
+// and the body size; watch has the cache count its top keys.
+func benchHit(b *testing.B, size int, watch bool) (http.Handler, *http.Request) {
 	b.Helper()
 	c, err := cache.New(cache.Options{MaxSize: 64 << 20, Logger: quiet()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(c.Close)
+	c.WatchKeys(watch)
 	rt, err := c.Route(cache.RouteOptions{Name: "bench"})
 	if err != nil {
 		b.Fatal(err)
@@ -65,8 +66,8 @@ func benchHit(b *testing.B, size int) (http.Handler, *http.Request) {
 	return h, req
 }
 
-func benchmarkHit(b *testing.B, size int) {
-	h, req := benchHit(b, size)
+func benchmarkHit(b *testing.B, size int, watch bool) {
+	h, req := benchHit(b, size, watch)
 	w := &benchWriter{h: make(http.Header)}
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
@@ -79,12 +80,19 @@ func benchmarkHit(b *testing.B, size int) {
 	}
 }
 
-func BenchmarkHit1K(b *testing.B)  { benchmarkHit(b, 1<<10) }
-func BenchmarkHit64K(b *testing.B) { benchmarkHit(b, 64<<10) }
+func BenchmarkHit1K(b *testing.B)  { benchmarkHit(b, 1<<10, false) }
+func BenchmarkHit64K(b *testing.B) { benchmarkHit(b, 64<<10, false) }
 
-func BenchmarkHitParallel(b *testing.B) {
+// BenchmarkHitWatched1K is BenchmarkHit1K while the top keys are
+// watched, as while someone has the dashboard open.
+func BenchmarkHitWatched1K(b *testing.B) { benchmarkHit(b, 1<<10, true) }
+
+func BenchmarkHitParallel(b *testing.B)        { benchmarkHitParallel(b, false) }
+func BenchmarkHitParallelWatched(b *testing.B) { benchmarkHitParallel(b, true) }
+
+func benchmarkHitParallel(b *testing.B, watch bool) {
 	const size = 1 << 10
-	h, req := benchHit(b, size)
+	h, req := benchHit(b, size, watch)
 	b.SetBytes(size)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

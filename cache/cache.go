@@ -63,10 +63,13 @@ type Cache struct {
 	purgeGen atomic.Uint64
 	urlGen   [urlGenShards]atomic.Uint64
 	maxSize  int64
-	mu       sync.Mutex // guards routes, closed and bg.Add
-	routes   []*Route
-	closed   bool
-	bg       sync.WaitGroup // background refreshes and flights
+	// keys is the current watch of the routes' top keys (WatchKeys), nil
+	// while nobody watches.
+	keys   atomic.Pointer[keyWatch]
+	mu     sync.Mutex // guards routes, closed and bg.Add
+	routes []*Route
+	closed bool
+	bg     sync.WaitGroup // background refreshes and flights
 	// closing is cancelled by Close: fetches that outlive their request
 	// (background refreshes, flights whose leader left) stop with it.
 	closing context.Context
@@ -250,6 +253,11 @@ type Route struct {
 
 type routeCounters struct {
 	hits, staleHits, misses, revalidations, coalesced, stores, passes, uncacheable atomic.Uint64
+	// hitBytes are the body bytes written to clients from stored
+	// entries: what the origin did not have to send.
+	hitBytes atomic.Uint64
+	// keys are the route's top keys while they are watched (topkeys.go).
+	keys atomic.Pointer[routeKeys]
 
 	notStored [NumNotStored]atomic.Uint64 // indexed by NotStored
 }
@@ -331,15 +339,21 @@ type DeadlineArmer interface {
 
 // RouteStats are one route's counters.
 type RouteStats struct {
-	Hits          uint64  `json:"hits"`
-	StaleHits     uint64  `json:"stale_hits"`
-	Misses        uint64  `json:"misses"`
-	Revalidations uint64  `json:"revalidations"`
-	Coalesced     uint64  `json:"coalesced"`
-	Stores        uint64  `json:"stores"`
-	Passes        uint64  `json:"passes"`
-	Uncacheable   uint64  `json:"uncacheable"`
-	HitRatio      float64 `json:"hit_ratio"`
+	Hits          uint64 `json:"hits"`
+	StaleHits     uint64 `json:"stale_hits"`
+	Misses        uint64 `json:"misses"`
+	Revalidations uint64 `json:"revalidations"`
+	Coalesced     uint64 `json:"coalesced"`
+	Stores        uint64 `json:"stores"`
+	Passes        uint64 `json:"passes"`
+	Uncacheable   uint64 `json:"uncacheable"`
+	// HitBytes are the body bytes sent to clients from stored responses
+	// (hits fresh and stale, requests answered from another's fetch,
+	// revalidations the origin answered 304): bytes the origin did not
+	// send for them. A range counts its length, HEAD nothing, an encoded
+	// form its encoded bytes.
+	HitBytes uint64  `json:"hit_bytes"`
+	HitRatio float64 `json:"hit_ratio"`
 	// NotStored counts the responses not stored by reason token (see
 	// NotStored), every token present so the shape never changes.
 	NotStored map[string]uint64 `json:"not_stored"`
@@ -413,6 +427,7 @@ func (rt *Route) Stats() RouteStats {
 		Stores:        s.stores.Load(),
 		Passes:        s.passes.Load(),
 		Uncacheable:   s.uncacheable.Load(),
+		HitBytes:      s.hitBytes.Load(),
 		NotStored:     newNotStoredMap(),
 	}
 	for n := NotStoredNone + 1; n < NumNotStored; n++ {
@@ -453,6 +468,7 @@ func (c *Cache) Stats() (total Stats, routes map[string]RouteStats) {
 		total.Stores += s.Stores
 		total.Passes += s.Passes
 		total.Uncacheable += s.Uncacheable
+		total.HitBytes += s.HitBytes
 		for k, v := range s.NotStored {
 			total.NotStored[k] += v
 		}

@@ -113,6 +113,7 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		e := lk.entry
 		e.refreshing.Store(false)
 		h.rt.stats.staleHits.Add(1)
+		h.rt.noteHit(lk.primary)
 		fr.entry, fr.vary, fr.stale, fr.staleDetail = e, lk.vary, true, f.staleDetail
 		if w != nil {
 			now := h.c.now()
@@ -607,7 +608,7 @@ func stripTagFields(h http.Header) {
 // with net/http's own evaluation of preconditions and ranges. noRanges
 // is set when body is a form the gateway encoded: it must not be
 // offered in ranges (Accept-Ranges), and the caller has dropped Range.
-func serveContent(w http.ResponseWriter, r *http.Request, body []byte, lastModified string, noRanges bool) {
+func serveContent(w http.ResponseWriter, r *http.Request, body []byte, lastModified string, noRanges bool) (sent int) {
 	hdr := w.Header()
 	if _, ok := hdr["Content-Type"]; !ok {
 		hdr["Content-Type"] = nil // keep ServeContent from sniffing one
@@ -627,8 +628,10 @@ func serveContent(w http.ResponseWriter, r *http.Request, body []byte, lastModif
 	if cw.status == http.StatusPreconditionFailed && r.Method != http.MethodHead {
 		_, _ = io.WriteString(w, preconditionFailed)
 	}
+	sent = cw.sent
 	*cw = contentWriter{}
 	contentWriters.Put(cw)
+	return sent
 }
 
 // preconditionFailed is the body of a 412 answered from the cache.
@@ -657,6 +660,7 @@ type contentWriter struct {
 	http.ResponseWriter
 	noRanges bool
 	status   int
+	sent     int // body bytes of the stored response written (200, 206)
 }
 
 var contentWriters = sync.Pool{New: func() any { return new(contentWriter) }}
@@ -682,6 +686,16 @@ func (cw *contentWriter) WriteHeader(code int) {
 	}
 	cw.status = code
 	cw.ResponseWriter.WriteHeader(code)
+}
+
+// Write counts the bytes of the stored body that go out: those of a 200
+// or a 206, not the short error text ServeContent writes for a 416.
+func (cw *contentWriter) Write(p []byte) (int, error) {
+	n, err := cw.ResponseWriter.Write(p)
+	if cw.status < 300 {
+		cw.sent += n
+	}
+	return n, err
 }
 
 // withoutInvalidDates returns r, or a shallow copy without the

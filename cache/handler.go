@@ -161,6 +161,7 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 	switch v {
 	case Fresh:
 		h.rt.stats.hits.Add(1)
+		h.rt.noteHit(lk.primary)
 		st := Status{Hit: true, TTL: lifetime - age, HasTTL: true}
 		if lk.shared {
 			st.Detail = "shared"
@@ -169,6 +170,7 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 		return true
 	case StaleAcceptable:
 		h.rt.stats.staleHits.Add(1)
+		h.rt.noteHit(lk.primary)
 		h.serve(w, r, lk.primary, e, age, Status{Hit: true, TTL: lifetime - age, HasTTL: true, Detail: "max-stale"})
 		return true
 	case Stale:
@@ -176,6 +178,7 @@ func (h *handler) tryServe(w http.ResponseWriter, r *http.Request, lk *lookup, e
 		lk.staleness = staleness
 		if within(staleness, h.window(cc.StaleWhileRevalidate, -1, h.rt.o.StaleWhileRevalidate)) {
 			h.rt.stats.staleHits.Add(1)
+			h.rt.noteHit(lk.primary)
 			if e.TryRefresh() {
 				h.refreshInBackground(r, *lk)
 			}
@@ -365,12 +368,13 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 			// compressor to decode like any other 200.
 			r = withoutRange(r)
 		}
-		serveContent(w, r, body, e.LastModified, madeHere)
+		h.rt.stats.hitBytes.Add(uint64(serveContent(w, r, body, e.LastModified, madeHere)))
 		return
 	}
 	w.WriteHeader(e.Status)
 	if r.Method != http.MethodHead && bodyAllowed(e.Status) {
-		_, _ = w.Write(body)
+		n, _ := w.Write(body)
+		h.rt.stats.hitBytes.Add(uint64(n))
 	}
 }
 
@@ -740,6 +744,7 @@ func (h *handler) shareFill(w http.ResponseWriter, r, out *http.Request, lk *loo
 
 // countForward counts a request that went to the origin for the cache.
 func (h *handler) countForward(lk *lookup) {
+	h.rt.noteMiss(lk.primary)
 	if lk.entry != nil {
 		h.rt.stats.revalidations.Add(1)
 	} else {
@@ -773,6 +778,7 @@ func (h *handler) recheck(w http.ResponseWriter, r, out *http.Request, lk *looku
 	}
 	if w != nil {
 		h.rt.stats.hits.Add(1)
+		h.rt.noteHit(lk.primary)
 		st := Status{Hit: true, TTL: e.lifetime() - age, HasTTL: true}
 		if obj.Shared {
 			st.Detail = "shared"

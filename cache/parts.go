@@ -196,10 +196,12 @@ func (h *handler) servePart(w http.ResponseWriter, r *http.Request, lk *lookup, 
 	if lk.shared {
 		st.Detail = "shared"
 	}
+	h.rt.noteHit(lk.primary)
 	AddCacheStatus(hdr, h.c.name, st)
 	outcome.Record(r.Context(), st.Outcome())
 	w.WriteHeader(http.StatusPartialContent)
-	_, _ = w.Write(e.Body[s.off+from-s.first : s.off+to-s.first+1])
+	n, _ := w.Write(e.Body[s.off+from-s.first : s.off+to-s.first+1])
+	h.rt.stats.hitBytes.Add(uint64(n))
 	return true
 }
 

@@ -95,6 +95,9 @@ func TestPartStoredAndReused(t *testing.T) {
 	if st.Hits != 3 || st.Misses != 2 {
 		t.Errorf("stats: %d hits, %d misses; want 3, 2", st.Hits, st.Misses)
 	}
+	if want := uint64(5000 + 1000 + 1); st.HitBytes != want {
+		t.Errorf("hit_bytes %d; want %d", st.HitBytes, want)
+	}
 }
 
 // TestPartsCombined: parts of one representation are combined, so a

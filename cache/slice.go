@@ -251,10 +251,13 @@ func (s *sliceHandler) serve(w http.ResponseWriter, r *http.Request, primary str
 	switch {
 	case fetched:
 		s.h.rt.stats.misses.Add(1)
+		s.h.rt.noteMiss(primary)
 	case stale:
 		s.h.rt.stats.staleHits.Add(1)
+		s.h.rt.noteHit(primary)
 	default:
 		s.h.rt.stats.hits.Add(1)
+		s.h.rt.noteHit(primary)
 	}
 	w.WriteHeader(code)
 	if r.Method == http.MethodHead || n == 0 {
@@ -278,7 +281,13 @@ func (s *sliceHandler) serve(w http.ResponseWriter, r *http.Request, primary str
 		}
 		lo := max(from, q.start) - q.start
 		hi := min(to, q.start+int64(len(q.e.Body))-1) - q.start
-		if _, err := w.Write(q.e.Body[lo : hi+1]); err != nil {
+		n, err := w.Write(q.e.Body[lo : hi+1])
+		if !fetched {
+			// Only a response served wholly from stored slices counts,
+			// as only it counts as a hit.
+			s.h.rt.stats.hitBytes.Add(uint64(n))
+		}
+		if err != nil {
 			return nil // the client left
 		}
 	}

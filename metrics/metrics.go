@@ -564,6 +564,7 @@ var (
 		prometheus.NewDesc("gateway_cache_revalidations_total", "Requests the cache forwarded to revalidate a stored response, by route.", []string{"route"}, nil),
 		prometheus.NewDesc("gateway_cache_passes_total", "Requests forwarded around the cache (hit-for-pass, no-store, preconditions), by route.", []string{"route"}, nil),
 		prometheus.NewDesc("gateway_cache_stores_total", "Responses stored, by route.", []string{"route"}, nil),
+		prometheus.NewDesc("gateway_cache_hit_bytes_total", "Body bytes sent to clients from stored responses (bytes the origin did not send), by route.", []string{"route"}, nil),
 	}
 	cacheBytesDesc     = prometheus.NewDesc("gateway_cache_bytes", "Bytes of stored responses (keys, headers, bodies).", nil, nil)
 	cacheMaxBytesDesc  = prometheus.NewDesc("gateway_cache_max_bytes", "The cache's max_size.", nil, nil)
@@ -595,7 +596,7 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	total, routes := cc.Stats()
 	for name, s := range routes {
-		for i, v := range [...]uint64{s.Hits, s.StaleHits, s.Misses, s.Revalidations, s.Passes, s.Stores} {
+		for i, v := range [...]uint64{s.Hits, s.StaleHits, s.Misses, s.Revalidations, s.Passes, s.Stores, s.HitBytes} {
 			ch <- prometheus.MustNewConstMetric(cacheRouteDescs[i], prometheus.CounterValue, float64(v), name)
 		}
 		for reason, v := range s.NotStored {

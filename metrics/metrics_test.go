@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -443,5 +444,38 @@ func TestCacheNotStored(t *testing.T) {
 		if _, ok := got["gateway_cache_not_stored_total{reason="+reason+",route=api}"]; !ok {
 			t.Errorf("no series for reason %s", reason)
 		}
+	}
+}
+
+// TestCacheHitBytes: the body bytes hits send are exported per route,
+// in a scrape of /metrics as in the registry.
+func TestCacheHitBytes(t *testing.T) {
+	m := New("")
+	c, err := cache.New(cache.Options{MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rt, err := c.Route(cache.RouteOptions{Name: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetCache(c)
+	const body = "a stored body"
+	h := rt.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write([]byte(body))
+	}))
+	const hits = 3
+	for range 1 + hits {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "http://x/a", nil))
+	}
+	if v := series(t, m)["gateway_cache_hit_bytes_total{route=api}"]; v != float64(hits*len(body)) {
+		t.Errorf("gateway_cache_hit_bytes_total %v; want %d", v, hits*len(body))
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if want := `gateway_cache_hit_bytes_total{route="api"} ` + strconv.Itoa(hits*len(body)); !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("/metrics has no line %q", want)
 	}
 }

@@ -392,7 +392,7 @@ func (u *Upstream) try(req *http.Request, t *balance.Target, adm balance.Admissi
 		if clientGone(req.Context()) || errors.As(err, &ce) {
 			adm.Done(balance.Ignored)
 		} else {
-			t.ReportFailure()
+			t.ReportError(err)
 			adm.Done(balance.Failure)
 			u.countError(t, req, err)
 		}

@@ -4,8 +4,9 @@
 // It sits on the proxy's data path: for every request the proxy asks the
 // upstream's Pool for a Target, brackets the upstream exchange with
 // Target.Begin and Target.Done, and reports the outcome with
-// Target.ReportSuccess or Target.ReportFailure. A retry asks again with
-// the failed target excluded. Those outcomes are the passive health signal;
+// Target.ReportSuccess or Target.ReportFailure (or ReportError, which
+// keeps the cause). A retry asks again with the failed target excluded.
+// Those outcomes are the passive health signal;
 // an optional active check (a GET on every target at an interval) adds a
 // second one that also catches targets no traffic is reaching.
 //

@@ -2,12 +2,16 @@ package balance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -91,9 +95,12 @@ func (p *Pool) check(ctx context.Context, t *Target) {
 		return
 	}
 	ok := err == nil
+	now := p.now().UnixNano()
 	if !ok {
-		t.lastFail.Store(p.now().UnixNano())
+		t.lastFail.Store(now)
+		t.noteFailure(err, now)
 	}
+	t.lastCheck.Store(now)
 	changed := t.activeOK.Swap(ok) != ok
 	t.checked.Store(true)
 	if ok {
@@ -126,10 +133,51 @@ func (p *Pool) probe(ctx context.Context, t *Target) error {
 	_, _ = io.CopyN(io.Discard, resp.Body, maxHealthBody)
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 399 {
-		return fmt.Errorf("health check: status %d", resp.StatusCode)
+		return checkStatus(resp.StatusCode)
 	}
 	return nil
 }
+
+// checkStatus is a check answered with a status outside 2xx and 3xx.
+type checkStatus int
+
+func (s checkStatus) Error() string { return "health check: status " + strconv.Itoa(int(s)) }
+
+// describe says in a few words why a check or a request to a target
+// failed, for status pages: the common causes by name, anything else by
+// its message without the request's URL (whose query may carry secrets),
+// cut short.
+func describe(err error) string {
+	var st checkStatus
+	var dns *net.DNSError
+	var ne net.Error
+	switch {
+	case errors.As(err, &st):
+		return "status " + strconv.Itoa(int(st))
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
+	case errors.As(err, &dns):
+		return "dns: " + dns.Err
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := strings.TrimPrefix(err.Error(), "health check: ")
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText], "") + "..."
+	}
+	return msg
+}
+
+// maxErrorText bounds the length of a described failure.
+const maxErrorText = 120
 
 // checkClient copies c so that redirects are not followed: a 3xx already
 // counts as up, and following it could judge some other server.

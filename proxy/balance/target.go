@@ -38,6 +38,12 @@ type Target struct {
 	activeOK atomic.Bool
 	// checked is set when t's first active check has ended.
 	checked atomic.Bool
+	// lastCheck is when t's last active check ended (pool's clock, Unix
+	// nanoseconds); 0 before any.
+	lastCheck atomic.Int64
+	// lastErr is the last failure seen of t, by a check or a request;
+	// nil before any. Only failures write it: a success costs nothing.
+	lastErr atomic.Pointer[failure]
 	breaker *breaker // nil without Options.Breaker
 
 	// mu serializes the passive-health transitions (out, back in) so that
@@ -67,6 +73,25 @@ type TargetStatus struct {
 	// Breaker is the circuit breaker's state (BreakerClosed,
 	// BreakerHalfOpen, BreakerOpen); empty without breakers.
 	Breaker string `json:"breaker,omitempty"`
+	// LastCheck is when the last active check ended; zero before any.
+	LastCheck time.Time `json:"last_check,omitzero"`
+	// LastError is the last failure seen of the target, by an active
+	// check ("status 503", "connection refused") or a request, in a few
+	// words; "" before any. It stays when the target recovers:
+	// LastErrorAt tells when it was seen.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+}
+
+// failure is a failure of a target as TargetStatus shows it.
+type failure struct {
+	msg string
+	at  int64 // pool's clock, Unix nanoseconds
+}
+
+// noteFailure keeps err, described in a few words, as t's last failure.
+func (t *Target) noteFailure(err error, now int64) {
+	t.lastErr.Store(&failure{msg: describe(err), at: now})
 }
 
 // The values of TargetStatus.ActiveCheck.
@@ -128,9 +153,18 @@ func (t *Target) reportSuccess() {
 // has ended, one failure (the half-open probe's, as a rule) takes it out
 // again for a longer one. Failures during a cool-down do not extend it.
 // See the package comment for the lengths.
-func (t *Target) ReportFailure() {
+func (t *Target) ReportFailure() { t.reportFailure(t.pool.now().UnixNano()) }
+
+// ReportError is ReportFailure with the failure's cause, which
+// TargetStatus shows as LastError.
+func (t *Target) ReportError(err error) {
+	now := t.pool.now().UnixNano()
+	t.noteFailure(err, now)
+	t.reportFailure(now)
+}
+
+func (t *Target) reportFailure(now int64) {
 	p := t.pool
-	now := p.now().UnixNano()
 	t.lastFail.Store(now)
 	n := t.fails.Add(1)
 	if p.maxFails == 0 {
@@ -207,6 +241,12 @@ func (t *Target) Status() TargetStatus {
 	}
 	if t.breaker != nil {
 		s.Breaker = breakerName(t.breaker.cb.State())
+	}
+	if c := t.lastCheck.Load(); c != 0 {
+		s.LastCheck = time.Unix(0, c)
+	}
+	if f := t.lastErr.Load(); f != nil {
+		s.LastError, s.LastErrorAt = f.msg, time.Unix(0, f.at)
 	}
 	if d := t.downUntil.Load(); d != 0 {
 		if now == 0 {
