@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"maps"
+	"time"
 
 	"gateway/admin"
 	"gateway/cache"
@@ -27,6 +28,7 @@ func (a *App) Status(context.Context) admin.Status {
 		Draining:   a.draining.Load(),
 		Generation: g.seq,
 		LoadedAt:   g.loaded,
+		LastReload: a.lastReload.Load(),
 	}
 }
 
@@ -171,8 +173,11 @@ func (a *App) WebSocketStats(context.Context) map[string]proxy.WSStats {
 // change); a failure is logged, and the old config keeps serving.
 func (a *App) Reload(context.Context) (admin.ReloadResult, error) {
 	res, err := a.reloadConfig()
+	at := &admin.ReloadAttempt{At: time.Now(), OK: err == nil, Summary: res.Summary}
 	if err != nil {
+		at.Error = err.Error()
 		a.log.Error("config reload failed; the old config keeps serving", "err", err)
 	}
+	a.lastReload.Store(at)
 	return res, err
 }

@@ -44,6 +44,12 @@ type App struct {
 	started        time.Time   // when New ran, for the admin status
 	version        string      // Options.Version
 	reload         reloader    // reload.go
+	// lastReload is the last reload tried, by any path (Reload); nil
+	// before any.
+	lastReload atomic.Pointer[admin.ReloadAttempt]
+	// inFlight counts the client requests in progress, across
+	// generations, for gateway_requests_in_flight.
+	inFlight atomic.Int64
 
 	serving  atomic.Bool   // Serve has begun, or Shutdown came first
 	stop     chan struct{} // closed by Shutdown: Serve drains and returns
@@ -99,6 +105,9 @@ func newAppIO(cfg *config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	a.shared = shared
+	if m := shared.Metrics(); m != nil {
+		m.SetInFlight(a.inFlight.Load)
+	}
 	res, err := shared.prepare(cfg)
 	if err != nil {
 		a.close()
