@@ -181,3 +181,19 @@ func (a *App) Reload(context.Context) (admin.ReloadResult, error) {
 	a.lastReload.Store(at)
 	return res, err
 }
+
+// routeNames are the current config's route names in its order, each
+// once (routes may share a name, and then their series), for the
+// dashboard.
+func (a *App) routeNames() []string {
+	rs := a.gen.Load().cfg.Routes
+	out := make([]string, 0, len(rs))
+	seen := make(map[string]bool, len(rs))
+	for _, r := range rs {
+		if !seen[r.Name] {
+			seen[r.Name] = true
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}

@@ -16,6 +16,7 @@ import (
 
 	"gateway/admin"
 	"gateway/config"
+	"gateway/dashboard"
 	"gateway/entrypoint"
 	"gateway/gcfloor"
 	"gateway/proxy"
@@ -31,6 +32,8 @@ type App struct {
 	server  *entrypoint.Group
 	admin   *http.Server
 	adminLn net.Listener
+	// dash is the admin listener's live page; nil without the listener.
+	dash *dashboard.Dashboard
 	// health serves only /healthz and /readyz (admin.health_address).
 	health   *http.Server
 	healthLn net.Listener
@@ -154,17 +157,31 @@ func newAppIO(cfg *config.Config, o Options) (*App, error) {
 	if cfg.Admin.Enabled() {
 		// The app is the admin endpoints' Backend (admin.go);
 		// metrics are there whenever the admin listener is.
+		// The live page samples the same registry /metrics serves.
+		if a.dash, err = dashboard.New(dashboard.Options{
+			Gatherer: shared.Metrics().Registry(),
+			Backend:  a,
+			Routes:   a.routeNames,
+		}); err != nil {
+			a.close()
+			return nil, err
+		}
 		ah, err := admin.New(admin.Options{
-			Address: cfg.Admin.Address,
-			Token:   cfg.Admin.Token,
-			Backend: a,
-			Metrics: shared.Metrics().Handler(),
+			Address:    cfg.Admin.Address,
+			Token:      cfg.Admin.Token,
+			Backend:    a,
+			Metrics:    shared.Metrics().Handler(),
+			Dashboard:  a.dash,
+			PathPrefix: cfg.Admin.PathPrefix,
 		})
 		if err != nil {
 			a.close()
 			return nil, err
 		}
 		a.admin = adminServer(cfg.Admin.Address, ah, log)
+		// Its event streams last until the client goes: end them when
+		// the listener shuts down, or the drain would wait for them.
+		a.admin.RegisterOnShutdown(a.dash.Close)
 	}
 	if cfg.Admin.HealthAddress != "" {
 		a.health = adminServer(cfg.Admin.HealthAddress, admin.Health(func() (bool, any) { return a.Ready(context.Background()) }, func() map[string]string { return a.Health(context.Background()) }), log)
@@ -351,6 +368,9 @@ func (a *App) serve(ctx context.Context) error {
 // shared resources (the cache after its background refreshes end). Generations retired by a
 // reload close their own upstreams when their last request ends.
 func (a *App) close() {
+	if a.dash != nil {
+		a.dash.Close()
+	}
 	// The queue first: its attempts run through the generation.
 	if a.shared != nil {
 		a.shared.closeJobs()
