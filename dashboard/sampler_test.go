@@ -120,7 +120,7 @@ type rig struct {
 	ticker *fakeTicker
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	m := metrics.New("test")
 	gen := m.NewGen(metrics.GenOptions{Routes: routes.New([]string{"api", "static"}, false)})
@@ -325,5 +325,20 @@ func TestTargetState(t *testing.T) {
 		if got := targetState(c.t, now); got != c.want {
 			t.Errorf("%s: got %q; want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// BenchmarkTick is one sample: a gather of a real registry, the
+// rates, the Backend's state and the tick's encoding, the work done
+// once a second while any number of pages watch.
+func BenchmarkTick(b *testing.B) {
+	r := newRig(b)
+	r.serve(routes.Of(0), 100, 200, time.Millisecond)
+	r.serve(routes.Of(1), 100, 503, 20*time.Millisecond)
+	r.d.watchGet()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.clock.Add(time.Second)
+		r.d.Tick()
 	}
 }
