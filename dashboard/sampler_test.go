@@ -35,7 +35,7 @@ func (b *stubBackend) Status(context.Context) admin.Status {
 	return admin.Status{Version: "v1", StartedAt: t0, Generation: 1, LoadedAt: t0}
 }
 func (b *stubBackend) Ready(context.Context) (bool, any) { return true, nil }
-func (b *stubBackend) Config(context.Context) any      { return map[string]string{"token": "REDACTED"} }
+func (b *stubBackend) Config(context.Context) any        { return map[string]string{"token": "REDACTED"} }
 func (b *stubBackend) Upstreams(context.Context) map[string]admin.UpstreamStatus {
 	return map[string]admin.UpstreamStatus{"app": {Healthy: true, Targets: b.targets}}
 }
@@ -167,7 +167,7 @@ func TestRatesFromCounterDifferences(t *testing.T) {
 	r.serve(routes.Of(0), 10, 503, 40*time.Millisecond)
 	r.serve(routes.Of(1), 20, 200, 2*time.Millisecond)
 	r.clock.Add(2 * time.Second)
-	s := r.d.Tick()
+	s := r.d.tick()
 
 	now := s.snap.Now
 	if now.Totals.Requests != 160 || now.Totals.Errors != 10 {
@@ -218,7 +218,7 @@ func TestHistoryBounded(t *testing.T) {
 	r.d.watchGet()
 	for range HistoryLength + 25 {
 		r.clock.Add(time.Second)
-		r.d.Tick()
+		r.d.tick()
 	}
 	var full Snapshot
 	s, _ := r.d.watchGet()
@@ -339,6 +339,6 @@ func BenchmarkTick(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.clock.Add(time.Second)
-		r.d.Tick()
+		r.d.tick()
 	}
 }
