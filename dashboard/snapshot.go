@@ -186,7 +186,8 @@ type SharedView struct {
 	Errors  uint64 `json:"errors"`
 }
 
-// UpstreamView is one upstream, in configuration order.
+// UpstreamView is one upstream; they are listed by name (the
+// configuration's upstreams are a map, without an order).
 type UpstreamView struct {
 	Name    string       `json:"name"`
 	Healthy bool         `json:"healthy"`
@@ -211,7 +212,7 @@ type TargetView struct {
 	Breaker     string  `json:"breaker"`
 	InFlight    int64   `json:"in_flight"`
 	Connections int64   `json:"connections"` // pooled connections open
-	P50Ms       float64 `json:"p50_ms"`      // upstream latency, last interval
+	P50Ms       float64 `json:"p50_ms"`      // upstream latency, last interval (the upstream's: the histogram is by upstream)
 	P99Ms       float64 `json:"p99_ms"`
 }
 
