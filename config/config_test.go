@@ -175,6 +175,12 @@ var badCases = []badCase{
 		want: []string{`t.yaml:9: admin.health_address: ":8080" conflicts with listeners[0].address "127.0.0.1:8080" (line 2)`}, n: 1},
 	{name: "health on admin", in: minimal + "admin:\n  address: 127.0.0.1:9090\n  health_address: 0.0.0.0:9090\n",
 		want: []string{`t.yaml:10: admin.health_address: "0.0.0.0:9090" conflicts with admin.address "127.0.0.1:9090" (line 9)`}, n: 1},
+	{name: "admin prefix without slash", in: minimal + "admin:\n  path_prefix: ops\n",
+		want: []string{`t.yaml:9: admin.path_prefix: "ops" must start with "/" (e.g. /ops)`}, n: 1},
+	{name: "admin prefix with trailing slash", in: minimal + "admin:\n  address: 127.0.0.1:9090\n  path_prefix: /ops/\n",
+		want: []string{`t.yaml:10: admin.path_prefix: "/ops/" must not end with "/" (e.g. /ops)`}, n: 1},
+	{name: "admin prefix with dot segment", in: minimal + "admin:\n  path_prefix: /ops/../x\n",
+		want: []string{`t.yaml:9: admin.path_prefix: "/ops/../x" must be a clean path of plain segments (e.g. /ops)`}, n: 1},
 
 	// Upstreams.
 	{name: "no upstreams", in: "listeners:\n  - address: 127.0.0.1:8080\nupstreams: {}\nroutes:\n  - upstream: app\n",
@@ -1325,6 +1331,20 @@ func TestParsePrefix(t *testing.T) {
 	for _, bad := range []string{"", "10.0.0.0/33", "example.com", "1.2.3"} {
 		if _, err := ParsePrefix(bad); err == nil {
 			t.Errorf("ParsePrefix(%q): got nil error; want one", bad)
+		}
+	}
+}
+
+// TestAdminPathPrefixAccepted: a prefix of plain segments, or "/" (none).
+func TestAdminPathPrefixAccepted(t *testing.T) {
+	for _, p := range []string{"/ops", "/a/b-c_d", "/", ""} {
+		c, err := Parse("t.yaml", []byte(minimal+"admin:\n  path_prefix: \""+p+"\"\n"))
+		if err != nil {
+			t.Errorf("path_prefix %q: %v", p, err)
+			continue
+		}
+		if c.Admin.PathPrefix != p {
+			t.Errorf("path_prefix %q: got %q", p, c.Admin.PathPrefix)
 		}
 	}
 }
