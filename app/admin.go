@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"maps"
+	"sync/atomic"
 	"time"
 
 	"gateway/admin"
@@ -196,4 +197,31 @@ func (a *App) routeNames() []string {
 		}
 	}
 	return out
+}
+
+// keyTracker gives the dashboard the top keys of the cache the gateway
+// has now: a reload may open the first one after the dashboard began, so
+// the cache is looked up on each call, and one opened while a page
+// watches starts counting at the next sample.
+type keyTracker struct {
+	s  *Shared
+	on atomic.Bool
+}
+
+func (k *keyTracker) WatchKeys(on bool) {
+	k.on.Store(on)
+	if c := k.s.Cache(); c != nil {
+		c.WatchKeys(on)
+	}
+}
+
+func (k *keyTracker) TopKeys(route string, n int) (hits, misses []cache.KeyCount) {
+	c := k.s.Cache()
+	if c == nil {
+		return nil, nil
+	}
+	if k.on.Load() {
+		c.WatchKeys(true) // a no-op unless the cache is new
+	}
+	return c.TopKeys(route, n)
 }

@@ -162,6 +162,7 @@ func newAppIO(cfg *config.Config, o Options) (*App, error) {
 			Gatherer: shared.Metrics().Registry(),
 			Backend:  a,
 			Routes:   a.routeNames,
+			Keys:     &keyTracker{s: shared},
 		}); err != nil {
 			a.close()
 			return nil, err

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gateway/dashboard"
 	"gateway/internal/leakcheck"
@@ -244,5 +245,47 @@ func TestLastReloadRecorded(t *testing.T) {
 	}
 	if err := json.Unmarshal(body, &status); err != nil || status.LastReload.OK || status.LastReload.Error == "" {
 		t.Errorf("/api/v1/status last_reload: %s", body)
+	}
+}
+
+// TestDashboardTopKeys: while a page watches, the cache counts its
+// routes' keys, and the snapshot shows the most hit one first.
+func TestDashboardTopKeys(t *testing.T) {
+	_, gw, adm, _ := startDashboardApp(t)
+	get := func(p string) {
+		resp, err := http.Get(gw + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	snapshot := func() dashboard.Snapshot {
+		_, _, body := adminGet(t, adm+"/api/v1/dashboard", "s3cret")
+		var snap dashboard.Snapshot
+		if err := json.Unmarshal(body, &snap); err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	snapshot() // a page begins to watch: keys are counted from now on
+	for range 5 {
+		get("/c/hot")
+	}
+	get("/c/cold")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		snap := snapshot()
+		if snap.Cache != nil && len(snap.Cache.Routes) == 1 {
+			cr := snap.Cache.Routes[0]
+			if len(cr.TopHits) > 0 && strings.HasSuffix(cr.TopHits[0].Key, "/c/hot") && cr.TopHits[0].Count == 4 && len(cr.TopMisses) == 2 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("top keys: hits %+v, misses %+v; want /c/hot first with 4 hits, two misses", cr.TopHits, cr.TopMisses)
+			}
+		}
+		// The sampler takes its next sample within a second.
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -288,7 +288,7 @@ func (k *keysSpy) WatchKeys(on bool) {
 }
 
 func (k *keysSpy) TopKeys(string, int) (hits, misses []KeyCount) {
-	return []KeyCount{{"GET example.com /a", 3}}, nil
+	return []KeyCount{{Key: "example.com/a", Count: 3}}, nil
 }
 
 func TestKeyTrackingFollowsWatchers(t *testing.T) {

@@ -3,6 +3,8 @@ package dashboard
 import (
 	"encoding/json"
 	"time"
+
+	"gateway/cache"
 )
 
 // The JSON the page reads. GET /api/v1/dashboard answers one Snapshot
@@ -170,12 +172,9 @@ type ReasonCount struct {
 	Count  uint64 `json:"count"`
 }
 
-// KeyCount is a cache key (as a person reads it: method, host, path and
-// query) and an approximate count.
-type KeyCount struct {
-	Key   string `json:"key"`
-	Count uint64 `json:"count"`
-}
+// KeyCount is a cache key (as a person reads it: host, path and query)
+// and an approximate count, as the cache's top-k sketches give it.
+type KeyCount = cache.KeyCount
 
 // SharedView is the shared tier's state.
 type SharedView struct {

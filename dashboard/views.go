@@ -173,9 +173,8 @@ func targetState(t balance.TargetStatus, now time.Time) string {
 }
 
 // lastCheck is when t's last active check ended and the last failure
-// seen, for TargetView. balance.TargetStatus does not record them in
-// this build, so there is none to show.
-func lastCheck(balance.TargetStatus) (time.Time, string) { return time.Time{}, "" }
+// seen (by a check or a request), for TargetView.
+func lastCheck(t balance.TargetStatus) (time.Time, string) { return t.LastCheck, t.LastError }
 
 // jobsView is nil while no route is async.
 func jobsView(ctx context.Context, b admin.Backend) *JobsView {
