@@ -399,6 +399,13 @@ func (t *Tier) recorded(seq uint64, kind cache.PurgeKind, value string, soft boo
 	if pp != nil {
 		t.purges.removePendingLocked(pp)
 	}
+	if seq == t.purges.seq+1 {
+		// No purge of another process can lie between the last one known
+		// and this one: it is known now, so a write that starts after it
+		// is stamped after it. Left to the sync, such a write would carry
+		// an older stamp and be taken as purged by the purge before it.
+		t.purges.advanceLocked(seq, t.now())
+	}
 	t.purges.mu.Unlock()
 	t.requestSync()
 }
