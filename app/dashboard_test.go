@@ -289,3 +289,64 @@ func TestDashboardTopKeys(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestRouteInFlight: requests held at the origin are in flight on their
+// route, in /metrics and in the dashboard's route sample, and leave it
+// when answered.
+func TestRouteInFlight(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 8)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			arrived <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(origin.Close)
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(dashboardYAML, origin.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startAppFile(t, path)
+	gw, adm := "http://"+a.server.Addrs()[0].String(), "http://"+a.adminLn.Addr().String()+"/ops"
+	const n = 3
+	done := make(chan error, n)
+	for range n {
+		go func() {
+			resp, err := http.Get(gw + "/slow")
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			done <- err
+		}()
+	}
+	for range n {
+		<-arrived
+	}
+	_, _, m := adminGet(t, adm+"/metrics", "s3cret")
+	if got := sumSeries(string(m), "gateway_route_requests_in_flight", `route="api"`); got != n {
+		t.Errorf("gateway_route_requests_in_flight{route=api} = %d; want %d", got, n)
+	}
+	_, _, body := adminGet(t, adm+"/api/v1/dashboard", "s3cret")
+	var snap dashboard.Snapshot
+	if err := json.Unmarshal(body, &snap); err != nil {
+		t.Fatal(err)
+	}
+	for _, rp := range snap.Routes {
+		if want := map[string]float64{"api": n, "cached": 0}[rp.Route]; rp.InFlight != want {
+			t.Errorf("route %s: in_flight %v; want %v", rp.Route, rp.InFlight, want)
+		}
+	}
+	close(release)
+	for range n {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, m = adminGet(t, adm+"/metrics", "s3cret")
+	if got := sumSeries(string(m), "gateway_route_requests_in_flight", `route="api"`); got != 0 {
+		t.Errorf("after the answers: %d in flight; want 0", got)
+	}
+}

@@ -51,6 +51,7 @@ func (a *App) observeRoot(g *generation, res *resources, root http.Handler, h *p
 			Compressors: g.compressors,
 			WebSocket:   h.WebSocketStats,
 			Limits:      h.LimitStats,
+			InFlight:    h.InFlight,
 		})
 		g.obs.metrics, o.Metrics = mg, mg
 	}

@@ -13,6 +13,7 @@ const (
 	mRequests        = "gateway_requests_total"
 	mDuration        = "gateway_request_duration_seconds"
 	mInFlight        = "gateway_requests_in_flight"
+	mRouteInFlight   = "gateway_route_requests_in_flight"
 	mShed            = "gateway_shed_total"
 	mRateLimited     = "gateway_rate_limited_total"
 	mCacheHits       = "gateway_cache_hits_total"
@@ -141,6 +142,8 @@ func read(families []*dto.MetricFamily) *reading {
 				rd.gateway.dur.add(h)
 			case mInFlight:
 				rd.gateway.inFlight += m.GetGauge().GetValue()
+			case mRouteInFlight:
+				route(m).inFlight += m.GetGauge().GetValue()
 			case mShed:
 				each(m, m.GetCounter().GetValue(), func(c *counts) *float64 { return &c.shed })
 			case mRateLimited:

@@ -187,6 +187,9 @@ type GenOptions struct {
 	// Limits returns the rate and concurrency limit counters by route,
 	// as proxy.Handler.LimitStats does.
 	Limits func() map[string]proxy.LimitStats
+	// InFlight returns each route's requests in progress, as
+	// proxy.Handler.InFlight does.
+	InFlight func() map[string]int64
 }
 
 // Gen is one config generation's view of Metrics: the request path's
@@ -464,6 +467,11 @@ func (g *Gen) collect(emit func(d *prometheus.Desc, k kind, v float64, labels ..
 			emit(wsBytesDesc, counter, float64(s.BytesToClient), route, "to_client")
 		}
 	}
+	if g.o.InFlight != nil {
+		for route, n := range g.o.InFlight() {
+			emit(routeInFlightDesc, gauge, float64(n), route)
+		}
+	}
 	if g.o.Limits != nil {
 		for route, s := range g.o.Limits() {
 			emit(limRateLimitedDesc, counter, float64(s.RateLimited), route)
@@ -554,7 +562,8 @@ var (
 		"Requests answered 429 by the route's rate limit, by route.", []string{"route"}, nil)
 	limKeysDesc = prometheus.NewDesc("gateway_rate_limit_keys",
 		"Client keys the route's rate limiter tracks now, by route.", []string{"route"}, nil)
-	limInFlightDesc = prometheus.NewDesc("gateway_upstream_in_flight",
+	routeInFlightDesc = prometheus.NewDesc("gateway_route_requests_in_flight", "Client requests in progress, by route (from routing to the end of the response).", []string{"route"}, nil)
+	limInFlightDesc   = prometheus.NewDesc("gateway_upstream_in_flight",
 		"Requests holding a concurrency slot of the route now, by route.", []string{"route"}, nil)
 	limQueuedDesc = prometheus.NewDesc("gateway_upstream_queued",
 		"Requests waiting for a concurrency slot of the route now, by route.", []string{"route"}, nil)
@@ -566,7 +575,7 @@ var (
 		upErrorsDesc, upRetriesDesc, upHealthyDesc, upInFlightDesc, upConnsDesc, upBreakerDesc, upBreakerOpenedDesc,
 		compResponsesDesc, compInDesc, compOutDesc,
 		wsOpenDesc, wsUpgradedDesc, wsRejectedDesc, wsBytesDesc,
-		limRateLimitedDesc, limKeysDesc, limInFlightDesc, limQueuedDesc, limShedDesc,
+		limRateLimitedDesc, limKeysDesc, routeInFlightDesc, limInFlightDesc, limQueuedDesc, limShedDesc,
 	}
 )
 

@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gateway/internal/httpmethod"
@@ -93,12 +94,14 @@ type Handler struct {
 var _ http.Handler = (*Handler)(nil)
 
 type route struct {
-	name    string
-	hosts   []string
-	path    string
-	methods []string
-	strip   bool
-	timeout time.Duration
+	// inFlight counts the route's requests in progress (InFlight).
+	inFlight atomic.Int64
+	name     string
+	hosts    []string
+	path     string
+	methods  []string
+	strip    bool
+	timeout  time.Duration
 	// innerTimeout: the deadline is armed inside the route's middleware
 	// (see newRoute), not by ServeHTTP.
 	innerTimeout bool
@@ -262,6 +265,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Error(w, http.StatusNotFound, "no route")
 		return
 	}
+	ro.inFlight.Add(1)
+	defer ro.inFlight.Add(-1)
 	// The route goes into the observation first, so that a refused
 	// request is logged with it too; the refusals come before the
 	// context below, which a request answered at once does not need.

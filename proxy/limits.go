@@ -87,6 +87,17 @@ func (s LimitStats) add(o LimitStats) LimitStats {
 	return s
 }
 
+// InFlight returns every route's client requests in progress, from
+// routing to the end of the response, by route name (routes with the
+// same name are summed).
+func (h *Handler) InFlight() map[string]int64 {
+	out := make(map[string]int64, len(h.routes))
+	for _, r := range h.routes {
+		out[r.name] += r.inFlight.Load()
+	}
+	return out
+}
+
 // LimitStats returns the counters of every route with a rate or
 // concurrency limit, by route name (routes with the same name are
 // summed).
