@@ -8,7 +8,7 @@
 // data-testid, so that tests (and people comparing with /metrics) read
 // exact figures:
 //
-//   status bar    version, status, conn-state (data-state: live, polling,
+//   status bar    version, status, updated, conn-state (data-state: live, polling,
 //                 reconnecting, token), uptime, config-generation,
 //                 last-reload (data-state: ok, failed, none), ready
 //   overview      rps, hit, stale, miss, pass, error (per second),
@@ -351,6 +351,7 @@
     const c = s.cache;
     $('cache-off').hidden = !!c;
     document.querySelector('.cache-body').hidden = !c;
+    $('purge-form').hidden = !c;
     if (!c) return;
     const used = c.max_bytes > 0 ? c.bytes_used / c.max_bytes : 0;
     const meter = el('div', { class: 'meter', role: 'presentation' }, el('span'));
@@ -515,15 +516,23 @@
 
   // ---- connection: a stream, else polling -------------------------------
 
-  function setConn(state, text) {
+  // setConn says how the page gets its data. Only a change is written to
+  // the status line, which is aria-live: a screen reader hears "Live"
+  // once, not every second; the time of the last update sits beside it.
+  function setConn(state, text, updated) {
     $('conn-state').setAttribute('data-state', state);
-    $('status').textContent = text;
+    const st = $('status');
+    if (st.textContent !== text) st.textContent = text;
+    $('updated').textContent = updated ? 'updated ' + new Date(updated).toLocaleTimeString() : '';
   }
 
   let generation = 0; // bumps on every start, so a superseded loop ends
+  let aborter = null; // ends the fetches of the superseded loop
 
   function start() {
     const gen = ++generation;
+    if (aborter) aborter.abort();
+    aborter = new AbortController();
     run(gen).catch((e) => {
       if (e instanceof Unauthorized) {
         if (gen === generation) askToken();
@@ -556,7 +565,7 @@
   // stream reads the event stream until it ends; it reports whether any
   // event came.
   async function stream(gen) {
-    const res = await fetch(api('dashboard/events'), { headers: headers({ Accept: 'text/event-stream' }), cache: 'no-store' });
+    const res = await fetch(api('dashboard/events'), { headers: headers({ Accept: 'text/event-stream' }), cache: 'no-store', signal: aborter.signal });
     if (res.status === 401) throw new Unauthorized();
     if (!res.ok || !res.body) throw new Error('events: ' + res.status);
     const reader = res.body.getReader();
@@ -601,7 +610,7 @@
     if (event === 'snapshot') applyFull(s);
     else if (event === 'tick') applyTick(s);
     else return;
-    setConn('live', 'Live · updated ' + new Date(s.time).toLocaleTimeString());
+    setConn('live', 'Live', s.time);
   }
 
   // poll fetches the full snapshot every POLL_MS for ms (at least once).
@@ -609,13 +618,13 @@
     const until = Date.now() + ms;
     do {
       try {
-        const res = await fetch(api('dashboard'), { headers: headers(), cache: 'no-store' });
+        const res = await fetch(api('dashboard'), { headers: headers(), cache: 'no-store', signal: aborter.signal });
         if (res.status === 401) throw new Unauthorized();
         if (!res.ok) throw new Error('HTTP ' + res.status);
         const s = await res.json();
         if (gen !== generation) return;
         applyFull(s);
-        setConn('polling', 'Polling every ' + POLL_MS / 1000 + ' s · updated ' + new Date(s.time).toLocaleTimeString());
+        setConn('polling', 'Polling every ' + POLL_MS / 1000 + ' s', s.time);
       } catch (e) {
         if (e instanceof Unauthorized) throw e;
         if (gen !== generation) return;
