@@ -192,11 +192,20 @@ func Eval[T any](b *Browser, expr string) T {
 // what is awaited, for the failure's message.
 func (b *Browser) WaitFor(what, predicate string) {
 	b.t.Helper()
+	b.WaitWithin(Timeout, what, predicate)
+}
+
+// WaitWithin is WaitFor for a test that bounds the wait itself, such as
+// "within one update"; it returns how long the wait took.
+func (b *Browser) WaitWithin(d time.Duration, what, predicate string) time.Duration {
+	b.t.Helper()
 	ctx, cancel := b.Context()
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(Timeout))); err != nil {
-		b.t.Fatalf("waiting for %s: %v\nproblems: %v", what, err, b.Problems())
+	start := time.Now()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(d))); err != nil {
+		b.t.Fatalf("waiting %v for %s: %v\nproblems: %v", d, what, err, b.Problems())
 	}
+	return time.Since(start)
 }
 
 // Requests returns the requests the page made so far.
