@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -43,6 +44,18 @@ type Options struct {
 	Metrics http.Handler
 	// Now is the clock of uptimes; nil means time.Now.
 	Now func() time.Time
+	// Dashboard, if set with a Backend, serves the live page: GET /ui/
+	// and the files under it, which it serves without the token (they
+	// hold no data; the page asks the operator for the token), and the
+	// data the page reads, GET /api/v1/dashboard and
+	// /api/v1/dashboard/events, which need the token as the rest of the
+	// API does. It sees the paths without PathPrefix.
+	Dashboard http.Handler
+	// PathPrefix, when neither "" nor "/", puts every endpoint under it
+	// ("/ops": /ops/ui/, /ops/metrics, /ops/api/v1/status), for a front
+	// proxy that forwards the prefix unchanged; any other path is a 404.
+	// It starts with "/" and does not end with one.
+	PathPrefix string
 }
 
 // Handler is the admin HTTP handler.
@@ -54,6 +67,11 @@ type Handler struct {
 	// page on any site could otherwise make an operator's browser purge
 	// the cache or reload the config.
 	csrf *http.CrossOriginProtection
+	// prefix is Options.PathPrefix, "" for none.
+	prefix string
+	// ui is whether /ui/ is served, and so whether its static files are
+	// exempt from the token.
+	ui bool
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -63,10 +81,17 @@ func New(o Options) (*Handler, error) {
 	if err := CheckAddress(o.Address, o.Token); err != nil {
 		return nil, err
 	}
+	prefix := o.PathPrefix
+	if prefix == "/" {
+		prefix = ""
+	}
+	if prefix != "" && (!strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/")) {
+		return nil, fmt.Errorf("admin: path prefix %q must start with \"/\" and not end with one", prefix)
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	h := &Handler{mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
+	h := &Handler{mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection(), prefix: prefix}
 	if o.Token != "" {
 		h.token = []byte(o.Token)
 	}
@@ -76,7 +101,14 @@ func New(o Options) (*Handler, error) {
 		ready = func() (bool, any) { return b.Ready(context.Background()) }
 		health = func() map[string]string { return b.Health(context.Background()) }
 		handleUnversioned(h.mux, b)
-		api := newAPI(b, o.Now)
+		var extra []endpoint
+		if d := o.Dashboard; d != nil {
+			h.ui = true
+			h.mux.Handle("/ui/", d)
+			h.mux.Handle("/ui", d)
+			extra = dashboardEndpoints(d)
+		}
+		api := newAPI(b, o.Now, extra...)
 		h.mux.Handle(apiPrefix, api)
 		h.mux.Handle(strings.TrimSuffix(apiPrefix, "/"), api) // a JSON 404, not a redirect
 	}
@@ -90,15 +122,21 @@ func New(o Options) (*Handler, error) {
 	h.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	h.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	h.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	h.mux.Handle("GET /{$}", serveIndex(indexEntries(o.Backend != nil, o.Metrics != nil)))
+	h.mux.Handle("GET /{$}", serveIndex(prefix, indexEntries(o.Backend != nil, o.Metrics != nil, h.ui)))
 	return h, nil
 }
 
-// ServeHTTP checks the token, then dispatches. A refusal under /api/v1/
-// is JSON, as everything there is.
+// ServeHTTP takes the path prefix off, checks the token, then
+// dispatches. A refusal under /api/v1/ is JSON, as everything there is.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if h.token != nil && !h.authorized(r.Header.Get("Authorization")) {
+	if h.prefix != "" {
+		var ok bool
+		if r, ok = h.stripPrefix(w, r); !ok {
+			return
+		}
+	}
+	if h.token != nil && !h.isStatic(r) && !h.authorized(r.Header.Get("Authorization")) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gateway admin"`)
 		if isAPI(r.URL.Path) {
 			writeError(w, http.StatusUnauthorized, "unauthorized")
@@ -114,6 +152,49 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// stripPrefix returns r with h.prefix taken off its path, or answers
+// for a path outside the prefix (404) and for the prefix itself (a
+// redirect to the index under it) and reports false.
+func (h *Handler) stripPrefix(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	p := r.URL.Path
+	if p == h.prefix {
+		// Relative, so that it holds behind a proxy that adds a prefix
+		// of its own (http.Redirect would make it absolute).
+		w.Header().Set("Location", path.Base(p)+"/")
+		w.WriteHeader(http.StatusMovedPermanently)
+		return nil, false
+	}
+	rest, ok := strings.CutPrefix(p, h.prefix)
+	if !ok || !strings.HasPrefix(rest, "/") {
+		http.NotFound(w, r)
+		return nil, false
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path = rest
+	if u.RawPath != "" {
+		u.RawPath = strings.TrimPrefix(u.RawPath, h.prefix)
+	}
+	r2.URL = &u
+	return r2, true
+}
+
+// isStatic reports whether r asks for the dashboard's page or one of its
+// files: built into the binary, holding no data, served without the
+// token so that the page can load and ask the operator for it. A path
+// that is not clean is not exempt, whatever it starts with.
+func (h *Handler) isStatic(r *http.Request) bool {
+	if !h.ui || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	p := r.URL.Path
+	if p == "/ui" || p == "/ui/" {
+		return true
+	}
+	return strings.HasPrefix(p, "/ui/") && path.Clean(p) == p
 }
 
 // authorized checks "Bearer <token>". The scheme is case-insensitive

@@ -39,9 +39,11 @@ type api struct {
 	csrf   *http.CrossOriginProtection
 }
 
-func newAPI(b Backend, now func() time.Time) *api {
+// newAPI routes the API's endpoints and extra, those another package
+// serves (the dashboard's).
+func newAPI(b Backend, now func() time.Time, extra ...endpoint) *api {
 	a := &api{b: b, now: now, routes: map[string]map[string]http.HandlerFunc{}}
-	for _, e := range a.endpoints() {
+	for _, e := range append(a.endpoints(), extra...) {
 		if a.routes[e.path] == nil {
 			a.routes[e.path] = map[string]http.HandlerFunc{}
 		}
@@ -55,6 +57,15 @@ func newAPI(b Backend, now func() time.Time) *api {
 		writeError(w, http.StatusForbidden, "cross-origin request refused")
 	}))
 	return a
+}
+
+// dashboardEndpoints are the data endpoints of the live page, served by
+// d (Options.Dashboard).
+func dashboardEndpoints(d http.Handler) []endpoint {
+	return []endpoint{
+		{"GET", "/api/v1/dashboard", d.ServeHTTP},
+		{"GET", "/api/v1/dashboard/events", d.ServeHTTP},
+	}
 }
 
 func (a *api) endpoints() []endpoint {
@@ -112,13 +123,14 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 	st := a.b.Status(r.Context())
 	ready, _ := a.b.Ready(r.Context())
 	writeJSON(w, http.StatusOK, struct {
-		Version          string    `json:"version"`
-		StartedAt        time.Time `json:"started_at"`
-		UptimeSeconds    int64     `json:"uptime_seconds"`
-		Ready            bool      `json:"ready"`
-		Draining         bool      `json:"draining"`
-		ConfigGeneration uint64    `json:"config_generation"`
-		ConfigLoadedAt   time.Time `json:"config_loaded_at"`
+		Version          string      `json:"version"`
+		StartedAt        time.Time   `json:"started_at"`
+		UptimeSeconds    int64       `json:"uptime_seconds"`
+		Ready            bool        `json:"ready"`
+		Draining         bool        `json:"draining"`
+		ConfigGeneration uint64      `json:"config_generation"`
+		ConfigLoadedAt   time.Time   `json:"config_loaded_at"`
+		LastReload       *reloadJSON `json:"last_reload"`
 	}{
 		Version:          st.Version,
 		StartedAt:        st.StartedAt.UTC(),
@@ -127,7 +139,23 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 		Draining:         st.Draining,
 		ConfigGeneration: st.Generation,
 		ConfigLoadedAt:   st.LoadedAt.UTC(),
+		LastReload:       lastReload(st.LastReload),
 	})
+}
+
+// reloadJSON is Status.LastReload in the API.
+type reloadJSON struct {
+	At      time.Time `json:"at"`
+	OK      bool      `json:"ok"`
+	Summary string    `json:"summary,omitempty"`
+	Error   string    `json:"error,omitempty"`
+}
+
+func lastReload(r *ReloadAttempt) *reloadJSON {
+	if r == nil {
+		return nil
+	}
+	return &reloadJSON{At: r.At.UTC(), OK: r.OK, Summary: r.Summary, Error: r.Error}
 }
 
 func (a *api) upstreams(w http.ResponseWriter, r *http.Request) {

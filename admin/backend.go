@@ -83,6 +83,20 @@ type Status struct {
 	Generation uint64
 	// LoadedAt is when the current config began to serve.
 	LoadedAt time.Time
+	// LastReload is the last reload tried, applied or not, however it
+	// was asked for (the admin endpoints, SIGHUP, a watched file); nil
+	// before any.
+	LastReload *ReloadAttempt
+}
+
+// ReloadAttempt is one reload's outcome.
+type ReloadAttempt struct {
+	At time.Time
+	// OK is true when the new config serves; Summary is then its
+	// ReloadResult's, and Error, otherwise, why the old one still does.
+	OK      bool
+	Summary string
+	Error   string
 }
 
 // UpstreamStatus is one upstream's health and its targets'.

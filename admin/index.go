@@ -13,13 +13,17 @@ type indexEntry struct {
 }
 
 // indexEntries lists what the admin listener serves, in the order the
-// index shows it: those that need a Backend only with one, /metrics only
-// when served.
-func indexEntries(backend, metrics bool) []indexEntry {
-	out := []indexEntry{
-		{"GET", "/healthz", "liveness: 200 while the process serves"},
-		{"GET", "/readyz", "readiness: 200 when every upstream has a healthy target"},
+// index shows it: the live page first, for a person who came to look;
+// those that need a Backend only with one, /metrics only when served.
+func indexEntries(backend, metrics, ui bool) []indexEntry {
+	var out []indexEntry
+	if backend && ui {
+		out = append(out, indexEntry{"GET", "/ui/", "the live dashboard: traffic, latency, cache, upstreams (a page for a browser)"})
 	}
+	out = append(out,
+		indexEntry{"GET", "/healthz", "liveness: 200 while the process serves"},
+		indexEntry{"GET", "/readyz", "readiness: 200 when every upstream has a healthy target"},
+	)
 	if backend {
 		out = append(out,
 			indexEntry{"GET", "/upstreams", "upstreams and their targets' health"},
@@ -42,6 +46,12 @@ func indexEntries(backend, metrics bool) []indexEntry {
 			indexEntry{"POST", "/api/v1/reload", "JSON API: read the config file again"},
 			indexEntry{"GET", "/api/v1/config", "JSON API: the effective config, secrets redacted"},
 		)
+		if ui {
+			out = append(out,
+				indexEntry{"GET", "/api/v1/dashboard", "JSON API: the live page's snapshot"},
+				indexEntry{"GET", "/api/v1/dashboard/events", "the live page's snapshots as Server-Sent Events, one a second"},
+			)
+		}
 	}
 	if metrics {
 		out = append(out, indexEntry{"GET", "/metrics", "Prometheus metrics"})
@@ -50,13 +60,13 @@ func indexEntries(backend, metrics bool) []indexEntry {
 }
 
 // serveIndex answers GET / with the index as plain text: one endpoint a
-// line, method, path and what it is for.
-func serveIndex(entries []indexEntry) http.HandlerFunc {
+// line, method, path (under prefix) and what it is for.
+func serveIndex(prefix string, entries []indexEntry) http.HandlerFunc {
 	var b strings.Builder
 	b.WriteString("gateway admin endpoints (the JSON API under /api/v1/ is described in docs/admin-api.md):\n\n")
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.method, e.path, e.what)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.method, prefix+e.path, e.what)
 	}
 	_ = tw.Flush()
 	body := b.String()

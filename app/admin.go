@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"maps"
+	"time"
 
 	"gateway/admin"
 	"gateway/cache"
@@ -27,6 +28,7 @@ func (a *App) Status(context.Context) admin.Status {
 		Draining:   a.draining.Load(),
 		Generation: g.seq,
 		LoadedAt:   g.loaded,
+		LastReload: a.lastReload.Load(),
 	}
 }
 
@@ -171,8 +173,27 @@ func (a *App) WebSocketStats(context.Context) map[string]proxy.WSStats {
 // change); a failure is logged, and the old config keeps serving.
 func (a *App) Reload(context.Context) (admin.ReloadResult, error) {
 	res, err := a.reloadConfig()
+	at := &admin.ReloadAttempt{At: time.Now(), OK: err == nil, Summary: res.Summary}
 	if err != nil {
+		at.Error = err.Error()
 		a.log.Error("config reload failed; the old config keeps serving", "err", err)
 	}
+	a.lastReload.Store(at)
 	return res, err
+}
+
+// routeNames are the current config's route names in its order, each
+// once (routes may share a name, and then their series), for the
+// dashboard.
+func (a *App) routeNames() []string {
+	rs := a.gen.Load().cfg.Routes
+	out := make([]string, 0, len(rs))
+	seen := make(map[string]bool, len(rs))
+	for _, r := range rs {
+		if !seen[r.Name] {
+			seen[r.Name] = true
+			out = append(out, r.Name)
+		}
+	}
+	return out
 }

@@ -16,6 +16,7 @@ import (
 
 	"gateway/admin"
 	"gateway/config"
+	"gateway/dashboard"
 	"gateway/entrypoint"
 	"gateway/gcfloor"
 	"gateway/proxy"
@@ -31,6 +32,8 @@ type App struct {
 	server  *entrypoint.Group
 	admin   *http.Server
 	adminLn net.Listener
+	// dash is the admin listener's live page; nil without the listener.
+	dash *dashboard.Dashboard
 	// health serves only /healthz and /readyz (admin.health_address).
 	health   *http.Server
 	healthLn net.Listener
@@ -44,6 +47,12 @@ type App struct {
 	started        time.Time   // when New ran, for the admin status
 	version        string      // Options.Version
 	reload         reloader    // reload.go
+	// lastReload is the last reload tried, by any path (Reload); nil
+	// before any.
+	lastReload atomic.Pointer[admin.ReloadAttempt]
+	// inFlight counts the client requests in progress, across
+	// generations, for gateway_requests_in_flight.
+	inFlight atomic.Int64
 
 	serving  atomic.Bool   // Serve has begun, or Shutdown came first
 	stop     chan struct{} // closed by Shutdown: Serve drains and returns
@@ -99,6 +108,9 @@ func newAppIO(cfg *config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	a.shared = shared
+	if m := shared.Metrics(); m != nil {
+		m.SetInFlight(a.inFlight.Load)
+	}
 	res, err := shared.prepare(cfg)
 	if err != nil {
 		a.close()
@@ -145,17 +157,31 @@ func newAppIO(cfg *config.Config, o Options) (*App, error) {
 	if cfg.Admin.Enabled() {
 		// The app is the admin endpoints' Backend (admin.go);
 		// metrics are there whenever the admin listener is.
+		// The live page samples the same registry /metrics serves.
+		if a.dash, err = dashboard.New(dashboard.Options{
+			Gatherer: shared.Metrics().Registry(),
+			Backend:  a,
+			Routes:   a.routeNames,
+		}); err != nil {
+			a.close()
+			return nil, err
+		}
 		ah, err := admin.New(admin.Options{
-			Address: cfg.Admin.Address,
-			Token:   cfg.Admin.Token,
-			Backend: a,
-			Metrics: shared.Metrics().Handler(),
+			Address:    cfg.Admin.Address,
+			Token:      cfg.Admin.Token,
+			Backend:    a,
+			Metrics:    shared.Metrics().Handler(),
+			Dashboard:  a.dash,
+			PathPrefix: cfg.Admin.PathPrefix,
 		})
 		if err != nil {
 			a.close()
 			return nil, err
 		}
 		a.admin = adminServer(cfg.Admin.Address, ah, log)
+		// Its event streams last until the client goes: end them when
+		// the listener shuts down, or the drain would wait for them.
+		a.admin.RegisterOnShutdown(a.dash.Close)
 	}
 	if cfg.Admin.HealthAddress != "" {
 		a.health = adminServer(cfg.Admin.HealthAddress, admin.Health(func() (bool, any) { return a.Ready(context.Background()) }, func() map[string]string { return a.Health(context.Background()) }), log)
@@ -342,6 +368,9 @@ func (a *App) serve(ctx context.Context) error {
 // shared resources (the cache after its background refreshes end). Generations retired by a
 // reload close their own upstreams when their last request ends.
 func (a *App) close() {
+	if a.dash != nil {
+		a.dash.Close()
+	}
 	// The queue first: its attempts run through the generation.
 	if a.shared != nil {
 		a.shared.closeJobs()

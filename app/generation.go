@@ -22,6 +22,8 @@ type genLife struct {
 // serveHTTP is the listeners' handler: the current generation's root,
 // counted in flight on that generation.
 func (a *App) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	a.inFlight.Add(1)
+	defer a.inFlight.Add(-1)
 	g := a.acquire()
 	defer a.release(g)
 	g.root.ServeHTTP(w, r)

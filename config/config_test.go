@@ -175,6 +175,12 @@ var badCases = []badCase{
 		want: []string{`t.yaml:9: admin.health_address: ":8080" conflicts with listeners[0].address "127.0.0.1:8080" (line 2)`}, n: 1},
 	{name: "health on admin", in: minimal + "admin:\n  address: 127.0.0.1:9090\n  health_address: 0.0.0.0:9090\n",
 		want: []string{`t.yaml:10: admin.health_address: "0.0.0.0:9090" conflicts with admin.address "127.0.0.1:9090" (line 9)`}, n: 1},
+	{name: "admin prefix without slash", in: minimal + "admin:\n  path_prefix: ops\n",
+		want: []string{`t.yaml:9: admin.path_prefix: "ops" must start with "/" (e.g. /ops)`}, n: 1},
+	{name: "admin prefix with trailing slash", in: minimal + "admin:\n  address: 127.0.0.1:9090\n  path_prefix: /ops/\n",
+		want: []string{`t.yaml:10: admin.path_prefix: "/ops/" must not end with "/" (e.g. /ops)`}, n: 1},
+	{name: "admin prefix with dot segment", in: minimal + "admin:\n  path_prefix: /ops/../x\n",
+		want: []string{`t.yaml:9: admin.path_prefix: "/ops/../x" must be a clean path of plain segments (e.g. /ops)`}, n: 1},
 
 	// Upstreams.
 	{name: "no upstreams", in: "listeners:\n  - address: 127.0.0.1:8080\nupstreams: {}\nroutes:\n  - upstream: app\n",

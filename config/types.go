@@ -102,6 +102,11 @@ type Admin struct {
 	// the admin token without writing it into the pod spec. Nothing it
 	// serves is secret or changes state. Empty: no such listener.
 	HealthAddress string `yaml:"health_address" json:"health_address"`
+	// PathPrefix, when set (e.g. "/ops"), puts every admin endpoint
+	// under it (/ops/ui/, /ops/metrics, /ops/api/v1/...), for a front
+	// proxy that forwards the prefix unchanged; other paths are 404. It
+	// starts with "/" and has no trailing slash. Empty or "/": none.
+	PathPrefix string `yaml:"path_prefix" json:"path_prefix"`
 }
 
 // Upstream is a named group of backend targets sharing one pooled

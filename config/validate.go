@@ -195,6 +195,16 @@ func validateAdmin(c *Config, d *decoder, binds []bind) {
 			}
 		}
 	}
+	if p := c.Admin.PathPrefix; p != "" && p != "/" {
+		switch {
+		case !strings.HasPrefix(p, "/"):
+			d.report("admin.path_prefix", "%q must start with \"/\" (e.g. /ops)", p)
+		case strings.HasSuffix(p, "/"):
+			d.report("admin.path_prefix", "%q must not end with \"/\" (e.g. /ops)", p)
+		case strings.ContainsAny(p, "?#% \t") || strings.Contains(p, "//") || slices.Contains(strings.Split(p, "/"), "..") || slices.Contains(strings.Split(p, "/"), "."):
+			d.report("admin.path_prefix", "%q must be a clean path of plain segments (e.g. /ops)", p)
+		}
+	}
 	// The health listener needs no token on any address: it serves
 	// only /healthz and /readyz.
 	if a := c.Admin.HealthAddress; a != "" {

@@ -68,6 +68,7 @@ type Metrics struct {
 	cache       atomic.Pointer[cache.Cache]
 	shared      atomic.Pointer[redistier.Tier]
 	jobs        atomic.Pointer[jobsHolder]
+	inFlight    atomic.Pointer[func() int64]
 
 	// mu guards what follows. Retire folds and detaches a Gen under it
 	// and Collect reads under it, so a scrape sees a Gen's counters
@@ -136,8 +137,17 @@ func New(version string) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
 	})
 	build.Set(1)
+	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gateway_requests_in_flight",
+		Help: "Client requests in progress: arrived and not yet answered in full.",
+	}, func() float64 {
+		if f := m.inFlight.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
 	m.reg.MustRegister(
-		requestCollector{m}, m.requestDur, m.upstreamDur, build,
+		requestCollector{m}, m.requestDur, m.upstreamDur, build, inFlight,
 		cacheCollector{m}, sharedCollector{m}, jobsCollector{m}, genCollector{m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -152,6 +162,10 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
+
+// SetInFlight has gateway_requests_in_flight read f, the count of client
+// requests in progress that the caller keeps (0 before it is set).
+func (m *Metrics) SetInFlight(f func() int64) { m.inFlight.Store(&f) }
 
 // SetCache has scrapes read c's figures. The store is the app's, but a
 // reload may be the first to make it, so it can come after New.
