@@ -255,6 +255,9 @@ cache:
 
 	b.Screenshot("dashboard-e2e-1280.png")
 	b.CheckOrigin("http://" + adm)
+	if bad := browsertest.Eval[string](b, `(document.body.innerText.match(/\b(null|undefined|NaN|Infinity)\b|\[object Object\]/) || [''])[0]`); bad != "" {
+		t.Errorf("the page shows %q", bad)
+	}
 	for _, p := range b.Problems() {
 		if !strings.Contains(p.Text, "status of 401") {
 			t.Errorf("page problem: %s: %s (%s)", p.Kind, p.Text, p.URL)

@@ -211,6 +211,10 @@ func uiTick(s Snapshot) Snapshot {
 	return s
 }
 
+// uiBadText finds words on the page that betray a value the page could
+// not read.
+const uiBadText = `(document.body.innerText.match(/\b(null|undefined|NaN|Infinity)\b|\[object Object\]/) || [''])[0]`
+
 func uiNum(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 // openUI loads the page and waits for the snapshot's numbers.
@@ -228,11 +232,15 @@ func pageValues(b *browsertest.Browser) map[string]string {
 	return browsertest.Eval[map[string]string](b, `Object.fromEntries([...document.querySelectorAll('[data-testid][data-value]')].map(e => [e.dataset.testid, e.dataset.value]))`)
 }
 
-// checkClean fails the test when the page threw, broke its CSP or
-// reached another origin; allow names the log texts expected here.
+// checkClean fails the test when the page threw, broke its CSP, reached
+// another origin or shows a value it could not read ("null", "NaN");
+// allow names the log texts expected here.
 func checkClean(t *testing.T, b *browsertest.Browser, s *uiServer, allow ...string) {
 	t.Helper()
 	b.CheckOrigin(s.URL)
+	if bad := browsertest.Eval[string](b, uiBadText); bad != "" {
+		t.Errorf("the page shows %q", bad)
+	}
 next:
 	for _, p := range b.Problems() {
 		for _, a := range allow {
@@ -357,6 +365,7 @@ func reddish(css string) bool {
 
 func TestUIPurge(t *testing.T) {
 	snap := uiFixture(time.Now().UTC())
+	snap.Cache.Shared = nil // a cache panel without its shared tier card
 	s := newUIServer(t, "", snap)
 	b := browsertest.New(t)
 	openUI(t, b, s, snap.Now.Totals.Requests)
@@ -470,6 +479,32 @@ func TestUIToken(t *testing.T) {
 	}
 	// The 401s before the token are the expected failed loads.
 	checkClean(t, b, s, "status of 401")
+}
+
+// TestUIWithoutOptionalPanels: a gateway without a cache, jobs, tunnels
+// or a reload, just started (no history), hides those panels and shows
+// no placeholder of a missing value.
+func TestUIWithoutOptionalPanels(t *testing.T) {
+	snap := uiFixture(time.Now().UTC())
+	snap.Cache, snap.Jobs, snap.WebSocket, snap.Gateway.LastReload = nil, nil, nil, nil
+	snap.History = &History{Gateway: []Point{}, Routes: map[string][]Point{}}
+	snap.Upstreams[0].Targets = snap.Upstreams[0].Targets[:1]
+	s := newUIServer(t, "", snap)
+	b := browsertest.New(t)
+	openUI(t, b, s, snap.Now.Totals.Requests)
+	hidden := browsertest.Eval[map[string]bool](b, `Object.fromEntries(['cache-off','purge-form','jobs-section','ws-section']
+		.map(id => [id, document.querySelector('[data-testid="'+id+'"]').hidden]))`)
+	for id, want := range map[string]bool{"cache-off": false, "purge-form": true, "jobs-section": true, "ws-section": true} {
+		if hidden[id] != want {
+			t.Errorf("%s hidden: %v; want %v", id, hidden[id], want)
+		}
+	}
+	if got := browsertest.Eval[string](b, `document.querySelector('[data-testid="last-reload"]').dataset.state`); got != "none" {
+		t.Errorf("last-reload state %q; want none", got)
+	}
+	s.ticks <- uiTick(snap)
+	b.WaitFor("the first point", `document.querySelector('[data-testid="chart-rps"]').dataset.points === "1"`)
+	checkClean(t, b, s)
 }
 
 func TestUIFallsBackToPolling(t *testing.T) {

@@ -133,8 +133,10 @@
       num('div', id, value, fmt, 'kpi-value'),
       sub || null);
   }
+  // replace sets parent's children; a null kid (a panel not shown) is
+  // left out, where replaceChildren would write "null".
   function replace(parent, ...kids) {
-    parent.replaceChildren(...kids);
+    parent.replaceChildren(...kids.filter((k) => k != null));
   }
 
   // ---- charts: inline SVG -----------------------------------------------
