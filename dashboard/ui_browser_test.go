@@ -351,6 +351,15 @@ func TestUIShowsSnapshot(t *testing.T) {
 		t.Errorf("at 390 px the document is %d px and the body %d px wide; want at most %d", over[0], over[1], over[2])
 	}
 	b.Screenshot("dashboard-390.png")
+
+	// Dark: the system's choice is followed, and down is still red.
+	b.Run(chromedp.EmulateViewport(1280, 900))
+	b.ColorScheme("dark")
+	b.WaitFor("the dark scheme", `getComputedStyle(document.body).backgroundColor === 'rgb(13, 17, 23)'`)
+	if c := browsertest.Eval[string](b, `getComputedStyle(document.querySelector('[data-testid="target-app-1"]')).color`); !reddish(c) {
+		t.Errorf("in the dark, the down target's colour is %s; want red", c)
+	}
+	b.Screenshot("dashboard-1280-dark.png")
 	checkClean(t, b, s)
 }
 
@@ -430,6 +439,13 @@ func TestUIToken(t *testing.T) {
 	b := browsertest.New(t)
 	b.Run(chromedp.Navigate(s.URL + uiPrefix + "/ui/"))
 	b.WaitFor("the token form", `!document.querySelector('[data-testid="token-form"]').hidden`)
+	// A wrong token is refused, and the form asks again.
+	b.Run(
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="token-input"]`), "wrong"),
+		chromedp.Click(chromedp.CSS(`[data-testid="token-submit"]`)),
+	)
+	b.WaitFor("the form again", `!document.querySelector('[data-testid="token-form"]').hidden &&
+		document.querySelector('[data-testid="token-message"]').textContent.includes('refused')`)
 	b.Run(
 		chromedp.SendKeys(chromedp.CSS(`[data-testid="token-input"]`), token),
 		chromedp.Click(chromedp.CSS(`[data-testid="token-submit"]`)),
@@ -457,7 +473,7 @@ func TestUIToken(t *testing.T) {
 	for _, a := range auths {
 		if a == "Bearer "+token {
 			sawToken = true
-		} else if a != "" {
+		} else if a != "" && a != "Bearer wrong" {
 			t.Errorf("server saw Authorization %q", a)
 		}
 	}

@@ -162,7 +162,7 @@
     }
     let max = 0;
     for (const t of tops) for (const v of t) if (v > max) max = v;
-    const top = niceMax(max);
+    const top = opts.binary ? niceBinary(max) : niceMax(max);
     const x = (j) => (n <= 1 ? W : (j / (n - 1)) * W);
     const y = (v) => H - (v / top) * (H - 4);
     const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', class: 'plot', role: 'img' });
@@ -195,6 +195,16 @@
     const p = Math.pow(10, Math.floor(Math.log10(v)));
     for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
     return 10 * p;
+  }
+  // niceBinary is niceMax for bytes: 1, 2, 4, … 512 of a power of 1024,
+  // so the scale reads "1 MiB/s", not "976.6 KiB/s".
+  function niceBinary(v) {
+    if (v <= 0) return 1;
+    let p = 1;
+    while (p * 1024 < v) p *= 1024;
+    let m = 1;
+    while (m * p < v) m *= 2;
+    return m * p;
   }
   function sparkline(id, values) {
     const box = el('div', { class: 'spark', 'data-testid': id });
@@ -320,7 +330,7 @@
     chart($('chart-saved'), [
       { name: 'cache', cls: 's-hit', values: col('cache_saved_bytes') },
       { name: 'compression', cls: 's-p50', values: col('compress_saved_bytes') },
-    ], { label: 'bytes saved per second', fmt: (v) => fmtBytes(v) + '/s' });
+    ], { label: 'bytes saved per second', fmt: (v) => fmtBytes(v) + '/s', binary: true });
   }
 
   function renderRoutes(s) {

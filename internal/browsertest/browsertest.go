@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -206,6 +207,21 @@ func (b *Browser) WaitWithin(d time.Duration, what, predicate string) time.Durat
 		b.t.Fatalf("waiting %v for %s: %v\nproblems: %v", d, what, err, b.Problems())
 	}
 	return time.Since(start)
+}
+
+// ColorScheme makes the page see prefers-color-scheme as scheme ("light"
+// or "dark"; "" is the system's again).
+func (b *Browser) ColorScheme(scheme string) {
+	b.t.Helper()
+	ctx, cancel := b.Context()
+	defer cancel()
+	p := emulation.SetEmulatedMediaParams{}
+	if scheme != "" {
+		p.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, p); err != nil {
+		b.t.Fatalf("prefers-color-scheme %s: %v", scheme, err)
+	}
 }
 
 // Requests returns the requests the page made so far.
