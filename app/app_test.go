@@ -30,7 +30,7 @@ func startApp(t *testing.T, yaml string) *App {
 
 // serveApp builds an app from cfg, serves it until cleanup and, with a
 // path, lets it reload from that file.
-func serveApp(t *testing.T, cfg *config.Config, path string) *App {
+func serveApp(t testing.TB, cfg *config.Config, path string) *App {
 	t.Helper()
 	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

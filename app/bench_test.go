@@ -84,3 +84,68 @@ type nopWriter struct {
 func (w *nopWriter) Header() http.Header         { return w.h }
 func (w *nopWriter) WriteHeader(c int)           { w.code = c }
 func (w *nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkProxyWith100Watchers is a cache hit through the app while
+// no dashboard watches and while 100 event streams are open on the
+// admin listener's real socket, sampled by the real one-second ticker:
+// the streams share one sampler, so the request path should not see
+// them.
+func BenchmarkProxyWith100Watchers(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		io.WriteString(w, strings.Repeat("x", 1024))
+	}))
+	b.Cleanup(up.Close)
+	for _, watchers := range []int{0, 100} {
+		b.Run(fmt.Sprintf("watchers=%d", watchers), func(b *testing.B) {
+			cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`
+listeners:
+  - address: "127.0.0.1:0"
+admin:
+  address: "127.0.0.1:0"
+access_log: {enabled: false}
+upstreams:
+  origin:
+    targets: [%q]
+routes:
+  - name: bench
+    path: /
+    upstream: origin
+    cache: {enabled: true}
+`, up.URL)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			a := serveApp(b, cfg, "")
+			adm := "http://" + a.adminLn.Addr().String()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: watchers}}
+			b.Cleanup(client.CloseIdleConnections)
+			for range watchers {
+				resp, err := client.Get(adm + "/api/v1/dashboard/events")
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { resp.Body.Close() })
+				go func() { _, _ = io.Copy(io.Discard, resp.Body) }()
+			}
+			if got := a.dash.Watchers(); got != watchers {
+				b.Fatalf("watchers: got %d; want %d", got, watchers)
+			}
+			h := http.HandlerFunc(a.serveHTTP)
+			req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/cacheable", nil)
+			w := &nopWriter{h: http.Header{}}
+			h.ServeHTTP(w, req)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				req := req.Clone(req.Context())
+				w := &nopWriter{h: http.Header{}}
+				for pb.Next() {
+					clear(w.h)
+					delete(req.Header, "X-Request-Id")
+					h.ServeHTTP(w, req)
+				}
+			})
+		})
+	}
+}

@@ -1334,3 +1334,17 @@ func TestParsePrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminPathPrefixAccepted: a prefix of plain segments, or "/" (none).
+func TestAdminPathPrefixAccepted(t *testing.T) {
+	for _, p := range []string{"/ops", "/a/b-c_d", "/", ""} {
+		c, err := Parse("t.yaml", []byte(minimal+"admin:\n  path_prefix: \""+p+"\"\n"))
+		if err != nil {
+			t.Errorf("path_prefix %q: %v", p, err)
+			continue
+		}
+		if c.Admin.PathPrefix != p {
+			t.Errorf("path_prefix %q: got %q", p, c.Admin.PathPrefix)
+		}
+	}
+}

@@ -75,6 +75,12 @@ func (d *Dashboard) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 // full snapshot first, then each tick. Every event is flushed, so that
 // a fetch() reading the body sees it at once.
 func (d *Dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// Says the stream is there without watching.
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-store")
+		return
+	}
 	rc := http.NewResponseController(w)
 	sub, first := d.subscribe()
 	if sub == nil {

@@ -47,8 +47,8 @@ type Options struct {
 	// Now is the clock of samples; nil means time.Now.
 	Now func() time.Time
 	// NewTicker starts the sampler's ticker: its channel and its stop.
-	// nil means time.NewTicker. A test passes one it never fires and
-	// calls Tick itself.
+	// nil means time.NewTicker. A test passes one that fires when it
+	// says so.
 	NewTicker func(d time.Duration) (<-chan time.Time, func())
 }
 
@@ -60,7 +60,7 @@ type Dashboard struct {
 	o      Options
 	static map[string]*file // handler.go
 
-	// sampling serializes samples (Tick), so that one reading follows
+	// sampling serializes samples (tick), so that one reading follows
 	// another; it guards prev and history.
 	sampling sync.Mutex
 	prev     *reading
@@ -159,7 +159,7 @@ func (d *Dashboard) watchGet() (*sample, bool) {
 	s := d.latest
 	d.mu.Unlock()
 	if s == nil {
-		s = d.Tick()
+		s = d.tick()
 	}
 	return s, s != nil
 }
@@ -178,7 +178,7 @@ func (d *Dashboard) subscribe() (*watcher, *sample) {
 	s := d.latest
 	d.mu.Unlock()
 	if s == nil {
-		s = d.Tick()
+		s = d.tick()
 	}
 	return w, s
 }
@@ -241,7 +241,7 @@ func (d *Dashboard) run(c <-chan time.Time, stopTicker func(), stop chan struct{
 			if !d.watched(stop) {
 				return
 			}
-			d.Tick()
+			d.tick()
 		}
 	}
 }
@@ -261,11 +261,11 @@ func (d *Dashboard) watched(stop chan struct{}) bool {
 	return false
 }
 
-// Tick takes one sample now, as the ticker does each Interval: it
+// tick takes one sample now, as the ticker does each Interval: it
 // gathers the registry once, derives the rates from the sample before,
 // appends to the history and hands the tick to every open stream. It
 // returns the sample (nil after Close).
-func (d *Dashboard) Tick() *sample {
+func (d *Dashboard) tick() *sample {
 	d.sampling.Lock()
 	defer d.sampling.Unlock()
 	d.mu.Lock()

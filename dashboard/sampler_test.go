@@ -35,7 +35,7 @@ func (b *stubBackend) Status(context.Context) admin.Status {
 	return admin.Status{Version: "v1", StartedAt: t0, Generation: 1, LoadedAt: t0}
 }
 func (b *stubBackend) Ready(context.Context) (bool, any) { return true, nil }
-func (b *stubBackend) Config(context.Context) any      { return map[string]string{"token": "REDACTED"} }
+func (b *stubBackend) Config(context.Context) any        { return map[string]string{"token": "REDACTED"} }
 func (b *stubBackend) Upstreams(context.Context) map[string]admin.UpstreamStatus {
 	return map[string]admin.UpstreamStatus{"app": {Healthy: true, Targets: b.targets}}
 }
@@ -120,7 +120,7 @@ type rig struct {
 	ticker *fakeTicker
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	m := metrics.New("test")
 	gen := m.NewGen(metrics.GenOptions{Routes: routes.New([]string{"api", "static"}, false)})
@@ -167,7 +167,7 @@ func TestRatesFromCounterDifferences(t *testing.T) {
 	r.serve(routes.Of(0), 10, 503, 40*time.Millisecond)
 	r.serve(routes.Of(1), 20, 200, 2*time.Millisecond)
 	r.clock.Add(2 * time.Second)
-	s := r.d.Tick()
+	s := r.d.tick()
 
 	now := s.snap.Now
 	if now.Totals.Requests != 160 || now.Totals.Errors != 10 {
@@ -218,7 +218,7 @@ func TestHistoryBounded(t *testing.T) {
 	r.d.watchGet()
 	for range HistoryLength + 25 {
 		r.clock.Add(time.Second)
-		r.d.Tick()
+		r.d.tick()
 	}
 	var full Snapshot
 	s, _ := r.d.watchGet()
@@ -325,5 +325,20 @@ func TestTargetState(t *testing.T) {
 		if got := targetState(c.t, now); got != c.want {
 			t.Errorf("%s: got %q; want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// BenchmarkTick is one sample: a gather of a real registry, the
+// rates, the Backend's state and the tick's encoding, the work done
+// once a second while any number of pages watch.
+func BenchmarkTick(b *testing.B) {
+	r := newRig(b)
+	r.serve(routes.Of(0), 100, 200, time.Millisecond)
+	r.serve(routes.Of(1), 100, 503, 20*time.Millisecond)
+	r.d.watchGet()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.clock.Add(time.Second)
+		r.d.tick()
 	}
 }

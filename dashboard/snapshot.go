@@ -88,7 +88,9 @@ type Point struct {
 	P50Ms float64 `json:"p50_ms"`
 	P95Ms float64 `json:"p95_ms"`
 	P99Ms float64 `json:"p99_ms"`
-	// InFlight is requests in progress at the sample (gauge).
+	// InFlight is requests in progress at the sample (gauge,
+	// gateway_requests_in_flight); the gateway's only, 0 in a route's
+	// point (requests are routed after they are counted in flight).
 	InFlight float64 `json:"in_flight"`
 	// Shed and RateLimited are per second: refused by concurrency
 	// limits (gateway_shed_total) and by rate limits
@@ -114,7 +116,7 @@ type Totals struct {
 	Shed               uint64 `json:"shed"`                 // gateway_shed_total
 	RateLimited        uint64 `json:"rate_limited"`         // gateway_rate_limited_total
 	CacheSavedBytes    uint64 `json:"cache_saved_bytes"`    // gateway_cache_hit_bytes_total
-	CompressSavedBytes uint64 `json:"compress_saved_bytes"` // gateway_compress_bytes_in_total − _out_total
+	CompressSavedBytes uint64 `json:"compress_saved_bytes"` // gateway_compress_bytes_in_total − _out_total, codings but identity-decoded (decoding saves nothing); the gateway's only
 }
 
 // RoutePoint is one route's newest sample.
@@ -184,7 +186,8 @@ type SharedView struct {
 	Errors  uint64 `json:"errors"`
 }
 
-// UpstreamView is one upstream, in configuration order.
+// UpstreamView is one upstream; they are listed by name (the
+// configuration's upstreams are a map, without an order).
 type UpstreamView struct {
 	Name    string       `json:"name"`
 	Healthy bool         `json:"healthy"`
@@ -209,7 +212,7 @@ type TargetView struct {
 	Breaker     string  `json:"breaker"`
 	InFlight    int64   `json:"in_flight"`
 	Connections int64   `json:"connections"` // pooled connections open
-	P50Ms       float64 `json:"p50_ms"`      // upstream latency, last interval
+	P50Ms       float64 `json:"p50_ms"`      // upstream latency, last interval (the upstream's: the histogram is by upstream)
 	P99Ms       float64 `json:"p99_ms"`
 }
 
