@@ -3,6 +3,7 @@ package dashboard
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -39,6 +40,8 @@ type uiServer struct {
 	mu          sync.Mutex
 	snap        Snapshot // what GET dashboard and the stream's first event answer
 	eventsDown  bool     // the stream answers 503, so the page must poll
+	eventsMute  bool     // the stream answers 200 and never an event, as behind a buffering proxy
+	eventsCRLF  bool     // the stream ends its lines with CRLF, each split across two writes
 	purges      []url.Values
 	purgeAuth   []string
 	auths       []string // Authorization of every API request
@@ -92,17 +95,38 @@ func (s *uiServer) dashboard(w http.ResponseWriter, r *http.Request) {
 
 func (s *uiServer) events(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	snap, down := s.snap, s.eventsDown
+	snap, down, mute, crlf := s.snap, s.eventsDown, s.eventsMute, s.eventsCRLF
 	s.mu.Unlock()
 	if down {
 		writeTestJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "no stream"})
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
+	if mute {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-s.done:
+		}
+		return
+	}
 	send := func(event string, v Snapshot) {
 		b, _ := json.Marshal(v)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
-		http.NewResponseController(w).Flush()
+		text := fmt.Sprintf("event: %s\ndata: %s\n\n", event, b)
+		if !crlf {
+			io.WriteString(w, text)
+			http.NewResponseController(w).Flush()
+			return
+		}
+		// Each CR goes in one write and its LF in the next; the pause
+		// keeps the browser from reading the two as one chunk (the test
+		// holds without it, it only tests less).
+		for part := range strings.SplitAfterSeq(strings.ReplaceAll(text, "\n", "\r\n"), "\r") {
+			io.WriteString(w, part)
+			http.NewResponseController(w).Flush()
+			time.Sleep(30 * time.Millisecond)
+		}
 	}
 	send("snapshot", snap)
 	for {
@@ -520,6 +544,39 @@ func TestUIWithoutOptionalPanels(t *testing.T) {
 	}
 	s.ticks <- uiTick(snap)
 	b.WaitFor("the first point", `document.querySelector('[data-testid="chart-rps"]').dataset.points === "1"`)
+	checkClean(t, b, s)
+}
+
+// TestUIGivesUpAMuteStream: a stream that opens but never speaks (a
+// proxy that buffers it) does not leave the page empty: it polls.
+func TestUIGivesUpAMuteStream(t *testing.T) {
+	snap := uiFixture(time.Now().UTC())
+	s := newUIServer(t, "", snap)
+	s.eventsMute = true
+	b := browsertest.New(t)
+	openUI(t, b, s, snap.Now.Totals.Requests)
+	if got := browsertest.Eval[string](b, `document.querySelector('[data-testid="conn-state"]').dataset.state`); got != "polling" {
+		t.Errorf("conn-state %q; want polling", got)
+	}
+	checkClean(t, b, s)
+}
+
+// TestUIReadsCRLFEvents: lines may end with CRLF, and a read may end
+// between the CR and the LF; an event is still one event.
+func TestUIReadsCRLFEvents(t *testing.T) {
+	snap := uiFixture(time.Now().UTC())
+	s := newUIServer(t, "", snap)
+	s.eventsCRLF = true
+	b := browsertest.New(t)
+	openUI(t, b, s, snap.Now.Totals.Requests)
+	s.ticks <- uiTick(snap)
+	waitValue(b, "total-requests", "123476")
+	if got := browsertest.Eval[string](b, `document.querySelector('[data-testid="chart-rps"]').dataset.points`); got != "6" {
+		t.Errorf("after a tick chart-rps shows %s points; want 6", got)
+	}
+	if got := browsertest.Eval[string](b, `document.querySelector('[data-testid="conn-state"]').dataset.state`); got != "live" {
+		t.Errorf("conn-state %q; want live", got)
+	}
 	checkClean(t, b, s)
 }
 

@@ -52,6 +52,8 @@
 (() => {
   const HISTORY_LENGTH = 600; // dashboard.HistoryLength: ten minutes of seconds
   const POLL_MS = 2000;
+  const FIRST_EVENT_MS = 5000; // the stream's first event comes at once
+  const SILENCE_MS = 20000; // ticks come each second, heartbeats each 15 s
   const TOKEN_KEY = 'gateway-admin-token';
 
   const api = (path) => new URL('../api/v1/' + path, location.href);
@@ -577,10 +579,34 @@
   // stream reads the event stream until it ends; it reports whether any
   // event came.
   async function stream(gen) {
-    const res = await fetch(api('dashboard/events'), { headers: headers({ Accept: 'text/event-stream' }), cache: 'no-store', signal: aborter.signal });
-    if (res.status === 401) throw new Unauthorized();
-    if (!res.ok || !res.body) throw new Error('events: ' + res.status);
-    const reader = res.body.getReader();
+    // A proxy that buffers the stream would leave the page waiting for
+    // ever: without a first event soon, or with the stream silent longer
+    // than the gateway's heartbeat, it is given up and the page polls.
+    const ctl = new AbortController();
+    const outer = aborter.signal;
+    const stop = () => ctl.abort();
+    outer.addEventListener('abort', stop, { once: true });
+    let timer = 0;
+    const watch = (ms) => {
+      clearTimeout(timer);
+      timer = setTimeout(stop, ms);
+    };
+    watch(FIRST_EVENT_MS);
+    try {
+      const res = await fetch(api('dashboard/events'), { headers: headers({ Accept: 'text/event-stream' }), cache: 'no-store', signal: ctl.signal });
+      if (res.status === 401) throw new Unauthorized();
+      if (!res.ok || !res.body) throw new Error('events: ' + res.status);
+      return await readEvents(gen, res.body.getReader(), () => watch(SILENCE_MS));
+    } finally {
+      clearTimeout(timer);
+      outer.removeEventListener('abort', stop);
+    }
+  }
+
+  // readEvents parses the stream (event: and data: lines, a blank line
+  // ends an event) and hands each event on; heard is called on each
+  // event and comment, so the stream's watchdog knows it is alive.
+  async function readEvents(gen, reader, heard) {
     const decoder = new TextDecoder();
     let buf = '';
     let event = '';
@@ -596,18 +622,24 @@
       buf += decoder.decode(value, { stream: true });
       let nl;
       while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+        // A CR ending the chunk may be the first half of a CRLF.
+        if (nl === buf.length - 1 && buf[nl] === '\r') break;
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + (buf.startsWith('\r\n', nl) ? 2 : 1));
         if (line === '') {
           if (data.length && gen === generation) {
             dispatch(event || 'message', data.join('\n'));
             got = true;
+            heard();
           }
           event = '';
           data = [];
           continue;
         }
-        if (line.startsWith(':')) continue;
+        if (line.startsWith(':')) {
+          if (got) heard();
+          continue;
+        }
         const colon = line.indexOf(':');
         const field = colon < 0 ? line : line.slice(0, colon);
         let val = colon < 0 ? '' : line.slice(colon + 1);
