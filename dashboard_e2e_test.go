@@ -27,7 +27,7 @@ const (
 	dashInterval = 300 * time.Millisecond // the active health check's
 	// dashTick bounds "within one update": the page's stream ticks once a
 	// second; the rest is the sample's and the browser's slack.
-	dashTick = 2500 * time.Millisecond
+	dashTick = 3 * time.Second
 )
 
 func dashOrigin(t *testing.T) *httptest.Server {
