@@ -157,6 +157,13 @@ func (s *uiServer) purge(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// set changes the server's behaviour under its lock.
+func (s *uiServer) set(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
+}
+
 func writeTestJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -552,7 +559,7 @@ func TestUIWithoutOptionalPanels(t *testing.T) {
 func TestUIGivesUpAMuteStream(t *testing.T) {
 	snap := uiFixture(time.Now().UTC())
 	s := newUIServer(t, "", snap)
-	s.eventsMute = true
+	s.set(func() { s.eventsMute = true })
 	b := browsertest.New(t)
 	openUI(t, b, s, snap.Now.Totals.Requests)
 	if got := browsertest.Eval[string](b, `document.querySelector('[data-testid="conn-state"]').dataset.state`); got != "polling" {
@@ -566,7 +573,7 @@ func TestUIGivesUpAMuteStream(t *testing.T) {
 func TestUIReadsCRLFEvents(t *testing.T) {
 	snap := uiFixture(time.Now().UTC())
 	s := newUIServer(t, "", snap)
-	s.eventsCRLF = true
+	s.set(func() { s.eventsCRLF = true })
 	b := browsertest.New(t)
 	openUI(t, b, s, snap.Now.Totals.Requests)
 	s.ticks <- uiTick(snap)
@@ -583,14 +590,12 @@ func TestUIReadsCRLFEvents(t *testing.T) {
 func TestUIFallsBackToPolling(t *testing.T) {
 	snap := uiFixture(time.Now().UTC())
 	s := newUIServer(t, "", snap)
-	s.eventsDown = true
+	s.set(func() { s.eventsDown = true })
 	b := browsertest.New(t)
 	openUI(t, b, s, snap.Now.Totals.Requests)
 	next := uiFixture(snap.Time.Add(2 * time.Second))
 	next.Now.Totals.Requests = 130000
-	s.mu.Lock()
-	s.snap = next
-	s.mu.Unlock()
+	s.set(func() { s.snap = next })
 	waitValue(b, "total-requests", "130000")
 	if got := browsertest.Eval[string](b, `document.querySelector('[data-testid="conn-state"]').dataset.state`); got != "polling" {
 		t.Errorf("conn-state %q; want polling", got)
