@@ -235,6 +235,20 @@ cache:
 			fmt.Sprintf(`document.querySelector('[data-testid=%q]')?.dataset.value === %q`, m.id, strconv.FormatFloat(want, 'f', -1, 64)))
 	}
 
+	// Bytes saved by the cache as /metrics counts them, and the route's
+	// most hit keys, which the cache counts while the page watches.
+	want := dashStableScrape(t, adm, "gateway_cache_hit_bytes_total")
+	if want == 0 {
+		t.Error("gateway_cache_hit_bytes_total is 0 after the hits")
+	}
+	b.WaitWithin(dashTick, fmt.Sprintf("total-cache-saved-bytes = %v", want),
+		fmt.Sprintf(`document.querySelector('[data-testid="total-cache-saved-bytes"]')?.dataset.value === %q`, strconv.FormatFloat(want, 'f', -1, 64)))
+	b.WaitWithin(dashTick, "a top key of the items route",
+		`Number(document.querySelector('[data-testid="cache-items-top-hits-0"]')?.dataset.value) > 0`)
+	if key := browsertest.Eval[string](b, `document.querySelector('[data-testid="cache-items-top-hits-0"]').closest('tr, li').textContent`); !strings.Contains(key, "/items/") {
+		t.Errorf("the top hit key reads %q; want an /items/ URL", key)
+	}
+
 	// A purge from the form empties the entry: the next request misses.
 	dashWaitHit(t, item)
 	b.Run(
@@ -263,6 +277,8 @@ cache:
 	if _, err := fmt.Sscanf(color, "rgb(%d, %d, %d)", &r, &g, &bl); err != nil || r < 150 || r-g < 80 || r-bl < 80 {
 		t.Errorf("the down target's colour is %s; want red", color)
 	}
+	b.WaitWithin(dashInterval+dashTick, "the dead target's last error",
+		`(document.querySelector('[data-testid="target-app-1-last-error"]')?.textContent || '').includes('refused')`)
 	if st := browsertest.Eval[string](b, `document.querySelector('[data-testid="target-app-0"]').dataset.state`); st != "up" {
 		t.Errorf("the live target is %s; want up", st)
 	}

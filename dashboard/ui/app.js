@@ -21,9 +21,8 @@
 //   charts        chart-rps, chart-outcomes, chart-latency, chart-saved
 //                 (data-points: samples drawn), route-<route>-spark
 //   route table   route-<route> (row), route-<route>-rps, -hit, -stale,
-//                 -miss, -pass, -error, -p50, -p95, -p99, -shed,
-//                 -rate-limited, -requests (total); in flight is the
-//                 gateway's only (counted before a request is routed)
+//                 -miss, -pass, -error, -p50, -p95, -p99, -in-flight,
+//                 -shed, -rate-limited, -requests (total)
 //   cache         cache-entries, cache-bytes-used, cache-max-bytes,
 //                 cache-evictions, cache-purges; per caching route
 //                 route-<route>-hit-ratio, route-<route>-hits,
@@ -353,11 +352,12 @@
         cellNum(id + '-p50', r.p50_ms, fmtMs),
         cellNum(id + '-p95', r.p95_ms, fmtMs),
         cellNum(id + '-p99', r.p99_ms, fmtMs),
+        cellNum(id + '-in-flight', r.in_flight, fmtCount),
         cellNum(id + '-shed', r.shed, fmtCount),
         cellNum(id + '-rate-limited', r.rate_limited, fmtCount),
         cellNum(id + '-requests', r.totals.requests, fmtCount));
     });
-    if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 14, class: 'empty', text: 'No routes.' })));
+    if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: 15, class: 'empty', text: 'No routes.' })));
     replace(tbody, ...rows);
   }
 
