@@ -214,10 +214,8 @@ func (d *Dashboard) startLocked() {
 	go d.run(c, stopTicker, d.stop)
 }
 
-// stopLocked ends the ticker goroutine and key tracking. The history
-// is kept (bounded, it costs little), but the next run's first sample
-// has no rates: an interval across the pause would average over it.
-// d.mu is held.
+// stopLocked ends the ticker goroutine and key tracking; the goroutine
+// then drops the history (forget). d.mu is held.
 func (d *Dashboard) stopLocked() {
 	if !d.running {
 		return
@@ -233,6 +231,7 @@ func (d *Dashboard) stopLocked() {
 // run ticks until stop is closed or nobody watches.
 func (d *Dashboard) run(c <-chan time.Time, stopTicker func(), stop chan struct{}) {
 	defer stopTicker()
+	defer d.forget()
 	for {
 		select {
 		case <-stop:
@@ -243,6 +242,22 @@ func (d *Dashboard) run(c <-chan time.Time, stopTicker func(), stop chan struct{
 			}
 			d.tick()
 		}
+	}
+}
+
+// forget drops the samples once nobody watches: nothing is kept for a
+// page that is not open, and the next run starts a new history, whose
+// first sample has no rates (an interval across the pause would average
+// over it).
+func (d *Dashboard) forget() {
+	d.sampling.Lock()
+	defer d.sampling.Unlock()
+	d.mu.Lock()
+	running := d.running
+	d.mu.Unlock()
+	if !running {
+		d.history = history{}
+		d.prev = nil
 	}
 }
 

@@ -267,6 +267,12 @@ func TestIdleSamplesNothing(t *testing.T) {
 	if running {
 		t.Error("the sampler still runs with nobody watching")
 	}
+	r.d.sampling.Lock()
+	h := r.d.history.until(math.MaxInt64)
+	r.d.sampling.Unlock()
+	if len(h.Gateway) != 0 || len(h.Routes) != 0 {
+		t.Errorf("after the idle tick: %d gateway points, %d routes kept; want none", len(h.Gateway), len(h.Routes))
+	}
 	r.serve(routes.Of(0), 5, 200, time.Millisecond)
 	s, _ := r.d.watchGet()
 	if r.ticker.starts.Load() != 2 || s.snap.Now.RPS != 0 || s.snap.Now.Totals.Requests != 5 {
