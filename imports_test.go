@@ -18,6 +18,7 @@ import (
 var importRules = map[string][]string{
 	"gateway":                   {"app", "config", "demo", "gcfloor", "memlimit"},
 	"gateway/app":               {"*"},
+	"gateway/acme":              {"entrypoint", "internal"},
 	"gateway/admin":             {"cache", "compress", "proxy", "proxy/balance"},
 	"gateway/batch":             {"internal"},
 	"gateway/cache":             {"compress", "internal"},
