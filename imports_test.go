@@ -30,7 +30,7 @@ var importRules = map[string][]string{
 	"gateway/gcfloor":           {},
 	"gateway/limit":             {"internal"},
 	"gateway/memlimit":          {},
-	"gateway/metrics":           {"cache", "compress", "jobs", "proxy", "proxy/balance", "redistier", "internal"},
+	"gateway/metrics":           {"acme", "cache", "compress", "jobs", "proxy", "proxy/balance", "redistier", "internal"},
 	"gateway/observe":           {"batch", "metrics", "proxy", "internal"},
 	"gateway/proxy":             {"limit", "proxy/balance", "internal"},
 	"gateway/proxy/balance":     {"internal"},

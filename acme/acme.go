@@ -36,6 +36,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -119,10 +120,17 @@ type Manager struct {
 	o      Options
 	log    *slog.Logger
 	cache  *certmagic.Cache
-	magic  *certmagic.Config
+	magic  *certmagic.Config // the configured names'
 	issuer *certmagic.ACMEIssuer
-	stats  stats // status.go
-	ask    *asker
+	// onDemand, when OnDemand is set, serves every handshake and manages
+	// the names that came by SNI; nil otherwise.
+	onDemand *certmagic.Config
+	// names are the configured domains, read by handshakes and by the
+	// cache's maintenance, which must not wait on mu (SetDomains holds
+	// it while it calls into the cache).
+	names atomic.Pointer[[]string]
+	stats stats // status.go
+	ask   *asker
 
 	ctx    context.Context // ends at Close: every attempt and retry
 	cancel context.CancelFunc
@@ -165,30 +173,16 @@ func New(o Options) (*Manager, error) {
 		return nil, fmt.Errorf("acme: storage: %w", err)
 	}
 	m := &Manager{o: o, log: o.Logger, domains: map[string]context.CancelFunc{}}
+	initial := slices.Clone(o.Domains)
+	m.names.Store(&initial)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	zl := zapLogger(o.Logger)
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return m.magic, nil },
+		GetConfigForCert:   m.configFor,
 		RenewCheckInterval: o.RenewCheckInterval,
 		OCSPCheckInterval:  o.OCSPCheckInterval,
 		Logger:             zl,
 	})
-	m.magic = certmagic.New(m.cache, certmagic.Config{
-		Storage:    &certmagic.FileStorage{Path: o.Storage},
-		Logger:     zl,
-		OnEvent:    m.onEvent,
-		DisableARI: o.DisableARI,
-		// The zero value is certmagic's default third.
-		RenewalWindowRatio: o.RenewalWindow,
-	})
-	if len(o.Domains) > 0 {
-		// A client with no SNI (an IP address) gets the first name's.
-		m.magic.DefaultServerName = o.Domains[0]
-	}
-	if o.OnDemand != nil {
-		m.ask = newAsker(o.OnDemand, o.Logger)
-		m.magic.OnDemand = &certmagic.OnDemandConfig{DecisionFunc: m.decide}
-	}
 	tmpl := certmagic.ACMEIssuer{
 		CA:                      o.CA,
 		Email:                   o.Email,
@@ -210,8 +204,29 @@ func New(o Options) (*Manager, error) {
 	if host, port, ok := splitPort(o.TLSAddress); ok {
 		tmpl.ListenHost, tmpl.AltTLSALPNPort = host, port
 	}
-	m.issuer = certmagic.NewACMEIssuer(m.magic, tmpl)
-	m.magic.Issuers = []certmagic.Issuer{m.issuer}
+	newConfig := func() (*certmagic.Config, *certmagic.ACMEIssuer) {
+		cfg := certmagic.New(m.cache, certmagic.Config{
+			Storage:    &certmagic.FileStorage{Path: o.Storage},
+			Logger:     zl,
+			OnEvent:    m.onEvent,
+			DisableARI: o.DisableARI,
+			// The zero value is certmagic's default third.
+			RenewalWindowRatio: o.RenewalWindow,
+		})
+		iss := certmagic.NewACMEIssuer(cfg, tmpl)
+		cfg.Issuers = []certmagic.Issuer{iss}
+		return cfg, iss
+	}
+	m.magic, m.issuer = newConfig()
+	// certmagic's maintenance skips every certificate of a config with
+	// OnDemand (it renews them at handshakes instead): the configured
+	// names get a config without it, so that they renew in the
+	// background whatever arrives by SNI.
+	if o.OnDemand != nil {
+		m.ask = newAsker(o.OnDemand, o.Logger)
+		m.onDemand, _ = newConfig()
+		m.onDemand.OnDemand = &certmagic.OnDemandConfig{DecisionFunc: m.decide}
+	}
 	m.stats.init(o.Domains)
 	return m, nil
 }
@@ -245,7 +260,33 @@ func readRoots(file string) (*x509.CertPool, error) {
 // validator asks; with OnDemand, a name not yet cached is obtained now,
 // if approved.
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if hello.ServerName == "" {
+		// A client with no SNI (one that dialed an IP address) gets the
+		// first configured name's.
+		if names := *m.names.Load(); len(names) > 0 {
+			h := *hello
+			h.ServerName = names[0]
+			hello = &h
+		}
+	}
+	if m.onDemand != nil {
+		return m.onDemand.GetCertificate(hello)
+	}
 	return m.magic.GetCertificate(hello)
+}
+
+// configured reports whether name is one of the configured domains.
+func (m *Manager) configured(name string) bool {
+	return slices.Contains(*m.names.Load(), name)
+}
+
+// configFor is the config that manages cert: the on-demand one for a
+// certificate of none of the configured names.
+func (m *Manager) configFor(cert certmagic.Certificate) (*certmagic.Config, error) {
+	if m.onDemand != nil && !slices.ContainsFunc(cert.Names, m.configured) {
+		return m.onDemand, nil
+	}
+	return m.magic, nil
 }
 
 // HandleHTTPChallenge answers an HTTP-01 challenge request of this
@@ -298,9 +339,8 @@ func (m *Manager) SetDomains(names []string) {
 		}
 	}
 	m.o.Domains = slices.Clone(names)
-	if len(names) > 0 {
-		m.magic.DefaultServerName = names[0]
-	}
+	current := slices.Clone(names)
+	m.names.Store(&current)
 	m.stats.init(names)
 	if m.started {
 		for _, d := range names {

@@ -268,6 +268,9 @@ func TestRenewAndCAGone(t *testing.T) {
 		Domains: []string{name}, CA: p.URL, CARoot: p.CARoot, Storage: t.TempDir(),
 		HTTPAddress: g.httpAddr, TLSAddress: g.tlsAddr,
 		RenewCheckInterval: 200 * time.Millisecond, RenewalWindow: 0.9, // renew 3s into a 30s life
+		// On-demand names renew only at handshakes: the configured ones
+		// must renew in the background all the same.
+		OnDemand: &acme.OnDemand{Ask: "http://127.0.0.1:1/never"},
 	})
 	first := issued(t, m, name, 30*time.Second)
 	waitFor(t, 30*time.Second, "a renewed certificate", func() bool {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -70,10 +69,7 @@ var errRate = errors.New("on-demand certificate rate exceeded")
 // approved (it is obtained anyway); any other must pass the ask
 // endpoint and the rate.
 func (m *Manager) decide(ctx context.Context, name string) error {
-	m.mu.Lock()
-	configured := slices.Contains(m.o.Domains, name)
-	m.mu.Unlock()
-	if configured {
+	if m.configured(name) {
 		return nil
 	}
 	if err := m.ask.approve(ctx, name); err != nil {
