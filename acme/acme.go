@@ -117,11 +117,12 @@ type EAB struct {
 // Manager obtains, renews and serves the certificates of one TLS
 // listener. It is an entrypoint.CertSource.
 type Manager struct {
-	o      Options
-	log    *slog.Logger
-	cache  *certmagic.Cache
-	magic  *certmagic.Config // the configured names'
-	issuer *certmagic.ACMEIssuer
+	o       Options
+	log     *slog.Logger
+	cache   *certmagic.Cache
+	magic   *certmagic.Config // the configured names'
+	issuer  *certmagic.ACMEIssuer
+	issuers []*certmagic.ACMEIssuer // magic's and onDemand's
 	// onDemand, when OnDemand is set, serves every handshake and manages
 	// the names that came by SNI; nil otherwise.
 	onDemand *certmagic.Config
@@ -195,15 +196,6 @@ func New(o Options) (*Manager, error) {
 	if o.EAB != nil {
 		tmpl.ExternalAccount = &acme.EAB{KeyID: o.EAB.KeyID, MACKey: o.EAB.MACKey}
 	}
-	// certmagic binds a challenge server of its own when it can. The
-	// gateway's entrypoints hold these addresses (Start comes after they
-	// are bound), so it finds them taken, and they answer.
-	if host, port, ok := splitPort(o.HTTPAddress); ok {
-		tmpl.ListenHost, tmpl.AltHTTPPort = host, port
-	}
-	if host, port, ok := splitPort(o.TLSAddress); ok {
-		tmpl.ListenHost, tmpl.AltTLSALPNPort = host, port
-	}
 	newConfig := func() (*certmagic.Config, *certmagic.ACMEIssuer) {
 		cfg := certmagic.New(m.cache, certmagic.Config{
 			Storage:    &certmagic.FileStorage{Path: o.Storage},
@@ -215,6 +207,7 @@ func New(o Options) (*Manager, error) {
 		})
 		iss := certmagic.NewACMEIssuer(cfg, tmpl)
 		cfg.Issuers = []certmagic.Issuer{iss}
+		m.issuers = append(m.issuers, iss)
 		return cfg, iss
 	}
 	m.magic, m.issuer = newConfig()
@@ -227,8 +220,24 @@ func New(o Options) (*Manager, error) {
 		m.onDemand, _ = newConfig()
 		m.onDemand.OnDemand = &certmagic.OnDemandConfig{DecisionFunc: m.decide}
 	}
+	m.Bound(o.HTTPAddress, o.TLSAddress)
 	m.stats.init(o.Domains)
 	return m, nil
+}
+
+// Bound gives the addresses the challenge entrypoints are bound to,
+// when the options' had port 0; call it before Start. certmagic binds a
+// challenge server of its own when it can: with the entrypoints holding
+// these addresses, it finds them taken, and they answer.
+func (m *Manager) Bound(httpAddr, tlsAddr string) {
+	for _, iss := range m.issuers {
+		if host, port, ok := splitPort(httpAddr); ok && !iss.DisableHTTPChallenge {
+			iss.ListenHost, iss.AltHTTPPort = host, port
+		}
+		if host, port, ok := splitPort(tlsAddr); ok && !iss.DisableTLSALPNChallenge {
+			iss.ListenHost, iss.AltTLSALPNPort = host, port
+		}
+	}
 }
 
 // splitPort is addr's host and port; ok is false for an empty or

@@ -20,6 +20,7 @@ import (
 	"gateway/acme"
 	"gateway/entrypoint"
 	"gateway/internal/leakcheck"
+	"gateway/internal/pebbletest"
 )
 
 // gateway is the part of the gateway ACME needs: a TLS entrypoint and,
@@ -74,7 +75,7 @@ func startGateway(t *testing.T) *gateway {
 	})
 	g.grp = grp
 	g.tlsAddr, g.httpAddr = grp.Addrs()[0].String(), grp.Addrs()[1].String()
-	g.tlsPort, g.httpPort = port(t, grp.Addrs()[0]), port(t, grp.Addrs()[1])
+	g.tlsPort, g.httpPort = pebbletest.Port(t, grp.Addrs()[0]), pebbletest.Port(t, grp.Addrs()[1])
 	return g
 }
 
@@ -111,7 +112,7 @@ func testLogger(t *testing.T) *slog.Logger {
 	if !testing.Verbose() {
 		return slog.New(slog.DiscardHandler)
 	}
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(pebbletest.Writer(t), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // waitFor polls cond until it holds, failing the test after within.
@@ -161,19 +162,19 @@ func TestIssue(t *testing.T) {
 	leakcheck.Check(t, leakMarkers...)
 	for _, ch := range []string{"http-01", "tls-alpn-01"} {
 		t.Run(ch, func(t *testing.T) {
-			p := newPebbleServer(t)
+			p := pebbletest.NewServer(t)
 			g := startGateway(t)
-			po := pebbleOptions{HTTPPort: 1, TLSPort: 1} // nothing listens on port 1
+			po := pebbletest.Options{HTTPPort: 1, TLSPort: 1} // nothing listens on port 1
 			o := acme.Options{Domains: []string{"a.test"}, CA: p.URL, CARoot: p.CARoot, Storage: t.TempDir(), Email: "ops@example.com"}
 			if ch == "http-01" {
 				po.HTTPPort, o.HTTPAddress = g.httpPort, g.httpAddr
 			} else {
 				po.TLSPort, o.TLSAddress = g.tlsPort, g.tlsAddr
 			}
-			p.start(t, po)
+			p.Start(t, po)
 			m := g.manage(t, o)
 			c := issued(t, m, "a.test", 30*time.Second)
-			leaf := handshake(t, g.tlsAddr, "a.test", p.roots())
+			leaf := handshake(t, g.tlsAddr, "a.test", p.Roots())
 			if got := leaf.SerialNumber.Text(16); got != c.Serial {
 				t.Errorf("served serial %s; status says %s", got, c.Serial)
 			}
@@ -184,7 +185,7 @@ func TestIssue(t *testing.T) {
 			if st.Obtained != 1 || st.Failures != 0 {
 				t.Errorf("status: obtained %d, failures %d; want 1, 0", st.Obtained, st.Failures)
 			}
-			tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "a.test", RootCAs: p.roots()}}
+			tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "a.test", RootCAs: p.Roots()}}
 			t.Cleanup(tr.CloseIdleConnections)
 			resp, err := (&http.Client{Transport: tr}).Get("https://" + g.tlsAddr + "/")
 			if err != nil {
@@ -258,9 +259,9 @@ func TestChallengeListenerRedirects(t *testing.T) {
 // being served.
 func TestRenewAndCAGone(t *testing.T) {
 	leakcheck.Check(t, leakMarkers...)
-	p := newPebbleServer(t)
+	p := pebbletest.NewServer(t)
 	g := startGateway(t)
-	p.start(t, pebbleOptions{HTTPPort: g.httpPort, TLSPort: g.tlsPort, Validity: 30})
+	p.Start(t, pebbletest.Options{HTTPPort: g.httpPort, TLSPort: g.tlsPort, Validity: 30})
 	// certmagic backs renewals off per name, process-wide: a name of its
 	// own keeps a run with -count from waiting on the last one's backoff.
 	name := "renew" + strconv.FormatInt(renewRuns.Add(1), 10) + ".test"
@@ -274,20 +275,20 @@ func TestRenewAndCAGone(t *testing.T) {
 	})
 	first := issued(t, m, name, 30*time.Second)
 	waitFor(t, 30*time.Second, "a renewed certificate", func() bool {
-		return handshake(t, g.tlsAddr, name, p.roots()).SerialNumber.Text(16) != first.Serial
+		return handshake(t, g.tlsAddr, name, p.Roots()).SerialNumber.Text(16) != first.Serial
 	})
 	if st := m.Status(); st.Renewed == 0 {
 		t.Errorf("renewed %d; want at least 1", st.Renewed)
 	}
 
-	p.stop()
+	p.Stop()
 	waitFor(t, 30*time.Second, "a failed renewal counted", func() bool { return m.Status().Failures > 0 })
 	st := m.Status()
 	c := st.Certificates[0]
 	if c.LastError == "" || c.Failures == 0 {
 		t.Errorf("%s: failures %d, last error %q; want both set", name, c.Failures, c.LastError)
 	}
-	leaf := handshake(t, g.tlsAddr, name, p.roots())
+	leaf := handshake(t, g.tlsAddr, name, p.Roots())
 	if got := leaf.SerialNumber.Text(16); got != c.Serial {
 		t.Errorf("with the CA gone, served serial %s; want the current one, %s", got, c.Serial)
 	}
@@ -302,9 +303,9 @@ var renewRuns atomic.Int64
 // replica asked, the other answers from the shared storage.
 func TestSharedStorage(t *testing.T) {
 	leakcheck.Check(t, leakMarkers...)
-	p := newPebbleServer(t)
+	p := pebbletest.NewServer(t)
 	g1, g2 := startGateway(t), startGateway(t)
-	p.start(t, pebbleOptions{HTTPPort: g1.httpPort, TLSPort: 1})
+	p.Start(t, pebbletest.Options{HTTPPort: g1.httpPort, TLSPort: 1})
 	storage := t.TempDir()
 	o := func(g *gateway) acme.Options {
 		return acme.Options{Domains: []string{"a.test"}, CA: p.URL, CARoot: p.CARoot, Storage: storage, HTTPAddress: g.httpAddr}
@@ -314,10 +315,10 @@ func TestSharedStorage(t *testing.T) {
 	if c1.Serial != c2.Serial {
 		t.Errorf("serials %s and %s; want one certificate", c1.Serial, c2.Serial)
 	}
-	if n := p.finalized.Load(); n != 1 {
+	if n := p.Finalized.Load(); n != 1 {
 		t.Errorf("orders finalized at the CA: %d; want 1", n)
 	}
-	if a, b := handshake(t, g1.tlsAddr, "a.test", p.roots()), handshake(t, g2.tlsAddr, "a.test", p.roots()); !a.Equal(b) {
+	if a, b := handshake(t, g1.tlsAddr, "a.test", p.Roots()), handshake(t, g2.tlsAddr, "a.test", p.Roots()); !a.Equal(b) {
 		t.Errorf("the two gateways serve different certificates")
 	}
 }
@@ -337,44 +338,44 @@ func TestOnDemand(t *testing.T) {
 		http.Error(w, "no", http.StatusForbidden)
 	}))
 	t.Cleanup(ask.Close)
-	p := newPebbleServer(t)
+	p := pebbletest.NewServer(t)
 	g := startGateway(t)
-	p.start(t, pebbleOptions{HTTPPort: g.httpPort, TLSPort: g.tlsPort})
+	p.Start(t, pebbletest.Options{HTTPPort: g.httpPort, TLSPort: g.tlsPort})
 	m := g.manage(t, acme.Options{
 		CA: p.URL, CARoot: p.CARoot, Storage: t.TempDir(), HTTPAddress: g.httpAddr, TLSAddress: g.tlsAddr,
 		OnDemand: &acme.OnDemand{Ask: ask.URL + "/check", Burst: 1, Interval: time.Hour},
 	})
 
-	_, err := tls.Dial("tcp", g.tlsAddr, &tls.Config{ServerName: "evil.test", RootCAs: p.roots()})
+	_, err := tls.Dial("tcp", g.tlsAddr, &tls.Config{ServerName: "evil.test", RootCAs: p.Roots()})
 	if err == nil {
 		t.Fatal("handshake for a refused name succeeded")
 	}
 	if n := asked.Load(); n != 1 {
 		t.Errorf("ask endpoint asked %d times; want 1", n)
 	}
-	if n := p.orders.Load(); n != 0 {
+	if n := p.Orders.Load(); n != 0 {
 		t.Errorf("orders at the CA after a refusal: %d; want 0", n)
 	}
 
-	leaf := handshake(t, g.tlsAddr, "ok.test", p.roots())
+	leaf := handshake(t, g.tlsAddr, "ok.test", p.Roots())
 	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "ok.test" {
 		t.Errorf("DNS names %v; want [ok.test]", leaf.DNSNames)
 	}
-	if n := p.finalized.Load(); n != 1 {
+	if n := p.Finalized.Load(); n != 1 {
 		t.Errorf("finalized %d; want 1", n)
 	}
 	// Served from the cache now: not asked again.
 	before := asked.Load()
-	handshake(t, g.tlsAddr, "ok.test", p.roots())
+	handshake(t, g.tlsAddr, "ok.test", p.Roots())
 	if n := asked.Load(); n != before {
 		t.Errorf("ask endpoint asked again for a cached name")
 	}
 
 	// The rate (1 per hour) is spent: an approved name is refused.
-	if _, err := tls.Dial("tcp", g.tlsAddr, &tls.Config{ServerName: "ok2.test", RootCAs: p.roots()}); err == nil {
+	if _, err := tls.Dial("tcp", g.tlsAddr, &tls.Config{ServerName: "ok2.test", RootCAs: p.Roots()}); err == nil {
 		t.Error("handshake past the rate succeeded")
 	}
-	if n := p.finalized.Load(); n != 1 {
+	if n := p.Finalized.Load(); n != 1 {
 		t.Errorf("finalized %d after the rate was spent; want 1", n)
 	}
 	var names []string
@@ -393,9 +394,9 @@ func TestOnDemand(t *testing.T) {
 func TestEAB(t *testing.T) {
 	leakcheck.Check(t, leakMarkers...)
 	const kid, mac = "kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
-	p := newPebbleServer(t)
+	p := pebbletest.NewServer(t)
 	g := startGateway(t)
-	p.start(t, pebbleOptions{HTTPPort: g.httpPort, TLSPort: 1, EAB: &[2]string{kid, mac}})
+	p.Start(t, pebbletest.Options{HTTPPort: g.httpPort, TLSPort: 1, EAB: &[2]string{kid, mac}})
 	m := g.manage(t, acme.Options{
 		Domains: []string{"a.test"}, CA: p.URL, CARoot: p.CARoot, Storage: t.TempDir(), HTTPAddress: g.httpAddr,
 		EAB: &acme.EAB{KeyID: kid, MACKey: mac},
@@ -407,14 +408,14 @@ func TestEAB(t *testing.T) {
 // keep being served; a removed one is no longer served by name.
 func TestSetDomains(t *testing.T) {
 	leakcheck.Check(t, leakMarkers...)
-	p := newPebbleServer(t)
+	p := pebbletest.NewServer(t)
 	g := startGateway(t)
-	p.start(t, pebbleOptions{HTTPPort: g.httpPort, TLSPort: 1})
+	p.Start(t, pebbletest.Options{HTTPPort: g.httpPort, TLSPort: 1})
 	m := g.manage(t, acme.Options{Domains: []string{"a.test"}, CA: p.URL, CARoot: p.CARoot, Storage: t.TempDir(), HTTPAddress: g.httpAddr})
 	issued(t, m, "a.test", 30*time.Second)
 	m.SetDomains([]string{"b.test"})
 	issued(t, m, "b.test", 30*time.Second)
-	handshake(t, g.tlsAddr, "b.test", p.roots())
+	handshake(t, g.tlsAddr, "b.test", p.Roots())
 	for _, c := range m.Status().Certificates {
 		if c.Name == "a.test" {
 			t.Errorf("a.test still in the status after it was removed")
@@ -422,7 +423,7 @@ func TestSetDomains(t *testing.T) {
 	}
 	// A client asking for a.test gets the default name's certificate
 	// (b.test's), which does not verify for a.test.
-	if c, err := tls.Dial("tcp", g.tlsAddr, &tls.Config{ServerName: "a.test", RootCAs: p.roots()}); err == nil {
+	if c, err := tls.Dial("tcp", g.tlsAddr, &tls.Config{ServerName: "a.test", RootCAs: p.Roots()}); err == nil {
 		c.Close()
 		t.Error("a removed domain still verifies")
 	}

@@ -18,9 +18,10 @@ import (
 // CA: its Manager lives as long as the listener (from New to the end of
 // Serve), across reloads, which may change its domains only.
 type acmeListener struct {
-	index int    // in cfg.Listeners
-	addr  string // the listener's address
-	m     *acme.Manager
+	index  int    // in cfg.Listeners
+	addr   string // the listener's address
+	httpEP int    // the challenge listener's entrypoint index; -1: none
+	m      *acme.Manager
 }
 
 // acmeOptions maps a listener's tls.acme to the Manager's options: the
@@ -102,11 +103,13 @@ func (a *App) openACME(cfg *config.Config, ls []entrypoint.Options) (_ []entrypo
 		if err != nil {
 			return nil, nil, err
 		}
-		a.acme = append(a.acme, &acmeListener{index: i, addr: l.Address, m: m})
+		al := &acmeListener{index: i, addr: l.Address, httpEP: -1, m: m}
+		a.acme = append(a.acme, al)
 		ls[i].Certs = m
 		ls[i].ALPNChallenge = o.TLSAddress != ""
 		if o.HTTPAddress != "" {
 			_, port, _ := net.SplitHostPort(l.Address)
+			al.httpEP = len(ls)
 			ls = append(ls, entrypoint.Options{
 				Address:           o.HTTPAddress,
 				Challenge:         m.HandleHTTPChallenge,
@@ -130,9 +133,17 @@ func (a *App) openACME(cfg *config.Config, ls []entrypoint.Options) (_ []entrypo
 }
 
 // startACME begins obtaining certificates, once the challenge sockets
-// are bound.
+// are bound (and their ports known, for an address with port 0).
 func (a *App) startACME() {
+	addrs := a.server.Addrs()
+	at := func(i int) string {
+		if i < 0 || i >= len(addrs) {
+			return ""
+		}
+		return addrs[i].String()
+	}
 	for _, al := range a.acme {
+		al.m.Bound(at(al.httpEP), at(al.index))
 		al.m.Start()
 	}
 }

@@ -1,4 +1,8 @@
-package acme_test
+// Package pebbletest runs pebble, Let's Encrypt's test ACME CA,
+// in-process on loopback for tests: its directory over HTTPS and its
+// validation authority, which reaches the gateway's challenge ports on
+// 127.0.0.1 for any name through a DNS server of its own.
+package pebbletest
 
 import (
 	"crypto/tls"
@@ -23,25 +27,24 @@ import (
 	"gateway/internal/testcert"
 )
 
-// pebble is Let's Encrypt's test CA, run in-process on loopback: its
-// directory over HTTPS (a certificate of testcert's CA, which CARoot
-// names), and its validation authority reaching the gateway's challenge
-// ports on 127.0.0.1 through a DNS server of the test's that answers
-// 127.0.0.1 for every name.
-type pebble struct {
+// CA is pebble, run in-process on loopback: its directory over HTTPS (a
+// certificate of testcert's CA, which CARoot names), and its validation
+// authority reaching the gateway's challenge ports on 127.0.0.1 through
+// a DNS server of the test's that answers 127.0.0.1 for every name.
+type CA struct {
 	URL    string // the directory
 	CARoot string // PEM file trusted for the directory's HTTPS
 	srv    *httptest.Server
 	ca     *ca.CAImpl
 
 	handler atomic.Pointer[http.Handler]
-	// orders and finalized count new-order and finalize requests: one
+	// Orders and Finalized count new-order and finalize requests: one
 	// finalize is one certificate issued.
-	orders, finalized atomic.Int64
+	Orders, Finalized atomic.Int64
 }
 
-// pebbleOptions are what a test chooses of the CA.
-type pebbleOptions struct {
+// Options are what a test chooses of the CA.
+type Options struct {
 	// HTTPPort and TLSPort are where the validation authority connects
 	// for HTTP-01 and TLS-ALPN-01.
 	HTTPPort, TLSPort int
@@ -51,9 +54,11 @@ type pebbleOptions struct {
 	EAB *[2]string
 }
 
-// newPebbleServer starts the HTTPS listener, so that its URL is known
-// before the gateway's ports are; start makes it a CA.
-func newPebbleServer(t *testing.T) *pebble {
+// NewServer starts the HTTPS listener, so that its URL is known before
+// the gateway's ports are; Start makes it a CA. It sets the environment
+// pebble reads (no validation sleeps, real validation, no bad nonces),
+// so the test cannot be parallel.
+func NewServer(t *testing.T) *CA {
 	t.Helper()
 	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
 	t.Setenv("PEBBLE_VA_ALWAYS_VALID", "0")
@@ -64,13 +69,13 @@ func newPebbleServer(t *testing.T) *pebble {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pebble{CARoot: caFile}
+	p := &CA{CARoot: caFile}
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/order-plz":
-			p.orders.Add(1)
+			p.Orders.Add(1)
 		case strings.HasPrefix(r.URL.Path, "/finalize-order/"):
-			p.finalized.Add(1)
+			p.Finalized.Add(1)
 		}
 		h := p.handler.Load()
 		if h == nil {
@@ -87,9 +92,9 @@ func newPebbleServer(t *testing.T) *pebble {
 	return p
 }
 
-// start makes the listener a CA whose validation authority connects to
+// Start makes the listener a CA whose validation authority connects to
 // o's ports.
-func (p *pebble) start(t *testing.T, o pebbleOptions) {
+func (p *CA) Start(t *testing.T, o Options) {
 	t.Helper()
 	logger := log.New(io.Discard, "", 0)
 	if testing.Verbose() {
@@ -110,13 +115,13 @@ func (p *pebble) start(t *testing.T, o pebbleOptions) {
 	p.handler.Store(&h)
 }
 
-// stop takes the CA away: its socket is closed, every connection
+// Stop takes the CA away: its socket is closed, every connection
 // refused.
-func (p *pebble) stop() { p.srv.Close() }
+func (p *CA) Stop() { p.srv.Close() }
 
-// roots is a pool of the CA's issuing root, for a client to verify the
+// Roots is a pool of the CA's issuing root, for a client to verify the
 // certificates it issued.
-func (p *pebble) roots() *x509.CertPool {
+func (p *CA) Roots() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(p.ca.GetRootCert(0).Cert)
 	return pool
@@ -160,16 +165,19 @@ func startDNS(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// testWriter sends pebble's log to the test's.
+// testWriter sends a log to the test's.
 type testWriter struct{ t *testing.T }
+
+// Writer is an io.Writer into t's log, for a logger in a verbose run.
+func Writer(t *testing.T) io.Writer { return testWriter{t} }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))
 	return len(b), nil
 }
 
-// port is addr's port.
-func port(t *testing.T, addr net.Addr) int {
+// Port is addr's port.
+func Port(t *testing.T, addr net.Addr) int {
 	t.Helper()
 	_, p, err := net.SplitHostPort(addr.String())
 	if err != nil {
