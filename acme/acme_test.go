@@ -181,6 +181,17 @@ func TestIssue(t *testing.T) {
 			if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "a.test" {
 				t.Errorf("DNS names %v; want [a.test]", leaf.DNSNames)
 			}
+			// A client with no SNI (it dialed the address) gets the
+			// first configured name's certificate.
+			c0, err := tls.Dial("tcp", g.tlsAddr, &tls.Config{RootCAs: p.Roots(), VerifyConnection: func(cs tls.ConnectionState) error {
+				_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: "a.test", Roots: p.Roots(), Intermediates: pool(cs.PeerCertificates[1:])})
+				return err
+			}, InsecureSkipVerify: true})
+			if err != nil {
+				t.Errorf("handshake without SNI: %v", err)
+			} else {
+				c0.Close()
+			}
 			st := m.Status()
 			if st.Obtained != 1 || st.Failures != 0 {
 				t.Errorf("status: obtained %d, failures %d; want 1, 0", st.Obtained, st.Failures)
@@ -199,6 +210,14 @@ func TestIssue(t *testing.T) {
 			checkPrivate(t, o.Storage)
 		})
 	}
+}
+
+func pool(certs []*x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range certs {
+		p.AddCert(c)
+	}
+	return p
 }
 
 // checkPrivate: every file under dir is 0600 but lock files, every
@@ -343,7 +362,7 @@ func TestOnDemand(t *testing.T) {
 	p.Start(t, pebbletest.Options{HTTPPort: g.httpPort, TLSPort: g.tlsPort})
 	m := g.manage(t, acme.Options{
 		CA: p.URL, CARoot: p.CARoot, Storage: t.TempDir(), HTTPAddress: g.httpAddr, TLSAddress: g.tlsAddr,
-		OnDemand: &acme.OnDemand{Ask: ask.URL + "/check", Burst: 1, Interval: time.Hour},
+		OnDemand: &acme.OnDemand{Ask: ask.URL + "/check", Burst: 1, Rate: 1.0 / 3600},
 	})
 
 	_, err := tls.Dial("tcp", g.tlsAddr, &tls.Config{ServerName: "evil.test", RootCAs: p.Roots()})

@@ -18,7 +18,7 @@ import (
 // CA for any name pointed at it (and spend the CA's rate limits), so two
 // gates stand before the CA: the operator's Ask endpoint approves the
 // name, and at most Burst new certificates are asked for at once,
-// refilled at Burst per Interval.
+// refilled at Rate.
 type OnDemand struct {
 	// Ask is an HTTP(S) URL the gateway GETs with ?domain=NAME added; a
 	// 2xx answer approves the name, anything else (or no answer within
@@ -26,9 +26,10 @@ type OnDemand struct {
 	Ask string
 	// AskTimeout bounds the ask (0: 10s).
 	AskTimeout time.Duration
-	// Burst and Interval are the rate (0: 10 per minute).
-	Burst    int
-	Interval time.Duration
+	// Rate is new certificates per second (0: 10 a minute), Burst how
+	// many at once (0: 10).
+	Rate  float64
+	Burst int
 }
 
 // asker decides on-demand names: the ask endpoint, then the rate.
@@ -40,12 +41,12 @@ type asker struct {
 }
 
 func newAsker(o *OnDemand, log *slog.Logger) *asker {
-	burst, every := o.Burst, o.Interval
+	burst, per := o.Burst, o.Rate
 	if burst <= 0 {
 		burst = 10
 	}
-	if every <= 0 {
-		every = time.Minute
+	if per <= 0 {
+		per = 10.0 / 60
 	}
 	timeout := o.AskTimeout
 	if timeout <= 0 {
@@ -55,7 +56,7 @@ func newAsker(o *OnDemand, log *slog.Logger) *asker {
 	return &asker{
 		ask:    u,
 		client: &http.Client{Timeout: timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()},
-		limit:  rate.NewLimiter(rate.Every(every/time.Duration(burst)), burst),
+		limit:  rate.NewLimiter(rate.Limit(per), burst),
 		log:    log,
 	}
 }

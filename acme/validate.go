@@ -74,8 +74,8 @@ func (o *Options) Validate() error {
 		if od.Burst < 0 {
 			bad("OnDemand.Burst", "%d: at least 1", od.Burst)
 		}
-		if od.Interval < 0 {
-			bad("OnDemand.Interval", "%s: must be positive", od.Interval)
+		if od.Rate < 0 {
+			bad("OnDemand.Rate", "%g: must be positive", od.Rate)
 		}
 	}
 	return errors.Join(errs...)

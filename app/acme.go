@@ -43,7 +43,7 @@ func acmeOptions(l config.Listener, log *slog.Logger) acme.Options {
 		o.TLSAddress = l.Address
 	}
 	if od := a.OnDemand; od != nil {
-		o.OnDemand = &acme.OnDemand{Ask: od.Ask, AskTimeout: od.AskTimeout.D(), Burst: od.Burst, Interval: od.Interval.D()}
+		o.OnDemand = &acme.OnDemand{Ask: od.Ask, AskTimeout: od.AskTimeout.D(), Rate: float64(od.Rate), Burst: od.Burst}
 	}
 	return o
 }
@@ -61,7 +61,7 @@ func checkACME(c *config.Config, r *config.Reporter) {
 			"Domains": "domains", "Email": "email", "CA": "ca", "Storage": "storage",
 			"EAB.KeyID": "eab.key_id", "EAB.MACKey": "eab.mac_key", "OnDemand.Ask": "on_demand.ask",
 			// config reports these in the file's terms.
-			"HTTPAddress": "", "OnDemand.Burst": "", "OnDemand.Interval": "", "RenewalWindow": "",
+			"HTTPAddress": "", "OnDemand.Burst": "", "OnDemand.Rate": "", "RenewalWindow": "",
 		})
 	}
 }

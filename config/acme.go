@@ -54,8 +54,8 @@ func validateACME(d *decoder, p string, l Listener, binds []bind) []bind {
 		if od.Burst < 1 {
 			d.report(op+".burst", "%d: at least 1", od.Burst)
 		}
-		if od.Interval <= 0 {
-			d.report(op+".interval", "%s: must be positive", od.Interval)
+		if od.Rate <= 0 {
+			d.report(op+".rate", "%s: must be positive (e.g. 10/m)", od.Rate)
 		}
 		if od.AskTimeout <= 0 {
 			d.report(op+".ask_timeout", "%s: must be positive", od.AskTimeout)

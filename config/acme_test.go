@@ -65,10 +65,10 @@ func TestACMEErrors(t *testing.T) {
         on_demand:
           ask: http://127.0.0.1:5555/check
           burst: 0
-          interval: 0s
+          rate: 0
 `, []string{
 			"t.yaml:8: listeners[0].tls.acme.on_demand.burst: 0: at least 1",
-			"t.yaml:9: listeners[0].tls.acme.on_demand.interval: 0s: must be positive"}},
+			"t.yaml:9: listeners[0].tls.acme.on_demand.rate: 0/s: must be positive"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := strings.Replace(minimal, "8080\n", "8080\n    tls:\n"+tc.acme, 1)
@@ -116,8 +116,8 @@ func TestACMEDefaults(t *testing.T) {
 	if a.CA != LetsEncryptDirectory || b.CA != LetsEncryptStagingDirectory {
 		t.Errorf("ca %q and %q; want Let's Encrypt's and its staging", a.CA, b.CA)
 	}
-	if od := a.OnDemand; od.Burst != 10 || od.Interval.D().String() != "1m0s" || od.AskTimeout.D().String() != "10s" {
-		t.Errorf("on_demand %+v; want burst 10, interval 1m, ask_timeout 10s", od)
+	if od := a.OnDemand; od.Burst != 10 || od.Rate.String() != "10/m" || od.AskTimeout.D().String() != "10s" {
+		t.Errorf("on_demand %+v; want burst 10, rate 10/m, ask_timeout 10s", od)
 	}
 	if r := cfg.Redacted(); r.Listeners[0].TLS.ACME.EAB.MACKey != "REDACTED" || a.EAB.MACKey != "c2VjcmV0" {
 		t.Errorf("redacted mac_key %q, original %q", r.Listeners[0].TLS.ACME.EAB.MACKey, a.EAB.MACKey)

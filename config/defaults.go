@@ -94,7 +94,9 @@ func applyDefaults(c *Config, d *decoder) {
 			list(&a.Challenges)
 			if od := a.OnDemand; od != nil {
 				dur(&od.AskTimeout, ap+".on_demand.ask_timeout", 10*time.Second)
-				dur(&od.Interval, ap+".on_demand.interval", time.Minute)
+				if !d.set[ap+".on_demand.rate"] {
+					od.Rate = 10.0 / 60
+				}
 				if !d.set[ap+".on_demand.burst"] {
 					od.Burst = 10
 				}

@@ -135,10 +135,10 @@ type ACMEOnDemand struct {
 	Ask string `yaml:"ask" json:"ask"`
 	// AskTimeout bounds the ask (default 10s).
 	AskTimeout Duration `yaml:"ask_timeout" json:"ask_timeout"`
-	// Burst new certificates at most at once, refilled at Burst per
-	// Interval (default 10 per 1m).
-	Burst    int      `yaml:"burst" json:"burst"`
-	Interval Duration `yaml:"interval" json:"interval"`
+	// Rate is how fast new on-demand certificates may be asked for
+	// ("10/m", default), and Burst how many at once (default 10).
+	Rate  Rate `yaml:"rate" json:"rate"`
+	Burst int  `yaml:"burst" json:"burst"`
 }
 
 // ACME challenge names, as challenges lists them.
