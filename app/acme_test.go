@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -227,5 +229,42 @@ routes: [{upstream: app}]
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "no listener obtains certificates by ACME") {
 		t.Errorf("got %d %s; want 404 naming the reason", resp.StatusCode, b)
+	}
+}
+
+// TestACMEChallengeListenerInUse: a challenge listener whose address is
+// taken fails Listen with a ListenError naming its field, and nothing is
+// left bound or running.
+func TestACMEChallengeListenerInUse(t *testing.T) {
+	leakcheck.Check(t, "gateway/acme.", "certmagic.(*Cache)")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg, err := Parse("t.yaml", fmt.Appendf(nil, `
+access_log: {enabled: false}
+listeners:
+  - address: "127.0.0.1:0"
+    tls:
+      acme: {domains: [a.test], storage: %q, http_address: %q}
+admin: {address: "127.0.0.1:0"}
+upstreams: {app: {targets: ["http://127.0.0.1:9"]}}
+routes: [{upstream: app}]
+`, t.TempDir(), busy.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.Listen()
+	var le *ListenError
+	if !errors.As(err, &le) || le.Field != "listeners[0].tls.acme.http_address" || le.Address != busy.Addr().String() || !le.InUse() {
+		t.Errorf("Listen: %v (%+v); want a ListenError for listeners[0].tls.acme.http_address in use", err, le)
+	}
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
