@@ -18,6 +18,7 @@ import (
 var importRules = map[string][]string{
 	"gateway":                   {"app", "config", "demo", "gcfloor", "memlimit"},
 	"gateway/app":               {"*"},
+	"gateway/acme":              {"entrypoint", "internal"},
 	"gateway/admin":             {"cache", "compress", "proxy", "proxy/balance"},
 	"gateway/batch":             {"internal"},
 	"gateway/cache":             {"compress", "internal"},
@@ -29,7 +30,7 @@ var importRules = map[string][]string{
 	"gateway/gcfloor":           {},
 	"gateway/limit":             {"internal"},
 	"gateway/memlimit":          {},
-	"gateway/metrics":           {"cache", "compress", "jobs", "proxy", "proxy/balance", "redistier", "internal"},
+	"gateway/metrics":           {"acme", "cache", "compress", "jobs", "proxy", "proxy/balance", "redistier", "internal"},
 	"gateway/observe":           {"batch", "metrics", "proxy", "internal"},
 	"gateway/proxy":             {"limit", "proxy/balance", "internal"},
 	"gateway/proxy/balance":     {"internal"},
@@ -38,7 +39,7 @@ var importRules = map[string][]string{
 	"gateway/internal/fielderr": {}, "gateway/internal/httpmethod": {}, "gateway/internal/leakcheck": {},
 	"gateway/internal/outcome": {}, "gateway/internal/routes": {}, "gateway/internal/sockread": {},
 	"gateway/internal/testcert": {}, "gateway/internal/reloadtest": {}, "gateway/internal/redistest": {"internal"}, "gateway/internal/jobid": {"internal"},
-	"gateway/internal/browsertest": {},
+	"gateway/internal/browsertest": {}, "gateway/internal/pebbletest": {"internal"},
 }
 
 // TestImportRules: no package imports what ARCHITECTURE.md says it must

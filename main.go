@@ -145,7 +145,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if err := parseConfigFlags(fs, args, path); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(fs, *path)
+	// Unlike a reload, validate runs before the gateway holds its ports:
+	// an ACME challenge port that cannot be bound is reported here.
+	cfg, err := loadConfig(fs, *path, app.CheckPorts)
 	if err != nil {
 		return err
 	}
@@ -223,8 +225,8 @@ var errNoConfig = errors.New("no " + defaultConfig + " here: give one with -conf
 
 // loadConfig is app.Load, with a way to go on when the file is the
 // default one and it does not exist.
-func loadConfig(fs *flag.FlagSet, path string) (*config.Config, error) {
-	cfg, err := app.Load(path)
+func loadConfig(fs *flag.FlagSet, path string, extra ...config.Check) (*config.Config, error) {
+	cfg, err := config.Load(path, append([]config.Check{app.Check}, extra...)...)
 	if err != nil && errors.Is(err, iofs.ErrNotExist) {
 		given := false
 		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "config" })

@@ -246,12 +246,32 @@ upstreams:
 routes:
   - upstream: app
 `)
+	acmeBad := writeConfig(t, `listeners:
+  - address: "127.0.0.1:0"
+    tls:
+      cert_file: c.pem
+      acme:
+        domains: [a.example, "*.b.example", bad_name]
+        storage: "`+t.TempDir()+`"
+        http_address: "`+busy+`"
+upstreams:
+  app:
+    targets: ["http://127.0.0.1:9"]
+routes:
+  - upstream: app
+`)
 	tests := []struct {
 		name       string
 		args       []string
 		code       int
 		out, errIn []string
 	}{
+		{"validate bad acme", []string{"validate", acmeBad}, 1, nil, []string{
+			acmeBad + ":4: listeners[0].tls.cert_file: stat c.pem",
+			acmeBad + ":5: listeners[0].tls.acme: cannot be used with cert_file and key_file",
+			acmeBad + `:6: listeners[0].tls.acme.domains[1]: "*.b.example" is a wildcard`,
+			acmeBad + `:6: listeners[0].tls.acme.domains[2]: "bad_name" is not a DNS name`,
+			acmeBad + `:8: listeners[0].tls.acme.http_address: "` + busy + `" cannot be bound`}},
 		{"validate good", []string{"validate", "-config", good}, 0, []string{"ok"}, nil},
 		{"validate bad", []string{"validate", "-config", bad}, 1, nil,
 			[]string{"gateway.yaml:3:", "listeners[0].read_timeout", "gateway.yaml:9:", "routes[0].upstream", "nowhere"}},

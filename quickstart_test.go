@@ -33,6 +33,27 @@ func TestExampleConfigsLoad(t *testing.T) {
 	}
 }
 
+// TestEdgeExample: examples/edge.yaml (ACME) is valid, storage and all,
+// and the README shows it as it is.
+func TestEdgeExample(t *testing.T) {
+	t.Setenv("ACME_STORAGE", t.TempDir())
+	if _, err := app.Load("examples/edge.yaml"); err != nil {
+		t.Error(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("examples/edge.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := markdownSection(string(readme), "## At the edge, with ACME")
+	if !strings.Contains(section, "```yaml\n"+string(want)+"```\n") {
+		t.Errorf("the README's edge section does not show examples/edge.yaml as it is")
+	}
+}
+
 // TestReadmeQuickStartConfig: the config block of the README's quick
 // start is examples/minimal.yaml, byte for byte.
 func TestReadmeQuickStartConfig(t *testing.T) {

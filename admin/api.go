@@ -77,6 +77,7 @@ func (a *api) endpoints() []endpoint {
 		{"GET", "/api/v1/compress/stats", a.compressStats},
 		{"GET", "/api/v1/websocket/stats", a.webSocketStats},
 		{"GET", "/api/v1/jobs/stats", a.jobStats},
+		{"GET", "/api/v1/certificates", a.certificates},
 		{"GET", "/api/v1/cache/explain", a.explainCache},
 		{"POST", "/api/v1/reload", a.reload},
 		{"GET", "/api/v1/config", a.config},
@@ -282,6 +283,21 @@ func (a *api) explainCache(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, code, v)
 }
+
+func (a *api) certificates(w http.ResponseWriter, r *http.Request) {
+	st, err := a.b.Certificates(r.Context())
+	switch {
+	case errors.Is(err, ErrDisabled):
+		writeError(w, http.StatusNotFound, noACME)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, st)
+	}
+}
+
+// noACME is why there are no certificates to report.
+const noACME = "no listener obtains certificates by ACME"
 
 // noAsync is why there are no job stats.
 const noAsync = "no route is async"

@@ -47,6 +47,9 @@ type Backend interface {
 	// JobStats returns the async routes' job queue counters; ErrDisabled
 	// while no route is async.
 	JobStats(ctx context.Context) (JobStats, error)
+	// Certificates reports the certificates of the TLS listeners that
+	// obtain them by ACME; ErrDisabled while no listener does.
+	Certificates(ctx context.Context) (Certificates, error)
 	// ExplainCache sends a GET of rawURL (an absolute http or https URL)
 	// with header to the upstream of the caching route that takes it,
 	// once, storing nothing, and says what the cache would do with the
@@ -184,4 +187,37 @@ type ReloadResult struct {
 	Summary string
 	// Generation is the generation now serving (see Status).
 	Generation uint64
+}
+
+// Certificates are the ACME listeners' certificates and counters.
+type Certificates struct {
+	// Obtained and Renewed count certificates the CA issued to this
+	// process, Failures the attempts that failed (each retry counts),
+	// summed over the listeners.
+	Obtained uint64 `json:"obtained"`
+	Renewed  uint64 `json:"renewed"`
+	Failures uint64 `json:"failures"`
+	// Certificates has one entry per name of each listener: the
+	// configured names, then the on-demand ones this process served.
+	Certificates []Certificate `json:"certificates"`
+}
+
+// Certificate is the state of one name of one listener.
+type Certificate struct {
+	Listener string `json:"listener"` // the listener's address
+	Name     string `json:"name"`
+	OnDemand bool   `json:"on_demand"`
+	// NotAfter is when the certificate served expires, and DaysLeft the
+	// days until then (negative once expired); both absent while the
+	// name has no certificate yet.
+	NotAfter    time.Time `json:"not_after,omitzero"`
+	DaysLeft    *float64  `json:"days_left,omitempty"`
+	Serial      string    `json:"serial,omitempty"`
+	Issuer      string    `json:"issuer,omitempty"`
+	OCSPStapled bool      `json:"ocsp_stapled"`
+	// Failures counts the name's failed attempts; LastError is the
+	// latest's, until one succeeds.
+	Failures    uint64    `json:"failures"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 }

@@ -125,6 +125,14 @@ func (b *fakeBackend) WebSocketStats(context.Context) map[string]proxy.WSStats {
 	return map[string]proxy.WSStats{"ws": {Open: 2, Upgraded: 5}, "api": {Rejected: 1}}
 }
 
+func (b *fakeBackend) Certificates(context.Context) (Certificates, error) {
+	days := 61.5
+	return Certificates{Obtained: 1, Failures: 2, Certificates: []Certificate{{
+		Listener: ":443", Name: "a.example", NotAfter: time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC), DaysLeft: &days,
+		Serial: "3f1a", Issuer: "R11", Failures: 2, LastError: "CA unreachable",
+	}}}, nil
+}
+
 func (b *fakeBackend) JobStats(context.Context) (JobStats, error) {
 	if b.noJobs.Load() {
 		return JobStats{}, ErrDisabled

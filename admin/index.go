@@ -34,6 +34,7 @@ func indexEntries(backend, metrics, ui bool) []indexEntry {
 			indexEntry{"GET", "/compress/stats", "compression by coding and route"},
 			indexEntry{"GET", "/websocket/stats", "WebSocket tunnels by route (?route=NAME)"},
 			indexEntry{"GET", "/jobs/stats", "async routes' job queue: jobs by state, attempts, wait and run time"},
+			indexEntry{"GET", "/certificates", "ACME certificates: expiry, renewals, failures by name"},
 			indexEntry{"POST", "/reload", "read the config file again"},
 			indexEntry{"GET", "/api/v1/status", "JSON API: version, uptime, readiness, config generation"},
 			indexEntry{"GET", "/api/v1/upstreams", "JSON API: upstreams, targets, health, circuit breakers"},
@@ -43,6 +44,7 @@ func indexEntries(backend, metrics, ui bool) []indexEntry {
 			indexEntry{"GET", "/api/v1/compress/stats", "JSON API: compression by coding and route"},
 			indexEntry{"GET", "/api/v1/websocket/stats", "JSON API: WebSocket tunnels by route"},
 			indexEntry{"GET", "/api/v1/jobs/stats", "JSON API: the async routes' job queue"},
+			indexEntry{"GET", "/api/v1/certificates", "JSON API: the ACME listeners' certificates"},
 			indexEntry{"POST", "/api/v1/reload", "JSON API: read the config file again"},
 			indexEntry{"GET", "/api/v1/config", "JSON API: the effective config, secrets redacted"},
 		)

@@ -95,6 +95,17 @@ func handleUnversioned(mux *http.ServeMux, b Backend) {
 			writeJSON(w, http.StatusOK, st)
 		}
 	})
+	mux.HandleFunc("GET /certificates", func(w http.ResponseWriter, r *http.Request) {
+		st, err := b.Certificates(r.Context())
+		switch {
+		case errors.Is(err, ErrDisabled):
+			proxy.Error(w, http.StatusNotFound, noACME)
+		case err != nil:
+			proxy.Error(w, http.StatusInternalServerError, err.Error())
+		default:
+			writeJSON(w, http.StatusOK, st)
+		}
+	})
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		res, err := b.Reload(r.Context())

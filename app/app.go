@@ -40,6 +40,11 @@ type App struct {
 	// shared is what outlives generations: the cache store and the
 	// metrics registry (shared.go).
 	shared *Shared
+	// acme are the listeners whose certificates come from ACME (acme.go).
+	acme []*acmeListener
+	// epFields name the config field of the address of each entrypoint
+	// past the listeners (the ACME challenge listeners), for ListenError.
+	epFields []string
 
 	stdout, stderr io.Writer // where access_log.output stdout and stderr go
 	gen            atomic.Pointer[generation]
@@ -142,6 +147,10 @@ func newAppIO(cfg *config.Config, o Options) (*App, error) {
 			MaxHeaderBytes:    int(l.MaxHeaderBytes),
 		})
 	}
+	if ls, a.epFields, err = a.openACME(cfg, ls); err != nil {
+		a.close()
+		return nil, err
+	}
 	// Upgraded connections (WebSocket) outlive http.Server's tracking;
 	// the entrypoints' requests carry this set, and the shutdown drains
 	// it after the entrypoints.
@@ -217,6 +226,10 @@ func (a *App) listen() error {
 		var le *entrypoint.ListenError
 		if errors.As(err, &le) && le.Index < len(a.cfg.Listeners) {
 			return &ListenError{Field: config.IndexPath("listeners", le.Index) + ".address", Address: a.cfg.Listeners[le.Index].Address, Err: err}
+		}
+		if errors.As(err, &le) && le.Index-len(a.cfg.Listeners) < len(a.epFields) {
+			i := le.Index - len(a.cfg.Listeners)
+			return &ListenError{Field: a.epFields[i], Address: a.acmeHTTPAddress(i), Err: err}
 		}
 		return err
 	}
@@ -308,6 +321,7 @@ func (a *App) serve(ctx context.Context) error {
 	}
 	defer close(a.served)
 	a.startServing()
+	a.startACME()
 	errc := make(chan error, 3)
 	go func() { errc <- a.server.Serve() }()
 	if a.admin != nil {
@@ -382,4 +396,5 @@ func (a *App) close() {
 	if a.shared != nil {
 		a.shared.Close()
 	}
+	a.closeACME()
 }

@@ -37,6 +37,7 @@ func Parse(file string, data []byte) (*config.Config, error) {
 // what their Validate methods find at the field of the file the value
 // came from, in the file's own words. It is a config.Check.
 func Check(c *config.Config, r *config.Reporter) {
+	checkACME(c, r)
 	checkRoutes(c, r)
 	checkCache(c, r)
 	checkShared(c, r)

@@ -25,7 +25,8 @@ import (
 // jobs section are bound at start; a reload that changes them is refused and
 // the old config keeps serving. The TLS listeners' certificate files are
 // read again on every reload, so a renewed certificate is served from
-// the next handshake on.
+// the next handshake on; an ACME listener's domains may be added or
+// removed (its other settings are bound at start).
 
 // reloader is the app's reload state.
 type reloader struct {
@@ -76,7 +77,9 @@ func (a *App) reloadConfig() (admin.ReloadResult, error) {
 		return admin.ReloadResult{}, err
 	}
 	old := a.gen.Load()
-	if !reflect.DeepEqual(a.cfg.Listeners, cfg.Listeners) || !reflect.DeepEqual(a.cfg.Admin, cfg.Admin) {
+	// An ACME listener's domains may change (setACMEDomains); nothing
+	// else of the listeners may.
+	if !reflect.DeepEqual(withoutDomains(a.cfg.Listeners), withoutDomains(cfg.Listeners)) || !reflect.DeepEqual(a.cfg.Admin, cfg.Admin) {
 		return admin.ReloadResult{}, fmt.Errorf("listeners/admin changed: %w", errRestart)
 	}
 	if a.shared.Cache() != nil && (old.cfg.Cache.MaxSize != cfg.Cache.MaxSize || old.cfg.Cache.MaxObjectSize != cfg.Cache.MaxObjectSize) {
@@ -123,6 +126,7 @@ func (a *App) reloadConfig() (admin.ReloadResult, error) {
 	g.activateObservability()
 	applyGCFloor(cfg, a.log)
 	installCerts()
+	a.setACMEDomains(cfg)
 	g.stamp(old, time.Now())
 	a.gen.Store(g)
 	a.startJobs()

@@ -76,6 +76,32 @@ func applyDefaults(c *Config, d *decoder) {
 		dur(&l.WriteTimeout, p+".write_timeout", 60*time.Second)
 		dur(&l.IdleTimeout, p+".idle_timeout", 120*time.Second)
 		size(&l.MaxHeaderBytes, p+".max_header_bytes", 1*mib)
+		if a := l.TLS.ACME; a != nil {
+			ap := p + ".tls.acme"
+			list(&a.Domains)
+			switch a.CA {
+			case "":
+				a.CA = LetsEncryptDirectory
+			case LetsEncryptStaging:
+				a.CA = LetsEncryptStagingDirectory
+			}
+			if !d.set[ap+".challenges"] {
+				a.Challenges = []string{ChallengeTLSALPN01}
+				if a.HTTPAddress != "" {
+					a.Challenges = []string{ChallengeHTTP01, ChallengeTLSALPN01}
+				}
+			}
+			list(&a.Challenges)
+			if od := a.OnDemand; od != nil {
+				dur(&od.AskTimeout, ap+".on_demand.ask_timeout", 10*time.Second)
+				if !d.set[ap+".on_demand.rate"] {
+					od.Rate = 10.0 / 60
+				}
+				if !d.set[ap+".on_demand.burst"] {
+					od.Burst = 10
+				}
+			}
+		}
 	}
 
 	str(&c.Admin.Address, defaultAdminAddress)

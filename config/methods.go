@@ -13,7 +13,8 @@ func (u Upstream) RetryEnabled() bool { return u.Retry == nil || *u.Retry }
 func (a Admin) Enabled() bool { return a.Address != AdminOff }
 
 // Redacted returns a copy of c that is safe to show, as the admin
-// /config endpoint does: the admin token is replaced. The copy shares
+// /config endpoint does: the admin token and an ACME EAB MAC key are
+// replaced. The copy shares
 // nothing mutable with c, so callers may change either freely.
 func (c *Config) Redacted() *Config {
 	if c == nil {
@@ -25,6 +26,25 @@ func (c *Config) Redacted() *Config {
 	}
 	r.TrustedProxies = slices.Clone(c.TrustedProxies)
 	r.Listeners = slices.Clone(c.Listeners)
+	for i, l := range r.Listeners {
+		if a := l.TLS.ACME; a != nil {
+			ac := *a
+			ac.Domains = slices.Clone(a.Domains)
+			ac.Challenges = slices.Clone(a.Challenges)
+			if a.EAB != nil {
+				e := *a.EAB
+				if e.MACKey != "" {
+					e.MACKey = "REDACTED"
+				}
+				ac.EAB = &e
+			}
+			if a.OnDemand != nil {
+				od := *a.OnDemand
+				ac.OnDemand = &od
+			}
+			r.Listeners[i].TLS.ACME = &ac
+		}
+	}
 	if c.Upstreams != nil {
 		r.Upstreams = maps.Clone(c.Upstreams)
 		for name, u := range r.Upstreams {

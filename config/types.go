@@ -61,8 +61,8 @@ type AccessLog struct {
 // Listener is one socket that clients connect to.
 type Listener struct {
 	Address string `yaml:"address" json:"address"`
-	// TLS, when cert_file and key_file are set, serves HTTPS with
-	// HTTP/2 negotiated by ALPN.
+	// TLS, when cert_file and key_file are set, or acme, serves HTTPS
+	// with HTTP/2 negotiated by ALPN.
 	TLS TLS `yaml:"tls" json:"tls"`
 	// H2C accepts HTTP/2 without TLS, by prior knowledge (an "Upgrade:
 	// h2c" request is served as HTTP/1.1, as net/http does).
@@ -82,11 +82,80 @@ type Listener struct {
 	MaxHeaderBytes Size `yaml:"max_header_bytes" json:"max_header_bytes"`
 }
 
-// TLS names a certificate and key in PEM files.
+// TLS names a certificate and key in PEM files, or has them obtained
+// from an ACME CA (ACME); not both.
 type TLS struct {
 	CertFile string `yaml:"cert_file" json:"cert_file"`
 	KeyFile  string `yaml:"key_file" json:"key_file"`
+	// ACME, when set, obtains and renews the listener's certificates
+	// from an ACME CA (see package acme and docs/operations.md).
+	ACME *ACME `yaml:"acme" json:"acme,omitempty"`
 }
+
+// ACME is where and how a TLS listener's certificates are obtained.
+type ACME struct {
+	// Email is the ACME account's contact (optional).
+	Email string `yaml:"email" json:"email"`
+	// Domains get a certificate each, obtained at start and renewed
+	// ahead of expiry. A reload may add or remove names.
+	Domains []string `yaml:"domains" json:"domains"`
+	// CA is the CA's directory URL (default Let's Encrypt's production;
+	// "letsencrypt-staging" names its staging one).
+	CA string `yaml:"ca" json:"ca"`
+	// CARoot is a PEM file of the roots trusted for the CA's directory
+	// (HTTPS), for a private or test CA; empty: the system's.
+	CARoot string `yaml:"ca_root" json:"ca_root"`
+	// Storage is the directory certificates, keys and the account are
+	// kept in (0700; files 0600). Replicas may share it.
+	Storage string `yaml:"storage" json:"storage"`
+	// EAB is the external account binding a CA may require.
+	EAB *ACMEEAB `yaml:"eab" json:"eab,omitempty"`
+	// Challenges offered to the CA: http-01 (needs http_address) and
+	// tls-alpn-01 (on the listener itself). Default: both when
+	// http_address is set, else tls-alpn-01.
+	Challenges []string `yaml:"challenges" json:"challenges"`
+	// HTTPAddress is a cleartext listener (":80") that answers HTTP-01
+	// challenges and redirects every other request to HTTPS. Empty: none.
+	HTTPAddress string `yaml:"http_address" json:"http_address"`
+	// OnDemand, when set, gives a name that arrives by SNI a certificate
+	// at its first handshake, if the ask URL approves it. Off by default.
+	OnDemand *ACMEOnDemand `yaml:"on_demand" json:"on_demand,omitempty"`
+}
+
+// ACMEEAB is an external account binding: the key id and the base64url
+// MAC key the CA gave.
+type ACMEEAB struct {
+	KeyID  string `yaml:"key_id" json:"key_id"`
+	MACKey string `yaml:"mac_key" json:"mac_key"`
+}
+
+// ACMEOnDemand are the gates before the CA for names not in domains.
+type ACMEOnDemand struct {
+	// Ask is the operator's URL, asked GET ?domain=NAME; 2xx approves.
+	Ask string `yaml:"ask" json:"ask"`
+	// AskTimeout bounds the ask (default 10s).
+	AskTimeout Duration `yaml:"ask_timeout" json:"ask_timeout"`
+	// Rate is how fast new on-demand certificates may be asked for
+	// ("10/m", default), and Burst how many at once (default 10).
+	Rate  Rate `yaml:"rate" json:"rate"`
+	Burst int  `yaml:"burst" json:"burst"`
+}
+
+// ACME challenge names, as challenges lists them.
+const (
+	ChallengeHTTP01    = "http-01"
+	ChallengeTLSALPN01 = "tls-alpn-01"
+)
+
+// LetsEncryptStaging is the ca value that names Let's Encrypt's staging
+// directory.
+const LetsEncryptStaging = "letsencrypt-staging"
+
+// Directories of Let's Encrypt, the default CA and its staging.
+const (
+	LetsEncryptDirectory        = "https://acme-v02.api.letsencrypt.org/directory"
+	LetsEncryptStagingDirectory = "https://acme-staging-v02.api.letsencrypt.org/directory"
+)
 
 // Admin is the operator's listener: health, readiness, config.
 type Admin struct {

@@ -140,7 +140,10 @@ func validateListeners(c *Config, d *decoder) []bind {
 				d.report(tp+".cert_file", "cannot load certificate %q with key_file %q: %v", l.TLS.CertFile, l.TLS.KeyFile, err)
 			}
 		}
-		if l.H2C && (hasCert || hasKey) {
+		if l.TLS.ACME != nil {
+			binds = validateACME(d, p, l, binds)
+		}
+		if l.H2C && (hasCert || hasKey || l.TLS.ACME != nil) {
 			d.report(p+".h2c", "h2c is HTTP/2 without TLS and cannot be used with tls (a TLS listener offers h2 by ALPN already)")
 		}
 		// net/http adds 4 KiB to the limit and HTTP/2 announces it as a

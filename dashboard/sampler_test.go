@@ -52,6 +52,9 @@ func (b *stubBackend) WebSocketStats(context.Context) map[string]proxy.WSStats {
 func (b *stubBackend) JobStats(context.Context) (admin.JobStats, error) {
 	return admin.JobStats{}, admin.ErrDisabled
 }
+func (b *stubBackend) Certificates(context.Context) (admin.Certificates, error) {
+	return admin.Certificates{}, admin.ErrDisabled
+}
 func (b *stubBackend) ExplainCache(context.Context, string, http.Header) (cache.Explanation, error) {
 	return cache.Explanation{}, admin.ErrDisabled
 }

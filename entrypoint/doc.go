@@ -26,6 +26,9 @@
 // Certificates come from a CertSource at every handshake: Files serves
 // a configured pair and renews it when Group.LoadCertificates is called
 // (on reload); a source that obtains certificates itself (ACME) plugs in
-// the same way, with Options.Challenge answering its HTTP-01 challenges
-// on a cleartext entrypoint and Options.AltSvc advertising HTTP/3.
+// the same way (package acme), with Options.Challenge answering its
+// HTTP-01 challenges on a cleartext entrypoint (whose Options.Handler
+// redirects the rest to HTTPS), Options.ALPNChallenge offering the
+// TLS-ALPN-01 protocol on the TLS one, and Options.AltSvc advertising
+// HTTP/3.
 package entrypoint

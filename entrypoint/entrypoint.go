@@ -58,6 +58,15 @@ type Options struct {
 	// ACME HTTP-01 challenge, say) and reports true, and the rest go on
 	// to the handler.
 	Challenge func(http.ResponseWriter, *http.Request) bool
+	// ALPNChallenge, on a TLS entrypoint, also offers the ACME TLS-ALPN-01
+	// protocol (ALPNChallengeProtocol): the CertSource answers such a
+	// handshake with its challenge certificate, and the connection is
+	// closed once it is done, as RFC 8737 says, never served as HTTP.
+	ALPNChallenge bool
+	// Handler, when set, serves this entrypoint instead of the group's
+	// handler: the ACME challenge listener, whose requests that are not
+	// challenges are redirected to HTTPS rather than proxied.
+	Handler http.Handler
 	// AltSvc, when set, gives the Alt-Svc field added to every response
 	// (to advertise HTTP/3); an empty value adds none.
 	AltSvc func() string
@@ -66,6 +75,10 @@ type Options struct {
 // ChallengePath is where ACME HTTP-01 challenges are asked (RFC 8555
 // section 8.3).
 const ChallengePath = "/.well-known/acme-challenge/"
+
+// ALPNChallengeProtocol is the ALPN protocol of ACME's TLS-ALPN-01
+// challenge (RFC 8737).
+const ALPNChallengeProtocol = "acme-tls/1"
 
 // GroupOptions configure a Group.
 type GroupOptions struct {
@@ -117,7 +130,11 @@ func NewGroup(h http.Handler, os []Options, g GroupOptions) (*Group, error) {
 			grp.files = append(grp.files, f)
 			grp.names = append(grp.names, o.Address)
 		}
-		ep, err := NewTCP(h, o, g.BaseContext, g.Logger)
+		eh := h
+		if o.Handler != nil {
+			eh = o.Handler
+		}
+		ep, err := NewTCP(eh, o, g.BaseContext, g.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("entrypoint: listener %s: %w", o.Address, err)
 		}

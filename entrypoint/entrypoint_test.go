@@ -138,3 +138,79 @@ func TestCertSource(t *testing.T) {
 		}
 	}
 }
+
+// TestALPNChallenge: with ALPNChallenge, a handshake that offers only
+// acme-tls/1 negotiates it, gets the source's certificate and is closed
+// right after, never served as HTTP; clients offering h2 or http/1.1
+// never land on it. Without ALPNChallenge the protocol is not offered.
+func TestALPNChallenge(t *testing.T) {
+	leakcheck.Check(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	roots := x509.NewCertPool()
+	roots.AddCert(testcert.Write(t, certFile, keyFile, 1, "alpn test"))
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan string, 10)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served <- r.Proto })
+	g := serve(t, h,
+		Options{Address: "127.0.0.1:0", Certs: certSource{&cert}, ALPNChallenge: true},
+		Options{Address: "127.0.0.1:0", Certs: certSource{&cert}})
+	on, off := g.Addrs()[0].String(), g.Addrs()[1].String()
+
+	c, err := tls.Dial("tcp", on, &tls.Config{RootCAs: roots, NextProtos: []string{ALPNChallengeProtocol}})
+	if err != nil {
+		t.Fatalf("challenge handshake: %v", err)
+	}
+	if got := c.ConnectionState().NegotiatedProtocol; got != ALPNChallengeProtocol {
+		t.Errorf("negotiated %q; want %q", got, ALPNChallengeProtocol)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Errorf("challenge connection: read %d bytes; want it closed", n)
+	}
+	c.Close()
+	select {
+	case p := <-served:
+		t.Errorf("challenge connection reached the handler as %s", p)
+	default:
+	}
+
+	for _, alpn := range [][]string{{"h2", "http/1.1", ALPNChallengeProtocol}, {"http/1.1", ALPNChallengeProtocol}} {
+		c, err := tls.Dial("tcp", on, &tls.Config{RootCAs: roots, NextProtos: alpn})
+		if err != nil {
+			t.Fatalf("ALPN %v: %v", alpn, err)
+		}
+		if got := c.ConnectionState().NegotiatedProtocol; got != alpn[0] {
+			t.Errorf("ALPN %v: negotiated %q; want %q", alpn, got, alpn[0])
+		}
+		c.Close()
+	}
+
+	c, err = tls.Dial("tcp", off, &tls.Config{RootCAs: roots, NextProtos: []string{ALPNChallengeProtocol}})
+	if err == nil {
+		if got := c.ConnectionState().NegotiatedProtocol; got == ALPNChallengeProtocol {
+			t.Errorf("listener without ALPNChallenge negotiated %q", got)
+		}
+		c.Close()
+	}
+}
+
+// TestEntrypointHandler: an entrypoint with a Handler of its own serves
+// it, and the others the group's.
+func TestEntrypointHandler(t *testing.T) {
+	leakcheck.Check(t)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "group") })
+	own := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "own") })
+	g := serve(t, h, Options{Address: "127.0.0.1:0"}, Options{Address: "127.0.0.1:0", Handler: own})
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	for i, want := range []string{"group", "own"} {
+		if _, body := fetch(t, &http.Client{Transport: tr}, "http://"+g.Addrs()[i].String()+"/"); body != want {
+			t.Errorf("entrypoint %d: got %q; want %q", i, body, want)
+		}
+	}
+}

@@ -280,8 +280,14 @@ func (l *connListener) handshake(c net.Conn) (h1, h2 net.Conn) {
 		return nil, nil
 	}
 	_ = c.SetDeadline(time.Time{})
-	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+	switch tc.ConnectionState().NegotiatedProtocol {
+	case "h2":
 		return nil, h2GuardTLS{newH2Guard(tc, l.log)}
+	case ALPNChallengeProtocol:
+		// The handshake was the answer (the challenge certificate); the
+		// validator expects the connection closed, not HTTP.
+		l.log.Debug("ACME TLS-ALPN-01 challenge answered", "client", c.RemoteAddr().String(), "server_name", tc.ConnectionState().ServerName)
+		return nil, nil
 	}
 	return clientConnTLS{&clientConn{Conn: tc}}, nil
 }

@@ -99,6 +99,11 @@ func NewTCP(h http.Handler, o Options, base context.Context, log *slog.Logger) (
 	if err := http2.ConfigureServer(srv, t.h2); err != nil {
 		return nil, err
 	}
+	// Last, so that a client offering h2 or http/1.1 never lands on it:
+	// the server's order decides, and only a CA's validator offers it.
+	if t.tls != nil && o.ALPNChallenge {
+		t.tls.NextProtos = append(t.tls.NextProtos, ALPNChallengeProtocol)
+	}
 	return t, nil
 }
 

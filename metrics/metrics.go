@@ -68,6 +68,7 @@ type Metrics struct {
 	cache       atomic.Pointer[cache.Cache]
 	shared      atomic.Pointer[redistier.Tier]
 	jobs        atomic.Pointer[jobsHolder]
+	acme        atomic.Pointer[acmeHolder]
 	inFlight    atomic.Pointer[func() int64]
 
 	// mu guards what follows. Retire folds and detaches a Gen under it
@@ -148,7 +149,7 @@ func New(version string) *Metrics {
 	})
 	m.reg.MustRegister(
 		requestCollector{m}, m.requestDur, m.upstreamDur, build, inFlight,
-		cacheCollector{m}, sharedCollector{m}, jobsCollector{m}, genCollector{m},
+		cacheCollector{m}, sharedCollector{m}, jobsCollector{m}, acmeCollector{m}, genCollector{m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
