@@ -3,8 +3,11 @@
 // certificates TLS presents.
 //
 // An Entrypoint binds, serves and drains one socket. TCP is the one for
-// HTTP/1.1 and HTTP/2; a QUIC entrypoint for HTTP/3 joins a Group
-// through Group.Add. A Group is the entrypoints of one configuration:
+// HTTP/1.1 and HTTP/2; QUIC serves HTTP/3 (quic.go). A TLS listener with
+// Options.HTTP3 gets both, on the same port, as one Entrypoint of its
+// Group (so that its index still names it), the TCP side advertising
+// the UDP one in Alt-Svc once it is bound; NewQUIC builds one alone for
+// Group.Add. A Group is the entrypoints of one configuration:
 // bound together (all or none), served over one handler, drained
 // together on Shutdown, after which GroupOptions.Drain ends what the
 // HTTP servers no longer track (the proxy's upgraded tunnels).
@@ -27,5 +30,6 @@
 // a configured pair and renews it when Group.LoadCertificates is called
 // (on reload); a source that obtains certificates itself (ACME) plugs in
 // the same way, with Options.Challenge answering its HTTP-01 challenges
-// on a cleartext entrypoint and Options.AltSvc advertising HTTP/3.
+// on a cleartext entrypoint and Options.AltSvc advertising HTTP/3 (set
+// by NewGroup for Options.HTTP3 unless given).
 package entrypoint
