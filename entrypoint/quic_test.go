@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,23 +165,33 @@ func TestHTTP3Shutdown(t *testing.T) {
 	}
 }
 
-// TestHTTP3EarlyData: with EarlyData allowing it, a request sent in
-// 0-RTT reaches the handler before the handshake has completed, which
-// r.TLS tells; without it, the ticket allows no 0-RTT and the request
-// is not early.
+// TestHTTP3EarlyData: while EarlyData allows it, a connection may use
+// 0-RTT, and a request sent in it reaches the handler before the
+// handshake has completed, which r.TLS tells; once EarlyData says no,
+// new connections' 0-RTT is refused (the client sends again after the
+// handshake).
 func TestHTTP3EarlyData(t *testing.T) {
 	leakcheck.Check(t)
 	certFile, keyFile, roots := tlsFiles(t)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s early=%t", r.Method, !r.TLS.HandshakeComplete)
 	})
-	g := serve(t, h, Options{Address: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile, HTTP3: true, EarlyData: func() bool { return true }})
+	var allow atomic.Bool
+	allow.Store(true)
+	g := serve(t, h, Options{Address: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile, HTTP3: true, EarlyData: allow.Load})
 	addr := g.Addrs()[0].String()
 	e := h3test.Resume(t, addr, roots, "https://"+addr+"/")
+	if ok, err := e.Accepted(); err != nil || !ok {
+		t.Errorf("0-RTT while allowed: accepted %t, %v; want accepted", ok, err)
+	}
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
 		status, body, err := e.Do(m, "https://"+addr+"/", []byte("x"))
 		if want := m + " early=true"; err != nil || status != 200 || string(body) != want {
 			t.Errorf("%s in 0-RTT: got %d %q, %v; want 200 %q", m, status, body, err, want)
 		}
+	}
+	allow.Store(false)
+	if ok, err := e.Accepted(); err != nil || ok {
+		t.Errorf("0-RTT once refused: accepted %t, %v; want refused", ok, err)
 	}
 }

@@ -96,6 +96,25 @@ func (e *Early) Do(method, url string, body []byte) (status int, respBody []byte
 	return 0, nil, err
 }
 
+// Accepted dials a connection resumed from the ticket, offering 0-RTT,
+// and reports whether the server accepted it, once the handshake is
+// complete.
+func (e *Early) Accepted() (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := quic.DialAddrEarly(ctx, e.addr.String(), e.tls, &quic.Config{})
+	if err != nil {
+		return false, err
+	}
+	defer conn.CloseWithError(0, "")
+	select {
+	case <-conn.HandshakeComplete():
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	return conn.ConnectionState().Used0RTT, nil
+}
+
 var errNotEarly = errors.New("the request was not answered as early data")
 
 func (e *Early) try(method, url string, body []byte) (int, []byte, error) {
