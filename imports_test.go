@@ -39,7 +39,7 @@ var importRules = map[string][]string{
 	"gateway/internal/fielderr": {}, "gateway/internal/httpmethod": {}, "gateway/internal/leakcheck": {},
 	"gateway/internal/outcome": {}, "gateway/internal/routes": {}, "gateway/internal/sockread": {},
 	"gateway/internal/testcert": {}, "gateway/internal/reloadtest": {}, "gateway/internal/redistest": {"internal"}, "gateway/internal/jobid": {"internal"},
-	"gateway/internal/browsertest": {}, "gateway/internal/pebbletest": {"internal"},
+	"gateway/internal/browsertest": {}, "gateway/internal/pebbletest": {"internal"}, "gateway/internal/h3test": {},
 }
 
 // TestImportRules: no package imports what ARCHITECTURE.md says it must

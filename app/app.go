@@ -136,15 +136,19 @@ func newAppIO(cfg *config.Config, o Options) (*App, error) {
 	var ls []entrypoint.Options
 	for _, l := range cfg.Listeners {
 		ls = append(ls, entrypoint.Options{
-			Address:           l.Address,
-			CertFile:          l.TLS.CertFile,
-			KeyFile:           l.TLS.KeyFile,
-			H2C:               l.H2C,
-			ReadHeaderTimeout: l.ReadHeaderTimeout.D(),
-			ReadTimeout:       l.ReadTimeout.D(),
-			WriteTimeout:      l.WriteTimeout.D(),
-			IdleTimeout:       l.IdleTimeout.D(),
-			MaxHeaderBytes:    int(l.MaxHeaderBytes),
+			Address:             l.Address,
+			CertFile:            l.TLS.CertFile,
+			KeyFile:             l.TLS.KeyFile,
+			H2C:                 l.H2C,
+			ReadHeaderTimeout:   l.ReadHeaderTimeout.D(),
+			ReadTimeout:         l.ReadTimeout.D(),
+			WriteTimeout:        l.WriteTimeout.D(),
+			IdleTimeout:         l.IdleTimeout.D(),
+			MaxHeaderBytes:      int(l.MaxHeaderBytes),
+			HTTP3:               l.HTTP3,
+			HTTP3MaxStreams:     l.HTTP3MaxStreams,
+			HTTP3MaxConnections: l.HTTP3MaxConnections,
+			EarlyData:           a.earlyData,
 		})
 	}
 	if ls, a.epFields, err = a.openACME(cfg, ls); err != nil {
@@ -198,6 +202,11 @@ func newAppIO(cfg *config.Config, o Options) (*App, error) {
 	}
 	return a, nil
 }
+
+// earlyData reports whether a new HTTP/3 connection may carry requests
+// in 0-RTT: while a route of the serving generation allows them (a
+// reload changes it for the connections that begin after).
+func (a *App) earlyData() bool { return a.gen.Load().early }
 
 // applyGCFloor sets the process's GC floor from cfg (at start and on
 // every reload; the runtime's setting is process-wide).

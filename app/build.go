@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 
 	"gateway/batch"
@@ -62,9 +63,11 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 			Timeout:     r.Timeout.D(),
 			MaxBodySize: int64(r.MaxBodySize),
 			Batchable:   r.Batchable,
-			WebSocket:   proxy.WebSocketOptions{MaxConnections: r.WebSocket.MaxConnections, IdleTimeout: r.WebSocket.IdleTimeout.D()},
-			RateLimit:   rateLimitOptions(r.RateLimit),     // options.go
-			Concurrency: concurrencyOptions(r.Concurrency), // options.go
+			// Early data arrives over HTTP/3 only; see proxy/early.go.
+			AllowEarlyData: r.Allow0RTT,
+			WebSocket:      proxy.WebSocketOptions{MaxConnections: r.WebSocket.MaxConnections, IdleTimeout: r.WebSocket.IdleTimeout.D()},
+			RateLimit:      rateLimitOptions(r.RateLimit),     // options.go
+			Concurrency:    concurrencyOptions(r.Concurrency), // options.go
 		}
 		// A composite route is served by its handler instead of a proxy,
 		// under the literal prefix of its {name} path.
@@ -123,6 +126,7 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 			ro.OnUnsafe = res.cache.Invalidator
 		}
 		opts.Routes = append(opts.Routes, ro)
+		g.early = g.early || r.Allow0RTT
 	}
 	h, err := proxy.New(opts)
 	if err != nil {
@@ -147,6 +151,12 @@ func (a *App) build(cfg *config.Config, res *resources) (*generation, error) {
 	// reload that drops the last async route leaves its jobs readable.
 	if res.jobs != nil {
 		root = res.jobs.Wrap(root)
+	}
+	// Early data in front of the routes (a batch, a job's cancel) is
+	// refused by method, inside the observer so that it is logged. Only
+	// HTTP/3 carries early data: without it, no request pays the check.
+	if slices.ContainsFunc(cfg.Listeners, func(l config.Listener) bool { return l.HTTP3 }) {
+		root = proxy.RefuseEarly(root)
 	}
 	if root, err = a.observeRoot(g, res, root, h, trusted); err != nil {
 		g.close()

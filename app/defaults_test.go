@@ -6,6 +6,7 @@ import (
 
 	"gateway/batch"
 	"gateway/compress"
+	"gateway/entrypoint"
 	"gateway/limit"
 	"gateway/proxy/balance"
 )
@@ -37,6 +38,8 @@ routes:
 		name      string
 		got, want any
 	}{
+		{"listeners[0].http3_max_streams", c.Listeners[0].HTTP3MaxStreams, entrypoint.DefaultHTTP3MaxStreams},
+		{"listeners[0].http3_max_connections", c.Listeners[0].HTTP3MaxConnections, entrypoint.DefaultHTTP3MaxConnections},
 		{"batch.path", c.Batch.Path, batch.DefaultPath},
 		{"batch.max_items", c.Batch.MaxItems, batch.DefaultMaxItems},
 		{"batch.max_body_size", int64(c.Batch.MaxBodySize), int64(batch.DefaultMaxBodySize)},

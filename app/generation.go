@@ -102,7 +102,10 @@ type generation struct {
 	// runner is handler behind the observer, which the job queue's
 	// attempts go through; nil without a queue.
 	runner http.Handler
-	life   genLife // in-flight count and retirement (generation.go)
+	// early: a route allows requests in 0-RTT, so HTTP/3 connections
+	// may carry them (App.earlyData).
+	early bool
+	life  genLife // in-flight count and retirement (generation.go)
 	// seq numbers the generations from 1; loaded is when g began to
 	// serve (the admin status).
 	seq    uint64

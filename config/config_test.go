@@ -161,6 +161,12 @@ var badCases = []badCase{
 		}},
 	{name: "h2c with tls", in: strings.Replace(minimal, "8080\n", "8080\n    h2c: true\n    tls: {cert_file: /nonexistent/c, key_file: /nonexistent/k}\n", 1),
 		want: []string{"t.yaml:3: listeners[0].h2c: h2c is HTTP/2 without TLS and cannot be used with tls"}},
+	{name: "http3 without tls", in: strings.Replace(minimal, "8080\n", "8080\n    http3: true\n    http3_max_streams: 0\n    http3_max_connections: -1\n", 1),
+		want: []string{
+			"t.yaml:3: listeners[0].http3: http3 needs tls (cert_file and key_file): HTTP/3 is always encrypted",
+			"t.yaml:4: listeners[0].http3_max_streams: 0: must be at least 1 (default 250)",
+			"t.yaml:5: listeners[0].http3_max_connections: -1: must be at least 1 (default 10000)",
+		}},
 
 	// Admin.
 	{name: "admin bad address", in: minimal + "admin:\n  address: localhost\n",
@@ -709,6 +715,7 @@ func defaults() *Config {
 			WriteTimeout:      Duration(60 * time.Second),
 			IdleTimeout:       Duration(120 * time.Second),
 			MaxHeaderBytes:    1 << 20,
+			HTTP3MaxStreams:   250, HTTP3MaxConnections: 10000,
 		}},
 		Admin: Admin{Address: "127.0.0.1:9090"},
 		Upstreams: map[string]Upstream{"app": {
@@ -966,6 +973,7 @@ log:
 			WriteTimeout:      Duration(20 * time.Second),
 			IdleTimeout:       0,
 			MaxHeaderBytes:    64 << 10,
+			HTTP3MaxStreams:   250, HTTP3MaxConnections: 10000,
 		}, {
 			Address:           "127.0.0.1:8080",
 			H2C:               true,
@@ -974,6 +982,7 @@ log:
 			WriteTimeout:      Duration(21 * time.Second),
 			IdleTimeout:       Duration(120 * time.Second),
 			MaxHeaderBytes:    1 << 20,
+			HTTP3MaxStreams:   250, HTTP3MaxConnections: 10000,
 		}},
 		Admin: Admin{Address: "0.0.0.0:9091", Token: "t0k3n"},
 		Upstreams: map[string]Upstream{

@@ -15,7 +15,7 @@ const (
 )
 
 // Defaults that are also the packages' own (batch.Default*,
-// defaultCompressMinSize, defaultEncodings, the level
+// entrypoint.DefaultHTTP3*, defaultCompressMinSize, defaultEncodings, the level
 // names). This package imports none of them, so they are written out
 // here; a test in package app, which imports both, keeps them equal.
 const (
@@ -29,6 +29,8 @@ const (
 	defaultStreamLevel               = "fastest"
 	defaultCachedLevel               = "default"
 	defaultCompressMinSize           = 1024
+	defaultHTTP3MaxStreams           = 250
+	defaultHTTP3MaxConnections       = 10000
 )
 
 var (
@@ -76,6 +78,12 @@ func applyDefaults(c *Config, d *decoder) {
 		dur(&l.WriteTimeout, p+".write_timeout", 60*time.Second)
 		dur(&l.IdleTimeout, p+".idle_timeout", 120*time.Second)
 		size(&l.MaxHeaderBytes, p+".max_header_bytes", 1*mib)
+		if !d.set[p+".http3_max_streams"] {
+			l.HTTP3MaxStreams = defaultHTTP3MaxStreams
+		}
+		if !d.set[p+".http3_max_connections"] {
+			l.HTTP3MaxConnections = defaultHTTP3MaxConnections
+		}
 		if a := l.TLS.ACME; a != nil {
 			ap := p + ".tls.acme"
 			list(&a.Domains)

@@ -80,6 +80,17 @@ type Listener struct {
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
 	// MaxHeaderBytes limits the request line and headers.
 	MaxHeaderBytes Size `yaml:"max_header_bytes" json:"max_header_bytes"`
+	// HTTP3, on a TLS listener, also serves HTTP/3 over QUIC on the same
+	// port (UDP) and advertises it in Alt-Svc. The timeouts above apply
+	// to it too: read_header_timeout bounds the QUIC handshake,
+	// idle_timeout a connection without requests.
+	HTTP3 bool `yaml:"http3" json:"http3"`
+	// HTTP3MaxStreams is how many requests one HTTP/3 connection may have
+	// in flight (its concurrent bidirectional streams), as HTTP/2's
+	// fixed 250; HTTP3MaxConnections caps the QUIC connections open at
+	// once, handshakes included. Both apply with HTTP3 only.
+	HTTP3MaxStreams     int `yaml:"http3_max_streams" json:"http3_max_streams"`
+	HTTP3MaxConnections int `yaml:"http3_max_connections" json:"http3_max_connections"`
 }
 
 // TLS names a certificate and key in PEM files, or has them obtained
@@ -264,6 +275,12 @@ type Route struct {
 	MaxBodySize Size `yaml:"max_body_size" json:"max_body_size"`
 	// Batchable lets items of a batch (see Batch) call this route.
 	Batchable bool `yaml:"batchable" json:"batchable"`
+	// Allow0RTT serves the route's safe requests (GET, HEAD, OPTIONS,
+	// TRACE) that arrive over HTTP/3 in 0-RTT early data, which an
+	// attacker can replay; without it, and for other methods always,
+	// such a request is answered 425 Too Early (RFC 8470) and the client
+	// sends it again after the handshake.
+	Allow0RTT bool `yaml:"allow_0rtt" json:"allow_0rtt"`
 	// Composite, when set, makes the route answer with the JSON bodies
 	// of other requests (its parts) instead of proxying to an upstream;
 	// Path may then hold {name} segments.

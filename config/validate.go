@@ -143,6 +143,17 @@ func validateListeners(c *Config, d *decoder) []bind {
 		if l.TLS.ACME != nil {
 			binds = validateACME(d, p, l, binds)
 		}
+		if l.HTTP3 && !(hasCert && hasKey) && l.TLS.ACME == nil {
+			d.report(p+".http3", "http3 needs tls (cert_file and key_file, or acme): HTTP/3 is always encrypted")
+		}
+		// No cap is offered: a connection without streams serves
+		// nothing, and QUIC state is too dear to leave unbounded.
+		if l.HTTP3MaxStreams < 1 {
+			d.report(p+".http3_max_streams", "%d: must be at least 1 (default %d)", l.HTTP3MaxStreams, defaultHTTP3MaxStreams)
+		}
+		if l.HTTP3MaxConnections < 1 {
+			d.report(p+".http3_max_connections", "%d: must be at least 1 (default %d)", l.HTTP3MaxConnections, defaultHTTP3MaxConnections)
+		}
 		if l.H2C && (hasCert || hasKey || l.TLS.ACME != nil) {
 			d.report(p+".h2c", "h2c is HTTP/2 without TLS and cannot be used with tls (a TLS listener offers h2 by ALPN already)")
 		}

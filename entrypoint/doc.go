@@ -3,8 +3,11 @@
 // certificates TLS presents.
 //
 // An Entrypoint binds, serves and drains one socket. TCP is the one for
-// HTTP/1.1 and HTTP/2; a QUIC entrypoint for HTTP/3 joins a Group
-// through Group.Add. A Group is the entrypoints of one configuration:
+// HTTP/1.1 and HTTP/2; QUIC serves HTTP/3 (quic.go). A TLS listener with
+// Options.HTTP3 gets both, on the same port, as one Entrypoint of its
+// Group (so that its index still names it), the TCP side advertising
+// the UDP one in Alt-Svc once it is bound; NewQUIC builds one alone for
+// Group.Add. A Group is the entrypoints of one configuration:
 // bound together (all or none), served over one handler, drained
 // together on Shutdown, after which GroupOptions.Drain ends what the
 // HTTP servers no longer track (the proxy's upgraded tunnels).
@@ -30,5 +33,5 @@
 // HTTP-01 challenges on a cleartext entrypoint (whose Options.Handler
 // redirects the rest to HTTPS), Options.ALPNChallenge offering the
 // TLS-ALPN-01 protocol on the TLS one, and Options.AltSvc advertising
-// HTTP/3.
+// HTTP/3 (set by NewGroup for Options.HTTP3 unless given).
 package entrypoint

@@ -53,6 +53,23 @@ type Options struct {
 	// MaxHeaderBytes limits request line and headers (0: 1 MiB).
 	MaxHeaderBytes int
 
+	// HTTP3, on a TLS listener, also serves HTTP/3 over QUIC on the same
+	// port (UDP), and has the TCP listener advertise it in Alt-Svc once
+	// the UDP socket is bound (unless AltSvc is set). The timeouts and
+	// MaxHeaderBytes apply to it as to TCP; ReadHeaderTimeout bounds the
+	// QUIC handshake, IdleTimeout a connection without requests.
+	HTTP3 bool
+	// HTTP3MaxStreams is how many requests one HTTP/3 connection may
+	// have in flight (0: DefaultHTTP3MaxStreams, as for HTTP/2), and
+	// HTTP3MaxConnections how many QUIC connections may be open at once,
+	// handshakes included (0: DefaultHTTP3MaxConnections).
+	HTTP3MaxStreams     int
+	HTTP3MaxConnections int
+	// EarlyData, when set, is asked as each QUIC connection begins
+	// whether it may carry requests in 0-RTT; nil means never. The
+	// handler still decides for each such request (see QUIC).
+	EarlyData func() bool
+
 	// Challenge, when set, is offered every request for a path under
 	// ChallengePath before the handler; it answers those it knows (an
 	// ACME HTTP-01 challenge, say) and reports true, and the rest go on
@@ -134,13 +151,40 @@ func NewGroup(h http.Handler, os []Options, g GroupOptions) (*Group, error) {
 		if o.Handler != nil {
 			eh = o.Handler
 		}
-		ep, err := NewTCP(eh, o, g.BaseContext, g.Logger)
+		ep, err := newEntrypoint(eh, o, g)
 		if err != nil {
 			return nil, fmt.Errorf("entrypoint: listener %s: %w", o.Address, err)
 		}
 		grp.eps = append(grp.eps, ep)
 	}
 	return grp, nil
+}
+
+// newEntrypoint is a TCP entrypoint, paired with a QUIC one when o asks
+// for HTTP/3.
+func newEntrypoint(h http.Handler, o Options, g GroupOptions) (Entrypoint, error) {
+	if !o.HTTP3 {
+		return NewTCP(h, o, g.BaseContext, g.Logger)
+	}
+	if o.Certs == nil {
+		return nil, errors.New("http3 needs tls (cert_file and key_file, or acme): HTTP/3 is always encrypted")
+	}
+	q, err := NewQUIC(h, o, g.BaseContext, g.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if o.AltSvc == nil {
+		o.AltSvc = q.AltSvc
+	}
+	t, err := NewTCP(h, o, g.BaseContext, g.Logger)
+	if err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(o.Address)
+	if err != nil {
+		return nil, err
+	}
+	return &pair{tcp: t, quic: q, host: host}, nil
 }
 
 // Add puts another entrypoint (one NewGroup does not build, such as a

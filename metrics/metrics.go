@@ -70,6 +70,8 @@ type Metrics struct {
 	jobs        atomic.Pointer[jobsHolder]
 	acme        atomic.Pointer[acmeHolder]
 	inFlight    atomic.Pointer[func() int64]
+	// byProto counts requests by protocol, indexed as protocols.
+	byProto [len(protocols)]prometheus.Counter
 
 	// mu guards what follows. Retire folds and detaches a Gen under it
 	// and Collect reads under it, so a scrape sees a Gen's counters
@@ -88,6 +90,8 @@ var (
 		http.MethodPatch, http.MethodOptions, http.MethodConnect, http.MethodTrace, "other",
 	}
 	statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+	// protocols are the values of http.Request.Proto the servers set.
+	protocols = [...]string{"HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "HTTP/3.0", "other"}
 )
 
 const (
@@ -147,7 +151,15 @@ func New(version string) *Metrics {
 		}
 		return 0
 	})
+	byProto := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_requests_by_protocol_total",
+		Help: "Client requests by the HTTP version they came in (HTTP/1.0, HTTP/1.1, HTTP/2.0, HTTP/3.0).",
+	}, []string{"protocol"})
+	for i, p := range protocols {
+		m.byProto[i] = byProto.WithLabelValues(p)
+	}
 	m.reg.MustRegister(
+		byProto,
 		requestCollector{m}, m.requestDur, m.upstreamDur, build, inFlight,
 		cacheCollector{m}, sharedCollector{m}, jobsCollector{m}, acmeCollector{m}, genCollector{m},
 		collectors.NewGoCollector(),
@@ -293,6 +305,19 @@ func (g *Gen) Request(route routes.ID, method string, status int, outcome cache.
 	}
 	rm.requests[methodIndex(method)][class][outcome].Add(1)
 	rm.duration.Observe(d.Seconds())
+}
+
+// Protocol counts one request by its HTTP version (r.ProtoMajor and
+// r.ProtoMinor). It takes no lock and does not allocate.
+func (g *Gen) Protocol(major, minor int) {
+	i := len(protocols) - 1
+	switch {
+	case major == 1 && minor <= 1:
+		i = minor
+	case major == 2 || major == 3:
+		i = major
+	}
+	g.m.byProto[i].Inc()
 }
 
 func methodIndex(m string) int {

@@ -479,3 +479,23 @@ func TestCacheHitBytes(t *testing.T) {
 		t.Errorf("/metrics has no line %q", want)
 	}
 }
+
+// TestProtocol: requests count by HTTP version, anything unknown as
+// "other", without allocating.
+func TestProtocol(t *testing.T) {
+	m := New("")
+	g := m.NewGen(GenOptions{Routes: routes.New(nil, false)})
+	for _, v := range [][2]int{{1, 0}, {1, 1}, {1, 1}, {2, 0}, {3, 0}, {3, 0}, {3, 0}, {0, 9}} {
+		g.Protocol(v[0], v[1])
+	}
+	expect(t, series(t, m), map[string]float64{
+		"gateway_requests_by_protocol_total{protocol=HTTP/1.0}": 1,
+		"gateway_requests_by_protocol_total{protocol=HTTP/1.1}": 2,
+		"gateway_requests_by_protocol_total{protocol=HTTP/2.0}": 1,
+		"gateway_requests_by_protocol_total{protocol=HTTP/3.0}": 3,
+		"gateway_requests_by_protocol_total{protocol=other}":    1,
+	})
+	if a := testing.AllocsPerRun(1000, func() { g.Protocol(3, 0) }); a != 0 {
+		t.Errorf("Protocol allocates %v times", a)
+	}
+}

@@ -269,6 +269,7 @@ func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
 	outcome := s.obs.CacheOutcome()
 	if h.o.Metrics != nil {
 		h.o.Metrics.Request(route, r.Method, status, outcome, d)
+		h.o.Metrics.Protocol(r.ProtoMajor, r.ProtoMinor)
 	}
 	if h.o.Log == nil {
 		return

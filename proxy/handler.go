@@ -58,6 +58,10 @@ type RouteOptions struct {
 	// Batchable lets batch items (package batch) call the route; see
 	// RouteOf.
 	Batchable bool
+	// AllowEarlyData serves the route's safe requests that arrive in
+	// TLS early data (HTTP/3 0-RTT); without it they are answered 425
+	// (see early.go).
+	AllowEarlyData bool
 	// Handler, when set, serves the route instead of a proxy to an
 	// upstream (a composite route); Middleware wraps it all the same.
 	// Upstream and StripPrefix must then be unset.
@@ -111,6 +115,7 @@ type route struct {
 	rate         *rateLimiter       // nil: no rate limit
 	conc         *limit.Concurrency // nil: no concurrency limit
 	batchable    bool
+	allowEarly   bool
 	handler      http.Handler // the proxy, wrapped in the route's middleware
 	unsafe       http.Handler // handler wrapped in OnUnsafe, or nil
 	id           routes.ID    // routes.Of its index in Options.Routes (Observation.Route)
@@ -182,15 +187,16 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 		return nil, err
 	}
 	r := &route{
-		ws:        ws,
-		name:      o.Name,
-		path:      o.Path,
-		methods:   o.Methods,
-		strip:     o.StripPrefix && o.Path != "/",
-		timeout:   o.Timeout,
-		maxBody:   o.MaxBodySize,
-		upstream:  o.Upstream,
-		batchable: o.Batchable,
+		ws:         ws,
+		name:       o.Name,
+		path:       o.Path,
+		methods:    o.Methods,
+		strip:      o.StripPrefix && o.Path != "/",
+		timeout:    o.Timeout,
+		maxBody:    o.MaxBodySize,
+		upstream:   o.Upstream,
+		batchable:  o.Batchable,
+		allowEarly: o.AllowEarlyData,
 	}
 	for _, host := range o.Hosts {
 		host = strings.ToLower(host)
@@ -271,6 +277,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// request is logged with it too; the refusals come before the
 	// context below, which a request answered at once does not need.
 	o := h.observe(w, ro)
+	if isEarly(r) && !(ro.allowEarly && httpmethod.Safe(r.Method)) {
+		tooEarly(w)
+		return
+	}
 	// A queued job's attempt is the gateway's own request: its client
 	// was counted when the job was accepted, and every attempt would
 	// otherwise share one key (it has no client address).
