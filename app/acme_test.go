@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"gateway/admin"
+	"gateway/internal/h3test"
 	"gateway/internal/leakcheck"
 	"gateway/internal/pebbletest"
 )
@@ -26,6 +27,7 @@ const acmeYAML = `
 access_log: {enabled: false}
 listeners:
   - address: "127.0.0.1:0"
+    http3: true
     tls:
       acme:
         domains: [%s]
@@ -120,6 +122,19 @@ func TestACME(t *testing.T) {
 		}
 	}
 	served("a.test")
+
+	// HTTP/3 on the same port, with the certificate the CA issued.
+	h3 := h3test.Transport(t, p.Roots())
+	h3.TLSClientConfig.ServerName = "a.test"
+	if resp, err := (&http.Client{Transport: h3, Timeout: 10 * time.Second}).Get("https://" + gw + "/x"); err != nil {
+		t.Errorf("GET over HTTP/3: %v", err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Proto != "HTTP/3.0" || string(b) != "up" {
+			t.Errorf("GET over HTTP/3: %s %q; want HTTP/3.0 and up", resp.Proto, b)
+		}
+	}
 
 	req, _ := http.NewRequest("GET", "http://"+challenge+"/x?y=1", nil)
 	req.Host = "a.test"
