@@ -163,7 +163,7 @@ var badCases = []badCase{
 		want: []string{"t.yaml:3: listeners[0].h2c: h2c is HTTP/2 without TLS and cannot be used with tls"}},
 	{name: "http3 without tls", in: strings.Replace(minimal, "8080\n", "8080\n    http3: true\n    http3_max_streams: 0\n    http3_max_connections: -1\n", 1),
 		want: []string{
-			"t.yaml:3: listeners[0].http3: http3 needs tls (cert_file and key_file): HTTP/3 is always encrypted",
+			"t.yaml:3: listeners[0].http3: http3 needs tls (cert_file and key_file, or acme): HTTP/3 is always encrypted",
 			"t.yaml:4: listeners[0].http3_max_streams: 0: must be at least 1 (default 250)",
 			"t.yaml:5: listeners[0].http3_max_connections: -1: must be at least 1 (default 10000)",
 		}},
