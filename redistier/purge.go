@@ -716,8 +716,9 @@ func (t *Tier) syncPurges() {
 	}
 	p := &t.purges
 	p.mu.Lock()
-	if remote < p.seq || remote < top {
-		// Redis lost its data (restarted empty, flushed). The numbering
+	if remote < from || remote < top {
+		// Redis lost its data (restarted empty, flushed): it answers
+		// below what this process knew before asking. The numbering
 		// must not go back, or purges to come would rank below the stamps
 		// of entries written meanwhile: raise it to what this process
 		// knows, and take every entry stamped before as purged.
@@ -730,7 +731,11 @@ func (t *Tier) syncPurges() {
 		t.requestSync()
 		return
 	}
-	if remote == p.seq {
+	if remote <= p.seq {
+		// Nothing new; or another sync, or a purge of this process,
+		// took the known sequence past what this one read while its
+		// script ran. Neither says Redis lost anything: that is only
+		// when it answers below what was known before it was asked.
 		p.synced = true
 		p.mu.Unlock()
 		t.hook("synced")
