@@ -33,7 +33,7 @@ func TestExampleConfigsLoad(t *testing.T) {
 	}
 }
 
-// TestEdgeExample: examples/edge.yaml (ACME) is valid, storage and all,
+// TestEdgeExample: examples/edge.yaml (ACME and HTTP/3) is valid, storage and all,
 // and the README shows it as it is.
 func TestEdgeExample(t *testing.T) {
 	t.Setenv("ACME_STORAGE", t.TempDir())
@@ -48,7 +48,7 @@ func TestEdgeExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	section := markdownSection(string(readme), "## At the edge, with ACME")
+	section := markdownSection(string(readme), "## At the edge, with ACME and HTTP/3")
 	if !strings.Contains(section, "```yaml\n"+string(want)+"```\n") {
 		t.Errorf("the README's edge section does not show examples/edge.yaml as it is")
 	}
