@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -44,6 +45,36 @@ type Entry struct {
 	varyAE       []string
 	coding       string
 	forms        [numForms]form
+
+	// hit holds the Age and Cache-Status values of the last hit, which
+	// the hits of the same second share (hitValues).
+	hit atomic.Pointer[hitHeader]
+}
+
+// hitHeader are the Age and Cache-Status values of a hit served at age
+// seconds with Cache-Status ttl and detail, by the cache named name.
+type hitHeader struct {
+	age, ttl     int64
+	name, detail string
+	vals         []string // Age, then Cache-Status
+}
+
+// hitValues returns the Age and Cache-Status values of a hit on e at age
+// seconds with status st, which must be a hit's (Hit, HasTTL, no Key).
+// They change once a second at most, so the values built for one hit
+// serve the others of that second: a hit then allocates none. Each value
+// is handed out as a slice whose length equals its capacity, so that
+// appending to it copies.
+func (e *Entry) hitValues(name string, age int64, st Status) []string {
+	ttl := floorSeconds(st.TTL)
+	if p := e.hit.Load(); p != nil && p.age == age && p.ttl == ttl && p.detail == st.Detail && p.name == name {
+		return p.vals
+	}
+	var buf [128]byte
+	p := &hitHeader{age: age, ttl: ttl, name: name, detail: st.Detail}
+	p.vals = []string{strconv.FormatInt(age, 10), string(st.Append(buf[:0], name))}
+	e.hit.Store(p)
+	return p.vals
 }
 
 // NewEntry wraps r, which it takes over (its header, body and slices must
@@ -98,6 +129,7 @@ func (e *Entry) TryRefresh() bool { return e.refreshing.CompareAndSwap(false, tr
 // the index, the URL set and ristretto's map and policy.
 const (
 	headerLineOverhead = 48  // string and slice headers, map slot
+	hitOverhead        = 160 // hitHeader and its values, once the entry is hit
 	entryOverhead      = 640 // Entry struct, Header map, slice headers
 	objectOverhead     = 560 // object struct, its index slots, ristretto's item
 	setMemberOverhead  = 64  // one member of a URL or tag set
@@ -109,7 +141,7 @@ const (
 // the runtime's size class (up to an eighth more, 8 KiB pages above
 // 32 KiB), see bodyBuffer and tightBody.
 func (e *Entry) Size() int64 {
-	n := entryOverhead + cap(e.Body) + cap(e.VaryKey)
+	n := entryOverhead + hitOverhead + cap(e.Body) + cap(e.VaryKey)
 	for name, vs := range e.Header {
 		n += len(name)
 		for _, v := range vs {

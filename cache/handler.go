@@ -293,9 +293,15 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 	}
 	stripTargeted(hdr, h.rt.strip)
 	secs := min(int64(age/time.Second), deltaSecondsMax)
-	if len(hdr["Cache-Status"]) == 0 {
-		// The usual case, in two allocations: the member and one
-		// backing array for both fields.
+	if len(hdr["Cache-Status"]) == 0 && st.Hit && st.HasTTL && st.Key == "" {
+		// The usual case: values shared with the entry's other hits of
+		// this second, so nothing is allocated.
+		vals := e.hitValues(h.c.name, secs, st)
+		hdr["Age"] = vals[0:1:1]
+		hdr["Cache-Status"] = vals[1:2:2]
+	} else if len(hdr["Cache-Status"]) == 0 {
+		// In two allocations: the member and one backing array for both
+		// fields.
 		var buf [128]byte
 		vals := make([]string, 2)
 		vals[0] = strconv.FormatInt(secs, 10)
