@@ -46,9 +46,30 @@ type Entry struct {
 	coding       string
 	forms        [numForms]form
 
+	// fields is Header as a slice, which a hit copies into the response
+	// faster than it could iterate the map; nil for an entry not built
+	// by NewEntry, whose hits then iterate Header.
+	fields []field
 	// hit holds the Age and Cache-Status values of the last hit, which
 	// the hits of the same second share (hitValues).
 	hit atomic.Pointer[hitHeader]
+}
+
+// field is one header field of a stored response.
+type field struct {
+	name   string
+	values []string
+}
+
+// headerFields returns h as a slice of fields, without those drop names.
+func headerFields(h http.Header, drop func(name string) bool) []field {
+	fs := make([]field, 0, len(h))
+	for k, v := range h {
+		if drop == nil || !drop(k) {
+			fs = append(fs, field{k, v})
+		}
+	}
+	return fs
 }
 
 // hitHeader are the Age and Cache-Status values of a hit served at age
@@ -85,6 +106,7 @@ func NewEntry(r Record) *Entry {
 		CC:           ParseCacheControl(r.Header),
 		ETag:         r.Header.Get("Etag"),
 		LastModified: r.Header.Get("Last-Modified"),
+		fields:       headerFields(r.Header, nil),
 	}
 	prepareEncoding(e)
 	return e
@@ -129,6 +151,7 @@ func (e *Entry) TryRefresh() bool { return e.refreshing.CompareAndSwap(false, tr
 // the index, the URL set and ristretto's map and policy.
 const (
 	headerLineOverhead = 48  // string and slice headers, map slot
+	fieldOverhead      = 40  // a header field's slot in Entry.fields or a form's
 	hitOverhead        = 160 // hitHeader and its values, once the entry is hit
 	entryOverhead      = 640 // Entry struct, Header map, slice headers
 	objectOverhead     = 560 // object struct, its index slots, ristretto's item
@@ -143,7 +166,7 @@ const (
 func (e *Entry) Size() int64 {
 	n := entryOverhead + hitOverhead + cap(e.Body) + cap(e.VaryKey)
 	for name, vs := range e.Header {
-		n += len(name)
+		n += len(name) + fieldOverhead
 		for _, v := range vs {
 			n += len(v) + headerLineOverhead
 		}
@@ -153,7 +176,7 @@ func (e *Entry) Size() int64 {
 	}
 	for i := range e.forms {
 		if f := e.forms[i].done.Load(); f != nil {
-			n += cap(f.body) + entryOverhead
+			n += cap(f.body) + entryOverhead + len(f.fields)*fieldOverhead
 		}
 	}
 	return int64(n)
