@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/sync/singleflight"
 
+	"gateway/compress"
 	"gateway/internal/httpmethod"
 	"gateway/internal/outcome"
 )
@@ -365,7 +366,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 		// them. A body stored encoded is left to it, to decode for a
 		// client that does not accept the coding. (Without a compressor
 		// there is none in front to tell.)
-		enc.PassThrough(hdr)
+		passThrough(w, hdr, enc)
 	}
 	if e.Status == http.StatusOK && hasPreconditions(r.Header) {
 		switch {
@@ -397,6 +398,17 @@ func setFields(h http.Header, fields []field) {
 	for _, f := range fields {
 		h[f.name] = f.values
 	}
+}
+
+// passThrough tells the route's compressor that the response whose
+// header is hdr is final: directly when w is the compressor's own writer,
+// which spares the header the mark, else through the header.
+func passThrough(w http.ResponseWriter, hdr http.Header, enc Encoder) {
+	if s, ok := w.(compress.Skipper); ok {
+		s.SkipCompression()
+		return
+	}
+	enc.PassThrough(hdr)
 }
 
 // withoutRange is r without its Range field, for serveContent.
