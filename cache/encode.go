@@ -205,7 +205,7 @@ func contentCoding(h http.Header) (coding string, ok bool) {
 // stored in coding to r as it is, rather than decoding it: the client's
 // Accept-Encoding prefers it to identity.
 func acceptsCoding(r *http.Request, coding string) bool {
-	got, _ := compress.Negotiate(r.Header.Values("Accept-Encoding"), []string{coding})
+	got, _ := compress.Negotiate(r.Header["Accept-Encoding"], []string{coding})
 	return got == coding
 }
 

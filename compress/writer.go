@@ -220,7 +220,7 @@ func (w *writer) decide(code int) {
 		}
 		// Another client would get the other form.
 		addVary(h)
-		if got, _ := Negotiate(w.req.Header.Values("Accept-Encoding"), []string{upstream}); got == upstream {
+		if got, _ := Negotiate(w.req.Header["Accept-Encoding"], []string{upstream}); got == upstream {
 			return
 		}
 		delete(h, "Content-Encoding")
