@@ -50,6 +50,9 @@ type Entry struct {
 	// faster than it could iterate the map; nil for an entry not built
 	// by NewEntry, whose hits then iterate Header.
 	fields []field
+	// plainCC: NewEntry found no CDN-Cache-Control, so that a route
+	// without a targeted field of its own obeys CC without looking.
+	plainCC bool
 	// hit holds the Age and Cache-Status values of the last hit, which
 	// the hits of the same second share (hitValues).
 	hit atomic.Pointer[hitHeader]
@@ -107,6 +110,7 @@ func NewEntry(r Record) *Entry {
 		ETag:         r.Header.Get("Etag"),
 		LastModified: r.Header.Get("Last-Modified"),
 		fields:       headerFields(r.Header, nil),
+		plainCC:      len(r.Header[CDNCacheControl]) == 0,
 	}
 	prepareEncoding(e)
 	return e
@@ -126,6 +130,9 @@ type fieldDirectives struct {
 // route is known; it is parsed once per entry and field, not per hit, and
 // not at all for the usual entry without targeted fields.
 func (e *Entry) directives(field string) Directives {
+	if e.plainCC && field == "" {
+		return e.CC
+	}
 	if len(e.Header[CDNCacheControl]) == 0 && (field == "" || len(e.Header[field]) == 0) {
 		return e.CC
 	}
