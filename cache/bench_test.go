@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"gateway/cache"
+	"gateway/compress"
 	"gateway/proxy"
 )
 
@@ -156,3 +158,71 @@ func BenchmarkGatewayHit(b *testing.B) {
 		h.ServeHTTP(w, req)
 	}
 }
+
+// benchJSON is a JSON array of about size bytes, as compressible as an
+// API's answer.
+func benchJSON(size int) []byte {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := 0; b.Len() < size; i++ {
+		fmt.Fprintf(&b, `{"id":%d,"name":"user-%d","email":"user%d@example.com","active":%t,"score":%d},`, i, i, i, i%3 == 0, i*7%1000)
+	}
+	return []byte(b.String()[:size])
+}
+
+// benchmarkHitEncoded is a hit of a 64 KiB JSON on a compressing route,
+// wired as the app wires it (the compressor in front of the cache, the
+// cache keeping encoded forms), for a client sending ae ("" none).
+func benchmarkHitEncoded(b *testing.B, ae, want string) {
+	comp, err := compress.New(compress.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := cache.New(cache.Options{MaxSize: 64 << 20, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Close)
+	rt, err := c.Route(cache.RouteOptions{Name: "bench", Compress: testEncoder{comp}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := benchJSON(64 << 10)
+	origin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "max-age=3600")
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		h.Set("ETag", `"bench"`)
+		_, _ = w.Write(body)
+	})
+	h := comp.Wrap(rt.Wrap(origin))
+	req := httptest.NewRequest(http.MethodGet, "http://example.com/doc.json", nil)
+	if ae != "" {
+		req.Header.Set("Accept-Encoding", ae)
+	}
+	req.Header.Set("User-Agent", "bench")
+	w := &benchWriter{h: make(http.Header)}
+	for i, st := range []string{"fwd=uri-miss", "hit"} {
+		w.reset()
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK || !strings.Contains(w.h.Get("Cache-Status"), st) || w.h.Get("Content-Encoding") != want {
+			b.Fatalf("request %d: %d, Cache-Status %q, Content-Encoding %q; want 200, %s, %q", i+1, w.status, w.h.Get("Cache-Status"), w.h.Get("Content-Encoding"), st, want)
+		}
+	}
+	n := w.n
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w.reset()
+		h.ServeHTTP(w, req)
+	}
+	if w.n != n {
+		b.Fatalf("last response: %d bytes; want %d", w.n, n)
+	}
+	b.ReportMetric(float64(n), "out-bytes")
+}
+
+func BenchmarkHitGzip(b *testing.B)     { benchmarkHitEncoded(b, "gzip", "gzip") }
+func BenchmarkHitBr(b *testing.B)       { benchmarkHitEncoded(b, "br", "br") }
+func BenchmarkHitIdentity(b *testing.B) { benchmarkHitEncoded(b, "", "") }

@@ -63,8 +63,14 @@ type Directives struct {
 // than joined, which saves the allocation and keeps an unterminated quoted
 // string in one line from swallowing the next.
 func ParseCacheControl(h http.Header) Directives {
+	// Indexed directly: the key is canonical already, and most requests
+	// have no Cache-Control at all.
+	lines := h["Cache-Control"]
+	if len(lines) == 0 {
+		return noDirectives
+	}
 	p := newParser()
-	for _, line := range h.Values("Cache-Control") {
+	for _, line := range lines {
 		if !p.parse(line) {
 			break
 		}
@@ -78,6 +84,9 @@ func ParseCacheControlValue(v string) Directives {
 	p.parse(v)
 	return p.d
 }
+
+// noDirectives is what an absent Cache-Control means.
+var noDirectives = newParser().d
 
 // parser carries what the rules for repeated directives need beyond the
 // result itself.

@@ -51,13 +51,54 @@ type form struct {
 	done atomic.Pointer[encoded]
 }
 
-// encoded is an encoded body with the header values that go with it,
-// built once so that serving it allocates nothing.
+// encoded is an encoded body with the header that goes with it, built
+// once so that serving it allocates nothing and writes each field once.
 type encoded struct {
 	body []byte
-	ce   []string // Content-Encoding
-	cl   []string // Content-Length
-	etag []string // ETag, nil when the entry has none
+	// fields is the stored header as this form is sent: without
+	// Accept-Ranges and the digests, ending with over.
+	fields []field
+	// over are the fields the form sets rather than copies (Vary,
+	// Content-Encoding, Content-Length, and ETag when the entry has
+	// one), the tail of fields: a route that strips targeted fields sets
+	// them again after stripping, as they are the form's own.
+	over []field
+}
+
+// etag is the form's validator, "" when the entry has none.
+func (f *encoded) etag() string {
+	for _, fl := range f.over {
+		if fl.name == "Etag" {
+			return fl.values[0]
+		}
+	}
+	return ""
+}
+
+// formFields is e's header as its form encoded with coding into n bytes
+// is sent, with the form's validator etag (nil when e has none).
+func formFields(e *Entry, coding string, n int, etag []string) (fields, over []field) {
+	over = []field{
+		{"Vary", e.varyAE},
+		{"Content-Encoding", []string{coding}},
+		{"Content-Length", []string{strconv.Itoa(n)}},
+	}
+	if etag != nil {
+		over = append(over, field{"Etag", etag})
+	}
+	fields = headerFields(e.Header, func(name string) bool {
+		if name == "Accept-Ranges" || e.digests && slices.Contains(digestFields[:], name) {
+			return true
+		}
+		for _, f := range over {
+			if f.name == name {
+				return true
+			}
+		}
+		return false
+	})
+	fields = append(fields, over...)
+	return fields, fields[len(fields)-len(over):]
 }
 
 // digestFields describe the stored bytes, so an encoded form is served
@@ -164,7 +205,7 @@ func contentCoding(h http.Header) (coding string, ok bool) {
 // stored in coding to r as it is, rather than decoding it: the client's
 // Accept-Encoding prefers it to identity.
 func acceptsCoding(r *http.Request, coding string) bool {
-	got, _ := compress.Negotiate(r.Header.Values("Accept-Encoding"), []string{coding})
+	got, _ := compress.Negotiate(r.Header["Accept-Encoding"], []string{coding})
 	return got == coding
 }
 
@@ -185,14 +226,12 @@ func (e *Entry) encodedForm(coding string, enc Encoder) (f *encoded, fresh bool)
 		if err != nil {
 			return
 		}
-		f := &encoded{
-			body: tightBody(body),
-			ce:   []string{coding},
-			cl:   []string{strconv.Itoa(len(body))},
-		}
+		f := &encoded{body: tightBody(body)}
+		var etag []string
 		if e.ETag != "" {
-			f.etag = []string{enc.ETag(e.ETag, coding)}
+			etag = []string{enc.ETag(e.ETag, coding)}
 		}
+		f.fields, f.over = formFields(e, coding, len(body), etag)
 		fm.done.Store(f)
 		fresh = true
 	})

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -44,6 +45,60 @@ type Entry struct {
 	varyAE       []string
 	coding       string
 	forms        [numForms]form
+
+	// fields is Header as a slice, which a hit copies into the response
+	// faster than it could iterate the map; nil for an entry not built
+	// by NewEntry, whose hits then iterate Header.
+	fields []field
+	// plainCC: NewEntry found no CDN-Cache-Control, so that a route
+	// without a targeted field of its own obeys CC without looking.
+	plainCC bool
+	// hit holds the Age and Cache-Status values of the last hit, which
+	// the hits of the same second share (hitValues).
+	hit atomic.Pointer[hitHeader]
+}
+
+// field is one header field of a stored response.
+type field struct {
+	name   string
+	values []string
+}
+
+// headerFields returns h as a slice of fields, without those drop names.
+func headerFields(h http.Header, drop func(name string) bool) []field {
+	fs := make([]field, 0, len(h))
+	for k, v := range h {
+		if drop == nil || !drop(k) {
+			fs = append(fs, field{k, v})
+		}
+	}
+	return fs
+}
+
+// hitHeader are the Age and Cache-Status values of a hit served at age
+// seconds with Cache-Status ttl and detail, by the cache named name.
+type hitHeader struct {
+	age, ttl     int64
+	name, detail string
+	vals         []string // Age, then Cache-Status
+}
+
+// hitValues returns the Age and Cache-Status values of a hit on e at age
+// seconds with status st, which must be a hit's (Hit, HasTTL, no Key).
+// They change once a second at most, so the values built for one hit
+// serve the others of that second: a hit then allocates none. Each value
+// is handed out as a slice whose length equals its capacity, so that
+// appending to it copies.
+func (e *Entry) hitValues(name string, age int64, st Status) []string {
+	ttl := floorSeconds(st.TTL)
+	if p := e.hit.Load(); p != nil && p.age == age && p.ttl == ttl && p.detail == st.Detail && p.name == name {
+		return p.vals
+	}
+	var buf [128]byte
+	p := &hitHeader{age: age, ttl: ttl, name: name, detail: st.Detail}
+	p.vals = []string{strconv.FormatInt(age, 10), string(st.Append(buf[:0], name))}
+	e.hit.Store(p)
+	return p.vals
 }
 
 // NewEntry wraps r, which it takes over (its header, body and slices must
@@ -54,6 +109,8 @@ func NewEntry(r Record) *Entry {
 		CC:           ParseCacheControl(r.Header),
 		ETag:         r.Header.Get("Etag"),
 		LastModified: r.Header.Get("Last-Modified"),
+		fields:       headerFields(r.Header, nil),
+		plainCC:      len(r.Header[CDNCacheControl]) == 0,
 	}
 	prepareEncoding(e)
 	return e
@@ -73,6 +130,9 @@ type fieldDirectives struct {
 // route is known; it is parsed once per entry and field, not per hit, and
 // not at all for the usual entry without targeted fields.
 func (e *Entry) directives(field string) Directives {
+	if e.plainCC && field == "" {
+		return e.CC
+	}
 	if len(e.Header[CDNCacheControl]) == 0 && (field == "" || len(e.Header[field]) == 0) {
 		return e.CC
 	}
@@ -98,6 +158,8 @@ func (e *Entry) TryRefresh() bool { return e.refreshing.CompareAndSwap(false, tr
 // the index, the URL set and ristretto's map and policy.
 const (
 	headerLineOverhead = 48  // string and slice headers, map slot
+	fieldOverhead      = 40  // a header field's slot in Entry.fields or a form's
+	hitOverhead        = 160 // hitHeader and its values, once the entry is hit
 	entryOverhead      = 640 // Entry struct, Header map, slice headers
 	objectOverhead     = 560 // object struct, its index slots, ristretto's item
 	setMemberOverhead  = 64  // one member of a URL or tag set
@@ -109,9 +171,9 @@ const (
 // the runtime's size class (up to an eighth more, 8 KiB pages above
 // 32 KiB), see bodyBuffer and tightBody.
 func (e *Entry) Size() int64 {
-	n := entryOverhead + cap(e.Body) + cap(e.VaryKey)
+	n := entryOverhead + hitOverhead + cap(e.Body) + cap(e.VaryKey)
 	for name, vs := range e.Header {
-		n += len(name)
+		n += len(name) + fieldOverhead
 		for _, v := range vs {
 			n += len(v) + headerLineOverhead
 		}
@@ -121,7 +183,7 @@ func (e *Entry) Size() int64 {
 	}
 	for i := range e.forms {
 		if f := e.forms[i].done.Load(); f != nil {
-			n += cap(f.body) + entryOverhead
+			n += cap(f.body) + entryOverhead + len(f.fields)*fieldOverhead
 		}
 	}
 	return int64(n)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/sync/singleflight"
 
+	"gateway/compress"
 	"gateway/internal/httpmethod"
 	"gateway/internal/outcome"
 )
@@ -288,14 +289,54 @@ func (h *handler) appendKey(b []byte, r *http.Request) []byte {
 // except that a form the gateway encoded is only ever sent whole.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, e *Entry, age time.Duration, st Status) {
 	hdr := w.Header()
-	for k, v := range e.Header {
-		hdr[k] = v // stored slices have len == cap, so appending to them copies
+	// The entry's encoding was prepared for the route's compressor when it
+	// was stored; a reload may since have turned compression off, and an
+	// entry outlives that (it is keyed by URL): it is then served as
+	// stored.
+	enc := h.rt.o.Compress
+	// f, when set, is a form the gateway encoded. Its bytes differ from
+	// those the same ETag named on the miss, which the streaming
+	// compressor encoded at another level, so a range of one must never
+	// be spliced onto the other: like nginx's gzip, no ranges of it are
+	// offered or served.
+	var f *encoded
+	if e.compressible && enc != nil {
+		if coding := enc.Choose(r); coding != "" {
+			var fresh bool
+			f, fresh = e.encodedForm(coding, enc)
+			if fresh {
+				if rc, ok := h.c.store.(Recoster); ok {
+					rc.Recost(primary, e)
+				}
+			}
+		}
 	}
-	stripTargeted(hdr, h.rt.strip)
+	switch {
+	case f != nil:
+		setFields(hdr, f.fields)
+	case e.fields != nil:
+		setFields(hdr, e.fields)
+	default:
+		for k, v := range e.Header {
+			hdr[k] = v
+		}
+	}
+	if len(h.rt.strip) > 0 {
+		stripTargeted(hdr, h.rt.strip)
+		if f != nil {
+			setFields(hdr, f.over)
+		}
+	}
 	secs := min(int64(age/time.Second), deltaSecondsMax)
-	if len(hdr["Cache-Status"]) == 0 {
-		// The usual case, in two allocations: the member and one
-		// backing array for both fields.
+	if len(hdr["Cache-Status"]) == 0 && st.Hit && st.HasTTL && st.Key == "" {
+		// The usual case: values shared with the entry's other hits of
+		// this second, so nothing is allocated.
+		vals := e.hitValues(h.c.name, secs, st)
+		hdr["Age"] = vals[0:1:1]
+		hdr["Cache-Status"] = vals[1:2:2]
+	} else if len(hdr["Cache-Status"]) == 0 {
+		// In two allocations: the member and one backing array for both
+		// fields.
 		var buf [128]byte
 		vals := make([]string, 2)
 		vals[0] = strconv.FormatInt(secs, 10)
@@ -308,51 +349,24 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 	}
 	outcome.Record(r.Context(), st.Outcome())
 	body := e.Body
-	// The entry's encoding was prepared for the route's compressor when it
-	// was stored; a reload may since have turned compression off, and an
-	// entry outlives that (it is keyed by URL): it is then served as
-	// stored.
-	enc := h.rt.o.Compress
-	if e.varyAE != nil && enc != nil {
-		hdr["Vary"] = e.varyAE
-	}
-	// madeHere: the body is a form the gateway encoded. Its bytes differ
-	// from those the same ETag named on the miss, which the streaming
-	// compressor encoded at another level, so a range of one must never
-	// be spliced onto the other: like nginx's gzip, no ranges of it are
-	// offered or served.
-	madeHere := false
-	if e.compressible && enc != nil {
-		if coding := enc.Choose(r); coding != "" {
-			f, fresh := e.encodedForm(coding, enc)
-			if fresh {
-				if rc, ok := h.c.store.(Recoster); ok {
-					rc.Recost(primary, e)
-				}
-			}
-			if f != nil {
-				madeHere = true
-				body = f.body
-				hdr["Content-Encoding"] = f.ce
-				hdr["Content-Length"] = f.cl
-				delete(hdr, "Accept-Ranges")
-				if f.etag != nil {
-					hdr["Etag"] = f.etag
-				}
-				if e.digests {
-					for _, k := range digestFields {
-						delete(hdr, k)
-					}
-				}
+	madeHere := f != nil
+	if madeHere {
+		body = f.body
+		delete(hdr, "Accept-Ranges")
+		if e.digests {
+			for _, k := range digestFields {
+				delete(hdr, k)
 			}
 		}
+	} else if e.varyAE != nil && enc != nil {
+		hdr["Vary"] = e.varyAE
 	}
 	if len(e.Header["Content-Encoding"]) == 0 && enc != nil {
 		// Final bytes: the route's streaming compressor must not touch
 		// them. A body stored encoded is left to it, to decode for a
 		// client that does not accept the coding. (Without a compressor
 		// there is none in front to tell.)
-		enc.PassThrough(hdr)
+		passThrough(w, hdr, enc)
 	}
 	if e.Status == http.StatusOK && hasPreconditions(r.Header) {
 		switch {
@@ -376,6 +390,25 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 		n, _ := w.Write(body)
 		h.rt.stats.hitBytes.Add(uint64(n))
 	}
+}
+
+// setFields sets each of fields in h. The stored slices have len == cap,
+// so appending to them copies.
+func setFields(h http.Header, fields []field) {
+	for _, f := range fields {
+		h[f.name] = f.values
+	}
+}
+
+// passThrough tells the route's compressor that the response whose
+// header is hdr is final: directly when w is the compressor's own writer,
+// which spares the header the mark, else through the header.
+func passThrough(w http.ResponseWriter, hdr http.Header, enc Encoder) {
+	if s, ok := w.(compress.Skipper); ok {
+		s.SkipCompression()
+		return
+	}
+	enc.PassThrough(hdr)
 }
 
 // withoutRange is r without its Range field, for serveContent.

@@ -250,6 +250,14 @@ const (
 // '&'. Pieces are substrings of raw, so only the slice holding them may
 // need the heap.
 func (k *Keyer) appendQuery(dst []byte, raw string) []byte {
+	if strings.IndexByte(raw, '&') < 0 {
+		// None or one piece, as most queries: nothing to sort, and no
+		// array of pieces to clear.
+		if raw != "" && !k.ignored(raw) {
+			dst = appendEscaped(dst, raw)
+		}
+		return dst
+	}
 	var arr [maxStackPieces]string
 	pieces := arr[:0]
 	for raw != "" {

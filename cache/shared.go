@@ -61,11 +61,7 @@ func (e *Entry) Forms() []Form {
 		if f == nil {
 			continue
 		}
-		fm := Form{Coding: formCodings[i], Body: f.body}
-		if len(f.etag) > 0 {
-			fm.ETag = f.etag[0]
-		}
-		fs = append(fs, fm)
+		fs = append(fs, Form{Coding: formCodings[i], Body: f.body, ETag: f.etag()})
 	}
 	return fs
 }
@@ -78,14 +74,12 @@ func (e *Entry) AddForm(f Form) bool {
 	if i < 0 || !e.compressible || (e.ETag == "") != (f.ETag == "") {
 		return false
 	}
-	enc := &encoded{
-		body: f.Body,
-		ce:   []string{f.Coding},
-		cl:   []string{strconv.Itoa(len(f.Body))},
-	}
+	var etag []string
 	if f.ETag != "" {
-		enc.etag = []string{f.ETag}
+		etag = []string{f.ETag}
 	}
+	enc := &encoded{body: f.Body}
+	enc.fields, enc.over = formFields(e, f.Coding, len(f.Body), etag)
 	return e.forms[i].done.CompareAndSwap(nil, enc)
 }
 

@@ -100,7 +100,23 @@ type Compressor struct {
 	types   []typePattern
 	enc     *Encoders
 	stats   [numStats]counters
+	// chosen remembers Choose's answer to recent Accept-Encoding values,
+	// in a slot picked by the value's length and last byte: clients send
+	// few distinct ones, and each is then negotiated once, not per
+	// request.
+	chosen [numChosen]atomic.Pointer[choice]
 }
+
+// numChosen is the number of Accept-Encoding values Choose remembers, at
+// most: a power of two.
+const numChosen = 16
+
+// maxChosenLen bounds the values Choose remembers; a longer one, which
+// no common client sends, is negotiated each time.
+const maxChosenLen = 128
+
+// choice is the coding Choose picked for the Accept-Encoding value ae.
+type choice struct{ ae, coding string }
 
 // Stats slots: the three codings by codingIdx, then decoding.
 const (
@@ -281,7 +297,24 @@ func eligibleStatus(code int) bool {
 // identity. A client that refuses identity and every offered coding gets
 // identity all the same, which RFC 9110 section 12.5.3 allows.
 func (c *Compressor) Choose(r *http.Request) string {
-	coding, _ := Negotiate(r.Header.Values("Accept-Encoding"), c.codings)
+	// Indexed directly: the key is canonical already.
+	ae := r.Header["Accept-Encoding"]
+	if len(ae) != 1 || len(ae[0]) == 0 || len(ae[0]) > maxChosenLen {
+		return c.negotiate(ae)
+	}
+	v := ae[0]
+	slot := &c.chosen[(len(v)^int(v[len(v)-1]))&(numChosen-1)]
+	if ch := slot.Load(); ch != nil && ch.ae == v {
+		return ch.coding
+	}
+	coding := c.negotiate(ae)
+	slot.Store(&choice{strings.Clone(v), coding})
+	return coding
+}
+
+// negotiate is Choose without memory.
+func (c *Compressor) negotiate(ae []string) string {
+	coding, _ := Negotiate(ae, c.codings)
 	if coding == Identity {
 		return ""
 	}

@@ -2,6 +2,7 @@ package compress
 
 import (
 	"math"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -433,4 +434,29 @@ func referenceNegotiate(header []string, offer []string) (coding string, ok, wel
 		return Identity, false, true
 	}
 	return best.name, true, true
+}
+
+// TestChooseRemembers: Choose, which remembers its answers per
+// Accept-Encoding value, answers every case as Negotiate does, also when
+// the values come again, interleaved, and share its slots.
+func TestChooseRemembers(t *testing.T) {
+	c := mustNew(t, Options{})
+	want := func(h []string) string {
+		got, _ := Negotiate(h, all)
+		if got == Identity {
+			return ""
+		}
+		return got
+	}
+	for round := range 3 {
+		for _, tc := range negotiateCases {
+			r := httptest.NewRequest("GET", "/", nil)
+			if tc.header != nil {
+				r.Header["Accept-Encoding"] = tc.header
+			}
+			if got, w := c.Choose(r), want(tc.header); got != w {
+				t.Errorf("round %d, %s: Choose %q; want %q", round, tc.name, got, w)
+			}
+		}
+	}
 }

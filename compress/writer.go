@@ -85,8 +85,10 @@ func (c *Compressor) Wrap(next http.Handler) http.Handler {
 		// If-Match guards a range of a stored representation (RFC 9110
 		// section 13.1.1), and a match against the origin's tag would
 		// fetch identity bytes to splice onto an encoded form.
-		if v := r.Header["If-Match"]; len(v) > 0 && !httpmethod.Safe(r.Method) {
-			im, _ = c.expandIfMatch(v)
+		if !httpmethod.Safe(r.Method) {
+			if v := r.Header["If-Match"]; len(v) > 0 {
+				im, _ = c.expandIfMatch(v)
+			}
 		}
 		if inm != "" || im != "" {
 			r = r.WithContext(r.Context())
@@ -220,7 +222,7 @@ func (w *writer) decide(code int) {
 		}
 		// Another client would get the other form.
 		addVary(h)
-		if got, _ := Negotiate(w.req.Header.Values("Accept-Encoding"), []string{upstream}); got == upstream {
+		if got, _ := Negotiate(w.req.Header["Accept-Encoding"], []string{upstream}); got == upstream {
 			return
 		}
 		delete(h, "Content-Encoding")
