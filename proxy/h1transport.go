@@ -69,6 +69,10 @@ type h1Conn struct {
 	// Only the goroutine that reads the response uses them.
 	inHead   bool
 	headLeft int
+	// cut fails the connection's blocked and future reads and writes;
+	// each exchange hooks it to its request's end. Made once with the
+	// connection, so that hooking it costs a request no closure.
+	cut func()
 }
 
 // maxResponseHeaderBytes bounds the status line and header of each
@@ -214,6 +218,7 @@ func (p *hostConns) dial(ctx context.Context) (*h1Conn, error) {
 		bw:   bufio.NewWriterSize(conn, 4<<10),
 	}
 	c.br = bufio.NewReaderSize(c, 4<<10)
+	c.cut = func() { _ = c.Conn.SetDeadline(aLongTimeAgo) }
 	return c, nil
 }
 
@@ -460,7 +465,7 @@ type exchange struct {
 // closed and the body writer has returned.
 func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response, fresh bool, err error) {
 	x := &exchange{c: c, req: req}
-	x.stop = context.AfterFunc(req.Context(), func() { _ = c.Conn.SetDeadline(aLongTimeAgo) })
+	x.stop = context.AfterFunc(req.Context(), c.cut)
 	if hasBody {
 		x.startBodyWriter()
 	} else if err := x.writeHead(); err != nil {
