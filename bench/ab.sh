@@ -23,7 +23,9 @@
 #   h2c      HTTP/2 prior knowledge, 50 connections x 10 streams (h2load)
 #   tls      HTTP/1.1 over TLS, 50 keep-alive connections (wrk)
 #   h2tls    HTTP/2 over TLS by ALPN, 50 connections x 10 streams (h2load)
-# and, on a route with cache and compression on (not in the default ROWS):
+# and, on routes with cache and compression on, as `gateway proxy` has
+# them (not in the default ROWS):
+#   pass     pass-through of the no-store 1 KiB body, HTTP/1.1 (wrk)
 #   hit      cache hits of a 1 KiB body, HTTP/1.1 (wrk)
 #   gzip     cache hits of a 64 KiB JSON gzipped for the client (wrk)
 # Prints a Markdown table; writes nothing under bench/.
@@ -116,7 +118,14 @@ upstreams:
 routes:
   - path: /
     upstream: origin
-  # The hit and gzip rows' routes; / above neither caches nor compresses.
+  # The pass, hit and gzip rows' routes; / above neither caches nor
+  # compresses.
+  - path: /pass
+    upstream: origin
+    cache:
+      enabled: true
+    compress:
+      enabled: true
   - path: /cacheable
     upstream: origin
     cache:
@@ -152,6 +161,7 @@ load() {
 	tls) LOAD_CMD=("${pre[@]}" wrk --latency -t1 -c50 -d"${d}s" "https://127.0.0.1:$P_TLS/") ;;
 	h2c) LOAD_CMD=("${pre[@]}" h2load -c50 -m10 -D"$d" "http://127.0.0.1:$P_GW/") ;;
 	h2tls) LOAD_CMD=("${pre[@]}" h2load -c50 -m10 -D"$d" "https://127.0.0.1:$P_TLS/") ;;
+	pass) LOAD_CMD=("${pre[@]}" wrk --latency -t1 -c50 -d"${d}s" "http://127.0.0.1:$P_GW/pass") ;;
 	hit) LOAD_CMD=("${pre[@]}" wrk --latency -t1 -c50 -d"${d}s" "http://127.0.0.1:$P_GW/cacheable/1024") ;;
 	gzip) LOAD_CMD=("${pre[@]}" wrk --latency -t1 -c50 -d"${d}s" -H "Accept-Encoding: gzip" "http://127.0.0.1:$P_GW/catalog/65536") ;;
 	*) die "unknown row $1" ;;
