@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"gateway/internal/sockread"
+	"gateway/proxy/balance"
 )
 
 // h1Transport is the HTTP/1.1 client the gateway uses for upstreams that
@@ -674,6 +675,9 @@ type h1Body struct {
 	rc   io.ReadCloser
 	keep bool
 	done bool
+	// target, when set, is ended on the first Close, as doneBody does
+	// for other transports' bodies (Upstream.try sets it).
+	target *balance.Target
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
@@ -688,6 +692,10 @@ func (b *h1Body) Read(p []byte) (int, error) {
 }
 
 func (b *h1Body) Close() error {
+	if t := b.target; t != nil {
+		b.target = nil
+		t.Done()
+	}
 	if !b.done {
 		// Unread body left: the connection cannot carry another request.
 		// Closing it first keeps net/http's Close from draining the rest.
