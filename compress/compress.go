@@ -516,7 +516,7 @@ func hasNoTransform(h http.Header) bool {
 // varyAcceptEncoding is the Vary of a response that had none, shared by
 // all of them (as the cache shares an entry's Vary with every hit):
 // header values are replaced or appended to, never written in place, and
-// the full slice expression makes an append copy it.
+// as a literal it is full, so an append copies it.
 var varyAcceptEncoding = []string{"Accept-Encoding"}
 
 // addVary adds Accept-Encoding to Vary unless it is listed already or
@@ -532,7 +532,7 @@ func addVary(h http.Header) {
 		}
 	}
 	if len(vs) == 0 {
-		h["Vary"] = varyAcceptEncoding[:1:1]
+		h["Vary"] = varyAcceptEncoding
 		return
 	}
 	if strings.TrimSpace(vs[len(vs)-1]) == "" {

@@ -526,8 +526,8 @@ func (v viaHops) appendVia(prev []string, major, minor int) []string {
 	}
 	if len(prev) == 0 {
 		if only != nil {
-			// Full slice expression: an append makes a new array.
-			return only[:1:1]
+			// Made by a literal, so full: an append copies it.
+			return only
 		}
 		return []string{hop}
 	}
