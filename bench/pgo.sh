@@ -31,7 +31,7 @@
 #   miss   distinct cacheable URLs, each fetched and stored once (bench/fill)
 #   gzip   cache hits of a 64 KiB JSON, Accept-Encoding: gzip (wrk)
 #   br     the same with br
-#   batch  POST /_batch of 10 GETs, 10 clients (bench/batchbench)
+#   batch  POST /_batch of 10 GETs, one batch after another (bench/batchbench)
 #
 # The gateway profiled is built with -pgo=off, so that the profile does
 # not depend on the one it replaces.
