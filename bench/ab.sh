@@ -6,7 +6,11 @@
 # both alike. Reports medians and the B/A ratio per row.
 #
 # Usage: bash bench/ab.sh [A_REV [B_REV]]
+# A revision "-" is the working tree, so that one tree can be measured
+# against itself built otherwise, e.g. without its PGO profile:
+#   A_GOFLAGS=-pgo=off bash bench/ab.sh - -
 # Knobs (environment):
+#   A_GOFLAGS, B_GOFLAGS  extra `go build` flags of A and of B (default none)
 #   DURATION=5s    length of each measured run
 #   RUNS=4         runs per build and row (alternating)
 #   ROWS="h1 h1close h2c tls h2tls"  which rows (below)
@@ -19,6 +23,11 @@
 #   h2c      HTTP/2 prior knowledge, 50 connections x 10 streams (h2load)
 #   tls      HTTP/1.1 over TLS, 50 keep-alive connections (wrk)
 #   h2tls    HTTP/2 over TLS by ALPN, 50 connections x 10 streams (h2load)
+# and, on routes with cache and compression on, as `gateway proxy` has
+# them (not in the default ROWS):
+#   pass     pass-through of the no-store 1 KiB body, HTTP/1.1 (wrk)
+#   hit      cache hits of a 1 KiB body, HTTP/1.1 (wrk)
+#   gzip     cache hits of a 64 KiB JSON gzipped for the client (wrk)
 # Prints a Markdown table; writes nothing under bench/.
 
 # PID_NAME variables are set by start() (lib.sh) through eval.
@@ -36,6 +45,10 @@ WARMUP="${WARMUP:-1s}"  # whole seconds: h2load takes no unit
 bench_knobs
 A_REV="${1:-HEAD~1}"
 B_REV="${2:-}"
+[[ "$A_REV" != - ]] || A_REV=""
+[[ "$B_REV" != - ]] || B_REV=""
+A_GOFLAGS="${A_GOFLAGS:-}"
+B_GOFLAGS="${B_GOFLAGS:-}"
 ROWS="${ROWS:-h1 h1close h2c tls h2tls}"
 PORT_BASE="${PORT_BASE:-28200}"
 P_ORIGIN=$PORT_BASE
@@ -50,24 +63,33 @@ for p in $P_ORIGIN $P_GW $P_TLS $P_ADMIN; do
 	port_free "$p" || die "port 127.0.0.1:$p is in use; set PORT_BASE to another range"
 done
 
-# build REV OUT builds the gateway at REV (empty: the working tree).
+# build REV OUT FLAGS builds the gateway at REV (empty: the working tree)
+# with the extra go build FLAGS (split on spaces).
 build() {
 	local rev=$1 out=$2 src
+	local flags
+	read -r -a flags <<<"$3"
 	if [[ -z "$rev" ]]; then
-		(cd "$REPO_DIR" && go build -o "$out" .) || die "building the working tree failed"
+		(cd "$REPO_DIR" && go build "${flags[@]}" -o "$out" .) || die "building the working tree failed"
 		return
 	fi
 	src="$TMP/src-$(basename "$out")"
 	mkdir -p "$src"
 	(cd "$REPO_DIR" && git archive "$rev") | tar -x -C "$src" || die "git archive $rev failed"
-	(cd "$src" && go build -o "$out" .) || die "building $rev failed"
+	(cd "$src" && go build "${flags[@]}" -o "$out" .) || die "building $rev failed"
 }
-log "building A ($A_REV) and B (${B_REV:-working tree}) and the origin"
-build "$A_REV" "$TMP/gw-a"
-build "$B_REV" "$TMP/gw-b"
+log "building A (${A_REV:-working tree} $A_GOFLAGS) and B (${B_REV:-working tree} $B_GOFLAGS) and the origin"
+build "$A_REV" "$TMP/gw-a" "$A_GOFLAGS"
+build "$B_REV" "$TMP/gw-b" "$B_GOFLAGS"
 (cd "$REPO_DIR" && go build -o "$TMP/origin" ./bench/origin) || die "building bench/origin failed"
-A_DESC=$(cd "$REPO_DIR" && git log -1 --format='%h %s' "$A_REV" | cut -c1-70)
-B_DESC=$([[ -n "$B_REV" ]] && (cd "$REPO_DIR" && git log -1 --format='%h %s' "$B_REV" | cut -c1-70) || echo "working tree")
+# describe REV FLAGS names a build in the report.
+describe() {
+	local d="working tree"
+	[[ -z "$1" ]] || d=$(cd "$REPO_DIR" && git log -1 --format='%h %s' "$1" | cut -c1-70)
+	echo "$d${2:+ (go build $2)}"
+}
+A_DESC=$(describe "$A_REV" "$A_GOFLAGS")
+B_DESC=$(describe "$B_REV" "$B_GOFLAGS")
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=127.0.0.1 \
 	-addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null ||
@@ -96,6 +118,24 @@ upstreams:
 routes:
   - path: /
     upstream: origin
+  # The pass, hit and gzip rows' routes; / above neither caches nor
+  # compresses.
+  - path: /pass
+    upstream: origin
+    cache:
+      enabled: true
+    compress:
+      enabled: true
+  - path: /cacheable
+    upstream: origin
+    cache:
+      enabled: true
+  - path: /catalog
+    upstream: origin
+    cache:
+      enabled: true
+    compress:
+      enabled: true
 EOF
 
 start ORIGIN "$TMP/origin.log" "${PIN_LOAD[@]}" "$TMP/origin" -addr "127.0.0.1:$P_ORIGIN" -size 1024
@@ -121,6 +161,9 @@ load() {
 	tls) LOAD_CMD=("${pre[@]}" wrk --latency -t1 -c50 -d"${d}s" "https://127.0.0.1:$P_TLS/") ;;
 	h2c) LOAD_CMD=("${pre[@]}" h2load -c50 -m10 -D"$d" "http://127.0.0.1:$P_GW/") ;;
 	h2tls) LOAD_CMD=("${pre[@]}" h2load -c50 -m10 -D"$d" "https://127.0.0.1:$P_TLS/") ;;
+	pass) LOAD_CMD=("${pre[@]}" wrk --latency -t1 -c50 -d"${d}s" "http://127.0.0.1:$P_GW/pass") ;;
+	hit) LOAD_CMD=("${pre[@]}" wrk --latency -t1 -c50 -d"${d}s" "http://127.0.0.1:$P_GW/cacheable/1024") ;;
+	gzip) LOAD_CMD=("${pre[@]}" wrk --latency -t1 -c50 -d"${d}s" -H "Accept-Encoding: gzip" "http://127.0.0.1:$P_GW/catalog/65536") ;;
 	*) die "unknown row $1" ;;
 	esac
 }

@@ -17,8 +17,16 @@ import (
 // a 304 to a revalidation (the client gets the refreshed entry) or an
 // error while a stale entry may be served (stale-if-error). w is nil for
 // background refreshes and for a flight whose leader left.
-func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup) (fr *flightResult) {
-	fr = &flightResult{}
+func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup) *flightResult {
+	fr := &flightResult{}
+	h.fetchInto(fr, w, r, out, lk)
+	return fr
+}
+
+// fetchInto is fetch with its result written to fr, which the caller
+// owns: a request that goes forward alone (direct) keeps it on its
+// stack, so that passing through costs no result on the heap.
+func (h *handler) fetchInto(fr *flightResult, w http.ResponseWriter, r, out *http.Request, lk *lookup) {
 	f := &fill{h: h, client: w, out: out, lk: lk, reqTime: h.c.now(), gen: h.c.purgeMarkOf(lk.primary)}
 	if w != nil && lk.entry == nil {
 		f.header = w.Header()
@@ -65,7 +73,7 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 		if lk.entry != nil {
 			lk.entry.refreshing.Store(false)
 		}
-		return fr
+		return
 	}
 	switch f.mode {
 	case modeNotModified:
@@ -76,7 +84,9 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 			lk2 := *lk
 			lk2.entry, lk2.canStale = nil, false
 			lk2.fwd = "uri-miss"
-			return h.fetch(w, r, outbound(out, &lk2, out.Context()), &lk2)
+			*fr = flightResult{}
+			h.fetchInto(fr, w, r, outbound(out, &lk2, out.Context()), &lk2)
+			return
 		}
 		// The 304's fields may change what may be stored (private, a
 		// Set-Cookie for the revalidating client): the merged response
@@ -149,7 +159,6 @@ func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup)
 			})
 		}
 	}
-	return fr
 }
 
 // store stores e under primary and counts it when the store took it,

@@ -825,7 +825,8 @@ func (h *handler) recheck(w http.ResponseWriter, r, out *http.Request, lk *looku
 // proxy (an aborted response) on this goroutine as net/http expects.
 func (h *handler) direct(w http.ResponseWriter, r, out *http.Request, lk *lookup) {
 	lk.entry, lk.canStale, lk.flight = nil, false, false
-	if fr := h.fetch(w, r, out, lk); fr.abort != nil {
+	var fr flightResult
+	if h.fetchInto(&fr, w, r, out, lk); fr.abort != nil {
 		panic(fr.abort)
 	}
 }

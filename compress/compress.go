@@ -546,6 +546,12 @@ func hasNoTransform(h http.Header) bool {
 	return false
 }
 
+// varyAcceptEncoding is the Vary of a response that had none, shared by
+// all of them (as the cache shares an entry's Vary with every hit):
+// header values are replaced or appended to, never written in place, and
+// as a literal it is full, so an append copies it.
+var varyAcceptEncoding = []string{"Accept-Encoding"}
+
 // addVary adds Accept-Encoding to Vary unless it is listed already or
 // Vary is "*", merging it into the last field line.
 func addVary(h http.Header) {
@@ -558,10 +564,12 @@ func addVary(h http.Header) {
 			}
 		}
 	}
-	if len(vs) == 0 || strings.TrimSpace(vs[len(vs)-1]) == "" {
-		if len(vs) > 0 {
-			vs = vs[:len(vs)-1]
-		}
+	if len(vs) == 0 {
+		h["Vary"] = varyAcceptEncoding
+		return
+	}
+	if strings.TrimSpace(vs[len(vs)-1]) == "" {
+		vs = vs[:len(vs)-1]
 		h["Vary"] = append(vs[:len(vs):len(vs)], "Accept-Encoding")
 		return
 	}

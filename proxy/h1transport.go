@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"gateway/internal/sockread"
+	"gateway/proxy/balance"
 )
 
 // h1Transport is the HTTP/1.1 client the gateway uses for upstreams that
@@ -69,6 +70,10 @@ type h1Conn struct {
 	// Only the goroutine that reads the response uses them.
 	inHead   bool
 	headLeft int
+	// cut fails the connection's blocked and future reads and writes;
+	// each exchange hooks it to its request's end. Made once with the
+	// connection, so that hooking it costs a request no closure.
+	cut func()
 }
 
 // maxResponseHeaderBytes bounds the status line and header of each
@@ -214,6 +219,7 @@ func (p *hostConns) dial(ctx context.Context) (*h1Conn, error) {
 		bw:   bufio.NewWriterSize(conn, 4<<10),
 	}
 	c.br = bufio.NewReaderSize(c, 4<<10)
+	c.cut = func() { _ = c.Conn.SetDeadline(aLongTimeAgo) }
 	return c, nil
 }
 
@@ -460,7 +466,7 @@ type exchange struct {
 // closed and the body writer has returned.
 func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response, fresh bool, err error) {
 	x := &exchange{c: c, req: req}
-	x.stop = context.AfterFunc(req.Context(), func() { _ = c.Conn.SetDeadline(aLongTimeAgo) })
+	x.stop = context.AfterFunc(req.Context(), c.cut)
 	if hasBody {
 		x.startBodyWriter()
 	} else if err := x.writeHead(); err != nil {
@@ -669,6 +675,9 @@ type h1Body struct {
 	rc   io.ReadCloser
 	keep bool
 	done bool
+	// target, when set, is ended on the first Close, as doneBody does
+	// for other transports' bodies (Upstream.try sets it).
+	target *balance.Target
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
@@ -683,6 +692,10 @@ func (b *h1Body) Read(p []byte) (int, error) {
 }
 
 func (b *h1Body) Close() error {
+	if t := b.target; t != nil {
+		b.target = nil
+		t.Done()
+	}
 	if !b.done {
 		// Unread body left: the connection cannot carry another request.
 		// Closing it first keeps net/http's Close from draining the rest.

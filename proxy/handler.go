@@ -499,27 +499,46 @@ func TrustsPeer(trusted []netip.Prefix, remote string) bool {
 }
 
 // viaHops holds this gateway's Via entries, built once, for the
-// protocol versions seen on nearly every request.
-type viaHops struct{ h10, h11, h2, pseudonym string }
+// protocol versions seen on nearly every request; each also as the
+// one-element list that a message without a Via of its own gets.
+type viaHops struct {
+	h10, h11, h2, pseudonym string
+	only10, only11, only2   []string
+}
 
 func newViaHops(pseudonym string) viaHops {
-	return viaHops{"1.0 " + pseudonym, "1.1 " + pseudonym, "2 " + pseudonym, pseudonym}
+	v := viaHops{h10: "1.0 " + pseudonym, h11: "1.1 " + pseudonym, h2: "2 " + pseudonym, pseudonym: pseudonym}
+	v.only10, v.only11, v.only2 = []string{v.h10}, []string{v.h11}, []string{v.h2}
+	return v
 }
 
 // appendVia adds this hop to a Via list (RFC 9110 section 7.6.3).
+//
+// A message that came without Via gets one of the shared lists, which
+// saves every request two allocations. They are safe to share because
+// nothing writes a header's values in place: the outbound request's
+// header is only written out, and ReverseProxy copies the response's
+// values into the client's header one by one (Header.Add), so the
+// shared list never reaches a map that a later stage appends to or
+// edits.
 func (v viaHops) appendVia(prev []string, major, minor int) []string {
 	var hop string
+	var only []string
 	switch {
 	case major == 1 && minor == 1:
-		hop = v.h11
+		hop, only = v.h11, v.only11
 	case major == 2:
-		hop = v.h2
+		hop, only = v.h2, v.only2
 	case major == 1 && minor == 0:
-		hop = v.h10
+		hop, only = v.h10, v.only10
 	default:
 		hop = strconv.Itoa(major) + "." + strconv.Itoa(minor) + " " + v.pseudonym
 	}
 	if len(prev) == 0 {
+		if only != nil {
+			// Made by a literal, so full: an append copies it.
+			return only
+		}
 		return []string{hop}
 	}
 	return []string{strings.Join(prev, ", ") + ", " + hop}

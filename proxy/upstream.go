@@ -404,7 +404,11 @@ func (u *Upstream) try(req *http.Request, t *balance.Target, adm balance.Admissi
 	} else {
 		adm.Done(balance.Success)
 	}
-	if rw, ok := resp.Body.(io.ReadWriteCloser); ok {
+	if b, ok := resp.Body.(*h1Body); ok {
+		// The HTTP/1.1 transport's body ends the count itself: one
+		// wrapper less per response.
+		b.target = t
+	} else if rw, ok := resp.Body.(io.ReadWriteCloser); ok {
 		// A 101 Switching Protocols body is the connection itself, and
 		// ReverseProxy needs to write to it.
 		resp.Body = &doneConn{doneBody{ReadCloser: rw, t: t}, rw}
