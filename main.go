@@ -26,8 +26,6 @@ import (
 
 	"gateway/app"
 	"gateway/config"
-	"gateway/gcfloor"
-	"gateway/memlimit"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -260,16 +258,7 @@ func runConfigFile(path string, watch bool, cfg *config.Config, stdout, stderr i
 		}
 		return err
 	}
-	if a.Caches() {
-		// The cache holds up to max_size of live heap; with the default
-		// GOGC the heap would grow to twice that between collections.
-		// The soft limit keeps the process near max_size instead, and
-		// the trimmer gives back what a load left once it is over.
-		// Without a cache the process's memory is left to Go.
-		applyMemoryLimit(cfg, log)
-		trim := memlimit.StartTrimmer(memlimit.TrimOptions{OnTrim: func(before, after uint64) {
-			log.Debug("idle: memory returned to the OS", "held_mib", before>>20, "now_mib", after>>20)
-		}})
+	if trim := applyMemoryPlan(planMemory(cfg, a.Caches()), log); trim != nil {
 		defer trim.Close()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -305,19 +294,6 @@ func runConfigFile(path string, watch bool, cfg *config.Config, stdout, stderr i
 		started(a)
 	}
 	return a.Serve(ctx)
-}
-
-// applyMemoryLimit sets the process's soft memory limit for a cache of
-// cfg's max_size (memlimit.For) unless GOMEMLIMIT is set, then tunes the
-// GC floor again, which shrinks to fit under the limit.
-func applyMemoryLimit(cfg *config.Config, log *slog.Logger) {
-	limit, set := memlimit.Set(int64(cfg.Cache.MaxSize))
-	if set {
-		log.Debug("soft memory limit set", "limit_mib", limit>>20, "cache_max_size_mib", int64(cfg.Cache.MaxSize)>>20)
-	} else {
-		log.Info("soft memory limit from GOMEMLIMIT in the environment", "GOMEMLIMIT", os.Getenv("GOMEMLIMIT"))
-	}
-	gcfloor.Set(int64(cfg.GCHeapFloor))
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

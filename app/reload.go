@@ -107,6 +107,11 @@ func (a *App) reloadConfig() (admin.ReloadResult, error) {
 	if !reflect.DeepEqual(a.cfg.Log, cfg.Log) {
 		a.log.Warn("config reload: log changes apply after a restart")
 	}
+	if a.cfg.MemoryProfile != cfg.MemoryProfile {
+		// The floor it implies is applied below; when idle memory goes
+		// back to the OS was decided at start.
+		a.log.Warn("config reload: memory_profile's return of idle memory applies after a restart (its gc_heap_floor applies now)")
+	}
 	res, err := a.shared.prepare(cfg)
 	if err != nil {
 		return admin.ReloadResult{}, err

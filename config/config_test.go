@@ -67,7 +67,7 @@ var badCases = []badCase{
 	{name: "unknown field with suggestion", in: "listeners:\n  - adress: 127.0.0.1:8080\n" + afterListeners,
 		want: []string{`t.yaml:2: listeners[0].adress: unknown field (did you mean "address"?)`}, n: 1},
 	{name: "unknown field", in: minimal + "frobnicate: 1\n",
-		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, cache, batch, routes, jobs, log, access_log, server_timing, gc_heap_floor)"}},
+		want: []string{"t.yaml:8: frobnicate: unknown field (want one of: shutdown_grace, trusted_proxies, listeners, admin, upstreams, cache, batch, routes, jobs, log, access_log, server_timing, memory_profile, gc_heap_floor)"}},
 	{name: "unknown field in map value", in: strings.Replace(minimal, "    targets:", "    target: x\n    targets:", 1),
 		want: []string{`t.yaml:5: upstreams.app.target: unknown field (did you mean "targets"?)`}},
 	{name: "odd key quoted in path", in: minimal + "\"a\\nb\": 1\n", want: []string{`t.yaml:8: ["a\nb"]: unknown field`}},
@@ -104,6 +104,10 @@ var badCases = []badCase{
 		want: []string{`t.yaml:3: listeners[0].max_header_bytes: invalid size "-1": must not be negative`}},
 	{name: "gc_heap_floor not a size", in: minimal + "gc_heap_floor: lots\n",
 		want: []string{`t.yaml:8: gc_heap_floor: invalid size "lots"`}},
+	{name: "memory_profile unknown", in: minimal + "memory_profile: tiny\n",
+		want: []string{`t.yaml:8: memory_profile: invalid value "tiny" (want sidecar or edge)`}, n: 1},
+	{name: "memory_profile not a string", in: minimal + "memory_profile: [edge]\n",
+		want: []string{`t.yaml:8: memory_profile: want a string, got a list`}, n: 1},
 	{name: "merge of a non-mapping", in: minimal + "log:\n  <<: 5\n", want: []string{`t.yaml:9: log: merge (<<) wants a mapping or a list of mappings, got "5"`}},
 	{name: "merged fields are checked", in: minimal + "log:\n  <<: {levle: x}\n", want: []string{`t.yaml:9: log.levle: unknown field (did you mean "level"?)`}},
 	{name: "merge cycle", in: minimal + "log: &l\n  <<: *l\n", want: []string{"t.yaml:8: log: merge (<<) includes the mapping it is in"}},
@@ -741,8 +745,9 @@ func defaults() *Config {
 		Log:    Log{Level: "info", Format: "text"},
 		File:   "t.yaml",
 
-		AccessLog:   AccessLog{Enabled: true, Format: "text", Output: "stdout"},
-		GCHeapFloor: 64 << 20,
+		AccessLog:     AccessLog{Enabled: true, Format: "text", Output: "stdout"},
+		MemoryProfile: MemoryEdge,
+		GCHeapFloor:   64 << 20,
 	}
 }
 
@@ -1108,8 +1113,9 @@ log:
 		Log:  Log{Level: "debug", Format: "json"},
 		File: "t.yaml",
 
-		AccessLog:   AccessLog{Enabled: true, Format: "text", Output: "stdout"},
-		GCHeapFloor: 64 << 20,
+		AccessLog:     AccessLog{Enabled: true, Format: "text", Output: "stdout"},
+		MemoryProfile: MemoryEdge,
+		GCHeapFloor:   64 << 20,
 	}
 	want.Routes[1].Cache.KeyHeaders = []string{"Accept"}
 	tr = true
@@ -1354,6 +1360,33 @@ func TestAdminPathPrefixAccepted(t *testing.T) {
 		}
 		if c.Admin.PathPrefix != p {
 			t.Errorf("path_prefix %q: got %q", p, c.Admin.PathPrefix)
+		}
+	}
+}
+
+// TestMemoryProfile: the profile gives gc_heap_floor its default, and a
+// gc_heap_floor in the file overrides it, 0 included.
+func TestMemoryProfile(t *testing.T) {
+	tests := []struct {
+		extra   string
+		profile string
+		floor   Size
+	}{
+		{"", MemoryEdge, 64 << 20},
+		{"memory_profile: edge\n", MemoryEdge, 64 << 20},
+		{"memory_profile: sidecar\n", MemorySidecar, 0},
+		{"memory_profile: sidecar\ngc_heap_floor: 16MiB\n", MemorySidecar, 16 << 20},
+		{"memory_profile: edge\ngc_heap_floor: 0\n", MemoryEdge, 0},
+		{"gc_heap_floor: 128MiB\n", MemoryEdge, 128 << 20},
+	}
+	for _, tt := range tests {
+		c, err := Parse("t.yaml", []byte(minimal+tt.extra))
+		if err != nil {
+			t.Errorf("%q: %v", tt.extra, err)
+			continue
+		}
+		if c.MemoryProfile != tt.profile || c.GCHeapFloor != tt.floor {
+			t.Errorf("%q: got memory_profile %q, gc_heap_floor %s; want %q, %s", tt.extra, c.MemoryProfile, c.GCHeapFloor, tt.profile, tt.floor)
 		}
 	}
 }

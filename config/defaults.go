@@ -68,7 +68,8 @@ func applyDefaults(c *Config, d *decoder) {
 
 	dur(&c.ShutdownGrace, "shutdown_grace", 30*time.Second)
 	list(&c.TrustedProxies)
-	size(&c.GCHeapFloor, "gc_heap_floor", 64*mib)
+	str(&c.MemoryProfile, MemoryEdge)
+	size(&c.GCHeapFloor, "gc_heap_floor", HeapFloor(c.MemoryProfile))
 
 	for i := range c.Listeners {
 		l := &c.Listeners[i]

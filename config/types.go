@@ -29,9 +29,15 @@ type Config struct {
 	// ServerTiming adds a Server-Timing header to every response with
 	// the gateway's and the upstream's time.
 	ServerTiming bool `yaml:"server_timing" json:"server_timing"`
+	// MemoryProfile says which the process favours when memory and CPU
+	// trade against each other: MemorySidecar (a small resident set)
+	// or MemoryEdge (less CPU per request). It sets GCHeapFloor's
+	// default and how eagerly an idle process returns memory.
+	MemoryProfile string `yaml:"memory_profile" json:"memory_profile"`
 	// GCHeapFloor is how much the heap may grow before Go's garbage
 	// collector runs again, while GOGC alone would allow less (see
-	// package gcfloor); 0 leaves Go's pacing as it is.
+	// package gcfloor); 0 leaves Go's pacing as it is. Its default is
+	// MemoryProfile's; set, it overrides the profile's.
 	GCHeapFloor Size `yaml:"gc_heap_floor" json:"gc_heap_floor"`
 
 	// File is the path the config was loaded from, for messages.

@@ -28,6 +28,7 @@ func validate(c *Config, d *decoder) {
 	}
 	binds := validateListeners(c, d)
 	validateAdmin(c, d, binds)
+	oneOf(d, "memory_profile", c.MemoryProfile, MemorySidecar, MemoryEdge)
 	oneOf(d, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(d, "log.format", c.Log.Format, "text", "json")
 	validateAccessLog(c, d)

@@ -65,6 +65,11 @@ func (c *clientConn) Read(p []byte) (int, error) {
 	if len(c.prefix) > 0 {
 		n = copy(p, c.prefix)
 		c.prefix = c.prefix[n:]
+		if len(c.prefix) == 0 {
+			// An empty slice of it would keep the first request's
+			// bytes for as long as the connection lives.
+			c.prefix = nil
+		}
 	} else {
 		n, err = c.Conn.Read(p)
 	}

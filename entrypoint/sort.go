@@ -387,6 +387,9 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	if len(c.prefix) > 0 {
 		n := copy(p, c.prefix)
 		c.prefix = c.prefix[n:]
+		if len(c.prefix) == 0 {
+			c.prefix = nil // as clientConn: not held for the connection's life
+		}
 		return n, nil
 	}
 	return c.Conn.Read(p)

@@ -72,3 +72,40 @@ func TestSniff(t *testing.T) {
 		})
 	}
 }
+
+// TestPrefixReleased: once the bytes read while sorting are handed on,
+// the wrappers let go of them, so an idle keep-alive connection does not
+// hold its first request (a browser's is a KiB or two) for its life.
+func TestPrefixReleased(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	first := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	h1 := &clientConn{Conn: a, prefix: append([]byte(nil), first...)}
+	h2 := &prefixConn{Conn: a, prefix: append([]byte(nil), first...)}
+	for name, c := range map[string]interface {
+		Read([]byte) (int, error)
+		held() []byte
+	}{"clientConn": h1test{h1}, "prefixConn": h2test{h2}} {
+		buf := make([]byte, 10)
+		got := 0
+		for got < len(first) {
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			got += n
+		}
+		if p := c.held(); p != nil {
+			t.Errorf("%s: holds a prefix of len %d cap %d after handing it on; want nil", name, len(p), cap(p))
+		}
+	}
+}
+
+type h1test struct{ *clientConn }
+
+func (c h1test) held() []byte { return c.prefix }
+
+type h2test struct{ *prefixConn }
+
+func (c h2test) held() []byte { return c.prefix }

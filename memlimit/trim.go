@@ -15,15 +15,19 @@ type TrimOptions struct {
 	// count as idle; 0 means 4 MiB (under a MiB a second at 5s: health
 	// checks and metrics scrapes, not traffic).
 	Quiet uint64
+	// MinSurplus is the least memory held above the live heap that is
+	// worth a trim; 0 means 16 MiB. A trim costs a collection, which
+	// marks the whole live heap: a process with a small one can afford
+	// it for less.
+	MinSurplus uint64
 	// OnTrim, if not nil, is called after each trim with the bytes the
 	// process held before it and after it (the runtime's, not the
 	// kernel's count).
 	OnTrim func(before, after uint64)
 }
 
-// minSurplus is the least memory above the live heap worth a trim: a
-// forced collection costs a mark of the whole live heap.
-const minSurplus = 16 << 20
+// defaultMinSurplus is TrimOptions.MinSurplus's default.
+const defaultMinSurplus = 16 << 20
 
 // Trimmer returns memory to the operating system once the process has
 // gone idle holding much more than its live heap: after a load, the heap
@@ -36,7 +40,7 @@ const minSurplus = 16 << 20
 // than Quiet allocated between them and more than the larger of 16 MiB
 // and an eighth of the live heap held above it, so a process under load
 // is never trimmed (its collector paces itself) and an idle one at most
-// once for each such surplus it builds up.
+// once for each such surplus it builds up (MinSurplus sets the 16 MiB).
 type Trimmer struct {
 	o    TrimOptions
 	stop chan struct{}
@@ -51,6 +55,9 @@ func StartTrimmer(o TrimOptions) *Trimmer {
 	}
 	if o.Quiet == 0 {
 		o.Quiet = 4 << 20
+	}
+	if o.MinSurplus == 0 {
+		o.MinSurplus = defaultMinSurplus
 	}
 	t := &Trimmer{o: o, stop: make(chan struct{}), done: make(chan struct{})}
 	go t.run()
@@ -76,7 +83,7 @@ func (t *Trimmer) run() {
 		case <-tick.C:
 		}
 		cur := readHeap()
-		if shouldTrim(prev, cur, t.o.Quiet) {
+		if shouldTrim(prev, cur, t.o.Quiet, t.o.MinSurplus) {
 			debug.FreeOSMemory()
 			after := readHeap()
 			if t.o.OnTrim != nil {
@@ -121,7 +128,7 @@ func readHeap() heapSample {
 // shouldTrim reports whether a trim is due at cur, given the look before
 // it: the process allocated less than quiet in between, and holds more
 // than minSurplus, and more than an eighth of its live heap, above it.
-func shouldTrim(prev, cur heapSample, quiet uint64) bool {
+func shouldTrim(prev, cur heapSample, quiet, minSurplus uint64) bool {
 	if cur.allocs-prev.allocs >= quiet || cur.held <= cur.live {
 		return false
 	}

@@ -33,9 +33,32 @@ func TestShouldTrim(t *testing.T) {
 	}
 	for _, tt := range tests {
 		cur := heapSample{allocs: idle.allocs + tt.allocated, held: tt.held, live: tt.live}
-		if got := shouldTrim(idle, cur, quiet); got != tt.want {
+		if got := shouldTrim(idle, cur, quiet, defaultMinSurplus); got != tt.want {
 			t.Errorf("%s: shouldTrim(%d MiB allocated, %d MiB held, %d MiB live) = %t; want %t",
 				tt.name, tt.allocated/mib, tt.held/mib, tt.live/mib, got, tt.want)
+		}
+	}
+}
+
+// TestShouldTrimMinSurplus: a smaller MinSurplus (a sidecar's 4 MiB)
+// trims a small process for less; an eighth of the live heap still
+// bounds it from below.
+func TestShouldTrimMinSurplus(t *testing.T) {
+	const quiet, minSurplus = 4 * mib, 4 * mib
+	idle := heapSample{allocs: 1000 * mib}
+	tests := []struct {
+		held, live uint64
+		want       bool
+	}{
+		{11 * mib, 6 * mib, true},
+		{9 * mib, 6 * mib, false},
+		{300 * mib, 256 * mib, true},
+		{280 * mib, 256 * mib, false}, // 24 MiB: under an eighth
+	}
+	for _, tt := range tests {
+		cur := heapSample{allocs: idle.allocs, held: tt.held, live: tt.live}
+		if got := shouldTrim(idle, cur, quiet, minSurplus); got != tt.want {
+			t.Errorf("shouldTrim(%d MiB held, %d MiB live, min surplus 4 MiB) = %t; want %t", tt.held/mib, tt.live/mib, got, tt.want)
 		}
 	}
 }
@@ -66,8 +89,8 @@ func TestTrimmerReturnsMemory(t *testing.T) {
 	select {
 	case b := <-trimmed:
 		t.Logf("trimmed: %d MiB held before, %d MiB after", b[0]/mib, b[1]/mib)
-		if b[0] < b[1]+minSurplus {
-			t.Errorf("trim went from %d to %d bytes held; want at least %d fewer", b[0], b[1], minSurplus)
+		if b[0] < b[1]+defaultMinSurplus {
+			t.Errorf("trim went from %d to %d bytes held; want at least %d fewer", b[0], b[1], defaultMinSurplus)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("no trim within 30s of the process going idle")
