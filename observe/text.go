@@ -17,9 +17,11 @@ import (
 // the time of day (local, to the millisecond), status, method, host
 // ("-" when the client sent none), path, duration, the cache's outcome
 // unless the cache had no part (none), body bytes sent, the upstream and
-// its target when one was contacted, job=<id> for a request that
-// created or runs a job, and "aborted" for a response cut short. The request id, client, protocol, route, encoding and upstream
-// time are in the JSON format only.
+// its target when one was contacted, proto=<protocol> unless it is
+// HTTP/1.1 (proto=HTTP/2.0, proto=HTTP/3.0), job=<id> for a request that
+// created or runs a job, and "aborted" for a response cut short. The
+// request id, client, route, encoding and upstream time are in the JSON
+// format only.
 //
 // Records other than the access log's own (through Handle, or a handler
 // from WithAttrs or WithGroup) are written as slog.TextHandler writes
@@ -70,6 +72,11 @@ func (h *textHandler) writeAccess(t time.Time, l *accessLine) error {
 		if target := trimScheme(l.target); target != "" {
 			b = appendField(append(b, '/'), target)
 		}
+	}
+	if l.proto != "" && l.proto != "HTTP/1.1" {
+		// HTTP/1.1 is the usual case and goes unsaid; the others (HTTP/2,
+		// HTTP/3, HTTP/1.0) are worth seeing at a glance.
+		b = appendField(append(b, " proto="...), l.proto)
 	}
 	if l.job != "" {
 		b = appendField(append(b, " job="...), l.job)

@@ -37,6 +37,11 @@ func TestTextLine(t *testing.T) {
 			"15:04:05.123 200 GET h / 0µs cache=stale 3.0MiB\n"},
 		{accessLine{method: "GET", host: "h", path: "/", status: 200, bytes: 5<<30 + 1<<29, duration: time.Hour},
 			"15:04:05.123 200 GET h / 3600.00s 5.5GiB\n"},
+		// A protocol other than HTTP/1.1 is said.
+		{accessLine{method: "GET", host: "h", path: "/", proto: "HTTP/3.0", status: 200, bytes: 10, duration: time.Millisecond, cache: "hit"},
+			"15:04:05.123 200 GET h / 1.0ms cache=hit 10B proto=HTTP/3.0\n"},
+		{accessLine{method: "GET", host: "h", path: "/", proto: "HTTP/2.0", status: 200, bytes: 10, duration: time.Millisecond, job: "j1"},
+			"15:04:05.123 200 GET h / 1.0ms 10B proto=HTTP/2.0 job=j1\n"},
 	} {
 		var buf bytes.Buffer
 		if err := newTextHandler(&buf).writeAccess(at, &tc.l); err != nil {
