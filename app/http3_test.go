@@ -298,6 +298,9 @@ func TestHTTP3(t *testing.T) {
 // allow_0rtt is served, while a POST there and a GET on a route without
 // it are answered 425 Too Early, and reach no upstream.
 func TestHTTP3EarlyData(t *testing.T) {
+	if h3test.WithoutRace(t) {
+		return
+	}
 	origin := newH3Origin(t, 0)
 	a, roots, _ := startH3App(t, origin.URL)
 	base := "https://" + a.server.Addrs()[0].String()

@@ -171,6 +171,9 @@ func TestHTTP3Shutdown(t *testing.T) {
 // new connections' 0-RTT is refused (the client sends again after the
 // handshake).
 func TestHTTP3EarlyData(t *testing.T) {
+	if h3test.WithoutRace(t) {
+		return
+	}
 	leakcheck.Check(t)
 	certFile, keyFile, roots := tlsFiles(t)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
