@@ -167,25 +167,8 @@ mkdir -p "$BENCH_DIR/results"
 	for wl in "${WORKLOADS[@]}"; do
 		ref="$TMP/out/$wl-none.used"
 		for c in "${CONDS[@]}"; do
-			all="$TMP/out/$wl-$c.samples"
-			f="$TMP/out/$wl-$c.used"
-			if [[ ! -s "$all" ]]; then
-				MISSING=1
-				echo "| ${WL_LABEL[$wl]} | ${LABEL[$c]} | not measured (see the log) | | | | | | | | |"
-				continue
-			fi
-			used_samples "$all" "$f" 6
-			rr="" rc=""
-			if [[ -s "$ref" ]]; then
-				rr=$(median 1 "$ref")
-				rc=$(median 4 "$ref")
-			fi
-			awk -v w="${WL_LABEL[$wl]}" -v l="${LABEL[$c]}" -v r="$(median 1 "$f")" -v a="$(median 2 "$f")" \
-				-v b="$(median 3 "$f")" -v c="$(median 4 "$f")" -v e="$(median 5 "$f")" -v o="$(max_col 6 "$f")" \
-				-v rr="$rr" -v rc="$rc" -v u="$(wc -l <"$f")/$(wc -l <"$all")" 'BEGIN {
-				qr = (rr + 0 > 0) ? sprintf("%.2f", r / rr) : "–"
-				qc = (rc + 0 > 0) ? sprintf("%.2f", c / rc) : "–"
-				printf "| %s | %s | %.0f | %.3f | %.3f | %.1f | %s | %s | %d | %d | %s |\n", w, l, r, a / 1000, b / 1000, c, qr, qc, e, o, u }'
+			wrk_row "${WL_LABEL[$wl]}" "${LABEL[$c]}" "$TMP/out/$wl-$c.samples" "$TMP/out/$wl-$c.used" "$ref" \
+				"not measured (see the log)" || MISSING=1
 		done
 	done
 	echo

@@ -375,6 +375,30 @@ used_samples() {
 # max_col COLUMN FILE: the largest value of a column.
 max_col() { awk -v c="$1" '$c > m { m = $c } END { print m + 0 }' "$2"; }
 
+# wrk_row ROW LABEL ALL USED REF WHY prints one table row of a wrk
+# comparison: ALL holds a line per run ("req/s p50µs p99µs CPUµs/req
+# errors other%"), of which the undisturbed ones go to USED (used_samples);
+# ratios are to REF, the reference row's USED file. Without samples it
+# prints WHY in the row and returns 1.
+wrk_row() {
+	local row=$1 label=$2 all=$3 f=$4 ref=$5 why=$6 rr="" rc=""
+	if [[ ! -s "$all" ]]; then
+		echo "| $row | $label | $why | | | | | | | | |"
+		return 1
+	fi
+	used_samples "$all" "$f" 6
+	if [[ -s "$ref" ]]; then
+		rr=$(median 1 "$ref")
+		rc=$(median 4 "$ref")
+	fi
+	awk -v w="$row" -v l="$label" -v r="$(median 1 "$f")" -v a="$(median 2 "$f")" \
+		-v b="$(median 3 "$f")" -v c="$(median 4 "$f")" -v e="$(median 5 "$f")" -v o="$(max_col 6 "$f")" \
+		-v rr="$rr" -v rc="$rc" -v u="$(wc -l <"$f")/$(wc -l <"$all")" 'BEGIN {
+		qr = (rr + 0 > 0) ? sprintf("%.2f", r / rr) : "–"
+		qc = (rc + 0 > 0) ? sprintf("%.2f", c / rc) : "–"
+		printf "| %s | %s | %.0f | %.3f | %.3f | %.1f | %s | %s | %d | %d | %s |\n", w, l, r, a / 1000, b / 1000, c, qr, qc, e, o, u }'
+}
+
 # ---------------------------------------------------------------- setup helpers
 # one_line FILE: the first non-empty line of FILE, fit for a table cell.
 one_line() { grep -m1 -v '^[[:space:]]*$' "$1" 2>/dev/null | sed "s#$TMP/##g" | tr '|' '/' | cut -c1-160 || true; }
