@@ -353,6 +353,8 @@ job's Location, and runs it behind; poll that Location for the result:
 		admin := (&url.URL{Scheme: "http", Host: adm}).String()
 		fmt.Fprintf(w, `
 Admin (loopback only):
+  # the live dashboard: open it in a browser while the curl lines above run
+  %[2]s/ui/
   curl -s %[2]s/readyz
   curl -s %[2]s/upstreams
   curl -s %[2]s/config

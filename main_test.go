@@ -467,6 +467,10 @@ func TestDemo(t *testing.T) {
 	if body := get(t, "http://"+adm+"/cache/stats", http.StatusOK); !strings.Contains(body, `"hits": 1`) {
 		t.Errorf("cache stats: got %s; want one hit", body)
 	}
+	// The dashboard the banner points at is served.
+	if body := get(t, "http://"+adm+"/ui/", http.StatusOK); !strings.Contains(body, "<html") {
+		t.Errorf("GET /ui/ on the demo's admin listener: %.80q; want the page", body)
+	}
 	// The batching endpoint: two items, answered in order, the cached
 	// one from the cache.
 	resp, err := http.Post("http://"+gw+"/_batch", "application/json",
@@ -663,6 +667,9 @@ func TestPartsOff(t *testing.T) {
 			c.mu.Lock()
 			out := c.stderr.String() // the banner's
 			c.mu.Unlock()
+			if args[0] == "demo" && !adminOff && !strings.Contains(out, "/ui/") {
+				t.Errorf("demo banner: no dashboard URL in\n%s", out)
+			}
 			if args[0] == "demo" && strings.Contains(out, "Admin (loopback only)") == adminOff {
 				t.Errorf("demo banner with admin off=%t: admin lines present=%t; want %t", adminOff, !adminOff, !adminOff)
 			}
