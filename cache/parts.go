@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"hash/maphash"
 	"net/http"
@@ -250,7 +251,7 @@ func (h *handler) storePart(ctx context.Context, primary string, e *Entry, gen p
 	// Sorted by start, the newest part first among equals, then folded:
 	// where parts overlap, they hold the same bytes (one strong
 	// validator), so any of them will do.
-	slices.SortStableFunc(pieces, func(a, b piece) int { return int(min(max(a.first-b.first, -1), 1)) })
+	slices.SortStableFunc(pieces, func(a, b piece) int { return cmp.Compare(a.first, b.first) })
 	var merged []piece
 	for _, p := range pieces {
 		if n := len(merged); n > 0 && p.first <= merged[n-1].last+1 {
