@@ -13,11 +13,14 @@
 #   h1     pass-through (no-store) over HTTP/1.1, wrk; upstream HTTP/1.1
 #   h2c    pass-through over h2c, 10 streams a connection, h2load
 #   hit    cache hits over HTTP/1.1, wrk
+#   miss   misses over HTTP/1.1, wrk: a new no-store URL each request
+#          (/nostore?i=N), so every request takes the cache's miss path
 # Knobs (environment):
 #   PROFILE_SECONDS=10  profile length (the load runs 2 s more, the first unmeasured)
 #   OUT_DIR=/tmp/gwprofile-TARGET  where cpu.pprof, allocs.pprof, *.txt go
 #   ACCESS_LOG=off    the gateway's --access-log
 #   GOFLAGS_BUILD=    extra go build flags of the gateway (e.g. -pgo=off)
+#   GW_FLAGS=         extra flags of `gateway proxy` (e.g. "-no-cache -no-compress")
 #   FLOOR=0           1: also measure bench/floor (h1 and h2c only)
 #   PORT_BASE=28500   ports PORT_BASE (origin), +1 (gateway), +2 (admin), +3 (floor)
 #   LOAD_CPU=0 PROXY_CPU=1  cores for load and origin, and the server under test
@@ -39,13 +42,14 @@ SECS="${PROFILE_SECONDS:-10}"
 OUT_DIR="${OUT_DIR:-/tmp/gwprofile-$TARGET}"
 ACCESS_LOG="${ACCESS_LOG:-off}"
 GOFLAGS_BUILD="${GOFLAGS_BUILD:-}"
+GW_FLAGS="${GW_FLAGS:-}"
 FLOOR="${FLOOR:-0}"
 PORT_BASE="${PORT_BASE:-28500}"
 P_ORIGIN=$PORT_BASE
 P_GW=$((PORT_BASE + 1))
 P_ADMIN=$((PORT_BASE + 2))
 P_FLOOR=$((PORT_BASE + 3))
-case "$TARGET" in h1 | h2c | hit) ;; *) die "TARGET $TARGET: want h1, h2c or hit" ;; esac
+case "$TARGET" in h1 | h2c | hit | miss) ;; *) die "TARGET $TARGET: want h1, h2c, hit or miss" ;; esac
 [[ "$SECS" =~ ^[1-9][0-9]*$ ]] || die "PROFILE_SECONDS=$SECS: must be whole seconds"
 
 bench_pinning
@@ -66,10 +70,23 @@ read -r -a flags <<<"$GOFLAGS_BUILD"
 
 start ORIGIN "$TMP/origin.log" "${PIN_LOAD[@]}" "$TMP/origin" -addr "127.0.0.1:$P_ORIGIN" -size 1024
 wait_http origin "$PID_ORIGIN" "$TMP/origin.log" "http://127.0.0.1:$P_ORIGIN/" || die "origin did not start"
+read -r -a gw_flags <<<"$GW_FLAGS"
 start GW "$TMP/gateway.log" "${PIN_PROXY[@]}" "$TMP/gateway" proxy \
 	-listen "127.0.0.1:$P_GW" -admin "127.0.0.1:$P_ADMIN" -to "http://127.0.0.1:$P_ORIGIN" \
-	-protocol http1 -access-log "$ACCESS_LOG"
+	-protocol http1 -access-log "$ACCESS_LOG" "${gw_flags[@]}"
 wait_http gateway "$PID_GW" "$TMP/gateway.log" "http://127.0.0.1:$P_ADMIN/readyz" || die "gateway did not start"
+
+cat >"$TMP/distinct.lua" <<'EOF'
+-- /nostore?i=N, N counting up from a start that differs per load, so
+-- that no URL repeats across the loads of one run.
+local i = 0
+init = function(args) i = tonumber(args[1]) end
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/nostore?i=" .. i)
+end
+EOF
+LOAD_SEQ=0
 
 # load URL SECONDS sets LOAD_CMD to TARGET's load on URL.
 load() {
@@ -78,6 +95,10 @@ load() {
 	h1) LOAD_CMD=("${pre[@]}" wrk -t1 -c50 -d"$2s" "$1/") ;;
 	hit) LOAD_CMD=("${pre[@]}" wrk -t1 -c50 -d"$2s" "$1/cacheable/1024") ;;
 	h2c) LOAD_CMD=("${pre[@]}" h2load -c50 -m10 -D"$2" "$1/") ;;
+	miss)
+		LOAD_SEQ=$((LOAD_SEQ + 1))
+		LOAD_CMD=("${pre[@]}" wrk -t1 -c50 -d"$2s" -s "$TMP/distinct.lua" "$1" $((LOAD_SEQ * 100000000)))
+		;;
 	esac
 }
 
@@ -146,7 +167,7 @@ summary="$OUT_DIR/summary.txt"
 	echo "gateway proxy: ~$W_REQS requests, CPU $GW_CPU µs/req, $GW_ALLOCS allocations/req"
 } >"$summary"
 
-if ((FLOOR)) && [[ $TARGET != hit ]]; then
+if ((FLOOR)) && [[ $TARGET == h1 || $TARGET == h2c ]]; then
 	kill -TERM "$PID_GW" 2>/dev/null || true
 	wait "$PID_GW" 2>/dev/null || true
 	start FLOOR "$TMP/floor.log" "${PIN_PROXY[@]}" "$TMP/floor" -addr "127.0.0.1:$P_FLOOR" -to "127.0.0.1:$P_ORIGIN"
