@@ -46,11 +46,15 @@ P_GW=$((PORT_BASE + 2))             # gateway, http1 upstream
 P_PLAIN=$((PORT_BASE + 3))          # plainproxy
 P_ORIGIN_DIRECT=$((PORT_BASE + 4))  # origin measured directly (proxy core)
 P_FLOOR=$((PORT_BASE + 5))          # floor, HTTP/1.1 upstream leg
+P_GW_USER=$((PORT_BASE + 6))        # gateway proxy --to, as a user runs it
+P_GW_NC=$((PORT_BASE + 7))          # gateway proxy --to --no-cache --no-compress
 P_NGINX_H2=$((PORT_BASE + 11))      # nginx, h2c prior knowledge
 P_GW_H2UP=$((PORT_BASE + 12))       # gateway, h2c upstream
 P_FLOOR_H2UP=$((PORT_BASE + 13))    # floor, h2c upstream leg
 P_GW_ADMIN=$((PORT_BASE + 1092))
 P_GW_H2UP_ADMIN=$((PORT_BASE + 1093))
+P_GW_USER_ADMIN=$((PORT_BASE + 1094))
+P_GW_NC_ADMIN=$((PORT_BASE + 1095))
 
 # ---------------------------------------------------------------- tools
 bench_tools
@@ -58,7 +62,8 @@ bench_pinning
 bench_tmp
 
 # ---------------------------------------------------------------- build
-for p in $P_ORIGIN $P_NGINX $P_GW $P_PLAIN $P_ORIGIN_DIRECT $P_FLOOR $P_NGINX_H2 $P_GW_H2UP $P_FLOOR_H2UP $P_GW_ADMIN $P_GW_H2UP_ADMIN; do
+for p in $P_ORIGIN $P_NGINX $P_GW $P_PLAIN $P_ORIGIN_DIRECT $P_FLOOR $P_NGINX_H2 $P_GW_H2UP $P_FLOOR_H2UP $P_GW_ADMIN $P_GW_H2UP_ADMIN \
+	$P_GW_USER $P_GW_NC $P_GW_USER_ADMIN $P_GW_NC_ADMIN; do
 	port_free "$p" || die "port 127.0.0.1:$p is in use; set PORT_BASE to another range"
 done
 
@@ -158,9 +163,34 @@ start_gateway() {
 		log "WARNING: $name does not answer h2c prior knowledge on :$port"
 }
 
+# start_gateway_proxy NAME LISTEN ADMIN [FLAGS...]: `gateway proxy` as a
+# user runs it, with its defaults (cache and compression on, the sidecar
+# memory profile, h2c on) but the access log off, as everywhere here.
+start_gateway_proxy() {
+	local name=$1 port=$2 admin=$3 pid
+	shift 3
+	start "$name" "$TMP/$name.log" "${PIN_PROXY[@]}" "$TMP/gateway" proxy -listen "127.0.0.1:$port" \
+		-admin "127.0.0.1:$admin" -to "http://127.0.0.1:$P_ORIGIN" -access-log off "$@"
+	eval "pid=\$PID_$name"
+	wait_http "$name admin" "$pid" "$TMP/$name.log" "http://127.0.0.1:$admin/readyz" &&
+		wait_http "$name" "$pid" "$TMP/$name.log" "http://127.0.0.1:$port/"
+}
+
 GW_H2UP_OK=$GW_OK
 GW_H2UP_WHY=$GW_WHY
+GW_USER_OK=$GW_OK
+GW_USER_WHY=$GW_WHY
+GW_NC_OK=$GW_OK
+GW_NC_WHY=$GW_WHY
 if ((GW_OK)); then
+	if ! start_gateway_proxy GW_USER "$P_GW_USER" "$P_GW_USER_ADMIN"; then
+		GW_USER_OK=0
+		GW_USER_WHY="not measured: gateway proxy did not start"
+	fi
+	if ! start_gateway_proxy GW_NC "$P_GW_NC" "$P_GW_NC_ADMIN" -no-cache -no-compress; then
+		GW_NC_OK=0
+		GW_NC_WHY="not measured: gateway proxy --no-cache --no-compress did not start"
+	fi
 	if ! start_gateway GW "$P_GW" "$P_GW_ADMIN" http1; then
 		GW_OK=0
 		GW_WHY="not measured: gateway (http1 upstream) did not start"
@@ -182,6 +212,8 @@ server_pids() {
 	nginx | nginx_h2) echo "$PID_NGINX" $(child_pids "$PID_NGINX") ;;
 	gw) echo "$PID_GW" ;;
 	gw_h2up) echo "$PID_GW_H2UP" ;;
+	gw_user) echo "$PID_GW_USER" ;;
+	gw_nc) echo "$PID_GW_NC" ;;
 	plain) echo "$PID_PLAIN" ;;
 	floor) echo "$PID_FLOOR" ;;
 	floor_h2up) echo "$PID_FLOOR_H2UP" ;;
@@ -211,6 +243,11 @@ parse_h2load() {
 }
 
 # Row table: id|target label|protocol (client → upstream)|tool|url|status
+# tool wrkd is wrk asking for a new URL each request (distinct.lua).
+USER_LABEL='`gateway proxy`, defaults'
+NC_LABEL='`gateway proxy --no-cache --no-compress`'
+GW_USER_ST=$([[ $GW_USER_OK == 1 ]] || echo "$GW_USER_WHY")
+GW_NC_ST=$([[ $GW_NC_OK == 1 ]] || echo "$GW_NC_WHY")
 ROWS=(
 	"origin|origin (direct)|HTTP/1.1|wrk|http://127.0.0.1:$P_ORIGIN_DIRECT/|"
 	"nginx|nginx 1 worker|HTTP/1.1 → HTTP/1.1|wrk|http://127.0.0.1:$P_NGINX/|"
@@ -225,13 +262,35 @@ ROWS=(
 	"floor|floor (net/http's least)|h2c → HTTP/1.1|h2load|http://127.0.0.1:$P_FLOOR/|"
 	"gw_h2up|gateway|h2c → h2c|h2load|http://127.0.0.1:$P_GW_H2UP/|$([[ $GW_H2UP_OK == 1 ]] || echo "$GW_H2UP_WHY")"
 	"floor_h2up|floor (net/http's least)|h2c → h2c|h2load|http://127.0.0.1:$P_FLOOR_H2UP/|"
+	"gw_user|$USER_LABEL|HTTP/1.1 → HTTP/1.1|wrk|http://127.0.0.1:$P_GW_USER/|$GW_USER_ST"
+	"gw_nc|$NC_LABEL|HTTP/1.1 → HTTP/1.1|wrk|http://127.0.0.1:$P_GW_NC/|$GW_NC_ST"
+	"gw_user|$USER_LABEL, a new URL each request (cache miss)|HTTP/1.1 → HTTP/1.1|wrkd|http://127.0.0.1:$P_GW_USER|$GW_USER_ST"
+	"gw_nc|$NC_LABEL, a new URL each request|HTTP/1.1 → HTTP/1.1|wrkd|http://127.0.0.1:$P_GW_NC|$GW_NC_ST"
+	"gw_user|$USER_LABEL|h2c → HTTP/1.1|h2load|http://127.0.0.1:$P_GW_USER/|$GW_USER_ST"
+	"gw_nc|$NC_LABEL|h2c → HTTP/1.1|h2load|http://127.0.0.1:$P_GW_NC/|$GW_NC_ST"
 )
+
+cat >"$TMP/distinct.lua" <<'EOF'
+-- /nostore?i=N (the origin answers no-store), N counting up from a start
+-- given per load, so that no URL repeats within a run of the bench.
+local i = 0
+init = function(args) i = tonumber(args[1]) end
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/nostore?i=" .. i)
+end
+EOF
+LOAD_SEQ=0
 
 wait_quiet
 
 # warm_row runs the current row's load generator for WARMUP, unmeasured.
 warm_row() {
-	timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$WARMUP" "$url" >/dev/null 2>&1 || true
+	local args=()
+	# The measured run that follows starts at LOAD_SEQ * 1e8; the warmup
+	# takes URLs half way to the next, which no run reaches.
+	[[ $tool != wrkd ]] || args=($((LOAD_SEQ * 100000000 + 50000000)))
+	timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$WARMUP" "$url" "${args[@]}" >/dev/null 2>&1 || true
 	rm -f "$out.txt.reqlog"
 }
 
@@ -245,18 +304,24 @@ for run in $(seq 1 "$RUNS"); do
 		out="$TMP/out/row$i.run$run"
 		log "run $run/$RUNS: $label ($proto, $tool) $url"
 		pids=$(server_pids "$id")
+		args=()
 		if [[ $tool == wrk ]]; then
 			load=(wrk -t1 -c"$CONNS" --latency)
 			dflag=-d
+		elif [[ $tool == wrkd ]]; then
+			load=(wrk -t1 -c"$CONNS" --latency -s "$TMP/distinct.lua")
+			dflag=-d
+			LOAD_SEQ=$((LOAD_SEQ + 1))
+			args=($((LOAD_SEQ * 100000000)))
 		else
 			load=(h2load -c "$CONNS" -m "$STREAMS" --log-file="$out.txt.reqlog")
 			dflag=-D
 		fi
 		# Warmup first, then CPU is sampled around the measured run only.
-		measure "$out.txt" "$pids" warm_row timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$DURATION" "$url"
+		measure "$out.txt" "$pids" warm_row timeout "$LOAD_TIMEOUT" "${PIN_LOAD[@]}" "${load[@]}" "$dflag" "$DURATION" "$url" "${args[@]}"
 		((M_RC == 0)) || log "$tool exited non-zero for $label"
 		other=$M_OTHER
-		if [[ $tool == wrk ]]; then
+		if [[ $tool != h2load ]]; then
 			res=$(parse_wrk "$out.txt") || res=""
 		else
 			res=$(parse_h2load "$out.txt") || res=""
@@ -323,6 +388,43 @@ h2c_table() {
 		awk -v l="$label" -v p="$proto" -v r1="${MED_RPS[$a]}" -v r2="${MED_RPS[$b]}" -v c1="${MED_CPU[$a]}" -v c2="${MED_CPU[$b]}" 'BEGIN {
 			printf "| %s | %s | %.2f | %.2f |\n", l, p, r2 / r1, c2 / c1 }'
 	done
+}
+
+# cpu_ratio A_ID A_TOOL B_ID B_TOOL prints the median CPU/req of row A over
+# row B's, then the least and most of the per-round ratios (round r of A
+# against round r of B, measured minutes apart at most), or nothing when
+# either row is missing.
+cpu_ratio() {
+	local a b
+	a=$(row_of "$1" "$2")
+	b=$(row_of "$3" "$4")
+	[[ -n $a && -n $b && -n ${MED_CPU[$a]:-} && -n ${MED_CPU[$b]:-} ]] || return 0
+	paste -d' ' <(awk '{print $4}' "$TMP/out/row$a.samples") <(awk '{print $4}' "$TMP/out/row$b.samples") |
+		awk -v ma="${MED_CPU[$a]}" -v mb="${MED_CPU[$b]}" '
+			NF == 2 && $2 > 0 { r = $1 / $2; if (n == 0 || r < lo) lo = r; if (n == 0 || r > hi) hi = r; n++ }
+			END { printf "%.2f|%.2f–%.2f", ma / mb, lo, hi }'
+}
+
+# targets_table: the gateway's CPU per request against the floor's (and a
+# miss against the same route without the cache), the ratios the
+# performance targets are stated in.
+targets_table() {
+	local line what aid atool bid btool target r
+	echo "| CPU per request | ratio (median) | per-round spread | target |"
+	echo "| --- | ---: | ---: | ---: |"
+	while IFS='|' read -r what aid atool bid btool target; do
+		r=$(cpu_ratio "$aid" "$atool" "$bid" "$btool")
+		[[ -n $r ]] || continue
+		echo "| $what | ${r%%|*} | ${r#*|} | $target |"
+	done <<EOF
+$USER_LABEL ÷ floor, HTTP/1.1 → HTTP/1.1|gw_user|wrk|floor|wrk|≤ 1.10
+$NC_LABEL ÷ floor, HTTP/1.1 → HTTP/1.1|gw_nc|wrk|floor|wrk|
+gateway (bench config) ÷ floor, HTTP/1.1 → HTTP/1.1|gw|wrk|floor|wrk|
+a miss (new URL each request): $USER_LABEL ÷ $NC_LABEL|gw_user|wrkd|gw_nc|wrkd|≤ 1.15
+gateway (bench config) ÷ floor, h2c → HTTP/1.1|gw|h2load|floor|h2load|≤ 1.15
+$USER_LABEL ÷ floor, h2c → HTTP/1.1|gw_user|h2load|floor|h2load|≤ 1.15
+gateway (bench config) ÷ floor, h2c → h2c|gw_h2up|h2load|floor_h2up|h2load|≤ 1.15
+EOF
 }
 
 GO_VERSION=$(go version)
@@ -399,6 +501,19 @@ fi
 	echo "a pooled connection and http.ReadResponse; or net/http's Transport for"
 	echo "h2c). Where the gateway's row is close to the floor's, the rest of the"
 	echo "distance to nginx is net/http's own cost, not the gateway's."
+	echo
+	echo "The gateway's CPU per request against the floor's, and a miss through"
+	echo "the cache against the same requests without it:"
+	echo
+	targets_table
+	echo
+	echo "$USER_LABEL is \`gateway proxy --to ORIGIN --access-log off\` with every"
+	echo "other flag at its default: cache and compression on (the origin's"
+	echo "\`/\` is no-store, so the cache passes it on), the sidecar memory"
+	echo "profile, the upstream protocol auto; \"a new URL each request\" asks"
+	echo "for \`/nostore?i=N\` with N never repeating (wrk with a Lua script), so"
+	echo "every request is a miss that the cache looks up, coalesces and"
+	echo "declines to store."
 	echo
 	echo "Each target from an h2c client ($STREAMS streams on each of $CONNS connections)"
 	echo "against the same target from HTTP/1.1 clients ($CONNS connections), same upstream:"
