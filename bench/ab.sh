@@ -14,6 +14,7 @@
 #   DURATION=5s    length of each measured run
 #   RUNS=4         runs per build and row (alternating)
 #   ROWS="h1 h1close h2c tls h2tls"  which rows (below)
+#   MEMORY_PROFILE=edge  the config's memory_profile (sidecar: as `gateway proxy` runs)
 #   PORT_BASE=28200  first of the loopback ports used
 #   LOAD_CPU=0 PROXY_CPU=1, OTHER_MAX, RETRIES, QUIET_WAIT as in run.sh
 #
@@ -95,8 +96,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 	-addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null ||
 	die "openssl could not make a certificate"
 
+MEMORY_PROFILE="${MEMORY_PROFILE:-edge}"
 cat >"$TMP/gw.yaml" <<EOF
 shutdown_grace: 2s
+memory_profile: $MEMORY_PROFILE
 log:
   level: warn
 access_log:
@@ -201,6 +204,7 @@ done
 echo
 echo "A: $A_DESC"
 echo "B: $B_DESC"
+echo "memory_profile: $MEMORY_PROFILE"
 echo "Medians of $RUNS alternating runs of $DURATION each, fresh processes; $PIN_NOTE."
 echo
 echo "| row | A req/s | B req/s | B/A | A CPU µs/req | B CPU µs/req | B/A | errors A/B |"
