@@ -118,7 +118,11 @@ type route struct {
 	allowEarly   bool
 	handler      http.Handler // the proxy, wrapped in the route's middleware
 	unsafe       http.Handler // handler wrapped in OnUnsafe, or nil
-	id           routes.ID    // routes.Of its index in Options.Routes (Observation.Route)
+	// direct: handler is the ReverseProxy (behind the route's
+	// concurrency limit at most), which answers through the writer
+	// ServeHTTP passes it.
+	direct bool
+	id     routes.ID // routes.Of its index in Options.Routes (Observation.Route)
 }
 
 // New validates the options and builds the handler.
@@ -229,6 +233,11 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 					return errUnaskedSwitch
 				}
 				resp.Header["Via"] = h.via.appendVia(resp.Header["Via"], resp.ProtoMajor, resp.ProtoMinor)
+				if resp.Request != nil {
+					if o, _ := outcome.FromContext(resp.Request.Context()).(*Observation); o != nil && o.w != nil {
+						moveHeader(o.w.Header(), resp.Header)
+					}
+				}
 				return nil
 			},
 		}
@@ -249,6 +258,9 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 		next = o.Middleware[i](next)
 	}
 	r.handler = next
+	// Without middleware the proxy answers through the writer the
+	// route was given, which ServeHTTP can then hand to ModifyResponse.
+	r.direct = len(o.Middleware) == 0 && o.Handler == nil
 	if o.OnUnsafe != nil {
 		r.unsafe = o.OnUnsafe(next)
 	}
@@ -339,7 +351,52 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ro.unsafe.ServeHTTP(w, r)
 		return
 	}
+	if o != nil && ro.direct {
+		o.w = w
+	}
 	ro.handler.ServeHTTP(w, r)
+}
+
+// moveHeader hands the upstream response's header fields src over to
+// the client's header dst, leaving in src those it does not take;
+// ReverseProxy then copies what is left, as it copies every field
+// otherwise. The result is the header ReverseProxy's copy makes (it
+// adds each value of a canonical key to dst, in order), without its
+// allocation of a new value list per field, and without its parse of a
+// Content-Type that it only reads to flush server-sent events at once.
+// A field stays in src when the copy could differ: when dst has values
+// for it already (the copy appends), when src has none (the copy
+// creates no entry), when its name is not in canonical form (the copy
+// canonicalises it), and a Content-Type that may be text/event-stream,
+// which ReverseProxy must still see in src to flush every write.
+//
+// dst shares src's value lists afterwards; ReverseProxy reads src no
+// more, and on a route without middleware nothing edits the client's
+// header values in place before the server writes them out.
+func moveHeader(dst, src http.Header) {
+	for k, vv := range src {
+		if len(vv) == 0 || len(dst[k]) > 0 || textproto.CanonicalMIMEHeaderKey(k) != k {
+			continue
+		}
+		if k == "Content-Type" && mayBeEventStream(vv[0]) {
+			continue
+		}
+		dst[k] = vv
+		delete(src, k)
+	}
+}
+
+// mayBeEventStream reports whether ReverseProxy could take the media
+// type ct for text/event-stream: any value that mentions event-stream
+// in any case, a superset of those it parses as that type.
+func mayBeEventStream(ct string) bool {
+	const s = "event-stream"
+	for i := 0; i+len(s) <= len(ct); i++ {
+		if strings.EqualFold(ct[i:i+len(s)], s) {
+			return true
+		}
+	}
+	return false
 }
 
 // errUnaskedSwitch is an upstream's 101 to a request that did not ask

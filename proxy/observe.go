@@ -41,6 +41,13 @@ type Observation struct {
 	// (jobid.Recorder), which the queue may report from its own
 	// goroutine; nil when none.
 	job atomic.Pointer[string]
+	// w is the writer the route's ReverseProxy answers through, set
+	// when that is the very writer that offered the observation (a
+	// route without middleware, see Handler.ServeHTTP): the proxy then
+	// hands the upstream's header fields over to it in place of
+	// ReverseProxy's copy (see moveHeader). nil otherwise. Only the
+	// request's own goroutine sets and reads it.
+	w http.ResponseWriter
 }
 
 var (
