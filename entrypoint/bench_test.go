@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // deepStack uses about as much stack as a request proxied through the
@@ -49,4 +50,26 @@ func BenchmarkH2CStream(b *testing.B) {
 			resp.Body.Close()
 		}
 	})
+}
+
+// BenchmarkHTTP1Timeouts is a GET over HTTP/1.1 on a listener with
+// read and write timeouts, as the gateway's default listener has:
+// net/http's server and the entrypoint's wrappers, stall timeouts
+// included.
+func BenchmarkHTTP1Timeouts(b *testing.B) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	g := serve(b, h, Options{Address: "127.0.0.1:0", ReadTimeout: time.Minute, WriteTimeout: time.Minute})
+	tr := &http.Transport{}
+	b.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr}
+	url := "http://" + g.Addrs()[0].String() + "/"
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := c.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 }
