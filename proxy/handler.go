@@ -316,7 +316,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if timed := ro.timeout > 0 && !ro.innerTimeout && !upgrade; o != nil || timed {
 		ctx := r.Context()
 		if o != nil {
-			ctx = outcome.NewContext(ctx, o)
+			ctx = o.context(ctx)
 		}
 		if timed {
 			var cancel context.CancelFunc
