@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
@@ -521,7 +522,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest, ro *route) {
 		if v := in["X-Forwarded-For"]; len(v) > 0 {
 			out.Header["X-Forwarded-For"] = v
 		}
-		pr.SetXForwarded()
+		setXForwarded(pr)
 		if v := in.Get("X-Forwarded-Host"); v != "" {
 			out.Header.Set("X-Forwarded-Host", v)
 		}
@@ -529,15 +530,56 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest, ro *route) {
 			out.Header.Set("X-Forwarded-Proto", v)
 		}
 	} else {
-		pr.SetXForwarded()
+		setXForwarded(pr)
 	}
 	out.Header["Via"] = h.via.appendVia(pr.In.Header["Via"], pr.In.ProtoMajor, pr.In.ProtoMinor)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		// What ReverseProxy sets after this, so that the transport
+		// sends no User-Agent of its own: an empty one, here shared.
+		out.Header["User-Agent"] = noUserAgent
+	}
 	if pr.In.Trailer != nil {
 		// The server fills the announced trailer fields in once the body
 		// has been read; the copy Clone made holds only their names, so
 		// the transport, which writes them after the body, would send
 		// them empty. Sharing the map forwards the values.
 		out.Trailer = pr.In.Trailer
+	}
+}
+
+// Shared header values: made by literals, so full (an append copies
+// them), and safe to share because nothing edits the values of an
+// outbound request's header in place; the transports only write them
+// out (the gateway's HTTP/1.1 transport, net/http's, which must not
+// modify the request).
+var (
+	noUserAgent = []string{""}
+	protoHTTP   = []string{"http"}
+	protoHTTPS  = []string{"https"}
+)
+
+// setXForwarded is pr.SetXForwarded: the same X-Forwarded-For (the
+// client's address after any it came with), X-Forwarded-Host and
+// X-Forwarded-Proto, in one allocation instead of three: one array
+// holds the first two values, and the scheme's value is shared.
+func setXForwarded(pr *httputil.ProxyRequest) {
+	in, h := pr.In, pr.Out.Header
+	vals := make([]string, 2) // X-Forwarded-For's, X-Forwarded-Host's
+	if clientIP, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+			clientIP = strings.Join(prior, ", ") + ", " + clientIP
+		}
+		vals[0] = clientIP
+		h["X-Forwarded-For"] = vals[0:1:1]
+	} else {
+		delete(h, "X-Forwarded-For")
+	}
+	vals[1] = in.Host
+	h["X-Forwarded-Host"] = vals[1:2:2]
+	if in.TLS == nil {
+		h["X-Forwarded-Proto"] = protoHTTP
+	} else {
+		h["X-Forwarded-Proto"] = protoHTTPS
 	}
 }
 
