@@ -147,6 +147,57 @@ routes:
 	}
 }
 
+// BenchmarkAppPassPlain is BenchmarkAppPass on a route without the
+// cache and compression, as `gateway proxy -no-cache -no-compress`
+// serves it: routing, the route's deadline, request ids, metrics and
+// the HTTP/1.1 upstream leg, the pass-through path that bench/floor
+// bounds.
+func BenchmarkAppPassPlain(b *testing.B) {
+	body := strings.Repeat("x", 1024)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
+	}))
+	b.Cleanup(up.Close)
+	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`
+listeners:
+  - address: "127.0.0.1:0"
+admin:
+  address: "127.0.0.1:0"
+access_log: {enabled: false}
+upstreams:
+  origin:
+    targets: [%q]
+    protocol: http1
+routes:
+  - name: proxy
+    path: /
+    upstream: origin
+`, up.URL)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(a.close)
+	h := http.HandlerFunc(a.serveHTTP)
+	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
+	w := &nopWriter{h: http.Header{}}
+	h.ServeHTTP(w, req)
+	if w.code != http.StatusOK {
+		b.Fatalf("got %d; want 200", w.code)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		delete(req.Header, "X-Request-Id")
+		h.ServeHTTP(w, req)
+	}
+}
+
 type nopWriter struct {
 	h    http.Header
 	code int

@@ -16,7 +16,7 @@ import (
 
 // serve runs a group of the given entrypoints over h until the test
 // ends.
-func serve(t *testing.T, h http.Handler, os ...Options) *Group {
+func serve(t testing.TB, h http.Handler, os ...Options) *Group {
 	t.Helper()
 	g, err := NewGroup(h, os, GroupOptions{Logger: quiet()})
 	if err != nil {

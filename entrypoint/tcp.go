@@ -26,11 +26,13 @@ import (
 type TCP struct {
 	srv *http.Server
 	//lint:ignore SA1019 x/net/http2's server is the one that serves a connection handed to it, as h2Guard needs (see TCP)
-	h2   *http2.Server
-	tls  *tls.Config // nil: cleartext
-	h2c  bool
-	base context.Context
-	log  *slog.Logger
+	h2  *http2.Server
+	tls *tls.Config // nil: cleartext
+	h2c bool
+	// h2Handler is srv's handler behind withStack, for HTTP/2 streams.
+	h2Handler http.Handler
+	base      context.Context
+	log       *slog.Logger
 
 	mu    sync.Mutex // guards the fields below
 	ln    net.Listener
@@ -81,7 +83,7 @@ func NewTCP(h http.Handler, o Options, base context.Context, log *slog.Logger) (
 		srv.MaxHeaderBytes = 1 << 20
 	}
 	//lint:ignore SA1019 x/net/http2's server is the one that serves a connection handed to it, as h2Guard needs (see TCP)
-	t := &TCP{srv: srv, h2: &http2.Server{}, h2c: o.H2C, base: base, log: log}
+	t := &TCP{srv: srv, h2: &http2.Server{}, h2c: o.H2C, h2Handler: withStack(srv.Handler), base: base, log: log}
 	if o.Certs != nil {
 		if o.H2C {
 			return nil, errors.New("h2c is for cleartext listeners, not TLS")
@@ -110,7 +112,7 @@ func NewTCP(h http.Handler, o Options, base context.Context, log *slog.Logger) (
 // serveH2 serves one HTTP/2 connection until it ends.
 func (t *TCP) serveH2(c net.Conn) {
 	//lint:ignore SA1019 x/net/http2's server is the one that serves a connection handed to it, as h2Guard needs (see TCP)
-	t.h2.ServeConn(c, &http2.ServeConnOpts{Context: t.base, BaseConfig: t.srv, Handler: t.srv.Handler})
+	t.h2.ServeConn(c, &http2.ServeConnOpts{Context: t.base, BaseConfig: t.srv, Handler: t.h2Handler})
 }
 
 // Listen binds the socket.

@@ -20,25 +20,28 @@ func withIOTimeouts(h http.Handler, rt, wt time.Duration) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
 		if rt > 0 && r.Body != nil && r.Body != http.NoBody {
 			// On a copy: net/http keeps its own Request, and must still
 			// find its body there. With Expect: 100-continue, a body it
 			// no longer recognises is drained before an early answer (a
 			// 413) while the client waits for the 100 that never comes.
 			r = r.WithContext(r.Context())
-			r.Body = &stallReader{ReadCloser: r.Body, rc: rc, d: rt}
+			r.Body = &stallReader{ReadCloser: r.Body, w: w, d: rt}
 		}
 		if wt > 0 {
-			w = &stallWriter{ResponseWriter: w, rc: rc, d: wt, last: time.Now()}
+			w = &stallWriter{ResponseWriter: w, d: wt, last: time.Now()}
 		}
 		h.ServeHTTP(w, r)
 	})
 }
 
+// The stall wrappers make an http.ResponseController of the server's
+// writer each time they move a deadline, which is seldom, rather than
+// one per request: made and used at once, it costs no allocation.
+
 type stallReader struct {
 	io.ReadCloser
-	rc   *http.ResponseController
+	w    http.ResponseWriter // the server's
 	d    time.Duration
 	last time.Time
 	done bool
@@ -50,7 +53,7 @@ func (s *stallReader) Read(p []byte) (int, error) {
 	}
 	if now := time.Now(); now.Sub(s.last) > s.d/4 {
 		s.last = now
-		_ = s.rc.SetReadDeadline(now.Add(s.d))
+		_ = http.NewResponseController(s.w).SetReadDeadline(now.Add(s.d))
 	}
 	n, err := s.ReadCloser.Read(p)
 	if err != nil {
@@ -62,23 +65,22 @@ func (s *stallReader) Read(p []byte) (int, error) {
 		// net/http drains the rest of the body when the handler ends,
 		// and without it a stalled client would hold that read forever.
 		if err == io.EOF {
-			_ = s.rc.SetReadDeadline(time.Time{})
+			_ = http.NewResponseController(s.w).SetReadDeadline(time.Time{})
 		}
 	}
 	return n, err
 }
 
 type stallWriter struct {
-	http.ResponseWriter
-	rc   *http.ResponseController
-	d    time.Duration
-	last time.Time
+	http.ResponseWriter // the server's
+	d                   time.Duration
+	last                time.Time
 }
 
 func (s *stallWriter) extend() {
 	if now := time.Now(); now.Sub(s.last) > s.d/4 {
 		s.last = now
-		_ = s.rc.SetWriteDeadline(now.Add(s.d))
+		_ = http.NewResponseController(s.ResponseWriter).SetWriteDeadline(now.Add(s.d))
 	}
 }
 
@@ -86,7 +88,7 @@ func (s *stallWriter) WriteHeader(code int) { s.extend(); s.ResponseWriter.Write
 
 func (s *stallWriter) Write(p []byte) (int, error) { s.extend(); return s.ResponseWriter.Write(p) }
 
-func (s *stallWriter) Flush() { s.extend(); _ = s.rc.Flush() }
+func (s *stallWriter) Flush() { s.extend(); _ = http.NewResponseController(s.ResponseWriter).Flush() }
 
 // Unwrap lets http.ResponseController reach Hijack and the deadlines.
 func (s *stallWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

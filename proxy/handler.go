@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
@@ -118,7 +119,11 @@ type route struct {
 	allowEarly   bool
 	handler      http.Handler // the proxy, wrapped in the route's middleware
 	unsafe       http.Handler // handler wrapped in OnUnsafe, or nil
-	id           routes.ID    // routes.Of its index in Options.Routes (Observation.Route)
+	// direct: handler is the ReverseProxy (behind the route's
+	// concurrency limit at most), which answers through the writer
+	// ServeHTTP passes it.
+	direct bool
+	id     routes.ID // routes.Of its index in Options.Routes (Observation.Route)
 }
 
 // New validates the options and builds the handler.
@@ -229,6 +234,11 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 					return errUnaskedSwitch
 				}
 				resp.Header["Via"] = h.via.appendVia(resp.Header["Via"], resp.ProtoMajor, resp.ProtoMinor)
+				if resp.Request != nil {
+					if o, _ := outcome.FromContext(resp.Request.Context()).(*Observation); o != nil && o.w != nil {
+						moveHeader(o.w.Header(), resp.Header)
+					}
+				}
 				return nil
 			},
 		}
@@ -249,6 +259,9 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 		next = o.Middleware[i](next)
 	}
 	r.handler = next
+	// Without middleware the proxy answers through the writer the
+	// route was given, which ServeHTTP can then hand to ModifyResponse.
+	r.direct = len(o.Middleware) == 0 && o.Handler == nil
 	if o.OnUnsafe != nil {
 		r.unsafe = o.OnUnsafe(next)
 	}
@@ -304,7 +317,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if timed := ro.timeout > 0 && !ro.innerTimeout && !upgrade; o != nil || timed {
 		ctx := r.Context()
 		if o != nil {
-			ctx = outcome.NewContext(ctx, o)
+			ctx = o.context(ctx)
 		}
 		if timed {
 			var cancel context.CancelFunc
@@ -339,7 +352,52 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ro.unsafe.ServeHTTP(w, r)
 		return
 	}
+	if o != nil && ro.direct {
+		o.w = w
+	}
 	ro.handler.ServeHTTP(w, r)
+}
+
+// moveHeader hands the upstream response's header fields src over to
+// the client's header dst, leaving in src those it does not take;
+// ReverseProxy then copies what is left, as it copies every field
+// otherwise. The result is the header ReverseProxy's copy makes (it
+// adds each value of a canonical key to dst, in order), without its
+// allocation of a new value list per field, and without its parse of a
+// Content-Type that it only reads to flush server-sent events at once.
+// A field stays in src when the copy could differ: when dst has values
+// for it already (the copy appends), when src has none (the copy
+// creates no entry), when its name is not in canonical form (the copy
+// canonicalises it), and a Content-Type that may be text/event-stream,
+// which ReverseProxy must still see in src to flush every write.
+//
+// dst shares src's value lists afterwards; ReverseProxy reads src no
+// more, and on a route without middleware nothing edits the client's
+// header values in place before the server writes them out.
+func moveHeader(dst, src http.Header) {
+	for k, vv := range src {
+		if len(vv) == 0 || len(dst[k]) > 0 || textproto.CanonicalMIMEHeaderKey(k) != k {
+			continue
+		}
+		if k == "Content-Type" && mayBeEventStream(vv[0]) {
+			continue
+		}
+		dst[k] = vv
+		delete(src, k)
+	}
+}
+
+// mayBeEventStream reports whether ReverseProxy could take the media
+// type ct for text/event-stream: any value that mentions event-stream
+// in any case, a superset of those it parses as that type.
+func mayBeEventStream(ct string) bool {
+	const s = "event-stream"
+	for i := 0; i+len(s) <= len(ct); i++ {
+		if strings.EqualFold(ct[i:i+len(s)], s) {
+			return true
+		}
+	}
+	return false
 }
 
 // errUnaskedSwitch is an upstream's 101 to a request that did not ask
@@ -464,7 +522,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest, ro *route) {
 		if v := in["X-Forwarded-For"]; len(v) > 0 {
 			out.Header["X-Forwarded-For"] = v
 		}
-		pr.SetXForwarded()
+		setXForwarded(pr)
 		if v := in.Get("X-Forwarded-Host"); v != "" {
 			out.Header.Set("X-Forwarded-Host", v)
 		}
@@ -472,15 +530,56 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest, ro *route) {
 			out.Header.Set("X-Forwarded-Proto", v)
 		}
 	} else {
-		pr.SetXForwarded()
+		setXForwarded(pr)
 	}
 	out.Header["Via"] = h.via.appendVia(pr.In.Header["Via"], pr.In.ProtoMajor, pr.In.ProtoMinor)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		// What ReverseProxy sets after this, so that the transport
+		// sends no User-Agent of its own: an empty one, here shared.
+		out.Header["User-Agent"] = noUserAgent
+	}
 	if pr.In.Trailer != nil {
 		// The server fills the announced trailer fields in once the body
 		// has been read; the copy Clone made holds only their names, so
 		// the transport, which writes them after the body, would send
 		// them empty. Sharing the map forwards the values.
 		out.Trailer = pr.In.Trailer
+	}
+}
+
+// Shared header values: made by literals, so full (an append copies
+// them), and safe to share because nothing edits the values of an
+// outbound request's header in place; the transports only write them
+// out (the gateway's HTTP/1.1 transport, net/http's, which must not
+// modify the request).
+var (
+	noUserAgent = []string{""}
+	protoHTTP   = []string{"http"}
+	protoHTTPS  = []string{"https"}
+)
+
+// setXForwarded is pr.SetXForwarded: the same X-Forwarded-For (the
+// client's address after any it came with), X-Forwarded-Host and
+// X-Forwarded-Proto, in one allocation instead of three: one array
+// holds the first two values, and the scheme's value is shared.
+func setXForwarded(pr *httputil.ProxyRequest) {
+	in, h := pr.In, pr.Out.Header
+	vals := make([]string, 2) // X-Forwarded-For's, X-Forwarded-Host's
+	if clientIP, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+			clientIP = strings.Join(prior, ", ") + ", " + clientIP
+		}
+		vals[0] = clientIP
+		h["X-Forwarded-For"] = vals[0:1:1]
+	} else {
+		delete(h, "X-Forwarded-For")
+	}
+	vals[1] = in.Host
+	h["X-Forwarded-Host"] = vals[1:2:2]
+	if in.TLS == nil {
+		h["X-Forwarded-Proto"] = protoHTTP
+	} else {
+		h["X-Forwarded-Proto"] = protoHTTPS
 	}
 }
 

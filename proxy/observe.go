@@ -41,6 +41,44 @@ type Observation struct {
 	// (jobid.Recorder), which the queue may report from its own
 	// goroutine; nil when none.
 	job atomic.Pointer[string]
+	// w is the writer the route's ReverseProxy answers through, set
+	// when that is the very writer that offered the observation (a
+	// route without middleware, see Handler.ServeHTTP): the proxy then
+	// hands the upstream's header fields over to it in place of
+	// ReverseProxy's copy (see moveHeader). nil otherwise. Only the
+	// request's own goroutine sets and reads it.
+	w http.ResponseWriter
+	// ctx is the request's context that carries the observation (see
+	// context).
+	ctx obsContext
+}
+
+// obsContext is a request's context carrying its Observation as the
+// outcome.Recorder, as outcome.NewContext makes one, but without a
+// context allocated per request: it lives in the observation, which its
+// observer has allocated already.
+type obsContext struct {
+	context.Context
+	o *Observation
+}
+
+func (c *obsContext) Value(key any) any {
+	if outcome.IsKey(key) {
+		return c.o
+	}
+	return c.Context.Value(key)
+}
+
+// context returns parent carrying o, for the cache and the upstream to
+// find with outcome.FromContext.
+func (o *Observation) context(parent context.Context) context.Context {
+	if o.ctx.o != nil {
+		// Already the context of a request in progress, which must keep
+		// its parent.
+		return outcome.NewContext(parent, o)
+	}
+	o.ctx = obsContext{Context: parent, o: o}
+	return &o.ctx
 }
 
 var (
@@ -89,7 +127,7 @@ func (o *Observation) Upstream() (upstream, target string, d time.Duration, ok b
 // observe records the route in the observation offered by w, if any,
 // and returns the observation for the route's upstream and cache to
 // fill in (ServeHTTP hands it over in the request's context, see
-// outcome.NewContext); nil when there is none, or no upstream: a
+// Observation.context); nil when there is none, or no upstream: a
 // composite route's parts are requests of their own, and as their
 // contexts derive from the outer request's, it must carry no
 // observation for them to fill in.

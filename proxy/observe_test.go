@@ -12,7 +12,9 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
+	"gateway/internal/outcome"
 	"gateway/internal/routes"
 )
 
@@ -112,4 +114,39 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestObservationContext: the context an observation makes carries it
+// for outcome.FromContext and is its parent in everything else: values,
+// deadline, cancellation and its cause, for contexts derived from it
+// too; an observation already in use leaves that request's context as
+// it is.
+func TestObservationContext(t *testing.T) {
+	type key struct{}
+	cause := errors.New("client gone")
+	parent, cancel := context.WithCancelCause(context.WithValue(context.Background(), key{}, "v"))
+	var o Observation
+	ctx := o.context(parent)
+	if got := outcome.FromContext(ctx); got != &o {
+		t.Fatalf("FromContext: %v; want the observation", got)
+	}
+	if got := ctx.Value(key{}); got != "v" {
+		t.Errorf("Value: %v; want the parent's", got)
+	}
+	child, stop := context.WithTimeout(ctx, time.Hour)
+	defer stop()
+	if got := outcome.FromContext(child); got != &o {
+		t.Errorf("FromContext of a child: %v", got)
+	}
+	fired := make(chan struct{})
+	context.AfterFunc(child, func() { close(fired) })
+	again := o.context(context.Background())
+	if outcome.FromContext(again) != &o || again.Done() != nil || ctx.Done() != parent.Done() {
+		t.Errorf("a second context changed the first, or lacks the observation")
+	}
+	cancel(cause)
+	<-fired
+	if ctx.Err() != context.Canceled || context.Cause(ctx) != cause || context.Cause(child) != cause {
+		t.Errorf("after cancel: Err %v, Cause %v, child's Cause %v", ctx.Err(), context.Cause(ctx), context.Cause(child))
+	}
 }

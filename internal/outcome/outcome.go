@@ -61,6 +61,15 @@ func NewContext(ctx context.Context, rec Recorder) context.Context {
 	return context.WithValue(ctx, recorderKey{}, rec)
 }
 
+// IsKey reports whether key is the one FromContext looks a Recorder up
+// by, so that a context type of a caller's own can carry one (its Value
+// answering for that key) where the allocation of NewContext would be
+// one too many.
+func IsKey(key any) bool {
+	_, ok := key.(recorderKey)
+	return ok
+}
+
 // FromContext is the Recorder ctx carries, or nil.
 func FromContext(ctx context.Context) Recorder {
 	rec, _ := ctx.Value(recorderKey{}).(Recorder)
