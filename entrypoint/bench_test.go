@@ -73,3 +73,27 @@ func BenchmarkHTTP1Timeouts(b *testing.B) {
 		resp.Body.Close()
 	}
 }
+
+// nopWriter is a ResponseWriter that keeps nothing.
+type nopWriter struct{ h http.Header }
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *nopWriter) WriteHeader(int)             {}
+
+// BenchmarkStallWriter is what the write stall timeout costs a small
+// response, without the sockets: the wrapper, its WriteHeader and one
+// Write, none of which moves the deadline.
+func BenchmarkStallWriter(b *testing.B) {
+	body := make([]byte, 1024)
+	h := withIOTimeouts(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+	}), time.Minute, time.Minute)
+	w := &nopWriter{h: http.Header{}}
+	r, _ := http.NewRequest(http.MethodGet, "http://example.com/", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
+	}
+}
