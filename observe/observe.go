@@ -92,7 +92,7 @@ func Wrap(next http.Handler, o Options) http.Handler {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := &state{w: w, h: h, start: time.Now()}
+	s := &state{w: w, h: h, start: time.Since(epoch)}
 	s.idv[0] = h.requestID(r, s)
 	if r.Header == nil {
 		r.Header = http.Header{}
@@ -144,12 +144,18 @@ func validID(id string) bool {
 	return true
 }
 
+// epoch is the origin of the requests' start times (state.start):
+// time.Since it reads the monotonic clock alone, about a third of what
+// time.Now costs, which reads the wall clock too. Only the access log
+// needs wall time, the end's, which finish reads once for both.
+var epoch = time.Now()
+
 // state is one request's ResponseWriter and everything recorded about
 // it, in one allocation.
 type state struct {
 	w           http.ResponseWriter
 	h           *handler
-	start       time.Time
+	start       time.Duration // time.Since(epoch) as the request came in
 	obs         proxy.Observation
 	status      int
 	bytes       int64
@@ -196,7 +202,7 @@ func (s *state) WriteHeader(code int) {
 func (s *state) serverTiming() string {
 	var buf [64]byte
 	b := append(buf[:0], "gateway;dur="...)
-	b = appendMillis(b, time.Since(s.start))
+	b = appendMillis(b, time.Since(epoch)-s.start)
 	if _, _, d, ok := s.obs.Upstream(); ok {
 		b = append(b, ", upstream;dur="...)
 		b = appendMillis(b, d)
@@ -250,9 +256,18 @@ func (s *state) Unwrap() http.ResponseWriter { return s.w }
 
 // finish counts and logs the request.
 func (s *state) finish(r *http.Request, reqPath string, aborted bool) {
-	end := time.Now()
-	d := end.Sub(s.start)
+	// The wall clock is read only for the access log, which stamps
+	// each line with the end; the duration comes from the monotonic
+	// clock either way.
 	h := s.h
+	var end time.Time
+	var d time.Duration
+	if h.o.Log != nil {
+		end = time.Now()
+		d = end.Sub(epoch) - s.start
+	} else {
+		d = time.Since(epoch) - s.start
+	}
 	route := s.obs.Route
 	if route == routes.None && h.batch != routes.None && batch.IsPath(reqPath, h.o.BatchPath) {
 		route = h.batch
