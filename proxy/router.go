@@ -20,6 +20,9 @@ import (
 // over a short, sorted slice with no allocation.
 type router struct {
 	entries []routeEntry
+	// byHost: some route names hosts. Without one, no request's host
+	// is looked at, and none is taken apart and lower-cased.
+	byHost bool
 }
 
 type routeEntry struct {
@@ -58,7 +61,11 @@ func newRouter(routes []*route) *router {
 		}
 		return len(a.ro.methods) > 0 && len(b.ro.methods) == 0
 	})
-	return &router{entries: es}
+	rt := &router{entries: es}
+	for _, e := range es {
+		rt.byHost = rt.byHost || e.host != ""
+	}
+	return rt
 }
 
 // match returns the route for r, or, when routes match the host and path
@@ -69,7 +76,10 @@ func newRouter(routes []*route) *router {
 // less specific route (a catch-all "/"), which would bypass that route's
 // limits and cache rules.
 func (rt *router) match(r *http.Request) (*route, []string) {
-	host := requestHost(r)
+	var host string
+	if rt.byHost {
+		host = requestHost(r)
+	}
 	var allow []string
 	var first *routeEntry
 	for i := range rt.entries {
@@ -98,7 +108,11 @@ func (rt *router) match(r *http.Request) (*route, []string) {
 func requestHost(r *http.Request) string {
 	h := r.Host
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-		if hh, _, err := net.SplitHostPort(h); err == nil {
+		if strings.IndexByte(h, ':') == i && !strings.ContainsAny(h, "[]") {
+			// A name or IPv4 address and a port: what SplitHostPort
+			// would return, without its parse.
+			h = h[:i]
+		} else if hh, _, err := net.SplitHostPort(h); err == nil {
 			h = hh
 		}
 	}

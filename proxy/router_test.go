@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -242,6 +243,51 @@ func TestNewRejectsBadRoutes(t *testing.T) {
 			tt.o.Logger = quiet()
 			if h, err := New(tt.o); err == nil || h != nil {
 				t.Errorf("New: got (%v, %v); want (nil, error)", h, err)
+			}
+		})
+	}
+}
+
+// TestRequestHostPort: a Host with a port is taken apart as
+// net.SplitHostPort takes it, whichever way requestHost goes.
+func TestRequestHostPort(t *testing.T) {
+	for _, host := range []string{
+		"example.com", "example.com:8080", "Example.COM:80", "example.com.:443",
+		"127.0.0.1:28601", "example.com:", ":80", "a:b:c", "[::1]:80", "[::1]",
+		"x[y:80", "x]y:80", "::1", "[fe80::1%25eth0]:8443",
+	} {
+		want := host
+		if strings.LastIndexByte(host, ':') >= 0 && !strings.HasSuffix(host, "]") {
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				want = h
+			}
+		}
+		want = strings.ToLower(strings.TrimSuffix(want, "."))
+		if got := requestHost(&http.Request{Host: host}); got != want {
+			t.Errorf("requestHost(%q) = %q; want %q", host, got, want)
+		}
+	}
+}
+
+// BenchmarkRouterMatch is the routing of one request: with routes for
+// any host (the host is not looked at), and with routes by host.
+func BenchmarkRouterMatch(b *testing.B) {
+	up := &Upstream{}
+	for _, c := range []struct {
+		name  string
+		hosts []string
+	}{{"anyhost", nil}, {"byhost", []string{"*.example.com"}}} {
+		b.Run(c.name, func(b *testing.B) {
+			rt := newRouter([]*route{
+				{path: "/api", upstream: up},
+				{path: "/", hosts: c.hosts, upstream: up},
+			})
+			r, _ := http.NewRequest(http.MethodGet, "http://www.example.com:8080/cacheable", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				if ro, _ := rt.match(r); ro == nil {
+					b.Fatal("no route")
+				}
 			}
 		})
 	}
