@@ -108,11 +108,7 @@ func (rt *router) match(r *http.Request) (*route, []string) {
 func requestHost(r *http.Request) string {
 	h := r.Host
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-		if strings.IndexByte(h, ':') == i && !strings.ContainsAny(h, "[]") {
-			// A name or IPv4 address and a port: what SplitHostPort
-			// would return, without its parse.
-			h = h[:i]
-		} else if hh, _, err := net.SplitHostPort(h); err == nil {
+		if hh, _, err := net.SplitHostPort(h); err == nil {
 			h = hh
 		}
 	}
