@@ -49,6 +49,9 @@ type clientConn struct {
 	// fields counts Content-Length fields read; claimed counts the
 	// requests that arrived with one.
 	fields, claimed atomic.Int64
+	// stall is the write stall timeout's writer of the request being
+	// served (see withIOTimeouts); only the handler's goroutine uses it.
+	stall stallWriter
 }
 
 // clientConnTLS is an clientConn over TLS. net/http sets Request.TLS from

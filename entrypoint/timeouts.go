@@ -28,11 +28,33 @@ func withIOTimeouts(h http.Handler, rt, wt time.Duration) http.Handler {
 			r = r.WithContext(r.Context())
 			r.Body = &stallReader{ReadCloser: r.Body, w: w, d: rt}
 		}
-		if wt > 0 {
-			w = &stallWriter{ResponseWriter: w, d: wt, last: monoNow()}
+		if wt <= 0 {
+			h.ServeHTTP(w, r)
+			return
 		}
-		h.ServeHTTP(w, r)
+		if c := h1Conn(r); c != nil {
+			// net/http serves an HTTP/1 connection's requests one at a
+			// time, and no request's writer may be used after its
+			// handler returns: one writer, kept with the connection,
+			// serves them all, rather than one allocated per request.
+			c.stall = stallWriter{ResponseWriter: w, d: wt, last: monoNow()}
+			h.ServeHTTP(&c.stall, r)
+			// The response is over: the connection, which may idle for
+			// long, must not keep it.
+			c.stall.ResponseWriter = nil
+			return
+		}
+		h.ServeHTTP(&stallWriter{ResponseWriter: w, d: wt, last: monoNow()}, r)
 	})
+}
+
+// h1Conn is the HTTP/1 connection r came on, nil for any other.
+func h1Conn(r *http.Request) *clientConn {
+	if r.ProtoMajor != 1 {
+		return nil
+	}
+	c, _ := r.Context().Value(clientConnKey{}).(*clientConn)
+	return c
 }
 
 // monoEpoch is the origin of the stall wrappers' clock, monoNow.
