@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -302,16 +303,34 @@ func (g *Group) LoadCertificates() (install func(), err error) {
 	}, nil
 }
 
+// altSvcField hands out the Alt-Svc field's value list, made once per
+// value rather than once per response: the value changes only as the
+// HTTP/3 socket is bound and shut down. The list is shared by every
+// response: made full (length = capacity), so that an append copies it,
+// and nothing edits a response's header values in place (as with the
+// proxy's shared Via lists).
+type altSvcField struct{ last atomic.Pointer[[]string] }
+
+func (a *altSvcField) values(v string) []string {
+	if p := a.last.Load(); p != nil && (*p)[0] == v {
+		return *p
+	}
+	vv := []string{v}
+	a.last.Store(&vv)
+	return vv
+}
+
 // withHooks puts the ACME challenge and the Alt-Svc field in front of h,
 // when o asks for them.
 func withHooks(h http.Handler, o Options) http.Handler {
 	if o.Challenge == nil && o.AltSvc == nil {
 		return h
 	}
+	var alt altSvcField
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if o.AltSvc != nil {
 			if v := o.AltSvc(); v != "" {
-				w.Header().Set("Alt-Svc", v)
+				w.Header()["Alt-Svc"] = alt.values(v)
 			}
 		}
 		if o.Challenge != nil && strings.HasPrefix(r.URL.Path, ChallengePath) && o.Challenge(w, r) {

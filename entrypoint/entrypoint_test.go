@@ -214,3 +214,21 @@ func TestEntrypointHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestAltSvcValues: the Alt-Svc list is made once per value, and a
+// response that appends to it leaves the shared list as it was.
+func TestAltSvcValues(t *testing.T) {
+	var a altSvcField
+	first := a.values("h3=\":443\"")
+	if got := a.values("h3=\":443\""); &got[0] != &first[0] {
+		t.Error("the same value got a new list")
+	}
+	h := http.Header{"Alt-Svc": first}
+	h.Add("Alt-Svc", "h3=\":8443\"")
+	if len(first) != 1 || cap(first) != 1 || first[0] != "h3=\":443\"" {
+		t.Errorf("the shared list became %q (cap %d)", first, cap(first))
+	}
+	if got := a.values("h3=\":8443\""); len(got) != 1 || got[0] != "h3=\":8443\"" {
+		t.Errorf("a new value: %q", got)
+	}
+}
