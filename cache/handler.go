@@ -10,12 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
-	"golang.org/x/sync/singleflight"
 
 	"gateway/compress"
 	"gateway/internal/httpmethod"
@@ -130,24 +128,28 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now
 		return
 	}
 	lk.primary = strings.Clone(lk.primary)
-	if h.arm != nil {
-		var cancel context.CancelFunc
-		r, cancel = h.arm.ArmDeadline(r)
-		defer cancel()
-	}
-	if lk.part {
+	switch {
+	case lk.part:
 		// Forwarded as sent and not coalesced: requests for other ranges
 		// of the key would not be answered by this one's 206.
 		h.rt.stats.misses.Add(1)
-		h.direct(w, r, r, &lk)
-		return
-	}
-	if h.passes(r, &lk, now) {
+	case h.passes(r, &lk, now):
 		h.rt.stats.passes.Add(1)
-		h.direct(w, r, r, &lk)
+	default:
+		h.coalesce(w, r, &lk)
 		return
 	}
-	h.coalesce(w, r, &lk)
+	r, release := h.armDeadline(r)
+	defer release()
+	h.direct(w, r, r, &lk)
+}
+
+// armDeadline arms the route's deadline on r, when it has one.
+func (h *handler) armDeadline(r *http.Request) (*http.Request, context.CancelFunc) {
+	if h.arm == nil {
+		return r, func() {}
+	}
+	return h.arm.ArmDeadline(r)
 }
 
 // tryServe answers r from e when RFC 9111 and RFC 5861 allow it, and
@@ -584,11 +586,30 @@ type flightResult struct {
 	staleDetail string
 	status      int  // the status the origin answered with
 	hit         bool // entry was found stored: nothing went forward
-	// pass remembers the key as uncacheable (hit-for-pass). It is called
-	// only when the flight had followers: a key nobody waited on needs
-	// no marker, and one-off uncacheable URLs then cost the store nothing.
-	pass  func()
-	abort any // the fetch panicked (e.g. the upstream body broke)
+	abort       any  // the fetch panicked (e.g. the upstream body broke)
+	// passer, when set, remembers passKey as uncacheable (hit-for-pass)
+	// on markPass, with passCtx's values. It is only marked when the
+	// flight had followers (flights.finish) or other processes wait on
+	// its lease: a key nobody waited on needs no marker, and one-off
+	// uncacheable URLs then cost the store nothing.
+	passer  *handler
+	passKey string
+	passCtx context.Context
+	passed  bool // markPass was called; only the flight's leader calls it
+}
+
+// markPass remembers the flight's key as uncacheable, once, when its
+// response said so.
+func (fr *flightResult) markPass() {
+	if fr.passer == nil || fr.passed {
+		return
+	}
+	fr.passed = true
+	h := fr.passer
+	// The flight's context may be done by now.
+	if err := h.c.store.SetPass(context.WithoutCancel(fr.passCtx), fr.passKey, h.c.now().Add(h.rt.o.HitForPass)); err != nil {
+		h.c.storeFailed("set pass", err)
+	}
 }
 
 // coalesce sends r forward through a flight shared by every concurrent
@@ -596,98 +617,38 @@ type flightResult struct {
 // own client and fills the cache. The rest wait, woken by the flight's
 // end, and are served the result when a shared cache may reuse it for
 // them; otherwise, or after LockTimeout, they go to the origin themselves.
-//
-// The fetch runs on a context detached from the leader's client (keeping
-// the route's deadline), so the leader leaving does not fail the others.
-// Who leads is settled by a compare-and-swap on claim: the flight's
-// function claims the leader's writer unless the leader gave up first
-// (then the fetch only fills the cache), so a writer is never used after
-// its handler returned.
 func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
-	ctx, cancel := detach(r.Context())
-	out := outbound(r, lk, ctx)
-	// The flight has its own lookup: a leader that gives up goes on with
-	// lk while the flight may still run.
-	flk := *lk
-	flk.flight = true
-	var claim atomic.Int32 // 0 waiting, 1 the flight writes to w, 2 w gave up
-	ch := h.c.flight.DoChan(lk.primary, func() (any, error) {
-		defer cancel()
-		cw, cr := w, r
-		if !claim.CompareAndSwap(0, 1) {
-			cw, cr = nil, nil
-		}
-		// The flight runs even once the cache is closed, since requests
-		// wait on it; only a counted one is cancelled by Close.
-		if h.c.enterBackground() {
-			defer h.c.bg.Done()
-			defer context.AfterFunc(h.c.closing, cancel)()
-		}
-		// A request that looked before the previous flight stored
-		// its response, and arrived after that flight ended, starts
-		// this one: what is stored now may already answer it.
-		if fr := h.recheck(cw, cr, out, &flk); fr != nil {
-			return fr, nil
-		}
-		fr, lease := h.shareFill(cw, cr, out, &flk)
-		if fr != nil {
-			return fr, nil
-		}
-		fr = h.fetch(cw, cr, out, &flk)
-		if lease != nil {
-			if fr.pass != nil {
-				// Remembered as a pass in the shared store before the
-				// lease goes, so that the other processes' waiters go
-				// to the origin side by side instead of queuing.
-				fr.pass()
-			}
-			lease.Release()
-		}
-		return fr, nil
-	})
-	timer := time.NewTimer(h.rt.o.LockTimeout)
-	defer timer.Stop()
-	var res singleflight.Result
-	var got bool
-	select {
-	case res = <-ch:
-		got = true
-	case <-timer.C:
-	case <-r.Context().Done():
-	}
-	if !got {
-		if claim.CompareAndSwap(0, 2) {
-			switch err := r.Context().Err(); {
-			case errors.Is(err, context.DeadlineExceeded):
-				// The route's deadline passed while the fetch this
-				// request waited on went on: a timeout, as the proxy
-				// answers one, not an empty response.
-				h.countForward(lk)
-				httpError(w, http.StatusGatewayTimeout, "upstream timed out")
-				return
-			case err != nil:
-				return // the client left; nothing to answer
-			}
-			lk.detail = "lock-timeout"
-			h.countForward(lk)
-			h.direct(w, r, r, lk)
-			return
-		}
-		res = <-ch // we lead: the flight is writing our response
-	}
-	fr := res.Val.(*flightResult)
-	if fr.pass != nil && res.Shared {
-		fr.pass()
-	}
-	if claim.Load() == 1 {
-		if !fr.hit {
-			h.countForward(lk)
-		}
-		if fr.abort != nil {
-			panic(fr.abort)
-		}
+	// Read before joining: a leader's fetch keeps the client's deadline.
+	end, hasEnd := r.Context().Deadline()
+	fc, leads := h.c.flights.join(lk.primary)
+	if leads {
+		h.lead(w, r, lk, fc, end, hasEnd)
 		return
 	}
+	// Waiting on the flight and going to the origin after it share one
+	// deadline, the client's whole wait.
+	r, release := h.armDeadline(r)
+	defer release()
+	timer := time.NewTimer(h.rt.o.LockTimeout)
+	defer timer.Stop()
+	select {
+	case <-fc.done:
+	case <-timer.C:
+		lk.detail = "lock-timeout"
+		h.countForward(lk)
+		h.direct(w, r, r, lk)
+		return
+	case <-r.Context().Done():
+		if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+			// The route's deadline passed while the fetch this request
+			// waited on went on: a timeout, as the proxy answers one,
+			// not an empty response.
+			h.countForward(lk)
+			httpError(w, http.StatusGatewayTimeout, "upstream timed out")
+		}
+		return // else the client left; nothing to answer
+	}
+	fr := &fc.fr
 	if e := fr.entry; e != nil && VaryMatches(fr.vary, false, e.VaryKey, r) {
 		if age := e.age(h.c.now()); shareable(fr, e, h.cc(e), lk, age) {
 			h.rt.stats.coalesced.Add(1)
@@ -697,6 +658,78 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 	}
 	h.countForward(lk)
 	h.direct(w, r, r, lk)
+}
+
+// lead runs the flight fc that r started, whose response streams to w.
+// The fetch runs on a context detached from r's client (keeping its
+// deadline, end when hasEnd, and the route's), so that the client
+// leaving does not fail the followers: only when nothing is being stored
+// does the fetch stop with it (fill.clientLeft).
+func (h *handler) lead(w http.ResponseWriter, r *http.Request, lk *lookup, fc *flightCall, end time.Time, hasEnd bool) {
+	lk.flight = true
+	ctx := context.WithoutCancel(r.Context())
+	var cancel context.CancelFunc
+	switch {
+	case hasEnd:
+		ctx, cancel = context.WithDeadline(ctx, end)
+	case h.arm == nil:
+		ctx, cancel = context.WithCancel(ctx)
+	}
+	out := outbound(r, lk, ctx)
+	if h.arm != nil {
+		armed, release := h.arm.ArmDeadline(out)
+		defer release()
+		if armed != out {
+			out = armed
+			if cancel == nil {
+				cancel = release // the context it armed is the fetch's own
+			}
+		}
+	}
+	if cancel == nil {
+		// Nothing armed a deadline (the client's ends first): the fetch
+		// still needs a context of its own to stop.
+		ctx, cancel = context.WithCancel(out.Context())
+		out = out.WithContext(ctx)
+	}
+	defer cancel()
+	fr := &fc.fr
+	func() {
+		// Followers wake even if what follows panics (then they fetch
+		// on their own).
+		defer h.c.flights.finish(lk.primary, fc)
+		// A flight counted by Close is cancelled by it; one started after
+		// Close still runs, since requests may wait on it.
+		if h.c.enterFlight(fc, cancel) {
+			defer h.c.exitFlight(fc)
+		}
+		// A request that looked before the previous flight stored its
+		// response, and arrived after that flight ended, starts this one:
+		// what is stored now may already answer it.
+		if got := h.recheck(w, r, out, lk); got != nil {
+			*fr = *got
+			return
+		}
+		got, lease := h.shareFill(w, r, out, lk)
+		if got != nil {
+			*fr = *got
+			return
+		}
+		h.fetchInto(fr, w, r, out, lk, cancel)
+		if lease != nil {
+			// Remembered as a pass in the shared store before the lease
+			// goes, so that the other processes' waiters go to the origin
+			// side by side instead of queuing.
+			fr.markPass()
+			lease.Release()
+		}
+	}()
+	if !fr.hit {
+		h.countForward(lk)
+	}
+	if fr.abort != nil {
+		panic(fr.abort)
+	}
 }
 
 // coalescedStatus is the Cache-Status of a request answered with the
@@ -826,7 +859,7 @@ func (h *handler) recheck(w http.ResponseWriter, r, out *http.Request, lk *looku
 func (h *handler) direct(w http.ResponseWriter, r, out *http.Request, lk *lookup) {
 	lk.entry, lk.canStale, lk.flight = nil, false, false
 	var fr flightResult
-	if h.fetchInto(&fr, w, r, out, lk); fr.abort != nil {
+	if h.fetchInto(&fr, w, r, out, lk, nil); fr.abort != nil {
 		panic(fr.abort)
 	}
 }
@@ -846,12 +879,20 @@ func detach(parent context.Context) (context.Context, context.CancelFunc) {
 // without the client's preconditions and range, which apply to what the
 // cache answers, not to what it stores. When the stored entry has
 // validators they make the request conditional instead.
+//
+// It shares r's URL and header, which nothing on the way to the origin
+// changes in place (the proxy copies the request it sends), unless it
+// has fields to remove or add: then the header is its own.
 func outbound(r *http.Request, lk *lookup, ctx context.Context) *http.Request {
-	out := r.Clone(ctx)
+	out := r.WithContext(ctx)
 	out.Method = http.MethodGet
 	out.Body = http.NoBody
 	out.ContentLength = 0
 	out.GetBody = nil
+	if !lk.conditional() && !hasPreconditions(r.Header) {
+		return out
+	}
+	out.Header = r.Header.Clone()
 	for _, k := range [...]string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
 		delete(out.Header, k)
 	}
@@ -876,12 +917,13 @@ func (h *handler) refreshInBackground(r *http.Request, lk lookup) {
 	ok := h.c.goBackground(func() {
 		defer cancel()
 		defer context.AfterFunc(h.c.closing, cancel)()
-		v, _, shared := h.c.flight.Do(lk.primary, func() (any, error) {
-			return h.fetch(nil, nil, out, &lk), nil
-		})
-		if fr := v.(*flightResult); fr.pass != nil && shared {
-			fr.pass()
+		fc, leads := h.c.flights.join(lk.primary)
+		if !leads {
+			<-fc.done // a miss's flight is refreshing the key already
+			return
 		}
+		defer h.c.flights.finish(lk.primary, fc)
+		h.fetchInto(&fc.fr, nil, nil, out, &lk, nil)
 	})
 	if !ok {
 		cancel()
