@@ -20,8 +20,13 @@ import (
 // error while a stale entry may be served (stale-if-error). w is nil for
 // background refreshes. cancel, when set, stops out's context, which the
 // caller made for this fetch (a flight's): the fetch needs no other.
-func (h *handler) fetchInto(fr *flightResult, w http.ResponseWriter, r, out *http.Request, lk *lookup, cancel context.CancelFunc) {
-	f := &fill{h: h, client: w, out: out, lk: lk, reqTime: h.c.now(), gen: h.c.purgeMarkOf(lk.primary)}
+// f, when set, is the zero fill the fetch uses, allocated with its
+// flight; otherwise it allocates one.
+func (h *handler) fetchInto(fr *flightResult, f *fill, w http.ResponseWriter, r, out *http.Request, lk *lookup, cancel context.CancelFunc) {
+	if f == nil {
+		f = new(fill)
+	}
+	f.h, f.client, f.out, f.lk, f.reqTime, f.gen = h, w, out, lk, h.c.now(), h.c.purgeMarkOf(lk.primary)
 	if w != nil && lk.entry == nil {
 		f.header = w.Header()
 	} else {
@@ -82,7 +87,7 @@ func (h *handler) fetchInto(fr *flightResult, w http.ResponseWriter, r, out *htt
 			lk2.entry, lk2.canStale = nil, false
 			lk2.fwd = "uri-miss"
 			*fr = flightResult{}
-			h.fetchInto(fr, w, r, outbound(out, &lk2, out.Context()), &lk2, cancel)
+			h.fetchInto(fr, nil, w, r, outbound(out, &lk2, out.Context()), &lk2, cancel)
 			return
 		}
 		// The 304's fields may change what may be stored (private, a

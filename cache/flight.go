@@ -19,6 +19,7 @@ type flights struct {
 // flightCall is one flight: its result, and how its followers are woken.
 type flightCall struct {
 	fr flightResult // written by the leader before done is closed
+	f  fill         // the leader's fetch's, allocated with the call
 	// done is made by the first follower and closed when the flight
 	// ends; nil while nobody waits.
 	done chan struct{}

@@ -715,7 +715,7 @@ func (h *handler) lead(w http.ResponseWriter, r *http.Request, lk *lookup, fc *f
 			*fr = *got
 			return
 		}
-		h.fetchInto(fr, w, r, out, lk, cancel)
+		h.fetchInto(fr, &fc.f, w, r, out, lk, cancel)
 		if lease != nil {
 			// Remembered as a pass in the shared store before the lease
 			// goes, so that the other processes' waiters go to the origin
@@ -859,7 +859,7 @@ func (h *handler) recheck(w http.ResponseWriter, r, out *http.Request, lk *looku
 func (h *handler) direct(w http.ResponseWriter, r, out *http.Request, lk *lookup) {
 	lk.entry, lk.canStale, lk.flight = nil, false, false
 	var fr flightResult
-	if h.fetchInto(&fr, w, r, out, lk, nil); fr.abort != nil {
+	if h.fetchInto(&fr, nil, w, r, out, lk, nil); fr.abort != nil {
 		panic(fr.abort)
 	}
 }
@@ -923,7 +923,7 @@ func (h *handler) refreshInBackground(r *http.Request, lk lookup) {
 			return
 		}
 		defer h.c.flights.finish(lk.primary, fc)
-		h.fetchInto(&fc.fr, nil, nil, out, &lk, nil)
+		h.fetchInto(&fc.fr, &fc.f, nil, nil, out, &lk, nil)
 	})
 	if !ok {
 		cancel()

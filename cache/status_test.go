@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,6 +210,26 @@ func TestStatusAppendAllocs(t *testing.T) {
 	buf := make([]byte, 0, 256)
 	if n := testing.AllocsPerRun(100, func() { s.Append(buf[:0], "gateway") }); n != 0 {
 		t.Errorf("Append allocs = %v; want 0", n)
+	}
+}
+
+// TestAddCacheStatusAllocs: a forwarded response's Cache-Status costs one
+// allocation, its value and the field's slice together; a line longer
+// than that allocation holds is still whole.
+func TestAddCacheStatusAllocs(t *testing.T) {
+	s := Status{Fwd: "uri-miss", FwdStatus: 200, Detail: "no-store"}
+	h := http.Header{}
+	if n := testing.AllocsPerRun(100, func() { AddCacheStatus(h, "gateway", s); delete(h, "Cache-Status") }); n != 1 {
+		t.Errorf("AddCacheStatus allocs = %v; want 1", n)
+	}
+	long := Status{Fwd: "uri-miss", FwdStatus: 200, Detail: strings.Repeat("d", 200)}
+	AddCacheStatus(h, "gateway", long)
+	if got, want := h["Cache-Status"], []string{string(long.Append(nil, "gateway"))}; !slices.Equal(got, want) {
+		t.Errorf("Cache-Status %q; want %q", got, want)
+	}
+	AddCacheStatus(h, "edge", s)
+	if got := h.Get("Cache-Status"); !strings.HasPrefix(got, "gateway; fwd=uri-miss") || !strings.HasSuffix(got, ", "+string(s.Append(nil, "edge"))) {
+		t.Errorf("Cache-Status %q; want gateway's member, then edge's", got)
 	}
 }
 
