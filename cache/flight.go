@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"strings"
 	"sync"
 )
 
@@ -18,8 +19,13 @@ type flights struct {
 
 // flightCall is one flight: its result, and how its followers are woken.
 type flightCall struct {
-	fr flightResult // written by the leader before done is closed
-	f  fill         // the leader's fetch's, allocated with the call
+	// key is the flight's key, a copy of the request's: the map keeps it,
+	// and so does the store the fetch stores under it (which is why it
+	// is not held in the call, which the store would then keep whole).
+	key string
+	fr  flightResult // written by the leader before done is closed
+	f   fill         // the leader's fetch's, allocated with the call
+	lk  lookup       // the leader's, which the fetch refers to
 	// done is made by the first follower and closed when the flight
 	// ends; nil while nobody waits.
 	done chan struct{}
@@ -47,7 +53,8 @@ func (g *flights) join(key string) (*flightCall, bool) {
 		g.m = make(map[string]*flightCall)
 	}
 	c := &flightCall{}
-	g.m[key] = c
+	c.key = strings.Clone(key)
+	g.m[c.key] = c
 	g.mu.Unlock()
 	return c, true
 }

@@ -111,8 +111,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // forward handles a request the cache could not answer. lk is taken by
-// value so that only this path moves it to the heap: hits allocate no
-// lookup.
+// value, and stays on the stack: what goes forward takes a copy (the
+// flight's own, in its call), so that hits and flights allocate no
+// lookup of their own.
 func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now time.Time) {
 	if br, ok := h.partRequest(r, &lk, now); ok {
 		if h.servePart(w, r, &lk, br, now) {
@@ -127,7 +128,8 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now
 		httpError(w, http.StatusGatewayTimeout, "not cached")
 		return
 	}
-	lk.primary = strings.Clone(lk.primary)
+	// lk.primary is still a view of the request's key buffer: what goes
+	// forward copies it, as what it stores keeps it.
 	switch {
 	case lk.part:
 		// Forwarded as sent and not coalesced: requests for other ranges
@@ -141,7 +143,9 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now
 	}
 	r, release := h.armDeadline(r)
 	defer release()
-	h.direct(w, r, r, &lk)
+	dlk := lk
+	dlk.primary = strings.Clone(lk.primary)
+	h.direct(w, r, r, &dlk)
 }
 
 // armDeadline arms the route's deadline on r, when it has one.
@@ -644,7 +648,9 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 	end, hasEnd := r.Context().Deadline()
 	fc, leads := h.c.flights.join(lk.primary)
 	if leads {
-		h.lead(w, r, lk, fc, end, hasEnd)
+		fc.lk = *lk
+		fc.lk.primary = fc.key
+		h.lead(w, r, &fc.lk, fc, end, hasEnd)
 		return
 	}
 	// Waiting on the flight and going to the origin after it share one
@@ -656,9 +662,11 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 	select {
 	case <-fc.done:
 	case <-timer.C:
-		lk.detail = "lock-timeout"
-		h.countForward(lk)
-		h.direct(w, r, r, lk)
+		dlk := *lk
+		dlk.primary = strings.Clone(lk.primary)
+		dlk.detail = "lock-timeout"
+		h.countForward(&dlk)
+		h.direct(w, r, r, &dlk)
 		return
 	case <-r.Context().Done():
 		if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
@@ -679,7 +687,9 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 		}
 	}
 	h.countForward(lk)
-	h.direct(w, r, r, lk)
+	dlk := *lk
+	dlk.primary = strings.Clone(lk.primary)
+	h.direct(w, r, r, &dlk)
 }
 
 // lead runs the flight fc that r started, whose response streams to w.
