@@ -66,6 +66,9 @@ type Cache struct {
 	purgeGen atomic.Uint64
 	urlGen   [urlGenShards]atomic.Uint64
 	maxSize  int64
+	// statusLines are the recent Cache-Status values without a ttl
+	// (statusValues).
+	statusLines [numStatusLines]atomic.Pointer[statusLine]
 	// keys is the current watch of the routes' top keys (WatchKeys), nil
 	// while nobody watches.
 	keys   atomic.Pointer[keyWatch]

@@ -143,9 +143,7 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now
 	}
 	r, release := h.armDeadline(r)
 	defer release()
-	dlk := lk
-	dlk.primary = strings.Clone(lk.primary)
-	h.direct(w, r, r, &dlk)
+	h.direct(w, r, r, lk)
 }
 
 // armDeadline arms the route's deadline on r, when it has one.
@@ -663,10 +661,9 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 	case <-fc.done:
 	case <-timer.C:
 		dlk := *lk
-		dlk.primary = strings.Clone(lk.primary)
 		dlk.detail = "lock-timeout"
 		h.countForward(&dlk)
-		h.direct(w, r, r, &dlk)
+		h.direct(w, r, r, dlk)
 		return
 	case <-r.Context().Done():
 		if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
@@ -687,9 +684,7 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 		}
 	}
 	h.countForward(lk)
-	dlk := *lk
-	dlk.primary = strings.Clone(lk.primary)
-	h.direct(w, r, r, &dlk)
+	h.direct(w, r, r, *lk)
 }
 
 // lead runs the flight fc that r started, whose response streams to w.
@@ -886,12 +881,20 @@ func (h *handler) recheck(w http.ResponseWriter, r, out *http.Request, lk *looku
 	return &flightResult{entry: e, vary: obj.Vary, status: e.Status, hit: true}
 }
 
-// direct fetches out for r without a flight, re-raising a panic of the
-// proxy (an aborted response) on this goroutine as net/http expects.
-func (h *handler) direct(w http.ResponseWriter, r, out *http.Request, lk *lookup) {
-	lk.entry, lk.canStale, lk.flight = nil, false, false
+// direct fetches out for r without a flight, with a copy of lk whose key
+// is its own (what it stores keeps it; lk's may be a view of the
+// request's key buffer), re-raising a panic of the proxy (an aborted
+// response) on this goroutine as net/http expects.
+func (h *handler) direct(w http.ResponseWriter, r, out *http.Request, lk lookup) {
+	// The fetch's lookup and fill, in one allocation.
+	d := &struct {
+		lk lookup
+		f  fill
+	}{lk: lk}
+	d.lk.primary = strings.Clone(lk.primary)
+	d.lk.entry, d.lk.canStale, d.lk.flight = nil, false, false
 	var fr flightResult
-	if h.fetchInto(&fr, nil, w, r, out, lk, nil); fr.abort != nil {
+	if h.fetchInto(&fr, &d.f, w, r, out, &d.lk, nil); fr.abort != nil {
 		panic(fr.abort)
 	}
 }

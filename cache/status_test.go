@@ -250,3 +250,48 @@ func BenchmarkAddCacheStatus(b *testing.B) {
 		AddCacheStatus(h, "gateway", s)
 	}
 }
+
+// TestStatusValuesShared: responses sent with the same Status without a
+// ttl share one Cache-Status value, and any other Status (including one
+// landing in the same slot) gets its own line; adding a line to a shared
+// value copies it.
+func TestStatusValuesShared(t *testing.T) {
+	c, err := New(Options{Name: "edge", MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+	send := func(st Status) http.Header {
+		h := http.Header{}
+		c.addStatus(r, h, st)
+		return h
+	}
+	pass := Status{Fwd: "uri-miss", FwdStatus: 200, Detail: "hit-for-pass", pass: true}
+	a, b := send(pass), send(pass)
+	if &a["Cache-Status"][0] != &b["Cache-Status"][0] {
+		t.Error("two responses of one Status: values not shared")
+	}
+	others := []Status{
+		{Fwd: "uri-miss", FwdStatus: 200, Detail: "hit-for-pass"}, // same line, other outcome
+		{Fwd: "uri-miss", FwdStatus: 200, Detail: "no-store"},
+		{Fwd: "uri-miss", FwdStatus: 208, Detail: "hit-for-pass"}, // same slot
+		{Fwd: "vary-miss", FwdStatus: 200, Detail: "no-store"},
+		{Fwd: "uri-miss", FwdStatus: 200, Stored: true, TTL: time.Minute, HasTTL: true},
+	}
+	for _, st := range append([]Status{pass}, others...) {
+		h := send(st)
+		if got, want := h["Cache-Status"], []string{string(st.Append(nil, "edge"))}; !slices.Equal(got, want) {
+			t.Errorf("%+v: Cache-Status %q; want %q", st, got, want)
+		}
+	}
+	h := send(pass)
+	h.Add("Cache-Status", "other")
+	if got := send(pass)["Cache-Status"]; len(got) != 1 {
+		t.Errorf("after another response added a line, the shared value is %q", got)
+	}
+	stored := others[len(others)-1] // a ttl: a line of its own each time
+	if shared, own := testing.AllocsPerRun(100, func() { send(pass) }), testing.AllocsPerRun(100, func() { send(stored) }); shared != own-1 {
+		t.Errorf("a response with a shared Cache-Status: %v allocations; want one fewer than with its own (%v)", shared, own)
+	}
+}
