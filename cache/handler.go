@@ -917,7 +917,8 @@ func detach(parent context.Context) (context.Context, context.CancelFunc) {
 //
 // It shares r's URL and header, which nothing on the way to the origin
 // changes in place (the proxy copies the request it sends), unless it
-// has fields to remove or add: then the header is its own.
+// has fields to remove or add: then the header is its own. A fetch that
+// outlives r's handler is given a copy of r.
 func outbound(r *http.Request, lk *lookup, ctx context.Context) *http.Request {
 	out := r.WithContext(ctx)
 	out.Method = http.MethodGet
@@ -946,7 +947,9 @@ func (h *handler) refreshInBackground(r *http.Request, lk lookup) {
 	lk.primary = strings.Clone(lk.primary) // it outlives the request's key buffer
 	e := lk.entry
 	ctx, cancel := detach(r.Context())
-	out := outbound(r, &lk, ctx)
+	// The refresh outlives r's handler, and what runs after it may still
+	// change r: the request it sends shares nothing with r.
+	out := outbound(r.Clone(ctx), &lk, ctx)
 	lk.detail = "stale-while-revalidate"
 	lk.flight = true
 	ok := h.c.goBackground(func() {
