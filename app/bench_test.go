@@ -198,6 +198,74 @@ routes:
 	}
 }
 
+// BenchmarkAppMiss is a miss through a caching route, as BenchmarkAppPass
+// configures it, for a new URL each request whose answer is no-store:
+// the cache's whole miss path (key, flight, fill, Cache-Status) runs
+// every time, with no hit-for-pass to shortcut it. Set against
+// BenchmarkAppPass, it is what going through the cache costs a miss.
+func BenchmarkAppMiss(b *testing.B) {
+	body := strings.Repeat("x", 1024)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
+	}))
+	b.Cleanup(up.Close)
+	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`
+listeners:
+  - address: "127.0.0.1:0"
+admin:
+  address: "127.0.0.1:0"
+access_log: {enabled: false}
+upstreams:
+  origin:
+    targets: [%q]
+    protocol: http1
+routes:
+  - name: proxy
+    path: /
+    upstream: origin
+    cache: {enabled: true}
+    compress: {enabled: true}
+`, up.URL)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(a.close)
+	h := http.HandlerFunc(a.serveHTTP)
+	// The URLs are made before the loop, so that making them is not
+	// counted; each is requested once.
+	const urls = 1 << 16
+	reqs := make([]*http.Request, urls)
+	for i := range reqs {
+		reqs[i] = httptest.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1/nostore?i=%d", i), nil)
+	}
+	w := &nopWriter{h: http.Header{}}
+	h.ServeHTTP(w, reqs[0])
+	if cs := w.h.Get("Cache-Status"); w.code != http.StatusOK || !strings.Contains(cs, "fwd=uri-miss") {
+		b.Fatalf("got %d, Cache-Status %q; want 200 and a miss", w.code, cs)
+	}
+	b.ReportAllocs()
+	i := 1
+	for b.Loop() {
+		if i == urls {
+			b.StopTimer()
+			for j := range reqs {
+				reqs[j] = httptest.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1/nostore?i=%d&r=%d", j, i), nil)
+			}
+			i = 0
+			b.StartTimer()
+		}
+		clear(w.h)
+		h.ServeHTTP(w, reqs[i])
+		i++
+	}
+}
+
 type nopWriter struct {
 	h    http.Header
 	code int

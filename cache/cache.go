@@ -50,8 +50,11 @@ type Cache struct {
 	now    func() time.Time
 	maxObj int64
 	log    *slog.Logger
-	flight singleflight.Group
-	coord  Coordinator
+	// flights are the fetches of misses and refreshes under way by key;
+	// flight those of slices (slice.go), by slice key.
+	flights flights
+	flight  singleflight.Group
+	coord   Coordinator
 	// purgeGen advances with every purge this process makes or applies,
 	// but for one of a single URL applied from another process, which
 	// advances only urlGen's counter of that URL (those come with every
@@ -63,6 +66,9 @@ type Cache struct {
 	purgeGen atomic.Uint64
 	urlGen   [urlGenShards]atomic.Uint64
 	maxSize  int64
+	// statusLines are the recent Cache-Status values without a ttl
+	// (statusValues).
+	statusLines [numStatusLines]atomic.Pointer[statusLine]
 	// keys is the current watch of the routes' top keys (WatchKeys), nil
 	// while nobody watches.
 	keys   atomic.Pointer[keyWatch]
@@ -70,6 +76,7 @@ type Cache struct {
 	routes []*Route
 	closed bool
 	bg     sync.WaitGroup // background refreshes and flights
+	active *flightCall    // the flights bg counts, which Close cancels
 	// closing is cancelled by Close: fetches that outlive their request
 	// (background refreshes, flights whose leader left) stop with it.
 	closing context.Context
@@ -139,6 +146,9 @@ func (c *Cache) Close() {
 	}
 	c.closed = true
 	c.stop()
+	for fc := c.active; fc != nil; fc = fc.next {
+		fc.cancel()
+	}
 	c.mu.Unlock()
 	c.bg.Wait()
 	if c.own {

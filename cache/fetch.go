@@ -12,22 +12,21 @@ import (
 	"time"
 )
 
-// fetch sends out through the route's proxy. With a client (w, r) the
+// fetchInto sends out through the route's proxy and writes the result to
+// fr, which the caller owns: a request that goes forward alone (direct)
+// keeps it on its stack, a flight in its call. With a client (w, r) the
 // response streams to it as it arrives, except when it must be replaced:
 // a 304 to a revalidation (the client gets the refreshed entry) or an
 // error while a stale entry may be served (stale-if-error). w is nil for
-// background refreshes and for a flight whose leader left.
-func (h *handler) fetch(w http.ResponseWriter, r, out *http.Request, lk *lookup) *flightResult {
-	fr := &flightResult{}
-	h.fetchInto(fr, w, r, out, lk)
-	return fr
-}
-
-// fetchInto is fetch with its result written to fr, which the caller
-// owns: a request that goes forward alone (direct) keeps it on its
-// stack, so that passing through costs no result on the heap.
-func (h *handler) fetchInto(fr *flightResult, w http.ResponseWriter, r, out *http.Request, lk *lookup) {
-	f := &fill{h: h, client: w, out: out, lk: lk, reqTime: h.c.now(), gen: h.c.purgeMarkOf(lk.primary)}
+// background refreshes. cancel, when set, stops out's context, which the
+// caller made for this fetch (a flight's): the fetch needs no other.
+// f, when set, is the zero fill the fetch uses, allocated with its
+// flight; otherwise it allocates one.
+func (h *handler) fetchInto(fr *flightResult, f *fill, w http.ResponseWriter, r, out *http.Request, lk *lookup, cancel context.CancelFunc) {
+	if f == nil {
+		f = new(fill)
+	}
+	f.h, f.client, f.out, f.lk, f.reqTime, f.gen = h, w, out, lk, h.c.now(), h.c.purgeMarkOf(lk.primary)
 	if w != nil && lk.entry == nil {
 		f.header = w.Header()
 	} else {
@@ -38,9 +37,12 @@ func (h *handler) fetchInto(fr *flightResult, w http.ResponseWriter, r, out *htt
 		// The fetch outlives r's cancellation for the sake of other
 		// requests; if r's client leaves and nothing is being stored,
 		// nobody needs it any more.
-		ctx, cancel := context.WithCancel(out.Context())
-		out = out.WithContext(ctx)
-		defer cancel()
+		if cancel == nil {
+			ctx, c := context.WithCancel(out.Context())
+			out = out.WithContext(ctx)
+			defer c()
+			cancel = c
+		}
 		f.cancel = cancel
 		stop := context.AfterFunc(r.Context(), f.clientLeft)
 		defer stop()
@@ -85,7 +87,7 @@ func (h *handler) fetchInto(fr *flightResult, w http.ResponseWriter, r, out *htt
 			lk2.entry, lk2.canStale = nil, false
 			lk2.fwd = "uri-miss"
 			*fr = flightResult{}
-			h.fetchInto(fr, w, r, outbound(out, &lk2, out.Context()), &lk2)
+			h.fetchInto(fr, nil, w, r, outbound(out, &lk2, out.Context()), &lk2, cancel)
 			return
 		}
 		// The 304's fields may change what may be stored (private, a
@@ -149,14 +151,7 @@ func (h *handler) fetchInto(fr *flightResult, w http.ResponseWriter, r, out *htt
 	} else if f.markPass {
 		h.rt.stats.uncacheable.Add(1)
 		if h.rt.o.HitForPass > 0 {
-			primary := lk.primary
-			// Called by a follower after the flight's context is done.
-			ctx := context.WithoutCancel(out.Context())
-			fr.pass = sync.OnceFunc(func() {
-				if err := h.c.store.SetPass(ctx, primary, h.c.now().Add(h.rt.o.HitForPass)); err != nil {
-					h.c.storeFailed("set pass", err)
-				}
-			})
+			fr.passer, fr.passKey, fr.passCtx = h, lk.primary, out.Context()
 		}
 	}
 }

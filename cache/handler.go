@@ -10,12 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
-	"golang.org/x/sync/singleflight"
 
 	"gateway/compress"
 	"gateway/internal/httpmethod"
@@ -113,8 +111,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // forward handles a request the cache could not answer. lk is taken by
-// value so that only this path moves it to the heap: hits allocate no
-// lookup.
+// value, and stays on the stack: what goes forward takes a copy (the
+// flight's own, in its call), so that hits and flights allocate no
+// lookup of their own.
 func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now time.Time) {
 	if br, ok := h.partRequest(r, &lk, now); ok {
 		if h.servePart(w, r, &lk, br, now) {
@@ -129,25 +128,30 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, lk lookup, now
 		httpError(w, http.StatusGatewayTimeout, "not cached")
 		return
 	}
-	lk.primary = strings.Clone(lk.primary)
-	if h.arm != nil {
-		var cancel context.CancelFunc
-		r, cancel = h.arm.ArmDeadline(r)
-		defer cancel()
-	}
-	if lk.part {
+	// lk.primary is still a view of the request's key buffer: what goes
+	// forward copies it, as what it stores keeps it.
+	switch {
+	case lk.part:
 		// Forwarded as sent and not coalesced: requests for other ranges
 		// of the key would not be answered by this one's 206.
 		h.rt.stats.misses.Add(1)
-		h.direct(w, r, r, &lk)
-		return
-	}
-	if h.passes(r, &lk, now) {
+	case h.passes(r, &lk, now):
 		h.rt.stats.passes.Add(1)
-		h.direct(w, r, r, &lk)
+	default:
+		h.coalesce(w, r, &lk)
 		return
 	}
-	h.coalesce(w, r, &lk)
+	r, release := h.armDeadline(r)
+	defer release()
+	h.direct(w, r, r, lk)
+}
+
+// armDeadline arms the route's deadline on r, when it has one.
+func (h *handler) armDeadline(r *http.Request) (*http.Request, context.CancelFunc) {
+	if h.arm == nil {
+		return r, func() {}
+	}
+	return h.arm.ArmDeadline(r)
 }
 
 // tryServe answers r from e when RFC 9111 and RFC 5861 allow it, and
@@ -311,20 +315,35 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 			}
 		}
 	}
+	body := e.Body
+	if f != nil {
+		body = f.body
+	}
+	conditional := e.Status == http.StatusOK && hasPreconditions(r.Header)
+	// A small body whose GET is answered whole gets its Content-Length
+	// from the server instead: net/http (and the HTTP/2 and HTTP/3
+	// servers) set it for a body that fits their first buffer when the
+	// handler returns unflushed, as a hit's does. One field fewer keeps a
+	// hit's header within the 8 fields a Go map holds without growing,
+	// which net/http's header map does, and then its copy of it at
+	// WriteHeader, in 7 allocations and about a microsecond.
+	implicitLength := r.Method == http.MethodGet && !conditional && len(body) > 0 && len(body) <= implicitLengthMax && bodyAllowed(e.Status)
 	switch {
 	case f != nil:
-		setFields(hdr, f.fields)
+		setFields(hdr, f.fields, implicitLength)
 	case e.fields != nil:
-		setFields(hdr, e.fields)
+		setFields(hdr, e.fields, implicitLength)
 	default:
 		for k, v := range e.Header {
-			hdr[k] = v
+			if !implicitLength || k != "Content-Length" {
+				hdr[k] = v
+			}
 		}
 	}
 	if len(h.rt.strip) > 0 {
 		stripTargeted(hdr, h.rt.strip)
 		if f != nil {
-			setFields(hdr, f.over)
+			setFields(hdr, f.over, implicitLength)
 		}
 	}
 	secs := min(int64(age/time.Second), deltaSecondsMax)
@@ -348,10 +367,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 		AddCacheStatus(hdr, h.c.name, st)
 	}
 	outcome.Record(r.Context(), st.Outcome())
-	body := e.Body
 	madeHere := f != nil
 	if madeHere {
-		body = f.body
 		delete(hdr, "Accept-Ranges")
 		if e.digests {
 			for _, k := range digestFields {
@@ -368,7 +385,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 		// there is none in front to tell.)
 		passThrough(w, hdr, enc)
 	}
-	if e.Status == http.StatusOK && hasPreconditions(r.Header) {
+	if conditional {
 		switch {
 		case len(r.Header["Range"]) == 0:
 		case madeHere:
@@ -392,13 +409,22 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 	}
 }
 
-// setFields sets each of fields in h. The stored slices have len == cap,
-// so appending to them copies.
-func setFields(h http.Header, fields []field) {
+// setFields sets each of fields in h, but Content-Length when
+// implicitLength. The stored slices have len == cap, so appending to
+// them copies.
+func setFields(h http.Header, fields []field, implicitLength bool) {
 	for _, f := range fields {
-		h[f.name] = f.values
+		if !implicitLength || f.name != "Content-Length" {
+			h[f.name] = f.values
+		}
 	}
 }
+
+// implicitLengthMax is the largest body the servers the gateway runs
+// on give a Content-Length when the handler sent none: net/http's
+// HTTP/1 buffer before chunking (2048 bytes) is the smallest of them
+// (its HTTP/2 server's is 4 KiB, quic-go's HTTP/3 one's just under).
+const implicitLengthMax = 2048
 
 // passThrough tells the route's compressor that the response whose
 // header is hdr is final: directly when w is the compressor's own writer,
@@ -584,11 +610,30 @@ type flightResult struct {
 	staleDetail string
 	status      int  // the status the origin answered with
 	hit         bool // entry was found stored: nothing went forward
-	// pass remembers the key as uncacheable (hit-for-pass). It is called
-	// only when the flight had followers: a key nobody waited on needs
-	// no marker, and one-off uncacheable URLs then cost the store nothing.
-	pass  func()
-	abort any // the fetch panicked (e.g. the upstream body broke)
+	abort       any  // the fetch panicked (e.g. the upstream body broke)
+	// passer, when set, remembers passKey as uncacheable (hit-for-pass)
+	// on markPass, with passCtx's values. It is only marked when the
+	// flight had followers (flights.finish) or other processes wait on
+	// its lease: a key nobody waited on needs no marker, and one-off
+	// uncacheable URLs then cost the store nothing.
+	passer  *handler
+	passKey string
+	passCtx context.Context
+	passed  bool // markPass was called; only the flight's leader calls it
+}
+
+// markPass remembers the flight's key as uncacheable, once, when its
+// response said so.
+func (fr *flightResult) markPass() {
+	if fr.passer == nil || fr.passed {
+		return
+	}
+	fr.passed = true
+	h := fr.passer
+	// The flight's context may be done by now.
+	if err := h.c.store.SetPass(context.WithoutCancel(fr.passCtx), fr.passKey, h.c.now().Add(h.rt.o.HitForPass)); err != nil {
+		h.c.storeFailed("set pass", err)
+	}
 }
 
 // coalesce sends r forward through a flight shared by every concurrent
@@ -596,98 +641,41 @@ type flightResult struct {
 // own client and fills the cache. The rest wait, woken by the flight's
 // end, and are served the result when a shared cache may reuse it for
 // them; otherwise, or after LockTimeout, they go to the origin themselves.
-//
-// The fetch runs on a context detached from the leader's client (keeping
-// the route's deadline), so the leader leaving does not fail the others.
-// Who leads is settled by a compare-and-swap on claim: the flight's
-// function claims the leader's writer unless the leader gave up first
-// (then the fetch only fills the cache), so a writer is never used after
-// its handler returned.
 func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
-	ctx, cancel := detach(r.Context())
-	out := outbound(r, lk, ctx)
-	// The flight has its own lookup: a leader that gives up goes on with
-	// lk while the flight may still run.
-	flk := *lk
-	flk.flight = true
-	var claim atomic.Int32 // 0 waiting, 1 the flight writes to w, 2 w gave up
-	ch := h.c.flight.DoChan(lk.primary, func() (any, error) {
-		defer cancel()
-		cw, cr := w, r
-		if !claim.CompareAndSwap(0, 1) {
-			cw, cr = nil, nil
-		}
-		// The flight runs even once the cache is closed, since requests
-		// wait on it; only a counted one is cancelled by Close.
-		if h.c.enterBackground() {
-			defer h.c.bg.Done()
-			defer context.AfterFunc(h.c.closing, cancel)()
-		}
-		// A request that looked before the previous flight stored
-		// its response, and arrived after that flight ended, starts
-		// this one: what is stored now may already answer it.
-		if fr := h.recheck(cw, cr, out, &flk); fr != nil {
-			return fr, nil
-		}
-		fr, lease := h.shareFill(cw, cr, out, &flk)
-		if fr != nil {
-			return fr, nil
-		}
-		fr = h.fetch(cw, cr, out, &flk)
-		if lease != nil {
-			if fr.pass != nil {
-				// Remembered as a pass in the shared store before the
-				// lease goes, so that the other processes' waiters go
-				// to the origin side by side instead of queuing.
-				fr.pass()
-			}
-			lease.Release()
-		}
-		return fr, nil
-	})
-	timer := time.NewTimer(h.rt.o.LockTimeout)
-	defer timer.Stop()
-	var res singleflight.Result
-	var got bool
-	select {
-	case res = <-ch:
-		got = true
-	case <-timer.C:
-	case <-r.Context().Done():
-	}
-	if !got {
-		if claim.CompareAndSwap(0, 2) {
-			switch err := r.Context().Err(); {
-			case errors.Is(err, context.DeadlineExceeded):
-				// The route's deadline passed while the fetch this
-				// request waited on went on: a timeout, as the proxy
-				// answers one, not an empty response.
-				h.countForward(lk)
-				httpError(w, http.StatusGatewayTimeout, "upstream timed out")
-				return
-			case err != nil:
-				return // the client left; nothing to answer
-			}
-			lk.detail = "lock-timeout"
-			h.countForward(lk)
-			h.direct(w, r, r, lk)
-			return
-		}
-		res = <-ch // we lead: the flight is writing our response
-	}
-	fr := res.Val.(*flightResult)
-	if fr.pass != nil && res.Shared {
-		fr.pass()
-	}
-	if claim.Load() == 1 {
-		if !fr.hit {
-			h.countForward(lk)
-		}
-		if fr.abort != nil {
-			panic(fr.abort)
-		}
+	// Read before joining: a leader's fetch keeps the client's deadline.
+	end, hasEnd := r.Context().Deadline()
+	fc, leads := h.c.flights.join(lk.primary)
+	if leads {
+		fc.lk = *lk
+		fc.lk.primary = fc.key
+		h.lead(w, r, &fc.lk, fc, end, hasEnd)
 		return
 	}
+	// Waiting on the flight and going to the origin after it share one
+	// deadline, the client's whole wait.
+	r, release := h.armDeadline(r)
+	defer release()
+	timer := time.NewTimer(h.rt.o.LockTimeout)
+	defer timer.Stop()
+	select {
+	case <-fc.done:
+	case <-timer.C:
+		dlk := *lk
+		dlk.detail = "lock-timeout"
+		h.countForward(&dlk)
+		h.direct(w, r, r, dlk)
+		return
+	case <-r.Context().Done():
+		if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+			// The route's deadline passed while the fetch this request
+			// waited on went on: a timeout, as the proxy answers one,
+			// not an empty response.
+			h.countForward(lk)
+			httpError(w, http.StatusGatewayTimeout, "upstream timed out")
+		}
+		return // else the client left; nothing to answer
+	}
+	fr := &fc.fr
 	if e := fr.entry; e != nil && VaryMatches(fr.vary, false, e.VaryKey, r) {
 		if age := e.age(h.c.now()); shareable(fr, e, h.cc(e), lk, age) {
 			h.rt.stats.coalesced.Add(1)
@@ -696,7 +684,79 @@ func (h *handler) coalesce(w http.ResponseWriter, r *http.Request, lk *lookup) {
 		}
 	}
 	h.countForward(lk)
-	h.direct(w, r, r, lk)
+	h.direct(w, r, r, *lk)
+}
+
+// lead runs the flight fc that r started, whose response streams to w.
+// The fetch runs on a context detached from r's client (keeping its
+// deadline, end when hasEnd, and the route's), so that the client
+// leaving does not fail the followers: only when nothing is being stored
+// does the fetch stop with it (fill.clientLeft).
+func (h *handler) lead(w http.ResponseWriter, r *http.Request, lk *lookup, fc *flightCall, end time.Time, hasEnd bool) {
+	lk.flight = true
+	ctx := context.WithoutCancel(r.Context())
+	var cancel context.CancelFunc
+	switch {
+	case hasEnd:
+		ctx, cancel = context.WithDeadline(ctx, end)
+	case h.arm == nil:
+		ctx, cancel = context.WithCancel(ctx)
+	}
+	out := outbound(r, lk, ctx)
+	if h.arm != nil {
+		armed, release := h.arm.ArmDeadline(out)
+		defer release()
+		if armed != out {
+			out = armed
+			if cancel == nil {
+				cancel = release // the context it armed is the fetch's own
+			}
+		}
+	}
+	if cancel == nil {
+		// Nothing armed a deadline (the client's ends first): the fetch
+		// still needs a context of its own to stop.
+		ctx, cancel = context.WithCancel(out.Context())
+		out = out.WithContext(ctx)
+	}
+	defer cancel()
+	fr := &fc.fr
+	func() {
+		// Followers wake even if what follows panics (then they fetch
+		// on their own).
+		defer h.c.flights.finish(lk.primary, fc)
+		// A flight counted by Close is cancelled by it; one started after
+		// Close still runs, since requests may wait on it.
+		if h.c.enterFlight(fc, cancel) {
+			defer h.c.exitFlight(fc)
+		}
+		// A request that looked before the previous flight stored its
+		// response, and arrived after that flight ended, starts this one:
+		// what is stored now may already answer it.
+		if got := h.recheck(w, r, out, lk); got != nil {
+			*fr = *got
+			return
+		}
+		got, lease := h.shareFill(w, r, out, lk)
+		if got != nil {
+			*fr = *got
+			return
+		}
+		h.fetchInto(fr, &fc.f, w, r, out, lk, cancel)
+		if lease != nil {
+			// Remembered as a pass in the shared store before the lease
+			// goes, so that the other processes' waiters go to the origin
+			// side by side instead of queuing.
+			fr.markPass()
+			lease.Release()
+		}
+	}()
+	if !fr.hit {
+		h.countForward(lk)
+	}
+	if fr.abort != nil {
+		panic(fr.abort)
+	}
 }
 
 // coalescedStatus is the Cache-Status of a request answered with the
@@ -821,12 +881,20 @@ func (h *handler) recheck(w http.ResponseWriter, r, out *http.Request, lk *looku
 	return &flightResult{entry: e, vary: obj.Vary, status: e.Status, hit: true}
 }
 
-// direct fetches out for r without a flight, re-raising a panic of the
-// proxy (an aborted response) on this goroutine as net/http expects.
-func (h *handler) direct(w http.ResponseWriter, r, out *http.Request, lk *lookup) {
-	lk.entry, lk.canStale, lk.flight = nil, false, false
+// direct fetches out for r without a flight, with a copy of lk whose key
+// is its own (what it stores keeps it; lk's may be a view of the
+// request's key buffer), re-raising a panic of the proxy (an aborted
+// response) on this goroutine as net/http expects.
+func (h *handler) direct(w http.ResponseWriter, r, out *http.Request, lk lookup) {
+	// The fetch's lookup and fill, in one allocation.
+	d := &struct {
+		lk lookup
+		f  fill
+	}{lk: lk}
+	d.lk.primary = strings.Clone(lk.primary)
+	d.lk.entry, d.lk.canStale, d.lk.flight = nil, false, false
 	var fr flightResult
-	if h.fetchInto(&fr, w, r, out, lk); fr.abort != nil {
+	if h.fetchInto(&fr, &d.f, w, r, out, &d.lk, nil); fr.abort != nil {
 		panic(fr.abort)
 	}
 }
@@ -846,12 +914,21 @@ func detach(parent context.Context) (context.Context, context.CancelFunc) {
 // without the client's preconditions and range, which apply to what the
 // cache answers, not to what it stores. When the stored entry has
 // validators they make the request conditional instead.
+//
+// It shares r's URL and header, which nothing on the way to the origin
+// changes in place (the proxy copies the request it sends), unless it
+// has fields to remove or add: then the header is its own. A fetch that
+// outlives r's handler is given a copy of r.
 func outbound(r *http.Request, lk *lookup, ctx context.Context) *http.Request {
-	out := r.Clone(ctx)
+	out := r.WithContext(ctx)
 	out.Method = http.MethodGet
 	out.Body = http.NoBody
 	out.ContentLength = 0
 	out.GetBody = nil
+	if !lk.conditional() && !hasPreconditions(r.Header) {
+		return out
+	}
+	out.Header = r.Header.Clone()
 	for _, k := range [...]string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
 		delete(out.Header, k)
 	}
@@ -870,18 +947,21 @@ func (h *handler) refreshInBackground(r *http.Request, lk lookup) {
 	lk.primary = strings.Clone(lk.primary) // it outlives the request's key buffer
 	e := lk.entry
 	ctx, cancel := detach(r.Context())
-	out := outbound(r, &lk, ctx)
+	// The refresh outlives r's handler, and what runs after it may still
+	// change r: the request it sends shares nothing with r.
+	out := outbound(r.Clone(ctx), &lk, ctx)
 	lk.detail = "stale-while-revalidate"
 	lk.flight = true
 	ok := h.c.goBackground(func() {
 		defer cancel()
 		defer context.AfterFunc(h.c.closing, cancel)()
-		v, _, shared := h.c.flight.Do(lk.primary, func() (any, error) {
-			return h.fetch(nil, nil, out, &lk), nil
-		})
-		if fr := v.(*flightResult); fr.pass != nil && shared {
-			fr.pass()
+		fc, leads := h.c.flights.join(lk.primary)
+		if !leads {
+			<-fc.done // a miss's flight is refreshing the key already
+			return
 		}
+		defer h.c.flights.finish(lk.primary, fc)
+		h.fetchInto(&fc.fr, &fc.f, nil, nil, out, &lk, nil)
 	})
 	if !ok {
 		cancel()

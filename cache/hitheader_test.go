@@ -1,6 +1,11 @@
 package cache_test
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,6 +35,48 @@ func TestHitHeaderFollowsClock(t *testing.T) {
 		r := g.get(t, "/a", step.hdr...)
 		if age, st := r.header.Get("Age"), r.header.Get("Cache-Status"); age != step.age || st != step.status {
 			t.Errorf("at %v: Age %q, Cache-Status %q; want %q, %q", g.clk.Now().Sub(time.Unix(0, 0)), age, st, step.age, step.status)
+		}
+	}
+}
+
+// TestHitContentLength: every hit carries its Content-Length, over
+// HTTP/1.1 and HTTP/2, for GET and HEAD, identity and gzip, at sizes on
+// both sides of the length the servers add themselves (a small GET hit
+// leaves it to them, sparing its header a field), and none goes chunked.
+func TestHitContentLength(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		g := newGateway(t, gwConfig{h2: h2, compress: newCompressor(t)})
+		g.origin.handle(func(w http.ResponseWriter, r *http.Request) {
+			n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", strconv.Itoa(n))
+			_, _ = io.WriteString(w, strings.Repeat("a", n))
+		})
+		for _, n := range []int{1, 1024, 2047, 2048, 2049, 4096, 65536} {
+			path := "/" + strconv.Itoa(n)
+			g.get(t, path) // the miss stores it
+			for _, c := range []struct{ method, ae string }{{"GET", ""}, {"HEAD", ""}, {"GET", "gzip"}} {
+				var hdr []string
+				if c.ae != "" {
+					hdr = []string{"Accept-Encoding", c.ae}
+				}
+				r := g.do(t, c.method, path, hdr...)
+				label := fmt.Sprintf("HTTP/%d %s %s Accept-Encoding %q", r.proto, c.method, path, c.ae)
+				if !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+					t.Fatalf("%s: Cache-Status %q; want a hit", label, r.header.Get("Cache-Status"))
+				}
+				want := n
+				if c.ae != "" && r.header.Get("Content-Encoding") == "gzip" {
+					want = len(r.body)
+				}
+				if cl := r.header.Get("Content-Length"); cl != strconv.Itoa(want) {
+					t.Errorf("%s: Content-Length %q; want %d", label, cl, want)
+				}
+				if c.method == "GET" && c.ae == "" && len(r.body) != n {
+					t.Errorf("%s: %d body bytes; want %d", label, len(r.body), n)
+				}
+			}
 		}
 	}
 }

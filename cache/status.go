@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -146,7 +147,27 @@ func AddCacheStatus(h http.Header, name string, s Status) {
 		line = buf[:0]
 	}
 	line = s.Append(line, name)
-	h["Cache-Status"] = []string{string(line)}
+	h["Cache-Status"] = fieldValues(line)
+}
+
+// oneValue is a header field's value slice and the bytes of its single
+// value in one allocation, the size of a common Cache-Status line: every
+// forwarded response carries one.
+type oneValue struct {
+	vals [1]string
+	buf  [112]byte
+}
+
+// fieldValues returns the values of a field whose one value is line.
+// The slice has len == cap, so adding a line to the field copies it.
+func fieldValues(line []byte) []string {
+	if len(line) == 0 || len(line) > len(oneValue{}.buf) {
+		return []string{string(line)}
+	}
+	v := new(oneValue)
+	n := copy(v.buf[:], line)
+	v.vals[0] = unsafe.String(&v.buf[0], n)
+	return v.vals[:]
 }
 
 // isSFToken reports whether s is an sf-token (RFC 8941 section 3.3.4):

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,6 +213,26 @@ func TestStatusAppendAllocs(t *testing.T) {
 	}
 }
 
+// TestAddCacheStatusAllocs: a forwarded response's Cache-Status costs one
+// allocation, its value and the field's slice together; a line longer
+// than that allocation holds is still whole.
+func TestAddCacheStatusAllocs(t *testing.T) {
+	s := Status{Fwd: "uri-miss", FwdStatus: 200, Detail: "no-store"}
+	h := http.Header{}
+	if n := testing.AllocsPerRun(100, func() { AddCacheStatus(h, "gateway", s); delete(h, "Cache-Status") }); n != 1 {
+		t.Errorf("AddCacheStatus allocs = %v; want 1", n)
+	}
+	long := Status{Fwd: "uri-miss", FwdStatus: 200, Detail: strings.Repeat("d", 200)}
+	AddCacheStatus(h, "gateway", long)
+	if got, want := h["Cache-Status"], []string{string(long.Append(nil, "gateway"))}; !slices.Equal(got, want) {
+		t.Errorf("Cache-Status %q; want %q", got, want)
+	}
+	AddCacheStatus(h, "edge", s)
+	if got := h.Get("Cache-Status"); !strings.HasPrefix(got, "gateway; fwd=uri-miss") || !strings.HasSuffix(got, ", "+string(s.Append(nil, "edge"))) {
+		t.Errorf("Cache-Status %q; want gateway's member, then edge's", got)
+	}
+}
+
 func BenchmarkStatusAppend(b *testing.B) {
 	s := Status{Fwd: "uri-miss", FwdStatus: 200, Stored: true, TTL: time.Minute, HasTTL: true}
 	buf := make([]byte, 0, 256)
@@ -227,5 +248,50 @@ func BenchmarkAddCacheStatus(b *testing.B) {
 	for b.Loop() {
 		h := http.Header{"Cache-Status": {"Origin; fwd=miss"}}
 		AddCacheStatus(h, "gateway", s)
+	}
+}
+
+// TestStatusValuesShared: responses sent with the same Status without a
+// ttl share one Cache-Status value, and any other Status (including one
+// landing in the same slot) gets its own line; adding a line to a shared
+// value copies it.
+func TestStatusValuesShared(t *testing.T) {
+	c, err := New(Options{Name: "edge", MaxSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+	send := func(st Status) http.Header {
+		h := http.Header{}
+		c.addStatus(r, h, st)
+		return h
+	}
+	pass := Status{Fwd: "uri-miss", FwdStatus: 200, Detail: "hit-for-pass", pass: true}
+	a, b := send(pass), send(pass)
+	if &a["Cache-Status"][0] != &b["Cache-Status"][0] {
+		t.Error("two responses of one Status: values not shared")
+	}
+	others := []Status{
+		{Fwd: "uri-miss", FwdStatus: 200, Detail: "hit-for-pass"}, // same line, other outcome
+		{Fwd: "uri-miss", FwdStatus: 200, Detail: "no-store"},
+		{Fwd: "uri-miss", FwdStatus: 208, Detail: "hit-for-pass"}, // same slot
+		{Fwd: "vary-miss", FwdStatus: 200, Detail: "no-store"},
+		{Fwd: "uri-miss", FwdStatus: 200, Stored: true, TTL: time.Minute, HasTTL: true},
+	}
+	for _, st := range append([]Status{pass}, others...) {
+		h := send(st)
+		if got, want := h["Cache-Status"], []string{string(st.Append(nil, "edge"))}; !slices.Equal(got, want) {
+			t.Errorf("%+v: Cache-Status %q; want %q", st, got, want)
+		}
+	}
+	h := send(pass)
+	h.Add("Cache-Status", "other")
+	if got := send(pass)["Cache-Status"]; len(got) != 1 {
+		t.Errorf("after another response added a line, the shared value is %q", got)
+	}
+	stored := others[len(others)-1] // a ttl: a line of its own each time
+	if shared, own := testing.AllocsPerRun(100, func() { send(pass) }), testing.AllocsPerRun(100, func() { send(stored) }); shared != own-1 {
+		t.Errorf("a response with a shared Cache-Status: %v allocations; want one fewer than with its own (%v)", shared, own)
 	}
 }
