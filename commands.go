@@ -37,7 +37,7 @@ func cmdProxy(args []string, stdout, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", `access log format: "text" (one short line per request) or "json"`)
 	async := fs.String("async", "", "make the route async: a request is queued durably and answered 202 Accepted with Location: /_jobs/ID\nto poll for the result (docs/async.md); \"prefer\" only for requests sent with Prefer: respond-async,\n\"always\" for every request")
 	dataDir := fs.String("data-dir", "./data", "with --async: the directory of the job store, jobs.db (created if missing; with --redis the jobs\ngo to Redis instead)")
-	profile := fs.String("profile", config.MemorySidecar, "what the process favours when memory and CPU trade: \"sidecar\" (a small resident set: the heap grows 8 MiB between\ncollections, idle memory returned early) or \"edge\" (less CPU per request: the heap grows 64 MiB between collections);\nthe memory_profile of a config file, where edge is the default")
+	profile := fs.String("profile", config.MemorySidecar, "what the process favours when memory and CPU trade: \"sidecar\" (a small resident set: Go's GC pacing,\nidle memory returned early) or \"edge\" (less CPU per request: the heap grows 64 MiB between collections);\nthe memory_profile of a config file, where edge is the default")
 	var redis listFlag
 	fs.Var(&redis, "redis", "a shared cache tier on Redis under the memory one, for several gateways to share:\nredis://HOST:PORT (rediss:// for TLS); repeat it or separate with commas for a Sentinel's or Cluster's nodes")
 	if err := parseFlags(fs, args); err != nil {

@@ -30,8 +30,8 @@ func TestMemoryPlan(t *testing.T) {
 		{"file default (edge)", "", true, 64 << 20, true, true, 0},
 		{"edge with a cache", "memory_profile: edge\n", true, 64 << 20, true, true, 0},
 		{"edge without a cache", "memory_profile: edge\n", false, 64 << 20, false, false, 0},
-		{"sidecar with a cache", "memory_profile: sidecar\n", true, 8 << 20, true, true, 4 << 20},
-		{"sidecar without a cache", "memory_profile: sidecar\n", false, 8 << 20, false, true, 4 << 20},
+		{"sidecar with a cache", "memory_profile: sidecar\n", true, 0, true, true, 4 << 20},
+		{"sidecar without a cache", "memory_profile: sidecar\n", false, 0, false, true, 4 << 20},
 		{"sidecar, gc_heap_floor overrides", "memory_profile: sidecar\ngc_heap_floor: 16MiB\n", true, 16 << 20, true, true, 4 << 20},
 		{"edge, gc_heap_floor 0 overrides", "memory_profile: edge\ngc_heap_floor: 0\n", true, 0, true, true, 0},
 	}
@@ -71,7 +71,7 @@ func TestProxyProfileFlag(t *testing.T) {
 		flags          []string
 		profile, floor string
 	}{
-		{nil, "sidecar", "8MiB"},
+		{nil, "sidecar", "0"},
 		{[]string{"--profile", "edge"}, "edge", "64MiB"},
 	} {
 		args := append([]string{"proxy", "--listen", "127.0.0.1:0", "--to", up.URL, "--admin", "127.0.0.1:0", "--access-log", "off"}, tc.flags...)

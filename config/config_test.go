@@ -1374,7 +1374,7 @@ func TestMemoryProfile(t *testing.T) {
 	}{
 		{"", MemoryEdge, 64 << 20},
 		{"memory_profile: edge\n", MemoryEdge, 64 << 20},
-		{"memory_profile: sidecar\n", MemorySidecar, 8 << 20},
+		{"memory_profile: sidecar\n", MemorySidecar, 0},
 		{"memory_profile: sidecar\ngc_heap_floor: 16MiB\n", MemorySidecar, 16 << 20},
 		{"memory_profile: edge\ngc_heap_floor: 0\n", MemoryEdge, 0},
 		{"gc_heap_floor: 128MiB\n", MemoryEdge, 128 << 20},

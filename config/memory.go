@@ -16,17 +16,12 @@ const (
 	MemoryEdge = "edge"
 )
 
-// The GC floors of the profiles. With Go's own pacing (GOGC 100) and the
-// few MiB a proxy keeps live, a collection comes every 4 MiB allocated:
-// about every 400 pass-through requests, whose fixed cost (two pauses,
-// every goroutine's stack scanned, and a full assist owed by each new
-// goroutine, which every HTTP/2 request is) the sidecar profile paid in
-// 10 to 30% more CPU per request than edge. Its floor of 8 MiB halves the
-// number of collections for about 2 MiB more at the peak, and keeps the
-// resident set under load well within the working set plus 32 MiB that a
-// sidecar is chosen for; edge's 64 MiB makes them rare.
+// The GC floors of the profiles. sidecarHeapFloor is 0 (Go's default
+// GOGC of 100): with a live heap of a few MiB that is a collection
+// every 4 to 8 MiB allocated, which bench/footprint.sh shows costs a
+// hit little CPU against the floor's resident MiB.
 const (
-	sidecarHeapFloor = 8 * mib
+	sidecarHeapFloor = 0
 	edgeHeapFloor    = 64 * mib
 )
 
