@@ -84,39 +84,7 @@ routes:
 // allocations are the gateway's own per request plus the upstream
 // server's, which stay the same from one build to the next.
 func BenchmarkAppPass(b *testing.B) {
-	body := strings.Repeat("x", 1024)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, body)
-	}))
-	b.Cleanup(up.Close)
-	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`
-listeners:
-  - address: "127.0.0.1:0"
-admin:
-  address: "127.0.0.1:0"
-access_log: {enabled: false}
-upstreams:
-  origin:
-    targets: [%q]
-    protocol: http1
-routes:
-  - name: proxy
-    path: /
-    upstream: origin
-    cache: {enabled: true}
-    compress: {enabled: true}
-`, up.URL)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(a.close)
-	h := http.HandlerFunc(a.serveHTTP)
+	h := noStoreApp(b, true)
 	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
 	w := &nopWriter{h: http.Header{}}
 	// Under load, requests for the URL collapse while the first is on
@@ -153,37 +121,7 @@ routes:
 // the HTTP/1.1 upstream leg, the pass-through path that bench/floor
 // bounds.
 func BenchmarkAppPassPlain(b *testing.B) {
-	body := strings.Repeat("x", 1024)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, body)
-	}))
-	b.Cleanup(up.Close)
-	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`
-listeners:
-  - address: "127.0.0.1:0"
-admin:
-  address: "127.0.0.1:0"
-access_log: {enabled: false}
-upstreams:
-  origin:
-    targets: [%q]
-    protocol: http1
-routes:
-  - name: proxy
-    path: /
-    upstream: origin
-`, up.URL)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(a.close)
-	h := http.HandlerFunc(a.serveHTTP)
+	h := noStoreApp(b, false)
 	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
 	w := &nopWriter{h: http.Header{}}
 	h.ServeHTTP(w, req)
@@ -204,39 +142,7 @@ routes:
 // every time, with no hit-for-pass to shortcut it. Set against
 // BenchmarkAppPass, it is what going through the cache costs a miss.
 func BenchmarkAppMiss(b *testing.B) {
-	body := strings.Repeat("x", 1024)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, body)
-	}))
-	b.Cleanup(up.Close)
-	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`
-listeners:
-  - address: "127.0.0.1:0"
-admin:
-  address: "127.0.0.1:0"
-access_log: {enabled: false}
-upstreams:
-  origin:
-    targets: [%q]
-    protocol: http1
-routes:
-  - name: proxy
-    path: /
-    upstream: origin
-    cache: {enabled: true}
-    compress: {enabled: true}
-`, up.URL)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(a.close)
-	h := http.HandlerFunc(a.serveHTTP)
+	h := noStoreApp(b, true)
 	// The URLs are made before the loop, so that making them is not
 	// counted; each is requested once.
 	const urls = 1 << 16
@@ -264,6 +170,49 @@ routes:
 		h.ServeHTTP(w, reqs[i])
 		i++
 	}
+}
+
+// noStoreApp is the app of the pass and miss benchmarks, as `gateway
+// proxy --access-log off` configures it, in front of an upstream that
+// answers every request with 1 KiB marked no-store: metrics on, an
+// HTTP/1.1 upstream on loopback, and one route that caches and
+// compresses (cached) or does neither.
+func noStoreApp(b *testing.B, cached bool) http.Handler {
+	body := strings.Repeat("x", 1024)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
+	}))
+	b.Cleanup(up.Close)
+	route := ""
+	if cached {
+		route = "    cache: {enabled: true}\n    compress: {enabled: true}\n"
+	}
+	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`
+listeners:
+  - address: "127.0.0.1:0"
+admin:
+  address: "127.0.0.1:0"
+access_log: {enabled: false}
+upstreams:
+  origin:
+    targets: [%q]
+    protocol: http1
+routes:
+  - name: proxy
+    path: /
+    upstream: origin
+%s`, up.URL, route)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(a.close)
+	return http.HandlerFunc(a.serveHTTP)
 }
 
 type nopWriter struct {

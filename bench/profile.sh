@@ -76,16 +76,6 @@ start GW "$TMP/gateway.log" "${PIN_PROXY[@]}" "$TMP/gateway" proxy \
 	-protocol http1 -access-log "$ACCESS_LOG" "${gw_flags[@]}"
 wait_http gateway "$PID_GW" "$TMP/gateway.log" "http://127.0.0.1:$P_ADMIN/readyz" || die "gateway did not start"
 
-cat >"$TMP/distinct.lua" <<'EOF'
--- /nostore?i=N, N counting up from a start that differs per load, so
--- that no URL repeats across the loads of one run.
-local i = 0
-init = function(args) i = tonumber(args[1]) end
-request = function()
-  i = i + 1
-  return wrk.format("GET", "/nostore?i=" .. i)
-end
-EOF
 LOAD_SEQ=0
 
 # load URL SECONDS sets LOAD_CMD to TARGET's load on URL.
@@ -97,7 +87,7 @@ load() {
 	h2c) LOAD_CMD=("${pre[@]}" h2load -c50 -m10 -D"$2" "$1/") ;;
 	miss)
 		LOAD_SEQ=$((LOAD_SEQ + 1))
-		LOAD_CMD=("${pre[@]}" wrk -t1 -c50 -d"$2s" -s "$TMP/distinct.lua" "$1" $((LOAD_SEQ * 100000000)))
+		LOAD_CMD=("${pre[@]}" wrk -t1 -c50 -d"$2s" -s "$BENCH_DIR/distinct.lua" "$1" $((LOAD_SEQ * 100000000)))
 		;;
 	esac
 }

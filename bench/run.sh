@@ -270,16 +270,7 @@ ROWS=(
 	"gw_nc|$NC_LABEL|h2c → HTTP/1.1|h2load|http://127.0.0.1:$P_GW_NC/|$GW_NC_ST"
 )
 
-cat >"$TMP/distinct.lua" <<'EOF'
--- /nostore?i=N (the origin answers no-store), N counting up from a start
--- given per load, so that no URL repeats within a run of the bench.
-local i = 0
-init = function(args) i = tonumber(args[1]) end
-request = function()
-  i = i + 1
-  return wrk.format("GET", "/nostore?i=" .. i)
-end
-EOF
+# Each wrkd load starts distinct.lua at LOAD_SEQ * 1e8 (see warm_row).
 LOAD_SEQ=0
 
 wait_quiet
@@ -309,7 +300,7 @@ for run in $(seq 1 "$RUNS"); do
 			load=(wrk -t1 -c"$CONNS" --latency)
 			dflag=-d
 		elif [[ $tool == wrkd ]]; then
-			load=(wrk -t1 -c"$CONNS" --latency -s "$TMP/distinct.lua")
+			load=(wrk -t1 -c"$CONNS" --latency -s "$BENCH_DIR/distinct.lua")
 			dflag=-d
 			LOAD_SEQ=$((LOAD_SEQ + 1))
 			args=($((LOAD_SEQ * 100000000)))
