@@ -328,6 +328,19 @@ func (t *h1Transport) closeIdleWhere(stale func(c *h1Conn, surplus bool) bool) {
 // requests and then drops the connection does not get one for every idle
 // connection.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.send(req, nil)
+}
+
+// interimWriter takes the interim (1xx) responses of a request sent
+// with it, in place of the client trace ReverseProxy puts in the
+// request's context (see passInterim).
+type interimWriter interface {
+	writeInterim(code int, h http.Header) error
+}
+
+// send is RoundTrip, with iw, when not nil, taking the interim
+// responses.
+func (t *h1Transport) send(req *http.Request, iw interimWriter) (*http.Response, error) {
 	ctx := req.Context()
 	p := t.pool(req.URL.Scheme, canonicalAddr(req.URL.Scheme, req.URL.Host))
 	hasBody := req.Body != nil && req.Body != http.NoBody
@@ -346,7 +359,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			c.close()
 			continue
 		}
-		resp, fresh, err := c.roundTrip(req, hasBody)
+		resp, fresh, err := c.roundTrip(req, hasBody, iw)
 		if err == nil {
 			return resp, nil
 		}
@@ -444,6 +457,7 @@ type exchange struct {
 	c    *h1Conn
 	req  *http.Request // its context done: the connection may have a past deadline
 	stop func() bool   // unhooks the context's cancellation from the connection
+	iw   interimWriter // takes interim responses; nil: the client trace does
 
 	// With a request body, the body writer goroutine writes the request
 	// (see writeRequest) while the response is read. Its send on
@@ -464,8 +478,8 @@ type exchange struct {
 // roundTrip runs one exchange. fresh reports that the connection failed
 // before any byte of the response was read. On error the connection is
 // closed and the body writer has returned.
-func (c *h1Conn) roundTrip(req *http.Request, hasBody bool) (resp *http.Response, fresh bool, err error) {
-	x := &exchange{c: c, req: req}
+func (c *h1Conn) roundTrip(req *http.Request, hasBody bool, iw interimWriter) (resp *http.Response, fresh bool, err error) {
+	x := &exchange{c: c, req: req, iw: iw}
 	x.stop = context.AfterFunc(req.Context(), c.cut)
 	if hasBody {
 		x.startBodyWriter()
@@ -620,7 +634,8 @@ func (x *exchange) readResponse() (*http.Response, error) {
 	}
 }
 
-// passInterim hands an interim response to the client's trace.
+// passInterim hands an interim response to x.iw, or else the client's
+// trace.
 // Interim responses are the client's: a proxy must pass them on (RFC
 // 9110, section 15.2), 103 Early Hints above all, and ReverseProxy
 // writes them to the client from its trace's Got1xxResponse. Not a 100
@@ -634,6 +649,9 @@ func (x *exchange) passInterim(resp *http.Response) error {
 	if !req.ProtoAtLeast(1, 1) ||
 		(code == http.StatusContinue && x.bodyDone != nil && httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue")) {
 		return nil
+	}
+	if x.iw != nil {
+		return x.iw.writeInterim(code, resp.Header)
 	}
 	if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
 		return trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header))

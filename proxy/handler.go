@@ -215,8 +215,8 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 	}
 	next := o.Handler
 	if next == nil {
-		next = &httputil.ReverseProxy{
-			Rewrite:      func(pr *httputil.ProxyRequest) { h.rewrite(pr, r) },
+		rp := &httputil.ReverseProxy{
+			Rewrite:      func(pr *httputil.ProxyRequest) { h.rewrite(pr.In, pr.Out, r) },
 			Transport:    o.Upstream,
 			ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) { h.upstreamError(w, req, r, err) },
 			ErrorLog:     slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
@@ -241,6 +241,10 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 				}
 				return nil
 			},
+		}
+		next = rp
+		if o.Upstream.h1 != nil {
+			next = &forwarder{h: h, ro: r, up: o.Upstream, rp: rp}
 		}
 	}
 	// Innermost, so that only requests that reach the upstream count.
@@ -371,9 +375,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // canonicalises it), and a Content-Type that may be text/event-stream,
 // which ReverseProxy must still see in src to flush every write.
 //
-// dst shares src's value lists afterwards; ReverseProxy reads src no
-// more, and on a route without middleware nothing edits the client's
-// header values in place before the server writes them out.
+// dst shares src's value lists afterwards; ReverseProxy (or the
+// forwarder) reads src no more, and nothing edits the client's header
+// values in place before the server writes them out: the middleware
+// (cache, compression, observers) replaces or appends to a field's
+// list, and an append to a list the response reader made, or to a
+// shared Via list, copies it, as those lists are full.
 func moveHeader(dst, src http.Header) {
 	for k, vv := range src {
 		if len(vv) == 0 || len(dst[k]) > 0 || textproto.CanonicalMIMEHeaderKey(k) != k {
@@ -502,10 +509,10 @@ func noCancel() {}
 // ArmDeadline arms.
 var testHookArmDeadline func()
 
-// rewrite shapes the outbound request. ReverseProxy has already removed
-// hop-by-hop and X-Forwarded-* headers from it.
-func (h *Handler) rewrite(pr *httputil.ProxyRequest, ro *route) {
-	out := pr.Out
+// rewrite shapes out, the outbound request made from in. ReverseProxy
+// (or the forwarder) has already removed hop-by-hop and X-Forwarded-*
+// headers from it.
+func (h *Handler) rewrite(in, out *http.Request, ro *route) {
 	// The target is chosen per attempt by the upstream; the Host header
 	// follows it, as with nginx's default proxy_set_header Host.
 	out.URL.Scheme = "http"
@@ -517,33 +524,32 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest, ro *route) {
 			out.URL.RawPath = stripPrefix(out.URL.RawPath, ro.path)
 		}
 	}
-	if h.isTrusted(pr.In.RemoteAddr) {
-		in := pr.In.Header
-		if v := in["X-Forwarded-For"]; len(v) > 0 {
+	if h.isTrusted(in.RemoteAddr) {
+		if v := in.Header["X-Forwarded-For"]; len(v) > 0 {
 			out.Header["X-Forwarded-For"] = v
 		}
-		setXForwarded(pr)
-		if v := in.Get("X-Forwarded-Host"); v != "" {
+		setXForwarded(in, out)
+		if v := in.Header.Get("X-Forwarded-Host"); v != "" {
 			out.Header.Set("X-Forwarded-Host", v)
 		}
-		if v := in.Get("X-Forwarded-Proto"); v != "" {
+		if v := in.Header.Get("X-Forwarded-Proto"); v != "" {
 			out.Header.Set("X-Forwarded-Proto", v)
 		}
 	} else {
-		setXForwarded(pr)
+		setXForwarded(in, out)
 	}
-	out.Header["Via"] = h.via.appendVia(pr.In.Header["Via"], pr.In.ProtoMajor, pr.In.ProtoMinor)
+	out.Header["Via"] = h.via.appendVia(in.Header["Via"], in.ProtoMajor, in.ProtoMinor)
 	if _, ok := out.Header["User-Agent"]; !ok {
 		// What ReverseProxy sets after this, so that the transport
 		// sends no User-Agent of its own: an empty one, here shared.
 		out.Header["User-Agent"] = noUserAgent
 	}
-	if pr.In.Trailer != nil {
+	if in.Trailer != nil {
 		// The server fills the announced trailer fields in once the body
 		// has been read; the copy Clone made holds only their names, so
 		// the transport, which writes them after the body, would send
 		// them empty. Sharing the map forwards the values.
-		out.Trailer = pr.In.Trailer
+		out.Trailer = in.Trailer
 	}
 }
 
@@ -558,12 +564,13 @@ var (
 	protoHTTPS  = []string{"https"}
 )
 
-// setXForwarded is pr.SetXForwarded: the same X-Forwarded-For (the
-// client's address after any it came with), X-Forwarded-Host and
-// X-Forwarded-Proto, in one allocation instead of three: one array
-// holds the first two values, and the scheme's value is shared.
-func setXForwarded(pr *httputil.ProxyRequest) {
-	in, h := pr.In, pr.Out.Header
+// setXForwarded is httputil.ProxyRequest's SetXForwarded on out, made
+// from in: the same X-Forwarded-For (the client's address after any it
+// came with), X-Forwarded-Host and X-Forwarded-Proto, in one allocation
+// instead of three: one array holds the first two values, and the
+// scheme's value is shared.
+func setXForwarded(in, out *http.Request) {
+	h := out.Header
 	vals := make([]string, 2) // X-Forwarded-For's, X-Forwarded-Host's
 	if clientIP, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
 		if prior := h["X-Forwarded-For"]; len(prior) > 0 {

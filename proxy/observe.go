@@ -195,13 +195,20 @@ func (u *Upstream) ObserveLatency(o LatencyObserver) { u.obs.latency = o }
 // RoundTrip sends req to a target chosen by the pool (see roundTrip),
 // timing the exchange when someone observes it.
 func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	return u.send(req, nil)
+}
+
+// send is RoundTrip, with iw, when not nil, taking the interim
+// responses; only an upstream with the HTTP/1.1 transport (u.h1) takes
+// one.
+func (u *Upstream) send(req *http.Request, iw interimWriter) (*http.Response, error) {
 	o, _ := outcome.FromContext(req.Context()).(*Observation)
 	if o == nil && u.obs.latency == nil {
-		resp, _, err := u.roundTrip(req)
+		resp, _, err := u.roundTrip(req, iw)
 		return resp, err
 	}
 	start := time.Now()
-	resp, t, err := u.roundTrip(req)
+	resp, t, err := u.roundTrip(req, iw)
 	d := time.Since(start)
 	if t == nil {
 		return resp, err

@@ -337,9 +337,10 @@ func (u *Upstream) Unavailable() uint64 { return u.unavailable.Load() }
 
 // roundTrip sends req to a target chosen by the pool and returns the
 // target that answered, or failed last; nil when none could be picked.
-// req is the outbound request that ReverseProxy owns, so its URL is ours
+// req is the outbound request that ReverseProxy (or the forwarder) owns,
+// so its URL is ours
 // to set. RoundTrip (observe.go) calls it.
-func (u *Upstream) roundTrip(req *http.Request) (*http.Response, *balance.Target, error) {
+func (u *Upstream) roundTrip(req *http.Request, iw interimWriter) (*http.Response, *balance.Target, error) {
 	t, adm := u.pool.Acquire(req)
 	if t == nil {
 		// Every target's breaker refuses (targets out for passive or
@@ -348,13 +349,13 @@ func (u *Upstream) roundTrip(req *http.Request) (*http.Response, *balance.Target
 		u.unavailable.Add(1)
 		return nil, nil, &noTargetError{wait: u.pool.RetryAfter()}
 	}
-	resp, err := u.try(req, t, adm)
+	resp, err := u.try(req, t, adm, iw)
 	if err != nil && u.retry && neverSent(err) && retryable(req) && req.Context().Err() == nil {
 		if t2, adm2 := u.pool.Acquire(req, t); t2 != nil {
 			u.obs.retries.Add(1)
 			u.log.Info("retrying on another target", "upstream", u.name, "failed", t.URL.Host, "target", t2.URL.Host, "err", err)
 			t = t2
-			resp, err = u.try(req, t2, adm2)
+			resp, err = u.try(req, t2, adm2, iw)
 		}
 	}
 	return resp, t, err
@@ -363,7 +364,7 @@ func (u *Upstream) roundTrip(req *http.Request) (*http.Response, *balance.Target
 // try sends req to t, which adm admitted, and reports the outcome to
 // t's health and breaker: a transport error or a 5xx response is a
 // failure for the breaker, the error alone for passive health.
-func (u *Upstream) try(req *http.Request, t *balance.Target, adm balance.Admission) (*http.Response, error) {
+func (u *Upstream) try(req *http.Request, t *balance.Target, adm balance.Admission, iw interimWriter) (*http.Response, error) {
 	req.URL.Scheme = t.URL.Scheme
 	req.URL.Host = t.URL.Host
 	t.Begin()
@@ -373,9 +374,12 @@ func (u *Upstream) try(req *http.Request, t *balance.Target, adm balance.Admissi
 	if u.warm != nil {
 		g = u.warm[t.Index()]
 	}
-	if g != nil && !g.ready.Load() {
+	switch {
+	case g != nil && !g.ready.Load():
 		resp, err = g.roundTrip(u.rt, req)
-	} else {
+	case iw != nil:
+		resp, err = u.h1.send(req, iw)
+	default:
 		resp, err = u.rt.RoundTrip(req)
 	}
 	if err != nil {

@@ -40,7 +40,7 @@ func TestSetXForwarded(t *testing.T) {
 			}
 			want, got := pr(), pr()
 			want.SetXForwarded()
-			setXForwarded(got)
+			setXForwarded(got.In, got.Out)
 			if !reflect.DeepEqual(got.Out.Header, want.Out.Header) {
 				t.Errorf("got %v; want %v", got.Out.Header, want.Out.Header)
 			}
