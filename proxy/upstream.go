@@ -338,8 +338,7 @@ func (u *Upstream) Unavailable() uint64 { return u.unavailable.Load() }
 // roundTrip sends req to a target chosen by the pool and returns the
 // target that answered, or failed last; nil when none could be picked.
 // req is the outbound request that ReverseProxy (or the forwarder) owns,
-// so its URL is ours
-// to set. RoundTrip (observe.go) calls it.
+// so its URL is ours to set. RoundTrip and send (observe.go) call it.
 func (u *Upstream) roundTrip(req *http.Request, iw interimWriter) (*http.Response, *balance.Target, error) {
 	t, adm := u.pool.Acquire(req)
 	if t == nil {
