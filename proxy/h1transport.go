@@ -458,6 +458,9 @@ type exchange struct {
 	req  *http.Request // its context done: the connection may have a past deadline
 	stop func() bool   // unhooks the context's cancellation from the connection
 	iw   interimWriter // takes interim responses; nil: the client trace does
+	// end, when set, is the route's deadline, kept as the connection's
+	// I/O deadline instead of by the request's context.
+	end time.Time
 
 	// With a request body, the body writer goroutine writes the request
 	// (see writeRequest) while the response is read. Its send on
@@ -480,7 +483,17 @@ type exchange struct {
 // closed and the body writer has returned.
 func (c *h1Conn) roundTrip(req *http.Request, hasBody bool, iw interimWriter) (resp *http.Response, fresh bool, err error) {
 	x := &exchange{c: c, req: req, iw: iw}
-	x.stop = context.AfterFunc(req.Context(), c.cut)
+	if dc, ok := req.Context().(*deadlineCtx); ok && dc.unarmed() {
+		// The route's deadline, which nothing else waits for, bounds
+		// the exchange as the connection's I/O deadline (cleared when
+		// it goes back to the pool); only the client's leaving needs a
+		// hook (see deadlineCtx).
+		x.end = dc.end
+		_ = c.Conn.SetDeadline(x.end)
+		x.stop = context.AfterFunc(dc.Context, c.cut)
+	} else {
+		x.stop = context.AfterFunc(req.Context(), c.cut)
+	}
 	if hasBody {
 		x.startBodyWriter()
 	} else if err := x.writeHead(); err != nil {
@@ -598,7 +611,11 @@ func (x *exchange) writeRequest() {
 func (x *exchange) startTimer() {
 	if t := x.c.host.t.responseTimeout; t > 0 {
 		// A deadline is wall-clock time, whatever clock t.now reads.
-		x.c.setReadDeadline(x.req.Context(), time.Now().Add(t))
+		d := time.Now().Add(t)
+		if !x.end.IsZero() && x.end.Before(d) {
+			d = x.end
+		}
+		x.c.setReadDeadline(x.req.Context(), d)
 	}
 }
 
@@ -622,7 +639,7 @@ func (x *exchange) readResponse() (*http.Response, error) {
 			if c.host.t.responseTimeout > 0 {
 				x.mu.Lock()
 				x.headers = true
-				c.setReadDeadline(x.req.Context(), time.Time{})
+				c.setReadDeadline(x.req.Context(), x.end)
 				x.mu.Unlock()
 			}
 			return resp, nil
@@ -665,6 +682,9 @@ func (x *exchange) passInterim(resp *http.Response) error {
 func (x *exchange) wrapBody(resp *http.Response) *http.Response {
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		x.stop()
+		if !x.end.IsZero() {
+			_ = x.c.Conn.SetDeadline(time.Time{}) // the tunnel outlives the exchange
+		}
 		// The connection belongs to the upgraded protocol; it leaves
 		// the pool for good.
 		x.c.host.release()
@@ -759,6 +779,9 @@ func (b *h1Body) finish(eof bool) {
 		reuse = reuse && werr == nil
 	}
 	if reuse {
+		if !x.end.IsZero() {
+			_ = c.Conn.SetDeadline(time.Time{})
+		}
 		c.host.put(c)
 	} else {
 		c.close()

@@ -325,7 +325,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if timed {
 			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, ro.timeout)
+			ctx, cancel = withDeadline(ctx, time.Now().Add(ro.timeout))
 			defer cancel()
 		}
 		r = r.WithContext(ctx)
@@ -499,7 +499,7 @@ func (dl *deadline) ArmDeadline(r *http.Request) (*http.Request, context.CancelF
 	if testHookArmDeadline != nil {
 		testHookArmDeadline()
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), dl.d)
+	ctx, cancel := withDeadline(r.Context(), time.Now().Add(dl.d))
 	return r.WithContext(ctx), cancel
 }
 

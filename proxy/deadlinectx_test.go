@@ -1,0 +1,192 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+)
+
+type ctxKey struct{}
+
+// TestDeadlineCtx: a deadlineCtx behaves as context.WithDeadline does,
+// armed or not: values, deadline, Err and Done at its end, on its
+// cancel and on its parent's.
+func TestDeadlineCtx(t *testing.T) {
+	parent := context.WithValue(context.Background(), ctxKey{}, "v")
+	past, future := time.Now().Add(-time.Millisecond), time.Now().Add(time.Hour)
+
+	t.Run("value and deadline", func(t *testing.T) {
+		c, cancel := withDeadline(parent, future)
+		defer cancel()
+		if c.Value(ctxKey{}) != "v" {
+			t.Error("parent's value lost")
+		}
+		if d, ok := c.Deadline(); !ok || !d.Equal(future) {
+			t.Errorf("Deadline %v %v; want %v", d, ok, future)
+		}
+		early, cancelEarly := context.WithDeadline(parent, past)
+		defer cancelEarly()
+		c2, cancel2 := withDeadline(early, future)
+		defer cancel2()
+		if d, _ := c2.Deadline(); !d.Equal(past) {
+			t.Errorf("Deadline %v; want the parent's earlier %v", d, past)
+		}
+	})
+	t.Run("running", func(t *testing.T) {
+		c, cancel := withDeadline(parent, future)
+		defer cancel()
+		if err := c.Err(); err != nil {
+			t.Errorf("Err %v; want nil", err)
+		}
+		if !c.unarmed() {
+			t.Error("armed before anyone asked for Done")
+		}
+		select {
+		case <-c.Done():
+			t.Error("Done closed before the deadline")
+		default:
+		}
+		if c.unarmed() {
+			t.Error("unarmed after Done")
+		}
+	})
+	t.Run("past end, unarmed", func(t *testing.T) {
+		c, cancel := withDeadline(parent, past)
+		defer cancel()
+		if err := c.Err(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Err %v; want DeadlineExceeded", err)
+		}
+	})
+	t.Run("past end, armed", func(t *testing.T) {
+		c, cancel := withDeadline(parent, past)
+		defer cancel()
+		<-c.Done() // closes: the armed timer is due at once
+		if err := c.Err(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Err %v; want DeadlineExceeded", err)
+		}
+		if err := context.Cause(c); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Cause %v; want DeadlineExceeded once armed", err)
+		}
+	})
+	t.Run("canceled, then Done", func(t *testing.T) {
+		c, cancel := withDeadline(parent, future)
+		cancel()
+		if err := c.Err(); !errors.Is(err, context.Canceled) {
+			t.Errorf("Err %v; want Canceled", err)
+		}
+		<-c.Done()
+		if c.unarmed() {
+			t.Error("a canceled context reports itself unarmed")
+		}
+	})
+	t.Run("Done, then canceled", func(t *testing.T) {
+		c, cancel := withDeadline(parent, future)
+		done := c.Done()
+		cancel()
+		<-done
+		if err := c.Err(); !errors.Is(err, context.Canceled) {
+			t.Errorf("Err %v; want Canceled", err)
+		}
+	})
+	t.Run("parent canceled", func(t *testing.T) {
+		p, cancelP := context.WithCancel(parent)
+		c, cancel := withDeadline(p, future)
+		defer cancel()
+		cancelP()
+		if err := c.Err(); !errors.Is(err, context.Canceled) {
+			t.Errorf("unarmed: Err %v; want Canceled", err)
+		}
+		<-c.Done()
+		if !clientGone(c) {
+			t.Error("clientGone false for a parent that was canceled")
+		}
+	})
+	t.Run("child of an unarmed one", func(t *testing.T) {
+		c, cancel := withDeadline(parent, past)
+		defer cancel()
+		child, cancelChild := context.WithCancel(c)
+		defer cancelChild()
+		<-child.Done() // the child arms it, and ends with it
+		if err := child.Err(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("child Err %v; want DeadlineExceeded", err)
+		}
+	})
+}
+
+// TestRouteDeadlineOnConnection: on an HTTP/1.1 upstream the route's
+// deadline, kept as the connection's I/O deadline, ends an exchange
+// that outlasts it with 504, cuts a body that stalls past it (the
+// upstream sees its connection close), and is cleared when a
+// connection goes back to the pool: a request of a route without a
+// deadline, on it after the earlier deadline has passed, succeeds on
+// the same connection.
+func TestRouteDeadlineOnConnection(t *testing.T) {
+	checkLeaks(t)
+	upstreamGone := make(chan struct{}, 1)
+	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			<-r.Context().Done()
+		case "/stall":
+			w.Header().Set("Content-Length", "100")
+			io.WriteString(w, "part")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			select {
+			case upstreamGone <- struct{}{}:
+			default:
+			}
+		default:
+			io.WriteString(w, "ok")
+		}
+	}))
+	const timeout = 150 * time.Millisecond
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
+	// /free/ shares the upstream's connections and has no deadline of
+	// its own to put on them.
+	srv := gatewayTo(t, RouteOptions{Path: "/", Timeout: timeout, Upstream: u},
+		Options{Routes: []RouteOptions{{Path: "/free/", StripPrefix: true, Upstream: u}}})
+	client := newClient(t)
+
+	// The first request dials, and a dial waits on the deadline's Done:
+	// the second is the one whose deadline its connection carries.
+	for _, path := range []string{"/free/fast", "/fast"} {
+		if code, body := get(t, client, srv.URL+path); code != http.StatusOK || body != "ok" {
+			t.Fatalf("%s: %d %q", path, code, body)
+		}
+	}
+	// Well past that deadline.
+	time.Sleep(3 * timeout)
+	if code, body := get(t, client, srv.URL+"/free/fast"); code != http.StatusOK || body != "ok" {
+		t.Fatalf("second request on the pooled connection: %d %q; want 200 \"ok\"", code, body)
+	}
+	if n := be.accepted.Load(); n != 1 {
+		t.Errorf("upstream accepted %d connections; want 1, the first reused", n)
+	}
+
+	if code, body := get(t, client, srv.URL+"/slow"); code != http.StatusGatewayTimeout || body != "upstream timed out\n" {
+		t.Errorf("slow upstream: %d %q; want 504 \"upstream timed out\"", code, body)
+	}
+
+	// A pooled upstream connection for /stall, which then needs no dial.
+	if code, _ := get(t, client, srv.URL+"/free/fast"); code != http.StatusOK {
+		t.Fatalf("/free/fast: %d", code)
+	}
+	// A new connection, which the client will not send the request on
+	// again when it ends without a response: the gateway aborts before
+	// its buffered header and first bytes go out.
+	resp, err := newClient(t).Get(srv.URL + "/stall")
+	if err == nil {
+		var b []byte
+		b, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Errorf("stalled body: read %q without error; want the response cut short", b)
+		}
+	}
+	waitFor(t, upstreamGone, "the stalled upstream's connection to close")
+}
