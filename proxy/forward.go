@@ -5,26 +5,28 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/textproto"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 )
 
-// forwarder is the proxy of a route whose upstream speaks HTTP/1.1 (the
-// gateway's own transport, h1Transport). It forwards a GET or HEAD
-// without a body and without hop-by-hop fields, nearly all of a
+// forwarder is the proxy of a route to an upstream. It forwards a GET
+// or HEAD without a body and without hop-by-hop fields, nearly all of a
 // gateway's traffic, itself, and hands every other request to the
 // route's ReverseProxy, whose work it repeats for these: the same
 // outbound request (see rewrite), the same response header, status,
 // body, trailers and errors. Doing it here saves what ReverseProxy
 // spends on generality that a plain exchange does not need: a clone of
-// the request with a copy of each header value list, a context and a
-// request copy for a client trace of interim responses (here the
-// transport is handed the writer), a ProxyRequest, a parse of every
-// response's Content-Type, and a new value list for each response
-// header field (here they are handed over, as moveHeader does).
+// the request with a copy of each header value list, a ProxyRequest, a
+// parse of every response's Content-Type, a new value list for each
+// response header field (here they are handed over, as moveHeader
+// does), and, on an HTTP/1.1 upstream (the gateway's own transport,
+// which is handed the writer for interim responses instead), a client
+// trace with its context and request copy.
 type forwarder struct {
 	h  *Handler
 	ro *route
@@ -38,6 +40,13 @@ type outbound struct {
 	req http.Request
 	url url.URL
 	w   http.ResponseWriter
+	// For net/http's transport, which reports interim responses to a
+	// client trace from a goroutine of its own, possibly after
+	// RoundTrip has returned (ReverseProxy's guard): done, under mu,
+	// once it has.
+	trace httptrace.ClientTrace
+	mu    sync.Mutex
+	done  bool
 }
 
 func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -64,7 +73,18 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.h.rewrite(r, out, f.ro)
 
-	res, err := f.up.send(out, ob)
+	var res *http.Response
+	var err error
+	if f.up.h1 != nil {
+		res, err = f.up.send(out, ob)
+	} else {
+		ob.trace.Got1xxResponse = ob.got1xx
+		out = out.WithContext(httptrace.WithClientTrace(out.Context(), &ob.trace))
+		res, err = f.up.send(out, nil)
+		ob.mu.Lock()
+		ob.done = true
+		ob.mu.Unlock()
+	}
 	if err != nil {
 		f.h.upstreamError(w, out, f.ro, err)
 		return
@@ -251,6 +271,18 @@ func cleanQuery(q string) bool {
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// got1xx is writeInterim as net/http's transport calls it, from its own
+// goroutine: nothing once the round trip has returned, when the
+// response is the handler's to write.
+func (ob *outbound) got1xx(code int, h textproto.MIMEHeader) error {
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	if ob.done {
+		return nil
+	}
+	return ob.writeInterim(code, http.Header(h))
 }
 
 // writeInterim passes an interim response on to the client, as

@@ -54,7 +54,8 @@ type exchangeResult struct {
 }
 
 // TestForwarderMatchesReverseProxy: for every kind of response an
-// upstream may send, and requests with and without forwarding fields,
+// upstream may send, over HTTP/1.1 (the gateway's transport) and h2c
+// (net/http's), and requests with and without forwarding fields,
 // the forwarder gives the client and the upstream exactly what the
 // route's ReverseProxy gives them: status, header fields (but Date),
 // body, trailers, interim responses, and an abort where the upstream's
@@ -127,11 +128,7 @@ func TestForwarderMatchesReverseProxy(t *testing.T) {
 		"cut":        raw("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part"),
 		"error":      func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", http.StatusInternalServerError) },
 	}
-	type request struct {
-		name, method, path string
-		header             http.Header
-	}
-	requests := []request{
+	requests := []fwdRequest{
 		{"get", http.MethodGet, "/", nil},
 		{"head", http.MethodHead, "/", nil},
 		{"query", http.MethodGet, "/p/q?a=1&b=%41&c", nil},
@@ -150,75 +147,97 @@ func TestForwarderMatchesReverseProxy(t *testing.T) {
 			"Connection": {"X-Secret"}, "X-Secret": {"s"}, "Te": {"trailers"}, "Proxy-Authorization": {"Basic x"},
 		}},
 	}
-	for _, trusted := range []bool{false, true} {
-		for name, up := range upstreams {
-			t.Run(fmt.Sprintf("%s/trusted=%v", name, trusted), func(t *testing.T) {
-				var mu sync.Mutex
-				var got []seen
-				be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					mu.Lock()
-					got = append(got, seen{r.Method, r.RequestURI, r.Host, r.Proto, r.Header.Clone()})
-					mu.Unlock()
-					up(w, r)
-				}))
-				var o Options
-				if trusted {
-					o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	rawOnes := map[string]bool{"hop": true, "noncanonical": true, "untilclose": true, "switch": true, "cut": true}
+	for _, proto := range []string{ProtoHTTP1, ProtoH2C} {
+		for _, trusted := range []bool{false, true} {
+			for name, up := range upstreams {
+				if proto == ProtoH2C && rawOnes[name] {
+					continue // written as HTTP/1.1 bytes
 				}
-				ro := RouteOptions{Path: "/", Upstream: newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}}), Timeout: time.Minute}
-				o.Routes = []RouteOptions{ro, {Path: "/p/", StripPrefix: true, Upstream: ro.Upstream, Timeout: time.Minute}}
-				fwd := newHandler(t, o)
-				if _, ok := fwd.routes[0].handler.(*forwarder); !ok {
-					t.Fatalf("route handler is %T; want *forwarder", fwd.routes[0].handler)
-				}
-				ref := newHandler(t, o)
-				reverseProxyOnly(t, ref)
-				fwdSrv, refSrv := serveHandler(t, fwd), serveHandler(t, ref)
-				client := newClient(t)
-				for _, rq := range requests {
-					do := func(base string) exchangeResult {
-						mu.Lock()
-						got = nil
-						mu.Unlock()
-						req, err := http.NewRequest(rq.method, base+rq.path, nil)
-						if err != nil {
-							t.Fatal(err)
-						}
-						for k, v := range rq.header {
-							req.Header[k] = v
-						}
-						// One name for both gateways, whose addresses
-						// differ, so that X-Forwarded-Host is the same.
-						req.Host = "gw.example"
-						var res exchangeResult
-						req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-							Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-								res.Interim = append(res.Interim, fmt.Sprint(code, " ", h))
-								return nil
-							},
-						}))
-						resp, err := client.Do(req)
-						if err != nil {
-							// An aborted response: the connection
-							// closed before its header went out.
-							res.DoErr = true
-							return res
-						}
-						body, err := io.ReadAll(resp.Body)
-						resp.Body.Close()
-						res.Status, res.Header, res.Body, res.Trailer, res.ReadErr = resp.StatusCode, resp.Header, string(body), resp.Trailer, err != nil
-						delete(res.Header, "Date")
-						mu.Lock()
-						res.Upstream = got
-						mu.Unlock()
-						return res
-					}
-					want, have := do(refSrv.URL), do(fwdSrv.URL)
-					if !reflect.DeepEqual(have, want) {
-						t.Errorf("%s: forwarder\n got %+v\nReverseProxy\n got %+v", rq.name, have, want)
-					}
-				}
-			})
+				t.Run(fmt.Sprintf("%s/%s/trusted=%v", proto, name, trusted), func(t *testing.T) {
+					testForwarderMatches(t, proto, trusted, up, requests)
+				})
+			}
+		}
+	}
+}
+
+type fwdRequest struct {
+	name, method, path string
+	header             http.Header
+}
+
+// testForwarderMatches is one case of TestForwarderMatchesReverseProxy:
+// an upstream speaking proto that answers with up, the gateway trusting
+// the client's forwarding fields or not.
+func testForwarderMatches(t *testing.T, proto string, trusted bool, up http.HandlerFunc, requests []fwdRequest) {
+	var mu sync.Mutex
+	var got []seen
+	kind := plainHTTP1
+	if proto == ProtoH2C {
+		kind = cleartextH2C
+	}
+	be := newBackend(t, kind, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, seen{r.Method, r.RequestURI, r.Host, r.Proto, r.Header.Clone()})
+		mu.Unlock()
+		up(w, r)
+	}))
+	var o Options
+	if trusted {
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
+	ro := RouteOptions{Path: "/", Upstream: newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}, Protocol: proto}), Timeout: time.Minute}
+	o.Routes = []RouteOptions{ro, {Path: "/p/", StripPrefix: true, Upstream: ro.Upstream, Timeout: time.Minute}}
+	fwd := newHandler(t, o)
+	if _, ok := fwd.routes[0].handler.(*forwarder); !ok {
+		t.Fatalf("route handler is %T; want *forwarder", fwd.routes[0].handler)
+	}
+	ref := newHandler(t, o)
+	reverseProxyOnly(t, ref)
+	fwdSrv, refSrv := serveHandler(t, fwd), serveHandler(t, ref)
+	client := newClient(t)
+	for _, rq := range requests {
+		do := func(base string) exchangeResult {
+			mu.Lock()
+			got = nil
+			mu.Unlock()
+			req, err := http.NewRequest(rq.method, base+rq.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range rq.header {
+				req.Header[k] = v
+			}
+			// One name for both gateways, whose addresses
+			// differ, so that X-Forwarded-Host is the same.
+			req.Host = "gw.example"
+			var res exchangeResult
+			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+				Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+					res.Interim = append(res.Interim, fmt.Sprint(code, " ", h))
+					return nil
+				},
+			}))
+			resp, err := client.Do(req)
+			if err != nil {
+				// An aborted response: the connection
+				// closed before its header went out.
+				res.DoErr = true
+				return res
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			res.Status, res.Header, res.Body, res.Trailer, res.ReadErr = resp.StatusCode, resp.Header, string(body), resp.Trailer, err != nil
+			delete(res.Header, "Date")
+			mu.Lock()
+			res.Upstream = got
+			mu.Unlock()
+			return res
+		}
+		want, have := do(refSrv.URL), do(fwdSrv.URL)
+		if !reflect.DeepEqual(have, want) {
+			t.Errorf("%s: forwarder\n got %+v\nReverseProxy\n got %+v", rq.name, have, want)
 		}
 	}
 }

@@ -242,10 +242,7 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 				return nil
 			},
 		}
-		next = rp
-		if o.Upstream.h1 != nil {
-			next = &forwarder{h: h, ro: r, up: o.Upstream, rp: rp}
-		}
+		next = &forwarder{h: h, ro: r, up: o.Upstream, rp: rp}
 	}
 	// Innermost, so that only requests that reach the upstream count.
 	next = r.limitConcurrency(next)
