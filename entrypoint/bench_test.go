@@ -25,13 +25,23 @@ func deepStack(n int) byte {
 // about as deep as the proxy's: what each HTTP/2 stream costs the
 // entrypoint, its handler goroutine's stack growth included.
 func BenchmarkH2CStream(b *testing.B) {
+	benchH2C(b, Options{Address: "127.0.0.1:0", H2C: true})
+}
+
+// BenchmarkH2CTimeouts is BenchmarkH2CStream on a listener with read
+// and write timeouts, as the gateway's default listener has.
+func BenchmarkH2CTimeouts(b *testing.B) {
+	benchH2C(b, Options{Address: "127.0.0.1:0", H2C: true, ReadTimeout: time.Minute, WriteTimeout: time.Minute})
+}
+
+func benchH2C(b *testing.B, o Options) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if deepStack(10) == 255 {
 			w.WriteHeader(http.StatusTeapot)
 		}
 		io.WriteString(w, "ok")
 	})
-	g := serve(b, h, Options{Address: "127.0.0.1:0", H2C: true})
+	g := serve(b, h, o)
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	tr := &http.Transport{Protocols: &p}

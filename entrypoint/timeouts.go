@@ -20,7 +20,9 @@ func withIOTimeouts(h http.Handler, rt, wt time.Duration) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rt > 0 && r.Body != nil && r.Body != http.NoBody {
+		// A body of length 0 has nothing to stall on: an HTTP/2 request
+		// that ended with its headers has one that is not http.NoBody.
+		if rt > 0 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 			// On a copy: net/http keeps its own Request, and must still
 			// find its body there. With Expect: 100-continue, a body it
 			// no longer recognises is drained before an early answer (a

@@ -327,7 +327,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = r.WithContext(ctx)
 	}
-	if r.Body != nil && r.Body != http.NoBody {
+	// Not a body of length 0, which an HTTP/2 request that ended with
+	// its headers has (not http.NoBody): nothing can be read from it,
+	// and no transport sends it (ReverseProxy drops it).
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		body := r.Body
 		if ro.maxBody > 0 {
 			body = http.MaxBytesReader(w, body, ro.maxBody)
