@@ -39,6 +39,7 @@ type forwarder struct {
 type outbound struct {
 	req http.Request
 	url url.URL
+	xf  [2]string // the X-Forwarded-For and -Host values (see setXForwarded)
 	w   http.ResponseWriter
 	// For net/http's transport, which reports interim responses to a
 	// client trace from a goroutine of its own, possibly after
@@ -71,7 +72,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Header[k] = vv
 	}
-	f.h.rewrite(r, out, f.ro)
+	f.h.rewrite(r, out, f.ro, &ob.xf)
 
 	var res *http.Response
 	var err error

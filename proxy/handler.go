@@ -216,7 +216,7 @@ func (h *Handler) newRoute(o RouteOptions) (*route, error) {
 	next := o.Handler
 	if next == nil {
 		rp := &httputil.ReverseProxy{
-			Rewrite:      func(pr *httputil.ProxyRequest) { h.rewrite(pr.In, pr.Out, r) },
+			Rewrite:      func(pr *httputil.ProxyRequest) { h.rewrite(pr.In, pr.Out, r, nil) },
 			Transport:    o.Upstream,
 			ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) { h.upstreamError(w, req, r, err) },
 			ErrorLog:     slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
@@ -511,8 +511,8 @@ var testHookArmDeadline func()
 
 // rewrite shapes out, the outbound request made from in. ReverseProxy
 // (or the forwarder) has already removed hop-by-hop and X-Forwarded-*
-// headers from it.
-func (h *Handler) rewrite(in, out *http.Request, ro *route) {
+// headers from it. xf, when not nil, is the room setXForwarded needs.
+func (h *Handler) rewrite(in, out *http.Request, ro *route, xf *[2]string) {
 	// The target is chosen per attempt by the upstream; the Host header
 	// follows it, as with nginx's default proxy_set_header Host.
 	out.URL.Scheme = "http"
@@ -528,7 +528,7 @@ func (h *Handler) rewrite(in, out *http.Request, ro *route) {
 		if v := in.Header["X-Forwarded-For"]; len(v) > 0 {
 			out.Header["X-Forwarded-For"] = v
 		}
-		setXForwarded(in, out)
+		setXForwarded(in, out, xf)
 		if v := in.Header.Get("X-Forwarded-Host"); v != "" {
 			out.Header.Set("X-Forwarded-Host", v)
 		}
@@ -536,7 +536,7 @@ func (h *Handler) rewrite(in, out *http.Request, ro *route) {
 			out.Header.Set("X-Forwarded-Proto", v)
 		}
 	} else {
-		setXForwarded(in, out)
+		setXForwarded(in, out, xf)
 	}
 	out.Header["Via"] = h.via.appendVia(in.Header["Via"], in.ProtoMajor, in.ProtoMinor)
 	if _, ok := out.Header["User-Agent"]; !ok {
@@ -567,11 +567,15 @@ var (
 // setXForwarded is httputil.ProxyRequest's SetXForwarded on out, made
 // from in: the same X-Forwarded-For (the client's address after any it
 // came with), X-Forwarded-Host and X-Forwarded-Proto, in one allocation
-// instead of three: one array holds the first two values, and the
-// scheme's value is shared.
-func setXForwarded(in, out *http.Request) {
+// instead of three, or none when the caller has room for them in xf:
+// one array holds the first two values, and the scheme's value is
+// shared.
+func setXForwarded(in, out *http.Request, xf *[2]string) {
 	h := out.Header
-	vals := make([]string, 2) // X-Forwarded-For's, X-Forwarded-Host's
+	if xf == nil {
+		xf = new([2]string)
+	}
+	vals := xf[:] // X-Forwarded-For's, X-Forwarded-Host's
 	if clientIP, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
 		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
 			clientIP = strings.Join(prior, ", ") + ", " + clientIP

@@ -38,11 +38,16 @@ func TestSetXForwarded(t *testing.T) {
 				}
 				return &httputil.ProxyRequest{In: in, Out: out}
 			}
-			want, got := pr(), pr()
+			want, got, gotInto := pr(), pr(), pr()
 			want.SetXForwarded()
-			setXForwarded(got.In, got.Out)
+			setXForwarded(got.In, got.Out, nil)
 			if !reflect.DeepEqual(got.Out.Header, want.Out.Header) {
 				t.Errorf("got %v; want %v", got.Out.Header, want.Out.Header)
+			}
+			var xf [2]string
+			setXForwarded(gotInto.In, gotInto.Out, &xf)
+			if !reflect.DeepEqual(gotInto.Out.Header, want.Out.Header) {
+				t.Errorf("into the caller's room: got %v; want %v", gotInto.Out.Header, want.Out.Header)
 			}
 		})
 	}
