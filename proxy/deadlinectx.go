@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gateway/internal/clientwatch"
 )
 
 // deadlineCtx is a route's deadline on a request: its parent, ended at
@@ -30,9 +32,17 @@ import (
 type deadlineCtx struct {
 	context.Context // the parent
 	end             time.Time
-	mu              sync.Mutex // serialises arming and cancel
-	armed           atomic.Pointer[armedDeadline]
-	canceled        atomic.Bool
+	// watch, when set, is the client's connection, which tells of the
+	// client leaving, the one way the parent ends before the request
+	// does (see clientwatch.For).
+	watch    clientwatch.Watcher
+	mu       sync.Mutex // serialises arming, cancel and the hook
+	armed    atomic.Pointer[armedDeadline]
+	canceled atomic.Bool
+	// hook, while set (see setHook), is called by cancel; fired records
+	// that it was. Guarded by mu.
+	hook  func()
+	fired bool
 }
 
 // armedDeadline is the real context a deadlineCtx became.
@@ -95,18 +105,39 @@ func (c *deadlineCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// unarmed reports whether nothing waits on c's Done: the deadline is
-// then the caller's to keep, as the HTTP/1.1 transport does.
-func (c *deadlineCtx) unarmed() bool {
-	return c.armed.Load() == nil && !c.canceled.Load()
-}
-
 func (c *deadlineCtx) cancel() {
 	c.mu.Lock()
 	c.canceled.Store(true)
 	a := c.armed.Load()
+	hook := c.hook
+	c.hook = nil
+	c.fired = hook != nil
 	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	if a != nil {
 		a.cancel()
 	}
+}
+
+// setHook has cancel call f, as the one thing waiting on c, in place of
+// an AfterFunc (which would arm it): false when c is armed or canceled
+// already, or hooked.
+func (c *deadlineCtx) setHook(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.armed.Load() != nil || c.canceled.Load() || c.hook != nil {
+		return false
+	}
+	c.hook, c.fired = f, false
+	return true
+}
+
+// clearHook removes the hook: false when cancel has called it.
+func (c *deadlineCtx) clearHook() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hook = nil
+	return !c.fired
 }

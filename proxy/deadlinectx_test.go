@@ -1,13 +1,17 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
+
+	"gateway/cache"
 )
 
 type ctxKey struct{}
@@ -42,7 +46,7 @@ func TestDeadlineCtx(t *testing.T) {
 		if err := c.Err(); err != nil {
 			t.Errorf("Err %v; want nil", err)
 		}
-		if !c.unarmed() {
+		if c.armed.Load() != nil {
 			t.Error("armed before anyone asked for Done")
 		}
 		select {
@@ -50,8 +54,11 @@ func TestDeadlineCtx(t *testing.T) {
 			t.Error("Done closed before the deadline")
 		default:
 		}
-		if c.unarmed() {
+		if c.armed.Load() == nil {
 			t.Error("unarmed after Done")
+		}
+		if c.setHook(func() {}) {
+			t.Error("hooked once armed")
 		}
 	})
 	t.Run("past end, unarmed", func(t *testing.T) {
@@ -79,8 +86,8 @@ func TestDeadlineCtx(t *testing.T) {
 			t.Errorf("Err %v; want Canceled", err)
 		}
 		<-c.Done()
-		if c.unarmed() {
-			t.Error("a canceled context reports itself unarmed")
+		if c.setHook(func() {}) {
+			t.Error("a canceled context took a hook")
 		}
 	})
 	t.Run("Done, then canceled", func(t *testing.T) {
@@ -103,6 +110,29 @@ func TestDeadlineCtx(t *testing.T) {
 		<-c.Done()
 		if !clientGone(c) {
 			t.Error("clientGone false for a parent that was canceled")
+		}
+	})
+	t.Run("hook", func(t *testing.T) {
+		c, cancel := withDeadline(parent, future)
+		calls := 0
+		if !c.setHook(func() { calls++ }) {
+			t.Fatal("setHook refused")
+		}
+		if c.setHook(func() {}) {
+			t.Error("a second hook taken")
+		}
+		if !c.clearHook() {
+			t.Error("clearHook: fired before cancel")
+		}
+		if !c.setHook(func() { calls++ }) {
+			t.Fatal("setHook refused after clearHook")
+		}
+		cancel()
+		if calls != 1 {
+			t.Errorf("cancel called the hook %d times; want 1", calls)
+		}
+		if c.clearHook() {
+			t.Error("clearHook reports the hook did not fire")
 		}
 	})
 	t.Run("child of an unarmed one", func(t *testing.T) {
@@ -189,4 +219,59 @@ func TestRouteDeadlineOnConnection(t *testing.T) {
 		}
 	}
 	waitFor(t, upstreamGone, "the stalled upstream's connection to close")
+}
+
+// TestCacheFetchCanceledCutsUpstream: when the client that leads a
+// cache fetch leaves and nothing is being stored, the cache cancels the
+// fetch, whose context is detached from the client's and carries the
+// route's unarmed deadline: the cancel itself must cut the upstream
+// exchange, which no context registration watches.
+func TestCacheFetchCanceledCutsUpstream(t *testing.T) {
+	checkLeaks(t)
+	upstreamGone := make(chan struct{}, 1)
+	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if r.URL.Path == "/warm" {
+			return
+		}
+		io.WriteString(w, "first bytes")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		select {
+		case upstreamGone <- struct{}{}:
+		default:
+		}
+	}))
+	c, err := cache.New(cache.Options{MaxSize: 1 << 20, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	rt, err := c.Route(cache.RouteOptions{Name: "r", LockTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
+	srv := gatewayTo(t, RouteOptions{Name: "r", Upstream: u, Timeout: time.Hour, Middleware: []Middleware{rt.Wrap}}, Options{})
+	// A pooled upstream connection first, so that the fetch needs no
+	// dial, which would arm the deadline.
+	if code, _ := get(t, newClient(t), srv.URL+"/warm"); code != http.StatusOK {
+		t.Fatalf("/warm: %d", code)
+	}
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: gw\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len("first bytes"))
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close() // the client leaves mid-body
+	waitFor(t, upstreamGone, "the upstream's connection to close after the client left")
 }

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"gateway/internal/clientwatch"
 	"gateway/internal/sockread"
 	"gateway/proxy/balance"
 )
@@ -457,7 +458,13 @@ type exchange struct {
 	c    *h1Conn
 	req  *http.Request // its context done: the connection may have a past deadline
 	stop func() bool   // unhooks the context's cancellation from the connection
-	iw   interimWriter // takes interim responses; nil: the client trace does
+	// dc, when set, is the request's unarmed route deadline, kept as
+	// the connection's I/O deadline, whose cancel cuts the connection
+	// through its hook. Its parent's end is watched by watch, when set,
+	// the client's connection (see ClientLeft), else by stop.
+	dc    *deadlineCtx
+	watch clientwatch.Watcher
+	iw    interimWriter // takes interim responses; nil: the client trace does
 	// end, when set, is the route's deadline, kept as the connection's
 	// I/O deadline instead of by the request's context.
 	end time.Time
@@ -483,14 +490,20 @@ type exchange struct {
 // closed and the body writer has returned.
 func (c *h1Conn) roundTrip(req *http.Request, hasBody bool, iw interimWriter) (resp *http.Response, fresh bool, err error) {
 	x := &exchange{c: c, req: req, iw: iw}
-	if dc, ok := req.Context().(*deadlineCtx); ok && dc.unarmed() {
+	if dc, ok := req.Context().(*deadlineCtx); ok && dc.setHook(c.cut) {
 		// The route's deadline, which nothing else waits for, bounds
 		// the exchange as the connection's I/O deadline (cleared when
-		// it goes back to the pool); only the client's leaving needs a
-		// hook (see deadlineCtx).
-		x.end = dc.end
+		// it goes back to the pool); its cancel cuts the connection
+		// through the hook, and the parent's end needs a watch of its
+		// own (see deadlineCtx).
+		x.dc, x.end = dc, dc.end
 		_ = c.Conn.SetDeadline(x.end)
-		x.stop = context.AfterFunc(dc.Context, c.cut)
+		if dc.watch != nil && dc.watch.Watch(x) {
+			// The client's connection says when it leaves.
+			x.watch = dc.watch
+		} else {
+			x.stop = context.AfterFunc(dc.Context, c.cut)
+		}
 	} else {
 		x.stop = context.AfterFunc(req.Context(), c.cut)
 	}
@@ -514,6 +527,31 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool, iw interimWriter) (r
 	return x.wrapBody(resp), false, nil
 }
 
+// unhook stops watching for the request's end: false when the watch
+// has fired, and the connection may be cut at any time.
+func (x *exchange) unhook() bool {
+	ok := true
+	if x.dc != nil {
+		ok = x.dc.clearHook()
+	}
+	if x.watch != nil {
+		return x.watch.Unwatch(x) && ok
+	}
+	return x.stop() && ok
+}
+
+// ClientLeft cuts the connection once the request's context has ended,
+// which net/http does right after the client's connection tells us
+// (clientwatch.Leaver): the exchange then fails as canceled, not as the
+// upstream's fault.
+func (x *exchange) ClientLeft() {
+	parent := x.dc.Context
+	go func() {
+		<-parent.Done()
+		x.c.cut()
+	}()
+}
+
 // readError is a failure to read the response. When the body writer
 // failed too, its error is the likelier cause (a body over the limit, a
 // client that went away), and abort reports that one instead.
@@ -529,7 +567,7 @@ func (e readError) Unwrap() error { return e.err }
 // its next bytes, so that nothing writes to the connection or reads the
 // client's body after RoundTrip returns.
 func (x *exchange) abort(err error, fresh bool) (*http.Response, bool, error) {
-	x.stop()
+	x.unhook()
 	werr := x.shut()
 	if re, ok := err.(readError); ok {
 		err = re.err
@@ -681,7 +719,7 @@ func (x *exchange) passInterim(resp *http.Response) error {
 // 101 Switching Protocols, to the upgraded protocol.
 func (x *exchange) wrapBody(resp *http.Response) *http.Response {
 	if resp.StatusCode == http.StatusSwitchingProtocols {
-		x.stop()
+		x.unhook()
 		if !x.end.IsZero() {
 			_ = x.c.Conn.SetDeadline(time.Time{}) // the tunnel outlives the exchange
 		}
@@ -747,7 +785,7 @@ func (b *h1Body) Close() error {
 func (b *h1Body) finish(eof bool) {
 	b.done = true
 	x, c := b.x, b.x.c
-	reuse := x.stop() && x.req.Context().Err() == nil && eof && b.keep // stop first: it must always run
+	reuse := x.unhook() && x.req.Context().Err() == nil && eof && b.keep // unhook first: it must always run
 	// Bytes past the end of the response (a body longer than its
 	// Content-Length, a body after HEAD, 204 or 304) would be read as the
 	// response to the next request on the connection.
