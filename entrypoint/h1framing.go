@@ -52,6 +52,8 @@ type clientConn struct {
 	// stall is the write stall timeout's writer of the request being
 	// served (see withIOTimeouts); only the handler's goroutine uses it.
 	stall stallWriter
+	// g gathers the response's writes (gather.go).
+	g gather
 }
 
 // clientConnTLS is an clientConn over TLS. net/http sets Request.TLS from
