@@ -426,7 +426,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 }
 
 // A writeGatherer is the writer the gateway's HTTP/1 listener puts
-// under the handlers (entrypoint's stallWriter): between
+// under the handlers (entrypoint's stallWriter, there when the listener
+// has a write timeout, as it has by default): between
 // GatherWrites(true) and GatherWrites(false) the connection sends a
 // response's writes in as few system calls as it can.
 type writeGatherer interface{ GatherWrites(on bool) }
