@@ -40,7 +40,7 @@ func TestGatherWrites(t *testing.T) {
 		}
 		g.GatherWrites(true)
 		select {
-		case engaged <- h1Conn(r) != nil && h1Conn(r).g.on:
+		case engaged <- h1Conn(r) != nil && h1Conn(r).g != nil:
 		default:
 		}
 		if r.URL.Query().Get("length") != "" {
@@ -107,15 +107,16 @@ func engagedAfter(t *testing.T, g *Group, engaged chan bool) chan bool {
 	return engaged
 }
 
-// TestGatherWritesWithoutGathering: a writer whose connection cannot
-// gather (HTTP/2) takes GatherWrites as a no-op.
+// TestGatherWritesOff: a stall writer without an HTTP/1 connection
+// (HTTP/2, HTTP/3) takes GatherWrites as a no-op, and a connection that
+// is not plain TCP does not gather.
 func TestGatherWritesOff(t *testing.T) {
 	s := &stallWriter{}
 	s.GatherWrites(true)
 	s.GatherWrites(false)
 	c := &clientConn{Conn: &net.UnixConn{}}
 	c.startGather()
-	if c.g.on {
+	if c.g != nil {
 		t.Error("a connection that is not TCP gathers")
 	}
 }

@@ -52,8 +52,9 @@ type clientConn struct {
 	// stall is the write stall timeout's writer of the request being
 	// served (see withIOTimeouts); only the handler's goroutine uses it.
 	stall stallWriter
-	// g gathers the response's writes (gather.go).
-	g gather
+	// g, while not nil, gathers the response's writes (gather.go);
+	// only the goroutine serving the connection's requests uses it.
+	g *gathering
 }
 
 // clientConnTLS is an clientConn over TLS. net/http sets Request.TLS from
