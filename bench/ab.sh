@@ -28,6 +28,7 @@
 # them (not in the default ROWS):
 #   pass     pass-through of the no-store 1 KiB body, HTTP/1.1 (wrk)
 #   hit      cache hits of a 1 KiB body, HTTP/1.1 (wrk)
+#   hit64    cache hits of a 64 KiB body, HTTP/1.1, no Accept-Encoding (wrk)
 #   gzip     cache hits of a 64 KiB JSON gzipped for the client (wrk)
 # Prints a Markdown table; writes nothing under bench/.
 
@@ -121,7 +122,7 @@ upstreams:
 routes:
   - path: /
     upstream: origin
-  # The pass, hit and gzip rows' routes; / above neither caches nor
+  # The pass, hit, hit64 and gzip rows' routes; / above neither caches nor
   # compresses.
   - path: /pass
     upstream: origin
@@ -166,6 +167,7 @@ load() {
 	h2tls) LOAD_CMD=("${pre[@]}" h2load -c50 -m10 -D"$d" "https://127.0.0.1:$P_TLS/") ;;
 	pass) LOAD_CMD=("${pre[@]}" wrk --latency -t1 -c50 -d"${d}s" "http://127.0.0.1:$P_GW/pass") ;;
 	hit) LOAD_CMD=("${pre[@]}" wrk --latency -t1 -c50 -d"${d}s" "http://127.0.0.1:$P_GW/cacheable/1024") ;;
+	hit64) LOAD_CMD=("${pre[@]}" wrk --latency -t1 -c50 -d"${d}s" "http://127.0.0.1:$P_GW/cacheable/65536") ;;
 	gzip) LOAD_CMD=("${pre[@]}" wrk --latency -t1 -c50 -d"${d}s" -H "Accept-Encoding: gzip" "http://127.0.0.1:$P_GW/catalog/65536") ;;
 	*) die "unknown row $1" ;;
 	esac

@@ -13,6 +13,9 @@
 #   h1     pass-through (no-store) over HTTP/1.1, wrk; upstream HTTP/1.1
 #   h2c    pass-through over h2c, 10 streams a connection, h2load
 #   hit    cache hits over HTTP/1.1, wrk
+#   hit64  cache hits of /cacheable/65536 over HTTP/1.1 (identity), wrk
+#   gzhit  cache hits of the 64 KiB JSON /catalog/65536 with
+#          Accept-Encoding: gzip (the stored gzip coding), wrk
 #   miss   misses over HTTP/1.1, wrk: a new no-store URL each request
 #          (/nostore?i=N), so every request takes the cache's miss path
 # Knobs (environment):
@@ -49,7 +52,7 @@ P_ORIGIN=$PORT_BASE
 P_GW=$((PORT_BASE + 1))
 P_ADMIN=$((PORT_BASE + 2))
 P_FLOOR=$((PORT_BASE + 3))
-case "$TARGET" in h1 | h2c | hit | miss) ;; *) die "TARGET $TARGET: want h1, h2c, hit or miss" ;; esac
+case "$TARGET" in h1 | h2c | hit | hit64 | gzhit | miss) ;; *) die "TARGET $TARGET: want h1, h2c, hit, hit64, gzhit or miss" ;; esac
 [[ "$SECS" =~ ^[1-9][0-9]*$ ]] || die "PROFILE_SECONDS=$SECS: must be whole seconds"
 
 bench_pinning
@@ -84,6 +87,8 @@ load() {
 	case "$TARGET" in
 	h1) LOAD_CMD=("${pre[@]}" wrk -t1 -c50 -d"$2s" "$1/") ;;
 	hit) LOAD_CMD=("${pre[@]}" wrk -t1 -c50 -d"$2s" "$1/cacheable/1024") ;;
+	hit64) LOAD_CMD=("${pre[@]}" wrk -t1 -c50 -d"$2s" "$1/cacheable/65536") ;;
+	gzhit) LOAD_CMD=("${pre[@]}" wrk -t1 -c50 -d"$2s" -H 'Accept-Encoding: gzip' "$1/catalog/65536") ;;
 	h2c) LOAD_CMD=("${pre[@]}" h2load -c50 -m10 -D"$2" "$1/") ;;
 	miss)
 		LOAD_SEQ=$((LOAD_SEQ + 1))

@@ -402,10 +402,47 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary string, 
 		h.rt.stats.hitBytes.Add(uint64(serveContent(w, r, body, e.LastModified, madeHere)))
 		return
 	}
+	if r.Method == http.MethodHead || !bodyAllowed(e.Status) {
+		w.WriteHeader(e.Status)
+		return
+	}
+	var g writeGatherer
+	if len(body) > implicitLengthMax {
+		// Larger than the server's first buffer: the header and the
+		// body leave in one system call where the connection can
+		// gather them, rather than the header and the body's start in
+		// one and the rest in another.
+		g = gatherer(w)
+	}
+	if g != nil {
+		g.GatherWrites(true)
+	}
 	w.WriteHeader(e.Status)
-	if r.Method != http.MethodHead && bodyAllowed(e.Status) {
-		n, _ := w.Write(body)
-		h.rt.stats.hitBytes.Add(uint64(n))
+	n, _ := w.Write(body)
+	if g != nil {
+		g.GatherWrites(false)
+	}
+	h.rt.stats.hitBytes.Add(uint64(n))
+}
+
+// A writeGatherer is the writer the gateway's HTTP/1 listener puts
+// under the handlers (entrypoint's stallWriter, there when the listener
+// has a write timeout, as it has by default): between
+// GatherWrites(true) and GatherWrites(false) the connection sends a
+// response's writes in as few system calls as it can.
+type writeGatherer interface{ GatherWrites(on bool) }
+
+// gatherer is the writeGatherer under w, nil when there is none.
+func gatherer(w http.ResponseWriter) writeGatherer {
+	for {
+		switch t := w.(type) {
+		case writeGatherer:
+			return t
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
 	}
 }
 

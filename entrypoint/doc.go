@@ -23,8 +23,10 @@
 // (h1framing.go), which counts the Content-Length fields that pass, so
 // that a chunked request that also carried one (request smuggling;
 // net/http drops the field before any handler runs) has its connection
-// closed after the response. Read and write timeouts bound stalls rather
-// than whole exchanges (timeouts.go).
+// closed after the response; a handler may also have it gather a large
+// response's writes into one writev (gather.go, which a cache hit
+// does). Read and write timeouts bound stalls rather than whole
+// exchanges (timeouts.go).
 //
 // Certificates come from a CertSource at every handshake: Files serves
 // a configured pair and renews it when Group.LoadCertificates is called

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 )
 
@@ -52,6 +53,13 @@ type clientConn struct {
 	// stall is the write stall timeout's writer of the request being
 	// served (see withIOTimeouts); only the handler's goroutine uses it.
 	stall stallWriter
+	// readAborted is set while the read deadline is long past
+	// (abortread.go); the background read and the connection's
+	// goroutine both use it.
+	readAborted atomic.Bool
+	// g, while not nil, gathers the response's writes (gather.go);
+	// only the goroutine serving the connection's requests uses it.
+	g *gathering
 }
 
 // clientConnTLS is an clientConn over TLS. net/http sets Request.TLS from
@@ -73,6 +81,8 @@ func (c *clientConn) Read(p []byte) (int, error) {
 			// bytes for as long as the connection lives.
 			c.prefix = nil
 		}
+	} else if c.readAborted.Load() {
+		return 0, os.ErrDeadlineExceeded
 	} else {
 		n, err = c.Conn.Read(p)
 	}

@@ -39,8 +39,11 @@ func withIOTimeouts(h http.Handler, rt, wt time.Duration) http.Handler {
 			// time, and no request's writer may be used after its
 			// handler returns: one writer, kept with the connection,
 			// serves them all, rather than one allocated per request.
-			c.stall = stallWriter{ResponseWriter: w, d: wt, last: monoNow()}
+			c.stall = stallWriter{ResponseWriter: w, d: wt, last: monoNow(), conn: c}
 			h.ServeHTTP(&c.stall, r)
+			// A handler that left gathering on: what the connection
+			// holds goes out ahead of what net/http still buffers.
+			c.endGather()
 			// The response is over: the connection, which may idle for
 			// long, must not keep it.
 			c.stall.ResponseWriter = nil
@@ -111,6 +114,9 @@ type stallWriter struct {
 	// first, as the request reached the handler, just after net/http
 	// armed it.
 	last time.Duration
+	// conn is the HTTP/1 connection the response goes to, for
+	// GatherWrites; nil on other protocols.
+	conn *clientConn
 }
 
 func (s *stallWriter) extend() {
