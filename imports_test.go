@@ -40,6 +40,7 @@ var importRules = map[string][]string{
 	"gateway/internal/outcome": {}, "gateway/internal/routes": {}, "gateway/internal/sockread": {},
 	"gateway/internal/testcert": {}, "gateway/internal/reloadtest": {}, "gateway/internal/redistest": {"internal"}, "gateway/internal/jobid": {"internal"},
 	"gateway/internal/browsertest": {}, "gateway/internal/pebbletest": {"internal"}, "gateway/internal/h3test": {},
+	"gateway/internal/clientwatch": {},
 }
 
 // TestImportRules: no package imports what ARCHITECTURE.md says it must

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"sync/atomic"
+
+	"gateway/internal/clientwatch"
 )
 
 // A request with both Content-Length and Transfer-Encoding: chunked is
@@ -60,6 +62,9 @@ type clientConn struct {
 	// g, while not nil, gathers the response's writes (gather.go);
 	// only the goroutine serving the connection's requests uses it.
 	g *gathering
+	// watch tells an upstream exchange that the client left
+	// (clientwatch.go).
+	watch connWatch
 }
 
 // clientConnTLS is an clientConn over TLS. net/http sets Request.TLS from
@@ -85,6 +90,9 @@ func (c *clientConn) Read(p []byte) (int, error) {
 		return 0, os.ErrDeadlineExceeded
 	} else {
 		n, err = c.Conn.Read(p)
+		if err != nil {
+			c.readFailed(err)
+		}
 	}
 	if n > 0 {
 		c.scan(p[:n])
@@ -128,14 +136,15 @@ func (c *clientConn) scan(b []byte) {
 
 type clientConnKey struct{}
 
-// connContext is the servers' ConnContext: it lets checkFraming find the
-// connection a request came on.
+// connContext is the servers' ConnContext: it lets checkFraming and
+// withIOTimeouts find the connection a request came on, and an upstream
+// exchange its clientwatch.Watcher.
 func connContext(ctx context.Context, c net.Conn) context.Context {
 	switch c := c.(type) {
 	case *clientConn:
-		return context.WithValue(ctx, clientConnKey{}, c)
+		return clientwatch.NewContext(context.WithValue(ctx, clientConnKey{}, c), c)
 	case clientConnTLS:
-		return context.WithValue(ctx, clientConnKey{}, c.clientConn)
+		return clientwatch.NewContext(context.WithValue(ctx, clientConnKey{}, c.clientConn), c.clientConn)
 	}
 	return ctx
 }

@@ -40,7 +40,9 @@ func withIOTimeouts(h http.Handler, rt, wt time.Duration) http.Handler {
 			// handler returns: one writer, kept with the connection,
 			// serves them all, rather than one allocated per request.
 			c.stall = stallWriter{ResponseWriter: w, d: wt, last: monoNow(), conn: c}
+			c.serving(r.Context())
 			h.ServeHTTP(&c.stall, r)
+			c.served()
 			// A handler that left gathering on: what the connection
 			// holds goes out ahead of what net/http still buffers.
 			c.endGather()

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,4 +277,93 @@ func TestCacheFetchCanceledCutsUpstream(t *testing.T) {
 	}
 	conn.Close() // the client leaves mid-body
 	waitFor(t, upstreamGone, "the upstream's connection to close after the client left")
+}
+
+// TestClientLeavesThroughConnectionWatch: on the gateway's own HTTP/1
+// listener the client's connection, not a context registration, tells
+// an upstream exchange bounded by a route deadline that the client left,
+// on a route without middleware and on one with the cache (a request
+// the cache passes: a fetch it leads for others too outlives its client
+// by design): the upstream request ends, and the target is not blamed
+// for it (no error counted). Requests that stay show the watch also
+// lets go cleanly: the next request on the same client connection is
+// watched again.
+func TestClientLeavesThroughConnectionWatch(t *testing.T) {
+	checkLeaks(t)
+	var watched atomic.Int32
+	testHookWatched = func() { watched.Add(1) }
+	t.Cleanup(func() { testHookWatched = nil })
+	arrived := make(chan struct{}, 1)
+	upstreamDone := make(chan struct{}, 1)
+	be := newBackend(t, plainHTTP1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if !strings.HasSuffix(r.URL.Path, "/slow") {
+			io.WriteString(w, "ok")
+			return
+		}
+		arrived <- struct{}{}
+		<-r.Context().Done()
+		upstreamDone <- struct{}{}
+	}))
+	c, err := cache.New(cache.Options{MaxSize: 1 << 20, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	rt, err := c.Route(cache.RouteOptions{Name: "cached", LockTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
+	h := newHandler(t, Options{Routes: []RouteOptions{
+		{Name: "plain", Path: "/plain/", Upstream: u, Timeout: time.Hour},
+		{Name: "cached", Path: "/cached/", Upstream: u, Timeout: time.Hour, Middleware: []Middleware{rt.Wrap}},
+	}})
+	// The gateway's observer offers an Observation, through which a
+	// deadline the cache arms finds the watch.
+	observed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(obsWriter{w, &Observation{}}, r)
+	})
+	srv := startServer(t, observed, ListenerOptions{WriteTimeout: time.Minute})
+	for _, route := range []string{"/plain/", "/cached/"} {
+		t.Run(route, func(t *testing.T) {
+			conn, err := net.Dial("tcp", srv.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			br := bufio.NewReader(conn)
+			// Two requests that stay on one client connection, on a
+			// pooled upstream connection (a dial would arm the deadline).
+			for i := range 2 {
+				before := watched.Load()
+				fmt.Fprintf(conn, "GET %sfast%d HTTP/1.1\r\nHost: gw\r\nCache-Control: no-store\r\n\r\n", route, i)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("fast %d: %d", i, resp.StatusCode)
+				}
+				if i == 1 && watched.Load() == before {
+					t.Errorf("request %d on a pooled upstream connection was not watched by the client's connection", i)
+				}
+			}
+			before := watched.Load()
+			fmt.Fprintf(conn, "GET %sslow HTTP/1.1\r\nHost: gw\r\nCache-Control: no-store\r\n\r\n", route)
+			waitFor(t, arrived, "the request to reach the upstream")
+			if watched.Load() == before {
+				t.Error("the slow request was not watched by the client's connection")
+			}
+			conn.Close() // the client leaves
+			waitFor(t, upstreamDone, "the upstream request to end after the client left")
+			for _, ts := range u.Stats().Targets {
+				if ts.Errors != [NumErrorKinds]uint64{} {
+					t.Errorf("target %s blamed for the client leaving: errors %v", ts.URL, ts.Errors)
+				}
+			}
+		})
+	}
 }

@@ -501,6 +501,9 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool, iw interimWriter) (r
 		if dc.watch != nil && dc.watch.Watch(x) {
 			// The client's connection says when it leaves.
 			x.watch = dc.watch
+			if testHookWatched != nil {
+				testHookWatched()
+			}
 		} else {
 			x.stop = context.AfterFunc(dc.Context, c.cut)
 		}
@@ -526,6 +529,10 @@ func (c *h1Conn) roundTrip(req *http.Request, hasBody bool, iw interimWriter) (r
 	}
 	return x.wrapBody(resp), false, nil
 }
+
+// testHookWatched, when set, is called for each exchange whose client's
+// connection watches for the client leaving.
+var testHookWatched func()
 
 // unhook stops watching for the request's end: false when the watch
 // has fired, and the connection may be cut at any time.

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gateway/internal/clientwatch"
 	"gateway/internal/httpmethod"
 	"gateway/internal/jobid"
 	"gateway/internal/outcome"
@@ -319,11 +320,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if o != nil {
 			ctx = o.context(ctx)
+			if ro.innerTimeout && !upgrade {
+				// For the deadline the middleware arms (ArmDeadline).
+				o.watch = clientwatch.For(r.Context())
+			}
 		}
 		if timed {
-			var cancel context.CancelFunc
-			ctx, cancel = withDeadline(ctx, time.Now().Add(ro.timeout))
+			dc, cancel := withDeadline(ctx, time.Now().Add(ro.timeout))
+			dc.watch = clientwatch.For(r.Context())
 			defer cancel()
+			ctx = dc
 		}
 		r = r.WithContext(ctx)
 	}
@@ -499,8 +505,13 @@ func (dl *deadline) ArmDeadline(r *http.Request) (*http.Request, context.CancelF
 	if testHookArmDeadline != nil {
 		testHookArmDeadline()
 	}
-	ctx, cancel := withDeadline(r.Context(), time.Now().Add(dl.d))
-	return r.WithContext(ctx), cancel
+	dc, cancel := withDeadline(r.Context(), time.Now().Add(dl.d))
+	if oc, ok := r.Context().(*obsContext); ok {
+		// r's context is the client's own, as the proxy handed it to
+		// the middleware: its connection may watch for the client.
+		dc.watch = oc.o.watch
+	}
+	return r.WithContext(dc), cancel
 }
 
 func noCancel() {}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"gateway/internal/clientwatch"
 	"gateway/internal/jobid"
 	"gateway/internal/outcome"
 	"gateway/internal/routes"
@@ -51,6 +52,12 @@ type Observation struct {
 	// ctx is the request's context that carries the observation (see
 	// context).
 	ctx obsContext
+	// watch is the client's connection as a clientwatch.Watcher, when
+	// the request's context is net/http's own, for a route deadline
+	// armed in the middleware (deadline.ArmDeadline); nil otherwise.
+	// Only the request's own goroutine sets it, before the middleware
+	// runs.
+	watch clientwatch.Watcher
 }
 
 // obsContext is a request's context carrying its Observation as the
