@@ -172,8 +172,18 @@ func noStoreApp(b *testing.B, cached bool) http.Handler {
 	b.Cleanup(up.Close)
 	route := ""
 	if cached {
-		route = "    cache: {enabled: true}\n    compress: {enabled: true}\n"
+		route = cachingRoute
 	}
+	return benchApp(b, up.URL, route)
+}
+
+// cachingRoute is the route of `gateway proxy`: it caches and compresses.
+const cachingRoute = "    cache: {enabled: true}\n    compress: {enabled: true}\n"
+
+// benchApp is the app of the app benchmarks, as `gateway proxy
+// --access-log off` configures it (metrics on), with one route to the
+// HTTP/1.1 upstream at upstreamURL; route adds to that route's fields.
+func benchApp(b *testing.B, upstreamURL, route string) http.Handler {
 	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`
 listeners:
   - address: "127.0.0.1:0"
@@ -188,7 +198,7 @@ routes:
   - name: proxy
     path: /
     upstream: origin
-%s`, up.URL, route)))
+%s`, upstreamURL, route)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -303,32 +313,7 @@ func BenchmarkAppHit64K(b *testing.B) {
 		w.Write(doc)
 	}))
 	b.Cleanup(up.Close)
-	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(`
-listeners:
-  - address: "127.0.0.1:0"
-admin:
-  address: "127.0.0.1:0"
-access_log: {enabled: false}
-upstreams:
-  origin:
-    targets: [%q]
-    protocol: http1
-routes:
-  - name: proxy
-    path: /
-    upstream: origin
-    cache: {enabled: true}
-    compress: {enabled: true}
-`, up.URL)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := newApp(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(a.close)
-	h := http.HandlerFunc(a.serveHTTP)
+	h := benchApp(b, up.URL, cachingRoute)
 	for _, c := range []struct{ name, ae, coding string }{{"gzip", "gzip", "gzip"}, {"identity", "", ""}} {
 		b.Run(c.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/catalog", nil)

@@ -37,16 +37,8 @@ func TestRouteDeadlineArmedOnce(t *testing.T) {
 		io.WriteString(w, "body")
 	}))
 	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
-	c, err := cache.New(cache.Options{MaxSize: 1 << 20, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	rt, err := c.Route(cache.RouteOptions{Name: "r", LockTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHandler(t, Options{Routes: []RouteOptions{{Name: "r", Upstream: u, Timeout: time.Minute, Middleware: []Middleware{rt.Wrap}}}})
+	cacheMW := cacheRoute(t, newCache(t, nil), cache.RouteOptions{Name: "r", LockTimeout: time.Hour})
+	h := newHandler(t, Options{Routes: []RouteOptions{{Name: "r", Upstream: u, Timeout: time.Minute, Middleware: []Middleware{cacheMW}}}})
 	get := func(path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://example.com"+path, nil))

@@ -245,17 +245,9 @@ func TestCacheFetchCanceledCutsUpstream(t *testing.T) {
 		default:
 		}
 	}))
-	c, err := cache.New(cache.Options{MaxSize: 1 << 20, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	rt, err := c.Route(cache.RouteOptions{Name: "r", LockTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cacheMW := cacheRoute(t, newCache(t, nil), cache.RouteOptions{Name: "r", LockTimeout: time.Hour})
 	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
-	srv := gatewayTo(t, RouteOptions{Name: "r", Upstream: u, Timeout: time.Hour, Middleware: []Middleware{rt.Wrap}}, Options{})
+	srv := gatewayTo(t, RouteOptions{Name: "r", Upstream: u, Timeout: time.Hour, Middleware: []Middleware{cacheMW}}, Options{})
 	// A pooled upstream connection first, so that the fetch needs no
 	// dial, which would arm the deadline.
 	if code, _ := get(t, newClient(t), srv.URL+"/warm"); code != http.StatusOK {
@@ -305,19 +297,11 @@ func TestClientLeavesThroughConnectionWatch(t *testing.T) {
 		<-r.Context().Done()
 		upstreamDone <- struct{}{}
 	}))
-	c, err := cache.New(cache.Options{MaxSize: 1 << 20, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	rt, err := c.Route(cache.RouteOptions{Name: "cached", LockTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cacheMW := cacheRoute(t, newCache(t, nil), cache.RouteOptions{Name: "cached", LockTimeout: time.Hour})
 	u := newUpstream(t, UpstreamOptions{Targets: []*url.URL{be.target(t)}})
 	h := newHandler(t, Options{Routes: []RouteOptions{
 		{Name: "plain", Path: "/plain/", Upstream: u, Timeout: time.Hour},
-		{Name: "cached", Path: "/cached/", Upstream: u, Timeout: time.Hour, Middleware: []Middleware{rt.Wrap}},
+		{Name: "cached", Path: "/cached/", Upstream: u, Timeout: time.Hour, Middleware: []Middleware{cacheMW}},
 	}})
 	// The gateway's observer offers an Observation, through which a
 	// deadline the cache arms finds the watch.

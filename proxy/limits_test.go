@@ -375,10 +375,14 @@ func newCachedOrigin(t testing.TB, clk *fakeClock) *cachedOrigin {
 	return o
 }
 
-// newCache is a cache on clk, closed at cleanup.
+// newCache is a cache on clk (nil: the real clock), closed at cleanup.
 func newCache(t testing.TB, clk *fakeClock) *cache.Cache {
 	t.Helper()
-	c, err := cache.New(cache.Options{MaxSize: 1 << 20, Now: clk.Now, Logger: quiet()})
+	now := time.Now
+	if clk != nil {
+		now = clk.Now
+	}
+	c, err := cache.New(cache.Options{MaxSize: 1 << 20, Now: now, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
